@@ -1,0 +1,79 @@
+"""PlanGraph: the step dependency graph (explicit depends_on + implicit consumes edges)."""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+from planc.model import SourcePlan, SourceStep
+
+
+@dataclass
+class PlanGraph:
+    """Built from any schema-valid plan: unknown ids are left out, cycles are tolerated.
+
+    Rules that report unknown ids and cycles run on the plan; every other rule reads this graph.
+    """
+
+    steps: dict[str, SourceStep]
+    deps: dict[str, list[str]]
+    dependents: dict[str, list[str]]
+    provider_of: dict[str, str]
+    fallback_steps: set[str]
+    _upstream: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+
+    def upstream(self, step_id: str) -> frozenset[str]:
+        """Every step `step_id` transitively depends on (never itself, even on a cycle)."""
+        cached = self._upstream.get(step_id)
+        if cached is not None:
+            return cached
+        seen: set[str] = set()
+        stack = list(self.deps.get(step_id, ()))
+        while stack:
+            current = stack.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            stack.extend(self.deps.get(current, ()))
+        seen.discard(step_id)
+        result = frozenset(seen)
+        self._upstream[step_id] = result
+        return result
+
+    def topo_order(self) -> list[str] | None:
+        """Kahn's algorithm, ties broken by source order; None when the graph has a cycle."""
+        indegree = {sid: len(self.deps[sid]) for sid in self.steps}
+        ready = [(self.steps[sid].index, sid) for sid, n in indegree.items() if n == 0]
+        heapq.heapify(ready)
+        order: list[str] = []
+        while ready:
+            _, sid = heapq.heappop(ready)
+            order.append(sid)
+            for child in self.dependents[sid]:
+                indegree[child] -= 1
+                if indegree[child] == 0:
+                    heapq.heappush(ready, (self.steps[child].index, child))
+        return order if len(order) == len(self.steps) else None
+
+
+def build_graph(plan: SourcePlan) -> PlanGraph:
+    steps: dict[str, SourceStep] = {}
+    for step in plan.steps:
+        steps.setdefault(step.id, step)
+    provider_of: dict[str, str] = {}
+    for step in steps.values():
+        for ref in step.refs("provides"):
+            provider_of.setdefault(ref.name, step.id)
+    deps: dict[str, list[str]] = {}
+    dependents: dict[str, list[str]] = {sid: [] for sid in steps}
+    for sid, step in steps.items():
+        wanted = [r.name for r in step.refs("depends_on")]
+        wanted += [provider_of[r.name] for r in step.refs("consumes") if r.name in provider_of]
+        unique = [d for d in dict.fromkeys(wanted) if d in steps and d != sid]
+        deps[sid] = unique
+        for dep in unique:
+            dependents[dep].append(sid)
+    fallback_steps = {
+        str(step.get("fallback")) for step in steps.values() if step.get("fallback") in steps
+    }
+    return PlanGraph(steps, deps, dependents, provider_of, fallback_steps)

@@ -1,0 +1,109 @@
+"""SourcePlan / SourceStep: the schema-valid plan as typed values, each field with its span."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from planc.diagnostics import Span
+from planc.nodes import Document, MapNode, Node, ScalarNode, SeqNode, to_plain
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A step id (or resource name) written somewhere in the plan, with where it was written."""
+
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class SourceStep:
+    index: int
+    node: MapNode
+    raw: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return str(self.raw["id"])
+
+    @property
+    def span(self) -> Span:
+        return self.node.span
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.raw.get(key, default)
+
+    def has(self, key: str) -> bool:
+        return key in self.raw
+
+    def span_of(self, key: str) -> Span:
+        """Where the value of `key` is written; the step itself when the key is absent."""
+        value = self.node.get(key)
+        return self.node.span if value is None else value.span
+
+    def key_span(self, key: str) -> Span:
+        node = self.node.key_node(key)
+        return self.node.span if node is None else node.span
+
+    def refs(self, key: str) -> list[Ref]:
+        """A list-of-strings field (depends_on, provides, consumes) with each item's span."""
+        seq = self.node.get(key)
+        if not isinstance(seq, SeqNode):
+            return []
+        return [Ref(str(item.value), item.span) for item in seq.items if isinstance(item, ScalarNode)]
+
+    def scalar(self, key: str) -> ScalarNode | None:
+        node = self.node.get(key)
+        return node if isinstance(node, ScalarNode) else None
+
+    @property
+    def id_span(self) -> Span:
+        return self.span_of("id")
+
+
+@dataclass(frozen=True)
+class SourcePlan:
+    document: Document
+    node: MapNode
+    raw: dict[str, Any]
+    steps: tuple[SourceStep, ...]
+
+    @property
+    def path(self) -> str:
+        return self.document.path
+
+    @property
+    def globals(self) -> dict[str, Any]:
+        value = self.raw.get("globals", {})
+        return value if isinstance(value, dict) else {}
+
+    def globals_span(self, key: str) -> Span:
+        globals_node = self.node.get("globals")
+        if isinstance(globals_node, MapNode):
+            value = globals_node.get(key)
+            if value is not None:
+                return value.span
+            return globals_node.span
+        return self.node.span
+
+    def span_of(self, key: str) -> Span:
+        value = self.node.get(key)
+        return self.node.span if value is None else value.span
+
+
+def build_model(document: Document) -> SourcePlan:
+    """Wrap a schema-valid document; callers must have run schema validation first."""
+    root = document.root
+    assert isinstance(root, MapNode), "schema validation guarantees a mapping at the top"
+    raw = to_plain(root)
+    assert isinstance(raw, dict)
+    steps_node: Node | None = root.get("steps")
+    steps: list[SourceStep] = []
+    if isinstance(steps_node, SeqNode):
+        for index, item in enumerate(steps_node.items):
+            if isinstance(item, MapNode):
+                step_raw = to_plain(item)
+                assert isinstance(step_raw, dict)
+                steps.append(SourceStep(index, item, step_raw))
+    return SourcePlan(document, root, raw, tuple(steps))

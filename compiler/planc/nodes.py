@@ -1,0 +1,90 @@
+"""Positioned document nodes: what `load` produces from YAML or JSON text, and every later stage reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from planc.diagnostics import Span
+
+Scalar = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class ScalarNode:
+    value: Scalar
+    span: Span
+    # Column (1-based, in the file) where the string's characters start, when every character of
+    # the value maps one-to-one onto the source line (plain or quoted without escapes, single
+    # line). None when that mapping does not hold; positions inside the string then fall back to
+    # the node's own span.
+    text_col: int | None = None
+
+    def position_of(self, offset: int, length: int = 1) -> Span:
+        """The file span of characters [offset, offset+length) of this string value."""
+        if self.text_col is None:
+            return self.span
+        col = self.text_col + offset
+        return Span(self.span.line, col, self.span.line, col + max(length, 1))
+
+
+@dataclass(frozen=True)
+class SeqNode:
+    items: tuple[Node, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class MapNode:
+    # Keys keep their own node so a diagnostic about a key points at the key, not its value.
+    entries: tuple[tuple[ScalarNode, Node], ...]
+    span: Span
+    _index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for i, (key, _) in enumerate(self.entries):
+            self._index.setdefault(str(key.value), i)
+
+    def get(self, key: str) -> Node | None:
+        i = self._index.get(key)
+        return None if i is None else self.entries[i][1]
+
+    def key_node(self, key: str) -> ScalarNode | None:
+        i = self._index.get(key)
+        return None if i is None else self.entries[i][0]
+
+    def keys(self) -> list[str]:
+        return [str(k.value) for k, _ in self.entries]
+
+
+Node = ScalarNode | SeqNode | MapNode
+
+
+@dataclass(frozen=True)
+class Document:
+    path: str
+    text: str
+    root: Node
+
+
+def to_plain(node: Node) -> object:
+    """The node tree as plain Python values (for JSON Schema validation and lowering)."""
+    if isinstance(node, ScalarNode):
+        return node.value
+    if isinstance(node, SeqNode):
+        return [to_plain(item) for item in node.items]
+    return {str(k.value): to_plain(v) for k, v in node.entries}
+
+
+def node_at(root: Node, path: list[str | int]) -> Node:
+    """The deepest node reachable along a JSON-pointer-like path (stops where the path breaks)."""
+    node = root
+    for part in path:
+        if isinstance(node, MapNode) and isinstance(part, str) and node.get(part) is not None:
+            child = node.get(part)
+            assert child is not None
+            node = child
+        elif isinstance(node, SeqNode) and isinstance(part, int) and 0 <= part < len(node.items):
+            node = node.items[part]
+        else:
+            break
+    return node

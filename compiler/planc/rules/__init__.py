@@ -1,0 +1,1 @@
+"""Semantic rules, one per module, run in the order listed here."""
