@@ -1,0 +1,297 @@
+"""Pure decisions of docs/semantics.md: eligibility, trigger rules, policies, fallbacks, outcome.
+
+`PlanState` is fed what happened to steps (started, finished with a status) and answers with
+actions: which steps may start, which are skipped, cancelled or recovered. It runs no process and
+reads no clock, so the executor, `planc simulate` and the tests share the one implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+PENDING = "pending"
+RUNNING = "running"
+SUCCESS = "success"
+FAILED = "failed"
+TIMED_OUT = "timed_out"
+SKIPPED = "skipped"
+CANCELLED = "cancelled"
+
+TERMINAL = frozenset({SUCCESS, FAILED, TIMED_OUT, SKIPPED, CANCELLED})
+FAILURES = frozenset({FAILED, TIMED_OUT})
+CLEANUP_RULES = frozenset({"all_done", "one_failed"})
+
+Mode = Literal["normal", "aborting", "interrupted"]
+
+
+@dataclass(frozen=True)
+class StepRules:
+    """The fields of an IR step that the semantics read."""
+
+    id: str
+    index: int
+    depends_on: tuple[str, ...]
+    dependents: tuple[str, ...]
+    trigger_rule: str = "all_success"
+    on_failure: str = "abort"
+    critical: bool = True
+    fallback: str | None = None
+    is_fallback: bool = False
+    has_condition: bool = False
+
+    @property
+    def is_cleanup(self) -> bool:
+        return self.is_fallback or self.trigger_rule in CLEANUP_RULES
+
+
+@dataclass(frozen=True)
+class Start:
+    step_id: str
+    urgent: bool = False  # fallbacks jump the queue (semantics.md §6)
+
+
+@dataclass(frozen=True)
+class Skip:
+    step_id: str
+    reason: Literal["upstream", "condition", "not_needed"]
+    detail: str
+
+
+@dataclass(frozen=True)
+class Cancel:
+    step_id: str
+    reason: Literal["aborted", "interrupted"]
+
+
+@dataclass(frozen=True)
+class Recovered:
+    step_id: str
+    fallback: str
+
+
+@dataclass(frozen=True)
+class Abort:
+    """The plan starts aborting because of this step (semantics.md §4)."""
+
+    step_id: str
+
+
+Action = Start | Skip | Cancel | Recovered | Abort
+
+
+def retry_delay(retry_delay_sec: float, backoff: float, cap: float | None, attempt: int) -> float:
+    """Delay before `attempt` (2, 3, …): delay × backoff^(attempt-2), capped."""
+    delay = retry_delay_sec * backoff ** max(attempt - 2, 0)
+    return delay if cap is None else min(delay, cap)
+
+
+def should_retry(status: str, attempt: int, retries: int, mode: Mode, is_cleanup: bool) -> bool:
+    if status not in FAILURES or attempt > retries:
+        return False
+    # An interrupt stops ordinary work at once; cleanup keeps its own retry budget.
+    return mode != "interrupted" or is_cleanup
+
+
+@dataclass
+class PlanState:
+    steps: dict[str, StepRules]
+    condition_holds: Callable[[str], bool]
+    status: dict[str, str] = field(default_factory=dict)
+    recovered_by: dict[str, str] = field(default_factory=dict)
+    mode: Mode = "normal"
+    _unfinished_deps: dict[str, int] = field(default_factory=dict)
+    _waiting_on_fallback: dict[str, list[str]] = field(default_factory=dict)
+    _fallback_requested: set[str] = field(default_factory=set)
+
+    @classmethod
+    def create(
+        cls, steps: Sequence[StepRules], condition_holds: Callable[[str], bool]
+    ) -> PlanState:
+        state = cls({s.id: s for s in steps}, condition_holds)
+        state.status = {s.id: PENDING for s in steps}
+        state._unfinished_deps = {s.id: len(s.depends_on) for s in steps}
+        return state
+
+    # --- queries -------------------------------------------------------------------------
+
+    def is_tolerated(self, step_id: str) -> bool:
+        if self.status[step_id] not in FAILURES:
+            return False
+        return self.steps[step_id].on_failure == "continue" or step_id in self.recovered_by
+
+    def outcome(self) -> Literal["success", "failed", "cancelled"]:
+        if self.mode == "interrupted":
+            return "cancelled"
+        for step_id, status in self.status.items():
+            if status in FAILURES and not self.is_tolerated(step_id):
+                return "failed"
+            if status == CANCELLED:
+                return "failed"
+        return "success"
+
+    def trigger_met(self, step: StepRules) -> tuple[bool, str]:
+        """Whether the dependencies' outcomes let `step` run, and why not."""
+        statuses = [(d, self.status[d]) for d in step.depends_on]
+        rule = step.trigger_rule
+        if rule == "all_done":
+            return True, ""
+        if rule == "one_failed":
+            met = any(s in FAILURES for _, s in statuses)
+            return met, "" if met else "no dependency failed"
+        if rule == "one_success":
+            met = any(s == SUCCESS for _, s in statuses)
+            return met, "" if met else "no dependency succeeded"
+        allowed_skip = rule == "none_failed"
+        blocking = [
+            f"{d} {s}"
+            for d, s in statuses
+            if not (s == SUCCESS or self.is_tolerated(d) or (allowed_skip and s == SKIPPED))
+        ]
+        return not blocking, ", ".join(blocking)
+
+    # --- transitions ---------------------------------------------------------------------
+
+    def begin(self) -> list[Action]:
+        """Decisions for steps with no dependencies."""
+        actions: list[Action] = []
+        for step in self.steps.values():
+            if not step.depends_on and not step.is_fallback:
+                actions.extend(self._decide(step))
+        return actions
+
+    def started(self, step_id: str) -> None:
+        self.status[step_id] = RUNNING
+
+    def finished(self, step_id: str, status: str) -> list[Action]:
+        """A started step is terminal (after its retries); returns what follows from it."""
+        self.status[step_id] = status
+        step = self.steps[step_id]
+        actions: list[Action] = []
+        if status in FAILURES and step.on_failure == "fallback_step" and step.fallback:
+            actions.extend(self._request_fallback(step_id, step.fallback))
+        else:
+            if status in FAILURES and step.on_failure == "abort" and step.critical:
+                if self.mode == "normal":
+                    actions.append(Abort(step_id))
+                # Cancel first, so dependents end `cancelled` rather than `skipped`.
+                actions.extend(self.stop_ordinary("aborted"))
+            actions.extend(self._release(step_id))
+        if step.is_fallback:
+            actions.extend(self._resolve_fallback(step_id))
+        return actions
+
+    def stop_ordinary(self, reason: Literal["aborted", "interrupted"]) -> list[Action]:
+        """Abort or first interrupt: cancel every pending ordinary step (semantics.md §5)."""
+        if reason == "interrupted" or self.mode == "normal":
+            self.mode = "interrupted" if reason == "interrupted" else "aborting"
+        actions: list[Action] = []
+        for step in self.steps.values():
+            if self.status[step.id] == PENDING and not step.is_cleanup:
+                actions.extend(self._mark(step.id, Cancel(step.id, reason)))
+        return actions
+
+    def kill_everything(self) -> list[Action]:
+        """Second interrupt: everything not terminal is cancelled."""
+        self.mode = "interrupted"
+        actions: list[Action] = []
+        for step_id, status in self.status.items():
+            if status not in TERMINAL:
+                actions.append(Cancel(step_id, "interrupted"))
+                self.status[step_id] = CANCELLED
+        return actions
+
+    def settle(self) -> list[Action]:
+        """Nothing runs and nothing is ready: fallbacks nobody needed end skipped."""
+        actions: list[Action] = []
+        for step in self.steps.values():
+            if self.status[step.id] == PENDING and step.is_fallback:
+                skip = Skip(step.id, "not_needed", "no step needed this fallback")
+                actions.extend(self._mark(step.id, skip))
+        return actions
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _request_fallback(self, step_id: str, fallback: str) -> list[Action]:
+        if self.status[fallback] in TERMINAL:
+            return self._settle_recovery(step_id, fallback)
+        self._waiting_on_fallback.setdefault(fallback, []).append(step_id)
+        if fallback in self._fallback_requested:
+            return []
+        self._fallback_requested.add(fallback)
+        return [Start(fallback, urgent=True)]
+
+    def _resolve_fallback(self, fallback: str) -> list[Action]:
+        actions: list[Action] = []
+        for waiting in self._waiting_on_fallback.pop(fallback, []):
+            actions.extend(self._settle_recovery(waiting, fallback))
+        return actions
+
+    def _settle_recovery(self, step_id: str, fallback: str) -> list[Action]:
+        actions: list[Action] = []
+        if self.status[fallback] == SUCCESS:
+            self.recovered_by[step_id] = fallback
+            actions.append(Recovered(step_id, fallback))
+        actions.extend(self._release(step_id))
+        return actions
+
+    def _release(self, step_id: str) -> list[Action]:
+        """`step_id` is settled: decide each dependent whose dependencies are all settled."""
+        actions: list[Action] = []
+        worklist = [step_id]
+        while worklist:
+            current = worklist.pop()
+            for child_id in self.steps[current].dependents:
+                self._unfinished_deps[child_id] -= 1
+                if self._unfinished_deps[child_id] == 0 and self.status[child_id] == PENDING:
+                    decided = self._decide(self.steps[child_id])
+                    actions.extend(decided)
+                    worklist.extend(a.step_id for a in decided if isinstance(a, Skip | Cancel))
+        return actions
+
+    def _decide(self, step: StepRules) -> list[Action]:
+        """All dependencies of `step` are settled: start, skip or cancel it."""
+        if self.mode != "normal" and not step.is_cleanup:
+            reason: Literal["aborted", "interrupted"] = (
+                "interrupted" if self.mode == "interrupted" else "aborted"
+            )
+            self.status[step.id] = CANCELLED
+            return [Cancel(step.id, reason)]
+        met, why = self.trigger_met(step)
+        if not met:
+            self.status[step.id] = SKIPPED
+            return [Skip(step.id, "upstream", why)]
+        if step.has_condition and not self.condition_holds(step.id):
+            self.status[step.id] = SKIPPED
+            return [Skip(step.id, "condition", "condition is false")]
+        return [Start(step.id)]
+
+    def _mark(self, step_id: str, action: Skip | Cancel) -> list[Action]:
+        self.status[step_id] = SKIPPED if isinstance(action, Skip) else CANCELLED
+        return [action, *self._release(step_id)]
+
+
+def rules_from_ir(ir_steps: Iterable[dict[str, object]]) -> list[StepRules]:
+    rules = []
+    for raw in ir_steps:
+        fallback = raw.get("fallback")
+        rules.append(
+            StepRules(
+                id=str(raw["id"]),
+                index=int(str(raw["index"])),
+                depends_on=tuple(str(d) for d in _strings(raw.get("depends_on"))),
+                dependents=tuple(str(d) for d in _strings(raw.get("dependents"))),
+                trigger_rule=str(raw.get("trigger_rule", "all_success")),
+                on_failure=str(raw.get("on_failure", "abort")),
+                critical=bool(raw.get("critical", True)),
+                fallback=None if fallback is None else str(fallback),
+                is_fallback=bool(raw.get("is_fallback", False)),
+                has_condition=raw.get("condition") is not None,
+            )
+        )
+    return rules
+
+
+def _strings(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
