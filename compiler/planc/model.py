@@ -51,7 +51,8 @@ class SourceStep:
         seq = self.node.get(key)
         if not isinstance(seq, SeqNode):
             return []
-        return [Ref(str(item.value), item.span) for item in seq.items if isinstance(item, ScalarNode)]
+        items = [item for item in seq.items if isinstance(item, ScalarNode)]
+        return [Ref(str(item.value), item.span) for item in items]
 
     def scalar(self, key: str) -> ScalarNode | None:
         node = self.node.get(key)

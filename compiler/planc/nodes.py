@@ -1,4 +1,4 @@
-"""Positioned document nodes: what `load` produces from YAML or JSON text, and every later stage reads."""
+"""Positioned document nodes: what `load` makes of YAML or JSON text, read by every later stage."""
 
 from __future__ import annotations
 

@@ -1,0 +1,75 @@
+"""Warnings about steps that behave differently, or not at all, depending on the machine."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from planc.diagnostics import Diagnostic, Span, warning
+from planc.rules.base import RuleContext
+
+CODES = {
+    "shell-with-args": (
+        "warning: `shell: true` with separate `args`",
+        "With `shell: true` the command is a shell string; planrun appends each arg"
+        " shell-quoted. Put the whole command line in `command`, or use `shell: false`.",
+    ),
+    "no-timeout": (
+        "warning: a step has no timeout anywhere",
+        "Without `timeout_sec` on the step or `globals.default_timeout_sec`, a hung step"
+        " hangs the run forever (and `planc bound` cannot bound it).",
+    ),
+    "windows-only": (
+        "warning: a step needs Windows",
+        "`powershell.exe`, `cmd.exe`, `.ps1`/`.bat` scripts and `C:/` paths only work on"
+        " Windows; elsewhere the step fails with `command not found`. Use `pwsh` (PowerShell"
+        " 7, cross-platform) or a portable command.",
+    ),
+}
+
+_WINDOWS_COMMANDS = re.compile(r"(?i)^(powershell(\.exe)?|cmd(\.exe)?|.*\.(ps1|bat|cmd|exe))$")
+_DRIVE_PATH = re.compile(r"^[A-Za-z]:[\\/]")
+
+
+def check(ctx: RuleContext) -> Iterator[Diagnostic]:
+    default_timeout = ctx.plan.globals.get("default_timeout_sec")
+    for step in ctx.plan.steps:
+        if step.get("shell") is True and step.get("args"):
+            yield warning(
+                ctx.path,
+                step.key_span("args"),
+                "shell-with-args",
+                f"step `{step.id}` has `shell: true` and separate `args`",
+                "write the whole command line in `command`, or set `shell: false`",
+            )
+        if step.get("timeout_sec") is None and default_timeout is None:
+            yield warning(
+                ctx.path,
+                step.id_span,
+                "no-timeout",
+                f"step `{step.id}` has no timeout",
+                "set `timeout_sec` on the step or `globals.default_timeout_sec`",
+            )
+        yield from _windows_only(ctx, step.id, step.get("command"), step.span_of("command"))
+        cwd = step.get("cwd")
+        if isinstance(cwd, str) and _DRIVE_PATH.match(cwd):
+            yield warning(
+                ctx.path,
+                step.span_of("cwd"),
+                "windows-only",
+                f"step `{step.id}` runs in a Windows path (`{cwd}`)",
+                "use a relative `cwd`; it is resolved against planrun's working directory",
+            )
+
+
+def _windows_only(
+    ctx: RuleContext, step_id: str, command: object, span: Span
+) -> Iterator[Diagnostic]:
+    if isinstance(command, str) and _WINDOWS_COMMANDS.match(command):
+        yield warning(
+            ctx.path,
+            span,
+            "windows-only",
+            f"step `{step_id}` runs `{command}`, which exists only on Windows",
+            "use `pwsh` (PowerShell 7 runs on Linux and macOS) or a portable command",
+        )
