@@ -1,1 +1,30 @@
 """Semantic rules, one per module, run in the order listed here."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from planc.rules import (
+    conditions,
+    dependency_cycle,
+    duplicate_ids,
+    fallbacks,
+    portability,
+    resources,
+    trigger_rules,
+    unknown_dependency,
+)
+from planc.rules.base import Rule
+
+RULE_MODULES: tuple[ModuleType, ...] = (
+    duplicate_ids,
+    unknown_dependency,
+    resources,
+    dependency_cycle,
+    fallbacks,
+    trigger_rules,
+    conditions,
+    portability,
+)
+
+RULES: tuple[Rule, ...] = tuple(module.check for module in RULE_MODULES)

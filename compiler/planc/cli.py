@@ -1,0 +1,70 @@
+"""`planc` command line: parses arguments and calls planc.commands."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import click
+
+from planc import __version__, commands
+from planc.render import FORMATS
+
+
+def _run(action: Callable[[], int]) -> None:
+    try:
+        code = action()
+    except (KeyboardInterrupt, BrokenPipeError):
+        code = 130
+    except Exception as exc:  # the one place a bug becomes exit 3 instead of a traceback
+        code = commands.internal_error(exc)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="planc")
+def main() -> None:
+    """Check plans and compile them into frozen IR for planrun."""
+
+
+@main.command()
+@click.argument("plans", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
+def check(plans: tuple[str, ...], fmt: str, strict: bool) -> None:
+    """Check PLANS and report every problem. Exit 0 clean, 1 findings, 2 usage, 3 internal."""
+    _run(lambda: commands.check(plans, fmt, strict, sys.stdout))
+
+
+@main.command(name="compile")
+@click.argument("plan", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", help="Write the IR here instead of stdout.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+def compile_command(plan: str, output: str | None, fmt: str) -> None:
+    """Compile PLAN to IR (stdout by default); diagnostics go to stderr."""
+    _run(lambda: commands.compile_plan(plan, output, fmt, sys.stdout, sys.stderr))
+
+
+@main.command()
+@click.argument("plan", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["dot", "mermaid"]), default="dot")
+def graph(plan: str, fmt: str) -> None:
+    """Draw PLAN's dependency graph as Graphviz dot or Mermaid."""
+    _run(lambda: commands.graph(plan, fmt, sys.stdout, sys.stderr))
+
+
+@main.command()
+def schema() -> None:
+    """Print the plan JSON Schema (draft-07)."""
+    _run(lambda: commands.schema(sys.stdout))
+
+
+@main.command()
+@click.argument("code", required=False)
+@click.option("--list", "list_all", is_flag=True, help="List every diagnostic code.")
+def explain(code: str | None, list_all: bool) -> None:
+    """Explain a diagnostic CODE, with an example."""
+    if list_all or code is None:
+        _run(lambda: commands.list_codes(sys.stdout))
+    else:
+        _run(lambda: commands.explain(code, sys.stdout, sys.stderr))

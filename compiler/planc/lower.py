@@ -1,0 +1,102 @@
+"""Lowering: a checked plan → the IR dict (defaults resolved, topological order)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import planc
+from planc.graph import PlanGraph
+from planc.model import SourcePlan, SourceStep
+
+IR_VERSION = 1
+
+GLOBAL_DEFAULTS: dict[str, Any] = {
+    "max_concurrency": 4,
+    "default_timeout_sec": None,
+    "default_retries": 0,
+    "default_retry_delay_sec": 0,
+    "heartbeat_timeout_sec": None,
+    "kill_grace_sec": 5,
+}
+
+
+def lower(plan: SourcePlan, graph: PlanGraph, source_sha256: str) -> dict[str, Any]:
+    """The IR without its digest. `graph` must be acyclic (the rules have passed)."""
+    order = graph.topo_order()
+    assert order is not None, "lowering needs an acyclic graph"
+    position = {sid: i for i, sid in enumerate(order)}
+    resolved_globals = _globals(plan)
+    steps = [_step(plan, graph, graph.steps[sid], resolved_globals, position) for sid in order]
+    raw = plan.raw
+    return {
+        "ir_version": IR_VERSION,
+        "compiler": {"name": "planc", "version": planc.__version__},
+        "source": {
+            "path": plan.path.replace("\\", "/"),
+            "sha256": source_sha256,
+        },
+        "plan": {
+            "id": raw["plan_id"],
+            "version": str(raw.get("version", "")),
+            "description": raw.get("description") or "",
+            "metadata": raw.get("metadata") or {},
+        },
+        "globals": resolved_globals,
+        "steps": steps,
+    }
+
+
+def _globals(plan: SourcePlan) -> dict[str, Any]:
+    given = plan.globals
+    resolved = {key: given.get(key, default) for key, default in GLOBAL_DEFAULTS.items()}
+    resolved["env"] = dict(given.get("env") or {})
+    return resolved
+
+
+def _step(
+    plan: SourcePlan,
+    graph: PlanGraph,
+    step: SourceStep,
+    globals_: dict[str, Any],
+    position: dict[str, int],
+) -> dict[str, Any]:
+    from planc.rules.conditions import condition_ir
+
+    sid = step.id
+    condition = step.get("condition")
+    return {
+        "id": sid,
+        "index": step.index,
+        "name": step.get("name") or sid,
+        "description": step.get("description") or "",
+        "command": step.get("command"),
+        "args": list(step.get("args") or []),
+        "cwd": step.get("cwd") or ".",
+        "shell": bool(step.get("shell", False)),
+        "env": {**globals_["env"], **(step.get("env") or {})},
+        "depends_on": sorted(graph.deps[sid], key=position.__getitem__),
+        "dependents": sorted(graph.dependents[sid], key=position.__getitem__),
+        "timeout_sec": _first(step.get("timeout_sec"), globals_["default_timeout_sec"]),
+        "heartbeat_timeout_sec": _first(
+            step.get("heartbeat_timeout_sec"), globals_["heartbeat_timeout_sec"]
+        ),
+        "retries": _first(step.get("retries"), globals_["default_retries"]),
+        "retry_delay_sec": _first(step.get("retry_delay_sec"), globals_["default_retry_delay_sec"]),
+        "retry_backoff": _first(step.get("retry_backoff"), 1),
+        "max_retry_delay_sec": step.get("max_retry_delay_sec"),
+        "critical": bool(step.get("critical", True)),
+        "trigger_rule": step.get("trigger_rule") or "all_success",
+        "condition": condition_ir(condition) if isinstance(condition, str) else None,
+        "on_failure": step.get("on_failure") or "abort",
+        "fallback": step.get("fallback"),
+        "is_fallback": sid in graph.fallback_steps,
+        "provides": list(step.get("provides") or []),
+        "consumes": list(step.get("consumes") or []),
+        "tags": list(step.get("tags") or []),
+        "ui_hints": step.get("ui_hints") or {},
+        "location": f"{plan.path}:{step.span.line}:{step.span.col}",
+    }
+
+
+def _first(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)

@@ -1,0 +1,65 @@
+"""The compiler pipeline: bytes → Document → schema → SourcePlan → rules → IR bytes."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from planc.diagnostics import Diagnostic, DiagnosticError, Severity, Span, error
+from planc.emit import emit
+from planc.graph import PlanGraph, build_graph
+from planc.load import MAX_PLAN_BYTES, load_document
+from planc.lower import lower
+from planc.model import SourcePlan, build_model
+from planc.rules import RULES
+from planc.rules.base import RuleContext
+from planc.schema import validate_document
+
+
+@dataclass
+class Compilation:
+    path: str
+    text: str | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    plan: SourcePlan | None = None
+    graph: PlanGraph | None = None
+    ir: bytes | None = None
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.severity is Severity.ERROR for d in self.diagnostics)
+
+
+def compile_bytes(path: str, data: bytes, *, want_ir: bool = True) -> Compilation:
+    """Run every stage that the previous one allows; never raises DiagnosticError."""
+    result = Compilation(path)
+    try:
+        document = load_document(path, data)
+    except DiagnosticError as exc:
+        result.diagnostics = sorted(exc.diagnostics, key=Diagnostic.sort_key)
+        return result
+    result.text = document.text
+    schema_errors = validate_document(document)
+    if schema_errors:
+        result.diagnostics = sorted(schema_errors, key=Diagnostic.sort_key)
+        return result
+    plan = build_model(document)
+    graph = build_graph(plan)
+    context = RuleContext(plan, graph)
+    found = [diagnostic for rule in RULES for diagnostic in rule(context)]
+    result.plan, result.graph = plan, graph
+    result.diagnostics = sorted(set(found), key=Diagnostic.sort_key)
+    if want_ir and not result.has_errors:
+        result.ir = emit(lower(plan, graph, hashlib.sha256(data).hexdigest()))
+    return result
+
+
+def compile_file(path: str, *, want_ir: bool = True) -> Compilation:
+    try:
+        with open(path, "rb") as handle:
+            # One byte past the cap is enough for the loader to refuse an oversized plan.
+            data = handle.read(MAX_PLAN_BYTES + 1)
+    except OSError as exc:
+        reason = f"cannot read {path}: {exc.strerror or exc}"
+        return Compilation(path, diagnostics=[error(path, Span(1, 1), "io-error", reason)])
+    return compile_bytes(path, data, want_ir=want_ir)

@@ -1,0 +1,135 @@
+"""Diagnostics rendered as text (with the source line and a caret), JSON, GitHub or SARIF."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from planc.diagnostics import Diagnostic, Severity
+
+FORMATS = ("text", "json", "github", "sarif")
+
+
+def render(diagnostics: Sequence[Diagnostic], sources: dict[str, str], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps([_as_dict(d) for d in diagnostics], indent=2) + "\n"
+    if fmt == "github":
+        return "".join(_github(d) + "\n" for d in diagnostics)
+    if fmt == "sarif":
+        return json.dumps(_sarif(diagnostics), indent=2) + "\n"
+    return render_text(diagnostics, sources)
+
+
+def render_text(diagnostics: Sequence[Diagnostic], sources: dict[str, str]) -> str:
+    lines: list[str] = []
+    for diagnostic in diagnostics:
+        lines.extend(_text(diagnostic, sources.get(diagnostic.path)))
+    errors = sum(1 for d in diagnostics if d.severity is Severity.ERROR)
+    warnings = len(diagnostics) - errors
+    if diagnostics:
+        lines.append(f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}")
+    return "".join(line + "\n" for line in lines)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _text(d: Diagnostic, source: str | None) -> list[str]:
+    head = f"{d.path}:{d.line}:{d.col}: {d.severity.value}[{d.code}]: {d.message}"
+    out = [head]
+    source_line = _source_line(source, d.line)
+    if source_line is not None:
+        gutter = str(d.line)
+        pad = " " * len(gutter)
+        shown = source_line.replace("\t", " ")
+        width = _caret_width(d, len(shown))
+        out.append(f" {gutter} | {shown}")
+        out.append(f" {pad} | {' ' * (d.col - 1)}^{'~' * (width - 1)}")
+    if d.hint:
+        out.append(f"  help: {d.hint}")
+    return out
+
+
+def _source_line(source: str | None, line: int) -> str | None:
+    if source is None:
+        return None
+    lines = source.splitlines()
+    if not 1 <= line <= len(lines):
+        return None
+    text = lines[line - 1]
+    # A megabyte-long line helps nobody; the caret must stay visible.
+    return text if len(text) <= 400 else None
+
+
+def _caret_width(d: Diagnostic, line_length: int) -> int:
+    span = d.span
+    end = span.end_col if span.end_line == span.line else line_length + 1
+    return max(1, min(end, line_length + 1) - span.col)
+
+
+def _as_dict(d: Diagnostic) -> dict[str, object]:
+    return {
+        "path": d.path,
+        "line": d.span.line,
+        "column": d.span.col,
+        "end_line": d.span.end_line,
+        "end_column": d.span.end_col,
+        "severity": d.severity.value,
+        "code": d.code,
+        "message": d.message,
+        "hint": d.hint,
+    }
+
+
+def _github(d: Diagnostic) -> str:
+    level = "error" if d.severity is Severity.ERROR else "warning"
+    message = d.message + (f" ({d.hint})" if d.hint else "")
+    message = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return (
+        f"::{level} file={d.path},line={d.span.line},col={d.span.col},"
+        f"endLine={d.span.end_line},endColumn={d.span.end_col},title=planc {d.code}::{message}"
+    )
+
+
+def _sarif(diagnostics: Sequence[Diagnostic]) -> dict[str, object]:
+    from planc import __version__
+
+    rules = sorted({d.code for d in diagnostics})
+    results = [
+        {
+            "ruleId": d.code,
+            "level": "error" if d.severity is Severity.ERROR else "warning",
+            "message": {"text": d.message + (f" ({d.hint})" if d.hint else "")},
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": d.path},
+                        "region": {
+                            "startLine": d.span.line,
+                            "startColumn": d.span.col,
+                            "endLine": d.span.end_line,
+                            "endColumn": d.span.end_col,
+                        },
+                    }
+                }
+            ],
+        }
+        for d in diagnostics
+    ]
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "planc",
+                        "version": __version__,
+                        "rules": [{"id": code} for code in rules],
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
