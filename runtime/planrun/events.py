@@ -1,0 +1,88 @@
+"""Event types and the one JSON rendering shared by events.jsonl and its repair (docs/state.md)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+RUN_STARTED = "run_started"
+RUN_RESUMED = "run_resumed"
+RUN_FINISHED = "run_finished"
+STEP_STARTED = "step_started"
+STEP_RETRYING = "step_retrying"
+STEP_SUCCEEDED = "step_succeeded"
+STEP_FAILED = "step_failed"
+STEP_TIMED_OUT = "step_timed_out"
+STEP_SKIPPED = "step_skipped"
+STEP_CANCELLED = "step_cancelled"
+STEP_RECOVERED = "step_recovered"
+
+RUN_EVENTS = frozenset({RUN_STARTED, RUN_RESUMED, RUN_FINISHED})
+STEP_EVENTS = frozenset(
+    {
+        STEP_STARTED,
+        STEP_RETRYING,
+        STEP_SUCCEEDED,
+        STEP_FAILED,
+        STEP_TIMED_OUT,
+        STEP_SKIPPED,
+        STEP_CANCELLED,
+        STEP_RECOVERED,
+    }
+)
+
+
+def utc_now() -> str:
+    """UTC ISO-8601 with microseconds and "Z": fixed width, so timestamps also sort as text."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def dump_payload(payload: dict[str, Any]) -> str:
+    """The payload text stored in SQLite; events.jsonl embeds it verbatim."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+def render_line(
+    seq: int,
+    ts: str,
+    run_id: str,
+    type: str,
+    step_id: str | None,
+    attempt: int | None,
+    payload_json: str,
+) -> str:
+    """One events.jsonl line, newline included.
+
+    Built from the stored payload text rather than re-serialised, so a line written live and the
+    same line re-emitted by the repair from SQLite are byte-identical.
+    """
+    return (
+        f'{{"seq":{seq},"ts":"{ts}","run_id":{json.dumps(run_id, ensure_ascii=False)},'
+        f'"type":"{type}","step_id":{json.dumps(step_id, ensure_ascii=False)},'
+        f'"attempt":{"null" if attempt is None else attempt},"payload":{payload_json}}}\n'
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    seq: int
+    ts: str
+    run_id: str
+    type: str
+    step_id: str | None
+    attempt: int | None
+    payload: dict[str, Any]
+
+    def to_json(self) -> str:
+        """The events.jsonl line for this event, without the newline."""
+        return render_line(
+            self.seq,
+            self.ts,
+            self.run_id,
+            self.type,
+            self.step_id,
+            self.attempt,
+            dump_payload(self.payload),
+        )[:-1]

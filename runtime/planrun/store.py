@@ -1,0 +1,955 @@
+"""The durable run store: SQLite (WAL) is the truth, events.jsonl and summary.json derive from it.
+
+Write side: `RunStore` (one per planrun process; it holds the run lock of the runs it writes).
+Read side: `open_reader` / `Reader`, the one read model the views use; it opens the database
+read-only, so it works while a planrun process is writing. See docs/state.md for the contract.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import psutil
+
+from planrun.events import (
+    RUN_FINISHED,
+    RUN_RESUMED,
+    RUN_STARTED,
+    STEP_CANCELLED,
+    STEP_EVENTS,
+    STEP_FAILED,
+    STEP_RECOVERED,
+    STEP_RETRYING,
+    STEP_SKIPPED,
+    STEP_STARTED,
+    STEP_SUCCEEDED,
+    STEP_TIMED_OUT,
+    Event,
+    dump_payload,
+    render_line,
+    utc_now,
+)
+from planrun.semantics import CANCELLED, FAILED, PENDING, RUNNING, SKIPPED, SUCCESS, TIMED_OUT
+
+SCHEMA_VERSION = 1
+INTERRUPTED = "interrupted"  # read-side only: a `running` run whose owner process is gone
+BUSY_TIMEOUT_MS = 10_000
+
+# psutil's create_time is "jiffies since boot + /proc/stat btime"; btime is whole seconds and is
+# recomputed from the wall clock, so two processes may see the same process start up to 1 s apart.
+START_TIME_TOLERANCE_SEC = 1.5
+
+# Each entry upgrades the schema from version i to i + 1 (user_version); never edit a shipped one.
+_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE runs (
+        run_id           TEXT PRIMARY KEY,
+        plan_id          TEXT NOT NULL,
+        ir_digest        TEXT NOT NULL,
+        ir               BLOB NOT NULL,
+        status           TEXT NOT NULL,
+        started_at       TEXT NOT NULL,
+        finished_at      TEXT,
+        duration_sec     REAL,
+        exit_code        INTEGER,
+        max_concurrency  INTEGER NOT NULL,
+        argv             TEXT NOT NULL,
+        host             TEXT NOT NULL,
+        owner_pid        INTEGER,
+        owner_start_time REAL
+    );
+    CREATE INDEX runs_by_start ON runs (started_at);
+    CREATE TABLE steps (
+        run_id       TEXT NOT NULL,
+        step_id      TEXT NOT NULL,
+        ordinal      INTEGER NOT NULL,
+        status       TEXT NOT NULL,
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        exit_code    INTEGER,
+        started_at   TEXT,
+        finished_at  TEXT,
+        duration_sec REAL,
+        reason       TEXT,
+        detail       TEXT,
+        recovered_by TEXT,
+        PRIMARY KEY (run_id, step_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE attempts (
+        run_id          TEXT NOT NULL,
+        step_id         TEXT NOT NULL,
+        attempt         INTEGER NOT NULL,
+        pid             INTEGER,
+        pgid            INTEGER,
+        proc_start_time REAL,
+        started_at      TEXT NOT NULL,
+        finished_at     TEXT,
+        duration_sec    REAL,
+        status          TEXT NOT NULL,
+        exit_code       INTEGER,
+        signal          INTEGER,
+        reason          TEXT,
+        stdout_log      TEXT,
+        stderr_log      TEXT,
+        PRIMARY KEY (run_id, step_id, attempt)
+    ) WITHOUT ROWID;
+    CREATE TABLE events (
+        run_id  TEXT NOT NULL,
+        seq     INTEGER NOT NULL,
+        ts      TEXT NOT NULL,
+        type    TEXT NOT NULL,
+        step_id TEXT,
+        attempt INTEGER,
+        payload TEXT NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    ) WITHOUT ROWID;
+    """,
+)
+
+
+class StoreError(Exception):
+    """A run-store problem the CLI reports in one line."""
+
+
+class NoStateError(StoreError):
+    pass
+
+
+class UnknownRunError(StoreError):
+    pass
+
+
+class AmbiguousRunError(UnknownRunError):
+    pass
+
+
+class RunExistsError(StoreError):
+    pass
+
+
+class RunLockedError(StoreError):
+    pass
+
+
+class DigestMismatchError(StoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    plan_id: str
+    ir_digest: str
+    status: str  # running | success | failed | cancelled, or interrupted (see docs/state.md)
+    started_at: str
+    finished_at: str | None
+    duration_sec: float | None
+    exit_code: int | None
+    max_concurrency: int
+    argv: list[str]
+    host: str
+    owner_pid: int | None
+    step_counts: dict[str, int]  # step status -> number of steps
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    step_id: str
+    ordinal: int
+    status: str
+    attempts: int
+    exit_code: int | None
+    started_at: str | None  # the fields below describe the latest attempt
+    finished_at: str | None
+    duration_sec: float | None
+    reason: str | None
+    detail: str | None
+    recovered_by: str | None
+
+
+@dataclass(frozen=True)
+class AttemptInfo:
+    step_id: str
+    attempt: int
+    pid: int | None
+    pgid: int | None
+    proc_start_time: float | None
+    started_at: str
+    finished_at: str | None
+    duration_sec: float | None
+    status: str
+    exit_code: int | None
+    signal: int | None
+    reason: str | None
+    stdout_log: str | None
+    stderr_log: str | None
+
+
+@dataclass(frozen=True)
+class ResumeInfo:
+    run: RunInfo  # as recorded before the resume (status `interrupted` if it was left running)
+    previous_status: str
+    steps: list[StepInfo]
+    running_attempts: list[AttemptInfo]  # leftovers the executor must make sure are dead
+    reemitted_events: int  # events the JSONL repair had to copy back from SQLite
+
+
+def process_alive(pid: int | None, start_time: float | None) -> bool:
+    """Whether `pid` is still the process that started at `start_time` (not a reused pid)."""
+    if pid is None:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return start_time is None or abs(proc.create_time() - start_time) < START_TIME_TOLERANCE_SEC
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True  # it exists and is not ours to inspect: assume it is the owner
+
+
+def run_dir(state_dir: str | Path, run_id: str) -> Path:
+    return Path(state_dir) / "runs" / run_id
+
+
+# ---------------------------------------------------------------------------------------------
+# Projections: how each event type updates runs/steps/attempts, inside the event's transaction.
+
+Projection = Callable[[sqlite3.Cursor, str, str | None, int | None, str, dict[str, Any]], None]
+
+
+def _project_nothing(
+    cur: sqlite3.Cursor, run_id: str, step_id: str | None, n: int | None, ts: str, p: dict[str, Any]
+) -> None:
+    """run_started: create_run inserts the run row in the same transaction."""
+
+
+def _project_run_resumed(
+    cur: sqlite3.Cursor, run_id: str, step_id: str | None, n: int | None, ts: str, p: dict[str, Any]
+) -> None:
+    cur.execute(
+        "UPDATE runs SET status = ?, finished_at = NULL, duration_sec = NULL, exit_code = NULL"
+        " WHERE run_id = ?",
+        (RUNNING, run_id),
+    )
+    # Attempts still open belong to the dead previous owner; the executor has killed leftovers.
+    cur.execute(
+        "UPDATE attempts SET status = ?, reason = 'interrupted', finished_at = ?"
+        " WHERE run_id = ? AND finished_at IS NULL",
+        (CANCELLED, ts, run_id),
+    )
+
+
+def _project_run_finished(
+    cur: sqlite3.Cursor, run_id: str, step_id: str | None, n: int | None, ts: str, p: dict[str, Any]
+) -> None:
+    cur.execute(
+        "UPDATE runs SET status = ?, exit_code = ?, duration_sec = ?, finished_at = ?"
+        " WHERE run_id = ?",
+        (p["status"], p.get("exit_code"), p.get("duration_sec"), ts, run_id),
+    )
+
+
+def _project_step_started(
+    cur: sqlite3.Cursor, run_id: str, step_id: str | None, n: int | None, ts: str, p: dict[str, Any]
+) -> None:
+    cur.execute(
+        "UPDATE steps SET status = ?, attempts = ?, exit_code = NULL, started_at = ?,"
+        " finished_at = NULL, duration_sec = NULL, reason = NULL, detail = NULL"
+        " WHERE run_id = ? AND step_id = ?",
+        (RUNNING, n, ts, run_id, step_id),
+    )
+    cur.execute(
+        "INSERT INTO attempts (run_id, step_id, attempt, pid, pgid, proc_start_time, started_at,"
+        " status, stdout_log, stderr_log) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            run_id,
+            step_id,
+            n,
+            p.get("pid"),
+            p.get("pgid"),
+            p.get("proc_start_time"),
+            ts,
+            RUNNING,
+            p.get("stdout_log"),
+            p.get("stderr_log"),
+        ),
+    )
+
+
+def _close_attempt(
+    cur: sqlite3.Cursor, run_id: str, step_id: str | None, n: int | None, ts: str, status: str,
+    p: dict[str, Any],
+) -> None:  # fmt: skip
+    # `finished_at IS NULL`: a step cancelled during its retry delay must not rewrite the
+    # outcome of the attempt that already ended.
+    cur.execute(
+        "UPDATE attempts SET status = ?, exit_code = ?, signal = ?, reason = ?, finished_at = ?,"
+        " duration_sec = ?"
+        " WHERE run_id = ? AND step_id = ? AND attempt = ? AND finished_at IS NULL",
+        (
+            status,
+            p.get("exit_code"),
+            p.get("signal"),
+            p.get("reason"),
+            ts,
+            p.get("duration_sec"),
+            run_id,
+            step_id,
+            n,
+        ),
+    )
+
+
+def _project_step_retrying(
+    cur: sqlite3.Cursor, run_id: str, step_id: str | None, n: int | None, ts: str, p: dict[str, Any]
+) -> None:
+    _close_attempt(cur, run_id, step_id, n, ts, p["previous_status"], p)
+    cur.execute(
+        "UPDATE steps SET exit_code = ?, reason = ? WHERE run_id = ? AND step_id = ?",
+        (p.get("exit_code"), p.get("reason"), run_id, step_id),
+    )
+
+
+def _finishing(status: str) -> Projection:
+    """Projection of an event that ends a step's latest attempt and the step with `status`."""
+
+    def project(
+        cur: sqlite3.Cursor, run_id: str, step_id: str | None, n: int | None, ts: str,
+        p: dict[str, Any],
+    ) -> None:  # fmt: skip
+        if n is not None:
+            _close_attempt(cur, run_id, step_id, n, ts, status, p)
+        cur.execute(
+            "UPDATE steps SET status = ?, exit_code = coalesce(?, exit_code), reason = ?,"
+            " detail = ?, finished_at = ?, duration_sec = ? WHERE run_id = ? AND step_id = ?",
+            (
+                status,
+                p.get("exit_code"),
+                p.get("reason"),
+                p.get("detail"),
+                ts,
+                p.get("duration_sec"),
+                run_id,
+                step_id,
+            ),
+        )
+
+    return project
+
+
+def _project_step_recovered(
+    cur: sqlite3.Cursor, run_id: str, step_id: str | None, n: int | None, ts: str, p: dict[str, Any]
+) -> None:
+    cur.execute(
+        "UPDATE steps SET recovered_by = ? WHERE run_id = ? AND step_id = ?",
+        (p["fallback"], run_id, step_id),
+    )
+
+
+_PROJECTIONS: dict[str, Projection] = {
+    RUN_STARTED: _project_nothing,
+    RUN_RESUMED: _project_run_resumed,
+    RUN_FINISHED: _project_run_finished,
+    STEP_STARTED: _project_step_started,
+    STEP_RETRYING: _project_step_retrying,
+    STEP_SUCCEEDED: _finishing(SUCCESS),
+    STEP_FAILED: _finishing(FAILED),
+    STEP_TIMED_OUT: _finishing(TIMED_OUT),
+    STEP_SKIPPED: _finishing(SKIPPED),
+    STEP_CANCELLED: _finishing(CANCELLED),
+    STEP_RECOVERED: _project_step_recovered,
+}
+
+_INSERT_EVENT = (
+    "INSERT INTO events (run_id, seq, ts, type, step_id, attempt, payload)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Write side
+
+
+@dataclass
+class _HeldRun:
+    """A run this store holds the lock of: the in-memory counters that keep `emit` SELECT-free."""
+
+    fd: int
+    seq: int
+    attempts: dict[str, int]  # step id -> latest attempt number
+    reemitted: int
+
+
+class RunStore:
+    """Writes runs under a state directory. Thread-safe; one instance per planrun process."""
+
+    def __init__(self, state_dir: Path, conn: sqlite3.Connection) -> None:
+        self.state_dir = state_dir
+        self._conn = conn
+        self._cur = conn.cursor()
+        self._lock = threading.Lock()
+        self._held: dict[str, _HeldRun] = {}
+        me = psutil.Process()
+        self._pid = me.pid
+        self._start_time = me.create_time()
+
+    @classmethod
+    def open(cls, state_dir: str | Path, sync: Literal["normal", "full"] = "normal") -> RunStore:
+        """Open (creating if needed) DIR/state.db. `full` fsyncs every event; `normal` fsyncs
+        at checkpoints only, so a power loss may lose the last events but never corrupts."""
+        root = Path(state_dir)
+        root.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: transactions are explicit, so one event is exactly one commit.
+        conn = sqlite3.connect(
+            root / "state.db", isolation_level=None, check_same_thread=False, timeout=10.0
+        )
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {'FULL' if sync == 'full' else 'NORMAL'}")
+        _migrate(conn)
+        return cls(root, conn)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def log_paths(self, run_id: str, step_id: str, attempt: int) -> tuple[Path, Path]:
+        """Where an attempt's stdout and stderr go (docs/state.md layout)."""
+        base = run_dir(self.state_dir, run_id) / "logs" / f"{step_id}.{attempt}"
+        return base.with_name(base.name + ".stdout"), base.with_name(base.name + ".stderr")
+
+    def create_run(
+        self,
+        run_id: str,
+        plan_id: str,
+        ir_digest: str,
+        ir_bytes: bytes,
+        step_ids: list[str],
+        argv: list[str],
+        max_concurrency: int,
+    ) -> None:
+        """Record a new run, owned (locked) by this process, and emit its run_started (seq 1)."""
+        directory = run_dir(self.state_dir, run_id)
+        (directory / "logs").mkdir(parents=True, exist_ok=True)
+        _write_atomically(directory / "ir.json", ir_bytes)
+        host = socket.gethostname()
+        payload = {
+            "plan_id": plan_id,
+            "ir_digest": ir_digest,
+            "max_concurrency": max_concurrency,
+            "pid": self._pid,
+            "host": host,
+            "argv": argv,
+        }
+        ts = utc_now()
+        with self._lock:
+            self._begin()
+            try:
+                self._insert_run(
+                    run_id, plan_id, ir_digest, ir_bytes, ts, argv, host, max_concurrency
+                )
+                self._cur.executemany(
+                    "INSERT INTO steps (run_id, step_id, ordinal, status) VALUES (?, ?, ?, ?)",
+                    [(run_id, step_id, i, PENDING) for i, step_id in enumerate(step_ids)],
+                )
+                self._cur.execute(
+                    _INSERT_EVENT, (run_id, 1, ts, RUN_STARTED, None, None, dump_payload(payload))
+                )
+                self._cur.execute("COMMIT")
+            except BaseException:
+                self._cur.execute("ROLLBACK")
+                raise
+            self._hold(run_id)
+
+    def acquire(self, run_id: str) -> None:
+        """Take the run lock (taking over from a dead owner), repair events.jsonl, load counters.
+
+        Raises RunLockedError when another live process holds the run.
+        """
+        with self._lock:
+            if run_id in self._held:
+                return
+            self._begin()
+            try:
+                row = self._cur.execute(
+                    "SELECT owner_pid, owner_start_time FROM runs WHERE run_id = ?", (run_id,)
+                ).fetchone()
+                if row is None:
+                    raise UnknownRunError(f"unknown run {run_id!r} in {self.state_dir}")
+                owner_pid, owner_start = row
+                if owner_pid != self._pid and process_alive(owner_pid, owner_start):
+                    raise RunLockedError(
+                        f"run {run_id} is in use by planrun process {owner_pid} (still running);"
+                        f" wait for it to finish or stop it (kill {owner_pid}) first"
+                    )
+                self._cur.execute(
+                    "UPDATE runs SET owner_pid = ?, owner_start_time = ? WHERE run_id = ?",
+                    (self._pid, self._start_time, run_id),
+                )
+                self._cur.execute("COMMIT")
+            except BaseException:
+                self._cur.execute("ROLLBACK")
+                raise
+            self._hold(run_id)
+
+    def begin_resume(self, run_id: str, ir_digest: str) -> ResumeInfo:
+        """Lock a previous run for resuming with the same IR; the executor then kills the
+        leftovers in `running_attempts` and emits run_resumed."""
+        run_id = _resolve_run_id(self._conn, run_id, self.state_dir)
+        recorded = _read_run(self._conn, run_id)
+        if recorded.ir_digest != ir_digest:
+            raise DigestMismatchError(
+                f"run {run_id} was started with IR {recorded.ir_digest} but this IR is"
+                f" {ir_digest}; a run can only be resumed with the IR it started with"
+            )
+        self.acquire(run_id)
+        run = _read_run(self._conn, run_id)
+        previous = INTERRUPTED if run.status == RUNNING else run.status
+        run = RunInfo(**{**run.__dict__, "status": previous})
+        running = [a for a in _read_attempts(self._conn, run_id, None) if a.finished_at is None]
+        return ResumeInfo(
+            run=run,
+            previous_status=previous,
+            steps=_read_steps(self._conn, run_id),
+            running_attempts=running,
+            reemitted_events=self._held[run_id].reemitted,
+        )
+
+    def emit(
+        self,
+        run_id: str,
+        type: str,
+        step_id: str | None = None,
+        attempt: int | None = None,
+        **payload: Any,
+    ) -> Event:
+        """Record one event: one SQLite transaction (event + projections), then its JSONL line.
+
+        `attempt` defaults to the step's latest attempt (the next one for step_started); attempt
+        numbers run 1, 2, 3… per step across resumes.
+        """
+        project = _PROJECTIONS.get(type)
+        if project is None or type == RUN_STARTED:
+            raise ValueError(f"cannot emit event type {type!r}")
+        payload_json = dump_payload(payload)
+        with self._lock:
+            held = self._held.get(run_id)
+            if held is None:
+                raise StoreError(f"run {run_id} is not held by this store (create or resume it)")
+            attempt = _check_step(held, type, step_id, attempt)
+            seq = held.seq + 1
+            ts = utc_now()
+            self._begin()
+            try:
+                self._cur.execute(
+                    _INSERT_EVENT, (run_id, seq, ts, type, step_id, attempt, payload_json)
+                )
+                project(self._cur, run_id, step_id, attempt, ts, payload)
+                self._cur.execute("COMMIT")
+            except BaseException:
+                self._cur.execute("ROLLBACK")
+                raise
+            held.seq = seq
+            if type == STEP_STARTED and step_id is not None and attempt is not None:
+                held.attempts[step_id] = attempt
+            line = render_line(seq, ts, run_id, type, step_id, attempt, payload_json)
+            _write_all(held.fd, line.encode())
+        return Event(seq, ts, run_id, type, step_id, attempt, payload)
+
+    def write_summary(self, run_id: str) -> Path:
+        path = run_dir(self.state_dir, run_id) / "summary.json"
+        text = json.dumps(_summary(self._conn, run_id), sort_keys=True, indent=2) + "\n"
+        _write_atomically(path, text.encode())
+        return path
+
+    def close(self) -> None:
+        """Release the locks this store holds and close everything; safe to call twice."""
+        with self._lock:
+            for run_id, held in self._held.items():
+                os.close(held.fd)
+                self._cur.execute(
+                    "UPDATE runs SET owner_pid = NULL, owner_start_time = NULL"
+                    " WHERE run_id = ? AND owner_pid = ?",
+                    (run_id, self._pid),
+                )
+            self._held.clear()
+            self._conn.close()
+
+    def _begin(self) -> None:
+        # IMMEDIATE takes the write lock up front, so a concurrent writer (another run in the
+        # same state dir) makes us wait busy_timeout instead of failing on lock upgrade.
+        self._cur.execute("BEGIN IMMEDIATE")
+
+    def _insert_run(
+        self,
+        run_id: str,
+        plan_id: str,
+        ir_digest: str,
+        ir_bytes: bytes,
+        ts: str,
+        argv: list[str],
+        host: str,
+        max_concurrency: int,
+    ) -> None:
+        exists = self._cur.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if exists:
+            raise RunExistsError(f"run {run_id} already exists in {self.state_dir}")
+        self._cur.execute(
+            "INSERT INTO runs (run_id, plan_id, ir_digest, ir, status, started_at,"
+            " max_concurrency, argv, host, owner_pid, owner_start_time)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                plan_id,
+                ir_digest,
+                ir_bytes,
+                RUNNING,
+                ts,
+                max_concurrency,
+                json.dumps(argv),
+                host,
+                self._pid,
+                self._start_time,
+            ),
+        )
+
+    def _hold(self, run_id: str) -> None:
+        """Called with the lock held: make events.jsonl match SQLite and load the counters."""
+        rows = self._conn.execute(
+            "SELECT seq, ts, type, step_id, attempt, payload FROM events WHERE run_id = ?"
+            " ORDER BY seq",
+            (run_id,),
+        ).fetchall()
+        lines = [render_line(s, ts, run_id, t, st, a, p).encode() for s, ts, t, st, a, p in rows]
+        path = run_dir(self.state_dir, run_id) / "events.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        reemitted = _repair_jsonl(path, fd, lines)
+        attempts = dict(
+            self._conn.execute("SELECT step_id, attempts FROM steps WHERE run_id = ?", (run_id,))
+        )
+        self._held[run_id] = _HeldRun(fd, rows[-1][0] if rows else 0, attempts, reemitted)
+
+
+def _check_step(held: _HeldRun, type: str, step_id: str | None, attempt: int | None) -> int | None:
+    """Validate an event's step/attempt against the run and resolve the default attempt."""
+    if type not in STEP_EVENTS:
+        if step_id is not None or attempt is not None:
+            raise ValueError(f"{type} is a run event: it takes no step_id or attempt")
+        return None
+    latest = held.attempts.get(step_id) if step_id is not None else None
+    if latest is None:
+        raise ValueError(f"{type} needs the id of a step of this run, got {step_id!r}")
+    if type == STEP_STARTED:
+        if attempt is not None and attempt != latest + 1:
+            raise ValueError(f"step {step_id} starts attempt {latest + 1}, not {attempt}")
+        return latest + 1
+    if attempt is None:
+        return latest or None
+    if not 1 <= attempt <= latest:
+        raise ValueError(f"step {step_id} has no attempt {attempt} (latest is {latest})")
+    return attempt
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Readers never see a half-written ir.json or summary.json."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _repair_jsonl(path: Path, fd: int, lines: list[bytes]) -> int:
+    """Make events.jsonl hold exactly `lines` (SQLite's events); return how many were appended.
+
+    Keeps the longest prefix of the file that matches SQLite byte for byte, truncates the rest (a
+    torn line from a crash mid-write, or anything SQLite does not have) and appends the events the
+    file is missing (a crash between the SQLite commit and the file write).
+    """
+    data = path.read_bytes()
+    offset = kept = 0
+    for line in lines:
+        if not data.startswith(line, offset):
+            break
+        offset += len(line)
+        kept += 1
+    if offset != len(data):
+        os.ftruncate(fd, offset)
+    _write_all(fd, b"".join(lines[kept:]))
+    return len(lines) - kept
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    if _schema_version(conn) == SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Re-read under the write lock: another process may have migrated meanwhile.
+        for version in range(_schema_version(conn), SCHEMA_VERSION):
+            for statement in _MIGRATIONS[version].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _schema_version(conn: sqlite3.Connection) -> int:
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"state.db has schema version {version}, newer than this planrun understands"
+            f" ({SCHEMA_VERSION}); upgrade planrun"
+        )
+    return version
+
+
+# ---------------------------------------------------------------------------------------------
+# Read side: functions of a connection, shared by Reader and RunStore.
+
+_RUN_COLUMNS = (
+    "run_id, plan_id, ir_digest, status, started_at, finished_at, duration_sec, exit_code,"
+    " max_concurrency, argv, host, owner_pid, owner_start_time"
+)
+_STEP_COLUMNS = (
+    "step_id, ordinal, status, attempts, exit_code, started_at, finished_at, duration_sec,"
+    " reason, detail, recovered_by"
+)
+_ATTEMPT_COLUMNS = (
+    "a.step_id, a.attempt, a.pid, a.pgid, a.proc_start_time, a.started_at, a.finished_at,"
+    " a.duration_sec, a.status, a.exit_code, a.signal, a.reason, a.stdout_log, a.stderr_log"
+)
+
+
+def _resolve_run_id(conn: sqlite3.Connection, ref: str, state_dir: Path) -> str:
+    """A full run id, or a unique prefix of one (like git); otherwise a helpful error."""
+    exact = conn.execute("SELECT run_id FROM runs WHERE run_id = ?", (ref,)).fetchone()
+    if exact:
+        return str(exact[0])
+    matches = _ids_with_prefix(conn, ref, 6) if ref else []
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        shown = ", ".join(matches[:5]) + (", …" if len(matches) > 5 else "")
+        raise AmbiguousRunError(f"run id prefix {ref!r} is ambiguous: {shown}")
+    raise UnknownRunError(f"unknown run {ref!r} in {state_dir}{_suggestions(conn, ref)}")
+
+
+def _ids_with_prefix(conn: sqlite3.Connection, prefix: str, limit: int) -> list[str]:
+    rows = conn.execute(
+        "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ? ORDER BY run_id DESC LIMIT ?",
+        (len(prefix), prefix, limit),
+    )
+    return [r[0] for r in rows]
+
+
+def _suggestions(conn: sqlite3.Connection, ref: str) -> str:
+    """The runs sharing the longest prefix with `ref`, else the latest ones."""
+    for length in range(len(ref) - 1, 0, -1):
+        close = _ids_with_prefix(conn, ref[:length], 5)
+        if close:
+            return "; did you mean " + ", ".join(close) + "?"
+    latest = [r[0] for r in conn.execute("SELECT run_id FROM runs ORDER BY run_id DESC LIMIT 5")]
+    return "; latest runs: " + ", ".join(latest) if latest else "; no runs recorded yet"
+
+
+def _run_info(conn: sqlite3.Connection, row: tuple[Any, ...]) -> RunInfo:
+    (run_id, plan_id, digest, status, started, finished, duration, exit_code, max_conc, argv,
+     host, owner_pid, owner_start) = row  # fmt: skip
+    if status == RUNNING and not process_alive(owner_pid, owner_start):
+        status = INTERRUPTED
+    counts = conn.execute(
+        "SELECT status, count(*) FROM steps WHERE run_id = ? GROUP BY status", (run_id,)
+    )
+    return RunInfo(
+        run_id=run_id,
+        plan_id=plan_id,
+        ir_digest=digest,
+        status=status,
+        started_at=started,
+        finished_at=finished,
+        duration_sec=duration,
+        exit_code=exit_code,
+        max_concurrency=max_conc,
+        argv=json.loads(argv),
+        host=host,
+        owner_pid=owner_pid,
+        step_counts=dict(counts.fetchall()),
+    )
+
+
+def _read_run(conn: sqlite3.Connection, run_id: str) -> RunInfo:
+    row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    return _run_info(conn, row)
+
+
+def _read_steps(conn: sqlite3.Connection, run_id: str) -> list[StepInfo]:
+    rows = conn.execute(
+        f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY ordinal", (run_id,)
+    )
+    return [StepInfo(*row) for row in rows]
+
+
+def _read_attempts(conn: sqlite3.Connection, run_id: str, step_id: str | None) -> list[AttemptInfo]:
+    rows = conn.execute(
+        f"SELECT {_ATTEMPT_COLUMNS} FROM attempts a JOIN steps s USING (run_id, step_id)"
+        " WHERE a.run_id = ?1 AND (?2 IS NULL OR a.step_id = ?2) ORDER BY s.ordinal, a.attempt",
+        (run_id, step_id),
+    )
+    return [AttemptInfo(*row) for row in rows]
+
+
+def _summary(conn: sqlite3.Connection, run_id: str) -> dict[str, Any]:
+    run = _read_run(conn, run_id)
+    steps = {
+        s.step_id: {
+            "status": s.status,
+            "attempts": s.attempts,
+            "exit_code": s.exit_code,
+            "started_at": s.started_at,
+            "finished_at": s.finished_at,
+            "duration_sec": s.duration_sec,
+            "reason": s.reason,
+            "recovered_by": s.recovered_by,
+        }
+        for s in _read_steps(conn, run_id)
+    }
+    return {
+        "run_id": run.run_id,
+        "plan_id": run.plan_id,
+        "ir_digest": run.ir_digest,
+        "status": run.status,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "duration_sec": run.duration_sec,
+        "exit_code": run.exit_code,
+        "steps": steps,
+    }
+
+
+def open_reader(state_dir: str | Path) -> Reader:
+    """A read-only view of DIR/state.db; safe while planrun processes write to it."""
+    root = Path(state_dir)
+    db = root / "state.db"
+    if not db.is_file():
+        raise NoStateError(
+            f"no planrun state in {root} (no state.db): no run has been started there"
+        )
+    conn = sqlite3.connect(
+        db.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None, timeout=10.0
+    )
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    if _schema_version(conn) < SCHEMA_VERSION:
+        conn.close()
+        raise NoStateError(f"{db} holds no runs yet (schema not initialised)")
+    return Reader(root, conn)
+
+
+class Reader:
+    """The read model. Every method accepts a full run id or a unique prefix of one."""
+
+    def __init__(self, state_dir: Path, conn: sqlite3.Connection) -> None:
+        self.state_dir = state_dir
+        self._conn = conn
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def runs(self, limit: int = 20) -> list[RunInfo]:
+        """Newest first."""
+        with self._snapshot():
+            rows = self._conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY started_at DESC, run_id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+            return [_run_info(self._conn, row) for row in rows]
+
+    def latest_run_id(self) -> str | None:
+        row = self._conn.execute(
+            "SELECT run_id FROM runs ORDER BY started_at DESC, run_id DESC LIMIT 1"
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def resolve(self, ref: str) -> str:
+        return _resolve_run_id(self._conn, ref, self.state_dir)
+
+    def run(self, run_id: str) -> RunInfo:
+        with self._snapshot():
+            return _read_run(self._conn, self.resolve(run_id))
+
+    def steps(self, run_id: str) -> list[StepInfo]:
+        """In IR order."""
+        with self._snapshot():
+            return _read_steps(self._conn, self.resolve(run_id))
+
+    def attempts(self, run_id: str, step_id: str | None = None) -> list[AttemptInfo]:
+        """In IR order of their steps, then by attempt number."""
+        with self._snapshot():
+            return _read_attempts(self._conn, self.resolve(run_id), step_id)
+
+    def events(self, run_id: str, after_seq: int = 0) -> list[Event]:
+        with self._snapshot():
+            full_id = self.resolve(run_id)
+            rows = self._conn.execute(
+                "SELECT seq, ts, type, step_id, attempt, payload FROM events"
+                " WHERE run_id = ? AND seq > ? ORDER BY seq",
+                (full_id, after_seq),
+            ).fetchall()
+        return [Event(s, ts, full_id, t, st, a, json.loads(p)) for s, ts, t, st, a, p in rows]
+
+    def summary(self, run_id: str) -> dict[str, Any]:
+        """The same dict as summary.json (which only exists once the run has ended)."""
+        with self._snapshot():
+            return _summary(self._conn, self.resolve(run_id))
+
+    def ir(self, run_id: str) -> bytes:
+        with self._snapshot():
+            row = self._conn.execute(
+                "SELECT ir FROM runs WHERE run_id = ?", (self.resolve(run_id),)
+            ).fetchone()
+        return bytes(row[0])
+
+    def _snapshot(self) -> _Snapshot:
+        return _Snapshot(self._conn)
+
+
+class _Snapshot:
+    """One read transaction, so a multi-query answer is consistent while a writer commits."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> None:
+        self._conn.execute("BEGIN")
+
+    def __exit__(self, *exc: object) -> None:
+        self._conn.execute("COMMIT")
