@@ -153,12 +153,20 @@ class PlanState:
 
     # --- transitions ---------------------------------------------------------------------
 
+    def restore(self, succeeded: set[str]) -> None:
+        """Resume: these steps succeeded in an earlier session and never run again."""
+        for step_id in succeeded:
+            self.status[step_id] = SUCCESS
+            for child in self.steps[step_id].dependents:
+                self._unfinished_deps[child] -= 1
+
     def begin(self) -> list[Action]:
-        """Decisions for steps with no dependencies."""
+        """Decisions for the pending steps whose dependencies are all settled already."""
         actions: list[Action] = []
         for step in self.steps.values():
-            if not step.depends_on and not step.is_fallback:
-                actions.extend(self._decide(step))
+            settled = self._unfinished_deps[step.id] == 0
+            if settled and self.status[step.id] == PENDING and not step.is_fallback:
+                actions.extend(self._mark_decided(step))
         return actions
 
     def started(self, step_id: str) -> None:
@@ -266,6 +274,11 @@ class PlanState:
             self.status[step.id] = SKIPPED
             return [Skip(step.id, "condition", "condition is false")]
         return [Start(step.id)]
+
+    def _mark_decided(self, step: StepRules) -> list[Action]:
+        decided = self._decide(step)
+        released = [a.step_id for a in decided if isinstance(a, Skip | Cancel)]
+        return decided + [a for sid in released for a in self._release(sid)]
 
     def _mark(self, step_id: str, action: Skip | Cancel) -> list[Action]:
         self.status[step_id] = SKIPPED if isinstance(action, Skip) else CANCELLED

@@ -1,0 +1,99 @@
+"""`planrun` command line: parses arguments and calls planrun.runner."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import click
+
+from planrun import __version__, runner
+from planrun.executor import RunOptions
+from planrun.ir import IRError
+from planrun.store import StoreError
+
+
+class _RunByDefault(click.Group):
+    """`planrun IR.json …` means `planrun run IR.json …`; subcommands keep their names."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        first = next((a for a in args if not a.startswith("-")), None)
+        if first is not None and first not in self.commands and args[:1] != ["--help"]:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+def _exit_with(action: Callable[[], int]) -> None:
+    try:
+        code = action()
+    except (runner.UsageError, IRError, StoreError) as exc:
+        sys.stderr.write(f"planrun: {exc}\n")
+        code = runner.EXIT_USAGE
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
+state_dir_option = click.option(
+    "--state-dir",
+    default=None,
+    help="Where runs are recorded [default: $PLANRUN_STATE_DIR or .planrun].",
+)
+
+
+@click.group(cls=_RunByDefault, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="planrun")
+def main() -> None:
+    """Run a compiled plan (IR.json) or a plan file, and inspect runs."""
+
+
+@main.command()
+@click.argument("plan", type=click.Path(dir_okay=False))
+@state_dir_option
+@click.option("-j", "--max-concurrency", type=click.IntRange(min=1), help="Override the plan.")
+@click.option("--resume", "resume_id", metavar="RUN_ID", help="Continue an earlier run.")
+@click.option("--dry-run", is_flag=True, help="Print the order steps would start in; run nothing.")
+@click.option("--workdir", default=None, help="Base for relative step cwd [default: here].")
+@click.option("--kill-grace", type=click.FloatRange(min=0), help="SIGTERM→SIGKILL grace (s).")
+@click.option("--sync", type=click.Choice(["normal", "full"]), default="normal", show_default=True)
+@click.option("-q", "--quiet", is_flag=True, help="Only failures and the summary.")
+@click.option("--json", "json_events", is_flag=True, help="Stream events as JSONL on stdout.")
+def run(
+    plan: str,
+    state_dir: str | None,
+    max_concurrency: int | None,
+    resume_id: str | None,
+    dry_run: bool,
+    workdir: str | None,
+    kill_grace: float | None,
+    sync: str,
+    quiet: bool,
+    json_events: bool,
+) -> None:
+    """Run PLAN (an IR file, or a plan compiled in memory). Exit 0/1/2/130."""
+
+    def action() -> int:
+        ir = runner.load_runnable(plan, sys.stderr)
+        if dry_run:
+            return runner.dry_run(ir, sys.stdout)
+        options = RunOptions(max_concurrency=max_concurrency, kill_grace_sec=kill_grace)
+        options.argv = sys.argv
+        if workdir is not None:
+            options.workdir = workdir
+        output = runner.Output(quiet=quiet, json_events=json_events)
+        directory = state_dir or runner.state_dir_default()
+        if resume_id is not None:
+            return runner.resume(resume_id, ir, directory, options, sync, output)
+        return runner.run(ir, directory, options, sync, output)
+
+    _exit_with(action)
+
+
+@main.command()
+@click.argument("run_id", required=False)
+@state_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def status(run_id: str | None, state_dir: str | None, as_json: bool) -> None:
+    """Print a run's summary (the latest run by default), even while it is going."""
+    directory = state_dir or runner.state_dir_default()
+    _exit_with(lambda: runner.status(directory, run_id, as_json, sys.stdout))

@@ -1,0 +1,373 @@
+"""The run loop: start ready steps while there is capacity, wait for one to finish, record it.
+
+Decisions come from `semantics.PlanState`, process control from `process.ProcessSet`, records go
+to `store.RunStore`; this module only wires them together (ninja's Builder).
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import shlex
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import FrameType
+from typing import Any, Protocol
+
+from planrun import semantics as sem
+from planrun.conditions import StepFacts, evaluate
+from planrun.events import Event
+from planrun.ir import IR
+from planrun.process import Finished, LaunchSpec, ProcessSet, SpawnError, kill_leftover
+from planrun.scheduler import ReadyQueue
+from planrun.store import RunStore
+
+EXIT_SUCCESS = 0
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+_OUTCOME_EXIT = {"success": EXIT_SUCCESS, "failed": EXIT_FAILED, "cancelled": EXIT_INTERRUPTED}
+
+
+class Observer(Protocol):
+    """Receives every recorded event (terminal views, --json stream)."""
+
+    def __call__(self, event: Event) -> None: ...
+
+
+@dataclass
+class RunOptions:
+    workdir: str = field(default_factory=os.getcwd)
+    max_concurrency: int | None = None
+    kill_grace_sec: float | None = None
+    argv: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StepRecord:
+    """What conditions may read about a step (semantics.md §2)."""
+
+    status: str = sem.PENDING  # only read on resume; PlanState owns the live status
+    attempts: int = 0  # numbered across resumes, like the store's attempt rows
+    tries: int = 0  # attempts in this session: what the retry budget counts
+    exit_code: int | None = None
+    duration_sec: float | None = None
+
+
+class Interrupts:
+    """SIGINT/SIGTERM handlers that only count; the loop acts on the count."""
+
+    def __init__(self, wake: Callable[[], None]) -> None:
+        self.count = 0
+        self._wake = wake
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._handle)
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.count += 1
+        self._wake()
+
+
+class Executor:
+    def __init__(
+        self,
+        ir: IR,
+        store: RunStore,
+        run_id: str,
+        options: RunOptions,
+        observer: Observer | None = None,
+    ) -> None:
+        self.ir = ir
+        self.store = store
+        self.run_id = run_id
+        self.options = options
+        self.observer = observer
+        self.steps = {s["id"]: s for s in ir.steps}
+        rules = sem.rules_from_ir(ir.steps)
+        self.plan = sem.PlanState.create(rules, self._condition_holds)
+        self.ready = ReadyQueue(rules)
+        self.procs = ProcessSet()
+        self.interrupts = Interrupts(self.procs.wakeup)
+        self.records = {sid: StepRecord() for sid in self.steps}
+        self.retry_timers: list[tuple[float, int, str]] = []
+        self.capacity = options.max_concurrency or int(ir.globals["max_concurrency"])
+        grace = options.kill_grace_sec
+        self.kill_grace = float(ir.globals["kill_grace_sec"] if grace is None else grace)
+        self.handled_interrupts = 0
+        self.started_at = time.monotonic()
+
+    # --- entry points ----------------------------------------------------------------------
+
+    def run(self, previous: dict[str, StepRecord] | None = None) -> int:
+        """Run the plan; `previous` (resume) holds what earlier sessions recorded per step."""
+        self.interrupts.install()
+        try:
+            if previous:
+                self._restore(previous)
+            self._apply(self.plan.begin())
+            self._loop()
+            return self._finish()
+        finally:
+            self.interrupts.restore()
+            self.procs.close()
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while True:
+            self._react_to_interrupts()
+            self._fire_due_retries()
+            self._start_ready()
+            if not self.procs.running and not self.retry_timers and not len(self.ready):
+                settled = self.plan.settle()
+                if not settled:
+                    return
+                self._apply(settled)
+                continue
+            for finished in self.procs.wait(self._next_timer_delay()):
+                self._attempt_finished(finished)
+
+    def _start_ready(self) -> None:
+        while self.procs.running < self.capacity:
+            step_id = self.ready.pop()
+            if step_id is None:
+                return
+            if self.plan.status[step_id] in (sem.PENDING, sem.RUNNING):
+                self._start_attempt(step_id)
+
+    def _next_timer_delay(self) -> float | None:
+        if not self.retry_timers:
+            return None
+        return max(0.0, self.retry_timers[0][0] - time.monotonic())
+
+    def _fire_due_retries(self) -> None:
+        now = time.monotonic()
+        while self.retry_timers and self.retry_timers[0][0] <= now:
+            _, _, step_id = heapq.heappop(self.retry_timers)
+            if self.plan.status[step_id] == sem.RUNNING:
+                self.ready.push(step_id, urgent=True)
+
+    # --- attempts ---------------------------------------------------------------------------
+
+    def _start_attempt(self, step_id: str) -> None:
+        step = self.steps[step_id]
+        record = self.records[step_id]
+        record.attempts += 1
+        record.tries += 1
+        attempt = record.attempts
+        self.plan.started(step_id)
+        stdout_log, stderr_log = self.store.log_paths(self.run_id, step_id, attempt)
+        spec = LaunchSpec(
+            argv=_argv(step),
+            cwd=str(Path(self.options.workdir, step["cwd"])),
+            env=self._environment(step, attempt),
+            stdout_path=str(stdout_log),
+            stderr_path=str(stderr_log),
+            timeout_sec=step["timeout_sec"],
+            heartbeat_timeout_sec=step["heartbeat_timeout_sec"],
+            kill_grace_sec=self.kill_grace,
+        )
+        common = {
+            "argv": spec.argv,
+            "cwd": spec.cwd,
+            "stdout_log": spec.stdout_path,
+            "stderr_log": spec.stderr_path,
+        }
+        try:
+            started = self.procs.start(step_id, spec)
+        except SpawnError as exc:
+            self._emit("step_started", step_id, attempt, pid=None, pgid=None, **common)
+            self._attempt_ended(step_id, sem.FAILED, exc.reason, {"exit_code": None})
+            return
+        self._emit(
+            "step_started",
+            step_id,
+            attempt,
+            pid=started.pid,
+            pgid=started.pgid,
+            proc_start_time=started.proc_start_time,
+            **common,
+        )
+
+    def _environment(self, step: dict[str, Any], attempt: int) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(step["env"])
+        env["PLAN_RUN_ID"] = self.run_id
+        env["PLAN_STEP_ID"] = step["id"]
+        env["PLAN_ATTEMPT"] = str(attempt)
+        return env
+
+    def _attempt_finished(self, finished: Finished) -> None:
+        step_id = finished.key
+        record = self.records[step_id]
+        record.duration_sec = round(finished.duration_sec, 6)
+        record.exit_code = finished.exit_code
+        details: dict[str, Any] = {
+            "exit_code": finished.exit_code,
+            "signal": finished.signal,
+            "stderr_tail": finished.stderr_tail,
+            "duration_sec": record.duration_sec,
+        }
+        if finished.outcome == "exited" and finished.exit_code == 0:
+            self._emit("step_succeeded", step_id, exit_code=0, duration_sec=record.duration_sec)
+            self._apply(self.plan.finished(step_id, sem.SUCCESS))
+        elif finished.outcome == "cancelled":
+            self._emit("step_cancelled", step_id, reason=self._cancel_reason(), **details)
+            self._apply(self.plan.finished(step_id, sem.CANCELLED))
+        elif finished.outcome in ("timeout", "stalled"):
+            details["limit_sec"] = self._limit(step_id, finished.outcome)
+            details["detail"] = finished.reason
+            self._attempt_ended(step_id, sem.TIMED_OUT, finished.outcome, details)
+        else:
+            self._attempt_ended(step_id, sem.FAILED, finished.reason, details)
+
+    def _attempt_ended(
+        self, step_id: str, status: str, reason: str, details: dict[str, Any]
+    ) -> None:
+        """A failed or timed-out attempt: retry it, or make the failure final."""
+        step = self.steps[step_id]
+        tries = self.records[step_id].tries
+        rules = self.plan.steps[step_id]
+        if sem.should_retry(status, tries, step["retries"], self.plan.mode, rules.is_cleanup):
+            delay = sem.retry_delay(
+                step["retry_delay_sec"], step["retry_backoff"], step["max_retry_delay_sec"],
+                tries + 1,
+            )  # fmt: skip
+            self._emit(
+                "step_retrying", step_id, delay_sec=delay, previous_status=status, reason=reason,
+                **details,
+            )  # fmt: skip
+            heapq.heappush(self.retry_timers, (time.monotonic() + delay, tries, step_id))
+            return
+        event = "step_timed_out" if status == sem.TIMED_OUT else "step_failed"
+        self._emit(event, step_id, reason=reason, **details)
+        self._apply(self.plan.finished(step_id, status))
+
+    def _limit(self, step_id: str, outcome: str) -> float | None:
+        key = "timeout_sec" if outcome == "timeout" else "heartbeat_timeout_sec"
+        value = self.steps[step_id][key]
+        return None if value is None else float(value)
+
+    def _cancel_reason(self) -> str:
+        return "interrupted" if self.plan.mode == "interrupted" else "aborted"
+
+    # --- decisions --------------------------------------------------------------------------
+
+    def _apply(self, actions: list[sem.Action]) -> None:
+        for action in actions:
+            if isinstance(action, sem.Start):
+                self.ready.push(action.step_id, action.urgent)
+            elif isinstance(action, sem.Skip):
+                self._emit(
+                    "step_skipped", action.step_id, None, reason=action.reason,
+                    detail=action.detail,
+                )  # fmt: skip
+            elif isinstance(action, sem.Cancel):
+                self._cancel_unstarted_or_waiting(action)
+            elif isinstance(action, sem.Recovered):
+                self._emit("step_recovered", action.step_id, fallback=action.fallback)
+
+    def _cancel_unstarted_or_waiting(self, action: sem.Cancel) -> None:
+        """A Cancel for a step that never started, or that is waiting for its retry delay."""
+        step_id = action.step_id
+        attempt = self.records[step_id].attempts or None
+        self._emit("step_cancelled", step_id, attempt, reason=action.reason, duration_sec=None)
+
+    def _react_to_interrupts(self) -> None:
+        count = self.interrupts.count
+        if count == self.handled_interrupts:
+            return
+        self.handled_interrupts = count
+        if count == 1:
+            self._apply(self.plan.stop_ordinary("interrupted"))
+            self._cancel_waiting_retries(cleanup_too=False)
+            for step_id, status in self.plan.status.items():
+                if status == sem.RUNNING and not self.plan.steps[step_id].is_cleanup:
+                    self.procs.cancel(step_id)
+        else:
+            self.procs.kill_all()
+            self._cancel_waiting_retries(cleanup_too=True)
+            while self.procs.running:
+                for finished in self.procs.wait(None):
+                    self._attempt_finished(finished)
+            self._apply(self.plan.kill_everything())
+
+    def _cancel_waiting_retries(self, cleanup_too: bool) -> None:
+        keep: list[tuple[float, int, str]] = []
+        for timer in self.retry_timers:
+            step_id = timer[2]
+            if cleanup_too or not self.plan.steps[step_id].is_cleanup:
+                self._emit("step_cancelled", step_id, reason="interrupted", duration_sec=None)
+                self._apply(self.plan.finished(step_id, sem.CANCELLED))
+            else:
+                keep.append(timer)
+        heapq.heapify(keep)
+        self.retry_timers = keep
+
+    # --- conditions, resume, end ------------------------------------------------------------
+
+    def _condition_holds(self, step_id: str) -> bool:
+        condition = self.steps[step_id]["condition"]
+        if condition is None:
+            return True
+        facts = {
+            sid: StepFacts(
+                status=status,
+                exit_code=self.records[sid].exit_code,
+                attempts=self.records[sid].attempts,
+                duration_sec=self.records[sid].duration_sec,
+            )
+            for sid, status in self.plan.status.items()
+        }
+        env = {**os.environ, **self.steps[step_id]["env"]}
+        return evaluate(condition["ast"], facts, env)
+
+    def _restore(self, previous: dict[str, StepRecord]) -> None:
+        for step_id, record in previous.items():
+            self.records[step_id] = replace(record, tries=0)
+        self.plan.restore({sid for sid, r in previous.items() if r.status == sem.SUCCESS})
+
+    def _finish(self) -> int:
+        outcome = self.plan.outcome()
+        exit_code = _OUTCOME_EXIT[outcome]
+        duration = round(time.monotonic() - self.started_at, 6)
+        self._emit(
+            "run_finished", None, None, status=outcome, exit_code=exit_code, duration_sec=duration
+        )
+        self.store.write_summary(self.run_id)
+        return exit_code
+
+    def _emit(
+        self, type_: str, step_id: str | None, attempt: int | None = None, **payload: Any
+    ) -> None:
+        event = self.store.emit(self.run_id, type_, step_id, attempt, **payload)
+        if self.observer is not None:
+            self.observer(event)
+
+
+def _argv(step: dict[str, Any]) -> list[str]:
+    if step["shell"]:
+        line = " ".join([step["command"], *(shlex.quote(a) for a in step["args"])])
+        return ["/bin/sh", "-c", line]
+    return [step["command"], *step["args"]]
+
+
+def kill_leftovers(attempts: list[Any], grace: float) -> int:
+    """Kill what a dead planrun left running (recorded pgid + pid + start time); returns count."""
+    killed = 0
+    for attempt in attempts:
+        if attempt.pgid is not None and attempt.pid is not None:
+            start = attempt.proc_start_time or 0.0
+            killed += kill_leftover(attempt.pgid, attempt.pid, start, grace)
+    return killed

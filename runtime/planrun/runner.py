@@ -1,0 +1,201 @@
+"""The planrun commands as importable functions returning exit codes (the CLI only parses)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, TextIO
+
+from planrun import semantics as sem
+from planrun.console import LineReporter, summary_table
+from planrun.events import Event
+from planrun.executor import Executor, RunOptions, StepRecord, kill_leftovers
+from planrun.ir import IR, IRError, load_ir, parse_ir
+from planrun.store import RunStore, StoreError, open_reader
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad input to planrun: printed as one line, exit 2."""
+
+
+@dataclass
+class Output:
+    out: TextIO = sys.stdout
+    err: TextIO = sys.stderr
+    quiet: bool = False
+    json_events: bool = False
+
+
+def state_dir_default() -> str:
+    return os.environ.get("PLANRUN_STATE_DIR") or ".planrun"
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def load_runnable(path: str, err: TextIO) -> IR:
+    """An IR file as is; a plan file (YAML/JSON) compiled in memory when planc is installed."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if _looks_like_ir(data):
+        return parse_ir(data, path)
+    try:
+        from planc.pipeline import compile_bytes
+        from planc.render import render_text
+    except ImportError:
+        raise UsageError(f"{path} is not an IR file and planc is not installed") from None
+    result = compile_bytes(path, data)
+    if result.diagnostics:
+        err.write(render_text(result.diagnostics, {path: result.text or ""}))
+    if result.ir is None:
+        raise UsageError(f"{path} has errors; nothing was run")
+    return parse_ir(result.ir, path)
+
+
+def _looks_like_ir(data: bytes) -> bool:
+    """An IR is a JSON object with `ir_version`; plans never have that key."""
+    if data.lstrip()[:1] != b"{":
+        return False
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(value, dict) and "ir_version" in value
+
+
+def run(ir: IR, state_dir: str, options: RunOptions, sync: str, output: Output) -> int:
+    store = RunStore.open(state_dir, _sync(sync))
+    run_id = new_run_id()
+    try:
+        capacity = options.max_concurrency or int(ir.globals["max_concurrency"])
+        step_ids = [s["id"] for s in ir.steps]
+        store.create_run(run_id, ir.plan_id, ir.digest, ir.data, step_ids, options.argv, capacity)
+        output.err.write(f"planrun: run {run_id} (plan {ir.plan_id}, {len(step_ids)} steps)\n")
+        executor = Executor(ir, store, run_id, options, _observer(ir, output))
+        code = executor.run()
+        _print_summary(state_dir, run_id, output)
+        return code
+    finally:
+        store.close()
+
+
+def resume(
+    run_ref: str, ir: IR, state_dir: str, options: RunOptions, sync: str, output: Output
+) -> int:
+    store = RunStore.open(state_dir, _sync(sync))
+    try:
+        info = store.begin_resume(run_ref, ir.digest)
+        run_id = info.run.run_id
+        killed = kill_leftovers(info.running_attempts, float(ir.globals["kill_grace_sec"]))
+        store.emit(run_id, "run_resumed", pid=os.getpid(), previous_status=info.previous_status)
+        output.err.write(
+            f"planrun: resuming run {run_id} (was {info.previous_status};"
+            f" {killed} leftover process group(s) killed)\n"
+        )
+        previous = {
+            s.step_id: StepRecord(s.status, s.attempts, 0, s.exit_code, s.duration_sec)
+            for s in info.steps
+        }
+        executor = Executor(ir, store, run_id, options, _observer(ir, output))
+        code = executor.run(previous)
+        _print_summary(state_dir, run_id, output)
+        return code
+    finally:
+        store.close()
+
+
+def dry_run(ir: IR, out: TextIO) -> int:
+    """The order steps would start in if every step succeeded and every condition held."""
+    rules = sem.rules_from_ir(ir.steps)
+    plan = sem.PlanState.create(rules, lambda _step: True)
+    from planrun.scheduler import ReadyQueue
+
+    queue = ReadyQueue(rules)
+    pending = plan.begin()
+    order = 0
+    while True:
+        for action in pending:
+            if isinstance(action, sem.Start):
+                queue.push(action.step_id, action.urgent)
+        step_id = queue.pop()
+        if step_id is None:
+            break
+        order += 1
+        step = next(s for s in ir.steps if s["id"] == step_id)
+        out.write(f"{order:4}. {step_id}  ({_command_line(step)})\n")
+        plan.started(step_id)
+        pending = plan.finished(step_id, sem.SUCCESS)
+    return 0
+
+
+def status(state_dir: str, run_ref: str | None, as_json: bool, out: TextIO) -> int:
+    try:
+        reader = open_reader(state_dir)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    with reader:
+        run_id = run_ref or reader.latest_run_id()
+        if run_id is None:
+            raise UsageError(f"no runs in {state_dir}")
+        try:
+            summary = reader.summary(run_id)
+            steps = reader.steps(run_id)
+        except StoreError as exc:
+            raise UsageError(str(exc)) from None
+    if as_json:
+        out.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        return 0
+    out.write(f"run {summary['run_id']}  plan {summary['plan_id']}  status {summary['status']}\n")
+    out.write(summary_table(steps))
+    return 0
+
+
+def _command_line(step: dict[str, object]) -> str:
+    args = step.get("args")
+    words = [str(step["command"]), *(str(a) for a in args)] if isinstance(args, list) else []
+    text = " ".join(words)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _observer(ir: IR, output: Output) -> LineReporter | _JsonStream:
+    if output.json_events:
+        return _JsonStream(output.out)
+    return LineReporter(output.err, len(ir.steps), quiet=output.quiet)
+
+
+class _JsonStream:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def __call__(self, event: Event) -> None:
+        self.out.write(event.to_json() + "\n")
+        self.out.flush()
+
+
+def _print_summary(state_dir: str, run_id: str, output: Output) -> None:
+    with open_reader(state_dir) as reader:
+        run_info = reader.run(run_id)
+        steps = reader.steps(run_id)
+    stream = output.err
+    stream.write(summary_table(steps))
+    stream.write(
+        f"planrun: run {run_id} {run_info.status} in {run_info.duration_sec or 0:.2f}s"
+        f" (exit {run_info.exit_code})\n"
+    )
+
+
+def _sync(value: str) -> Literal["normal", "full"]:
+    return "full" if value == "full" else "normal"
+
+
+__all__ = ["IRError", "Output", "UsageError", "dry_run", "load_ir", "resume", "run", "status"]
