@@ -1,0 +1,297 @@
+"""docs/semantics.md, row by row, against the pure PlanState (no processes).
+
+`drive` plays the executor: it starts every Start action (in order) and finishes it with the
+outcome the test scripted, until nothing is left; the end-to-end versions of these rows, with
+real processes, are in test_semantics_e2e.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pytest
+
+from planrun import semantics as sem
+
+
+def step(
+    step_id: str,
+    deps: tuple[str, ...] = (),
+    *,
+    rule: str = "all_success",
+    on_failure: str = "abort",
+    critical: bool = True,
+    fallback: str | None = None,
+    condition: bool = False,
+) -> dict[str, object]:
+    return {
+        "id": step_id,
+        "deps": deps,
+        "rule": rule,
+        "on_failure": on_failure,
+        "critical": critical,
+        "fallback": fallback,
+        "condition": condition,
+    }
+
+
+def build(specs: list[dict[str, object]]) -> list[sem.StepRules]:
+    dependents: dict[str, list[str]] = {str(s["id"]): [] for s in specs}
+    for s in specs:
+        for dep in s["deps"]:  # type: ignore[attr-defined]
+            dependents[dep].append(str(s["id"]))
+    fallbacks = {s["fallback"] for s in specs if s["fallback"]}
+    return [
+        sem.StepRules(
+            id=str(s["id"]),
+            index=i,
+            depends_on=tuple(s["deps"]),  # type: ignore[arg-type]
+            dependents=tuple(dependents[str(s["id"])]),
+            trigger_rule=str(s["rule"]),
+            on_failure=str(s["on_failure"]),
+            critical=bool(s["critical"]),
+            fallback=s["fallback"],  # type: ignore[arg-type]
+            is_fallback=s["id"] in fallbacks,
+            has_condition=bool(s["condition"]),
+        )
+        for i, s in enumerate(specs)
+    ]
+
+
+def drive(
+    specs: list[dict[str, object]],
+    outcomes: Mapping[str, str],
+    conditions: Mapping[str, bool] | None = None,
+) -> tuple[dict[str, str], str, dict[str, str]]:
+    """Run to completion; returns final statuses, the plan outcome and skip/cancel reasons."""
+    conditions = conditions or {}
+    plan = sem.PlanState.create(build(specs), lambda sid: conditions.get(sid, True))
+    reasons: dict[str, str] = {}
+    queue: list[str] = []
+
+    def take(actions: list[sem.Action]) -> None:
+        for action in actions:
+            if isinstance(action, sem.Start):
+                queue.append(action.step_id)
+            elif isinstance(action, sem.Skip | sem.Cancel):
+                reasons[action.step_id] = action.reason
+
+    take(plan.begin())
+    while True:
+        while queue:
+            step_id = queue.pop(0)
+            if plan.status[step_id] != sem.PENDING:
+                continue
+            plan.started(step_id)
+            take(plan.finished(step_id, outcomes.get(step_id, sem.SUCCESS)))
+        settled = plan.settle()
+        if not settled:
+            break
+        take(settled)
+    return dict(plan.status), plan.outcome(), reasons
+
+
+def test_abort_critical_cancels_dependents_and_pending_steps() -> None:
+    specs = [step("a"), step("b", ("a",)), step("c", ("a",)), step("d")]
+    # `d` is independent but still pending when `a` aborts (the driver finishes `a` first).
+    statuses, outcome, reasons = drive(specs, {"a": "failed"})
+    assert statuses == {"a": "failed", "b": "cancelled", "c": "cancelled", "d": "cancelled"}
+    assert reasons == {"b": "aborted", "c": "aborted", "d": "aborted"}
+    assert outcome == "failed"
+
+
+def test_abort_not_critical_skips_dependents_other_branches_go_on() -> None:
+    specs = [step("a", critical=False), step("b", ("a",)), step("c", ("b",)), step("d")]
+    statuses, outcome, reasons = drive(specs, {"a": "failed"})
+    assert statuses == {"a": "failed", "b": "skipped", "c": "skipped", "d": "success"}
+    assert reasons == {"b": "upstream", "c": "upstream"}
+    assert outcome == "failed"
+
+
+def test_skip_dependents() -> None:
+    specs = [step("a", on_failure="skip_dependents"), step("b", ("a",)), step("c", ("b",))]
+    specs.append(step("d"))
+    statuses, outcome, _ = drive(specs, {"a": "timed_out"})
+    assert statuses == {"a": "timed_out", "b": "skipped", "c": "skipped", "d": "success"}
+    assert outcome == "failed"
+
+
+def test_continue_lets_dependents_run_and_plan_succeeds() -> None:
+    statuses, outcome, _ = drive(
+        [step("a", on_failure="continue"), step("b", ("a",))], {"a": "failed"}
+    )
+    assert statuses == {"a": "failed", "b": "success"}
+    assert outcome == "success"
+
+
+def test_fallback_success_recovers() -> None:
+    specs = [step("a", on_failure="fallback_step", fallback="r"), step("b", ("a",)), step("r")]
+    plan_statuses, outcome, _ = drive(specs, {"a": "failed"})
+    assert plan_statuses == {"a": "failed", "b": "success", "r": "success"}
+    assert outcome == "success"
+
+
+def test_fallback_failure_aborts_with_its_own_policy() -> None:
+    specs = [step("a", on_failure="fallback_step", fallback="r"), step("b", ("a",)), step("r")]
+    statuses, outcome, reasons = drive(specs, {"a": "failed", "r": "failed"})
+    assert statuses == {"a": "failed", "b": "cancelled", "r": "failed"}
+    assert reasons == {"b": "aborted"}
+    assert outcome == "failed"
+
+
+def test_fallback_failure_with_continue_skips_dependents() -> None:
+    specs = [
+        step("a", on_failure="fallback_step", fallback="r"),
+        step("b", ("a",)),
+        step("r", on_failure="continue"),
+    ]
+    statuses, outcome, _ = drive(specs, {"a": "failed", "r": "failed"})
+    assert statuses == {"a": "failed", "b": "skipped", "r": "failed"}
+    assert outcome == "failed"
+
+
+def test_unneeded_fallback_is_skipped_not_needed() -> None:
+    specs = [step("a", on_failure="fallback_step", fallback="r"), step("r")]
+    statuses, outcome, reasons = drive(specs, {})
+    assert statuses == {"a": "success", "r": "skipped"}
+    assert reasons == {"r": "not_needed"}
+    assert outcome == "success"
+
+
+def test_shared_fallback_runs_once() -> None:
+    specs = [
+        step("a", on_failure="fallback_step", fallback="r"),
+        step("b", on_failure="fallback_step", fallback="r"),
+        step("r"),
+    ]
+    plan = sem.PlanState.create(build(specs), lambda _s: True)
+    starts = [a.step_id for a in plan.begin() if isinstance(a, sem.Start)]
+    assert starts == ["a", "b"]
+    plan.started("a")
+    plan.started("b")
+    first = plan.finished("a", "failed")
+    assert first == [sem.Start("r", urgent=True)]
+    assert plan.finished("b", "failed") == []
+    plan.started("r")
+    after = plan.finished("r", "success")
+    assert sem.Recovered("a", "r") in after and sem.Recovered("b", "r") in after
+    assert plan.outcome() == "success"
+
+
+def test_cleanup_runs_after_abort() -> None:
+    specs = [step("a"), step("b", ("a",)), step("cleanup", ("b",), rule="all_done")]
+    statuses, outcome, _ = drive(specs, {"a": "failed"})
+    assert statuses == {"a": "failed", "b": "cancelled", "cleanup": "success"}
+    assert outcome == "failed"
+
+
+def test_one_failed_skipped_when_all_succeed() -> None:
+    statuses, outcome, reasons = drive([step("a"), step("alert", ("a",), rule="one_failed")], {})
+    assert statuses == {"a": "success", "alert": "skipped"}
+    assert reasons == {"alert": "upstream"}
+    assert outcome == "success"
+
+
+def test_one_failed_runs_on_tolerated_failure() -> None:
+    specs = [step("a", on_failure="continue"), step("alert", ("a",), rule="one_failed")]
+    statuses, _, _ = drive(specs, {"a": "failed"})
+    assert statuses["alert"] == "success"
+
+
+def test_condition_false_skips_and_propagates_under_all_success_only() -> None:
+    specs = [step("a", condition=True), step("b", ("a",)), step("c", ("a",), rule="none_failed")]
+    statuses, outcome, reasons = drive(specs, {}, {"a": False})
+    assert statuses == {"a": "skipped", "b": "skipped", "c": "success"}
+    assert reasons == {"a": "condition", "b": "upstream"}
+    assert outcome == "success"
+
+
+def test_validate_timeout_never_pushes() -> None:
+    specs = [
+        step("validate", on_failure="skip_dependents"),
+        step("push", ("validate",)),
+        step("notify", ("push",), rule="none_failed"),
+    ]
+    statuses, outcome, _ = drive(specs, {"validate": "timed_out"})
+    assert statuses["push"] == "skipped"
+    assert statuses["notify"] == "success"  # skipped counts under none_failed
+    assert outcome == "failed"
+
+
+@pytest.mark.parametrize(
+    ("rule", "dep_outcomes", "met"),
+    [
+        ("all_success", ["success", "success"], True),
+        ("all_success", ["success", "skipped"], False),
+        ("none_failed", ["success", "skipped"], True),
+        ("none_failed", ["success", "cancelled"], False),
+        ("all_done", ["failed", "cancelled"], True),
+        ("one_failed", ["success", "timed_out"], True),
+        ("one_failed", ["success", "cancelled"], False),
+        ("one_success", ["failed", "success"], True),
+        ("one_success", ["skipped", "failed"], False),
+    ],
+)
+def test_trigger_rules(rule: str, dep_outcomes: list[str], met: bool) -> None:
+    specs = [
+        step("x", critical=False, on_failure="skip_dependents"),
+        step("y", critical=False, on_failure="skip_dependents"),
+        step("z", ("x", "y"), rule=rule),
+    ]
+    plan = sem.PlanState.create(build(specs), lambda _s: True)
+    plan.status.update({"x": dep_outcomes[0], "y": dep_outcomes[1]})
+    assert plan.trigger_met(plan.steps["z"])[0] is met
+
+
+def test_interrupt_cancels_pending_ordinary_but_runs_cleanup() -> None:
+    specs = [step("a"), step("b", ("a",)), step("cleanup", ("a",), rule="all_done")]
+    plan = sem.PlanState.create(build(specs), lambda _s: True)
+    assert plan.begin() == [sem.Start("a")]
+    plan.started("a")
+    cancels = plan.stop_ordinary("interrupted")
+    assert cancels == [sem.Cancel("b", "interrupted")]
+    after = plan.finished("a", "cancelled")
+    assert after == [sem.Start("cleanup")]
+    plan.started("cleanup")
+    plan.finished("cleanup", "success")
+    assert plan.outcome() == "cancelled"
+
+
+def test_second_interrupt_cancels_everything() -> None:
+    plan = sem.PlanState.create(build([step("a"), step("b", ("a",))]), lambda _s: True)
+    plan.begin()
+    plan.started("a")
+    actions = plan.kill_everything()
+    assert set(actions) == {sem.Cancel("a", "interrupted"), sem.Cancel("b", "interrupted")}
+    assert plan.outcome() == "cancelled"
+
+
+def test_resume_restores_successes() -> None:
+    specs = [step("a"), step("b", ("a",)), step("c", ("b",))]
+    plan = sem.PlanState.create(build(specs), lambda _s: True)
+    plan.restore({"a"})
+    assert plan.begin() == [sem.Start("b")]
+
+
+@pytest.mark.parametrize(
+    ("delay", "backoff", "cap", "attempt", "expected"),
+    [
+        (2, 1, None, 2, 2),
+        (2, 2, None, 3, 4),
+        (2, 2, None, 4, 8),
+        (2, 3, 10, 4, 10),
+        (0, 2, None, 5, 0),
+    ],
+)
+def test_retry_delay(
+    delay: float, backoff: float, cap: float | None, attempt: int, expected: float
+) -> None:
+    assert sem.retry_delay(delay, backoff, cap, attempt) == expected
+
+
+def test_no_retry_after_interrupt_for_ordinary_steps() -> None:
+    assert sem.should_retry("failed", 1, 2, "normal", False)
+    assert not sem.should_retry("failed", 3, 2, "normal", False)
+    assert not sem.should_retry("failed", 1, 2, "interrupted", False)
+    assert sem.should_retry("timed_out", 1, 2, "interrupted", True)
+    assert not sem.should_retry("cancelled", 1, 2, "normal", False)
