@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 RUN_STARTED = "run_started"
@@ -34,14 +34,24 @@ STEP_EVENTS = frozenset(
 )
 
 
+# utc_now is on the hot path (every event): format the seconds once per second, not per call.
+_second_cache: tuple[int, str] = (-1, "")
+
+
 def utc_now() -> str:
     """UTC ISO-8601 with microseconds and "Z": fixed width, so timestamps also sort as text."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    global _second_cache
+    second, micros = divmod(time.time_ns() // 1000, 1_000_000)
+    cached_second, prefix = _second_cache
+    if second != cached_second:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second_cache = (second, prefix)
+    return f"{prefix}.{micros:06d}Z"
 
 
-def dump_payload(payload: dict[str, Any]) -> str:
-    """The payload text stored in SQLite; events.jsonl embeds it verbatim."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+# One encoder for every payload: json.dumps with non-default options builds a new one per call.
+dump_payload = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+"""The payload text stored in SQLite; events.jsonl embeds it verbatim."""
 
 
 def render_line(

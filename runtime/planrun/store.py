@@ -287,9 +287,14 @@ def _project_step_started(
 
 
 def _close_attempt(
-    cur: sqlite3.Cursor, run_id: str, step_id: str | None, n: int | None, ts: str, status: str,
+    cur: sqlite3.Cursor,
+    run_id: str,
+    step_id: str | None,
+    n: int | None,
+    ts: str,
+    status: str,
     p: dict[str, Any],
-) -> None:  # fmt: skip
+) -> None:
     # `finished_at IS NULL`: a step cancelled during its retry delay must not rewrite the
     # outcome of the attempt that already ended.
     cur.execute(
@@ -324,9 +329,13 @@ def _finishing(status: str) -> Projection:
     """Projection of an event that ends a step's latest attempt and the step with `status`."""
 
     def project(
-        cur: sqlite3.Cursor, run_id: str, step_id: str | None, n: int | None, ts: str,
+        cur: sqlite3.Cursor,
+        run_id: str,
+        step_id: str | None,
+        n: int | None,
+        ts: str,
         p: dict[str, Any],
-    ) -> None:  # fmt: skip
+    ) -> None:
         if n is not None:
             _close_attempt(cur, run_id, step_id, n, ts, status, p)
         cur.execute(
@@ -775,8 +784,21 @@ def _suggestions(conn: sqlite3.Connection, ref: str) -> str:
 
 
 def _run_info(conn: sqlite3.Connection, row: tuple[Any, ...]) -> RunInfo:
-    (run_id, plan_id, digest, status, started, finished, duration, exit_code, max_conc, argv,
-     host, owner_pid, owner_start) = row  # fmt: skip
+    (
+        run_id,
+        plan_id,
+        digest,
+        status,
+        started,
+        finished,
+        duration,
+        exit_code,
+        max_conc,
+        argv,
+        host,
+        owner_pid,
+        owner_start,
+    ) = row
     if status == RUNNING and not process_alive(owner_pid, owner_start):
         status = INTERRUPTED
     counts = conn.execute(
