@@ -1,0 +1,762 @@
+"""Spawning step attempts and controlling their process trees.
+
+One attempt = one child process in its own session (so its pid is also its
+process group id and session id), stdin on /dev/null, stdout/stderr written
+straight into log files. Completion is the exit of that main process; the
+attempt is only reported once everything it left behind is dead too.
+
+See docs/process.md for the design (subreaper, reaping rules, kill sequence,
+heartbeat) and its limits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import secrets
+import selectors
+import signal
+import stat
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from types import FrameType, TracebackType
+from typing import Literal, NamedTuple
+
+import psutil
+
+Outcome = Literal["exited", "signalled", "timeout", "stalled", "cancelled", "spawn_error"]
+
+TAG_VAR = "PLANRUN_ATTEMPT_TAG"
+# Leftovers of a step that already exited on its own get a short SIGTERM grace:
+# the step's result is known, they only delay the next step.
+LEFTOVER_GRACE_SEC = 1.0
+TAIL_LINES = 20
+TAIL_BYTES = 4096
+# close() gives up on processes that do not die from SIGKILL within this time
+# (uninterruptible sleep); it must not hang the caller forever.
+CLOSE_TIMEOUT_SEC = 10.0
+
+_PR_SET_CHILD_SUBREAPER = 36
+_PR_GET_CHILD_SUBREAPER = 37
+_LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+# Python ignores these at startup; a step must see the defaults (as with Popen).
+_RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
+
+# Kernels without CONFIG_PROC_CHILDREN need a (much slower) full /proc scan.
+_PROC_CHILDREN = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+
+SignalHandler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    argv: list[str]  # final: for shell steps the caller passes ["/bin/sh", "-c", "..."]
+    cwd: str  # absolute
+    env: dict[str, str]  # the complete environment
+    stdout_path: str  # created (truncated) and handed to the child; may equal stderr_path
+    stderr_path: str
+    timeout_sec: float | None  # wall clock
+    heartbeat_timeout_sec: float | None  # no new bytes in stdout or stderr for this long
+    kill_grace_sec: float  # SIGTERM -> grace -> SIGKILL
+
+
+@dataclass(frozen=True)
+class Started:
+    pid: int
+    pgid: int
+    proc_start_time: float  # psutil.Process(pid).create_time()
+    tag: str  # the PLANRUN_ATTEMPT_TAG value; lets kill_leftover() find escaped daemons
+
+
+@dataclass(frozen=True)
+class Finished:
+    key: str
+    outcome: Outcome
+    exit_code: int | None  # only for "exited"
+    signal: int | None  # only for "signalled"
+    reason: str
+    stderr_tail: str
+    duration_sec: float
+    started_at: float
+    finished_at: float
+
+    @classmethod
+    def from_spawn_error(cls, key: str, error: SpawnError) -> Finished:
+        """The record of an attempt that could not start (start() raised)."""
+        now = time.time()
+        return cls(key, "spawn_error", None, None, error.reason, "", 0.0, now, now)
+
+
+class SpawnError(Exception):
+    """The attempt could not be started; `reason` is one human line."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _ProcStat(NamedTuple):
+    state: str
+    pgrp: int
+    session: int
+    starttime: int
+
+
+@dataclass(eq=False)
+class _Attempt:
+    key: str
+    spec: LaunchSpec
+    pid: int
+    tag: str
+    popen: subprocess.Popen[bytes] | None
+    started_at: float  # time.time() at spawn
+    t0: float  # time.monotonic() at spawn
+    deadline: float | None  # monotonic wall-timeout deadline
+    last_output: float  # monotonic estimate of when the logs last grew
+    hb_checked: float  # monotonic time of the last heartbeat look
+    sizes: tuple[int, int] = (0, 0)
+    status: int | None = None  # raw wait status, once the main process is reaped
+    status_lost: bool = False  # someone else reaped the main process
+    outcome: Outcome | None = None  # set when planrun decided to stop the attempt
+    reason: str = ""
+    kill_at: float | None = None  # SIGTERM sent; SIGKILL at this monotonic time
+    killing: bool = False  # SIGKILL phase
+    group_gone: bool = False  # the process group has no member left (never signal it again)
+    termed: set[int] = field(default_factory=set)  # adopted pids already sent SIGTERM
+
+    @property
+    def hb_at(self) -> float | None:
+        hb = self.spec.heartbeat_timeout_sec
+        return None if hb is None else self.last_output + hb
+
+
+class ProcessSet:
+    """The running attempts of one planrun process. Use it from the main thread."""
+
+    def __init__(self) -> None:
+        self._attempts: dict[str, _Attempt] = {}
+        self._by_pid: dict[int, _Attempt] = {}
+        self._by_tag: dict[str, _Attempt] = {}
+        self._tags: dict[int, tuple[int, str | None]] = {}  # adopted pid -> (starttime, tag)
+        self._finished: list[Finished] = []
+        self._token = secrets.token_hex(4)
+        self._seq = 0
+        self._own_sid = os.getsid(0)
+        self._own_pgrp = os.getpgrp()
+        self._woken = False
+        self._closed = False
+        self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        self._rfd, self._wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._rfd, selectors.EVENT_READ)
+        self._prev_subreaper = _set_subreaper(True)
+        # The handler only writes to our pipe; reaping happens in wait(), per pid.
+        self._prev_sigchld: SignalHandler = signal.signal(signal.SIGCHLD, self._on_sigchld)
+
+    # -- public API ---------------------------------------------------------
+
+    def start(self, key: str, spec: LaunchSpec) -> Started:
+        if self._closed:
+            raise RuntimeError("ProcessSet is closed")
+        if key in self._attempts:
+            raise ValueError(f"attempt {key!r} is already running")
+        if not spec.argv:
+            raise SpawnError("empty command")
+        self._seq += 1
+        tag = f"{self._token}-{os.getpid()}-{self._seq}"
+        env = {**spec.env, TAG_VAR: tag}
+        started_at, t0 = time.time(), time.monotonic()
+        pid, popen = self._spawn(spec, env)
+        now = time.monotonic()
+        att = _Attempt(
+            key=key,
+            spec=spec,
+            pid=pid,
+            tag=tag,
+            popen=popen,
+            started_at=started_at,
+            t0=t0,
+            deadline=None if spec.timeout_sec is None else t0 + spec.timeout_sec,
+            last_output=now,
+            hb_checked=now,
+        )
+        self._attempts[key] = att
+        self._by_pid[pid] = att
+        self._by_tag[tag] = att
+        # Not reaped before wait(), so even a process that already exited is readable.
+        return Started(pid, pid, psutil.Process(pid).create_time(), tag)
+
+    def wait(self, timeout: float | None) -> list[Finished]:
+        end = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        while True:
+            child_signalled = self._drain()
+            self._service(child_signalled)
+            if self._finished or self._woken:
+                done, self._finished = self._finished, []
+                self._woken = False
+                return done
+            now = time.monotonic()
+            if end is not None and now >= end:
+                return []
+            nearest = min(
+                (t for t in (end, *self._deadlines()) if t is not None),
+                default=None,
+            )
+            self._selector.select(None if nearest is None else max(0.0, nearest - now))
+
+    def wakeup(self) -> None:
+        self._woken = True
+        self._notify()
+
+    def cancel(self, key: str) -> None:
+        att = self._attempts[key]
+        if att.status is None and att.outcome is None:
+            self._stop(att, "cancelled", "cancelled", att.spec.kill_grace_sec)
+
+    def kill_all(self) -> None:
+        for att in self._attempts.values():
+            if att.status is None and att.outcome is None:
+                att.outcome, att.reason = "cancelled", "cancelled"
+            self._escalate(att)
+
+    @property
+    def running(self) -> int:
+        return len(self._attempts)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self.kill_all()
+        give_up = time.monotonic() + CLOSE_TIMEOUT_SEC
+        while self._attempts and time.monotonic() < give_up:
+            self.wait(give_up - time.monotonic())
+        self._sweep()  # reap any adopted zombie that is still around
+        self._closed = True
+        if signal.getsignal(signal.SIGCHLD) == self._on_sigchld:
+            signal.signal(signal.SIGCHLD, self._prev_sigchld)
+        _set_subreaper(self._prev_subreaper)
+        self._selector.close()
+        wfd, self._wfd = self._wfd, -1
+        for fd in (self._rfd, wfd, self._devnull):
+            os.close(fd)
+
+    def __enter__(self) -> ProcessSet:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- spawning -----------------------------------------------------------
+
+    def _spawn(
+        self, spec: LaunchSpec, env: dict[str, str]
+    ) -> tuple[int, subprocess.Popen[bytes] | None]:
+        # posix_spawn costs the parent about half of what Popen does (measured,
+        # docs/process.md) but cannot change directory: it is used whenever the
+        # step runs in our own cwd, which is the common case.
+        fast = spec.cwd == _getcwd()
+        if not fast:
+            _check_cwd(spec.cwd)
+        executable = _resolve(spec.argv[0], spec.cwd, env)
+        out, err = _open_logs(spec)
+        try:
+            if fast:
+                return self._posix_spawn(executable, spec, env, out, err), None
+            proc = self._popen(executable, spec, env, out, err)
+            return proc.pid, proc
+        finally:
+            os.close(out)
+            if err != out:
+                os.close(err)
+
+    def _posix_spawn(
+        self, executable: str, spec: LaunchSpec, env: dict[str, str], out: int, err: int
+    ) -> int:
+        actions = [
+            (os.POSIX_SPAWN_DUP2, self._devnull, 0),
+            (os.POSIX_SPAWN_DUP2, out, 1),
+            (os.POSIX_SPAWN_DUP2, err, 2),
+        ]
+        try:
+            return os.posix_spawn(
+                executable,
+                spec.argv,
+                env,
+                file_actions=actions,
+                setsid=True,
+                setsigdef=_RESET_SIGNALS,
+            )
+        except OSError as exc:
+            raise _exec_error(exc, spec.argv[0]) from None
+
+    def _popen(
+        self, executable: str, spec: LaunchSpec, env: dict[str, str], out: int, err: int
+    ) -> subprocess.Popen[bytes]:
+        try:
+            return subprocess.Popen(
+                spec.argv,
+                executable=executable,
+                cwd=spec.cwd,
+                env=env,
+                stdin=self._devnull,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            if exc.filename == spec.cwd:  # chdir failed in the child (cwd changed under us)
+                raise SpawnError(f"cwd not usable: {spec.cwd}: {exc.strerror}") from None
+            raise _exec_error(exc, spec.argv[0]) from None
+
+    # -- the event loop -----------------------------------------------------
+
+    def _on_sigchld(self, signum: int, frame: FrameType | None) -> None:
+        self._notify(b"c")
+        if callable(self._prev_sigchld):
+            self._prev_sigchld(signum, frame)
+
+    def _notify(self, byte: bytes = b"w") -> None:
+        if self._wfd < 0:
+            return
+        # A full pipe already guarantees a wakeup.
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._wfd, byte)
+
+    def _drain(self) -> bool:
+        """Empty the self-pipe; return whether a SIGCHLD was among the bytes."""
+        got = b""
+        with contextlib.suppress(BlockingIOError):
+            while chunk := os.read(self._rfd, 4096):
+                got += chunk
+        return b"c" in got
+
+    def _deadlines(self) -> Iterable[float | None]:
+        for att in self._attempts.values():
+            if att.status is None and att.outcome is None:
+                yield att.deadline
+                yield att.hb_at
+            yield att.kill_at
+
+    def _service(self, child_signalled: bool) -> None:
+        self._reap_mains()
+        now = time.monotonic()
+        for att in self._attempts.values():
+            self._fire_deadlines(att, now)
+        ending = [
+            a for a in self._attempts.values() if a.status is not None or a.outcome is not None
+        ]
+        if not (child_signalled or ending):
+            return
+        adopted = self._sweep()
+        for att in ending:
+            if self._advance(att, adopted.get(att, []), now):
+                self._finish(att, now)
+
+    def _reap_mains(self) -> None:
+        # Per-pid waits: waitpid(-1) could steal the status of a child the host
+        # process is waiting for (subprocess.run in the executor).
+        for att in self._attempts.values():
+            if att.status is not None or att.status_lost:
+                continue
+            try:
+                pid, status = os.waitpid(att.pid, os.WNOHANG)
+            except ChildProcessError:
+                att.status_lost = True
+                att.status = 0
+                continue
+            if pid:
+                att.status = status
+                if att.popen is not None:  # so Popen never waits for it again
+                    att.popen.returncode = os.waitstatus_to_exitcode(status)
+
+    def _fire_deadlines(self, att: _Attempt, now: float) -> None:
+        if att.status is None and att.outcome is None:
+            if att.deadline is not None and now >= att.deadline:
+                limit = _secs(att.spec.timeout_sec or 0.0)
+                self._stop(att, "timeout", f"timed out after {limit}s", att.spec.kill_grace_sec)
+            elif (hb_at := att.hb_at) is not None and now >= hb_at:
+                self._check_heartbeat(att, now)
+        if att.kill_at is not None and now >= att.kill_at:
+            self._escalate(att)
+
+    def _check_heartbeat(self, att: _Attempt, now: float) -> None:
+        sizes, newest_mtime = _log_state(att.spec)
+        if sizes == att.sizes:
+            limit = _secs(att.spec.heartbeat_timeout_sec or 0.0)
+            self._stop(att, "stalled", f"no output for {limit}s (stalled)", att.spec.kill_grace_sec)
+            return
+        # Date the last write by the files' mtime so a stall is declared one
+        # heartbeat after the last byte, not up to two; clamp to the interval
+        # since the previous look so a wall-clock jump cannot distort it.
+        age = max(0.0, time.time() - newest_mtime)
+        att.last_output = min(now, max(att.hb_checked, now - age))
+        att.sizes = sizes
+        att.hb_checked = now
+
+    def _stop(self, att: _Attempt, outcome: Outcome, reason: str, grace: float) -> None:
+        att.outcome, att.reason = outcome, reason
+        self._terminate(att, grace)
+
+    def _terminate(self, att: _Attempt, grace: float) -> None:
+        if grace <= 0:
+            self._escalate(att)
+            return
+        att.kill_at = time.monotonic() + grace
+        self._signal_group(att, signal.SIGTERM)
+        self._signal_group(att, signal.SIGCONT)  # a stopped process must run to see SIGTERM
+
+    def _escalate(self, att: _Attempt) -> None:
+        att.killing, att.kill_at = True, None
+        self._signal_group(att, signal.SIGKILL)
+
+    def _signal_group(self, att: _Attempt, sig: int) -> bool:
+        """Signal the attempt's process group; return whether it still has members."""
+        if att.group_gone:
+            return False
+        try:
+            os.killpg(att.pid, sig)
+        except ProcessLookupError:
+            # Empty for good: its id can now be recycled, never signal it again.
+            att.group_gone = True
+        return not att.group_gone
+
+    def _advance(self, att: _Attempt, adopted: list[tuple[int, int]], now: float) -> bool:
+        """Push the rest of a stopping or exited attempt's tree towards death.
+
+        Returns True once nothing is left: the main process is reaped, the
+        process group is empty, and no adopted orphan carries its tag.
+        """
+        if att.status is not None and not self._signal_group(att, 0) and not adopted:
+            return True
+        if att.kill_at is None and not att.killing:
+            # Exited on its own but left processes behind.
+            self._terminate(att, min(att.spec.kill_grace_sec, LEFTOVER_GRACE_SEC))
+        if att.killing:
+            self._signal_group(att, signal.SIGKILL)
+            for pid, pgrp in adopted:
+                self._signal_adopted(pid, pgrp, signal.SIGKILL)
+        elif att.kill_at is not None:
+            for pid, pgrp in adopted:
+                if pid not in att.termed:
+                    att.termed.add(pid)
+                    self._signal_adopted(pid, pgrp, signal.SIGTERM)
+                    self._signal_adopted(pid, pgrp, signal.SIGCONT)
+        return False
+
+    def _signal_adopted(self, pid: int, pgrp: int, sig: int) -> None:
+        # Safe from pid reuse: it is our child and not reaped yet. Its group is
+        # signalled only when it leads it, so that id is pinned by it too.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+            if pgrp == pid and pgrp != self._own_pgrp:
+                os.killpg(pgrp, sig)
+
+    def _sweep(self) -> dict[_Attempt, list[tuple[int, int]]]:
+        """Reap adopted zombies; return the live adopted orphans of each attempt.
+
+        Only children in a session other than ours are considered: every
+        attempt runs in a session of its own, whereas children the host
+        spawns normally share our session and are left to their owner.
+        """
+        found: dict[_Attempt, list[tuple[int, int]]] = {}
+        for pid in _child_pids():
+            if pid in self._by_pid:
+                continue
+            st = _proc_stat(pid)
+            if st is None or st.session == self._own_sid:
+                continue
+            if st.state in ("Z", "X"):
+                self._reap_adopted(pid)
+                continue
+            att = self._attribute(pid, st)
+            if att is not None:
+                found.setdefault(att, []).append((pid, st.pgrp))
+        return found
+
+    def _reap_adopted(self, pid: int) -> None:
+        self._tags.pop(pid, None)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+
+    def _attribute(self, pid: int, st: _ProcStat) -> _Attempt | None:
+        cached = self._tags.get(pid)
+        if cached is None or cached[0] != st.starttime:
+            cached = (st.starttime, _environ_tag(pid))
+            self._tags[pid] = cached
+        tag = cached[1]
+        if tag is not None:
+            return self._by_tag.get(tag)
+        # A step that scrubbed its environment: fall back to its session.
+        return self._by_pid.get(st.session)
+
+    def _finish(self, att: _Attempt, now: float) -> None:
+        del self._attempts[att.key]
+        del self._by_pid[att.pid]
+        del self._by_tag[att.tag]
+        outcome, exit_code, sig, reason = _classify(att)
+        duration = now - att.t0
+        self._finished.append(
+            Finished(
+                key=att.key,
+                outcome=outcome,
+                exit_code=exit_code,
+                signal=sig,
+                reason=reason,
+                stderr_tail=stderr_tail(att.spec.stderr_path),
+                duration_sec=duration,
+                started_at=att.started_at,
+                finished_at=att.started_at + duration,
+            )
+        )
+
+
+# -- helpers ------------------------------------------------------------------
+
+
+def _classify(att: _Attempt) -> tuple[Outcome, int | None, int | None, str]:
+    if att.outcome is not None:
+        return att.outcome, None, None, att.reason
+    if att.status_lost:
+        return "exited", None, None, "exit status lost (reaped outside planrun)"
+    status = att.status or 0
+    if os.WIFSIGNALED(status):
+        num = os.WTERMSIG(status)
+        return "signalled", None, num, f"killed by signal {num} ({_signame(num)})"
+    code = os.waitstatus_to_exitcode(status)
+    return "exited", code, None, f"exit code {code}"
+
+
+def _signame(num: int) -> str:
+    try:
+        return signal.Signals(num).name
+    except ValueError:
+        return f"signal {num}"
+
+
+def _secs(value: float) -> str:
+    return f"{value:g}"
+
+
+def _getcwd() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:  # our own cwd was removed: every step takes the Popen path
+        return None
+
+
+def _check_cwd(cwd: str) -> None:
+    try:
+        mode = os.stat(cwd).st_mode
+    except FileNotFoundError:
+        raise SpawnError(f"cwd does not exist: {cwd}") from None
+    except OSError as exc:
+        raise SpawnError(f"cwd not usable: {cwd}: {exc.strerror}") from None
+    if not stat.S_ISDIR(mode):
+        raise SpawnError(f"cwd is not a directory: {cwd}")
+
+
+def _resolve(argv0: str, cwd: str, env: dict[str, str]) -> str:
+    """Find the program like execvp would, but with the step's PATH and cwd.
+
+    Done in the parent so both spawn paths agree and report a clear reason.
+    """
+    if "/" in argv0:
+        if not _is_executable(os.path.join(cwd, argv0), argv0):
+            raise SpawnError(f"command not found: {argv0}")
+        return argv0  # relative to the child's cwd, like exec
+    denied = False
+    for directory in os.get_exec_path(env):
+        candidate = os.path.join(cwd, directory or ".", argv0)
+        try:
+            if _is_executable(candidate, argv0):
+                return candidate
+        except SpawnError:
+            denied = True  # execvp too keeps looking, then reports EACCES
+    raise SpawnError(f"{'permission denied' if denied else 'command not found'}: {argv0}")
+
+
+def _is_executable(path: str, argv0: str) -> bool:
+    """False when the path does not exist; SpawnError when it exists but cannot run."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except PermissionError:
+        raise SpawnError(f"permission denied: {argv0}") from None
+    if not stat.S_ISREG(mode) or not os.access(path, os.X_OK):
+        raise SpawnError(f"permission denied: {argv0}")
+    return True
+
+
+def _exec_error(exc: OSError, argv0: str) -> SpawnError:
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return SpawnError(f"permission denied: {argv0}")
+    if exc.errno == errno.ENOEXEC:
+        return SpawnError(f"exec format error: {argv0}")
+    if exc.errno == errno.ENOENT:  # the file was found, so its interpreter is missing
+        return SpawnError(f"cannot execute {argv0}: missing interpreter or loader")
+    return SpawnError(f"cannot execute {argv0}: {exc.strerror}")
+
+
+def _open_logs(spec: LaunchSpec) -> tuple[int, int]:
+    out = _open_log(spec.stdout_path)
+    if spec.stderr_path == spec.stdout_path:
+        return out, out  # one open file: both streams share the offset
+    try:
+        return out, _open_log(spec.stderr_path)
+    except SpawnError:
+        os.close(out)
+        raise
+
+
+def _open_log(path: str) -> int:
+    try:
+        return os.open(path, _LOG_FLAGS, 0o644)
+    except OSError as exc:
+        raise SpawnError(f"cannot open log file {path}: {exc.strerror}") from None
+
+
+def _log_state(spec: LaunchSpec) -> tuple[tuple[int, int], float]:
+    """Sizes of the two logs and the newest mtime (seconds since the epoch)."""
+    sizes: list[int] = []
+    newest = 0.0
+    for path in (spec.stdout_path, spec.stderr_path):
+        try:
+            st = os.stat(path)
+        except OSError:
+            sizes.append(-1)
+            continue
+        sizes.append(st.st_size)
+        newest = max(newest, st.st_mtime)
+    return (sizes[0], sizes[1]), newest
+
+
+def stderr_tail(path: str) -> str:
+    """The last <= TAIL_LINES lines within the last TAIL_BYTES bytes of a file."""
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - TAIL_BYTES))
+            data = fh.read(TAIL_BYTES)
+    except OSError:
+        return ""
+    if size > TAIL_BYTES and b"\n" in data:
+        data = data.split(b"\n", 1)[1]  # drop the partial first line
+    lines = data.decode(errors="replace").splitlines()
+    return "\n".join(lines[-TAIL_LINES:])
+
+
+def _child_pids() -> list[int]:
+    """Our direct children, from /proc/self/task/*/children (cheap, no full scan)."""
+    if not _PROC_CHILDREN:
+        return [p.pid for p in psutil.Process().children()]
+    pids: list[int] = []
+    for tid in os.listdir("/proc/self/task"):
+        # A thread may end between the listing and the read.
+        with (
+            contextlib.suppress(FileNotFoundError),
+            open(f"/proc/self/task/{tid}/children", "rb") as fh,
+        ):
+            pids.extend(int(p) for p in fh.read().split())
+    return pids
+
+
+def _proc_stat(pid: int) -> _ProcStat | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    # comm may contain spaces and parentheses: fields start after the last ")".
+    fields = data[data.rfind(b")") + 2 :].split()
+    return _ProcStat(fields[0].decode(), int(fields[2]), int(fields[3]), int(fields[19]))
+
+
+def _environ_tag(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    prefix = TAG_VAR.encode() + b"="
+    for item in data.split(b"\0"):
+        if item.startswith(prefix):
+            return item[len(prefix) :].decode(errors="replace")
+    return None
+
+
+def _set_subreaper(on: bool) -> bool:
+    """Set PR_SET_CHILD_SUBREAPER; return the previous setting (False off Linux).
+
+    As a subreaper, orphans of our steps are reparented to us instead of init,
+    so daemonizing children can still be found and killed.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prev = ctypes.c_int(0)
+        libc.prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(prev), 0, 0, 0)
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)
+    except (OSError, AttributeError):
+        return False
+    return bool(prev.value)
+
+
+# -- resume -------------------------------------------------------------------
+
+
+def kill_leftover(
+    pgid: int, pid: int, proc_start_time: float, grace: float, tag: str | None = None
+) -> bool:
+    """Kill what is left of an attempt recorded by a previous planrun process.
+
+    Targets the recorded process (only if its create_time still matches, so a
+    recycled pid is spared), the members of its process group and session
+    (unless the leader's pid was recycled, which proves they are gone), and,
+    when `tag` is given, any process carrying PLANRUN_ATTEMPT_TAG=tag (daemons
+    that left the session). SIGTERM, up to `grace` seconds, then SIGKILL.
+    Returns whether anything was signalled.
+    """
+    victims = _leftover_members(pgid, pid, proc_start_time, tag)
+    if not victims:
+        return False
+    for proc in victims:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.terminate()
+            proc.resume()
+    _, alive = psutil.wait_procs(victims, timeout=max(0.0, grace))
+    for proc in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=1.0)
+    return True
+
+
+def _leftover_members(
+    pgid: int, pid: int, proc_start_time: float, tag: str | None
+) -> list[psutil.Process]:
+    try:
+        leader_recycled = abs(psutil.Process(pid).create_time() - proc_start_time) > 1e-3
+    except psutil.NoSuchProcess:
+        leader_recycled = False  # dead; its group/session ids stay pinned while members live
+    me = os.getpid()
+    victims: list[psutil.Process] = []
+    for candidate in psutil.pids():
+        if candidate == me:
+            continue
+        st = _proc_stat(candidate)
+        if st is None or st.state in ("Z", "X"):
+            continue
+        ours = not leader_recycled and (st.pgrp == pgid or st.session == pid or candidate == pid)
+        if ours or (tag is not None and _environ_tag(candidate) == tag):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                victims.append(psutil.Process(candidate))
+    return victims
