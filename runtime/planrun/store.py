@@ -13,7 +13,7 @@ import socket
 import sqlite3
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -452,9 +452,6 @@ class RunStore:
         max_concurrency: int,
     ) -> None:
         """Record a new run, owned (locked) by this process, and emit its run_started (seq 1)."""
-        directory = run_dir(self.state_dir, run_id)
-        (directory / "logs").mkdir(parents=True, exist_ok=True)
-        _write_atomically(directory / "ir.json", ir_bytes)
         host = socket.gethostname()
         payload = {
             "plan_id": plan_id,
@@ -516,27 +513,29 @@ class RunStore:
             self._hold(run_id)
 
     def begin_resume(self, run_id: str, ir_digest: str) -> ResumeInfo:
-        """Lock a previous run for resuming with the same IR; the executor then kills the
-        leftovers in `running_attempts` and emits run_resumed."""
-        run_id = _resolve_run_id(self._conn, run_id, self.state_dir)
-        recorded = _read_run(self._conn, run_id)
-        if recorded.ir_digest != ir_digest:
+        """Lock a previous run (full id or unique prefix) for resuming with the same IR; the
+        executor then kills the leftovers in `running_attempts` and emits run_resumed."""
+        with self._lock:
+            run_id = _resolve_run_id(self._conn, run_id, self.state_dir)
+            recorded = _read_run(self._conn, run_id).ir_digest
+        if recorded != ir_digest:
             raise DigestMismatchError(
-                f"run {run_id} was started with IR {recorded.ir_digest} but this IR is"
-                f" {ir_digest}; a run can only be resumed with the IR it started with"
+                f"run {run_id} was started with IR {recorded} but this IR is {ir_digest};"
+                " a run can only be resumed with the IR it started with"
             )
         self.acquire(run_id)
-        run = _read_run(self._conn, run_id)
-        previous = INTERRUPTED if run.status == RUNNING else run.status
-        run = RunInfo(**{**run.__dict__, "status": previous})
-        running = [a for a in _read_attempts(self._conn, run_id, None) if a.finished_at is None]
-        return ResumeInfo(
-            run=run,
-            previous_status=previous,
-            steps=_read_steps(self._conn, run_id),
-            running_attempts=running,
-            reemitted_events=self._held[run_id].reemitted,
-        )
+        with self._lock:
+            run = _read_run(self._conn, run_id)
+            # We own the run now, so a `running` status can only be a crashed previous owner's.
+            previous = INTERRUPTED if run.status == RUNNING else run.status
+            attempts = _read_attempts(self._conn, run_id, None)
+            return ResumeInfo(
+                run=replace(run, status=previous),
+                previous_status=previous,
+                steps=_read_steps(self._conn, run_id),
+                running_attempts=[a for a in attempts if a.finished_at is None],
+                reemitted_events=self._held[run_id].reemitted,
+            )
 
     def emit(
         self,
@@ -580,8 +579,11 @@ class RunStore:
         return Event(seq, ts, run_id, type, step_id, attempt, payload)
 
     def write_summary(self, run_id: str) -> Path:
+        """Write DIR/runs/RUN_ID/summary.json from SQLite (normally once run_finished is in)."""
         path = run_dir(self.state_dir, run_id) / "summary.json"
-        text = json.dumps(_summary(self._conn, run_id), sort_keys=True, indent=2) + "\n"
+        with self._lock:
+            summary = _summary(self._conn, run_id)
+        text = json.dumps(summary, sort_keys=True, indent=2) + "\n"
         _write_atomically(path, text.encode())
         return path
 
@@ -637,19 +639,24 @@ class RunStore:
         )
 
     def _hold(self, run_id: str) -> None:
-        """Called with the lock held: make events.jsonl match SQLite and load the counters."""
-        rows = self._conn.execute(
+        """Called with the lock held: rebuild the derived files from SQLite, load the counters."""
+        directory = run_dir(self.state_dir, run_id)
+        (directory / "logs").mkdir(parents=True, exist_ok=True)
+        (ir,) = self._cur.execute("SELECT ir FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        ir_path = directory / "ir.json"
+        if not ir_path.is_file() or ir_path.read_bytes() != ir:
+            _write_atomically(ir_path, bytes(ir))
+        rows = self._cur.execute(
             "SELECT seq, ts, type, step_id, attempt, payload FROM events WHERE run_id = ?"
             " ORDER BY seq",
             (run_id,),
         ).fetchall()
         lines = [render_line(s, ts, run_id, t, st, a, p).encode() for s, ts, t, st, a, p in rows]
-        path = run_dir(self.state_dir, run_id) / "events.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = directory / "events.jsonl"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         reemitted = _repair_jsonl(path, fd, lines)
         attempts = dict(
-            self._conn.execute("SELECT step_id, attempts FROM steps WHERE run_id = ?", (run_id,))
+            self._cur.execute("SELECT step_id, attempts FROM steps WHERE run_id = ?", (run_id,))
         )
         self._held[run_id] = _HeldRun(fd, rows[-1][0] if rows else 0, attempts, reemitted)
 

@@ -325,7 +325,8 @@ def test_emit_rejects_inconsistent_events(store: RunStore, tmp_path: Path) -> No
     with pytest.raises(StoreError, match="not held"):
         store.emit("other", "run_finished", status="success")
     with pytest.raises(RunExistsError):
-        store.create_run(RUN, "demo", DIGEST, IR, STEPS, [], 1)
+        store.create_run(RUN, "demo", DIGEST, b"{}", STEPS, [], 1)
+    assert (store.state_dir / "runs" / RUN / "ir.json").read_bytes() == IR
     with pytest.raises(TypeError):
         store.emit(RUN, "step_skipped", "build", reason=object())
     # None of the refused events left a trace or consumed a sequence number.
@@ -409,12 +410,14 @@ def test_resume_repairs_the_jsonl_from_sqlite(tmp_path: Path, damage: Any, reemi
     assert assert_jsonl_matches_sqlite(tmp_path) == 10
 
 
-def test_resume_recreates_a_deleted_jsonl(tmp_path: Path) -> None:
+def test_resume_recreates_deleted_files(tmp_path: Path) -> None:
     intact = run_some_events(tmp_path)
     jsonl_path(tmp_path).unlink()
+    (tmp_path / "runs" / RUN / "ir.json").write_bytes(b"tampered")
     with RunStore.open(tmp_path) as store:
         assert store.begin_resume(RUN, DIGEST).reemitted_events == 9
     assert jsonl_path(tmp_path).read_bytes() == intact
+    assert (tmp_path / "runs" / RUN / "ir.json").read_bytes() == IR
 
 
 # --- resume, run lock, processes ----------------------------------------------------------
@@ -521,7 +524,8 @@ def test_reader_sees_a_concurrent_writer_without_lock_errors(tmp_path: Path) -> 
 
 def test_sigkill_mid_stream_then_repair(tmp_path: Path) -> None:
     rng = random.Random()
-    for i in range(3):
+    # About a third of the kills land between the SQLite commit and the JSONL write.
+    for i in range(8):
         run_id = f"{RUN[:-1]}{i}"
         writer = spawn_writer(tmp_path, run_id, "create", -1)
         time.sleep(rng.uniform(0.005, 0.08))
