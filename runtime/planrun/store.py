@@ -227,12 +227,6 @@ def run_dir(state_dir: str | Path, run_id: str) -> Path:
 Projection = Callable[[sqlite3.Cursor, str, str | None, int | None, str, dict[str, Any]], None]
 
 
-def _project_nothing(
-    cur: sqlite3.Cursor, run_id: str, step_id: str | None, n: int | None, ts: str, p: dict[str, Any]
-) -> None:
-    """run_started: create_run inserts the run row in the same transaction."""
-
-
 def _project_run_resumed(
     cur: sqlite3.Cursor, run_id: str, step_id: str | None, n: int | None, ts: str, p: dict[str, Any]
 ) -> None:
@@ -366,7 +360,6 @@ def _project_step_recovered(
 
 
 _PROJECTIONS: dict[str, Projection] = {
-    RUN_STARTED: _project_nothing,
     RUN_RESUMED: _project_run_resumed,
     RUN_FINISHED: _project_run_finished,
     STEP_STARTED: _project_step_started,
@@ -377,6 +370,13 @@ _PROJECTIONS: dict[str, Projection] = {
     STEP_SKIPPED: _finishing(SKIPPED),
     STEP_CANCELLED: _finishing(CANCELLED),
     STEP_RECOVERED: _project_step_recovered,
+}
+
+# The payload fields a projection cannot do without (the others default to NULL).
+_REQUIRED_PAYLOAD = {
+    RUN_FINISHED: "status",
+    STEP_RETRYING: "previous_status",
+    STEP_RECOVERED: "fallback",
 }
 
 _INSERT_EVENT = (
@@ -551,8 +551,11 @@ class RunStore:
         numbers run 1, 2, 3… per step across resumes.
         """
         project = _PROJECTIONS.get(type)
-        if project is None or type == RUN_STARTED:
-            raise ValueError(f"cannot emit event type {type!r}")
+        if project is None:
+            raise ValueError(f"cannot emit event type {type!r} (run_started comes from create_run)")
+        required = _REQUIRED_PAYLOAD.get(type)
+        if required is not None and required not in payload:
+            raise ValueError(f"{type} needs a {required!r} payload field")
         payload_json = dump_payload(payload)
         with self._lock:
             held = self._held.get(run_id)

@@ -314,6 +314,8 @@ def test_emit_rejects_inconsistent_events(store: RunStore, tmp_path: Path) -> No
         store.emit(RUN, "step_exploded", "build")
     with pytest.raises(ValueError, match="cannot emit"):
         store.emit(RUN, "run_started")
+    with pytest.raises(ValueError, match="needs a 'status' payload field"):
+        store.emit(RUN, "run_finished", exit_code=0)
     with pytest.raises(ValueError, match="needs the id of a step"):
         store.emit(RUN, "step_started", "nope")
     with pytest.raises(ValueError, match="run event"):
