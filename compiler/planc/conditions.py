@@ -19,8 +19,10 @@ from lark import Lark, Token, Transformer_NonRecursive
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 # mypy cannot follow setuptools' editable-install finder to `plan_grammar` (it lives in grammar/);
-# `unused-ignore` keeps this quiet where it can (a regular install).
-from plan_grammar import condition_grammar  # type: ignore[import-not-found, unused-ignore]
+# in a wheel install it is found but has no py.typed. `unused-ignore`: either may not apply.
+from plan_grammar import (  # type: ignore[import-not-found, import-untyped, unused-ignore]
+    condition_grammar,
+)
 
 # Limits. The text limit bounds everything else (tokens, terms, list items); the nesting limits
 # keep every later pass, which may recurse over the AST, far from Python's recursion limit.
@@ -284,7 +286,7 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> ConditionError:
             1,
             "condition-syntax",
             f"unexpected end of condition, expected {expected}",
-            None,
+            "every `(` needs a matching `)`" if "`)`" in expected else None,
         )
     value = str(token)
     shown = value if len(value) <= 30 else value[:29] + "…"

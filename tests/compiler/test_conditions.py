@@ -487,6 +487,7 @@ def test_error(text: str, expected: list[tuple[str, int, int, str]]) -> None:
         ("0 < steps.a.attempts < 3", "comparisons do not chain: join two comparisons with `and`"),
         ("steps.a.exit_code = 0", "use `==` to compare"),
         ("true && true", "write `and`"),
+        ("(true or (false)", "every `(` needs a matching `)`"),
         ("true || true", "write `or`"),
         ("true and True", "keywords are lowercase: write `true`"),
         ("true AND true", "keywords are lowercase: write `and`"),
