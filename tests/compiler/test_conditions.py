@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from plan_grammar import condition_grammar
 from planc import conditions as conditions_module
 from planc.codes_conditions import CODES
 from planc.conditions import (
@@ -912,3 +913,10 @@ def test_every_emitted_code_is_documented() -> None:
     for summary, explanation in CODES.values():
         assert summary and "\n" not in summary
         assert "condition" in explanation
+
+
+def test_docs_show_the_grammar_and_every_code() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "conditions.md").read_text(encoding="utf-8")
+    assert condition_grammar() in docs
+    for code in CODES:
+        assert f"### `{code}`" in docs
