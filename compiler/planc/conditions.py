@@ -252,7 +252,6 @@ def _nesting_error(ast: Expr) -> ConditionError | None:
 # ---------------------------------------------------------------------------------------------
 # Syntax errors in words
 
-_VALUE_TERMINALS = frozenset({"PATH", "STRING", "INT", "FLOAT", "TRUE", "FALSE", "NULL", "LPAR"})
 _LITERAL_TERMINALS = frozenset({"STRING", "INT", "FLOAT", "TRUE", "FALSE", "NULL"})
 _WORDS = (
     ("LSQB", "a list"),
@@ -289,12 +288,11 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> ConditionError:
             "every `(` needs a matching `)`" if "`)`" in expected else None,
         )
     value = str(token)
-    shown = value if len(value) <= 30 else value[:29] + "…"
     return ConditionError(
         _at(token),
         len(value),
         "condition-syntax",
-        f"unexpected `{shown}`, expected {expected}",
+        f"unexpected `{_clip(value)}`, expected {expected}",
         _token_hint(token, expected),
     )
 
@@ -753,10 +751,7 @@ def _type_word(node: Expr) -> str:
         if isinstance(value, bool):
             return "a boolean"
         return "a string" if isinstance(value, str) else "a number"
-    if isinstance(node, ListLit):
-        return "a list"
-    if isinstance(node, Invalid):
-        return "a value"
+    # Lists and Invalid nodes are never described: no check reports on them.
     return "a boolean"
 
 
