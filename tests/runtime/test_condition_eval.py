@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -314,3 +315,22 @@ def test_arbitrary_json_gives_a_bool_or_condition_error(ast: Any) -> None:
     except ConditionError:
         return
     assert isinstance(result, bool)
+
+
+def test_the_evaluator_needs_nothing_of_the_compiler() -> None:
+    import ast as python_ast
+
+    import planrun.conditions
+
+    tree = python_ast.parse(Path(planrun.conditions.__file__).read_text(encoding="utf-8"))
+    imported = {
+        alias.name.split(".")[0]
+        for node in python_ast.walk(tree)
+        if isinstance(node, python_ast.Import)
+        for alias in node.names
+    } | {
+        (node.module or "").split(".")[0]
+        for node in python_ast.walk(tree)
+        if isinstance(node, python_ast.ImportFrom)
+    }
+    assert not imported & {"planc", "lark", "ruamel", "plan_grammar"}
