@@ -1,4 +1,4 @@
-"""The condition language grammar, shipped as package data so installed and editable builds find it."""
+"""The condition grammar, shipped as package data for installed and editable builds."""
 
 from importlib.resources import files
 

@@ -20,7 +20,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 
 # mypy cannot follow setuptools' editable-install finder to `plan_grammar` (it lives in grammar/);
 # in a wheel install it is found but has no py.typed. `unused-ignore`: either may not apply.
-from plan_grammar import (  # type: ignore[import-not-found, import-untyped, unused-ignore]
+from plan_grammar import (
     condition_grammar,
 )
 
