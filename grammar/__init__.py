@@ -1,7 +1,1 @@
-"""The condition grammar, shipped as package data for installed and editable builds."""
-
-from importlib.resources import files
-
-
-def condition_grammar() -> str:
-    return files(__name__).joinpath("condition.lark").read_text(encoding="utf-8")
+"""The condition grammar (condition.lark), shipped as package data; planc reads it by name."""

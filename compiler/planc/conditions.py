@@ -13,16 +13,12 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import cache
+from importlib.resources import files
 from typing import Any
 
 from lark import Lark, Token, Transformer_NonRecursive
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-# mypy cannot follow setuptools' editable-install finder to `plan_grammar` (it lives in grammar/);
-# in a wheel install it is found but has no py.typed. `unused-ignore`: either may not apply.
-from plan_grammar import (
-    condition_grammar,
-)
 
 # Limits. The text limit bounds everything else (tokens, terms, list items); the nesting limits
 # keep every later pass, which may recurse over the AST, far from Python's recursion limit.
@@ -197,7 +193,9 @@ def _fail(error: ConditionError) -> ParsedCondition:
 
 @cache
 def _parser() -> Lark:
-    return Lark(condition_grammar(), parser="lalr", lexer="basic", maybe_placeholders=True)
+    # By resource name rather than import: the grammar is package data of `plan_grammar`.
+    grammar = files("plan_grammar").joinpath("condition.lark").read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", lexer="basic", maybe_placeholders=True)
 
 
 def _paren_depth_error(text: str) -> ConditionError | None:
