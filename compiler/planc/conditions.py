@@ -19,7 +19,6 @@ from typing import Any
 from lark import Lark, Token, Transformer_NonRecursive
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-
 # Limits. The text limit bounds everything else (tokens, terms, list items); the nesting limits
 # keep every later pass, which may recurse over the AST, far from Python's recursion limit.
 MAX_CONDITION_LENGTH = 4096
