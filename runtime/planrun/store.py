@@ -42,7 +42,7 @@ from planrun.semantics import CANCELLED, FAILED, PENDING, RUNNING, SKIPPED, SUCC
 
 SCHEMA_VERSION = 1
 INTERRUPTED = "interrupted"  # read-side only: a `running` run whose owner process is gone
-BUSY_TIMEOUT_MS = 10_000
+BUSY_TIMEOUT = 10.0  # seconds a writer waits for another writer (another run, same state dir)
 
 # psutil's create_time is "jiffies since boot + /proc/stat btime"; btime is whole seconds and is
 # recomputed from the wall clock, so two processes may see the same process start up to 1 s apart.
@@ -420,12 +420,15 @@ class RunStore:
         root.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: transactions are explicit, so one event is exactly one commit.
         conn = sqlite3.connect(
-            root / "state.db", isolation_level=None, check_same_thread=False, timeout=10.0
+            root / "state.db", isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT
         )
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute(f"PRAGMA synchronous = {'FULL' if sync == 'full' else 'NORMAL'}")
-        _migrate(conn)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {'FULL' if sync == 'full' else 'NORMAL'}")
+            _migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
         return cls(root, conn)
 
     def __enter__(self) -> Self:
@@ -438,8 +441,8 @@ class RunStore:
 
     def log_paths(self, run_id: str, step_id: str, attempt: int) -> tuple[Path, Path]:
         """Where an attempt's stdout and stderr go (docs/state.md layout)."""
-        base = run_dir(self.state_dir, run_id) / "logs" / f"{step_id}.{attempt}"
-        return base.with_name(base.name + ".stdout"), base.with_name(base.name + ".stderr")
+        logs = run_dir(self.state_dir, run_id) / "logs"
+        return logs / f"{step_id}.{attempt}.stdout", logs / f"{step_id}.{attempt}.stderr"
 
     def create_run(
         self,
@@ -889,12 +892,14 @@ def open_reader(state_dir: str | Path) -> Reader:
             f"no planrun state in {root} (no state.db): no run has been started there"
         )
     conn = sqlite3.connect(
-        db.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None, timeout=10.0
+        db.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None, timeout=BUSY_TIMEOUT
     )
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    if _schema_version(conn) < SCHEMA_VERSION:
+    try:
+        if _schema_version(conn) < SCHEMA_VERSION:
+            raise NoStateError(f"{db} holds no runs yet (schema not initialised)")
+    except BaseException:
         conn.close()
-        raise NoStateError(f"{db} holds no runs yet (schema not initialised)")
+        raise
     return Reader(root, conn)
 
 
