@@ -1,0 +1,5 @@
+"""`python -m planc` (the same as the `planc` script)."""
+
+from planc.cli import main
+
+main()

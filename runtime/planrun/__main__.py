@@ -1,0 +1,5 @@
+"""`python -m planrun` (the same as the `planrun` script)."""
+
+from planrun.cli import main
+
+main()

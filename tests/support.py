@@ -1,0 +1,108 @@
+"""Test support: run real plans through the real compiler and runtime in temp dirs."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from planrun import runner
+from planrun.events import Event
+from planrun.executor import RunOptions
+from planrun.store import open_reader
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    run_id: str
+    state_dir: Path
+    statuses: dict[str, str]
+    reasons: dict[str, str | None]
+    events: list[Event]
+    summary: dict[str, Any]
+    output: str
+
+    def types(self, step_id: str | None = None) -> list[str]:
+        return [e.type for e in self.events if step_id is None or e.step_id == step_id]
+
+
+def write_plan(directory: Path, plan: dict[str, Any], name: str = "plan.json") -> Path:
+    path = directory / name
+    path.write_text(json.dumps(plan, indent=2), encoding="utf-8")
+    return path
+
+
+def run_plan(
+    tmp_path: Path,
+    plan: dict[str, Any],
+    *,
+    max_concurrency: int | None = None,
+    kill_grace: float | None = None,
+    resume: str | None = None,
+) -> RunResult:
+    """Compile and run `plan` in this process, as `planrun plan.json` would."""
+    plan_path = write_plan(tmp_path, plan)
+    state_dir = tmp_path / "state"
+    err = io.StringIO()
+    ir = runner.load_runnable(str(plan_path), err)
+    options = RunOptions(
+        workdir=str(tmp_path), max_concurrency=max_concurrency, kill_grace_sec=kill_grace
+    )
+    output = runner.Output(out=io.StringIO(), err=err)
+    if resume is None:
+        code = runner.run(ir, str(state_dir), options, "normal", output)
+    else:
+        code = runner.resume(resume, ir, str(state_dir), options, "normal", output)
+    return collect(state_dir, code, err.getvalue())
+
+
+def collect(state_dir: Path, exit_code: int, output: str = "", run_id: str | None = None) -> RunResult:
+    with open_reader(state_dir) as reader:
+        run_id = run_id or reader.latest_run_id()
+        assert run_id is not None
+        steps = reader.steps(run_id)
+        events = reader.events(run_id)
+        summary = reader.summary(run_id)
+    return RunResult(
+        exit_code,
+        run_id,
+        state_dir,
+        {s.step_id: s.status for s in steps},
+        {s.step_id: s.reason for s in steps},
+        events,
+        summary,
+        output,
+    )
+
+
+def planrun_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The real `planrun` in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "planrun", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def planc_cli(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "planc", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+REPO = Path(__file__).resolve().parent.parent
