@@ -52,7 +52,9 @@ def load_runnable(path: str, err: TextIO) -> IR:
     try:
         from planc.pipeline import compile_bytes
         from planc.render import render_text
-    except ImportError:
+    except ModuleNotFoundError as exc:
+        if exc.name != "planc":
+            raise  # a broken planc install is a bug to see, not "planc is missing"
         raise UsageError(f"{path} is not an IR file and planc is not installed") from None
     result = compile_bytes(path, data)
     if result.diagnostics:
