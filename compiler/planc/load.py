@@ -72,7 +72,7 @@ def load_document(path: str, data: bytes) -> Document:
         raise DiagnosticError([error(path, Span(1, 1), "empty-plan", "the plan file is empty")])
     loader: _Loader = _JsonLoader(path, text) if _is_json(path, text) else _YamlLoader(path, text)
     try:
-        with _gc_paused():
+        with gc_paused():
             root = loader.load()
     except (RecursionError, ValueError, UnicodeError, AssertionError) as exc:
         # Defensive: the loaders are designed never to raise these, but a parser bug must still
@@ -96,9 +96,12 @@ def load_document(path: str, data: bytes) -> Document:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Loading allocates millions of acyclic objects for a large plan; the cyclic collector's
-    repeated passes over them would roughly double the load time."""
+def gc_paused() -> Iterator[None]:
+    """Suspend the cyclic garbage collector for a block that builds millions of objects.
+
+    Nodes and plain values are acyclic, and for a large plan the collector's repeated passes
+    over them would roughly double the time of loading or validating it.
+    """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
