@@ -734,45 +734,83 @@ def kill_leftover(
 ) -> bool:
     """Kill what is left of an attempt recorded by a previous planrun process.
 
-    Targets the recorded process (only if its create_time still matches, so a
-    recycled pid is spared), the members of its process group and session
-    (unless the leader's pid was recycled, which proves they are gone), and,
-    when `tag` is given, any process carrying PLANRUN_ATTEMPT_TAG=tag (daemons
-    that left the session). SIGTERM, up to `grace` seconds, then SIGKILL.
-    Returns whether anything was signalled.
+    Targets the recorded process, the members of its process group and of its
+    session (for an attempt, pgid == sid == pid), unless `pid` now belongs to a
+    process with another create_time: then the pid was recycled, which the
+    kernel only does once no group or session uses it, so nothing is left and
+    nothing is touched. With `tag`, also any process carrying
+    PLANRUN_ATTEMPT_TAG=tag (daemons that left the session). SIGTERM, up to
+    `grace` seconds, then SIGKILL. Returns whether anything was signalled.
     """
-    victims = _leftover_members(pgid, pid, proc_start_time, tag)
+    victims = _leftover_pidfds(pgid, pid, proc_start_time, tag)
     if not victims:
         return False
-    for proc in victims:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.terminate()
-            proc.resume()
-    _, alive = psutil.wait_procs(victims, timeout=max(0.0, grace))
-    for proc in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.kill()
-    psutil.wait_procs(alive, timeout=1.0)
+    try:
+        for fd in victims:
+            _pidfd_signal(fd, signal.SIGTERM)
+            _pidfd_signal(fd, signal.SIGCONT)
+        for fd in _wait_exited(victims, grace):
+            _pidfd_signal(fd, signal.SIGKILL)
+        _wait_exited(victims, LEFTOVER_GRACE_SEC)  # SIGKILL is not instantaneous
+    finally:
+        for fd in victims:
+            os.close(fd)
     return True
 
 
-def _leftover_members(
-    pgid: int, pid: int, proc_start_time: float, tag: str | None
-) -> list[psutil.Process]:
+def _leftover_pidfds(pgid: int, pid: int, proc_start_time: float, tag: str | None) -> list[int]:
+    """pidfds of the live processes kill_leftover() must kill.
+
+    A pidfd pins the process: signals sent through it cannot hit a recycled pid.
+    """
     try:
-        leader_recycled = abs(psutil.Process(pid).create_time() - proc_start_time) > 1e-3
+        # Same formula as Started.proc_start_time; equal unless the wall clock
+        # was stepped since (then we refuse, the safe side).
+        recycled = abs(psutil.Process(pid).create_time() - proc_start_time) > 1e-3
     except psutil.NoSuchProcess:
-        leader_recycled = False  # dead; its group/session ids stay pinned while members live
+        recycled = False
     me = os.getpid()
-    victims: list[psutil.Process] = []
+    fds: list[int] = []
     for candidate in psutil.pids():
-        if candidate == me:
-            continue
         st = _proc_stat(candidate)
-        if st is None or st.state in ("Z", "X"):
+        if candidate == me or st is None or st.state in ("Z", "X"):
             continue
-        ours = not leader_recycled and (st.pgrp == pgid or st.session == pid or candidate == pid)
-        if ours or (tag is not None and _environ_tag(candidate) == tag):
-            with contextlib.suppress(psutil.NoSuchProcess):
-                victims.append(psutil.Process(candidate))
-    return victims
+        member = not recycled and (st.pgrp == pgid or st.session == pid or candidate == pid)
+        if member or (tag is not None and _environ_tag(candidate) == tag):
+            fd = _pidfd_of(candidate, st.starttime)
+            if fd is not None:
+                fds.append(fd)
+    return fds
+
+
+def _pidfd_of(pid: int, starttime: int) -> int | None:
+    """A pidfd for `pid` if it is still the process that had this start time."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return None
+    st = _proc_stat(pid)
+    if st is None or st.starttime != starttime:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _pidfd_signal(fd: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        signal.pidfd_send_signal(fd, sig)
+
+
+def _wait_exited(fds: list[int], timeout: float) -> list[int]:
+    """Wait until every pidfd's process exited (pidfds become readable), or the
+    timeout; return the pidfds of those still running."""
+    end = time.monotonic() + timeout
+    alive = set(fds)
+    with selectors.DefaultSelector() as sel:
+        for fd in fds:
+            sel.register(fd, selectors.EVENT_READ)
+        while alive and (left := end - time.monotonic()) > 0:
+            for key, _ in sel.select(left):
+                alive.discard(key.fd)
+                sel.unregister(key.fd)
+    return [fd for fd in fds if fd in alive]
