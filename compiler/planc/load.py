@@ -249,8 +249,8 @@ class _Loader:
 # pretty-printed plan costs one loop iteration per key or value. Keys carry their colon.
 _JSON_TOKEN = re.compile(
     r"""[ \t\n\r]*(,)?[ \t\n\r]*(?:
-      "([^"\\\x00-\x1f]*)"[ \t]*:
-    | "([^"\\\x00-\x1f]*)"
+      ("[^"\\\x00-\x1f]*")[ \t]*:
+    | ("[^"\\\x00-\x1f]*")
     | (-?(?:0|[1-9][0-9]*))(?![.eE0-9])
     | ([{\[])
     | ([}\]])
@@ -261,7 +261,7 @@ _JSON_TOKEN = re.compile(
     | (NaN|-?Infinity)
     | (-?[0-9][0-9a-zA-Z.+-]*)
     | (//|/\*)
-    | (.)
+    | ([^ \t\n\r])
     )""",
     re.VERBOSE | re.DOTALL,
 )
@@ -371,8 +371,9 @@ class _JsonLoader(_Loader):
             if group == _KEY_COLON:
                 if state not in _KEY_STATES:
                     raise self._unexpected(start, state)
-                name = m.group(_KEY_COLON)
-                key = ScalarNode(name, Span(line, col, line, col + len(name) + 2), col + 1)
+                written = m.group(_KEY_COLON)
+                name = written[1:-1]
+                key = ScalarNode(name, Span(line, col, line, col + len(written)), col + 1)
                 if name in seen:
                     self.check_key(key, seen)
                 else:
@@ -386,8 +387,8 @@ class _JsonLoader(_Loader):
                 state = _AFTER_KEY
                 continue
             if group == _STRING:
-                value = m.group(_STRING)
-                node = ScalarNode(value, Span(line, col, line, col + len(value) + 2), col + 1)
+                written = m.group(_STRING)
+                node = ScalarNode(written[1:-1], Span(line, col, line, col + len(written)), col + 1)
             elif group == _INT:
                 node = self._int(m.group(_INT), line, col)
             elif group == _OPEN:
@@ -430,8 +431,8 @@ class _JsonLoader(_Loader):
 
     def _string(self, m: re.Match[str], group: int, line: int, col: int) -> ScalarNode:
         if group != _ESCAPED:
-            value = m.group(group)
-            return ScalarNode(value, Span(line, col, line, col + len(value) + 2), col + 1)
+            written = m.group(group)
+            return ScalarNode(written[1:-1], Span(line, col, line, col + len(written)), col + 1)
         written = m.group(_ESCAPED)
         try:
             value = _STRING_DECODER.decode(written)
@@ -518,7 +519,7 @@ _YAML_NUMBER = re.compile(
 _INT_BASES = {"dec": 10, "oct": 8, "hex": 16}
 _NUMBER_START = frozenset("0123456789+-.")
 # An anchor (&name) or tag (!tag, !!tag, !<uri>) in front of a node.
-_PROPERTY = re.compile(r"([&!])[^\s,\[\]{}]*")
+_PROPERTY = re.compile(r"([&!])(?:<[^>\s]*>|[^\s,\[\]{}]*)")
 _DIRECTIVE = re.compile(r"%(\S*)[ \t]*([^#\n]*?)[ \t]*(?:#.*)?$")
 
 
