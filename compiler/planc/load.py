@@ -437,8 +437,7 @@ class _JsonLoader(_Loader):
         try:
             value = _STRING_DECODER.decode(written)
         except json.JSONDecodeError as exc:
-            message = _DECODER_MESSAGES.get(exc.msg, exc.msg)
-            raise _JsonSyntaxError(m.start(_ESCAPED) + exc.pos, message) from None
+            raise self._decoder_error(exc, m.start(_ESCAPED)) from None
         span = Span(line, col, line, col + len(written))
         self.check_string(value, span)
         # Escapes always make the source longer than the value, so equal lengths mean none.
@@ -473,6 +472,16 @@ class _JsonLoader(_Loader):
             return ScalarNode(None, span)
         return ScalarNode(value, span)
 
+    def _decoder_error(self, exc: json.JSONDecodeError, offset: int) -> _JsonSyntaxError:
+        pos = offset + exc.pos
+        if pos < len(self.text) and self.text[pos] in "\r\n":
+            return _JsonSyntaxError(
+                pos,
+                "unterminated string: a string must end on the line where it starts",
+                "write \\n for a line break inside a string",
+            )
+        return _JsonSyntaxError(pos, _DECODER_MESSAGES.get(exc.msg, exc.msg))
+
     def _unexpected(self, pos: int, state: int) -> _JsonSyntaxError:
         char = self.text[pos]
         if char == '"':
@@ -480,8 +489,7 @@ class _JsonLoader(_Loader):
             try:
                 _STRING_DECODER.raw_decode(self.text, pos)
             except json.JSONDecodeError as exc:
-                message = _DECODER_MESSAGES.get(exc.msg, exc.msg)
-                return _JsonSyntaxError(exc.pos, message)
+                return self._decoder_error(exc, 0)
         hint = None
         if char == "'":
             hint = "JSON strings and keys use double quotes"
@@ -783,7 +791,9 @@ class _YamlLoader(_Loader):
         span = self.position() if mark is None else _mark_span(mark)
         problem = str(exc.problem or exc.context or "unreadable YAML").strip()
         hint = None
-        if exc.context and exc.problem:
+        if "\\t" in problem:
+            hint = "YAML indentation uses spaces, not tabs"
+        elif exc.context and exc.problem:
             hint = f"{exc.context}"
             if exc.context_mark is not None:
                 hint += f" (line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1})"

@@ -208,6 +208,12 @@ def test_json_crlf_line_endings(tmp_path: Path) -> None:
         ('{"a": 1.}', 1, 7, "invalid number `1.`"),
         ('{"a": +1}', 1, 7, "unexpected `+`, expected a value"),
         ('{"a": "x}', 1, 7, "unterminated string"),
+        (
+            '{"a": "x\n"}',
+            1,
+            9,
+            "unterminated string: a string must end on the line where it starts",
+        ),
         ('{"a": "x\ty"}', 1, 9, "control character inside a string (escape it, e.g. \\n)"),
         ('{"a": "x\\qy"}', 1, 9, "invalid escape sequence in a string"),
         ('{"a": "\\u12"}', 1, 9, "invalid \\u escape in a string"),
@@ -546,6 +552,12 @@ def test_yaml_syntax_error_position(tmp_path: Path) -> None:
     diagnostic = only(tmp_path, "p.yaml", "plan_id: p\ncommand: make\n  args: [all]\n")
     assert where(diagnostic) == ("yaml-syntax", 3, 7)
     assert diagnostic.message == "invalid YAML: mapping values are not allowed here"
+
+
+def test_yaml_tab_indentation_hint(tmp_path: Path) -> None:
+    diagnostic = only(tmp_path, "p.yaml", "plan_id: p\n\tsteps: []\n")
+    assert where(diagnostic) == ("yaml-syntax", 2, 1)
+    assert diagnostic.hint == "YAML indentation uses spaces, not tabs"
 
 
 def test_yaml_unclosed_flow_sequence(tmp_path: Path) -> None:
