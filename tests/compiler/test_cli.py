@@ -1,0 +1,109 @@
+"""planc's command line: exit codes, formats, many files, explain, schema, graph, determinism."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from support import REPO, planc_cli
+
+GOOD = "plan_id: GOOD\nglobals: {default_timeout_sec: 60}\nsteps:\n  - id: a\n    command: 'true'\n"
+BAD = "plan_id: BAD\nglobals: {default_timeout_sec: 60}\nsteps:\n  - id: a\n    command: 'true'\n    depends_on: [b]\n"
+
+
+def write(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return name
+
+
+def test_check_exit_codes(tmp_path: Path) -> None:
+    write(tmp_path, "good.yaml", GOOD)
+    write(tmp_path, "bad.yaml", BAD)
+    assert planc_cli("check", "good.yaml", cwd=tmp_path).returncode == 0
+    both = planc_cli("check", "good.yaml", "bad.yaml", cwd=tmp_path)
+    assert both.returncode == 1
+    assert both.stdout.startswith(
+        "bad.yaml:6:18: error[unknown-dependency]: step `a` depends on `b`, which is not a step of this plan\n"
+        " 6 |     depends_on: [b]\n"
+        "   |                  ^\n"
+    )
+    assert planc_cli("check", cwd=tmp_path).returncode == 2  # usage: no file
+    assert planc_cli("check", "--format", "xml", "good.yaml", cwd=tmp_path).returncode == 2
+
+
+def test_warnings_pass_unless_strict(tmp_path: Path) -> None:
+    write(tmp_path, "warn.yaml", "plan_id: W\nsteps:\n  - id: a\n    command: 'true'\n")
+    relaxed = planc_cli("check", "warn.yaml", cwd=tmp_path)
+    assert relaxed.returncode == 0
+    assert "warning[no-timeout]" in relaxed.stdout
+    assert planc_cli("check", "--strict", "warn.yaml", cwd=tmp_path).returncode == 1
+
+
+def test_missing_file_is_a_positioned_error(tmp_path: Path) -> None:
+    result = planc_cli("check", "nope.yaml", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout.startswith("nope.yaml:1:1: error[io-error]: cannot read nope.yaml: No such file or directory")
+    assert "Traceback" not in result.stderr
+
+
+def test_formats(tmp_path: Path) -> None:
+    write(tmp_path, "bad.yaml", BAD)
+    as_json = json.loads(planc_cli("check", "--format", "json", "bad.yaml", cwd=tmp_path).stdout)
+    assert as_json[0]["code"] == "unknown-dependency"
+    assert (as_json[0]["line"], as_json[0]["column"]) == (6, 18)
+    github = planc_cli("check", "--format", "github", "bad.yaml", cwd=tmp_path).stdout
+    assert github.startswith("::error file=bad.yaml,line=6,col=18,endLine=6,endColumn=19,title=planc unknown-dependency::")
+    sarif = json.loads(planc_cli("check", "--format", "sarif", "bad.yaml", cwd=tmp_path).stdout)
+    assert sarif["version"] == "2.1.0"
+    assert sarif["runs"][0]["results"][0]["ruleId"] == "unknown-dependency"
+
+
+def test_compile_is_deterministic_and_runnable(tmp_path: Path) -> None:
+    seed = str(REPO / "plans" / "seed" / "checkin.json")
+    first = planc_cli("compile", seed, cwd=tmp_path)
+    second = planc_cli("compile", seed, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    ir = json.loads(first.stdout)
+    assert [s["id"] for s in ir["steps"]] == ["lint_python", "run_tests", "safe_commit"]
+    assert ir["digest"].startswith("sha256:")
+    out = tmp_path / "ir.json"
+    assert planc_cli("compile", seed, "-o", str(out), cwd=tmp_path).returncode == 0
+    assert out.read_text() == first.stdout
+
+
+def test_compile_refuses_bad_plan(tmp_path: Path) -> None:
+    write(tmp_path, "bad.yaml", BAD)
+    result = planc_cli("compile", "bad.yaml", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "error[unknown-dependency]" in result.stderr
+
+
+def test_seed_plans_check_with_warnings_only() -> None:
+    result = planc_cli("check", "plans/seed/checkin.json", "plans/seed/safe-merge.json", cwd=REPO)
+    assert result.returncode == 0, result.stdout
+    assert "warning[windows-only]" in result.stdout
+    assert "error[" not in result.stdout
+
+
+def test_explain_and_schema() -> None:
+    explained = planc_cli("explain", "unknown-dependency")
+    assert explained.returncode == 0
+    assert explained.stdout.startswith("unknown-dependency: `depends_on` names a step that does not exist")
+    unknown = planc_cli("explain", "unknown-dependncy")
+    assert unknown.returncode == 2
+    assert "did you mean `unknown-dependency`?" in unknown.stderr
+    schema = json.loads(planc_cli("schema").stdout)
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    assert "depends_on" in json.dumps(schema)
+
+
+def test_graph_formats(tmp_path: Path) -> None:
+    seed = str(REPO / "plans" / "seed" / "checkin.json")
+    dot = planc_cli("graph", seed, cwd=tmp_path).stdout
+    assert '"lint_python" -> "run_tests";' in dot
+    mermaid = planc_cli("graph", seed, "--format", "mermaid", cwd=tmp_path).stdout
+    assert mermaid.startswith("flowchart LR\n")
+    assert "s0 --> s1" in mermaid

@@ -1,0 +1,209 @@
+"""Random plans through the real planrun, checked against a small reference model of
+docs/semantics.md written here, independently of runtime/planrun/semantics.py.
+
+Runs use -j1, so the documented start order (fallbacks and retries first, then the longest
+remaining path, then source order) makes abort cancellations deterministic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support import run_plan
+
+FAIL = ("failed", "timed_out")
+
+
+@dataclass
+class Spec:
+    id: str
+    deps: list[str]
+    rule: str
+    on_failure: str
+    critical: bool
+    fallback: str | None
+    outcome: str  # "ok" | "fail"
+    condition: bool | None  # None: no condition
+    is_fallback: bool = False
+    dependents: list[str] = field(default_factory=list)
+
+
+def reference(specs: list[Spec]) -> tuple[dict[str, str], str]:
+    by_id = {s.id: s for s in specs}
+    for s in specs:
+        for d in s.deps:
+            by_id[d].dependents.append(s.id)
+    path: dict[str, int] = {}
+    for s in reversed(specs):
+        path[s.id] = 1 + max((path[d] for d in s.dependents), default=0)
+    status = {s.id: "pending" for s in specs}
+    recovered: set[str] = set()
+    aborting = False
+    ready: list[tuple[int, int, int, str]] = []
+    queued: set[str] = set()
+    waiting: dict[str, list[str]] = {}
+
+    def tolerated(d: str) -> bool:
+        return status[d] in FAIL and (by_id[d].on_failure == "continue" or d in recovered)
+
+    def settled(d: str) -> bool:
+        spec = by_id[d]
+        if status[d] not in ("success", "failed", "timed_out", "skipped", "cancelled"):
+            return False
+        needs_fallback = status[d] in FAIL and spec.on_failure == "fallback_step"
+        return not needs_fallback or status[spec.fallback or ""] not in ("pending", "running")
+
+    def rule_met(s: Spec) -> bool:
+        outcomes = [status[d] for d in s.deps]
+        if s.rule == "all_done":
+            return True
+        if s.rule == "one_failed":
+            return any(o in FAIL for o in outcomes)
+        if s.rule == "one_success":
+            return any(o == "success" for o in outcomes)
+        okay = [o == "success" or tolerated(d) for d, o in zip(s.deps, outcomes, strict=True)]
+        if s.rule == "none_failed":
+            okay = [k or o == "skipped" for k, o in zip(okay, outcomes, strict=True)]
+        return all(okay)
+
+    def enqueue(step_id: str, urgent: bool) -> None:
+        if step_id not in queued:
+            queued.add(step_id)
+            ready.append((0 if urgent else 1, -path[step_id], specs.index(by_id[step_id]), step_id))
+
+    def decide_all() -> None:
+        changed = True
+        while changed:
+            changed = False
+            for s in specs:
+                if status[s.id] != "pending" or s.is_fallback or s.id in queued:
+                    continue
+                cleanup = s.rule in ("all_done", "one_failed")
+                if aborting and not cleanup:
+                    status[s.id] = "cancelled"
+                    changed = True
+                elif all(settled(d) for d in s.deps):
+                    if not rule_met(s) or s.condition is False:
+                        status[s.id] = "skipped"
+                        changed = True
+                    else:
+                        enqueue(s.id, False)
+
+    decide_all()
+    while True:
+        ready.sort()
+        candidates = [e for e in ready if status[e[3]] == "pending"]
+        if not candidates:
+            for s in specs:
+                if s.is_fallback and status[s.id] == "pending":
+                    status[s.id] = "skipped"
+            break
+        entry = candidates[0]
+        ready.remove(entry)
+        current = by_id[entry[3]]
+        status[current.id] = "success" if current.outcome == "ok" else "failed"
+        if status[current.id] == "failed":
+            if current.on_failure == "fallback_step" and current.fallback:
+                fallback = current.fallback
+                if status[fallback] == "pending":
+                    waiting.setdefault(fallback, []).append(current.id)
+                    enqueue(fallback, True)
+                elif status[fallback] == "success":
+                    recovered.add(current.id)
+            elif current.on_failure == "abort" and current.critical:
+                aborting = True
+                for s in specs:
+                    cleanup = s.rule in ("all_done", "one_failed") or s.is_fallback
+                    if status[s.id] == "pending" and not cleanup:
+                        status[s.id] = "cancelled"
+        if current.is_fallback and status[current.id] == "success":
+            recovered.update(waiting.pop(current.id, []))
+        decide_all()
+
+    if any(status[s.id] in FAIL and not tolerated(s.id) for s in specs):
+        outcome = "failed"
+    elif "cancelled" in status.values():
+        outcome = "failed"
+    else:
+        outcome = "success"
+    return status, outcome
+
+
+@st.composite
+def plans(draw: st.DrawFn) -> list[Spec]:
+    count = draw(st.integers(2, 7))
+    fallback_count = draw(st.integers(0, 2))
+    fallback_ids = [f"fb{i}" for i in range(fallback_count)]
+    specs: list[Spec] = []
+    for i in range(count):
+        earlier = [s.id for s in specs]
+        deps = draw(st.lists(st.sampled_from(earlier), unique=True, max_size=3)) if earlier else []
+        rules = ["all_success", "all_done", "none_failed"]
+        if deps:
+            rules += ["one_failed", "one_success"]
+        policies = ["abort", "skip_dependents", "continue"] + (["fallback_step"] if fallback_ids else [])
+        on_failure = draw(st.sampled_from(policies))
+        specs.append(
+            Spec(
+                id=f"s{i}",
+                deps=deps,
+                rule=draw(st.sampled_from(rules)),
+                on_failure=on_failure,
+                critical=draw(st.booleans()),
+                fallback=draw(st.sampled_from(fallback_ids)) if on_failure == "fallback_step" else None,
+                outcome=draw(st.sampled_from(["ok", "ok", "fail"])),
+                condition=draw(st.sampled_from([None, None, True, False])),
+            )
+        )
+    for fallback_id in fallback_ids:
+        specs.append(
+            Spec(
+                id=fallback_id,
+                deps=[],
+                rule="all_success",
+                on_failure=draw(st.sampled_from(["abort", "continue", "skip_dependents"])),
+                critical=draw(st.booleans()),
+                fallback=None,
+                outcome=draw(st.sampled_from(["ok", "fail"])),
+                condition=None,
+                is_fallback=any(s.fallback == fallback_id for s in specs),
+            )
+        )
+    return specs
+
+
+def to_plan(specs: list[Spec]) -> dict[str, Any]:
+    steps = []
+    for s in specs:
+        step: dict[str, Any] = {
+            "id": s.id,
+            "command": "true" if s.outcome == "ok" else "false",
+            "depends_on": s.deps,
+            "trigger_rule": s.rule,
+            "on_failure": s.on_failure,
+            "critical": s.critical,
+        }
+        if s.fallback:
+            step["fallback"] = s.fallback
+        if s.condition is not None:
+            step["condition"] = "env.PLANRUN_REF_ON == '1'" if s.condition else "env.PLANRUN_REF_ON == '0'"
+        steps.append(step)
+    return {"plan_id": "REF", "globals": {"default_timeout_sec": 30, "env": {"PLANRUN_REF_ON": "1"}}, "steps": steps}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(specs=plans())
+def test_planrun_agrees_with_the_reference_model(tmp_path_factory: Any, specs: list[Spec]) -> None:
+    # Unused fallback steps are plain steps in the plan (nobody names them): drop them.
+    named = {s.fallback for s in specs if s.fallback}
+    specs = [s for s in specs if not (s.id.startswith("fb") and s.id not in named)]
+    expected, outcome = reference([Spec(**{**s.__dict__, "dependents": []}) for s in specs])
+    tmp_path: Path = tmp_path_factory.mktemp("ref")
+    result = run_plan(tmp_path, to_plan(specs), max_concurrency=1)
+    assert result.statuses == expected
+    assert result.summary["status"] == outcome
+    assert result.exit_code == (0 if outcome == "success" else 1)
