@@ -585,6 +585,22 @@ def test_problems_are_sorted_by_position(tmp_path: Path) -> None:
 
 # -- robustness ---------------------------------------------------------------------------------
 
+
+@pytest.mark.parametrize("failure", [RecursionError, ValueError, UnicodeError])
+def test_unexpected_loader_failures_become_diagnostics(
+    monkeypatch: pytest.MonkeyPatch, failure: type[Exception]
+) -> None:
+    def broken(*_args: object) -> None:
+        raise failure("boom")
+
+    monkeypatch.setattr("planc.load._YamlFrame.__init__", broken)
+    with pytest.raises(DiagnosticError) as caught:
+        load_document("p.yaml", b"plan_id: p\nsteps:\n  - id: a\n")
+    (diagnostic,) = caught.value.diagnostics
+    assert where(diagnostic) == ("load-error", 1, 1)
+    assert diagnostic.message == f"cannot load the plan: {failure.__name__}('boom')"
+
+
 YAMLISH = st.text(alphabet=list("ab:-[]{}'\"!&*#%|>?,.\\ \n\t01yx~é\ufeff"), max_size=80)
 
 
