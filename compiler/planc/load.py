@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -183,18 +184,19 @@ class _Report:
             raise DiagnosticError(self.diagnostics)
 
 
-class _Loader:
+class _Loader(ABC):
     def __init__(self, path: str, text: str) -> None:
         self.path = path
         self.text = text
         self.report = _Report(path)
 
+    @abstractmethod
     def load(self) -> Node:
-        raise NotImplementedError
+        """The root node; problems go to self.report, fatal ones raise DiagnosticError."""
 
+    @abstractmethod
     def position(self) -> Span:
         """Where the loader is now, for errors that carry no position of their own."""
-        raise NotImplementedError
 
     def check_key(self, key: ScalarNode, seen: dict[str, ScalarNode]) -> None:
         name = str(key.value)
@@ -528,7 +530,6 @@ _INT_BASES = {"dec": 10, "oct": 8, "hex": 16}
 _NUMBER_START = frozenset("0123456789+-.")
 # An anchor (&name) or tag (!tag, !!tag, !<uri>) in front of a node.
 _PROPERTY = re.compile(r"([&!])(?:<[^>\s]*>|[^\s,\[\]{}]*)")
-_DIRECTIVE = re.compile(r"%(\S*)[ \t]*([^#\n]*?)[ \t]*(?:#.*)?$")
 
 
 @dataclass
@@ -579,8 +580,8 @@ class _YamlLoader(_Loader):
         for number, line in enumerate(_leading_lines(self.text), start=1):
             if not line.startswith("%"):
                 continue
-            match = _DIRECTIVE.match(line)
-            name, argument = (match.group(1), match.group(2)) if match else (line[1:], "")
+            words = line[1:].split("#")[0].split()
+            name, argument = [*words, "", ""][:2]
             span = Span(number, 1, number, len(line.rstrip()) + 1)
             if name == "YAML" and argument != "1.2":
                 self.report.add(
