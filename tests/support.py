@@ -62,7 +62,9 @@ def run_plan(
     return collect(state_dir, code, err.getvalue())
 
 
-def collect(state_dir: Path, exit_code: int, output: str = "", run_id: str | None = None) -> RunResult:
+def collect(
+    state_dir: Path, exit_code: int, output: str = "", run_id: str | None = None
+) -> RunResult:
     with open_reader(state_dir) as reader:
         run_id = run_id or reader.latest_run_id()
         assert run_id is not None
@@ -81,7 +83,9 @@ def collect(state_dir: Path, exit_code: int, output: str = "", run_id: str | Non
     )
 
 
-def planrun_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def planrun_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """The real `planrun` in a child process."""
     return subprocess.run(
         [sys.executable, "-m", "planrun", *args],
@@ -94,7 +98,9 @@ def planrun_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeou
     )
 
 
-def planc_cli(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def planc_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "planc", *args],
         cwd=cwd,

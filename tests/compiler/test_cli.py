@@ -43,7 +43,9 @@ def test_warnings_pass_unless_strict(tmp_path: Path) -> None:
 def test_missing_file_is_a_positioned_error(tmp_path: Path) -> None:
     result = planc_cli("check", "nope.yaml", cwd=tmp_path)
     assert result.returncode == 1
-    assert result.stdout.startswith("nope.yaml:1:1: error[io-error]: cannot read nope.yaml: No such file or directory")
+    assert result.stdout.startswith(
+        "nope.yaml:1:1: error[io-error]: cannot read nope.yaml: No such file or directory"
+    )
     assert "Traceback" not in result.stderr
 
 
@@ -53,7 +55,9 @@ def test_formats(tmp_path: Path) -> None:
     assert as_json[0]["code"] == "unknown-dependency"
     assert (as_json[0]["line"], as_json[0]["column"]) == (6, 18)
     github = planc_cli("check", "--format", "github", "bad.yaml", cwd=tmp_path).stdout
-    assert github.startswith("::error file=bad.yaml,line=6,col=18,endLine=6,endColumn=19,title=planc unknown-dependency::")
+    assert github.startswith(
+        "::error file=bad.yaml,line=6,col=18,endLine=6,endColumn=19,title=planc unknown-dependency::"
+    )
     sarif = json.loads(planc_cli("check", "--format", "sarif", "bad.yaml", cwd=tmp_path).stdout)
     assert sarif["version"] == "2.1.0"
     assert sarif["runs"][0]["results"][0]["ruleId"] == "unknown-dependency"
@@ -91,7 +95,9 @@ def test_seed_plans_check_with_warnings_only() -> None:
 def test_explain_and_schema() -> None:
     explained = planc_cli("explain", "unknown-dependency")
     assert explained.returncode == 0
-    assert explained.stdout.startswith("unknown-dependency: `depends_on` names a step that does not exist")
+    assert explained.stdout.startswith(
+        "unknown-dependency: `depends_on` names a step that does not exist"
+    )
     unknown = planc_cli("explain", "unknown-dependncy")
     assert unknown.returncode == 2
     assert "did you mean `unknown-dependency`?" in unknown.stderr

@@ -22,13 +22,17 @@ PLAN_SUFFIXES = (".yaml", ".yml", ".json")
 
 def _plans(kind: str) -> list[Path]:
     folder = GOLDEN / kind
-    return sorted(p for p in folder.iterdir() if p.suffix in PLAN_SUFFIXES and not p.name.endswith(".ir.json"))
+    return sorted(
+        p for p in folder.iterdir() if p.suffix in PLAN_SUFFIXES and not p.name.endswith(".ir.json")
+    )
 
 
 def _check_golden(expected_path: Path, actual: str) -> None:
     if UPDATE:
         expected_path.write_text(actual, encoding="utf-8")
-    assert expected_path.exists(), f"missing golden file {expected_path.name}; run with PLAN_UPDATE_GOLDEN=1"
+    assert expected_path.exists(), (
+        f"missing golden file {expected_path.name}; run with PLAN_UPDATE_GOLDEN=1"
+    )
     assert actual == expected_path.read_text(encoding="utf-8")
 
 

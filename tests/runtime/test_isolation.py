@@ -60,7 +60,11 @@ def test_no_runtime_module_imports_the_compiler_outside_load_runnable() -> None:
                 allowed.update(id(child) for child in ast.walk(node))
         for node in ast.walk(tree):
             if isinstance(node, ast.Import | ast.ImportFrom) and id(node) not in allowed:
-                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                names = (
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""]
+                )
                 if any(n.split(".")[0] in ("planc", "lark", "ruamel") for n in names):
                     offenders.append(f"{source.name}:{node.lineno}")
     assert offenders == []

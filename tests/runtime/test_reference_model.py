@@ -145,7 +145,9 @@ def plans(draw: st.DrawFn) -> list[Spec]:
         rules = ["all_success", "all_done", "none_failed"]
         if deps:
             rules += ["one_failed", "one_success"]
-        policies = ["abort", "skip_dependents", "continue"] + (["fallback_step"] if fallback_ids else [])
+        policies = ["abort", "skip_dependents", "continue"] + (
+            ["fallback_step"] if fallback_ids else []
+        )
         on_failure = draw(st.sampled_from(policies))
         specs.append(
             Spec(
@@ -154,7 +156,9 @@ def plans(draw: st.DrawFn) -> list[Spec]:
                 rule=draw(st.sampled_from(rules)),
                 on_failure=on_failure,
                 critical=draw(st.booleans()),
-                fallback=draw(st.sampled_from(fallback_ids)) if on_failure == "fallback_step" else None,
+                fallback=draw(st.sampled_from(fallback_ids))
+                if on_failure == "fallback_step"
+                else None,
                 outcome=draw(st.sampled_from(["ok", "ok", "fail"])),
                 condition=draw(st.sampled_from([None, None, True, False])),
             )
@@ -190,12 +194,22 @@ def to_plan(specs: list[Spec]) -> dict[str, Any]:
         if s.fallback:
             step["fallback"] = s.fallback
         if s.condition is not None:
-            step["condition"] = "env.PLANRUN_REF_ON == '1'" if s.condition else "env.PLANRUN_REF_ON == '0'"
+            step["condition"] = (
+                "env.PLANRUN_REF_ON == '1'" if s.condition else "env.PLANRUN_REF_ON == '0'"
+            )
         steps.append(step)
-    return {"plan_id": "REF", "globals": {"default_timeout_sec": 30, "env": {"PLANRUN_REF_ON": "1"}}, "steps": steps}
+    return {
+        "plan_id": "REF",
+        "globals": {"default_timeout_sec": 30, "env": {"PLANRUN_REF_ON": "1"}},
+        "steps": steps,
+    }
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(specs=plans())
 def test_planrun_agrees_with_the_reference_model(tmp_path_factory: Any, specs: list[Spec]) -> None:
     # Unused fallback steps are plain steps in the plan (nobody names them): drop them.

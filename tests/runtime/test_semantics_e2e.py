@@ -25,7 +25,9 @@ def fail(step_id: str, code: int = 1, **fields: Any) -> dict[str, Any]:
 
 
 def test_abort_critical_cancels_dependents_and_fails_the_plan(tmp_path: Path) -> None:
-    result = run_plan(tmp_path, plan(fail("a"), ok("b", depends_on=["a"]), ok("c", depends_on=["b"])))
+    result = run_plan(
+        tmp_path, plan(fail("a"), ok("b", depends_on=["a"]), ok("c", depends_on=["b"]))
+    )
     assert result.exit_code == 1
     assert result.statuses == {"a": "failed", "b": "cancelled", "c": "cancelled"}
     assert result.reasons["b"] == "aborted"
@@ -65,7 +67,9 @@ def test_skip_dependents_propagates(tmp_path: Path) -> None:
 
 
 def test_continue_runs_dependents_and_succeeds(tmp_path: Path) -> None:
-    result = run_plan(tmp_path, plan(fail("a", 3, on_failure="continue"), ok("b", depends_on=["a"])))
+    result = run_plan(
+        tmp_path, plan(fail("a", 3, on_failure="continue"), ok("b", depends_on=["a"]))
+    )
     assert result.exit_code == 0
     assert result.statuses == {"a": "failed", "b": "success"}
     assert result.summary["steps"]["a"]["exit_code"] == 3
@@ -110,7 +114,13 @@ def test_cleanup_runs_after_abort(tmp_path: Path) -> None:
     steps = (
         fail("a"),
         ok("b", depends_on=["a"]),
-        {"id": "cleanup", "command": "touch", "args": [str(marker)], "depends_on": ["b"], "trigger_rule": "all_done"},
+        {
+            "id": "cleanup",
+            "command": "touch",
+            "args": [str(marker)],
+            "depends_on": ["b"],
+            "trigger_rule": "all_done",
+        },
     )
     result = run_plan(tmp_path, plan(*steps))
     assert result.exit_code == 1
@@ -150,7 +160,13 @@ def test_condition_reads_upstream_exit_code(tmp_path: Path) -> None:
 def test_validate_timeout_never_pushes(tmp_path: Path) -> None:
     pushed = tmp_path / "pushed"
     steps = (
-        {"id": "validate", "command": "sleep", "args": ["30"], "timeout_sec": 0.5, "on_failure": "skip_dependents"},
+        {
+            "id": "validate",
+            "command": "sleep",
+            "args": ["30"],
+            "timeout_sec": 0.5,
+            "on_failure": "skip_dependents",
+        },
         {"id": "push", "command": "touch", "args": [str(pushed)], "depends_on": ["validate"]},
     )
     result = run_plan(tmp_path, plan(*steps))
@@ -162,12 +178,26 @@ def test_validate_timeout_never_pushes(tmp_path: Path) -> None:
 
 def test_retries_then_success(tmp_path: Path) -> None:
     counter = tmp_path / "count"
-    script = f'n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}; [ $n -ge 3 ]'
-    step = {"id": "flaky", "command": "sh", "args": ["-c", script], "retries": 3, "retry_delay_sec": 0.05, "retry_backoff": 2}
+    script = (
+        f"n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}; [ $n -ge 3 ]"
+    )
+    step = {
+        "id": "flaky",
+        "command": "sh",
+        "args": ["-c", script],
+        "retries": 3,
+        "retry_delay_sec": 0.05,
+        "retry_backoff": 2,
+    }
     result = run_plan(tmp_path, plan(step))
     assert result.exit_code == 0
     assert result.types("flaky") == [
-        "step_started", "step_retrying", "step_started", "step_retrying", "step_started", "step_succeeded",
+        "step_started",
+        "step_retrying",
+        "step_started",
+        "step_retrying",
+        "step_started",
+        "step_succeeded",
     ]
     delays = [e.payload["delay_sec"] for e in result.events if e.type == "step_retrying"]
     assert delays == [0.05, 0.1]
@@ -204,7 +234,9 @@ def test_environment_of_a_step(tmp_path: Path) -> None:
 def test_jsonl_and_sqlite_hold_the_same_events(tmp_path: Path) -> None:
     import json
 
-    result = run_plan(tmp_path, plan(ok("a"), fail("b", on_failure="continue"), ok("c", depends_on=["a", "b"])))
+    result = run_plan(
+        tmp_path, plan(ok("a"), fail("b", on_failure="continue"), ok("c", depends_on=["a", "b"]))
+    )
     lines = (result.state_dir / "runs" / result.run_id / "events.jsonl").read_text().splitlines()
     from_file = [json.loads(line) for line in lines]
     assert [e["seq"] for e in from_file] == list(range(1, len(from_file) + 1))

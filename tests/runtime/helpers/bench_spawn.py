@@ -2,12 +2,15 @@
 
 Usage: python tests/runtime/helpers/bench_spawn.py [STEPS] [ROUNDS]
 The variants run interleaved, round after round, and the median per-step time
-of each is printed, so background load affects them alike.
+of each is printed, so background load affects them alike. "parent CPU" is the
+CPU time this process spent per step (children excluded): the cost that limits
+throughput when steps run in parallel.
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -17,6 +20,11 @@ import time
 from collections.abc import Callable
 
 from planrun.process import LaunchSpec, ProcessSet
+
+
+def cpu_time() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def bench_make(tmp: str, steps: int) -> float:
@@ -86,14 +94,22 @@ def main() -> None:
             "ProcessSet (posix_spawn path)": lambda: bench_processset(tmp, steps, os.getcwd()),
             "ProcessSet (Popen path)": lambda: bench_processset(tmp, steps, tmp),
         }
-        results: dict[str, list[float]] = {name: [] for name in variants}
+        wall: dict[str, list[float]] = {name: [] for name in variants}
+        cpu: dict[str, list[float]] = {name: [] for name in variants}
         for _ in range(rounds):
             for name, run in variants.items():
-                results[name].append(run())
-        base = statistics.median(results["make -j1"])
-        for name, values in results.items():
+                before = cpu_time()
+                wall[name].append(run())
+                cpu[name].append((cpu_time() - before) / steps)
+        base = statistics.median(wall["make -j1"])
+        for name, values in wall.items():
             med = statistics.median(values)
-            print(f"{name:32} {med * 1e3:7.3f} ms/step  {med / base:5.2f}x make")
+            parent = (
+                ""
+                if name.startswith("make")
+                else f"  parent CPU {statistics.median(cpu[name]) * 1e6:5.0f} us/step"
+            )
+            print(f"{name:30} {med * 1e3:6.3f} ms/step  {med / base:5.2f}x make{parent}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,366 @@
+"""Durability and control: kill -9 then resume, fix-and-continue, the run lock, SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from support import collect, planc_cli, planrun_cli, run_plan
+
+from planrun.store import open_reader
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    """Wait for an observable condition (not for time to pass); fail loudly if it never holds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def spawned() -> Iterator[list[subprocess.Popen[str]]]:
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+
+
+def start_planrun(
+    args: list[str], cwd: Path, procs: list[subprocess.Popen[str]]
+) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "planrun", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    procs.append(proc)
+    return proc
+
+
+def compile_plan(tmp_path: Path, plan: dict[str, Any]) -> Path:
+    source = tmp_path / "plan.json"
+    source.write_text(json.dumps(plan))
+    ir = tmp_path / "plan.ir.json"
+    result = planc_cli("compile", str(source), "-o", str(ir))
+    assert result.returncode == 0, result.stderr
+    return ir
+
+
+def effect_step(step_id: str, effects: Path, seconds: float, **fields: Any) -> dict[str, Any]:
+    script = f'echo "$PLAN_STEP_ID" >> {effects}; sleep {seconds}'
+    return {"id": step_id, "command": "sh", "args": ["-c", script], "timeout_sec": 60, **fields}
+
+
+def test_kill_9_mid_run_then_resume(
+    tmp_path: Path, spawned: list[subprocess.Popen[str]], request: pytest.FixtureRequest
+) -> None:
+    effects = tmp_path / "effects"
+    steps = [effect_step(f"s{i:02}", effects, 0.1) for i in range(50)]
+    # One step hangs the first time only: it is what the dead planrun leaves running.
+    marker, hung_pid = tmp_path / "hung-once", tmp_path / "hung.pid"
+    hang = f"if [ ! -e {marker} ]; then touch {marker}; echo $$ > {hung_pid}; exec sleep 300; fi"
+    steps[1] = {
+        "id": "s01",
+        "command": "sh",
+        "args": ["-c", f"echo s01 >> {effects}; {hang}"],
+        "timeout_sec": 600,
+    }
+    ir = compile_plan(
+        tmp_path, {"plan_id": "KILL9", "globals": {"max_concurrency": 2}, "steps": steps}
+    )
+    state = tmp_path / "state"
+    proc = start_planrun([str(ir), "--state-dir", str(state), "-q"], tmp_path, spawned)
+
+    def lines() -> list[str]:
+        return effects.read_text().split() if effects.exists() else []
+
+    wait_for(lambda: len(lines()) >= 20, what="20 steps to start")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    orphan = _pid_from(hung_pid)
+    assert orphan is not None and psutil.pid_exists(orphan), "the hung step outlives planrun"
+    request.addfinalizer(lambda: _kill_if_alive(orphan))
+
+    with open_reader(state) as reader:
+        run_id = reader.latest_run_id()
+        assert run_id is not None
+        assert reader.run(run_id).status == "interrupted"
+        before = {s.step_id: s.status for s in reader.steps(run_id)}
+        leftovers = [a for a in reader.attempts(run_id) if a.finished_at is None]
+    succeeded_before = {sid for sid, status in before.items() if status == "success"}
+    assert 10 <= len(succeeded_before) < 50
+    assert leftovers, "a step was running when planrun died"
+
+    resumed = planrun_cli(
+        "--resume", run_id, str(ir), "--state-dir", str(state), "-q", cwd=tmp_path
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    result = collect(state, resumed.returncode, run_id=run_id)
+    assert set(result.statuses.values()) == {"success"}
+    assert not psutil.pid_exists(orphan) or psutil.Process(orphan).status() == psutil.STATUS_ZOMBIE
+    counts = Counter(lines())
+    assert set(counts) == {f"s{i:02}" for i in range(50)}
+    assert all(counts[sid] == 1 for sid in succeeded_before), "a recorded success ran again"
+    for attempt in leftovers:  # what the dead planrun left behind was killed by the resume
+        assert attempt.pid is not None
+        assert not _alive(attempt.pid, attempt.proc_start_time)
+    types = [e.type for e in result.events]
+    assert types.count("run_resumed") == 1
+    jsonl = (state / "runs" / run_id / "events.jsonl").read_text().splitlines()
+    assert [json.loads(line)["seq"] for line in jsonl] == [e.seq for e in result.events]
+
+
+def _kill_if_alive(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _alive(pid: int, start: float | None) -> bool:
+    try:
+        proc = psutil.Process(pid)
+        return proc.status() != psutil.STATUS_ZOMBIE and (
+            start is None or abs(proc.create_time() - start) < 1
+        )
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_fix_and_continue(tmp_path: Path) -> None:
+    effects = tmp_path / "effects"
+    gate = tmp_path / "fixed"
+    plan = {
+        "plan_id": "FIX",
+        "globals": {"default_timeout_sec": 30},
+        "steps": [
+            effect_step("prepare", effects, 0),
+            {
+                "id": "check",
+                "command": "test",
+                "args": ["-e", str(gate)],
+                "depends_on": ["prepare"],
+            },
+            effect_step("publish", effects, 0, depends_on=["check"]),
+        ],
+    }
+    first = run_plan(tmp_path, plan)
+    assert first.exit_code == 1
+    assert first.statuses == {"prepare": "success", "check": "failed", "publish": "cancelled"}
+    gate.touch()
+    second = run_plan(tmp_path, plan, resume=first.run_id)
+    assert second.exit_code == 0
+    assert second.run_id == first.run_id
+    assert second.statuses == {"prepare": "success", "check": "success", "publish": "success"}
+    assert effects.read_text().split() == ["prepare", "publish"]
+    assert second.summary["steps"]["check"]["attempts"] == 2
+    assert second.types().count("run_resumed") == 1
+
+
+def test_resume_refuses_a_changed_ir(tmp_path: Path) -> None:
+    plan = {
+        "plan_id": "CHANGED",
+        "globals": {"default_timeout_sec": 30},
+        "steps": [{"id": "a", "command": "false"}],
+    }
+    first = run_plan(tmp_path, plan)
+    plan["steps"][0]["command"] = "true"
+    source = tmp_path / "plan.json"
+    source.write_text(json.dumps(plan))
+    result = planrun_cli(
+        "--resume", first.run_id, str(source), "--state-dir", str(tmp_path / "state"), cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert "can only be resumed with the IR it started with" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_running_run_cannot_be_resumed_twice(
+    tmp_path: Path, spawned: list[subprocess.Popen[str]]
+) -> None:
+    release = tmp_path / "release"
+    step = {
+        "id": "wait",
+        "command": "sh",
+        "args": ["-c", f"while [ ! -e {release} ]; do sleep 0.05; done"],
+        "timeout_sec": 60,
+    }
+    ir = compile_plan(tmp_path, {"plan_id": "LOCK", "steps": [step]})
+    state = tmp_path / "state"
+    proc = start_planrun([str(ir), "--state-dir", str(state)], tmp_path, spawned)
+    wait_for(lambda: _run_started(state), what="the run to start")
+    with open_reader(state) as reader:
+        run_id = reader.latest_run_id()
+    assert run_id is not None
+    second = planrun_cli("--resume", run_id, str(ir), "--state-dir", str(state), cwd=tmp_path)
+    assert second.returncode == 2
+    assert f"is in use by planrun process {proc.pid}" in second.stderr
+    release.touch()
+    assert proc.wait(timeout=60) == 0
+
+
+def _run_started(state: Path) -> bool:
+    try:
+        with open_reader(state) as reader:
+            run_id = reader.latest_run_id()
+            return run_id is not None and any(s.status == "running" for s in reader.steps(run_id))
+    except Exception:
+        return False
+
+
+def _pid_from(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    return int(text) if text else None
+
+
+def test_sigint_cancels_runs_cleanup_and_exits_130(
+    tmp_path: Path, spawned: list[subprocess.Popen[str]]
+) -> None:
+    pidfile = tmp_path / "long.pid"
+    cleaned = tmp_path / "cleaned"
+    plan = {
+        "plan_id": "SIGINT",
+        "globals": {"max_concurrency": 2, "kill_grace_sec": 2},
+        "steps": [
+            {
+                "id": "long",
+                "command": "sh",
+                "args": ["-c", f"echo $$ > {pidfile}; exec sleep 300"],
+                "timeout_sec": 600,
+            },
+            {"id": "after", "command": "true", "depends_on": ["long"], "timeout_sec": 10},
+            {
+                "id": "cleanup",
+                "command": "touch",
+                "args": [str(cleaned)],
+                "depends_on": ["after"],
+                "trigger_rule": "all_done",
+                "timeout_sec": 10,
+            },
+        ],
+    }
+    ir = compile_plan(tmp_path, plan)
+    state = tmp_path / "state"
+    proc = start_planrun([str(ir), "--state-dir", str(state)], tmp_path, spawned)
+    wait_for(lambda: _pid_from(pidfile) is not None, what="the long step to start")
+    long_pid = _pid_from(pidfile)
+    assert long_pid is not None
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert (
+        not psutil.pid_exists(long_pid) or psutil.Process(long_pid).status() == psutil.STATUS_ZOMBIE
+    )
+    assert cleaned.exists()
+    result = collect(state, 130)
+    assert result.statuses == {"long": "cancelled", "after": "cancelled", "cleanup": "success"}
+    assert result.reasons["long"] == "interrupted"
+    assert result.summary["status"] == "cancelled"
+    assert result.events[-1].type == "run_finished"
+
+
+def test_second_sigint_kills_cleanup_at_once(
+    tmp_path: Path, spawned: list[subprocess.Popen[str]]
+) -> None:
+    first_pid = tmp_path / "first.pid"
+    cleanup_pid = tmp_path / "cleanup.pid"
+    plan = {
+        "plan_id": "SIGINT2",
+        "globals": {"kill_grace_sec": 30},
+        "steps": [
+            {
+                "id": "work",
+                "command": "sh",
+                "args": ["-c", f"echo $$ > {first_pid}; exec sleep 300"],
+                "timeout_sec": 600,
+            },
+            {
+                "id": "slow_cleanup",
+                "command": "sh",
+                "args": ["-c", f"echo $$ > {cleanup_pid}; exec sleep 300"],
+                "depends_on": ["work"],
+                "trigger_rule": "all_done",
+                "timeout_sec": 600,
+            },
+        ],
+    }
+    ir = compile_plan(tmp_path, plan)
+    state = tmp_path / "state"
+    # A grace of 30 s would make the first interrupt slow; `work` ignores nothing, so SIGTERM ends it.
+    proc = start_planrun([str(ir), "--state-dir", str(state)], tmp_path, spawned)
+    wait_for(lambda: _pid_from(first_pid) is not None, what="work to start")
+    proc.send_signal(signal.SIGINT)
+    wait_for(lambda: _pid_from(cleanup_pid) is not None, what="the cleanup step to start")
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    pid = _pid_from(cleanup_pid)
+    assert pid is not None
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    result = collect(state, 130)
+    assert result.statuses == {"work": "cancelled", "slow_cleanup": "cancelled"}
+    assert result.summary["status"] == "cancelled"
+
+
+def test_sigterm_behaves_like_sigint(tmp_path: Path, spawned: list[subprocess.Popen[str]]) -> None:
+    pidfile = tmp_path / "p.pid"
+    plan = {
+        "plan_id": "TERM",
+        "steps": [
+            {
+                "id": "long",
+                "command": "sh",
+                "args": ["-c", f"echo $$ > {pidfile}; exec sleep 300"],
+                "timeout_sec": 600,
+            }
+        ],
+    }
+    ir = compile_plan(tmp_path, plan)
+    proc = start_planrun([str(ir), "--state-dir", str(tmp_path / "state")], tmp_path, spawned)
+    wait_for(lambda: _pid_from(pidfile) is not None, what="the step to start")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130
+    assert collect(tmp_path / "state", 130).statuses == {"long": "cancelled"}
+
+
+def test_seed_plans_run_end_to_end(tmp_path: Path) -> None:
+    """powershell.exe is absent here: the Windows-only steps fail cleanly with their policy."""
+    repo = Path(__file__).resolve().parents[2]
+    for name, expected in [
+        ("safe-merge.json", {"snapshot_repo": "failed"}),
+        ("checkin.json", None),
+    ]:
+        state = tmp_path / name
+        result = planrun_cli(
+            str(repo / "plans" / "seed" / name), "--state-dir", str(state), cwd=tmp_path
+        )
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr
+        run = collect(state, result.returncode)
+        if expected is not None:
+            assert run.statuses == expected
+        else:
+            # lint runs `python -m ruff .` in an empty directory, tests run pytest there; the
+            # outcome depends on the tools, but the commit step (powershell.exe) can never succeed.
+            assert run.statuses["safe_commit"] in ("failed", "skipped", "cancelled")
+        failed = [e for e in run.events if e.type == "step_failed"]
+        assert failed, "some step failed"
+        assert os.path.exists(state / "runs" / run.run_id / "summary.json")
