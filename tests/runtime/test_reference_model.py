@@ -124,9 +124,7 @@ def reference(specs: list[Spec]) -> tuple[dict[str, str], str]:
             recovered.update(waiting.pop(current.id, []))
         decide_all()
 
-    if any(status[s.id] in FAIL and not tolerated(s.id) for s in specs):
-        outcome = "failed"
-    elif "cancelled" in status.values():
+    if any(status[s.id] in FAIL and not tolerated(s.id) for s in specs) or "cancelled" in status.values():
         outcome = "failed"
     else:
         outcome = "success"
