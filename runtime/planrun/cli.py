@@ -11,6 +11,7 @@ from planrun import __version__, runner
 from planrun.executor import RunOptions
 from planrun.ir import IRError
 from planrun.store import StoreError
+from planrun.views.style import COLOR_MODES, ColorMode
 
 
 class _RunByDefault(click.Group):
@@ -41,6 +42,19 @@ state_dir_option = click.option(
 )
 
 
+color_option = click.option(
+    "--color",
+    type=click.Choice(COLOR_MODES),
+    default="auto",
+    show_default=True,
+    help="Colour output; auto honours NO_COLOR and FORCE_COLOR.",
+)
+
+
+def _state_dir(value: str | None) -> str:
+    return value or runner.state_dir_default()
+
+
 @click.group(cls=_RunByDefault, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="planrun")
 def main() -> None:
@@ -57,7 +71,9 @@ def main() -> None:
 @click.option("--kill-grace", type=click.FloatRange(min=0), help="SIGTERM→SIGKILL grace (s).")
 @click.option("--sync", type=click.Choice(["normal", "full"]), default="normal", show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="Only failures and the summary.")
+@click.option("-v", "--verbose", is_flag=True, help="Also each step's command and its output.")
 @click.option("--json", "json_events", is_flag=True, help="Stream events as JSONL on stdout.")
+@color_option
 def run(
     plan: str,
     state_dir: str | None,
@@ -68,7 +84,9 @@ def run(
     kill_grace: float | None,
     sync: str,
     quiet: bool,
+    verbose: bool,
     json_events: bool,
+    color: ColorMode,
 ) -> None:
     """Run PLAN (an IR file, or a plan compiled in memory). Exit 0/1/2/130."""
 
@@ -80,7 +98,7 @@ def run(
         options.argv = sys.argv
         if workdir is not None:
             options.workdir = workdir
-        output = runner.Output(quiet=quiet, json_events=json_events)
+        output = runner.Output(quiet=quiet, json_events=json_events, verbose=verbose, color=color)
         directory = state_dir or runner.state_dir_default()
         if resume_id is not None:
             return runner.resume(resume_id, ir, directory, options, sync, output)
@@ -97,3 +115,83 @@ def status(run_id: str | None, state_dir: str | None, as_json: bool) -> None:
     """Print a run's summary (the latest run by default), even while it is going."""
     directory = state_dir or runner.state_dir_default()
     _exit_with(lambda: runner.status(directory, run_id, as_json, sys.stdout))
+
+
+# The views are imported inside each command, so a plain `planrun PLAN` never loads them.
+
+
+@main.command()
+@state_dir_option
+@click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+@color_option
+def runs(state_dir: str | None, limit: int, as_json: bool, color: ColorMode) -> None:
+    """List recent runs, newest first: id, plan, status, start, duration, steps."""
+    from planrun.views import inspect
+
+    _exit_with(lambda: inspect.runs(_state_dir(state_dir), limit, as_json, sys.stdout, color))
+
+
+@main.command()
+@click.argument("run_id", required=False)
+@state_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print the run, steps and attempts as JSON.")
+@color_option
+def show(run_id: str | None, state_dir: str | None, as_json: bool, color: ColorMode) -> None:
+    """Print the step table of RUN (an id or unique prefix; the latest run by default)."""
+    from planrun.views import inspect
+
+    _exit_with(lambda: inspect.show(_state_dir(state_dir), run_id, as_json, sys.stdout, color))
+
+
+@main.command()
+@click.argument("run_id")
+@click.argument("step_id")
+@state_dir_option
+@click.option("--attempt", type=click.IntRange(min=1), help="Attempt number [default: latest].")
+@click.option("--stderr", "use_stderr", is_flag=True, help="Print stderr instead of stdout.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing until the step or run ends.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per log line.")
+def logs(
+    run_id: str,
+    step_id: str,
+    state_dir: str | None,
+    attempt: int | None,
+    use_stderr: bool,
+    follow: bool,
+    as_json: bool,
+) -> None:
+    """Print (or follow) the output of STEP in RUN."""
+    from planrun.views import logs as log_view
+
+    request = log_view.LogRequest(
+        _state_dir(state_dir),
+        run_id,
+        step_id,
+        attempt,
+        "stderr" if use_stderr else "stdout",
+        follow,
+        as_json,
+    )
+    _exit_with(lambda: log_view.logs(request, sys.stdout, sys.stderr))
+
+
+@main.command()
+@click.argument("run_id", required=False)
+@state_dir_option
+@click.option("-o", "--output", help="The HTML file to write [default: report-RUN_ID.html].")
+def report(run_id: str | None, state_dir: str | None, output: str | None) -> None:
+    """Write a self-contained HTML report of RUN (the latest run by default)."""
+    from planrun.views import report as report_view
+
+    _exit_with(lambda: report_view.report(_state_dir(state_dir), run_id, output, sys.stderr))
+
+
+@main.command()
+@state_dir_option
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=8765, show_default=True)
+def ui(state_dir: str | None, port: int) -> None:
+    """Serve a live web view of the runs on http://127.0.0.1:PORT/ (0 picks a free port)."""
+    from planrun.views import web
+
+    _exit_with(lambda: web.serve(_state_dir(state_dir), port, sys.stdout))

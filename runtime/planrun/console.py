@@ -1,17 +1,43 @@
 """Plain terminal output: one timestamped line per state change, and the end-of-run summary.
 
-Reads only events and the store's read model; never imports rich (the live view is optional).
+`reporter()` picks the view for a run: the rich live view on a terminal, these plain lines
+elsewhere (CI, pipes, `--json`). This module never imports rich, so headless runs do not load it.
 """
 
 from __future__ import annotations
 
+import os
+import shlex
+import threading
 import time
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Protocol, TextIO
 
 from planrun.events import Event
 from planrun.store import StepInfo
+from planrun.views.style import ColorMode, dim, format_duration, is_terminal, paint, use_color
+from planrun.views.tail import LogTail
 
+
+class Observer(Protocol):
+    """What `Executor` calls with each recorded event (the same shape as executor.Observer)."""
+
+    def __call__(self, event: Event) -> None: ...
+
+
+# Event type -> the status it shows (symbol and colour come from planrun.views.style).
+EVENT_STATUS = {
+    "step_succeeded": "success",
+    "step_failed": "failed",
+    "step_timed_out": "timed_out",
+    "step_skipped": "skipped",
+    "step_cancelled": "cancelled",
+    "step_retrying": "retrying",
+    "step_started": "running",
+    "step_recovered": "recovered",
+}
 SYMBOLS = {
     "step_succeeded": "✓",
     "step_failed": "✗",
@@ -22,36 +48,203 @@ SYMBOLS = {
     "step_started": "▶",
     "step_recovered": "⤷",
 }
-_FINAL = frozenset(
+FINAL = frozenset(
     {"step_succeeded", "step_failed", "step_timed_out", "step_skipped", "step_cancelled"}
 )
+FAILURES = frozenset({"step_failed", "step_timed_out"})
+HEARTBEAT_SEC = 60.0  # CI systems kill jobs silent for a few minutes; say something every minute
+
+
+def reporter(
+    stream: TextIO,
+    total: int,
+    *,
+    quiet: bool = False,
+    verbose: bool = False,
+    color: ColorMode = "auto",
+    live: bool | None = None,
+) -> Observer:
+    """The human view of a run on `stream`: live on a terminal (unless -q), else plain lines."""
+    if live is None:
+        live = is_terminal(stream) and not quiet
+    if live:
+        try:
+            from planrun.views.live import LiveView  # rich is only loaded for a terminal
+        except ImportError:
+            pass
+        else:
+            return LiveView.on_stream(stream, total, verbose=verbose, color=color)
+    return LineReporter(stream, total, quiet=quiet, verbose=verbose, color=use_color(stream, color))
+
+
+def tee(*observers: Observer) -> Observer:
+    """One observer that passes each event to all of `observers`, in order."""
+
+    def observe(event: Event) -> None:
+        for observer in observers:
+            observer(event)
+
+    return observe
+
+
+@dataclass
+class _Running:
+    attempt: int
+    started: float  # clock() when the attempt started
+    next_beat: float
+    tails: list[tuple[str, LogTail]] = field(default_factory=list)  # (marker, tail), -v only
 
 
 class LineReporter:
-    """`12:01:03 [3/10] ✓ lint 4.2s`; a failed step's stderr tail as an indented block."""
+    """`12:01:03 [3/10] ✓ lint 4.2s`; a failed step's stderr tail as an indented block.
 
-    def __init__(self, out: TextIO, total: int, quiet: bool = False) -> None:
+    With `GITHUB_ACTIONS=true` the block is folded in `::group::`/`::endgroup::`. A daemon thread
+    prints `… lint still running (2m00s, attempt 1)` every `heartbeat_sec` per running step (the
+    executor calls observers only on events) and, with `verbose`, copies the running attempts' log
+    lines. The thread exists only while steps run and stops at `run_finished`.
+    """
+
+    def __init__(
+        self,
+        out: TextIO,
+        total: int,
+        quiet: bool = False,
+        *,
+        verbose: bool = False,
+        color: bool = False,
+        github: bool | None = None,
+        clock: Callable[[], float] = time.time,
+        tz: tzinfo | None = None,
+        heartbeat_sec: float | None = HEARTBEAT_SEC,
+        poll_sec: float = 0.2,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.out = out
         self.total = total
         self.done = 0
         self.quiet = quiet
+        self.verbose = verbose
+        self.color = color
+        environ = os.environ if env is None else env
+        self.github = environ.get("GITHUB_ACTIONS") == "true" if github is None else github
+        self.clock = clock
+        self.tz = tz
+        self.heartbeat_sec = heartbeat_sec
+        self.poll_sec = poll_sec
+        self.running: dict[str, _Running] = {}
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- observer ---------------------------------------------------------------------------
 
     def __call__(self, event: Event) -> None:
-        if event.type in _FINAL:
+        with self._lock:
+            self._handle(event)
+            self.out.flush()
+        if event.type == "run_finished":
+            self.close()
+
+    def tick(self) -> None:
+        """What the background thread does: heartbeat lines due now, new log lines (-v)."""
+        with self._lock:
+            now = self.clock()
+            for step_id, running in self.running.items():
+                self._copy_output(step_id, running, final=False)
+                if self.heartbeat_sec and not self.quiet and now >= running.next_beat:
+                    running.next_beat += self.heartbeat_sec
+                    elapsed = format_duration(now - running.started)
+                    self._line("running", "…", step_id, f" still running ({elapsed}, attempt "
+                               f"{running.attempt})")  # fmt: skip
+            self.out.flush()
+
+    def close(self) -> None:
+        """Stop the background thread; safe to call twice and from the thread itself."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    # --- events -----------------------------------------------------------------------------
+
+    def _handle(self, event: Event) -> None:
+        step_id = event.step_id
+        if event.type in FINAL:
             self.done += 1
-        if event.step_id is None or event.type not in SYMBOLS:
+        if step_id is None or event.type not in SYMBOLS:
             return
-        failure = event.type in ("step_failed", "step_timed_out")
+        if event.type == "step_started":
+            self._started(step_id, event)
+        elif event.type == "step_retrying" or event.type in FINAL:
+            running = self.running.pop(step_id, None)
+            if running is not None:
+                self._copy_output(step_id, running, final=True)
+        failure = event.type in FAILURES
         if self.quiet and not failure:
             return
-        clock = time.strftime("%H:%M:%S")
-        line = f"{clock} [{self.done}/{self.total}] {SYMBOLS[event.type]} {event.step_id}"
-        line += _detail(event)
-        self.out.write(line + "\n")
+        self._line(EVENT_STATUS[event.type], SYMBOLS[event.type], step_id, _detail(event))
+        if event.type == "step_started" and self.verbose:
+            self.out.write(dim(f"    $ {command_text(event.payload)}", self.color) + "\n")
         tail = event.payload.get("stderr_tail")
-        if failure and tail:
-            self.out.write("".join(f"    | {t}\n" for t in str(tail).splitlines()))
-        self.out.flush()
+        if failure and tail and not self.verbose:  # -v has already shown all of stderr
+            self._block(f"{step_id} stderr (last lines)", str(tail).splitlines())
+
+    def _started(self, step_id: str, event: Event) -> None:
+        now = self.clock()
+        beat = now + (self.heartbeat_sec or 0.0)
+        running = _Running(event.attempt or 1, now, beat)
+        if self.verbose:
+            for key, marker in (("stdout_log", "|"), ("stderr_log", "!")):
+                path = event.payload.get(key)
+                if path:
+                    running.tails.append((marker, LogTail(str(path))))
+        self.running[step_id] = running
+        self._ensure_thread()
+
+    def _ensure_thread(self) -> None:
+        wanted = self.verbose or (self.heartbeat_sec is not None and not self.quiet)
+        if self._thread is not None or not wanted or self._stop.is_set():
+            return
+        interval = self.poll_sec if self.verbose else 1.0
+        self._thread = threading.Thread(
+            target=self._loop, args=(interval,), name="planrun-lines", daemon=True
+        )
+        self._thread.start()
+
+    def _loop(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            self.tick()
+
+    # --- output -----------------------------------------------------------------------------
+
+    def _line(self, status: str, mark: str, step_id: str, detail: str) -> None:
+        clock = datetime.fromtimestamp(self.clock(), self.tz).strftime("%H:%M:%S")
+        head = f"{dim(clock, self.color)} [{self.done}/{self.total}]"
+        self.out.write(f"{head} {paint(f'{mark} {step_id}', status, self.color)}{detail}\n")
+
+    def _block(self, title: str, lines: Sequence[str]) -> None:
+        # Lines keep a `    | ` prefix even inside a group, so a log line can never be read as
+        # a GitHub workflow command (those start with `::`).
+        if self.github:
+            self.out.write(f"::group::{title}\n")
+        self.out.writelines(f"    | {line}\n" for line in lines)
+        if self.github:
+            self.out.write("::endgroup::\n")
+
+    def _copy_output(self, step_id: str, running: _Running, *, final: bool) -> None:
+        for marker, tail in running.tails:
+            for line in tail.rest() if final else tail.lines():
+                self.out.write(f"{dim(f'{step_id} {marker}', self.color)} {line}\n")
+
+
+def command_text(payload: Mapping[str, object]) -> str:
+    argv = payload.get("argv")
+    if not isinstance(argv, list):
+        return str(payload.get("shell_command", ""))
+    words = [str(a) for a in argv]
+    if words[:2] == ["/bin/sh", "-c"] and len(words) == 3:
+        return words[2]  # a `shell: true` step: show the line the user wrote
+    return shlex.join(words)
 
 
 def _detail(event: Event) -> str:
@@ -59,11 +252,11 @@ def _detail(event: Event) -> str:
     if event.type == "step_started":
         return f" (attempt {event.attempt})" if (event.attempt or 1) > 1 else ""
     if event.type == "step_succeeded":
-        return f" {payload.get('duration_sec', 0):.1f}s"
+        return f" {format_duration(payload.get('duration_sec') or 0)}"
     if event.type == "step_retrying":
         return f" {payload.get('reason')}; retrying in {payload.get('delay_sec', 0):g}s"
-    if event.type in ("step_failed", "step_timed_out"):
-        return f" {payload.get('reason')} ({payload.get('duration_sec') or 0:.1f}s)"
+    if event.type in FAILURES:
+        return f" {payload.get('reason')} ({format_duration(payload.get('duration_sec') or 0)})"
     if event.type == "step_recovered":
         return f" recovered by {payload.get('fallback')}"
     return f" {payload.get('reason')}" + (f": {payload['detail']}" if payload.get("detail") else "")

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Literal, TextIO
 
 from planrun import semantics as sem
-from planrun.console import LineReporter, summary_table
+from planrun.console import Observer, reporter, summary_table, tee
 from planrun.events import Event
 from planrun.executor import Executor, RunOptions, StepRecord, kill_leftovers
 from planrun.ir import IR, IRError, load_ir, parse_ir
 from planrun.store import RunStore, StoreError, open_reader
+from planrun.views.style import ColorMode
 
 EXIT_USAGE = 2
 
@@ -31,6 +32,9 @@ class Output:
     err: TextIO = sys.stderr
     quiet: bool = False
     json_events: bool = False
+    verbose: bool = False  # -v: each step's command and its output as it runs
+    color: ColorMode = "auto"
+    live: bool | None = None  # the rich live view; None: when `err` is a terminal (not --json)
 
 
 def state_dir_default() -> str:
@@ -169,10 +173,20 @@ def _command_line(step: dict[str, object]) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _observer(ir: IR, output: Output) -> LineReporter | _JsonStream:
+def _observer(ir: IR, output: Output) -> Observer:
+    """Human text on `err` (live view on a terminal, else plain lines); with --json the JSONL
+    event stream on `out` as well, and then never the live view, so headless runs stay rich-free."""
+    human = reporter(
+        output.err,
+        len(ir.steps),
+        quiet=output.quiet,
+        verbose=output.verbose,
+        color=output.color,
+        live=False if output.json_events else output.live,
+    )
     if output.json_events:
-        return _JsonStream(output.out)
-    return LineReporter(output.err, len(ir.steps), quiet=output.quiet)
+        return tee(_JsonStream(output.out), human)
+    return human
 
 
 class _JsonStream:

@@ -1,0 +1,351 @@
+/* planrun views: draws one run snapshot (planrun.views.model.snapshot) as a summary, a status
+   grid, a Gantt timeline of every attempt, the DAG and the failed steps' logs. Shared by the
+   self-contained report and the web UI; plain DOM and SVG, no library, no network. */
+"use strict";
+
+const PlanViews = (() => {
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  const SYMBOLS = {
+    pending: "·", running: "▶", success: "✓", failed: "✗", timed_out: "⏱", skipped: "⊘",
+    cancelled: "⊗", interrupted: "‖", retrying: "↻",
+  };
+  const STATUS_ORDER = [
+    "failed", "timed_out", "running", "retrying", "success", "skipped", "cancelled", "pending"];
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    return fill(node, attrs, children);
+  }
+
+  function svg(tag, attrs, ...children) {
+    const node = document.createElementNS(SVG_NS, tag);
+    return fill(node, attrs, children);
+  }
+
+  function fill(node, attrs, children) {
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "onclick") node.addEventListener("click", value);
+      else node.setAttribute(key, value === true ? "" : String(value));
+    }
+    for (const child of children) {
+      if (child === null || child === undefined) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  /* Store timestamps are fixed-width UTC with microseconds: `2026-11-30T10:15:00.123456Z`. */
+  function parseTs(text) {
+    if (!text) return null;
+    const m = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?Z$/.exec(text);
+    if (!m) return Date.parse(text);
+    const frac = m[7] ? Number("0." + m[7]) * 1000 : 0;
+    return Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]) + frac;
+  }
+
+  function fmtDuration(sec) {
+    if (sec === null || sec === undefined) return "";
+    if (sec < 60) return sec.toFixed(1) + "s";
+    const whole = Math.floor(sec);
+    if (whole < 3600) return Math.floor(whole / 60) + "m" + String(whole % 60).padStart(2, "0") + "s";
+    return Math.floor(whole / 3600) + "h" + String(Math.floor((whole % 3600) / 60)).padStart(2, "0") + "m";
+  }
+
+  function fmtTime(ms) {
+    return ms === null ? "" : new Date(ms).toLocaleString();
+  }
+
+  function stepDuration(step, nowMs) {
+    if (step.duration_sec !== null && step.duration_sec !== undefined) return step.duration_sec;
+    if (step.status === "running" && step.started_at) return (nowMs - parseTs(step.started_at)) / 1000;
+    return null;
+  }
+
+  /* A running step whose latest attempt has ended is waiting for its retry. */
+  function statusOf(step) {
+    return step.status === "running" && step.waiting ? "retrying" : step.status;
+  }
+
+  function markWaiting(data) {
+    const open = new Set(data.attempts.filter((a) => !a.finished_at).map((a) => a.step_id));
+    for (const step of data.steps) step.waiting = step.status === "running" && !open.has(step.step_id);
+  }
+
+  /* ---------------------------------------------------------------------------------------- */
+
+  class RunView {
+    /* opts: {onSelect(stepId), live: bool} */
+    constructor(root, opts) {
+      this.opts = opts || {};
+      this.filter = new Set();
+      this.search = "";
+      this.selected = null;
+      this.data = null;
+      this.now = Date.now();
+      root.replaceChildren();
+      this.header = el("header", { class: "top" });
+      this.nav = el("nav", { class: "sections" },
+        el("a", { href: "#sec-grid" }, "Steps"), el("a", { href: "#sec-timeline" }, "Timeline"),
+        el("a", { href: "#sec-dag" }, "Graph"), el("a", { href: "#sec-failed" }, "Failed steps"));
+      this.gridSection = el("section", { id: "sec-grid" });
+      this.extra = el("div", { id: "sec-extra" });
+      this.timelineSection = el("section", { id: "sec-timeline" });
+      this.dagSection = el("section", { id: "sec-dag" });
+      this.failedSection = el("section", { id: "sec-failed" });
+      const main = el("main", {}, this.gridSection, this.extra, this.timelineSection,
+        this.dagSection, this.failedSection);
+      root.append(this.header, this.nav, main);
+      window.addEventListener("resize", () => this.data && this.renderTimeline());
+    }
+
+    update(data, nowMs) {
+      markWaiting(data);
+      this.data = data;
+      this.now = nowMs;
+      this.steps = new Map(data.steps.map((s) => [s.step_id, s]));
+      this.renderHeader();
+      this.renderGrid();
+      this.renderTimeline();
+      this.renderDag();
+      this.renderFailed();
+    }
+
+    tick(nowMs) {
+      this.now = nowMs;
+      if (this.data && this.data.run.status === "running") {
+        this.renderTimeline();
+        this.renderHeader();
+      }
+    }
+
+    select(stepId) {
+      this.selected = stepId;
+      for (const node of document.querySelectorAll(".selected")) node.classList.remove("selected");
+      for (const node of document.querySelectorAll("svg .edge.hl")) node.classList.remove("hl");
+      if (stepId === null) return;
+      const key = CSS.escape(stepId);
+      for (const node of document.querySelectorAll(`.tile[data-step="${key}"], .node[data-step="${key}"]`)) {
+        node.classList.add("selected");
+      }
+      for (const node of document.querySelectorAll(`.row-bg[data-step="${key}"]`)) node.classList.add("selected-row");
+      for (const node of document.querySelectorAll(`.edge[data-from="${key}"], .edge[data-to="${key}"]`)) {
+        node.classList.add("hl");
+      }
+      if (this.opts.onSelect) this.opts.onSelect(stepId);
+    }
+
+    /* --- summary ------------------------------------------------------------------------- */
+
+    renderHeader() {
+      const { run, plan } = this.data;
+      const duration = run.duration_sec !== null ? run.duration_sec
+        : (this.now - parseTs(run.started_at)) / 1000;
+      const title = el("h1", {}, `${plan.id || run.plan_id} `,
+        el("span", { class: "run-id" }, run.run_id), " ",
+        el("span", { class: `badge s-${run.status}`, id: "run-status" }, run.status));
+      const counts = STATUS_ORDER.filter((s) => run.step_counts[s]).map((s) =>
+        el("span", { class: `s-${s}` }, el("b", {}, `${SYMBOLS[s]} ${run.step_counts[s]}`), ` ${s}`));
+      const stats = el("div", { class: "stats" },
+        el("span", {}, "progress ", el("b", { id: "run-progress" }, `${run.done}/${run.total}`)),
+        ...counts,
+        el("span", {}, "started ", el("b", {}, fmtTime(parseTs(run.started_at)))),
+        el("span", {}, run.status === "running" ? "running for " : "took ", el("b", {}, fmtDuration(duration))),
+        run.exit_code !== null ? el("span", {}, "exit ", el("b", {}, run.exit_code)) : null,
+        el("span", {}, "host ", el("b", {}, run.host)),
+        el("span", {}, "concurrency ", el("b", {}, run.max_concurrency)));
+      const description = plan.description ? el("div", { class: "muted" }, plan.description) : null;
+      this.header.replaceChildren(title, description, stats);
+    }
+
+    /* --- status grid --------------------------------------------------------------------- */
+
+    renderGrid() {
+      const steps = this.data.steps;
+      const counts = {};
+      for (const step of steps) counts[statusOf(step)] = (counts[statusOf(step)] || 0) + 1;
+      const chips = STATUS_ORDER.filter((s) => counts[s]).map((s) => el("button", {
+        class: `chip s-${s}`, "aria-pressed": this.filter.has(s) ? "true" : "false", "data-status": s,
+        onclick: () => { this.filter.has(s) ? this.filter.delete(s) : this.filter.add(s); this.renderGrid(); },
+      }, el("span", { class: "dot" }), `${s} ${counts[s]}`));
+      const search = el("input", { type: "search", placeholder: "filter steps by id…", value: this.search,
+        "aria-label": "filter steps" });
+      search.addEventListener("input", () => { this.search = search.value; this.renderTiles(); });
+      this.tiles = el("div", { class: "grid", id: "grid", role: "list" });
+      this.gridSection.replaceChildren(el("h2", {}, `Steps (${steps.length})`),
+        el("div", { class: "filters" }, ...chips, search), this.tiles);
+      this.renderTiles();
+    }
+
+    renderTiles() {
+      const fragment = document.createDocumentFragment();
+      const needle = this.search.toLowerCase();
+      for (const step of this.data.steps) {
+        const status = statusOf(step);
+        if (this.filter.size && !this.filter.has(status)) continue;
+        if (needle && !step.step_id.toLowerCase().includes(needle)) continue;
+        const duration = stepDuration(step, this.now);
+        const label = [`${step.step_id}: ${status}`];
+        if (step.attempts > 1) label.push(`${step.attempts} attempts`);
+        if (step.exit_code !== null) label.push(`exit ${step.exit_code}`);
+        if (step.reason) label.push(step.reason);
+        if (step.recovered_by) label.push(`recovered by ${step.recovered_by}`);
+        fragment.append(el("div", {
+          class: `tile s-${status}${step.step_id === this.selected ? " selected" : ""}`,
+          role: "listitem", "data-step": step.step_id, "data-status": status,
+          title: `${label.join(" · ")}\n${step.command}`, "aria-label": label.join(", "),
+          onclick: () => this.select(step.step_id),
+        }, el("span", { class: "sym" }, SYMBOLS[status] || "?"), el("span", { class: "id" }, step.step_id),
+        el("span", { class: "dur" }, (step.attempts > 1 ? `×${step.attempts} ` : "") + fmtDuration(duration))));
+      }
+      this.tiles.replaceChildren(fragment);
+      if (!this.tiles.childElementCount) this.tiles.append(el("div", { class: "empty" }, "no step matches"));
+    }
+
+    /* --- timeline (Gantt) ---------------------------------------------------------------- */
+
+    renderTimeline() {
+      const { run } = this.data;
+      const byStep = new Map();
+      for (const a of this.data.attempts) {
+        if (!byStep.has(a.step_id)) byStep.set(a.step_id, []);
+        byStep.get(a.step_id).push(a);
+      }
+      const rows = [...byStep.entries()].sort((x, y) =>
+        parseTs(x[1][0].started_at) - parseTs(y[1][0].started_at) ||
+        this.steps.get(x[0]).ordinal - this.steps.get(y[0]).ordinal);
+      const t0 = parseTs(run.started_at);
+      let t1 = run.finished_at ? parseTs(run.finished_at) : this.now;
+      for (const a of this.data.attempts) t1 = Math.max(t1, a.finished_at ? parseTs(a.finished_at) : this.now);
+      const span = Math.max(t1 - t0, 1000);
+      const labelW = 200;
+      const width = Math.max((this.timelineSection.clientWidth || 900) - 4, 700);
+      const chartW = width - labelW - 20;
+      const rowH = rows.length > 200 ? 13 : 20;
+      const top = 22;
+      const height = top + rows.length * rowH + 8;
+      const x = (ms) => labelW + ((ms - t0) / span) * chartW;
+      const chart = svg("svg", { width, height, id: "timeline", role: "img",
+        "aria-label": `timeline of ${this.data.attempts.length} attempts` });
+      const axis = svg("g", { class: "axis" });
+      const tick = niceTick(span / 1000);
+      for (let i = 0; i * tick * 1000 <= span; i++) {
+        const sec = i * tick;
+        const px = x(t0 + sec * 1000);
+        axis.append(svg("line", { x1: px, x2: px, y1: top - 4, y2: height }),
+          svg("text", { x: px + 2, y: top - 8 }, fmtDuration(sec).replace(".0s", "s")));
+      }
+      chart.append(axis);
+      const bars = svg("g", { class: "bars" });
+      rows.forEach(([stepId, attempts], i) => {
+        const y = top + i * rowH;
+        const rowClass = `row-bg${i % 2 ? " odd" : ""}${stepId === this.selected ? " selected-row" : ""}`;
+        bars.append(svg("rect", { class: rowClass,
+          x: 0, y, width, height: rowH, "data-step": stepId }));
+        bars.append(svg("text", { class: "row-label", x: 4, y: y + rowH - 5, "data-step": stepId,
+          onclick: () => this.select(stepId) }, clip(stepId, 30)));
+        for (const a of attempts) {
+          const start = parseTs(a.started_at);
+          const end = a.finished_at ? parseTs(a.finished_at) : this.now;
+          const status = a.status;
+          const bar = svg("rect", {
+            class: `bar s-${status}`, x: x(start), y: y + 2, height: rowH - 4, rx: 2,
+            width: Math.max(2, x(end) - x(start)), "data-step": stepId, "data-attempt": a.attempt,
+            "data-status": status, onclick: () => this.select(stepId),
+          }, svg("title", {}, `${stepId} · attempt ${a.attempt} · ${status}` +
+            ` · ${fmtDuration(a.duration_sec !== null ? a.duration_sec : (end - start) / 1000)}` +
+            (a.reason ? ` · ${a.reason}` : "")));
+          bars.append(bar);
+        }
+      });
+      chart.append(bars);
+      const scroller = el("div", { class: "scroll tall" }, chart);
+      const note = rows.length ? null : el("div", { class: "empty" }, "no attempt has started yet");
+      this.timelineSection.replaceChildren(
+        el("h2", {}, `Timeline (${this.data.attempts.length} attempts)`), note || scroller);
+    }
+
+    /* --- graph --------------------------------------------------------------------------- */
+
+    renderDag() {
+      const { dag } = this.data;
+      const W = 168, H = 24, GX = 64, GY = 8, PAD = 10;
+      const pos = (id) => {
+        const [col, row] = dag.nodes[id];
+        return [PAD + col * (W + GX), PAD + (row + (dag.rows - dag.sizes[col]) / 2) * (H + GY)];
+      };
+      const width = PAD * 2 + dag.layers * (W + GX) - GX;
+      const height = PAD * 2 + dag.rows * (H + GY) - GY;
+      const chart = svg("svg", { width, height, id: "dag", role: "img",
+        "aria-label": `dependency graph of ${this.data.steps.length} steps` });
+      const edges = svg("g", {});
+      for (const step of this.data.steps) {
+        const [x2, y2] = pos(step.step_id);
+        for (const dep of step.depends_on) {
+          const [x1, y1] = pos(dep);
+          const a = [x1 + W, y1 + H / 2], b = [x2, y2 + H / 2];
+          const bend = Math.max(24, (b[0] - a[0]) / 2);
+          edges.append(svg("path", { class: "edge", "data-from": dep, "data-to": step.step_id,
+            d: `M${a[0]},${a[1]} C${a[0] + bend},${a[1]} ${b[0] - bend},${b[1]} ${b[0]},${b[1]}` }));
+        }
+      }
+      const nodes = svg("g", {});
+      for (const step of this.data.steps) {
+        const [px, py] = pos(step.step_id);
+        const status = statusOf(step);
+        nodes.append(svg("g", {
+          class: `node s-${status}${step.step_id === this.selected ? " selected" : ""}`,
+          transform: `translate(${px},${py})`, "data-step": step.step_id, "data-status": status,
+          onclick: () => this.select(step.step_id),
+        }, svg("title", {}, `${step.step_id}: ${status}`),
+        svg("rect", { width: W, height: H, rx: 4 }),
+        svg("text", { x: 7, y: 16 }, `${SYMBOLS[status] || "?"} ${clip(step.step_id, 22)}`)));
+      }
+      chart.append(edges, nodes);
+      this.dagSection.replaceChildren(el("h2", {}, "Graph"), el("div", { class: "scroll tall" }, chart));
+    }
+
+    /* --- failed steps' logs -------------------------------------------------------------- */
+
+    renderFailed() {
+      const logs = this.data.logs || {};
+      const failed = this.data.steps.filter((s) => s.status === "failed" || s.status === "timed_out");
+      const items = failed.map((step) => {
+        const log = logs[step.step_id] || {};
+        const exit = step.exit_code !== null && !(step.reason || "").startsWith("exit code")
+          ? `exit ${step.exit_code}` : null;
+        const what = [step.reason, exit,
+          `attempt ${log.attempt || step.attempts} of ${step.attempts}`].filter(Boolean).join(" · ");
+        const parts = [el("h3", {}, `${SYMBOLS[step.status]} ${step.step_id} `,
+          el("span", { class: "muted" }, what))];
+        if (step.recovered_by) parts.push(el("div", { class: "muted" }, `recovered by ${step.recovered_by}`));
+        if (log.omitted) parts.push(el("div", { class: "empty" },
+          `log omitted (report size limit): planrun logs ${this.data.run.run_id} ${step.step_id} --stderr`));
+        for (const stream of ["stderr", "stdout"]) {
+          if (!log[stream]) continue;
+          const cut = log[`${stream}_cut`] ? " (last lines)" : "";
+          parts.push(el("div", { class: "muted" }, stream + cut),
+            el("pre", { class: `log ${stream}`, "data-stream": stream }, log[stream]));
+        }
+        if (!log.omitted && !log.stderr && !log.stdout) parts.push(el("div", { class: "empty" }, "no output"));
+        return el("article", { class: `failed-log s-${step.status}`, "data-step": step.step_id,
+          id: `failed-${step.step_id}` }, ...parts);
+      });
+      const body = items.length ? items : [el("div", { class: "empty" }, "no step failed")];
+      this.failedSection.replaceChildren(el("h2", {}, `Failed steps (${failed.length})`), ...body);
+    }
+  }
+
+  function niceTick(spanSec) {
+    const steps = [0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200,
+      14400, 43200, 86400];
+    for (const s of steps) if (spanSec / s <= 12) return s;
+    return Math.ceil(spanSec / 12 / 86400) * 86400;
+  }
+
+  function clip(text, n) {
+    return text.length > n ? text.slice(0, n - 1) + "…" : text;
+  }
+
+  return { RunView, el, svg, parseTs, fmtDuration, fmtTime, SYMBOLS };
+})();

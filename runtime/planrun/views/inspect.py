@@ -1,0 +1,113 @@
+"""`planrun runs` and `planrun show`: runs and steps as text tables or JSON, from the Reader."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, TextIO
+
+from planrun.store import Reader, RunInfo, StepInfo, open_reader
+from planrun.views.model import elapsed, pick_run, run_dict, run_duration
+from planrun.views.style import ColorMode, format_duration, local_time, paint, symbol, use_color
+
+
+def open_state(state_dir: str | Path) -> Reader:
+    """A read-only Reader; NoStateError (a StoreError, exit 2) when nothing was ever run there."""
+    return open_reader(state_dir)
+
+
+def runs(state_dir: str, limit: int, as_json: bool, out: TextIO, color: ColorMode = "auto") -> int:
+    with open_state(state_dir) as reader:
+        infos = reader.runs(limit)
+    if as_json:
+        rows = [{**run_dict(r), "elapsed_sec": run_duration(r)} for r in infos]
+        out.write(json.dumps(rows, indent=2) + "\n")
+        return 0
+    if not infos:
+        out.write(f"no runs in {state_dir}\n")
+        return 0
+    painted = use_color(out, color)
+    header = ("RUN", "PLAN", "STATUS", "STARTED", "DURATION", "STEPS")
+    table = [header, *(_run_row(r) for r in infos)]
+    statuses = ["", *(r.status for r in infos)]
+    out.write(_table(table, status_column=2, statuses=statuses, color=painted))
+    return 0
+
+
+def _run_row(run: RunInfo) -> tuple[str, ...]:
+    duration = format_duration(run_duration(run))
+    if run.status == "running":
+        duration += " so far"
+    return (
+        run.run_id,
+        run.plan_id,
+        f"{symbol(run.status)} {run.status}",
+        local_time(run.started_at),
+        duration,
+        _counts(run.step_counts),
+    )
+
+
+def _counts(counts: dict[str, int]) -> str:
+    """`7/10 ✓7 ✗1 ▶2`: done out of total, then each status present."""
+    total = sum(counts.values())
+    done = sum(n for s, n in counts.items() if s not in ("pending", "running"))
+    order = ("success", "failed", "timed_out", "skipped", "cancelled", "running", "pending")
+    parts = [f"{symbol(s)}{counts[s]}" for s in order if counts.get(s)]
+    return " ".join([f"{done}/{total}", *parts])
+
+
+def show(
+    state_dir: str, run_ref: str | None, as_json: bool, out: TextIO, color: ColorMode = "auto"
+) -> int:
+    with open_state(state_dir) as reader:
+        run = reader.run(pick_run(reader, run_ref))
+        steps = reader.steps(run.run_id)
+        attempts = reader.attempts(run.run_id) if as_json else []
+    if as_json:
+        data: dict[str, Any] = {
+            "run": run_dict(run),
+            "steps": [asdict(s) for s in steps],
+            "attempts": [asdict(a) for a in attempts],
+        }
+        out.write(json.dumps(data, indent=2) + "\n")
+        return 0
+    painted = use_color(out, color)
+    duration = format_duration(run_duration(run))
+    out.write(
+        f"run {run.run_id}  plan {run.plan_id}  {paint(run.status, run.status, painted)}"
+        f"  started {local_time(run.started_at)}  {duration}  {_counts(run.step_counts)}\n"
+    )
+    header = ("STEP", "STATUS", "ATTEMPTS", "DURATION", "EXIT", "REASON")
+    rows = [header, *(_step_row(s) for s in steps)]
+    statuses = ["", *(s.status for s in steps)]
+    out.write(_table(rows, status_column=1, statuses=statuses, color=painted))
+    return 0
+
+
+def _step_row(step: StepInfo) -> tuple[str, ...]:
+    status = f"{symbol(step.status)} {step.status}"
+    if step.recovered_by:
+        status += f" (recovered by {step.recovered_by})"
+    duration = format_duration(step.duration_sec)
+    if step.status == "running" and step.started_at:
+        duration = format_duration(elapsed(step.started_at, None)) + " so far"
+    exit_code = "" if step.exit_code is None else str(step.exit_code)
+    reason = " ".join(filter(None, [step.reason, step.detail]))
+    return (step.step_id, status, str(step.attempts), duration, exit_code, reason)
+
+
+def _table(
+    rows: list[tuple[str, ...]], *, status_column: int, statuses: list[str], color: bool
+) -> str:
+    """Left-aligned columns, the last one unpadded; the status cell coloured by its status."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = []
+    for row, status in zip(rows, statuses, strict=True):
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+        cells.append(row[-1])
+        if status:
+            cells[status_column] = paint(cells[status_column], status, color)
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,223 @@
+"""The live terminal view of a run (rich): progress, running steps, recent results, failures.
+
+Only the bottom region is redrawn, and it has a fixed maximum height (the progress line, at most
+`max_running` running steps, the last `recent` results), so a 1,000-step plan never repaints a
+screenful. Failures (and, with -v, commands and output) are printed above the region and scroll
+away like ordinary output.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from planrun.console import EVENT_STATUS, FAILURES, FINAL, SYMBOLS, command_text
+from planrun.events import Event
+from planrun.views.style import RICH_STYLES, ColorMode, format_duration, symbol, use_color
+from planrun.views.tail import LogTail
+
+
+@dataclass
+class _Running:
+    attempt: int
+    started: float
+    waiting: bool = False  # between a failed attempt and its retry
+    tails: list[tuple[str, LogTail]] = field(default_factory=list)
+
+
+class LiveView:
+    """An observer for `Executor`: call it with each event; it stops itself at `run_finished`."""
+
+    def __init__(
+        self,
+        console: Console,
+        total: int,
+        *,
+        verbose: bool = False,
+        auto_refresh: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        max_running: int = 8,
+        recent: int = 5,
+    ) -> None:
+        self.console = console
+        self.total = total
+        self.verbose = verbose
+        self.clock = clock
+        self.max_running = max_running
+        self.started = clock()
+        self.done = 0
+        self.counts: Counter[str] = Counter()
+        self.running: dict[str, _Running] = {}
+        self.recent: deque[tuple[str, str, str]] = deque(maxlen=recent)  # status, step, detail
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._live = Live(
+            get_renderable=self.render,
+            console=console,
+            auto_refresh=auto_refresh,
+            refresh_per_second=4,
+            transient=True,  # the final summary replaces the region
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._live.start()
+        atexit.register(self.close)  # never leave the cursor hidden if the run dies
+        self._poller: threading.Thread | None = None
+        if verbose:
+            self._poller = threading.Thread(target=self._poll, name="planrun-live", daemon=True)
+            self._poller.start()
+
+    @classmethod
+    def on_stream(
+        cls, stream: TextIO, total: int, *, verbose: bool = False, color: ColorMode = "auto"
+    ) -> LiveView:
+        console = Console(file=stream, color_system="auto" if use_color(stream, color) else None)
+        return cls(console, total, verbose=verbose)
+
+    # --- observer ---------------------------------------------------------------------------
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            self._handle(event)
+        if event.type == "run_finished":
+            self.close()
+        elif not self._live.auto_refresh:
+            self._live.refresh()
+
+    def close(self) -> None:
+        """Remove the live region and print the one-line result; safe to call twice."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        if self._poller is not None and self._poller is not threading.current_thread():
+            self._poller.join()
+        self._live.stop()
+        self.console.print(self._progress_line(), highlight=False)
+        atexit.unregister(self.close)
+
+    # --- state ------------------------------------------------------------------------------
+
+    def _handle(self, event: Event) -> None:
+        step_id = event.step_id
+        if step_id is None or event.type not in SYMBOLS:
+            return
+        if event.type == "step_started":
+            self._started(step_id, event)
+            return
+        running = self.running.get(step_id)
+        if running is not None:
+            self._print_output(step_id, running, final=True)
+        if event.type == "step_retrying":
+            if running is not None:
+                running.waiting = True
+            self._print_failure(event, retrying=True)
+            return
+        if event.type not in FINAL:
+            return  # step_recovered: the result line already went by
+        self.running.pop(step_id, None)
+        status = EVENT_STATUS[event.type]
+        self.done += 1
+        self.counts[status] += 1
+        duration = event.payload.get("duration_sec")
+        detail = format_duration(duration) if duration is not None else ""
+        if event.type == "step_skipped":
+            detail = str(event.payload.get("reason") or "")
+        self.recent.appendleft((status, step_id, detail))
+        if event.type in FAILURES or event.type == "step_cancelled":
+            self._print_failure(event, retrying=False)
+
+    def _started(self, step_id: str, event: Event) -> None:
+        running = _Running(event.attempt or 1, self.clock())
+        if self.verbose:
+            for key, marker in (("stdout_log", "|"), ("stderr_log", "!")):
+                path = event.payload.get(key)
+                if path:
+                    running.tails.append((marker, LogTail(str(path))))
+            command = f" $ {command_text(event.payload)}"
+            line = Text.assemble((f"▶ {step_id}", "cyan"), (command, "dim"))
+            self.console.print(line, highlight=False)
+        self.running[step_id] = running
+
+    # --- printing above the region ----------------------------------------------------------
+
+    def _print_failure(self, event: Event, *, retrying: bool) -> None:
+        payload = event.payload
+        status = "retrying" if retrying else EVENT_STATUS[event.type]
+        mark = SYMBOLS[event.type]
+        line = Text.assemble((f"{mark} {event.step_id}", RICH_STYLES[status]))
+        line.append(f" {payload.get('reason') or ''}")
+        if retrying:
+            line.append(f"; retrying in {payload.get('delay_sec', 0):g}s", "dim")
+        elif payload.get("duration_sec") is not None:
+            line.append(f" ({format_duration(payload['duration_sec'])})", "dim")
+        self.console.print(line, highlight=False)
+        tail = payload.get("stderr_tail")
+        if tail and not self.verbose and not retrying:
+            for text in str(tail).splitlines():
+                self.console.print(Text("    │ ", "dim") + Text(text), highlight=False)
+
+    def _print_output(self, step_id: str, running: _Running, *, final: bool) -> None:
+        for marker, tail in running.tails:
+            for line in tail.rest() if final else tail.lines():
+                text = Text(f"{step_id} {marker} ", "dim") + Text(line)
+                self.console.print(text, highlight=False)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.2):
+            with self._lock:
+                for step_id, running in list(self.running.items()):
+                    self._print_output(step_id, running, final=False)
+
+    # --- the region -------------------------------------------------------------------------
+
+    def render(self) -> RenderableType:
+        with self._lock:
+            bar = ProgressBar(total=max(self.total, 1), completed=self.done, width=30)
+            head = Table.grid(padding=(0, 1))
+            head.add_row(bar, self._progress_line())
+            return Group(head, self._running_table(), *self._recent_lines())
+
+    def _progress_line(self) -> Text:
+        line = Text(f"[{self.done}/{self.total}]", "bold")
+        for status in ("success", "failed", "timed_out", "skipped", "cancelled"):
+            if self.counts[status]:
+                line.append(f"  {symbol(status)} {self.counts[status]}", RICH_STYLES[status])
+        active = sum(1 for r in self.running.values() if not r.waiting)
+        if active:
+            line.append(f"  ▶ {active} running", RICH_STYLES["running"])
+        line.append(f"  {format_duration(self.clock() - self.started)}", "dim")
+        return line
+
+    def _running_table(self) -> RenderableType:
+        table = Table.grid(padding=(0, 2))
+        now = self.clock()
+        shown = sorted(self.running.items(), key=lambda item: item[1].started)
+        for step_id, running in shown[: self.max_running]:
+            status = "retrying" if running.waiting else "running"
+            what = "waiting to retry" if running.waiting else f"attempt {running.attempt}"
+            table.add_row(
+                Text(f"{symbol(status)} {step_id}", RICH_STYLES[status]),
+                Text(what, "dim"),
+                Text(format_duration(now - running.started)),
+            )
+        hidden = len(shown) - self.max_running
+        if hidden > 0:
+            table.add_row(Text(f"  … and {hidden} more running", "dim"), "", "")
+        return table
+
+    def _recent_lines(self) -> list[Text]:
+        return [
+            Text.assemble((f"{symbol(status)} {step_id}", RICH_STYLES[status]), f" {detail}")
+            for status, step_id, detail in self.recent
+        ]

@@ -1,0 +1,116 @@
+"""How runs look as terminal text: status symbols, ANSI colour, durations, the colour policy.
+
+Plain standard library only: the line reporter imports this on every run, with or without rich.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Literal, TextIO
+
+ColorMode = Literal["auto", "always", "never"]
+COLOR_MODES: tuple[ColorMode, ...] = ("auto", "always", "never")
+
+SYMBOLS = {
+    "pending": "·",
+    "running": "▶",
+    "success": "✓",
+    "failed": "✗",
+    "timed_out": "⏱",
+    "skipped": "⊘",
+    "cancelled": "⊗",
+    "interrupted": "‖",
+    "retrying": "↻",
+    "recovered": "⤷",
+}
+
+# SGR codes; also used as rich style names by the live view, so the two agree.
+COLORS = {
+    "pending": "2",
+    "running": "36",
+    "success": "32",
+    "failed": "31",
+    "timed_out": "31",
+    "skipped": "33",
+    "cancelled": "35",
+    "interrupted": "35",
+    "retrying": "33",
+    "recovered": "36",
+}
+RICH_STYLES = {
+    "pending": "dim",
+    "running": "cyan",
+    "success": "green",
+    "failed": "bold red",
+    "timed_out": "bold red",
+    "skipped": "yellow",
+    "cancelled": "magenta",
+    "interrupted": "magenta",
+    "retrying": "yellow",
+    "recovered": "cyan",
+}
+
+
+def use_color(
+    stream: TextIO, mode: ColorMode = "auto", env: Mapping[str, str] | None = None
+) -> bool:
+    """`--color` wins; in `auto`, NO_COLOR (https://no-color.org) beats FORCE_COLOR beats isatty."""
+    if mode != "auto":
+        return mode == "always"
+    env = os.environ if env is None else env
+    if env.get("NO_COLOR"):
+        return False
+    force = env.get("FORCE_COLOR")
+    if force is not None and force not in ("", "0", "false"):
+        return True
+    return is_terminal(stream, env)
+
+
+def is_terminal(stream: TextIO, env: Mapping[str, str] | None = None) -> bool:
+    """A terminal that can take cursor movement (a `dumb` one gets plain lines)."""
+    env = os.environ if env is None else env
+    if env.get("TERM") == "dumb":
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or fake stream
+        return False
+
+
+def paint(text: str, status: str, enabled: bool) -> str:
+    code = COLORS.get(status)
+    return f"\x1b[{code}m{text}\x1b[0m" if enabled and code else text
+
+
+def dim(text: str, enabled: bool) -> str:
+    return f"\x1b[2m{text}\x1b[0m" if enabled else text
+
+
+def symbol(status: str) -> str:
+    return SYMBOLS.get(status, "?")
+
+
+def format_duration(seconds: float | None) -> str:
+    """`4.2s`, `3m07s`, `2h05m`: short enough for a status line, exact enough to compare."""
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    whole = int(seconds)
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+def parse_ts(ts: str) -> datetime:
+    """An event/store timestamp (`2026-11-30T10:15:00.123456Z`) as an aware UTC datetime."""
+    return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def local_time(ts: str | None) -> str:
+    """A stored timestamp shown in local time, to the second (what `runs` and `show` print)."""
+    if ts is None:
+        return ""
+    return parse_ts(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S")
