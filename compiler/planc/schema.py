@@ -24,8 +24,6 @@ from planc.load import gc_paused
 from planc.nodes import Document, MapNode, Node, ScalarNode, SeqNode, node_at, to_plain
 from planc.suggest import did_you_mean
 
-SCHEMA_ID = "https://plan.dev/schema/plan-1.json"
-
 _TYPE_NAMES = {
     "string": "a string",
     "number": "a number",
@@ -113,14 +111,14 @@ def _strict_validator(schema: dict[str, Any]) -> Validator:
 
 
 class _Source:
-    """The document, with its lines split once and only when a message quotes the source."""
+    """The document, split into lines (as the loader counts them) once and only if needed."""
 
     def __init__(self, doc: Document) -> None:
         self.doc = doc
 
     @cached_property
     def lines(self) -> list[str]:
-        return self.doc.text.splitlines()
+        return self.doc.text.split("\n")
 
     def text_of(self, span: Span) -> str | None:
         if span.line != span.end_line or span.line > len(self.lines):
