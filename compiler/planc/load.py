@@ -359,11 +359,12 @@ class _JsonLoader(_Loader):
         for m in _JSON_TOKEN.finditer(text):
             group = m.lastindex or _STRAY
             start = self.pos = m.start(group)
-            if start != m.start():
-                newlines = text.count("\n", m.start(), start)
+            ws = m.start()
+            if start != ws:
+                newlines = text.count("\n", ws, start)
                 if newlines:
                     line += newlines
-                    line_start = text.rfind("\n", m.start(), start) + 1
+                    line_start = text.rfind("\n", ws, start) + 1
             col = start - line_start + 1
             if m.start(1) >= 0:
                 if state != _COMMA_OR_CLOSE:
