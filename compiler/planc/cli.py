@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import click
 
-from planc import __version__, commands
+from planc import __version__, analysis, commands
 from planc.render import FORMATS
 
 
@@ -31,9 +31,20 @@ def main() -> None:
 @click.argument("plans", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
-def check(plans: tuple[str, ...], fmt: str, strict: bool) -> None:
+@click.option(
+    "--analyses",
+    default=",".join(analysis.DEFAULT),
+    show_default=True,
+    metavar="NAMES",
+    help=f"Analyses to run after the rules: {', '.join(analysis.ANALYSES)}, all or none.",
+)
+def check(plans: tuple[str, ...], fmt: str, strict: bool, analyses: str) -> None:
     """Check PLANS and report every problem. Exit 0 clean, 1 findings, 2 usage, 3 internal."""
-    _run(lambda: commands.check(plans, fmt, strict, sys.stdout))
+    try:
+        selected = analysis.parse_selection(analyses)
+    except analysis.UnknownAnalysis as exc:
+        raise click.BadParameter(str(exc), param_hint="--analyses") from None
+    _run(lambda: commands.check(plans, fmt, strict, sys.stdout, selected))
 
 
 @main.command(name="compile")
@@ -51,6 +62,40 @@ def compile_command(plan: str, output: str | None, fmt: str) -> None:
 def graph(plan: str, fmt: str) -> None:
     """Draw PLAN's dependency graph as Graphviz dot or Mermaid."""
     _run(lambda: commands.graph(plan, fmt, sys.stdout, sys.stderr))
+
+
+@main.command()
+@click.argument("plan", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("-j", "--max-concurrency", type=click.IntRange(min=1), help="Override the plan.")
+def bound(plan: str, fmt: str, max_concurrency: int | None) -> None:
+    """Worst-case duration of PLAN: per step, critical path, max_concurrency; exit 1 past
+    deadline_sec."""
+    _run(lambda: commands.bound(plan, fmt, max_concurrency, sys.stdout, sys.stderr))
+
+
+@main.command()
+@click.argument("plan", type=click.Path(dir_okay=False))
+@click.option("--fail", multiple=True, metavar="STEP[,STEP…]", help="Steps that exit 1.")
+@click.option("--timeout", multiple=True, metavar="STEP[,STEP…]", help="Steps that time out.")
+@click.option("--env", multiple=True, metavar="NAME=VALUE", help="Environment conditions read.")
+@click.option("--all-single-failures", is_flag=True, help="Table every single-step failure.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def simulate(
+    plan: str,
+    fail: tuple[str, ...],
+    timeout: tuple[str, ...],
+    env: tuple[str, ...],
+    all_single_failures: bool,
+    fmt: str,
+) -> None:
+    """Replay planrun's decisions with STEPs failing, running nothing; exit 0 (the plan's exit
+    code is printed)."""
+    _run(
+        lambda: commands.simulate(
+            plan, fail, timeout, env, all_single_failures, fmt, sys.stdout, sys.stderr
+        )
+    )
 
 
 @main.command()

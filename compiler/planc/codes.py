@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from planc import codes_conditions, codes_frontend
+from planc.analysis import codes as codes_analysis
 from planc.rules import RULE_MODULES
 
 CodeDoc = tuple[str, str]
@@ -26,4 +27,5 @@ def all_codes() -> dict[str, CodeDoc]:
     for module in RULE_MODULES:
         merged.update(getattr(module, "CODES", {}))
     merged.update(codes_conditions.CODES)
+    merged.update(codes_analysis.CODES)
     return dict(sorted(merged.items()))

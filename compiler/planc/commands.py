@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
+from planc import analysis
+from planc.analysis import report
+from planc.analysis.bound import bound_for_ir
+from planc.analysis.simulate import all_single_failures
+from planc.analysis.simulate import simulate as run_simulation
 from planc.codes import all_codes
 from planc.diagnostics import Diagnostic, Severity
 from planc.draw import draw
@@ -20,8 +25,14 @@ EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 
 
-def check(paths: Sequence[str], fmt: str, strict: bool, out: TextIO) -> int:
-    results = [compile_file(path, want_ir=False) for path in paths]
+def check(
+    paths: Sequence[str],
+    fmt: str,
+    strict: bool,
+    out: TextIO,
+    analyses: Sequence[str] = analysis.DEFAULT,
+) -> int:
+    results = [compile_file(path, want_ir=False, analyses=analyses) for path in paths]
     diagnostics = [d for r in results for d in r.diagnostics]
     _report(results, fmt, out)
     if any(d.severity is Severity.ERROR for d in diagnostics):
@@ -50,6 +61,83 @@ def graph(path: str, fmt: str, out: TextIO, err: TextIO) -> int:
         return EXIT_FINDINGS
     out.write(draw(json.loads(result.ir), fmt))
     return EXIT_OK
+
+
+def bound(path: str, fmt: str, max_concurrency: int | None, out: TextIO, err: TextIO) -> int:
+    """Print the worst-case bounds; exit 1 when they break `deadline_sec` (or it can't compile)."""
+    compiled = _compile_for_analysis(path, err)
+    if compiled is None:
+        return EXIT_FINDINGS
+    result, ir = compiled
+    bounds = bound_for_ir(ir, max_concurrency)
+    deadline = result.plan.globals.get("deadline_sec") if result.plan is not None else None
+    plan_id = str(ir["plan"]["id"])
+    if fmt == "json":
+        out.write(json.dumps(report.bound_json(plan_id, bounds, deadline), indent=2) + "\n")
+    else:
+        out.write(report.bound_text(plan_id, bounds, deadline))
+    if deadline is None:
+        return EXIT_OK
+    broken = not bounds.bounded or bounds.concurrency_bound_sec > deadline
+    return EXIT_FINDINGS if broken else EXIT_OK
+
+
+def simulate(
+    path: str,
+    fail: Sequence[str],
+    timeout: Sequence[str],
+    env: Sequence[str],
+    all_single: bool,
+    fmt: str,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """Print what planrun would do with these failures; exit 0 (the plan's exit is printed)."""
+    variables = dict(item.partition("=")[::2] for item in env)
+    bad_env = next((item for item in env if "=" not in item), None)
+    if bad_env is not None:
+        err.write(f"planc: --env expects NAME=VALUE, got `{bad_env}`\n")
+        return EXIT_USAGE
+    compiled = _compile_for_analysis(path, err)
+    if compiled is None:
+        return EXIT_FINDINGS
+    _, ir = compiled
+    known = [step["id"] for step in ir["steps"]]
+    failing, timing_out = _step_list(fail), _step_list(timeout)
+    unknown = next((s for s in [*failing, *timing_out] if s not in known), None)
+    if unknown is not None:
+        hint = did_you_mean(unknown, known) or "`planc graph PLAN` lists the steps"
+        err.write(f"planc: `{unknown}` is not a step of {path}; {hint}\n")
+        return EXIT_USAGE
+    plan_id = str(ir["plan"]["id"])
+    if all_single:
+        baseline, rows = all_single_failures(ir, variables)
+        if fmt == "json":
+            data = report.single_failures_json(plan_id, baseline, rows)
+            out.write(json.dumps(data, indent=2) + "\n")
+        else:
+            out.write(report.single_failures_text(plan_id, baseline, rows))
+        return EXIT_OK
+    sim = run_simulation(ir, failing, timing_out, variables)
+    if fmt == "json":
+        out.write(json.dumps(sim.to_json(), indent=2) + "\n")
+    else:
+        out.write(report.simulation_text(sim, ir))
+    return EXIT_OK
+
+
+def _step_list(values: Sequence[str]) -> list[str]:
+    """`--fail a,b --fail c` → [a, b, c]."""
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def _compile_for_analysis(path: str, err: TextIO) -> tuple[Compilation, dict[str, Any]] | None:
+    result = compile_file(path)
+    if result.ir is None:
+        _report([result], "text", err)
+        return None
+    ir: dict[str, Any] = json.loads(result.ir)
+    return result, ir
 
 
 def schema(out: TextIO) -> int:

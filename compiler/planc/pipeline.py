@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from planc.analysis import run_analyses
+from planc.analysis.context import AnalysisContext
 from planc.diagnostics import Diagnostic, DiagnosticError, Severity, Span, error
 from planc.emit import emit
 from planc.graph import PlanGraph, build_graph
@@ -30,9 +33,15 @@ class Compilation:
         return any(d.severity is Severity.ERROR for d in self.diagnostics)
 
 
-def compile_bytes(path: str, data: bytes, *, want_ir: bool = True) -> Compilation:
-    """Run every stage that the previous one allows; never raises DiagnosticError."""
-    result = Compilation(path)
+def compile_bytes(
+    path: str, data: bytes, *, want_ir: bool = True, analyses: Sequence[str] = ()
+) -> Compilation:
+    """Run every stage that the previous one allows; never raises DiagnosticError.
+
+    `analyses` (names from planc.analysis.ANALYSES) run over the lowered IR once the rules found
+    no error; their diagnostics join the rules' ones."""
+    # The text is kept even when loading fails, so load errors show their source line too.
+    result = Compilation(path, text=data.decode("utf-8", errors="replace"))
     try:
         document = load_document(path, data)
     except DiagnosticError as exc:
@@ -49,12 +58,17 @@ def compile_bytes(path: str, data: bytes, *, want_ir: bool = True) -> Compilatio
     found = [diagnostic for rule in RULES for diagnostic in rule(context)]
     result.plan, result.graph = plan, graph
     result.diagnostics = sorted(set(found), key=Diagnostic.sort_key)
-    if want_ir and not result.has_errors:
-        result.ir = emit(lower(plan, graph, hashlib.sha256(data).hexdigest()))
+    if not result.has_errors and (want_ir or analyses):
+        ir = lower(plan, graph, hashlib.sha256(data).hexdigest())
+        if analyses:
+            found += run_analyses(AnalysisContext(ir, plan, graph), analyses)
+            result.diagnostics = sorted(set(found), key=Diagnostic.sort_key)
+        if want_ir and not result.has_errors:
+            result.ir = emit(ir)
     return result
 
 
-def compile_file(path: str, *, want_ir: bool = True) -> Compilation:
+def compile_file(path: str, *, want_ir: bool = True, analyses: Sequence[str] = ()) -> Compilation:
     try:
         with open(path, "rb") as handle:
             # One byte past the cap is enough for the loader to refuse an oversized plan.
@@ -62,4 +76,4 @@ def compile_file(path: str, *, want_ir: bool = True) -> Compilation:
     except OSError as exc:
         reason = f"cannot read {path}: {exc.strerror or exc}"
         return Compilation(path, diagnostics=[error(path, Span(1, 1), "io-error", reason)])
-    return compile_bytes(path, data, want_ir=want_ir)
+    return compile_bytes(path, data, want_ir=want_ir, analyses=analyses)

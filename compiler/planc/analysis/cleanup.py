@@ -1,0 +1,158 @@
+"""Cleanup coverage: a resource named in `globals.cleanup_required` (a lock, a snapshot, a stash)
+that a step `provides` must be released on every path where the run goes wrong after it.
+
+What counts as releasing, and which failures must be covered (docs/analysis.md, "Cleanup"):
+- a reachable `all_done` step that `consumes` the resource covers every failure and an interrupt
+  (cleanup steps still run after an abort and after a first SIGINT, semantics.md §5);
+- a reachable `one_failed` step that `consumes` it covers the failure of its direct dependencies
+  only (a failure further up cancels or skips them; it sees `cancelled`, not `failed`);
+- the fallback of a step that `consumes` it covers that step's failure;
+- a step whose failures are always tolerated (`on_failure: continue`) is not a failure path.
+Every step that can run, other than the acquirer and its ancestors, can fail while the resource
+is held (also on another branch: concurrency decides the order). Linear per resource.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+from planc.analysis.context import AnalysisContext
+from planc.analysis.reachability import Flow, analyse
+from planc.diagnostics import Diagnostic, error, warning
+
+
+def check(ctx: AnalysisContext) -> Iterator[Diagnostic]:
+    required = ctx.plan_global("cleanup_required")
+    if not required:
+        return
+    providers = {name: step["id"] for step in ctx.steps for name in step["provides"]}
+    flow = analyse(ctx.ir)
+    for name in dict.fromkeys(str(n) for n in required):
+        acquirer = providers.get(name)
+        if acquirer is None:
+            yield warning(
+                ctx.path,
+                ctx.globals_item_span("cleanup_required", name),
+                "cleanup-unknown-resource",
+                f"`{name}` is listed in cleanup_required, but no step provides it",
+                "name a resource that some step lists in `provides`",
+            )
+            continue
+        yield from _coverage(ctx, flow, name, acquirer)
+
+
+def _coverage(ctx: AnalysisContext, flow: Flow, name: str, acquirer: str) -> Iterator[Diagnostic]:
+    by_id = ctx.by_id
+    consumers = [s for s in ctx.steps if name in s["consumes"] and flow.steps[s["id"]].can_run]
+    every = [s["id"] for s in consumers if s["trigger_rule"] == "all_done"]
+    on_failure_of: set[str] = set()
+    releasers = list(every)
+    for step in consumers:
+        if step["trigger_rule"] == "one_failed":
+            on_failure_of.update(step["depends_on"])
+            releasers.append(step["id"])
+        if step["on_failure"] == "fallback_step" and step["fallback"] is not None:
+            on_failure_of.add(step["id"])
+            releasers.append(step["fallback"])
+    for releaser in dict.fromkeys(releasers):
+        if by_id[releaser]["timeout_sec"] is None:
+            yield error(
+                ctx.path,
+                ctx.step_span(releaser),
+                "cleanup-without-timeout",
+                f"cleanup step `{releaser}` releases `{name}` but has no timeout; after an"
+                " interrupt planrun waits for it without limit",
+                f"set `timeout_sec` on `{releaser}` or `globals.default_timeout_sec`",
+            )
+    if every:
+        return  # an all_done release runs whatever happens (except a second SIGINT)
+    ancestors = _ancestors(by_id, acquirer)
+    uncovered = [
+        s["id"]
+        for s in ctx.steps
+        if s["id"] != acquirer
+        and s["id"] not in ancestors
+        and s["id"] not in releasers
+        and flow.steps[s["id"]].can_run
+        and s["on_failure"] != "continue"
+        and s["id"] not in on_failure_of
+    ]
+    span = ctx.ref_span(acquirer, "provides", name)
+    hint = f"add a step with `trigger_rule: all_done` that consumes `{name}` and releases it"
+    if not uncovered:
+        yield error(
+            ctx.path,
+            span,
+            "cleanup-missing",
+            f"`{name}` (cleanup_required) provided by `{acquirer}` is not released if the run"
+            " is interrupted: after a SIGINT only all_done/one_failed steps and fallbacks start,"
+            " and only an all_done step runs whatever the other steps' statuses",
+            hint,
+        )
+        return
+    # A failure after the acquirer, on its own path, is the clearest story to tell.
+    after = _descendants(by_id, acquirer)
+    uncovered.sort(key=lambda sid: sid not in after)
+    first = uncovered[0]
+    others = uncovered[1:]
+    shown = ", ".join(f"`{sid}`" for sid in others[:3]) + (" …" if len(others) > 3 else "")
+    extra = ""
+    if len(others) == 1:
+        extra = f" (nor if {shown} fails)"
+    elif others:
+        extra = f" (nor if any of {len(others)} other steps fails: {shown})"
+    yield error(
+        ctx.path,
+        span,
+        "cleanup-missing",
+        f"`{name}` (cleanup_required) provided by `{acquirer}` is never released if `{first}`"
+        f" fails: {_describe_path(by_id, acquirer, first)}{extra}",
+        hint,
+    )
+
+
+def _ancestors(by_id: dict[str, dict[str, Any]], step_id: str) -> set[str]:
+    seen: set[str] = set()
+    stack = list(by_id[step_id]["depends_on"])
+    while stack:
+        current = stack.pop()
+        if current not in seen:
+            seen.add(current)
+            stack.extend(by_id[current]["depends_on"])
+    return seen
+
+
+def _descendants(by_id: dict[str, dict[str, Any]], step_id: str) -> set[str]:
+    seen: set[str] = set()
+    stack = list(by_id[step_id]["dependents"])
+    while stack:
+        current = stack.pop()
+        if current not in seen:
+            seen.add(current)
+            stack.extend(by_id[current]["dependents"])
+    return seen
+
+
+def _describe_path(by_id: dict[str, dict[str, Any]], start: str, end: str) -> str:
+    """`a -> b -> c` when `end` runs after `start` (BFS, shortest), else where `end` sits."""
+    parent: dict[str, str | None] = {start: None}
+    queue = deque([start])
+    while queue and end not in parent:
+        current = queue.popleft()
+        for child in by_id[current]["dependents"]:
+            if child not in parent:
+                parent[child] = current
+                queue.append(child)
+    if end not in parent:
+        policy = by_id[end]["on_failure"]
+        return (
+            f"`{end}` (on_failure: {policy}) runs on another branch, alongside or after `{start}`"
+        )
+    chain: list[str] = []
+    node: str | None = end
+    while node is not None:
+        chain.append(node)
+        node = parent[node]
+    return " -> ".join(reversed(chain)) + f" (on_failure: {by_id[end]['on_failure']})"

@@ -1,0 +1,86 @@
+"""What every analysis sees: the IR dict, and the checked plan when there is one (for spans)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from planc.diagnostics import Span
+from planc.graph import PlanGraph
+from planc.model import SourcePlan
+from planc.nodes import MapNode, ScalarNode, SeqNode
+
+_LOCATION = re.compile(r":(\d+):(\d+)$")
+
+
+@dataclass
+class AnalysisContext:
+    """An analysis reads `ir` (resolved values, topological order) and reports at plan spans.
+
+    `plan` and `graph` are absent when an analysis runs over an IR file alone; spans then come
+    from each step's `location` (`path:line:col`), which is where the step starts.
+    """
+
+    ir: dict[str, Any]
+    plan: SourcePlan | None = None
+    graph: PlanGraph | None = None
+    _path: str | None = field(default=None, repr=False)
+
+    @property
+    def path(self) -> str:
+        if self.plan is not None:
+            return self.plan.path
+        return self._path or str(self.ir.get("source", {}).get("path", "<ir>"))
+
+    @property
+    def steps(self) -> list[dict[str, Any]]:
+        steps: list[dict[str, Any]] = self.ir["steps"]
+        return steps
+
+    @cached_property
+    def by_id(self) -> dict[str, dict[str, Any]]:
+        return {step["id"]: step for step in self.steps}
+
+    def plan_global(self, key: str) -> Any:
+        """A `globals` value as written in the plan. The IR (version 1) only carries the keys the
+        runtime needs, so plan-only settings such as `deadline_sec` are read from the plan."""
+        value = self.ir["globals"].get(key)
+        if value is None and self.plan is not None:
+            value = self.plan.globals.get(key)
+        return value
+
+    def globals_span(self, key: str) -> Span:
+        if self.plan is not None:
+            return self.plan.globals_span(key)
+        return Span(1, 1)
+
+    def globals_item_span(self, key: str, item: str) -> Span:
+        """Where `item` is written in the list `globals.<key>`."""
+        if self.plan is not None:
+            holder = self.plan.node.get("globals")
+            seq = holder.get(key) if isinstance(holder, MapNode) else None
+            if isinstance(seq, SeqNode):
+                for node in seq.items:
+                    if isinstance(node, ScalarNode) and node.value == item:
+                        return node.span
+        return self.globals_span(key)
+
+    def step_span(self, step_id: str, key: str | None = None) -> Span:
+        """Where `key` of the step is written (its id when `key` is None or absent)."""
+        if self.graph is not None and step_id in self.graph.steps:
+            source = self.graph.steps[step_id]
+            if key is not None and source.has(key):
+                return source.span_of(key)
+            return source.id_span
+        match = _LOCATION.search(str(self.by_id[step_id].get("location", "")))
+        return Span(int(match.group(1)), int(match.group(2))) if match else Span(1, 1)
+
+    def ref_span(self, step_id: str, key: str, name: str) -> Span:
+        """Where `name` is written in the list `key` (provides, consumes…) of the step."""
+        if self.graph is not None and step_id in self.graph.steps:
+            for ref in self.graph.steps[step_id].refs(key):
+                if ref.name == name:
+                    return ref.span
+        return self.step_span(step_id, key)

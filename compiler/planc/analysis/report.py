@@ -1,0 +1,192 @@
+"""Text tables for `planc bound` and `planc simulate` (their JSON is each result's `to_json`)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from planc.analysis.bound import BoundResult, format_seconds, plain_number
+from planc.analysis.simulate import Simulation, SingleFailure, StepReport
+
+MAX_NAMES = 6  # longer lists are cut in text; --format json has them all
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            cell.rjust(w) if i in right else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(headers), *(line(row) for row in rows)]) + "\n"
+
+
+def names(items: Sequence[str], limit: int = MAX_NAMES) -> str:
+    if not items:
+        return "-"
+    shown = ", ".join(items[:limit])
+    return shown if len(items) <= limit else f"{shown} (+{len(items) - limit} more)"
+
+
+def _number(value: float) -> str:
+    if math.isinf(value):
+        return "∞"
+    return plain_number(value)
+
+
+# --- bound --------------------------------------------------------------------------------------
+
+
+def bound_text(plan_id: str, result: BoundResult, deadline: float | None) -> str:
+    on_path = set(result.critical_path)
+    rows = [
+        [
+            sid,
+            str(b.attempts),
+            _number(b.attempt_sec),
+            _number(b.delays_sec),
+            _number(b.total_sec),
+            "*" if sid in on_path else "",
+        ]
+        for sid, b in result.steps.items()
+    ]
+    headers = ["step", "attempts", "× (timeout + grace) s", "+ retry delays s", "= worst s", "path"]
+    out = [
+        f"Worst-case duration of {plan_id} (kill grace {_number(result.kill_grace_sec)}s,"
+        f" max_concurrency {result.max_concurrency})\n\n",
+        table(headers, rows, right=(1, 2, 3, 4)),
+        "\n",
+    ]
+    if not result.bounded:
+        first = result.unbounded[0]
+        verb = "has" if len(result.unbounded) == 1 else "have"
+        out.append(
+            f"unbounded: {names(list(result.unbounded))} {verb} no timeout"
+            f" (set timeout_sec on `{first}` or globals.default_timeout_sec)\n"
+        )
+        return "".join(out)
+    m = result.max_concurrency
+    L, W = result.critical_path_sec, result.work_sec
+    out.append(f"critical path:       {result.path_text()}\n")
+    out.append(f"  unlimited workers  L = {format_seconds(L)}\n")
+    out.append(f"  all steps          W = {format_seconds(W)}\n")
+    if m >= len(result.steps):
+        formula = f"L (max_concurrency {m} ≥ {len(result.steps)} steps: no step waits)"
+    else:
+        formula = f"W/m + (1 − 1/m)·L = {_number(W)}/{m} + {_number(1 - 1 / m)}·{_number(L)}"
+    out.append(
+        f"  max_concurrency {m}  {formula} = {format_seconds(result.concurrency_bound_sec)}\n"
+    )
+    if deadline is not None:
+        out.append(f"deadline_sec {format_seconds(deadline)}: {_verdict(result, deadline)}\n")
+    return "".join(out)
+
+
+def _verdict(result: BoundResult, deadline: float) -> str:
+    if result.critical_path_sec > deadline:
+        return "exceeded by the critical path"
+    if result.concurrency_bound_sec > deadline:
+        return f"exceeded with max_concurrency {result.max_concurrency}"
+    return "met"
+
+
+def bound_json(plan_id: str, result: BoundResult, deadline: float | None) -> dict[str, Any]:
+    verdict = None if deadline is None or not result.bounded else _verdict(result, deadline)
+    return {"plan_id": plan_id, **result.to_json(), "deadline_sec": deadline, "deadline": verdict}
+
+
+# --- simulate -----------------------------------------------------------------------------------
+
+
+def simulation_text(sim: Simulation, ir: dict[str, Any]) -> str:
+    steps = {s["id"]: s for s in ir["steps"]}
+    what = [f"{s} fails" for s in sim.fail] + [f"{s} times out" for s in sim.timeout]
+    head = ", ".join(what) if what else "no failure"
+    ordered = [sim.steps[s] for s in sim.order]
+    ordered += [r for sid, r in sim.steps.items() if r.started is None]
+    rows = [
+        [
+            "-" if r.started is None else str(r.started),
+            r.step_id,
+            r.status,
+            str(r.attempts) if r.attempts else "-",
+            _why(r, steps[r.step_id], sim),
+        ]
+        for r in ordered
+    ]
+    out = [
+        f"Simulation of {sim.plan_id}: {head} (planrun -j1 order, nothing is run)\n\n",
+        table(["#", "step", "status", "attempts", "why"], rows, right=(0, 3)),
+        "\n",
+        f"plan outcome: {sim.outcome}; planrun would exit {sim.exit_code}\n",
+    ]
+    return "".join(out)
+
+
+def _why(r: StepReport, step: dict[str, Any], sim: Simulation) -> str:
+    if r.status == "success":
+        return f"fallback of {', '.join(r.fallback_for)}" if r.fallback_for else ""
+    if r.status in ("failed", "timed_out"):
+        how = "exit 1" if r.status == "failed" else "timed out"
+        tries = "" if r.attempts == 1 else f" on all {r.attempts} attempts"
+        return f"{how}{tries}; {_policy(r, step, sim)}"
+    if r.status == "skipped":
+        detail = r.detail
+        if r.reason == "condition" and step["condition"] is not None:
+            detail = f"`{step['condition']['source']}` is false"
+        return f"{r.reason}: {detail}"
+    if r.status == "cancelled":
+        return f"{r.reason}: {r.detail}" if r.detail else str(r.reason)
+    return r.status
+
+
+def _policy(r: StepReport, step: dict[str, Any], sim: Simulation) -> str:
+    policy = step["on_failure"]
+    if policy == "fallback_step":
+        fallback = step["fallback"]
+        state = "recovered" if r.recovered_by else "not recovered"
+        return f"falls back to {fallback}: {state}"
+    if policy == "continue":
+        return "continue: tolerated"
+    if policy == "abort" and step["critical"]:
+        return "abort: the plan aborts" if sim.aborted_by == r.step_id else "abort"
+    return f"{policy}: its dependents are skipped"
+
+
+def single_failures_text(plan_id: str, baseline: Simulation, rows: list[SingleFailure]) -> str:
+    never = [sid for sid, r in baseline.steps.items() if r.started is None]
+    out = [
+        f"Every single-step failure of {plan_id} (planrun -j1 order, nothing is run)\n",
+        f"without failures: {baseline.outcome} (exit {baseline.exit_code});"
+        f" never start: {names(never)}\n\n",
+    ]
+    table_rows = [
+        [
+            row.step_id,
+            "yes" if row.started else "no",
+            row.outcome,
+            str(row.exit_code),
+            names(list(row.not_run)),
+            names(list(row.also_run)),
+        ]
+        for row in rows
+    ]
+    headers = ["failing step", "starts", "plan", "exit", "would not run", "would also run"]
+    out.append(table(headers, table_rows, right=(3,)))
+    return "".join(out)
+
+
+def single_failures_json(
+    plan_id: str, baseline: Simulation, rows: list[SingleFailure]
+) -> dict[str, Any]:
+    return {
+        "plan_id": plan_id,
+        "baseline": {"outcome": baseline.outcome, "exit_code": baseline.exit_code},
+        "rows": [row.to_json() for row in rows],
+    }

@@ -1,0 +1,253 @@
+"""Failure simulation: replay planrun's own decisions over the IR, with chosen steps failing.
+
+Nothing here decides anything: `planrun.semantics.PlanState` (trigger rules, policies, fallbacks,
+abort, outcome), `planrun.scheduler.ReadyQueue` (which ready step starts next) and
+`planrun.conditions.evaluate` are the runtime's own code. This module only plays the executor's
+loop (`planrun.executor.Executor._loop`) with one worker and instant attempts, so the replay is
+deterministic. What that leaves out is in docs/analysis.md ("Failure simulation").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from planrun import semantics as sem
+from planrun.conditions import StepFacts, evaluate
+from planrun.scheduler import ReadyQueue
+
+# planrun's exit code for each plan outcome (docs/semantics.md §7).
+EXIT_CODES = {"success": 0, "failed": 1, "cancelled": 130}
+
+
+@dataclass
+class StepReport:
+    """What would happen to one step."""
+
+    step_id: str
+    status: str = sem.PENDING
+    reason: str | None = None  # skip reason, cancel reason, or `failed` / `timeout`
+    detail: str = ""
+    attempts: int = 0
+    exit_code: int | None = None
+    started: int | None = None  # 1-based position in the start order
+    recovered_by: str | None = None
+    fallback_for: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "detail": self.detail,
+            "attempts": self.attempts,
+            "exit_code": self.exit_code,
+            "start_order": self.started,
+            "recovered_by": self.recovered_by,
+            "fallback_for": self.fallback_for,
+        }
+
+
+@dataclass(frozen=True)
+class Simulation:
+    plan_id: str
+    fail: tuple[str, ...]
+    timeout: tuple[str, ...]
+    steps: dict[str, StepReport]  # IR (topological) order
+    order: tuple[str, ...]  # the order steps would start in
+    aborted_by: str | None
+    outcome: str
+    exit_code: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "plan_id": self.plan_id,
+            "fail": list(self.fail),
+            "timeout": list(self.timeout),
+            "start_order": list(self.order),
+            "aborted_by": self.aborted_by,
+            "outcome": self.outcome,
+            "exit_code": self.exit_code,
+            "steps": {sid: report.to_json() for sid, report in self.steps.items()},
+        }
+
+
+class _Facts(Mapping[str, StepFacts]):
+    """What a condition reads, built on access: the executor passes every step's facts, and
+    building them all for each condition would make the replay quadratic."""
+
+    def __init__(self, state: sem.PlanState, reports: dict[str, StepReport]) -> None:
+        self._state = state
+        self._reports = reports
+
+    def __getitem__(self, step_id: str) -> StepFacts:
+        report = self._reports[step_id]
+        # duration_sec: a replay has no clock; the runtime's value is a measured float.
+        return StepFacts(self._state.status[step_id], report.exit_code, report.attempts, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._reports)
+
+    def __len__(self) -> int:
+        return len(self._reports)
+
+
+class _Replay:
+    def __init__(
+        self,
+        ir: dict[str, Any],
+        fail: Iterable[str],
+        timeout: Iterable[str],
+        env: Mapping[str, str],
+    ) -> None:
+        self.ir = ir
+        self.fail = tuple(dict.fromkeys(fail))
+        self.timeout = tuple(dict.fromkeys(timeout))
+        self.env = dict(env)
+        self.steps: dict[str, dict[str, Any]] = {s["id"]: s for s in ir["steps"]}
+        rules = sem.rules_from_ir(ir["steps"])
+        self.reports = {sid: StepReport(sid) for sid in self.steps}
+        self.state = sem.PlanState.create(rules, self._condition_holds)
+        self.facts = _Facts(self.state, self.reports)
+        self.queue = ReadyQueue(rules)
+        self.order: list[str] = []
+        self.aborted_by: str | None = None
+
+    def run(self) -> Simulation:
+        self._apply(self.state.begin())
+        while True:
+            step_id = self.queue.pop()
+            if step_id is None:
+                # Executor._loop: nothing running, nothing ready → fallbacks nobody needed end.
+                settled = self.state.settle()
+                if not settled:
+                    break
+                self._apply(settled)
+                continue
+            if self.state.status[step_id] in (sem.PENDING, sem.RUNNING):
+                self._run_step(step_id)
+        for step_id, report in self.reports.items():
+            report.status = self.state.status[step_id]
+        outcome = self.state.outcome()
+        plan_id = str(self.ir.get("plan", {}).get("id", ""))
+        return Simulation(
+            plan_id,
+            self.fail,
+            self.timeout,
+            self.reports,
+            tuple(self.order),
+            self.aborted_by,
+            outcome,
+            EXIT_CODES[outcome],
+        )
+
+    def _run_step(self, step_id: str) -> None:
+        """Every attempt of the step, back to back: with one worker and a zero retry delay this
+        is the executor's order (a due retry is pushed urgent before the next pop)."""
+        step = self.steps[step_id]
+        report = self.reports[step_id]
+        self.order.append(step_id)
+        report.started = len(self.order)
+        outcome = self._outcome(step_id)
+        tries = 0
+        while True:
+            tries += 1
+            report.attempts += 1
+            self.state.started(step_id)
+            report.exit_code = {sem.SUCCESS: 0, sem.FAILED: 1}.get(outcome)
+            if outcome == sem.SUCCESS:
+                self._apply(self.state.finished(step_id, sem.SUCCESS))
+                return
+            cleanup = self.state.steps[step_id].is_cleanup
+            if sem.should_retry(outcome, tries, step["retries"], self.state.mode, cleanup):
+                continue
+            report.reason = "timeout" if outcome == sem.TIMED_OUT else "failed"
+            if step["on_failure"] == "fallback_step" and step["fallback"] is not None:
+                self.reports[step["fallback"]].fallback_for.append(step_id)
+            self._apply(self.state.finished(step_id, outcome))
+            return
+
+    def _outcome(self, step_id: str) -> str:
+        if step_id in self.timeout:
+            return sem.TIMED_OUT
+        return sem.FAILED if step_id in self.fail else sem.SUCCESS
+
+    def _apply(self, actions: list[sem.Action]) -> None:
+        for action in actions:
+            if isinstance(action, sem.Start):
+                self.queue.push(action.step_id, action.urgent)
+            elif isinstance(action, sem.Skip):
+                report = self.reports[action.step_id]
+                report.reason, report.detail = action.reason, action.detail
+            elif isinstance(action, sem.Cancel):
+                report = self.reports[action.step_id]
+                report.reason = action.reason
+                culprit = self.aborted_by
+                report.detail = "" if culprit is None else f"{culprit} {self.state.status[culprit]}"
+            elif isinstance(action, sem.Recovered):
+                self.reports[action.step_id].recovered_by = action.fallback
+            elif self.aborted_by is None:
+                self.aborted_by = action.step_id
+
+    def _condition_holds(self, step_id: str) -> bool:
+        condition = self.steps[step_id]["condition"]
+        if condition is None:
+            return True
+        # planrun reads its own environment under the step's env; a replay reads --env instead.
+        env = {**self.env, **self.steps[step_id]["env"]}
+        return evaluate(condition["ast"], self.facts, env)
+
+
+def simulate(
+    ir: dict[str, Any],
+    fail: Iterable[str] = (),
+    timeout: Iterable[str] = (),
+    env: Mapping[str, str] | None = None,
+) -> Simulation:
+    """What `planrun -j1` would decide if every attempt of `fail` exited 1 and every attempt of
+    `timeout` timed out (every other attempt exits 0). O((steps + edges) · log steps)."""
+    return _Replay(ir, fail, timeout, env or {}).run()
+
+
+@dataclass(frozen=True)
+class SingleFailure:
+    step_id: str
+    started: bool  # False: the step does not start unless something else fails too
+    outcome: str
+    exit_code: int
+    not_run: tuple[str, ...]  # steps that start without failures but not with this one
+    also_run: tuple[str, ...]  # steps that start only because of this failure
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "step": self.step_id,
+            "starts": self.started,
+            "outcome": self.outcome,
+            "exit_code": self.exit_code,
+            "would_not_run": list(self.not_run),
+            "would_also_run": list(self.also_run),
+        }
+
+
+def all_single_failures(
+    ir: dict[str, Any], env: Mapping[str, str] | None = None
+) -> tuple[Simulation, list[SingleFailure]]:
+    """The run without failures, and one row per step failing alone: steps × (steps + edges)."""
+    baseline = simulate(ir, env=env)
+    ran = set(baseline.order)
+    rows: list[SingleFailure] = []
+    for step in ir["steps"]:
+        sid = step["id"]
+        sim = simulate(ir, fail=[sid], env=env)
+        now = set(sim.order)
+        rows.append(
+            SingleFailure(
+                sid,
+                sid in ran,
+                sim.outcome,
+                sim.exit_code,
+                tuple(s for s in sim.steps if s in ran and s not in now),
+                tuple(s for s in sim.order if s not in ran),
+            )
+        )
+    return baseline, rows
