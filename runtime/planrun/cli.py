@@ -67,6 +67,8 @@ def main() -> None:
 @click.option("-j", "--max-concurrency", type=click.IntRange(min=1), help="Override the plan.")
 @click.option("--resume", "resume_id", metavar="RUN_ID", help="Continue an earlier run.")
 @click.option("--dry-run", is_flag=True, help="Print the order steps would start in; run nothing.")
+@click.option("--only", multiple=True, metavar="STEP", help="Run only STEP (repeatable).")
+@click.option("--from", "from_", multiple=True, metavar="STEP", help="Run STEP and its dependents.")
 @click.option("--workdir", default=None, help="Base for relative step cwd [default: here].")
 @click.option("--kill-grace", type=click.FloatRange(min=0), help="SIGTERM→SIGKILL grace (s).")
 @click.option("--sync", type=click.Choice(["normal", "full"]), default="normal", show_default=True)
@@ -80,6 +82,8 @@ def run(
     max_concurrency: int | None,
     resume_id: str | None,
     dry_run: bool,
+    only: tuple[str, ...],
+    from_: tuple[str, ...],
     workdir: str | None,
     kill_grace: float | None,
     sync: str,
@@ -101,8 +105,10 @@ def run(
         output = runner.Output(quiet=quiet, json_events=json_events, verbose=verbose, color=color)
         directory = state_dir or runner.state_dir_default()
         if resume_id is not None:
+            if only or from_:
+                raise runner.UsageError("--only/--from start a new run; they cannot --resume one")
             return runner.resume(resume_id, ir, directory, options, sync, output)
-        return runner.run(ir, directory, options, sync, output)
+        return runner.run(ir, directory, options, sync, output, only, from_)
 
     _exit_with(action)
 

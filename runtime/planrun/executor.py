@@ -23,6 +23,7 @@ from planrun.events import Event
 from planrun.ir import IR
 from planrun.process import Finished, LaunchSpec, ProcessSet, SpawnError, kill_leftover
 from planrun.scheduler import ReadyQueue
+from planrun.selection import Selection
 from planrun.store import RunStore
 
 EXIT_SUCCESS = 0
@@ -109,12 +110,17 @@ class Executor:
 
     # --- entry points ----------------------------------------------------------------------
 
-    def run(self, previous: dict[str, StepRecord] | None = None) -> int:
-        """Run the plan; `previous` (resume) holds what earlier sessions recorded per step."""
+    def run(
+        self, previous: dict[str, StepRecord] | None = None, selection: Selection | None = None
+    ) -> int:
+        """Run the plan; `previous` (resume) holds what earlier sessions recorded per step,
+        `selection` (--only/--from) the steps reused from an earlier run or left out."""
         self.interrupts.install()
         try:
             if previous:
                 self._restore(previous)
+            if selection:
+                self._select(selection)
             self._apply(self.plan.begin())
             self._loop()
             return self._finish()
@@ -337,6 +343,15 @@ class Executor:
         for step_id, record in previous.items():
             self.records[step_id] = replace(record, tries=0)
         self.plan.restore({sid for sid, r in previous.items() if r.status == sem.SUCCESS})
+
+    def _select(self, selection: Selection) -> None:
+        for step_id, run_id in selection.reused.items():
+            detail = f"succeeded in run {run_id}"
+            self._emit("step_skipped", step_id, reason="reused", detail=detail)
+        for step_id in sorted(selection.excluded, key=lambda s: self.steps[s]["index"]):
+            self._emit("step_skipped", step_id, reason="not_selected", detail="not selected")
+        self.plan.restore(set(selection.reused))
+        self.plan.exclude(set(selection.excluded))
 
     def _finish(self) -> int:
         outcome = self.plan.outcome()

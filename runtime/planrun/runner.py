@@ -16,6 +16,7 @@ from planrun.console import Observer, reporter, summary_table, tee
 from planrun.events import Event
 from planrun.executor import Executor, RunOptions, StepRecord, kill_leftovers
 from planrun.ir import IR, IRError, load_ir, parse_ir
+from planrun.selection import Selection, SelectionError, select
 from planrun.store import RunStore, StoreError, open_reader
 from planrun.views.style import ColorMode
 
@@ -79,7 +80,16 @@ def _looks_like_ir(data: bytes) -> bool:
     return isinstance(value, dict) and "ir_version" in value
 
 
-def run(ir: IR, state_dir: str, options: RunOptions, sync: str, output: Output) -> int:
+def run(
+    ir: IR,
+    state_dir: str,
+    options: RunOptions,
+    sync: str,
+    output: Output,
+    only: tuple[str, ...] = (),
+    from_: tuple[str, ...] = (),
+) -> int:
+    selection = _selection(ir, state_dir, only, from_) if only or from_ else None
     store = RunStore.open(state_dir, _sync(sync))
     run_id = new_run_id()
     try:
@@ -88,11 +98,25 @@ def run(ir: IR, state_dir: str, options: RunOptions, sync: str, output: Output) 
         store.create_run(run_id, ir.plan_id, ir.digest, ir.data, step_ids, options.argv, capacity)
         output.err.write(f"planrun: run {run_id} (plan {ir.plan_id}, {len(step_ids)} steps)\n")
         executor = Executor(ir, store, run_id, options, _observer(ir, output))
-        code = executor.run()
+        code = executor.run(selection=selection)
         _print_summary(state_dir, run_id, output)
         return code
     finally:
         store.close()
+
+
+def _selection(ir: IR, state_dir: str, only: tuple[str, ...], from_: tuple[str, ...]) -> Selection:
+    try:
+        reader = open_reader(state_dir)
+    except StoreError:
+        reader = None  # no earlier runs: fine as long as nothing upstream is needed
+    try:
+        return select(ir.steps, ir.digest, reader, only, from_)
+    except SelectionError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        if reader is not None:
+            reader.close()
 
 
 def resume(

@@ -160,6 +160,11 @@ class PlanState:
             for child in self.steps[step_id].dependents:
                 self._unfinished_deps[child] -= 1
 
+    def exclude(self, step_ids: set[str]) -> None:
+        """`--only`/`--from`: steps outside the selection that nothing selected needs."""
+        for step_id in step_ids:
+            self.status[step_id] = SKIPPED
+
     def begin(self) -> list[Action]:
         """Decisions for the pending steps whose dependencies are all settled already."""
         actions: list[Action] = []

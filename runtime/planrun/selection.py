@@ -1,0 +1,73 @@
+"""`--only` / `--from`: run a subset of the plan, its upstream satisfied by an earlier run."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from planrun.store import Reader
+
+
+class SelectionError(Exception):
+    """The subset cannot run; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    reused: dict[str, str] = field(default_factory=dict)  # upstream step -> run it succeeded in
+    excluded: frozenset[str] = frozenset()  # neither selected nor needed: recorded not_selected
+
+
+def select(
+    steps: list[dict[str, Any]], digest: str, reader: Reader | None, only: Iterable[str],
+    from_: Iterable[str],
+) -> Selection:  # fmt: skip
+    by_id = {s["id"]: s for s in steps}
+    only, from_ = list(only), list(from_)
+    for step_id in [*only, *from_]:
+        if step_id not in by_id:
+            close = difflib.get_close_matches(step_id, by_id, n=1)
+            hint = f"; did you mean `{close[0]}`?" if close else ""
+            raise SelectionError(f"no step `{step_id}` in this plan{hint}")
+    selected = set(only) | _closure(from_, lambda s: by_id[s]["dependents"])
+    selected |= _closure(selected, lambda s: [by_id[s]["fallback"]] if by_id[s]["fallback"] else [])
+    needed = _closure(selected, lambda s: by_id[s]["depends_on"]) - selected
+    reused = _reused(sorted(needed, key=lambda s: by_id[s]["index"]), digest, reader)
+    return Selection(reused, frozenset(by_id) - selected - needed)
+
+
+def _closure(start: Iterable[str], neighbours: Any) -> set[str]:
+    seen: set[str] = set()
+    stack = list(start)
+    while stack:
+        current = stack.pop()
+        if current not in seen:
+            seen.add(current)
+            stack.extend(neighbours(current))
+    return seen
+
+
+def _reused(needed: list[str], digest: str, reader: Reader | None) -> dict[str, str]:
+    """For each needed step, the newest earlier run of the same IR in which it succeeded."""
+    found: dict[str, str] = {}
+    latest_status: dict[str, str] = {}
+    runs = [r.run_id for r in reader.runs(limit=1000) if r.ir_digest == digest] if reader else []
+    for run_id in runs:
+        if len(found) == len(needed):
+            break
+        assert reader is not None
+        for step in reader.steps(run_id):
+            if step.step_id in needed and step.step_id not in found:
+                latest_status.setdefault(step.step_id, step.status)
+                if step.status == "success":
+                    found[step.step_id] = run_id
+    missing = [s for s in needed if s not in found]
+    if not missing:
+        return {s: found[s] for s in needed}
+    names = ", ".join(f"`{s}` ({latest_status.get(s, 'never run')})" for s in missing)
+    raise SelectionError(
+        f"the selected steps need {names} to have succeeded in an earlier run of this same plan"
+        f" (same IR digest); run them first, e.g. with --from {missing[0]}"
+    )

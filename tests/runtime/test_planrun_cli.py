@@ -1,0 +1,252 @@
+"""planrun's command line: exit codes, status, dry run, --only/--from, bad input, big output."""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from support import collect, planc_cli, planrun_cli
+
+
+def write(tmp_path: Path, plan: dict[str, Any], name: str = "plan.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(plan))
+    return path
+
+
+def chain_plan(effects: Path) -> dict[str, Any]:
+    def step(step_id: str, deps: list[str]) -> dict[str, Any]:
+        script = f"echo {step_id} >> {effects}"
+        return {"id": step_id, "command": "sh", "args": ["-c", script], "depends_on": deps}
+
+    return {
+        "plan_id": "CHAIN",
+        "globals": {"default_timeout_sec": 30},
+        "steps": [
+            step("a", []),
+            step("b", ["a"]),
+            step("c", ["b"]),
+            step("d", ["c"]),
+            step("x", []),
+        ],
+    }
+
+
+def test_exit_codes_and_run_id(tmp_path: Path) -> None:
+    good = write(
+        tmp_path,
+        {"plan_id": "G", "steps": [{"id": "a", "command": "true", "timeout_sec": 5}]},
+        "good.json",
+    )
+    bad = write(
+        tmp_path,
+        {"plan_id": "B", "steps": [{"id": "a", "command": "false", "timeout_sec": 5}]},
+        "bad.json",
+    )
+    ok = planrun_cli(str(good), "--state-dir", "s", cwd=tmp_path)
+    assert ok.returncode == 0
+    assert ok.stderr.startswith("planrun: run ")
+    assert planrun_cli(str(bad), "--state-dir", "s", cwd=tmp_path).returncode == 1
+
+
+def test_usage_errors_exit_2_without_traceback(tmp_path: Path) -> None:
+    missing = planrun_cli("nope.json", cwd=tmp_path)
+    assert missing.returncode == 2
+    assert "cannot read nope.json" in missing.stderr
+    invalid = write(
+        tmp_path, {"plan_id": "X", "steps": [{"id": "a", "command": "true", "depends_on": ["zz"]}]}
+    )
+    compiled = planrun_cli(str(invalid), "--state-dir", "s", cwd=tmp_path)
+    assert compiled.returncode == 2
+    assert "error[unknown-dependency]" in compiled.stderr
+    ir = tmp_path / "ir.json"
+    ok_plan = write(
+        tmp_path,
+        {"plan_id": "T", "steps": [{"id": "a", "command": "true", "timeout_sec": 5}]},
+        "ok.json",
+    )
+    assert planc_cli("compile", str(ok_plan), "-o", str(ir)).returncode == 0
+    tampered = json.loads(ir.read_text())
+    tampered["steps"][0]["command"] = "rm"
+    ir.write_text(json.dumps(tampered))
+    refused = planrun_cli(str(ir), "--state-dir", "s", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "digest mismatch" in refused.stderr
+    tampered["ir_version"] = 99
+    ir.write_text(json.dumps(tampered))
+    version = planrun_cli(str(ir), cwd=tmp_path)
+    assert version.returncode == 2
+    assert "unsupported ir_version 99" in version.stderr
+    for result in (missing, compiled, refused, version):
+        assert "Traceback" not in result.stderr
+
+
+def test_status_latest_and_json(tmp_path: Path) -> None:
+    plan = write(tmp_path, chain_plan(tmp_path / "effects"))
+    assert planrun_cli(str(plan), "--state-dir", "s", cwd=tmp_path).returncode == 0
+    text = planrun_cli("status", "--state-dir", "s", cwd=tmp_path)
+    assert text.returncode == 0
+    assert "status success" in text.stdout
+    assert text.stdout.splitlines()[1].split() == [
+        "STEP",
+        "STATUS",
+        "ATTEMPTS",
+        "DURATION",
+        "EXIT",
+        "REASON",
+    ]
+    as_json = json.loads(planrun_cli("status", "--json", "--state-dir", "s", cwd=tmp_path).stdout)
+    assert as_json["status"] == "success"
+    assert set(as_json["steps"]) == {"a", "b", "c", "d", "x"}
+    unknown = planrun_cli("status", "nosuchrun", "--state-dir", "s", cwd=tmp_path)
+    assert unknown.returncode == 2
+    assert "unknown run" in unknown.stderr
+
+
+def test_dry_run_prints_order_and_runs_nothing(tmp_path: Path) -> None:
+    effects = tmp_path / "effects"
+    plan = write(tmp_path, chain_plan(effects))
+    result = planrun_cli(str(plan), "--dry-run", "--state-dir", "s", cwd=tmp_path)
+    assert result.returncode == 0
+    order = [line.split()[1] for line in result.stdout.splitlines()]
+    assert order == ["a", "b", "c", "d", "x"]  # the longest chain first, then source order
+    assert not effects.exists()
+    assert not (tmp_path / "s").exists()
+
+
+def test_only_and_from_reuse_an_earlier_run(tmp_path: Path) -> None:
+    effects = tmp_path / "effects"
+    plan = write(tmp_path, chain_plan(effects))
+    refused = planrun_cli(str(plan), "--only", "c", "--state-dir", "s", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert (
+        "need `a` (never run), `b` (never run) to have succeeded in an earlier run"
+        in refused.stderr
+    )
+    assert planrun_cli(str(plan), "--state-dir", "s", cwd=tmp_path).returncode == 0
+    effects.unlink()
+
+    only = planrun_cli(str(plan), "--only", "c", "--state-dir", "s", cwd=tmp_path)
+    assert only.returncode == 0, only.stderr
+    assert effects.read_text().split() == ["c"]
+    run = collect(tmp_path / "s", 0)
+    assert run.statuses == {
+        "a": "skipped",
+        "b": "skipped",
+        "c": "success",
+        "d": "skipped",
+        "x": "skipped",
+    }
+    assert run.reasons == {
+        "a": "reused",
+        "b": "reused",
+        "c": None,
+        "d": "not_selected",
+        "x": "not_selected",
+    }
+
+    effects.unlink()
+    from_c = planrun_cli(str(plan), "--from", "c", "--state-dir", "s", cwd=tmp_path)
+    assert from_c.returncode == 0
+    assert effects.read_text().split() == ["c", "d"]
+    unknown = planrun_cli(str(plan), "--only", "cc", "--state-dir", "s", cwd=tmp_path)
+    assert unknown.returncode == 2
+    assert "no step `cc` in this plan; did you mean `c`?" in unknown.stderr
+
+
+def test_only_refuses_when_upstream_failed(tmp_path: Path) -> None:
+    plan = {
+        "plan_id": "UPFAIL",
+        "globals": {"default_timeout_sec": 10},
+        "steps": [
+            {"id": "a", "command": "false"},
+            {"id": "b", "command": "true", "depends_on": ["a"]},
+        ],
+    }
+    path = write(tmp_path, plan)
+    assert planrun_cli(str(path), "--state-dir", "s", cwd=tmp_path).returncode == 1
+    result = planrun_cli(str(path), "--only", "b", "--state-dir", "s", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "need `a` (failed) to have succeeded" in result.stderr
+
+
+def test_200_mb_of_output_with_bounded_memory(tmp_path: Path) -> None:
+    plan = write(
+        tmp_path,
+        {
+            "plan_id": "BIG",
+            "steps": [
+                {
+                    "id": "flood",
+                    "command": "head",
+                    "args": ["-c", "200000000", "/dev/zero"],
+                    "timeout_sec": 120,
+                },
+                {
+                    "id": "stderr_flood",
+                    "command": "sh",
+                    "args": ["-c", "head -c 50000000 /dev/zero >&2"],
+                    "timeout_sec": 120,
+                },
+            ],
+        },
+    )
+    # A child python measures its own peak RSS, so pytest's memory does not blur the figure.
+    code = (
+        "import resource, sys; from planrun.cli import main; sys.argv=['planrun', sys.argv[1], '--state-dir', 's', '-q'];\n"
+        "try:\n    main()\nexcept SystemExit as e:\n"
+        "    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); raise"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(plan)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    peak_kib = int(result.stderr.strip().splitlines()[-1])
+    assert peak_kib < 100 * 1024, f"planrun peak RSS {peak_kib} KiB"
+    run = collect(tmp_path / "s", 0)
+    logs = tmp_path / "s" / "runs" / run.run_id / "logs"
+    assert (logs / "flood.1.stdout").stat().st_size == 200_000_000
+    assert (logs / "stderr_flood.1.stderr").stat().st_size == 50_000_000
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > 0
+
+
+def test_heartbeat_stall_is_timed_out_stalled(tmp_path: Path) -> None:
+    plan = write(
+        tmp_path,
+        {
+            "plan_id": "STALL",
+            "globals": {"kill_grace_sec": 1},
+            "steps": [
+                {
+                    "id": "chatty",
+                    "command": "sh",
+                    "args": ["-c", "for i in 1 2 3 4 5 6; do echo $i; sleep 0.2; done"],
+                    "heartbeat_timeout_sec": 1,
+                    "timeout_sec": 30,
+                },
+                {
+                    "id": "silent",
+                    "command": "sh",
+                    "args": ["-c", "echo start; sleep 30"],
+                    "heartbeat_timeout_sec": 0.5,
+                    "timeout_sec": 60,
+                    "on_failure": "continue",
+                },
+            ],
+        },
+    )
+    result = planrun_cli(str(plan), "--state-dir", "s", "-j", "2", cwd=tmp_path)
+    run = collect(tmp_path / "s", result.returncode)
+    assert run.statuses == {"chatty": "success", "silent": "timed_out"}
+    assert run.reasons["silent"] == "stalled"
+    timed_out = next(e for e in run.events if e.type == "step_timed_out")
+    assert timed_out.payload["limit_sec"] == 0.5
+    assert result.returncode == 0  # on_failure: continue
