@@ -118,6 +118,7 @@ class LineReporter:
         heartbeat_sec: float | None = HEARTBEAT_SEC,
         poll_sec: float = 0.2,
         env: Mapping[str, str] | None = None,
+        background: bool = True,  # False: no thread; the caller (a test) calls tick()
     ) -> None:
         self.out = out
         self.total = total
@@ -131,6 +132,7 @@ class LineReporter:
         self.tz = tz
         self.heartbeat_sec = heartbeat_sec
         self.poll_sec = poll_sec
+        self.background = background
         self.running: dict[str, _Running] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -203,6 +205,7 @@ class LineReporter:
 
     def _ensure_thread(self) -> None:
         wanted = self.verbose or (self.heartbeat_sec is not None and not self.quiet)
+        wanted = wanted and self.background
         if self._thread is not None or not wanted or self._stop.is_set():
             return
         interval = self.poll_sec if self.verbose else 1.0

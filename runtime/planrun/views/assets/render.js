@@ -217,7 +217,7 @@ const PlanViews = (() => {
       const t0 = parseTs(run.started_at);
       let t1 = run.finished_at ? parseTs(run.finished_at) : this.now;
       for (const a of this.data.attempts) t1 = Math.max(t1, a.finished_at ? parseTs(a.finished_at) : this.now);
-      const span = Math.max(t1 - t0, 1000);
+      const span = Math.max(t1 - t0, 100);
       const labelW = 200;
       const width = Math.max((this.timelineSection.clientWidth || 900) - 4, 700);
       const chartW = width - labelW - 20;

@@ -1,0 +1,142 @@
+"""Shared by the view tests: sample plans, real planrun processes, waiting on conditions."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from support import write_plan
+
+T = TypeVar("T")
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def sample_plan() -> dict[str, Any]:
+    """Every outcome a view draws: success, a retry that then succeeds, a failure with its
+    stderr (tolerated, so its dependent still runs), a skip."""
+    return {
+        "plan_id": "SAMPLE",
+        "description": "a plan with one of everything",
+        "globals": {"default_timeout_sec": 30, "max_concurrency": 2},
+        "steps": [
+            {
+                "id": "lint",
+                "command": "sh",
+                "args": ["-c", "echo linting; sleep 0.3; echo lint ok"],
+            },
+            {
+                "id": "flaky",
+                "command": "sh",
+                "args": [
+                    "-c",
+                    'echo "try $PLAN_ATTEMPT"; sleep 0.1; test "$PLAN_ATTEMPT" -ge 2 || { echo not yet >&2; exit 1; }',
+                ],
+                "retries": 2,
+                "retry_delay_sec": 0.1,
+            },
+            {
+                "id": "build",
+                "command": "sh",
+                "args": ["-c", "echo building; sleep 0.2"],
+                "depends_on": ["lint", "flaky"],
+            },
+            {
+                "id": "test",
+                "command": "sh",
+                "args": [
+                    "-c",
+                    "echo collected 3 items; sleep 0.2; echo 'FAIL: test_parse' >&2; echo 'AssertionError: 1 != 2' >&2; exit 3",
+                ],
+                "depends_on": ["build"],
+                "on_failure": "continue",
+            },
+            {"id": "package", "command": "true", "depends_on": ["test"]},
+            {
+                "id": "docs",
+                "command": "true",
+                "depends_on": ["lint"],
+                "condition": "steps.lint.exit_code != 0",
+            },
+        ],
+    }
+
+
+def gated_plan(gate: Path) -> dict[str, Any]:
+    """`wait` runs until the test creates `gate` (no sleep-based timing), printing as it goes;
+    `boom` fails at once with a recognisable stderr."""
+    script = f'echo waiting for gate; while [ ! -e "{gate}" ]; do sleep 0.05; done; echo gate open'
+    return {
+        "plan_id": "GATED",
+        "globals": {"default_timeout_sec": 120, "max_concurrency": 2},
+        "steps": [
+            {"id": "wait", "command": "sh", "args": ["-c", script]},
+            {
+                "id": "boom",
+                "command": "sh",
+                "args": ["-c", "echo 'kaboom: the disk is lava' >&2; exit 4"],
+                "on_failure": "continue",
+            },
+            {"id": "after", "command": "true", "depends_on": ["wait"]},
+        ],
+    }
+
+
+def start_planrun(tmp_path: Path, plan: dict[str, Any], *args: str) -> subprocess.Popen[str]:
+    """A real `planrun PLAN` in a child process, state in tmp_path/state."""
+    path = write_plan(tmp_path, plan)
+    return subprocess.Popen(
+        [sys.executable, "-m", "planrun", str(path), "--state-dir", str(tmp_path / "state"), *args],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float = 30.0, what: str = "condition") -> T:
+    """Poll `probe` until it returns something truthy (a condition, not a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = probe()
+        except Exception:  # the state dir may not exist yet
+            value = None
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def latest_run(state_dir: Path) -> str | None:
+    from planrun.store import open_reader
+
+    with open_reader(state_dir) as reader:
+        return reader.latest_run_id()
+
+
+def step_status(state_dir: Path, step_id: str) -> str | None:
+    from planrun.store import open_reader
+
+    with open_reader(state_dir) as reader:
+        run_id = reader.latest_run_id()
+        if run_id is None:
+            return None
+        return {s.step_id: s.status for s in reader.steps(run_id)}.get(step_id)
