@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from viewkit import CHROMIUM, CHROMIUM_ARGS, sample_plan
-
 from support import RunResult, run_plan
+from viewkit import CHROMIUM, CHROMIUM_ARGS, sample_plan
 
 
 @pytest.fixture(scope="module")

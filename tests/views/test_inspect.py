@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 from click.testing import CliRunner
+from support import RunResult
 from viewkit import gated_plan, latest_run, start_planrun, step_status, wait_for
 
 from planrun.cli import main
-from support import RunResult
 
 
 def cli(*args: str) -> tuple[int, str, str]:
@@ -69,7 +69,7 @@ def test_logs_prints_stdout_stderr_and_a_chosen_attempt(sample_run: RunResult) -
     )
     assert cli("logs", run, "flaky", "--state-dir", state)[1] == "try 2\n"
     assert cli("logs", run, "flaky", "--attempt", "1", "--state-dir", state)[1] == "try 1\n"
-    code, out, _ = cli("logs", run, "flaky", "--attempt", "1", "--json", "--state-dir", state)
+    _, out, _ = cli("logs", run, "flaky", "--attempt", "1", "--json", "--state-dir", state)
     assert json.loads(out) == {
         "run_id": run, "step_id": "flaky", "attempt": 1, "stream": "stdout", "line": "try 1",
     }  # fmt: skip

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import run_plan, write_plan
 from viewkit import sample_plan, wait_for
 
 from planrun.console import LineReporter, reporter
 from planrun.events import Event
 from planrun.views.style import format_duration, use_color
-from support import run_plan, write_plan
 
 T0 = datetime(2026, 11, 30, 12, 1, 3, tzinfo=UTC).timestamp()
 

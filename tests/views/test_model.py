@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from support import RunResult
 
 from planrun.store import open_reader
 from planrun.views import model
 from planrun.views.report import embed_json, render_page
 from planrun.views.tail import LogTail, read_tail
 from planrun.views.web import _whole_characters
-from support import RunResult
 
 
 def test_snapshot_has_every_step_attempt_and_the_failed_logs(sample_run: RunResult) -> None:

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from bigplan import big_plan
 from click.testing import CliRunner
+from support import REPO, RunResult, run_plan
 
 from planrun.cli import main
 from planrun.store import open_reader
-from support import REPO, RunResult, run_plan
 
 
 def write_report(state_dir: Path, run_id: str, path: Path) -> None:
