@@ -544,6 +544,34 @@ class _YamlFrame:
     seen: dict[str, ScalarNode] = field(default_factory=dict)
 
 
+def _parse_events(text: str) -> Iterator[Any]:
+    """The parser events of `text`, as ruamel's pure-Python YAML 1.2 parser produces them.
+
+    libyaml (ruamel.yaml.clib), where installed, parses ten times faster with the same event
+    classes and marks, but it scans some plain scalars by YAML 1.1 rules (`a: [http://x]` is an
+    error there) and words its errors differently. So it only serves as a fast path: any error
+    it raises sends the text to the pure parser, whose verdict and messages are the ones we keep.
+    Both parsers are iterative state machines: deep nesting cannot overflow the stack.
+    """
+    try:
+        from _ruamel_yaml import CParser
+    except ImportError:
+        return _pure_events(text)
+    try:
+        parser = CParser(text)
+        events = []
+        while parser.check_event():
+            events.append(parser.get_event())
+        return iter(events)
+    except YAMLError:
+        return _pure_events(text)
+
+
+def _pure_events(text: str) -> Iterator[Any]:
+    # The safe parser: the same events as round-trip, without its costly comment tracking.
+    return iter(YAML(typ="safe", pure=True).parse(text))
+
+
 class _YamlLoader(_Loader):
     """YAML 1.2 built from ruamel's parser events, which come from an iterative state machine."""
 
@@ -561,8 +589,7 @@ class _YamlLoader(_Loader):
     def load(self) -> Node:
         self._check_directives()
         try:
-            # The safe parser: the same events as round-trip, without its costly comment tracking.
-            for event in YAML(typ="safe", pure=True).parse(self.text):
+            for event in _parse_events(self.text):
                 self.mark = event.start_mark
                 self._event(event)
                 self.previous_end = event.end_mark
@@ -626,7 +653,7 @@ class _YamlLoader(_Loader):
         self._check_properties(event)
         is_key = self._expecting_key()
         raw: str = event.value
-        if event.style is not None:
+        if event.style:  # libyaml reports a plain scalar as "", the pure parser as None
             span = _event_span(event)
             self.check_string(raw, span)
             self._attach(ScalarNode(raw, span, self._text_col(event, raw)))
@@ -683,9 +710,9 @@ class _YamlLoader(_Loader):
 
     def _text_col(self, event: ScalarEvent, raw: str) -> int | None:
         start, end = event.start_mark, event.end_mark
-        if start.line != end.line or event.style not in (None, "'", '"'):
+        if start.line != end.line or (event.style or None) not in (None, "'", '"'):
             return None
-        quote = 0 if event.style is None else 1
+        quote = 1 if event.style else 0
         if self.text[start.index + quote : end.index - quote] != raw:
             return None
         return int(start.column) + 1 + quote
