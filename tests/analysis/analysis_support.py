@@ -16,14 +16,16 @@ SAFE_MERGE = HERE / "plans" / "safe-merge.yaml"
 
 
 def write(tmp_path: Path, plan: dict[str, Any] | str, name: str = "plan.yaml") -> Path:
-    path = tmp_path / name
+    path = tmp_path / (name if isinstance(plan, str) else name.replace(".yaml", ".json"))
     text = plan if isinstance(plan, str) else json.dumps(plan, indent=2)
     path.write_text(text, encoding="utf-8")
     return path
 
 
-def compile_ir(plan: dict[str, Any] | str, path: str = "plan.yaml") -> dict[str, Any]:
+def compile_ir(plan: dict[str, Any] | str, path: str | None = None) -> dict[str, Any]:
+    """The IR of a plan given as a dict (compiled as JSON) or as YAML text."""
     text = plan if isinstance(plan, str) else json.dumps(plan)
+    path = path or ("plan.yaml" if isinstance(plan, str) else "plan.json")
     result = compile_bytes(path, text.encode())
     assert result.ir is not None, render(result.diagnostics, {path: text}, "text")
     ir: dict[str, Any] = json.loads(result.ir)
@@ -31,10 +33,11 @@ def compile_ir(plan: dict[str, Any] | str, path: str = "plan.yaml") -> dict[str,
 
 
 def check(
-    plan: dict[str, Any] | str, analyses: tuple[str, ...] = DEFAULT, path: str = "plan.yaml"
+    plan: dict[str, Any] | str, analyses: tuple[str, ...] = DEFAULT, path: str | None = None
 ) -> tuple[Compilation, str]:
-    """What `planc check --analyses=…` prints for this plan text."""
+    """What `planc check --analyses=…` prints for this plan (a dict is checked as JSON)."""
     text = plan if isinstance(plan, str) else json.dumps(plan, indent=2)
+    path = path or ("plan.yaml" if isinstance(plan, str) else "plan.json")
     result = compile_bytes(path, text.encode(), want_ir=False, analyses=analyses)
     return result, render(result.diagnostics, {path: text}, "text")
 

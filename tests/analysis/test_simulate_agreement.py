@@ -18,9 +18,10 @@ from typing import Any
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from support import collect
+
 from planc.analysis.simulate import simulate
 from planc.pipeline import compile_bytes
-from support import collect
 
 RULES = ("all_success", "none_failed", "all_done", "one_failed", "one_success")
 POLICIES = ("abort", "skip_dependents", "continue")
@@ -65,7 +66,11 @@ def scenarios(draw: st.DrawFn) -> tuple[dict[str, Any], set[str], set[str], dict
         steps.append(step)
     for fid in fallback_ids:
         steps.append(
-            {"id": fid, "on_failure": draw(st.sampled_from(POLICIES)), "critical": draw(st.booleans())}
+            {
+                "id": fid,
+                "on_failure": draw(st.sampled_from(POLICIES)),
+                "critical": draw(st.booleans()),
+            }
         )
     ids = [s["id"] for s in steps]
     failing = set(draw(st.lists(st.sampled_from(ids), unique=True)))
@@ -127,5 +132,7 @@ def test_simulation_agrees_with_planrun(
     context = f"plan={json.dumps(plan)}\nplanrun stderr:\n{done.stderr}"
     assert simulated == real.statuses, context
     assert sim.exit_code == real.exit_code, context
-    reasons = {sid: r.reason for sid, r in sim.steps.items() if r.status in ("skipped", "cancelled")}
+    reasons = {
+        sid: r.reason for sid, r in sim.steps.items() if r.status in ("skipped", "cancelled")
+    }
     assert reasons == {s: real.reasons[s] for s in reasons}, context

@@ -34,6 +34,12 @@ class StepBound:
     def total_sec(self) -> float:
         return self.attempts * self.attempt_sec + self.delays_sec
 
+    @property
+    def why_unbounded(self) -> str:
+        if math.isinf(self.attempt_sec):
+            return "has no timeout"
+        return "has retry delays too large for a float (set max_retry_delay_sec)"
+
 
 @dataclass(frozen=True)
 class BoundResult:
@@ -211,8 +217,8 @@ def check(ctx: AnalysisContext) -> Iterator[Diagnostic]:
             ctx.path,
             ctx.step_span(first),
             "unbounded-step",
-            f"step `{first}`{others} has no timeout, so no run can be promised to end within"
-            f" deadline_sec {format_seconds(float(deadline))}",
+            f"step `{first}`{others} {result.steps[first].why_unbounded}, so no run can be"
+            f" promised to end within deadline_sec {format_seconds(float(deadline))}",
             f"set `timeout_sec` on `{first}` or `globals.default_timeout_sec`",
         )
         return

@@ -64,12 +64,10 @@ def bound_text(plan_id: str, result: BoundResult, deadline: float | None) -> str
         "\n",
     ]
     if not result.bounded:
-        first = result.unbounded[0]
-        verb = "has" if len(result.unbounded) == 1 else "have"
-        out.append(
-            f"unbounded: {names(list(result.unbounded))} {verb} no timeout"
-            f" (set timeout_sec on `{first}` or globals.default_timeout_sec)\n"
-        )
+        for sid in result.unbounded[:MAX_NAMES]:
+            out.append(f"unbounded: `{sid}` {result.steps[sid].why_unbounded}\n")
+        if len(result.unbounded) > MAX_NAMES:
+            out.append(f"unbounded: and {len(result.unbounded) - MAX_NAMES} more steps\n")
         return "".join(out)
     m = result.max_concurrency
     L, W = result.critical_path_sec, result.work_sec
