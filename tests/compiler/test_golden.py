@@ -45,6 +45,15 @@ def test_invalid_plan_diagnostics(plan: Path, monkeypatch: pytest.MonkeyPatch) -
     _check_golden(plan.with_suffix(".out"), out.getvalue())
 
 
+@pytest.mark.parametrize("plan", _plans("warn"), ids=lambda p: p.name)
+def test_warning_only_plan_diagnostics(plan: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(plan.parent)
+    out = io.StringIO()
+    assert commands.check([plan.name], "text", False, out) == 0
+    assert commands.check([plan.name], "text", True, io.StringIO()) == 1  # --strict
+    _check_golden(plan.with_suffix(".out"), out.getvalue())
+
+
 @pytest.mark.parametrize("plan", _plans("valid"), ids=lambda p: p.name)
 def test_valid_plan_ir(plan: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(plan.parent)
