@@ -30,11 +30,9 @@ def diagnostics_doc() -> str:
         " warnings with `--strict`), 2 usage error, 3 internal error (a planc bug: one line, no"
         " traceback).\n",
         "| code | summary |\n|------|---------|\n"
-        + "".join(
-            f"| [`{code}`](#{code}) | {summary} |\n" for code, (summary, _) in all_codes().items()
-        ),
+        + "".join(f"| [`{code}`](#{code}) | {summary} |\n" for code, (summary, _) in codes.items()),
     ]
-    for code, (summary, explanation) in all_codes().items():
+    for code, (summary, explanation) in codes.items():
         parts.append(f"## {code}\n\n{summary}.\n\n{explanation}\n")
         example = examples.get(code)
         if example is not None:
