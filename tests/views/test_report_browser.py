@@ -45,6 +45,7 @@ def test_report_shows_the_failed_step_and_one_bar_per_attempt(
 
     assert page.locator("#run-status").inner_text() == "success"
     assert page.locator("#run-progress").inner_text() == "6/6"
+    assert "null" not in page.locator("header.top").inner_text()
 
     failed = page.locator('.tile[data-step="test"]')
     assert failed.get_attribute("data-status") == "failed"

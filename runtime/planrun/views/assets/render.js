@@ -155,7 +155,7 @@ const PlanViews = (() => {
         el("span", {}, "host ", el("b", {}, run.host)),
         el("span", {}, "concurrency ", el("b", {}, run.max_concurrency)));
       const description = plan.description ? el("div", { class: "muted" }, plan.description) : null;
-      this.header.replaceChildren(title, description, stats);
+      this.header.replaceChildren(...[title, description, stats].filter(Boolean));
     }
 
     /* --- status grid --------------------------------------------------------------------- */

@@ -1,0 +1,63 @@
+"""`planrun ui` in headless Chromium, following a real planrun running in another process."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from viewkit import gated_plan, latest_run, start_planrun, step_status, wait_for
+
+from planrun.views.web import make_server
+
+LIVE = 30_000  # ms: generous, the page reacts within a second
+
+
+def test_the_page_follows_a_run_as_it_goes(page: Any, tmp_path: Path) -> None:
+    expect = pytest.importorskip("playwright.sync_api").expect
+    gate = tmp_path / "gate"
+    state = tmp_path / "state"
+    planrun = start_planrun(tmp_path, gated_plan(gate))
+    server = make_server(str(state), 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        wait_for(lambda: step_status(state, "wait") == "running", what="step `wait` running")
+        run_id = latest_run(state)
+        page.goto(server.url)
+        row = page.locator(f'#runs tr[data-run="{run_id}"]')
+        expect(row).to_contain_text("running", timeout=LIVE)
+        row.locator("a").click()
+
+        waiting = page.locator('.tile[data-step="wait"]')
+        expect(waiting).to_have_attribute("data-status", "running", timeout=LIVE)
+        expect(page.locator("#run-status")).to_have_text("running")
+        expect(page.locator('#timeline rect.bar[data-step="wait"]')).to_have_count(1)
+
+        failed = page.locator('.tile[data-step="boom"]')
+        expect(failed).to_have_attribute("data-status", "failed", timeout=LIVE)
+        failed.click()  # a failed step opens on its stderr
+        log = page.locator("#log-view")
+        expect(log).to_have_attribute("data-stream", "stderr")
+        expect(log).to_have_text("kaboom: the disk is lava\n", timeout=LIVE)
+        expect(page.locator('#sec-failed article[data-step="boom"]')).to_contain_text("kaboom")
+
+        waiting.click()  # the running step's output, while it is still running
+        expect(log).to_have_attribute("data-step", "wait")
+        expect(log).to_contain_text("waiting for gate", timeout=LIVE)
+        assert "gate open" not in log.inner_text()
+
+        gate.touch()  # let it finish: no sleep, the page must notice by itself
+        expect(waiting).to_have_attribute("data-status", "success", timeout=LIVE)
+        expect(log).to_contain_text("gate open", timeout=LIVE)
+        expect(page.locator('.tile[data-step="after"]')).to_have_attribute(
+            "data-status", "success", timeout=LIVE
+        )
+        expect(page.locator("#run-status")).to_have_text("success", timeout=LIVE)
+        expect(page.locator("#run-progress")).to_have_text("3/3")
+    finally:
+        gate.touch()
+        planrun.communicate(timeout=60)
+        server.shutdown()
+        server.server_close()
+    assert planrun.returncode == 0
