@@ -342,7 +342,13 @@ class Executor:
     def _restore(self, previous: dict[str, StepRecord]) -> None:
         for step_id, record in previous.items():
             self.records[step_id] = replace(record, tries=0)
-        self.plan.restore({sid for sid, r in previous.items() if r.status == sem.SUCCESS})
+        # A fallback answers a failure of this session, so it runs again if that failure recurs.
+        kept = {
+            sid
+            for sid, record in previous.items()
+            if record.status == sem.SUCCESS and not self.plan.steps[sid].is_fallback
+        }
+        self.plan.restore(kept)
 
     def _select(self, selection: Selection) -> None:
         for step_id, run_id in selection.reused.items():

@@ -363,3 +363,32 @@ def test_seed_plans_run_end_to_end(tmp_path: Path) -> None:
         failed = [e for e in run.events if e.type == "step_failed"]
         assert failed, "some step failed"
         assert os.path.exists(state / "runs" / run.run_id / "summary.json")
+
+
+def test_resume_reruns_fallbacks_with_the_failures_they_answer(tmp_path: Path) -> None:
+    effects = tmp_path / "effects"
+    gate = tmp_path / "fixed"
+    plan = {
+        "plan_id": "FALLBACK-RESUME",
+        "globals": {"default_timeout_sec": 30},
+        "steps": [
+            {
+                "id": "merge",
+                "command": "test",
+                "args": ["-e", str(gate)],
+                "on_failure": "fallback_step",
+                "fallback": "restore",
+            },
+            effect_step("restore", effects, 0),
+            {"id": "gate", "command": "test", "args": ["-e", str(gate)], "depends_on": ["merge"]},
+        ],
+    }
+    first = run_plan(tmp_path, plan)
+    assert first.statuses == {"merge": "failed", "restore": "success", "gate": "failed"}
+    second = run_plan(tmp_path, plan, resume=first.run_id)
+    assert second.statuses == {"merge": "failed", "restore": "success", "gate": "failed"}
+    assert effects.read_text().split() == ["restore", "restore"]
+    gate.touch()
+    third = run_plan(tmp_path, plan, resume=first.run_id)
+    assert third.statuses == {"merge": "success", "restore": "skipped", "gate": "success"}
+    assert third.reasons["restore"] == "not_needed"
