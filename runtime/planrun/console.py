@@ -273,7 +273,7 @@ def summary_table(steps: Sequence[StepInfo]) -> str:
         status = step.status + (f" (recovered by {step.recovered_by})" if step.recovered_by else "")
         duration = "" if step.duration_sec is None else f"{step.duration_sec:.2f}s"
         exit_code = "" if step.exit_code is None else str(step.exit_code)
-        reason = " ".join(filter(None, [step.reason, step.detail]))
+        reason = ": ".join(filter(None, [step.reason, step.detail]))
         rows.append((step.step_id, status, str(step.attempts), duration, exit_code, reason))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     lines = []

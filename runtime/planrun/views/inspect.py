@@ -94,7 +94,7 @@ def _step_row(step: StepInfo) -> tuple[str, ...]:
     if step.status == "running" and step.started_at:
         duration = format_duration(elapsed(step.started_at, None)) + " so far"
     exit_code = "" if step.exit_code is None else str(step.exit_code)
-    reason = " ".join(filter(None, [step.reason, step.detail]))
+    reason = ": ".join(filter(None, [step.reason, step.detail]))
     return (step.step_id, status, str(step.attempts), duration, exit_code, reason)
 
 
