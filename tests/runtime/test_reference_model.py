@@ -124,7 +124,10 @@ def reference(specs: list[Spec]) -> tuple[dict[str, str], str]:
             recovered.update(waiting.pop(current.id, []))
         decide_all()
 
-    if any(status[s.id] in FAIL and not tolerated(s.id) for s in specs) or "cancelled" in status.values():
+    if (
+        any(status[s.id] in FAIL and not tolerated(s.id) for s in specs)
+        or "cancelled" in status.values()
+    ):
         outcome = "failed"
     else:
         outcome = "success"
