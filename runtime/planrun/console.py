@@ -265,11 +265,21 @@ def _detail(event: Event) -> str:
     return f" {payload.get('reason')}" + (f": {payload['detail']}" if payload.get("detail") else "")
 
 
-def summary_table(steps: Sequence[StepInfo]) -> str:
-    """One screen: each step's status, attempts, duration, exit code and reason."""
+SUMMARY_ROWS = 40  # past this, the end-of-run table lists only what did not succeed
+
+
+def summary_table(steps: Sequence[StepInfo], max_rows: int = SUMMARY_ROWS) -> str:
+    """One screen: each step's status, attempts, duration, exit code and reason.
+
+    A plan larger than `max_rows` lists only the steps that did not succeed (at most
+    `max_rows` of them) and counts the rest: 1,000 ✓ lines would bury the failures.
+    """
+    shown = list(steps)
+    if len(shown) > max_rows:
+        shown = [s for s in steps if s.status != "success"][:max_rows]
     header = ("STEP", "STATUS", "ATTEMPTS", "DURATION", "EXIT", "REASON")
     rows = [header]
-    for step in steps:
+    for step in shown:
         status = step.status + (f" (recovered by {step.recovered_by})" if step.recovered_by else "")
         duration = "" if step.duration_sec is None else f"{step.duration_sec:.2f}s"
         exit_code = "" if step.exit_code is None else str(step.exit_code)
@@ -280,4 +290,11 @@ def summary_table(steps: Sequence[StepInfo]) -> str:
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
         lines.append("  ".join([*cells, row[-1]]).rstrip())
+    hidden = len(steps) - len(shown)
+    if hidden:
+        succeeded = sum(1 for s in steps if s.status == "success")
+        lines.append(
+            f"… {hidden} more steps not listed ({succeeded} succeeded);"
+            " `planrun show RUN` lists every step"
+        )
     return "\n".join(lines) + "\n"

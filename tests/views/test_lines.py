@@ -16,8 +16,9 @@ import pytest
 from support import run_plan, write_plan
 from viewkit import sample_plan, wait_for
 
-from planrun.console import LineReporter, reporter
+from planrun.console import LineReporter, reporter, summary_table
 from planrun.events import Event
+from planrun.store import StepInfo
 from planrun.views.style import format_duration, use_color
 
 T0 = datetime(2026, 11, 30, 12, 1, 3, tzinfo=UTC).timestamp()
@@ -259,3 +260,19 @@ def test_the_cli_accepts_verbose_and_colour(tmp_path: Path) -> None:
     assert "\x1b[32m✓ lint\x1b[0m" in result.stderr
     assert "lint |\x1b[0m linting" in result.stderr  # -v: the step's own output
     assert "echo linting; sleep 0.3; echo lint ok" in result.stderr  # -v: its command
+
+
+def step(step_id: str, status: str) -> StepInfo:
+    return StepInfo(step_id, 0, status, 1, 0, None, None, 1.0, None, None, None)
+
+
+def test_the_summary_table_of_a_big_plan_lists_what_did_not_succeed() -> None:
+    steps = [step(f"s{i:03d}", "failed" if i in (7, 500) else "success") for i in range(1000)]
+    table = summary_table(steps).splitlines()
+    assert [line.split()[0] for line in table[1:3]] == ["s007", "s500"]
+    assert (
+        table[3]
+        == "… 998 more steps not listed (998 succeeded); `planrun show RUN` lists every step"
+    )
+    small = summary_table(steps[:5]).splitlines()
+    assert len(small) == 6 and "more steps" not in small[-1]
