@@ -152,13 +152,22 @@ class ProcessSet:
         self._boot_time = psutil.boot_time()
         self._woken = False
         self._closed = False
-        self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-        self._rfd, self._wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(self._rfd, selectors.EVENT_READ)
-        self._prev_subreaper = _set_subreaper(True)
+        self._wfd = -1  # the handler may run before the pipe exists
+        # First, so that off the main thread this raises before anything leaks.
         # The handler only writes to our pipe; reaping happens in wait(), per pid.
         self._prev_sigchld: SignalHandler = signal.signal(signal.SIGCHLD, self._on_sigchld)
+        # SA_RESTART: the host's blocking calls need not see EINTR at every
+        # child exit; our epoll wait is interrupted regardless.
+        signal.siginterrupt(signal.SIGCHLD, False)
+        self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        self._rfd, self._wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._owns_wakeup_fd = _claim_wakeup_fd(self._wfd)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._rfd, selectors.EVENT_READ)
+        # pid -> pidfd of the processes whose exit must wake wait(): attempt
+        # main processes, and adopted leftovers of attempts being stopped.
+        self._watched: dict[int, int] = {}
+        self._prev_subreaper = _set_subreaper(True)
 
     # -- public API ---------------------------------------------------------
 
@@ -190,15 +199,16 @@ class ProcessSet:
         self._attempts[key] = att
         self._by_pid[pid] = att
         self._by_tag[tag] = att
+        self._watch(pid)
         return Started(pid, pid, self._create_time(pid), tag)
 
     def wait(self, timeout: float | None) -> list[Finished]:
         end = None if timeout is None else time.monotonic() + max(0.0, timeout)
-        # No reaping on entry: a child that exited since the last look left a
-        # byte in the pipe, so the select below returns at once.
-        child_signalled = False
+        # No reaping on entry: a child that exited since the last look left its
+        # pidfd readable or a byte in the pipe, so the select returns at once.
+        child_event = False
         while True:
-            self._service(child_signalled)
+            self._service(child_event)
             if self._finished or self._woken:
                 done, self._finished = self._finished, []
                 self._woken = False
@@ -211,7 +221,9 @@ class ProcessSet:
                 default=None,
             )
             ready = self._selector.select(None if nearest is None else max(0.0, nearest - now))
-            child_signalled = bool(ready) and self._drain()
+            child_event = bool(ready)
+            if any(key.fd == self._rfd for key, _ in ready):
+                self._drain()
 
     def wakeup(self) -> None:
         self._woken = True
@@ -241,9 +253,13 @@ class ProcessSet:
             self.wait(give_up - time.monotonic())
         self._sweep()  # reap any adopted zombie that is still around
         self._closed = True
+        if self._owns_wakeup_fd:
+            _release_wakeup_fd(self._wfd)
         if signal.getsignal(signal.SIGCHLD) == self._on_sigchld:
             signal.signal(signal.SIGCHLD, self._prev_sigchld)
         _set_subreaper(self._prev_subreaper)
+        for pid in list(self._watched):  # left only if close() gave up on them
+            self._unwatch(pid)
         self._selector.close()
         wfd, self._wfd = self._wfd, -1
         for fd in (self._rfd, wfd, self._devnull):
@@ -328,26 +344,45 @@ class ProcessSet:
     # -- the event loop -----------------------------------------------------
 
     def _on_sigchld(self, signum: int, frame: FrameType | None) -> None:
-        self._notify(b"c")
+        if not self._owns_wakeup_fd:  # else the C-level handler already wrote
+            self._notify()
         if callable(self._prev_sigchld):
             self._prev_sigchld(signum, frame)
 
-    def _notify(self, byte: bytes = b"w") -> None:
+    def _notify(self) -> None:
         if self._wfd < 0:
             return
         # A full pipe already guarantees a wakeup.
         with contextlib.suppress(BlockingIOError):
-            os.write(self._wfd, byte)
+            os.write(self._wfd, b"\0")
 
-    def _drain(self) -> bool:
-        """Empty the self-pipe; return whether a SIGCHLD was among the bytes."""
-        got = b""
+    def _drain(self) -> None:
         with contextlib.suppress(BlockingIOError):
             # A short read means the pipe is empty: no extra read to hit EAGAIN.
-            while len(chunk := os.read(self._rfd, 4096)) == 4096:
-                got += chunk
-            got += chunk
-        return b"c" in got
+            while len(os.read(self._rfd, 4096)) == 4096:
+                continue
+
+    def _watch(self, pid: int) -> None:
+        """Make the exit of `pid`, our unreaped child, wake wait().
+
+        A pidfd is readable from the moment the process exits: unlike a
+        Python-level SIGCHLD handler, it cannot miss an exit that happens just
+        before the select.
+        """
+        if pid in self._watched:
+            return
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:  # Linux < 5.3: SIGCHLD alone wakes us
+            return
+        self._watched[pid] = fd
+        self._selector.register(fd, selectors.EVENT_READ)
+
+    def _unwatch(self, pid: int) -> None:
+        fd = self._watched.pop(pid, None)
+        if fd is not None:
+            self._selector.unregister(fd)
+            os.close(fd)
 
     def _deadlines(self) -> Iterable[float | None]:
         for att in self._attempts.values():
@@ -356,38 +391,41 @@ class ProcessSet:
                 yield att.hb_at
             yield att.kill_at
 
-    def _service(self, child_signalled: bool) -> None:
-        if child_signalled:
-            self._reap_mains()
+    def _service(self, child_event: bool) -> None:
+        if child_event:
+            self._reap()
         now = time.monotonic()
         for att in self._attempts.values():
             self._fire_deadlines(att, now)
         ending = [
             a for a in self._attempts.values() if a.status is not None or a.outcome is not None
         ]
-        if not (child_signalled or ending):
+        if not (child_event or ending):
             return
         adopted = self._sweep()
         for att in ending:
             if self._advance(att, adopted.get(att, []), now):
                 self._finish(att, now)
 
-    def _reap_mains(self) -> None:
+    def _reap(self) -> None:
         # Per-pid waits: waitpid(-1) could steal the status of a child the host
         # process is waiting for (subprocess.run in the executor).
         for att in self._attempts.values():
-            if att.status is not None or att.status_lost:
-                continue
-            try:
-                pid, status = os.waitpid(att.pid, os.WNOHANG)
-            except ChildProcessError:
-                att.status_lost = True
-                att.status = 0
-                continue
-            if pid:
-                att.status = status
-                if att.popen is not None:  # so Popen never waits for it again
-                    att.popen.returncode = os.waitstatus_to_exitcode(status)
+            if att.status is None:
+                self._reap_main(att)
+        for pid in [pid for pid in self._watched if pid not in self._by_pid]:
+            self._reap_adopted(pid)
+
+    def _reap_main(self, att: _Attempt) -> None:
+        try:
+            pid, status = os.waitpid(att.pid, os.WNOHANG)
+        except ChildProcessError:  # the host reaped it: a broken constraint, see docs
+            pid, status, att.status_lost = att.pid, 0, True
+        if pid:
+            att.status = status
+            self._unwatch(att.pid)
+            if att.popen is not None:  # so Popen never waits for it again
+                att.popen.returncode = os.waitstatus_to_exitcode(status)
 
     def _fire_deadlines(self, att: _Attempt, now: float) -> None:
         if att.status is None and att.outcome is None:
@@ -451,6 +489,8 @@ class ProcessSet:
         if att.kill_at is None and not att.killing:
             # Exited on its own but left processes behind.
             self._terminate(att, min(att.spec.kill_grace_sec, LEFTOVER_GRACE_SEC))
+        for pid, _ in adopted:
+            self._watch(pid)  # its death may be the last event of this tree
         if att.killing:
             self._signal_group(att, signal.SIGKILL)
             for pid, pgrp in adopted:
@@ -494,9 +534,13 @@ class ProcessSet:
         return found
 
     def _reap_adopted(self, pid: int) -> None:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                return  # still running
+        except ChildProcessError:
+            pass
         self._tags.pop(pid, None)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
+        self._unwatch(pid)
 
     def _attribute(self, pid: int, st: _ProcStat) -> _Attempt | None:
         cached = self._tags.get(pid)
@@ -708,6 +752,27 @@ def _environ_tag(pid: int) -> str | None:
         if item.startswith(prefix):
             return item[len(prefix) :].decode(errors="replace")
     return None
+
+
+def _claim_wakeup_fd(fd: int) -> bool:
+    """Make `fd` the C-level signal wakeup fd unless someone else holds it.
+
+    A Python-level handler runs between bytecodes: a signal landing just before
+    epoll_wait would only be handled after the wait, a lost wakeup (seen in
+    practice). With the wakeup fd, the C handler itself writes to our pipe.
+    This also makes wakeup() from the host's SIGINT/SIGTERM handlers reliable.
+    """
+    previous = signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
+    if previous == -1:
+        return True
+    signal.set_wakeup_fd(previous)  # theirs: keep it (pidfds still cover exits)
+    return False
+
+
+def _release_wakeup_fd(fd: int) -> None:
+    current = signal.set_wakeup_fd(-1)
+    if current != fd:  # replaced by someone since: keep theirs
+        signal.set_wakeup_fd(current)
 
 
 def _set_subreaper(on: bool) -> bool:

@@ -429,6 +429,17 @@ def test_no_zombies_after_many_steps(harness: Harness) -> None:
     assert tagged_processes({s.tag for s in harness.started.values()}) == []
 
 
+def test_exit_is_seen_without_any_sigchld(harness: Harness) -> None:
+    # With SIGCHLD back to SIG_DFL no signal is delivered at all: the exit
+    # must still wake wait() (through the process's pidfd).
+    ours = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    try:
+        fin = harness.run(["sh", "-c", "exit 5"])
+    finally:
+        signal.signal(signal.SIGCHLD, ours)
+    assert fin.exit_code == 5
+
+
 def test_children_of_the_host_are_left_alone(harness: Harness) -> None:
     host_child = subprocess.Popen(["sh", "-c", "exit 3"])
     os.waitid(os.P_PID, host_child.pid, os.WEXITED | os.WNOWAIT)  # a zombie now
