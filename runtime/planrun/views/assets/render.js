@@ -25,7 +25,11 @@ const PlanViews = (() => {
   function fill(node, attrs, children) {
     for (const [key, value] of Object.entries(attrs || {})) {
       if (value === null || value === undefined || value === false) continue;
-      if (key === "onclick") node.addEventListener("click", value);
+      if (key === "onclick") {
+        node.addEventListener("click", value);
+        // Keyboard users select with Enter like a click (tiles and rows are focusable).
+        node.addEventListener("keydown", (event) => event.key === "Enter" && value(event));
+      }
       else node.setAttribute(key, value === true ? "" : String(value));
     }
     for (const child of children) {
@@ -122,6 +126,7 @@ const PlanViews = (() => {
     select(stepId) {
       this.selected = stepId;
       for (const node of document.querySelectorAll(".selected")) node.classList.remove("selected");
+      for (const node of document.querySelectorAll(".selected-row")) node.classList.remove("selected-row");
       for (const node of document.querySelectorAll("svg .edge.hl")) node.classList.remove("hl");
       if (stepId === null) return;
       const key = CSS.escape(stepId);
@@ -192,7 +197,7 @@ const PlanViews = (() => {
         if (step.recovered_by) label.push(`recovered by ${step.recovered_by}`);
         fragment.append(el("div", {
           class: `tile s-${status}${step.step_id === this.selected ? " selected" : ""}`,
-          role: "listitem", "data-step": step.step_id, "data-status": status,
+          role: "listitem", tabindex: 0, "data-step": step.step_id, "data-status": status,
           title: `${label.join(" · ")}\n${step.command}`, "aria-label": label.join(", "),
           onclick: () => this.select(step.step_id),
         }, el("span", { class: "sym" }, SYMBOLS[status] || "?"), el("span", { class: "id" }, step.step_id),
