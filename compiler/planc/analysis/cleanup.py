@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from planc.analysis.context import AnalysisContext
-from planc.analysis.reachability import Flow, analyse
+from planc.analysis.reachability import Flow, flow_of
 from planc.diagnostics import Diagnostic, error, warning
 
 
@@ -28,7 +28,7 @@ def check(ctx: AnalysisContext) -> Iterator[Diagnostic]:
     if not required:
         return
     providers = {name: step["id"] for step in ctx.steps for name in step["provides"]}
-    flow = analyse(ctx.ir)
+    flow = flow_of(ctx)
     for name in dict.fromkeys(str(n) for n in required):
         acquirer = providers.get(name)
         if acquirer is None:

@@ -27,6 +27,8 @@ class AnalysisContext:
     plan: SourcePlan | None = None
     graph: PlanGraph | None = None
     _path: str | None = field(default=None, repr=False)
+    # Results several analyses share (the reachability flow), computed once per plan.
+    memo: dict[str, object] = field(default_factory=dict, repr=False)
 
     @property
     def path(self) -> str:

@@ -18,11 +18,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from planc.analysis.context import AnalysisContext
-from planc.conditions import STATUSES, Expr, ParsedCondition, StepRef, parse_condition, walk
+from planc.conditions import (
+    STATUSES,
+    And,
+    Compare,
+    EnvRef,
+    Expr,
+    ListLit,
+    Literal,
+    Not,
+    Or,
+    StepRef,
+    parse_condition,
+    walk,
+)
 from planc.diagnostics import Diagnostic, Span, error, warning
 from planc.rules.conditions import _abstract, _possible
 
@@ -57,6 +69,14 @@ class Flow:
 
     def never_run(self) -> list[str]:
         return [sid for sid, flow in self.steps.items() if not flow.can_run]
+
+
+def flow_of(ctx: AnalysisContext) -> Flow:
+    """The flow of `ctx.ir`, computed once for every analysis that needs it."""
+    flow = ctx.memo.get("reachability")
+    if not isinstance(flow, Flow):
+        flow = ctx.memo["reachability"] = analyse(ctx.ir)
+    return flow
 
 
 def analyse(ir: dict[str, Any]) -> Flow:
@@ -188,17 +208,32 @@ def _fallbacks(steps: list[dict[str, Any]], by_id: dict[str, dict[str, Any]], fl
 # --- conditions ----------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4096)
-def _parsed(text: str) -> ParsedCondition:
-    return parse_condition(text)
+def from_ir(node: dict[str, Any]) -> Expr:
+    """The compiler's AST for an IR condition AST (the inverse of `planc.conditions.to_ir`), so
+    the rule's `_abstract` can read it without parsing the text again. Positions are left at 0:
+    a diagnostic re-parses its source for them. planc caps nesting at ~100 levels, so the
+    recursion is bounded."""
+    kind = node["kind"]
+    if kind in ("or", "and"):
+        operands = tuple(from_ir(operand) for operand in node["operands"])
+        return Or(0, 0, operands) if kind == "or" else And(0, 0, operands)
+    if kind == "not":
+        return Not(0, 0, from_ir(node["operand"]))
+    if kind == "compare":
+        return Compare(0, 0, node["op"], from_ir(node["left"]), from_ir(node["right"]))
+    if kind == "step":
+        return StepRef(0, 0, node["step"], node["attr"])
+    if kind == "env":
+        return EnvRef(0, 0, node["name"])
+    if kind == "list":
+        return ListLit(0, 0, tuple(Literal(0, 0, item["value"]) for item in node["items"]))
+    return Literal(0, 0, node["value"])
 
 
 def condition_verdict(step: dict[str, Any], flow: Flow) -> bool | None:
     """True/False when the condition has that value for every outcome the steps it reads can
     have when this step gets to decide; None when it depends on what happens."""
-    ast = _parsed(step["condition"]["source"]).ast
-    if ast is None:
-        return None
+    ast = from_ir(step["condition"]["ast"])
     return _abstract(ast, _visible(step, ast, flow))
 
 
@@ -236,7 +271,7 @@ def _rule_verdict(step: dict[str, Any], ast: Expr, ctx: AnalysisContext) -> bool
 
 
 def check(ctx: AnalysisContext) -> Iterator[Diagnostic]:
-    flow = analyse(ctx.ir)
+    flow = flow_of(ctx)
     for step in ctx.steps:
         sid = step["id"]
         state = flow.steps[sid]
@@ -267,15 +302,14 @@ def check(ctx: AnalysisContext) -> Iterator[Diagnostic]:
 def _condition(
     ctx: AnalysisContext, step: dict[str, Any], state: StepFlow, flow: Flow
 ) -> Iterator[Diagnostic]:
-    ast = _parsed(step["condition"]["source"]).ast
-    assert ast is not None  # a verdict needs a parsed condition
+    ast = from_ir(step["condition"]["ast"])
     if _rule_verdict(step, ast, ctx) is not None:
         return  # planc.rules.conditions has reported this one already
     sid = step["id"]
     visible = _visible(step, ast, flow)
     read = [r for r in dict.fromkeys(n.step for n in walk(ast) if isinstance(n, StepRef))]
     why = "; ".join(_can_only(r, visible[r], flow) for r in read if r in visible)
-    span = _condition_span(ctx, sid, ast)
+    span = _condition_span(ctx, sid, step["condition"]["source"])
     if state.condition_verdict:
         yield warning(
             ctx.path,
@@ -305,9 +339,11 @@ def _can_only(step_id: str, statuses: frozenset[str], flow: Flow) -> str:
     return f"`{step_id}` can only be {text or 'nothing'} here{reason}"
 
 
-def _condition_span(ctx: AnalysisContext, step_id: str, ast: Expr) -> Span:
-    if ctx.graph is not None and step_id in ctx.graph.steps:
+def _condition_span(ctx: AnalysisContext, step_id: str, source: str) -> Span:
+    """The condition's text, as planc.rules.conditions underlines it."""
+    parsed = parse_condition(source).ast
+    if parsed is not None and ctx.graph is not None and step_id in ctx.graph.steps:
         node = ctx.graph.steps[step_id].scalar("condition")
         if node is not None:
-            return node.position_of(ast.offset, ast.length)
+            return node.position_of(parsed.offset, parsed.length)
     return ctx.step_span(step_id, "condition")

@@ -9,7 +9,7 @@ deterministic. What that leaves out is in docs/analysis.md ("Failure simulation"
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,13 +99,13 @@ class _Replay:
         fail: Iterable[str],
         timeout: Iterable[str],
         env: Mapping[str, str],
+        rules: Sequence[sem.StepRules],
     ) -> None:
         self.ir = ir
         self.fail = tuple(dict.fromkeys(fail))
         self.timeout = tuple(dict.fromkeys(timeout))
         self.env = dict(env)
         self.steps: dict[str, dict[str, Any]] = {s["id"]: s for s in ir["steps"]}
-        rules = sem.rules_from_ir(ir["steps"])
         self.reports = {sid: StepReport(sid) for sid in self.steps}
         self.state = sem.PlanState.create(rules, self._condition_holds)
         self.facts = _Facts(self.state, self.reports)
@@ -203,10 +203,16 @@ def simulate(
     fail: Iterable[str] = (),
     timeout: Iterable[str] = (),
     env: Mapping[str, str] | None = None,
+    rules: Sequence[sem.StepRules] | None = None,
 ) -> Simulation:
     """What `planrun -j1` would decide if every attempt of `fail` exited 1 and every attempt of
-    `timeout` timed out (every other attempt exits 0). O((steps + edges) · log steps)."""
-    return _Replay(ir, fail, timeout, env or {}).run()
+    `timeout` timed out (every other attempt exits 0). O((steps + edges) · log steps).
+
+    `rules` (`planrun.semantics.rules_from_ir(ir["steps"])`) may be passed in by a caller that
+    replays the same IR many times; they are immutable."""
+    if rules is None:
+        rules = sem.rules_from_ir(ir["steps"])
+    return _Replay(ir, fail, timeout, env or {}, rules).run()
 
 
 @dataclass(frozen=True)
@@ -233,12 +239,14 @@ def all_single_failures(
     ir: dict[str, Any], env: Mapping[str, str] | None = None
 ) -> tuple[Simulation, list[SingleFailure]]:
     """The run without failures, and one row per step failing alone: steps × (steps + edges)."""
-    baseline = simulate(ir, env=env)
+    rules = sem.rules_from_ir(ir["steps"])
+    baseline = simulate(ir, env=env, rules=rules)
     ran = set(baseline.order)
     rows: list[SingleFailure] = []
     for step in ir["steps"]:
         sid = step["id"]
-        sim = simulate(ir, fail=[sid], env=env)
+        # A step that never starts cannot fail: its replay would be the baseline itself.
+        sim = simulate(ir, fail=[sid], env=env, rules=rules) if sid in ran else baseline
         now = set(sim.order)
         rows.append(
             SingleFailure(
