@@ -78,18 +78,21 @@ class _Facts(Mapping[str, StepFacts]):
 
     def __init__(self, state: sem.PlanState, reports: dict[str, StepReport]) -> None:
         self._state = state
-        self._reports = reports
+        self._reports = reports  # only the steps something happened to
 
     def __getitem__(self, step_id: str) -> StepFacts:
-        report = self._reports[step_id]
+        status = self._state.status[step_id]
+        report = self._reports.get(step_id)
+        if report is None:
+            return StepFacts(status)
         # duration_sec: a replay has no clock; the runtime's value is a measured float.
-        return StepFacts(self._state.status[step_id], report.exit_code, report.attempts, None)
+        return StepFacts(status, report.exit_code, report.attempts, None)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._reports)
+        return iter(self._state.status)
 
     def __len__(self) -> int:
-        return len(self._reports)
+        return len(self._state.status)
 
 
 class _Replay:
@@ -106,14 +109,22 @@ class _Replay:
         self.timeout = tuple(dict.fromkeys(timeout))
         self.env = dict(env)
         self.steps: dict[str, dict[str, Any]] = {s["id"]: s for s in ir["steps"]}
-        self.reports = {sid: StepReport(sid) for sid in self.steps}
+        # Created on first use: --all-single-failures replays big plans once per step.
+        self.reports: dict[str, StepReport] = {}
         self.state = sem.PlanState.create(rules, self._condition_holds)
         self.facts = _Facts(self.state, self.reports)
         self.queue = ReadyQueue(rules)
         self.order: list[str] = []
         self.aborted_by: str | None = None
 
-    def run(self) -> Simulation:
+    def report(self, step_id: str) -> StepReport:
+        report = self.reports.get(step_id)
+        if report is None:
+            report = self.reports[step_id] = StepReport(step_id)
+        return report
+
+    def run(self, details: bool = True) -> Simulation:
+        """The replay; without `details` only the outcome and the start order are kept."""
         self._apply(self.state.begin())
         while True:
             step_id = self.queue.pop()
@@ -126,15 +137,18 @@ class _Replay:
                 continue
             if self.state.status[step_id] in (sem.PENDING, sem.RUNNING):
                 self._run_step(step_id)
-        for step_id, report in self.reports.items():
-            report.status = self.state.status[step_id]
+        reports: dict[str, StepReport] = {}
+        if details:
+            for step_id, status in self.state.status.items():
+                reports[step_id] = self.report(step_id)
+                reports[step_id].status = status
         outcome = self.state.outcome()
         plan_id = str(self.ir.get("plan", {}).get("id", ""))
         return Simulation(
             plan_id,
             self.fail,
             self.timeout,
-            self.reports,
+            reports,
             tuple(self.order),
             self.aborted_by,
             outcome,
@@ -145,7 +159,7 @@ class _Replay:
         """Every attempt of the step, back to back: with one worker and a zero retry delay this
         is the executor's order (a due retry is pushed urgent before the next pop)."""
         step = self.steps[step_id]
-        report = self.reports[step_id]
+        report = self.report(step_id)
         self.order.append(step_id)
         report.started = len(self.order)
         outcome = self._outcome(step_id)
@@ -163,7 +177,7 @@ class _Replay:
                 continue
             report.reason = "timeout" if outcome == sem.TIMED_OUT else "failed"
             if step["on_failure"] == "fallback_step" and step["fallback"] is not None:
-                self.reports[step["fallback"]].fallback_for.append(step_id)
+                self.report(step["fallback"]).fallback_for.append(step_id)
             self._apply(self.state.finished(step_id, outcome))
             return
 
@@ -177,15 +191,15 @@ class _Replay:
             if isinstance(action, sem.Start):
                 self.queue.push(action.step_id, action.urgent)
             elif isinstance(action, sem.Skip):
-                report = self.reports[action.step_id]
+                report = self.report(action.step_id)
                 report.reason, report.detail = action.reason, action.detail
             elif isinstance(action, sem.Cancel):
-                report = self.reports[action.step_id]
+                report = self.report(action.step_id)
                 report.reason = action.reason
                 culprit = self.aborted_by
                 report.detail = "" if culprit is None else f"{culprit} {self.state.status[culprit]}"
             elif isinstance(action, sem.Recovered):
-                self.reports[action.step_id].recovered_by = action.fallback
+                self.report(action.step_id).recovered_by = action.fallback
             elif self.aborted_by is None:
                 self.aborted_by = action.step_id
 
@@ -242,11 +256,13 @@ def all_single_failures(
     rules = sem.rules_from_ir(ir["steps"])
     baseline = simulate(ir, env=env, rules=rules)
     ran = set(baseline.order)
+    ids = [step["id"] for step in ir["steps"]]
     rows: list[SingleFailure] = []
-    for step in ir["steps"]:
-        sid = step["id"]
+    for sid in ids:
         # A step that never starts cannot fail: its replay would be the baseline itself.
-        sim = simulate(ir, fail=[sid], env=env, rules=rules) if sid in ran else baseline
+        sim = baseline
+        if sid in ran:
+            sim = _Replay(ir, [sid], (), env or {}, rules).run(details=False)
         now = set(sim.order)
         rows.append(
             SingleFailure(
@@ -254,7 +270,7 @@ def all_single_failures(
                 sid in ran,
                 sim.outcome,
                 sim.exit_code,
-                tuple(s for s in sim.steps if s in ran and s not in now),
+                tuple(s for s in ids if s in ran and s not in now),
                 tuple(s for s in sim.order if s not in ran),
             )
         )
