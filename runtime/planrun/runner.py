@@ -95,9 +95,13 @@ def run(
     try:
         capacity = options.max_concurrency or int(ir.globals["max_concurrency"])
         step_ids = [s["id"] for s in ir.steps]
-        store.create_run(run_id, ir.plan_id, ir.digest, ir.data, step_ids, options.argv, capacity)
+        started = store.create_run(
+            run_id, ir.plan_id, ir.digest, ir.data, step_ids, options.argv, capacity
+        )
         output.err.write(f"planrun: run {run_id} (plan {ir.plan_id}, {len(step_ids)} steps)\n")
-        executor = Executor(ir, store, run_id, options, _observer(ir, output))
+        observer = _observer(output, len(step_ids))
+        observer(started)  # run_started was recorded before any observer existed
+        executor = Executor(ir, store, run_id, options, observer)
         code = executor.run(selection=selection)
         _print_summary(state_dir, run_id, output)
         return code
@@ -136,7 +140,13 @@ def resume(
             s.step_id: StepRecord(s.status, s.attempts, 0, s.exit_code, s.duration_sec)
             for s in info.steps
         }
-        executor = Executor(ir, store, run_id, options, _observer(ir, output))
+        # Progress counts this session's work: steps that succeeded before are not redone.
+        fallbacks = {s["id"] for s in ir.steps if s["is_fallback"]}
+        kept = [
+            sid for sid, r in previous.items() if r.status == "success" and sid not in fallbacks
+        ]
+        observer = _observer(output, len(ir.steps) - len(kept))
+        executor = Executor(ir, store, run_id, options, observer)
         code = executor.run(previous)
         _print_summary(state_dir, run_id, output)
         return code
@@ -197,12 +207,12 @@ def _command_line(step: dict[str, object]) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _observer(ir: IR, output: Output) -> Observer:
+def _observer(output: Output, total: int) -> Observer:
     """Human text on `err` (live view on a terminal, else plain lines); with --json the JSONL
     event stream on `out` as well, and then never the live view, so headless runs stay rich-free."""
     human = reporter(
         output.err,
-        len(ir.steps),
+        total,
         quiet=output.quiet,
         verbose=output.verbose,
         color=output.color,

@@ -453,7 +453,7 @@ class RunStore:
         step_ids: list[str],
         argv: list[str],
         max_concurrency: int,
-    ) -> None:
+    ) -> Event:
         """Record a new run, owned (locked) by this process, and emit its run_started (seq 1)."""
         host = socket.gethostname()
         payload = {
@@ -483,6 +483,7 @@ class RunStore:
                 self._cur.execute("ROLLBACK")
                 raise
             self._hold(run_id)
+        return Event(1, ts, run_id, RUN_STARTED, None, None, payload)
 
     def acquire(self, run_id: str) -> None:
         """Take the run lock (taking over from a dead owner), repair events.jsonl, load counters.

@@ -242,9 +242,9 @@ def test_json_streams_events_on_stdout_and_human_lines_on_stderr(tmp_path: Path)
     )  # fmt: skip
     events = [json.loads(line) for line in result.stdout.splitlines()]
     jsonl = (tmp_path / "s" / "runs" / events[0]["run_id"] / "events.jsonl").read_text()
-    # The executor's events, byte for byte as in events.jsonl; run_started is recorded by
-    # create_run before the executor (and so the stream) exists.
-    assert result.stdout.splitlines() == jsonl.splitlines()[1:]
+    # Every event, run_started included, byte for byte as in events.jsonl.
+    assert result.stdout.splitlines() == jsonl.splitlines()
+    assert events[0]["seq"] == 1 and events[0]["type"] == "run_started"
     assert events[-1]["type"] == "run_finished"
     assert "] ✗ test exit code 3" in result.stderr
     assert "STEP" in result.stderr and "run_finished" not in result.stderr
