@@ -133,6 +133,7 @@ class Harness:
 def harness(tmp_path: Path) -> Iterator[Harness]:
     workdir = tmp_path / "work"
     workdir.mkdir()
+    fds = sorted(os.listdir("/proc/self/fd"))
     ps = ProcessSet()
     h = Harness(ps, workdir)
     try:
@@ -142,6 +143,7 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
     tags = {s.tag for s in h.started.values()}
     assert tagged_processes(tags) == [], "attempt processes survived close()"
     assert zombie_children() == []
+    assert sorted(os.listdir("/proc/self/fd")) == fds, "file descriptors leaked"
 
 
 @pytest.fixture(params=["posix_spawn", "popen"])
