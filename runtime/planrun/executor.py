@@ -13,7 +13,6 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
@@ -24,7 +23,7 @@ from planrun.ir import IR
 from planrun.process import Finished, LaunchSpec, ProcessSet, SpawnError, kill_leftover
 from planrun.scheduler import ReadyQueue
 from planrun.selection import Selection
-from planrun.store import RunStore
+from planrun.store import AttemptInfo, RunStore
 
 EXIT_SUCCESS = 0
 EXIT_FAILED = 1
@@ -176,7 +175,7 @@ class Executor:
         stdout_log, stderr_log = self.store.log_paths(self.run_id, step_id, attempt)
         spec = LaunchSpec(
             argv=_argv(step),
-            cwd=str(Path(self.options.workdir, step["cwd"])),
+            cwd=os.path.abspath(os.path.join(self.options.workdir, step["cwd"])),
             env=self._environment(step, attempt),
             stdout_path=str(stdout_log),
             stderr_path=str(stderr_log),
@@ -203,6 +202,7 @@ class Executor:
             pid=started.pid,
             pgid=started.pgid,
             proc_start_time=started.proc_start_time,
+            tag=started.tag,
             **common,
         )
 
@@ -384,11 +384,15 @@ def _argv(step: dict[str, Any]) -> list[str]:
     return [step["command"], *step["args"]]
 
 
-def kill_leftovers(attempts: list[Any], grace: float) -> int:
-    """Kill what a dead planrun left running (recorded pgid + pid + start time); returns count."""
+def kill_leftovers(
+    attempts: list[AttemptInfo], grace: float, tags: dict[tuple[str, int], str]
+) -> int:
+    """Kill what a dead planrun left running: the recorded process group and pid (if it is still
+    the same process: same start time), and daemons carrying the attempt's tag."""
     killed = 0
     for attempt in attempts:
         if attempt.pgid is not None and attempt.pid is not None:
             start = attempt.proc_start_time or 0.0
-            killed += kill_leftover(attempt.pgid, attempt.pid, start, grace)
+            tag = tags.get((attempt.step_id, attempt.attempt))
+            killed += kill_leftover(attempt.pgid, attempt.pid, start, grace, tag)
     return killed

@@ -130,7 +130,8 @@ def resume(
     try:
         info = store.begin_resume(run_ref, ir.digest)
         run_id = info.run.run_id
-        killed = kill_leftovers(info.running_attempts, float(ir.globals["kill_grace_sec"]))
+        grace = float(ir.globals["kill_grace_sec"])
+        killed = kill_leftovers(info.running_attempts, grace, _attempt_tags(state_dir, run_id))
         store.emit(run_id, "run_resumed", pid=os.getpid(), previous_status=info.previous_status)
         output.err.write(
             f"planrun: resuming run {run_id} (was {info.previous_status};"
@@ -152,6 +153,16 @@ def resume(
         return code
     finally:
         store.close()
+
+
+def _attempt_tags(state_dir: str, run_id: str) -> dict[tuple[str, int], str]:
+    """The PLANRUN_ATTEMPT_TAG each attempt ran with, from its step_started event."""
+    with open_reader(state_dir) as reader:
+        return {
+            (str(e.step_id), int(e.attempt or 0)): str(e.payload["tag"])
+            for e in reader.events(run_id)
+            if e.type == "step_started" and e.payload.get("tag")
+        }
 
 
 def dry_run(ir: IR, out: TextIO) -> int:

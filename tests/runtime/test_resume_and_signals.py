@@ -76,7 +76,9 @@ def test_kill_9_mid_run_then_resume(
     steps = [effect_step(f"s{i:02}", effects, 0.1) for i in range(50)]
     # One step hangs the first time only: it is what the dead planrun leaves running.
     marker, hung_pid = tmp_path / "hung-once", tmp_path / "hung.pid"
-    hang = f"if [ ! -e {marker} ]; then touch {marker}; echo $$ > {hung_pid}; exec sleep 300; fi"
+    daemon_pid = tmp_path / "daemon.pid"
+    daemon = f"(setsid sh -c 'echo $$ > {daemon_pid}; exec sleep 300' &)"
+    hang = f"if [ ! -e {marker} ]; then touch {marker}; {daemon}; echo $$ > {hung_pid}; exec sleep 300; fi"
     steps[1] = {
         "id": "s01",
         "command": "sh",
@@ -98,6 +100,10 @@ def test_kill_9_mid_run_then_resume(
     orphan = _pid_from(hung_pid)
     assert orphan is not None and psutil.pid_exists(orphan), "the hung step outlives planrun"
     request.addfinalizer(lambda: _kill_if_alive(orphan))
+    wait_for(lambda: _pid_from(daemon_pid) is not None, what="the daemon to write its pid")
+    escaped = _pid_from(daemon_pid)
+    assert escaped is not None and psutil.pid_exists(escaped)
+    request.addfinalizer(lambda: _kill_if_alive(escaped))
 
     with open_reader(state) as reader:
         run_id = reader.latest_run_id()
@@ -116,6 +122,10 @@ def test_kill_9_mid_run_then_resume(
     result = collect(state, resumed.returncode, run_id=run_id)
     assert set(result.statuses.values()) == {"success"}
     assert not psutil.pid_exists(orphan) or psutil.Process(orphan).status() == psutil.STATUS_ZOMBIE
+    # The daemon left the session; resume finds it by the attempt tag in its environment.
+    assert (
+        not psutil.pid_exists(escaped) or psutil.Process(escaped).status() == psutil.STATUS_ZOMBIE
+    )
     counts = Counter(lines())
     assert set(counts) == {f"s{i:02}" for i in range(50)}
     assert all(counts[sid] == 1 for sid in succeeded_before), "a recorded success ran again"
