@@ -48,14 +48,17 @@ def codes(result: Compilation) -> list[str]:
 
 def big_plan(steps: int, seed: int = 7) -> dict[str, Any]:
     """A generated plan with every feature the analyses read: fan-in from a window of earlier
-    steps, timeouts, retries with backoff, conditions, fallbacks, cleanup steps, a lock in
-    `cleanup_required` released by an all_done step at the end. It checks without errors."""
+    steps, timeouts, retries with backoff, conditions, fallbacks, one_failed alerts (leaves),
+    none_failed joins, a lock in `cleanup_required` released by an all_done step at the end. It
+    checks without errors or warnings; run without failures, every step but the alerts and the
+    fallbacks starts."""
     rng = random.Random(f"{seed}:{steps}")
     window = 64
     out: list[dict[str, Any]] = [
         {"id": "take_lock", "command": "true", "provides": ["lock"], "timeout_sec": 5}
     ]
-    ids = ["take_lock"]
+    ids = ["take_lock"]  # what later steps may depend on: not the one_failed alerts, whose
+    # usual skip would otherwise propagate through most of the plan
     fallbacks: list[dict[str, Any]] = []
     for i in range(1, steps - 1):
         sid = f"s{i:06d}"
@@ -82,7 +85,8 @@ def big_plan(steps: int, seed: int = 7) -> dict[str, Any]:
         if i % 7 == 0:
             step["timeout_sec"] = 30 + i % 50
         out.append(step)
-        ids.append(sid)
+        if step.get("trigger_rule") != "one_failed":
+            ids.append(sid)
     out.append(
         {
             "id": "release_lock",

@@ -3,7 +3,8 @@
 Hypothesis generates small plans mixing every trigger rule, failure policy, fallbacks, retries,
 conditions (on statuses, exit codes, attempts and the environment) and timeouts; chosen steps
 exit 1 (`sh -c 'exit 1'`) or sleep past their timeout, the others run `true`. The plan is compiled
-to IR, run by `python -m planrun IR.json -j1`, and replayed by `planc.analysis.simulate`.
+to IR, run by `python -m planrun IR.json -j1`, and replayed by `planc.analysis.simulate`; statuses,
+attempts, recoveries, skip/cancel reasons and the exit code must agree.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import Any
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from support import collect
 
 from planc.analysis.simulate import simulate
 from planc.pipeline import compile_bytes
@@ -118,21 +118,30 @@ def test_simulation_agrees_with_planrun(
         work = Path(tmp)
         (work / "plan.ir.json").write_bytes(ir_bytes)
         child_env = {k: v for k, v in os.environ.items() if k != ENV_NAME} | env
-        done = subprocess.run(
-            [sys.executable, "-m", "planrun", "plan.ir.json", "-j1", "--state-dir", "state", "-q"],
-            cwd=work,
-            env=child_env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
-        )
-        real = collect(work / "state", done.returncode, done.stderr)
+        ran = _planrun(work, child_env, "plan.ir.json", "-j1", "--state-dir", "state", "-q")
+        # summary.json, as the planrun that ran the plan wrote it (docs/state.md).
+        (summary_path,) = (work / "state" / "runs").glob("*/summary.json")
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    real = {sid: step["status"] for sid, step in summary["steps"].items()}
     simulated = {sid: report.status for sid, report in sim.steps.items()}
-    context = f"plan={json.dumps(plan)}\nplanrun stderr:\n{done.stderr}"
-    assert simulated == real.statuses, context
-    assert sim.exit_code == real.exit_code, context
-    reasons = {
-        sid: r.reason for sid, r in sim.steps.items() if r.status in ("skipped", "cancelled")
-    }
-    assert reasons == {s: real.reasons[s] for s in reasons}, context
+    context = f"plan={json.dumps(plan)}\nplanrun stderr:\n{ran.stderr}"
+    assert simulated == real, context
+    assert sim.exit_code == ran.returncode == summary["exit_code"], context
+    for sid, report in sim.steps.items():
+        step = summary["steps"][sid]
+        assert report.attempts == step["attempts"], (sid, context)
+        assert report.recovered_by == step["recovered_by"], (sid, context)
+        if report.status in ("skipped", "cancelled"):
+            assert report.reason == step["reason"], (sid, context)
+
+
+def _planrun(work: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "planrun", *args],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
