@@ -21,7 +21,9 @@ def _generator() -> ModuleType:
 def test_plan_reference_is_current() -> None:
     expected = _generator().generate()
     actual = (REPO / "docs" / "plan-reference.md").read_text(encoding="utf-8")
-    assert actual == expected, "docs/plan-reference.md is stale: run `python docs/plan_reference.py`"
+    assert actual == expected, (
+        "docs/plan-reference.md is stale: run `python docs/plan_reference.py`"
+    )
 
 
 def test_plan_reference_is_generated_from_the_schema_planc_publishes() -> None:
