@@ -242,3 +242,36 @@ def test_dirty_working_copy_is_refused_before_anything_changes(tmp_path: Path) -
     assert status_porcelain(remote.work) == "M app.txt"
     assert (remote.work / "app.txt").read_text(encoding="utf-8") == "uncommitted edit\n"
     assert remote.head() == upstream_sha
+
+
+def test_target_that_cannot_fast_forward_is_restored(tmp_path: Path) -> None:
+    # Local main has a commit the remote lacks and the remote has one local main lacks:
+    # `update_target` (checkout + fast-forward only) fails and the restore undoes the checkout.
+    remote, _, _, upstream_sha = remote_with_feature(
+        tmp_path, {"feature.txt": "a feature\n"}, {"upstream.txt": "theirs\n"}
+    )
+    local = commit_all(remote.work, "local only", {"local.txt": "mine\n"})
+    result = run_pipeline(
+        tmp_path,
+        "safe-merge.yaml",
+        {"repo": str(remote.work), "source_branch": "feature", "validate_cmd": "sh check.sh"},
+    )
+
+    assert result.exit_code == 1
+    assert result.statuses == {
+        "snapshot": "success",
+        "fetch": "success",
+        "update_target": "failed",
+        "restore": "success",
+        "merge": "skipped",
+        "validate": "skipped",
+        "push": "skipped",
+        "require_push": "failed",
+    }
+    assert [result.reasons[s] for s in ("merge", "validate", "push")] == [
+        "condition",
+        "upstream",
+        "upstream",
+    ]
+    assert_restored(remote, local)
+    assert remote.head() == upstream_sha
