@@ -45,6 +45,7 @@ def run_plan(
     max_concurrency: int | None = None,
     kill_grace: float | None = None,
     resume: str | None = None,
+    params: tuple[str, ...] = (),
 ) -> RunResult:
     """Compile and run `plan` in this process, as `planrun plan.json` would."""
     plan_path = write_plan(tmp_path, plan)
@@ -56,6 +57,7 @@ def run_plan(
     )
     output = runner.Output(out=io.StringIO(), err=err)
     if resume is None:
+        options.params = runner.bind_params(ir, params, None)
         code = runner.run(ir, str(state_dir), options, "normal", output)
     else:
         code = runner.resume(resume, ir, str(state_dir), options, "normal", output)

@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, lru_cache
 from importlib.resources import files
 from typing import Any
 
@@ -29,6 +29,7 @@ STATUSES = ("success", "failed", "timed_out", "skipped", "cancelled")
 ATTRIBUTES = ("status", "exit_code", "attempts", "duration_sec")
 STEP_ID_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,127}")
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+OUTPUT_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 KEYWORDS = ("and", "or", "not", "in", "true", "false", "null")
 
 # Signed 64-bit: what every JSON consumer of the IR can hold exactly.
@@ -90,6 +91,25 @@ class EnvRef:
 
 
 @dataclass(frozen=True)
+class ParamRef:
+    """`params.NAME` (docs/dataflow.md)."""
+
+    offset: int
+    length: int
+    name: str
+
+
+@dataclass(frozen=True)
+class OutputRef:
+    """`steps.<id>.outputs.NAME`: a value the step wrote to $PLAN_OUTPUT, or null."""
+
+    offset: int
+    length: int
+    step: str
+    name: str
+
+
+@dataclass(frozen=True)
 class Literal:
     offset: int
     length: int
@@ -112,7 +132,9 @@ class Invalid:
     length: int
 
 
-Expr = Or | And | Not | Compare | StepRef | EnvRef | Literal | ListLit | Invalid
+Expr = (
+    Or | And | Not | Compare | StepRef | EnvRef | ParamRef | OutputRef | Literal | ListLit | Invalid
+)
 
 
 @dataclass(frozen=True)
@@ -157,6 +179,7 @@ def walk(node: Expr) -> Iterator[Expr]:
 # Parsing
 
 
+@lru_cache(maxsize=4096)  # several rules read the same condition; plans repeat conditions
 def parse_condition(text: str) -> ParsedCondition:
     if len(text) > MAX_CONDITION_LENGTH:
         return _fail(
@@ -455,8 +478,14 @@ class _Builder(Transformer_NonRecursive[Token, Expr]):
         token = c[0]
         path, start = str(token), _at(token)
         head, dot, rest = path.partition(".")
+        if dot and head in ("steps", "prev") and ".outputs." in rest:
+            step, _, name = rest.partition(".outputs.")
+            if STEP_ID_RE.fullmatch(step) and OUTPUT_NAME_RE.fullmatch(name):
+                return OutputRef(start, len(path), step, name)
         if dot and head in ("steps", "prev"):
             return self._step_ref(path, start, rest)
+        if dot and head == "params" and ENV_NAME_RE.fullmatch(rest):
+            return ParamRef(start, len(path), rest)
         if dot and head == "env":
             return self._env_ref(path, start, rest)
         self._error(start, len(path), "condition-bad-reference", *_unknown_name(path))
@@ -549,12 +578,15 @@ def _did_you_mean(word: str, choices: tuple[str, ...], quote: str) -> str:
 
 def _unknown_name(path: str) -> tuple[str, str]:
     message = (
-        f"unknown name `{_clip(path)}`: a value is `steps.<id>.<attr>`, `env.NAME` or a literal"
+        f"unknown name `{_clip(path)}`: a value is `steps.<id>.<attr>`, `params.NAME`,"
+        " `steps.<id>.outputs.NAME`, `env.NAME` or a literal"
     )
     if path.lower() in KEYWORDS:
         return message, f"keywords are lowercase: write `{path.lower()}`"
     head, dot, rest = path.partition(".")
-    suggestion = difflib.get_close_matches(head, ("steps", "prev", "env"), n=1, cutoff=0.6)
+    suggestion = difflib.get_close_matches(
+        head, ("steps", "prev", "env", "params"), n=1, cutoff=0.6
+    )
     if dot and suggestion:
         return message, f"did you mean `{suggestion[0]}.{_clip(rest)}`?"
     return message, "strings need quotes: write `'" + _clip(path) + "'`"
@@ -625,7 +657,8 @@ class _Checker:
         self._boolean(ast, None)
 
     def _boolean(self, node: Expr, operator: str | None) -> None:
-        if "bool" in self._type(node):
+        # A param may be a bool, but the IR keeps truth tests explicit: `params.push == true`.
+        if "bool" in self._type(node) and not isinstance(node, ParamRef):
             return
         src, word = self._src(node), _type_word(node)
         if operator is None:
@@ -648,8 +681,10 @@ class _Checker:
             return _BOOL
         if isinstance(node, StepRef):
             return _ATTR_TYPES[node.attr]
-        if isinstance(node, EnvRef):
+        if isinstance(node, EnvRef | OutputRef):
             return frozenset({"str", "null"})
+        if isinstance(node, ParamRef):
+            return frozenset({"str", "number", "bool", "null"})
         if isinstance(node, Literal):
             return _literal_type(node.value)
         if isinstance(node, ListLit):
@@ -739,8 +774,10 @@ def _is_status_ref(node: Expr) -> bool:
 def _type_word(node: Expr) -> str:
     if isinstance(node, StepRef):
         return _ATTR_WORDS[node.attr]
-    if isinstance(node, EnvRef):
+    if isinstance(node, EnvRef | OutputRef):
         return "a string or null"
+    if isinstance(node, ParamRef):
+        return "a param value"
     if isinstance(node, Literal):
         value = node.value
         if value is None:
@@ -755,8 +792,10 @@ def _type_word(node: Expr) -> str:
 def _boolean_hint(node: Expr, src: str) -> str:
     if isinstance(node, StepRef):
         return f"compare it, e.g. `{src}{_BOOLEAN_EXAMPLES[node.attr]}`"
-    if isinstance(node, EnvRef):
+    if isinstance(node, EnvRef | OutputRef):
         return f"compare it, e.g. `{src} == 'true'`"
+    if isinstance(node, ParamRef):
+        return f"compare it, e.g. `{src} == true`"
     if isinstance(node, Literal) and node.value in ("true", "false"):
         return f"write `{node.value}` without quotes"
     return "a condition is a comparison such as `steps.<id>.status == 'success'`, `true` or `false`"
@@ -807,6 +846,10 @@ def to_ir(ast: Expr) -> dict[str, Any]:
         return {"kind": "step", "step": ast.step, "attr": ast.attr}
     if isinstance(ast, EnvRef):
         return {"kind": "env", "name": ast.name}
+    if isinstance(ast, ParamRef):
+        return {"kind": "param", "name": ast.name}
+    if isinstance(ast, OutputRef):
+        return {"kind": "output", "step": ast.step, "name": ast.name}
     if isinstance(ast, Literal):
         return {"kind": "literal", "value": ast.value}
     if isinstance(ast, ListLit):

@@ -42,7 +42,24 @@ def lower(plan: SourcePlan, graph: PlanGraph, source_sha256: str) -> dict[str, A
             "metadata": raw.get("metadata") or {},
         },
         "globals": resolved_globals,
+        "params": _params(plan),
+        "secrets": sorted(set(raw.get("secrets") or [])),
         "steps": steps,
+    }
+
+
+def _params(plan: SourcePlan) -> dict[str, Any]:
+    """Each param with every field resolved; `required` when the plan gives no default."""
+    declared = plan.raw.get("params") or {}
+    return {
+        name: {
+            "type": spec.get("type", "string"),
+            "required": "default" not in spec,
+            "default": spec.get("default"),
+            "description": spec.get("description", ""),
+            "choices": spec.get("choices"),
+        }
+        for name, spec in sorted(declared.items())
     }
 
 
@@ -74,6 +91,7 @@ def _step(
         "cwd": step.get("cwd") or ".",
         "shell": bool(step.get("shell", False)),
         "env": {**globals_["env"], **(step.get("env") or {})},
+        "secrets": sorted({*(plan.raw.get("secrets") or []), *(step.get("secrets") or [])}),
         "depends_on": sorted(graph.deps[sid], key=position.__getitem__),
         "dependents": sorted(graph.dependents[sid], key=position.__getitem__),
         "timeout_sec": _first(step.get("timeout_sec"), globals_["default_timeout_sec"]),

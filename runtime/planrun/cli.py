@@ -67,6 +67,17 @@ def main() -> None:
 @click.option("-j", "--max-concurrency", type=click.IntRange(min=1), help="Override the plan.")
 @click.option("--resume", "resume_id", metavar="RUN_ID", help="Continue an earlier run.")
 @click.option("--dry-run", is_flag=True, help="Print the order steps would start in; run nothing.")
+@click.option(
+    "-p",
+    "--param",
+    "param_values",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Bind a plan param (repeatable).",
+)
+@click.option(
+    "--params-file", type=click.Path(dir_okay=False), help="Params as a JSON object; -p wins."
+)
 @click.option("--only", multiple=True, metavar="STEP", help="Run only STEP (repeatable).")
 @click.option("--from", "from_", multiple=True, metavar="STEP", help="Run STEP and its dependents.")
 @click.option("--workdir", default=None, help="Base for relative step cwd [default: here].")
@@ -82,6 +93,8 @@ def run(
     max_concurrency: int | None,
     resume_id: str | None,
     dry_run: bool,
+    param_values: tuple[str, ...],
+    params_file: str | None,
     only: tuple[str, ...],
     from_: tuple[str, ...],
     workdir: str | None,
@@ -100,6 +113,12 @@ def run(
             return runner.dry_run(ir, sys.stdout)
         options = RunOptions(max_concurrency=max_concurrency, kill_grace_sec=kill_grace)
         options.argv = sys.argv
+        if resume_id is not None and (param_values or params_file):
+            raise runner.UsageError(
+                "a resumed run keeps its params; -p/--params-file start new runs"
+            )
+        if resume_id is None:
+            options.params = runner.bind_params(ir, param_values, params_file)
         if workdir is not None:
             options.workdir = workdir
         output = runner.Output(quiet=quiet, json_events=json_events, verbose=verbose, color=color)

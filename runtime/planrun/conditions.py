@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # Deeper than anything planc writes (it caps nesting at 100 operator levels, about 102 nodes),
@@ -26,7 +26,7 @@ _ORDERING: dict[str, Callable[[Any, Any], bool]] = {
     ">=": operator.ge,
 }
 _BOOLEAN_KINDS = ("or", "and", "not", "compare")
-_VALUE_KINDS = (*_BOOLEAN_KINDS, "step", "env", "literal")
+_VALUE_KINDS = (*_BOOLEAN_KINDS, "step", "env", "param", "output", "literal")
 
 Value = str | int | float | bool | None
 
@@ -43,15 +43,19 @@ class StepFacts:
     exit_code: int | None = None
     attempts: int = 0
     duration_sec: float | None = None
+    outputs: Mapping[str, str] = field(default_factory=dict)
 
 
 def evaluate(
-    ast: Mapping[str, Any], steps: Mapping[str, StepFacts], env: Mapping[str, str]
+    ast: Mapping[str, Any],
+    steps: Mapping[str, StepFacts],
+    env: Mapping[str, str],
+    params: Mapping[str, Value] | None = None,
 ) -> bool:
     """The condition's truth. A step missing from `steps` reads as null for every attribute;
-    an unset `env.X` is null."""
+    an unset `env.X`, param or step output is null."""
     validate(ast)
-    return _Evaluation(steps, env).truth(ast)
+    return _Evaluation(steps, env, params or {}).truth(ast)
 
 
 def validate(ast: Mapping[str, Any]) -> None:
@@ -96,7 +100,10 @@ def _check_node(node: Any, role: str, where: str) -> list[tuple[Any, str, str]]:
     if kind == "step":
         _require(isinstance(node.get("step"), str), where, "`step` must be a string")
         _require(node.get("attr") in ATTRIBUTES, where, f"unknown attribute {node.get('attr')!r}")
-    elif kind == "env":
+    elif kind in ("env", "param"):
+        _require(isinstance(node.get("name"), str), where, "`name` must be a string")
+    elif kind == "output":
+        _require(isinstance(node.get("step"), str), where, "`step` must be a string")
         _require(isinstance(node.get("name"), str), where, "`name` must be a string")
     else:
         value = node.get("value", ...)
@@ -119,9 +126,12 @@ def _sequence(node: Mapping[str, Any], key: str, where: str) -> Sequence[Any]:
 class _Evaluation:
     """Evaluates a validated AST; recursion is bounded by MAX_DEPTH."""
 
-    def __init__(self, steps: Mapping[str, StepFacts], env: Mapping[str, str]) -> None:
+    def __init__(
+        self, steps: Mapping[str, StepFacts], env: Mapping[str, str], params: Mapping[str, Value]
+    ) -> None:
         self.steps = steps
         self.env = env
+        self.params = params
 
     def truth(self, node: Mapping[str, Any]) -> bool:
         kind = node["kind"]
@@ -143,6 +153,11 @@ class _Evaluation:
             return value
         if kind == "env":
             return self.env.get(node["name"])
+        if kind == "param":
+            return self.params.get(node["name"])
+        if kind == "output":
+            facts = self.steps.get(node["step"])
+            return None if facts is None else facts.outputs.get(node["name"])
         if kind == "literal":
             literal: Value = node["value"]
             return literal

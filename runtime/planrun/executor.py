@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import heapq
 import os
-import shlex
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Protocol
 
@@ -20,7 +19,10 @@ from planrun import semantics as sem
 from planrun.conditions import StepFacts, evaluate
 from planrun.events import Event
 from planrun.ir import IR
-from planrun.process import Finished, LaunchSpec, ProcessSet, SpawnError, kill_leftover
+from planrun.launch import AttemptFiles, LaunchError, ParamValue, RunContext, launch_spec
+from planrun.masking import patterns_for
+from planrun.outputs import OutputError, read_outputs
+from planrun.process import Finished, ProcessSet, SpawnError, kill_leftover
 from planrun.scheduler import ReadyQueue
 from planrun.selection import Selection
 from planrun.store import AttemptInfo, RunStore
@@ -44,6 +46,7 @@ class RunOptions:
     max_concurrency: int | None = None
     kill_grace_sec: float | None = None
     argv: list[str] = field(default_factory=list)
+    params: dict[str, ParamValue] = field(default_factory=dict)  # bound and checked by runner
 
 
 @dataclass
@@ -55,6 +58,7 @@ class StepRecord:
     tries: int = 0  # attempts in this session: what the retry budget counts
     exit_code: int | None = None
     duration_sec: float | None = None
+    outputs: dict[str, str] = field(default_factory=dict)
 
 
 class Interrupts:
@@ -106,6 +110,17 @@ class Executor:
         self.kill_grace = float(ir.globals["kill_grace_sec"] if grace is None else grace)
         self.handled_interrupts = 0
         self.started_at = time.monotonic()
+        all_secrets = frozenset(ir.raw["secrets"]).union(*(s["secrets"] for s in ir.steps))
+        self.context = RunContext(
+            run_id=run_id,
+            workdir=options.workdir,
+            params=options.params,
+            outputs={sid: record.outputs for sid, record in self.records.items()},
+            environ=os.environ,
+            all_secrets=all_secrets,
+            mask_patterns=patterns_for(sorted(all_secrets), os.environ),
+            kill_grace_sec=self.kill_grace,
+        )
 
     # --- entry points ----------------------------------------------------------------------
 
@@ -173,16 +188,16 @@ class Executor:
         attempt = record.attempts
         self.plan.started(step_id)
         stdout_log, stderr_log = self.store.log_paths(self.run_id, step_id, attempt)
-        spec = LaunchSpec(
-            argv=_argv(step),
-            cwd=os.path.abspath(os.path.join(self.options.workdir, step["cwd"])),
-            env=self._environment(step, attempt),
-            stdout_path=str(stdout_log),
-            stderr_path=str(stderr_log),
-            timeout_sec=step["timeout_sec"],
-            heartbeat_timeout_sec=step["heartbeat_timeout_sec"],
-            kill_grace_sec=self.kill_grace,
-        )
+        output_file = str(stdout_log)[: -len(".stdout")] + ".outputs"
+        files = AttemptFiles(str(stdout_log), str(stderr_log), output_file)
+        try:
+            spec = launch_spec(step, attempt, self.context, files)
+            open(output_file, "wb").close()  # fresh and empty for every attempt
+        except (LaunchError, OSError) as exc:
+            self._emit("step_started", step_id, attempt, pid=None, pgid=None)
+            reason = str(exc) if isinstance(exc, LaunchError) else f"cannot create {output_file}"
+            self._attempt_ended(step_id, sem.FAILED, reason, {"exit_code": None})
+            return
         common = {
             "argv": spec.argv,
             "cwd": spec.cwd,
@@ -206,14 +221,6 @@ class Executor:
             **common,
         )
 
-    def _environment(self, step: dict[str, Any], attempt: int) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(step["env"])
-        env["PLAN_RUN_ID"] = self.run_id
-        env["PLAN_STEP_ID"] = step["id"]
-        env["PLAN_ATTEMPT"] = str(attempt)
-        return env
-
     def _attempt_finished(self, finished: Finished) -> None:
         step_id = finished.key
         record = self.records[step_id]
@@ -225,8 +232,17 @@ class Executor:
             "stderr_tail": finished.stderr_tail,
             "duration_sec": record.duration_sec,
         }
-        if finished.outcome == "exited" and finished.exit_code == 0:
-            self._emit("step_succeeded", step_id, exit_code=0, duration_sec=record.duration_sec)
+        output_error = self._collect_outputs(step_id, record)
+        if record.outputs:
+            details["outputs"] = dict(record.outputs)
+        succeeded = finished.outcome == "exited" and finished.exit_code == 0
+        if succeeded and output_error is not None:
+            self._attempt_ended(step_id, sem.FAILED, output_error, details)
+        elif succeeded:
+            extra = {"outputs": details["outputs"]} if record.outputs else {}
+            self._emit(
+                "step_succeeded", step_id, exit_code=0, duration_sec=record.duration_sec, **extra
+            )
             self._apply(self.plan.finished(step_id, sem.SUCCESS))
         elif finished.outcome == "cancelled":
             self._emit("step_cancelled", step_id, reason=self._cancel_reason(), **details)
@@ -237,6 +253,18 @@ class Executor:
             self._attempt_ended(step_id, sem.TIMED_OUT, finished.outcome, details)
         else:
             self._attempt_ended(step_id, sem.FAILED, finished.reason, details)
+
+    def _collect_outputs(self, step_id: str, record: StepRecord) -> str | None:
+        """Read the attempt's $PLAN_OUTPUT into `record.outputs`; the error text, if any."""
+        provides = frozenset(self.steps[step_id]["provides"])
+        output_file = self.store.log_paths(self.run_id, step_id, record.attempts)[0]
+        try:
+            values = read_outputs(str(output_file)[: -len(".stdout")] + ".outputs", provides)
+        except OutputError as exc:
+            return str(exc)
+        record.outputs.clear()  # the latest attempt's values, not a mix of attempts
+        record.outputs.update(values)
+        return None
 
     def _attempt_ended(
         self, step_id: str, status: str, reason: str, details: dict[str, Any]
@@ -333,15 +361,20 @@ class Executor:
                 exit_code=self.records[sid].exit_code,
                 attempts=self.records[sid].attempts,
                 duration_sec=self.records[sid].duration_sec,
+                outputs=self.records[sid].outputs,
             )
             for sid, status in self.plan.status.items()
         }
         env = {**os.environ, **self.steps[step_id]["env"]}
-        return evaluate(condition["ast"], facts, env)
+        return evaluate(condition["ast"], facts, env, self.options.params)
 
     def _restore(self, previous: dict[str, StepRecord]) -> None:
         for step_id, record in previous.items():
-            self.records[step_id] = replace(record, tries=0)
+            # In place: the run context reads each record's outputs dict.
+            current = self.records[step_id]
+            current.attempts, current.exit_code = record.attempts, record.exit_code
+            current.duration_sec, current.status = record.duration_sec, record.status
+            current.outputs.update(record.outputs)
         # A fallback answers a failure of this session, so it runs again if that failure recurs.
         kept = {
             sid
@@ -375,13 +408,6 @@ class Executor:
         event = self.store.emit(self.run_id, type_, step_id, attempt, **payload)
         if self.observer is not None:
             self.observer(event)
-
-
-def _argv(step: dict[str, Any]) -> list[str]:
-    if step["shell"]:
-        line = " ".join([step["command"], *(shlex.quote(a) for a in step["args"])])
-        return ["/bin/sh", "-c", line]
-    return [step["command"], *step["args"]]
 
 
 def kill_leftovers(

@@ -28,6 +28,8 @@ from typing import Literal, NamedTuple
 
 import psutil
 
+from planrun.masking import StreamMasker
+
 Outcome = Literal["exited", "signalled", "timeout", "stalled", "cancelled", "spawn_error"]
 
 TAG_VAR = "PLANRUN_ATTEMPT_TAG"
@@ -39,6 +41,10 @@ TAIL_BYTES = 4096
 # close() gives up on processes that do not die from SIGKILL within this time
 # (uninterruptible sleep); it must not hang the caller forever.
 CLOSE_TIMEOUT_SEC = 10.0
+PUMP_CHUNK = 65536
+# Masked output only: after the tree is dead, how long a pipe still held open by a process we
+# could not attribute may delay the attempt's end.
+DRAIN_GRACE_SEC = 1.0
 
 _PR_SET_CHILD_SUBREAPER = 36
 _PR_GET_CHILD_SUBREAPER = 37
@@ -64,6 +70,9 @@ class LaunchSpec:
     timeout_sec: float | None  # wall clock
     heartbeat_timeout_sec: float | None  # no new bytes in stdout or stderr for this long
     kill_grace_sec: float  # SIGTERM -> grace -> SIGKILL
+    # Secrets to mask (masking.patterns_for). When given, the child writes into pipes and
+    # planrun copies the output, masked, into the log files: the one place output is written.
+    mask_patterns: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,34 @@ class _ProcStat(NamedTuple):
     starttime: int
 
 
+class _Pump:
+    """One masked output stream: a pipe from the child, a masker, the log file."""
+
+    def __init__(self, read_fd: int, log_fd: int, patterns: tuple[bytes, ...]) -> None:
+        self.read_fd = read_fd
+        self.log_fd = log_fd
+        self.masker = StreamMasker(patterns)
+
+    def pump(self) -> bool:
+        """Copy what is available; False at end of stream (then the pump is closed)."""
+        while True:
+            try:
+                chunk = os.read(self.read_fd, PUMP_CHUNK)
+            except BlockingIOError:
+                return True
+            if not chunk:
+                self.close()
+                return False
+            _write_all(self.log_fd, self.masker.feed(chunk))
+
+    def close(self) -> None:
+        if self.read_fd >= 0:
+            _write_all(self.log_fd, self.masker.flush())
+            os.close(self.read_fd)
+            os.close(self.log_fd)
+            self.read_fd = self.log_fd = -1
+
+
 @dataclass(eq=False)
 class _Attempt:
     key: str
@@ -129,6 +166,8 @@ class _Attempt:
     killing: bool = False  # SIGKILL phase
     group_gone: bool = False  # the process group has no member left (never signal it again)
     termed: set[int] = field(default_factory=set)  # adopted pids already sent SIGTERM
+    pumps: list[_Pump] = field(default_factory=list)  # open masked output streams
+    drain_until: float | None = None  # tree dead: give the pumps until then to reach EOF
 
     @property
     def hb_at(self) -> float | None:
@@ -182,7 +221,7 @@ class ProcessSet:
         tag = f"{self._token}-{os.getpid()}-{self._seq}"
         env = {**spec.env, TAG_VAR: tag}
         started_at, t0 = time.time(), time.monotonic()
-        pid, popen = self._spawn(spec, env)
+        pid, popen, pumps = self._spawn(spec, env)
         now = time.monotonic()
         att = _Attempt(
             key=key,
@@ -195,7 +234,10 @@ class ProcessSet:
             deadline=None if spec.timeout_sec is None else t0 + spec.timeout_sec,
             last_output=now,
             hb_checked=now,
+            pumps=pumps,
         )
+        for pump in pumps:
+            self._selector.register(pump.read_fd, selectors.EVENT_READ, pump)
         self._attempts[key] = att
         self._by_pid[pid] = att
         self._by_tag[tag] = att
@@ -221,7 +263,10 @@ class ProcessSet:
                 default=None,
             )
             ready = self._selector.select(None if nearest is None else max(0.0, nearest - now))
-            child_event = bool(ready)
+            pumped = [key.data for key, _ in ready if isinstance(key.data, _Pump)]
+            for pump in pumped:
+                self._pump(pump)
+            child_event = len(ready) > len(pumped)
             if any(key.fd == self._rfd for key, _ in ready):
                 self._drain()
 
@@ -288,17 +333,20 @@ class ProcessSet:
 
     def _spawn(
         self, spec: LaunchSpec, env: dict[str, str]
-    ) -> tuple[int, subprocess.Popen[bytes] | None]:
+    ) -> tuple[int, subprocess.Popen[bytes] | None, list[_Pump]]:
         # posix_spawn costs the parent about half of what Popen does (measured,
         # docs/process.md) but cannot change directory: it is used whenever the
         # step runs in our own cwd, which is the common case.
-        out, err = _open_logs(spec)
+        logs = _open_logs(spec)
+        out, err, pumps = _masked_streams(logs, spec) if spec.mask_patterns else (*logs, [])
         try:
             if spec.cwd == _getcwd():
-                return self._posix_spawn(spec, env, out, err), None
+                return self._posix_spawn(spec, env, out, err), None, pumps
             proc = self._popen(spec, env, out, err)
-            return proc.pid, proc
+            return proc.pid, proc, pumps
         except OSError as exc:
+            for pump in pumps:
+                pump.close()
             raise _spawn_error(exc, spec, env) from None
         finally:
             os.close(out)
@@ -362,6 +410,11 @@ class ProcessSet:
             while len(os.read(self._rfd, 4096)) == 4096:
                 continue
 
+    def _pump(self, pump: _Pump) -> None:
+        fd = pump.read_fd
+        if fd >= 0 and not pump.pump():
+            self._selector.unregister(fd)
+
     def _watch(self, pid: int) -> None:
         """Make the exit of `pid`, our unreaped child, wake wait().
 
@@ -390,6 +443,7 @@ class ProcessSet:
                 yield att.deadline
                 yield att.hb_at
             yield att.kill_at
+            yield att.drain_until
 
     def _service(self, child_event: bool) -> None:
         if child_event:
@@ -404,7 +458,7 @@ class ProcessSet:
             return
         adopted = self._sweep()
         for att in ending:
-            if self._advance(att, adopted.get(att, []), now):
+            if self._advance(att, adopted.get(att, []), now) and self._drained(att, now):
                 self._finish(att, now)
 
     def _reap(self) -> None:
@@ -502,6 +556,24 @@ class ProcessSet:
                     self._signal_adopted(pid, pgrp, signal.SIGTERM)
                     self._signal_adopted(pid, pgrp, signal.SIGCONT)
         return False
+
+    def _drained(self, att: _Attempt, now: float) -> bool:
+        """The tree is dead: its pipes reach EOF at once, unless a process nobody could
+        attribute to the attempt still holds one; that one gets DRAIN_GRACE_SEC."""
+        for pump in att.pumps:
+            self._pump(pump)
+        if all(pump.read_fd < 0 for pump in att.pumps):
+            return True
+        if att.drain_until is None:
+            att.drain_until = now + DRAIN_GRACE_SEC
+            return False
+        if now < att.drain_until:
+            return False
+        for pump in att.pumps:
+            if pump.read_fd >= 0:
+                self._selector.unregister(pump.read_fd)
+                pump.close()
+        return True
 
     def _signal_adopted(self, pid: int, pgrp: int, sig: int) -> None:
         # Safe from pid reuse: it is our child and not reaped yet. Its group is
@@ -669,6 +741,27 @@ def _open_logs(spec: LaunchSpec) -> tuple[int, int]:
     except SpawnError:
         os.close(out)
         raise
+
+
+def _masked_streams(logs: tuple[int, int], spec: LaunchSpec) -> tuple[int, int, list[_Pump]]:
+    """Pipes for the child's stdout and stderr, each pumped through a masker into its log."""
+    out_log, err_log = logs
+    if err_log == out_log:  # one file for both: one pipe, so the order of lines is kept
+        read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+        os.set_blocking(read_fd, False)
+        return write_fd, write_fd, [_Pump(read_fd, out_log, spec.mask_patterns)]
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    for fd in (out_r, err_r):
+        os.set_blocking(fd, False)
+    pumps = [_Pump(out_r, out_log, spec.mask_patterns), _Pump(err_r, err_log, spec.mask_patterns)]
+    return out_w, err_w, pumps
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _open_log(path: str) -> int:

@@ -9,13 +9,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TextIO
+from typing import Any, Literal, TextIO
 
 from planrun import semantics as sem
 from planrun.console import Observer, reporter, summary_table, tee
 from planrun.events import Event
 from planrun.executor import Executor, RunOptions, StepRecord, kill_leftovers
 from planrun.ir import IR, IRError, load_ir, parse_ir
+from planrun.params import ParamError, bind, parse_assignments, read_params_file
 from planrun.selection import Selection, SelectionError, select
 from planrun.store import RunStore, StoreError, open_reader
 from planrun.views.style import ColorMode
@@ -96,7 +97,7 @@ def run(
         capacity = options.max_concurrency or int(ir.globals["max_concurrency"])
         step_ids = [s["id"] for s in ir.steps]
         started = store.create_run(
-            run_id, ir.plan_id, ir.digest, ir.data, step_ids, options.argv, capacity
+            run_id, ir.plan_id, ir.digest, ir.data, step_ids, options.argv, capacity, options.params
         )
         output.err.write(f"planrun: run {run_id} (plan {ir.plan_id}, {len(step_ids)} steps)\n")
         observer = _observer(output, len(step_ids))
@@ -138,9 +139,10 @@ def resume(
             f" {killed} leftover process group(s) killed)\n"
         )
         previous = {
-            s.step_id: StepRecord(s.status, s.attempts, 0, s.exit_code, s.duration_sec)
+            s.step_id: StepRecord(s.status, s.attempts, 0, s.exit_code, s.duration_sec, s.outputs)
             for s in info.steps
         }
+        options.params = _recorded_params(state_dir, run_id)
         # Progress counts this session's work: steps that succeeded before are not redone.
         fallbacks = {s["id"] for s in ir.steps if s["is_fallback"]}
         kept = [
@@ -153,6 +155,24 @@ def resume(
         return code
     finally:
         store.close()
+
+
+def bind_params(ir: IR, assignments: tuple[str, ...], params_file: str | None) -> dict[str, Any]:
+    """The run's param values, checked against the plan before anything runs."""
+    try:
+        given: dict[str, Any] = read_params_file(params_file) if params_file else {}
+        given.update(parse_assignments(assignments))
+        return dict(bind(ir.raw["params"], given))
+    except ParamError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _recorded_params(state_dir: str, run_id: str) -> dict[str, Any]:
+    """A resumed run keeps the params it started with (run_started records them)."""
+    with open_reader(state_dir) as reader:
+        first = reader.events(run_id)[:1]
+    params = first[0].payload.get("params") if first else None
+    return dict(params) if isinstance(params, dict) else {}
 
 
 def _attempt_tags(state_dir: str, run_id: str) -> dict[tuple[str, int], str]:

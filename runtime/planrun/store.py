@@ -13,7 +13,7 @@ import socket
 import sqlite3
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -40,7 +40,7 @@ from planrun.events import (
 )
 from planrun.semantics import CANCELLED, FAILED, PENDING, RUNNING, SKIPPED, SUCCESS, TIMED_OUT
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 INTERRUPTED = "interrupted"  # read-side only: a `running` run whose owner process is gone
 BUSY_TIMEOUT = 10.0  # seconds a writer waits for another writer (another run, same state dir)
 
@@ -112,6 +112,10 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, seq)
     ) WITHOUT ROWID;
     """,
+    # 2: step outputs (docs/dataflow.md), the latest attempt's, as a JSON object
+    """
+    ALTER TABLE steps ADD COLUMN outputs TEXT;
+    """,
 )
 
 
@@ -173,6 +177,7 @@ class StepInfo:
     reason: str | None
     detail: str | None
     recovered_by: str | None
+    outputs: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -317,6 +322,18 @@ def _project_step_retrying(
         "UPDATE steps SET exit_code = ?, reason = ? WHERE run_id = ? AND step_id = ?",
         (p.get("exit_code"), p.get("reason"), run_id, step_id),
     )
+    _record_outputs(cur, run_id, step_id, p)
+
+
+def _record_outputs(
+    cur: sqlite3.Cursor, run_id: str, step_id: str | None, p: dict[str, Any]
+) -> None:
+    """An attempt that ended with `outputs` in its event: they are the step's outputs now."""
+    if "outputs" in p:
+        cur.execute(
+            "UPDATE steps SET outputs = ? WHERE run_id = ? AND step_id = ?",
+            (json.dumps(p["outputs"], sort_keys=True), run_id, step_id),
+        )
 
 
 def _finishing(status: str) -> Projection:
@@ -346,6 +363,7 @@ def _finishing(status: str) -> Projection:
                 step_id,
             ),
         )
+        _record_outputs(cur, run_id, step_id, p)
 
     return project
 
@@ -453,6 +471,7 @@ class RunStore:
         step_ids: list[str],
         argv: list[str],
         max_concurrency: int,
+        params: dict[str, Any] | None = None,
     ) -> Event:
         """Record a new run, owned (locked) by this process, and emit its run_started (seq 1)."""
         host = socket.gethostname()
@@ -463,6 +482,7 @@ class RunStore:
             "pid": self._pid,
             "host": host,
             "argv": argv,
+            "params": params or {},
         }
         ts = utc_now()
         with self._lock:
@@ -757,7 +777,7 @@ _RUN_COLUMNS = (
 )
 _STEP_COLUMNS = (
     "step_id, ordinal, status, attempts, exit_code, started_at, finished_at, duration_sec,"
-    " reason, detail, recovered_by"
+    " reason, detail, recovered_by, outputs"
 )
 _ATTEMPT_COLUMNS = (
     "a.step_id, a.attempt, a.pid, a.pgid, a.proc_start_time, a.started_at, a.finished_at,"
@@ -844,7 +864,7 @@ def _read_steps(conn: sqlite3.Connection, run_id: str) -> list[StepInfo]:
     rows = conn.execute(
         f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY ordinal", (run_id,)
     )
-    return [StepInfo(*row) for row in rows]
+    return [replace(StepInfo(*row[:-1]), outputs=json.loads(row[-1] or "{}")) for row in rows]
 
 
 def _read_attempts(conn: sqlite3.Connection, run_id: str, step_id: str | None) -> list[AttemptInfo]:
@@ -868,6 +888,7 @@ def _summary(conn: sqlite3.Connection, run_id: str) -> dict[str, Any]:
             "duration_sec": s.duration_sec,
             "reason": s.reason,
             "recovered_by": s.recovered_by,
+            "outputs": s.outputs,
         }
         for s in _read_steps(conn, run_id)
     }

@@ -290,7 +290,7 @@ def test_to_ir_refuses_an_ast_with_errors() -> None:
                     "condition-bad-reference",
                     9,
                     3,
-                    "unknown name `yes`: a value is `steps.<id>.<attr>`, `env.NAME` or a literal",
+                    "unknown name `yes`: a value is `steps.<id>.<attr>`, `params.NAME`, `steps.<id>.outputs.NAME`, `env.NAME` or a literal",
                 )
             ],
         ),

@@ -472,6 +472,9 @@ def test_only_metadata_and_ui_hints_are_open() -> None:
             assert "additionalProperties" not in sub, name
         elif name.endswith("env"):
             assert sub["additionalProperties"] == {"type": "string"}, name
+        elif name == "params":  # any name, each value a strict param declaration
+            assert sub["additionalProperties"] == {"$ref": "#/definitions/param"}, name
+            assert schema["definitions"]["param"]["additionalProperties"] is False
         else:
             assert sub["additionalProperties"] is False, name
 

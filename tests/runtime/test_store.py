@@ -371,6 +371,7 @@ def test_summary_json(store: RunStore) -> None:
         "duration_sec": None,
         "reason": "upstream",
         "recovered_by": "lint",
+        "outputs": {},
     }
     with open_reader(store.state_dir) as r:
         assert r.summary(RUN) == summary

@@ -6,6 +6,7 @@ from types import ModuleType
 
 from planc.rules import (
     conditions,
+    dataflow,
     dependency_cycle,
     duplicate_ids,
     fallbacks,
@@ -24,6 +25,7 @@ RULE_MODULES: tuple[ModuleType, ...] = (
     fallbacks,
     trigger_rules,
     conditions,
+    dataflow,
     portability,
 )
 

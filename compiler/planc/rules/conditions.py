@@ -11,11 +11,14 @@ from planc.conditions import (
     STATUSES,
     And,
     Compare,
+    EnvRef,
     Expr,
     ListLit,
     Literal,
     Not,
     Or,
+    OutputRef,
+    ParamRef,
     StepRef,
     parse_condition,
     to_ir,
@@ -24,6 +27,7 @@ from planc.conditions import (
 from planc.diagnostics import Diagnostic, error, warning
 from planc.model import SourceStep
 from planc.nodes import ScalarNode
+from planc.references import Problem, output_problem, param_problem, secrets_of
 from planc.rules.base import RuleContext
 from planc.suggest import did_you_mean
 
@@ -69,9 +73,32 @@ def _check_condition(
         yield from _trigger_rule_verdict(ctx, step, node, parsed.ast)
 
 
+def _dataflow_errors(
+    ctx: RuleContext, step: SourceStep, node: ScalarNode, ast: Expr
+) -> Iterator[Diagnostic]:
+    """Params, step outputs and secrets read by the condition (docs/dataflow.md)."""
+    secrets = secrets_of(ctx, step.id)
+    for ref in walk(ast):
+        span = node.position_of(ref.offset, ref.length)
+        problem = None
+        if isinstance(ref, ParamRef):
+            problem = param_problem(ctx, ref.name)
+        elif isinstance(ref, OutputRef):
+            problem = output_problem(ctx, step.id, ref.step, ref.name)
+        elif isinstance(ref, EnvRef) and ref.name in secrets:
+            problem = Problem(
+                "secret-in-condition",
+                f"the condition of `{step.id}` reads secret `{ref.name}`",
+                "a condition's text and result are recorded; test the secret inside the step",
+            )
+        if problem is not None:
+            yield error(ctx.path, span, problem.code, problem.message, problem.hint)
+
+
 def _reference_errors(
     ctx: RuleContext, step: SourceStep, node: ScalarNode, text: str, ast: Expr
 ) -> Iterator[Diagnostic]:
+    yield from _dataflow_errors(ctx, step, node, ast)
     upstream = ctx.graph.upstream(step.id)
     for ref in walk(ast):
         if not isinstance(ref, StepRef) or ref.step in upstream:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from planc.diagnostics import Diagnostic, error, warning
+from planc.references import referenced_outputs
 from planc.rules.base import RuleContext
 from planc.suggest import did_you_mean
 
@@ -42,6 +43,7 @@ def check(ctx: RuleContext) -> Iterator[Diagnostic]:
                     f"step `{step.id}` consumes `{ref.name}`, which no step provides",
                     did_you_mean(ref.name, provider_of) or "add it to some step's `provides`",
                 )
+    read = referenced_outputs(ctx)
     for step in ctx.plan.steps:
         for ref in step.refs("provides"):
             owner = provider_of.get(ref.name)
@@ -53,10 +55,10 @@ def check(ctx: RuleContext) -> Iterator[Diagnostic]:
                     f"`{ref.name}` is provided by both `{owner}` and `{step.id}`",
                     "a resource has one provider; rename one of them",
                 )
-            elif ref.name not in consumed:
+            elif ref.name not in consumed and (step.id, ref.name) not in read:
                 yield warning(
                     ctx.path,
                     ref.span,
                     "unused-provides",
-                    f"step `{step.id}` provides `{ref.name}`, which no step consumes",
+                    f"step `{step.id}` provides `{ref.name}`, which no step consumes or reads",
                 )

@@ -1,0 +1,182 @@
+"""Params declarations and `${{ }}` placeholders in command, args, env and cwd."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from planc.diagnostics import Diagnostic, Span, error
+from planc.model import SourceStep
+from planc.nodes import MapNode, Node, ScalarNode, SeqNode
+from planc.references import declared_params, output_problem, param_problem, secrets_of
+from planc.rules.base import RuleContext
+from planrun.interpolate import Malformed, Reference, find
+
+CODES = {
+    "interpolation-syntax": (
+        "a `${{ … }}` placeholder that is not a reference",
+        "Placeholders are `${{ params.NAME }}`, `${{ steps.ID.outputs.NAME }}` or"
+        ' `${{ env.NAME }}`.\n\n    args: ["${{ param.repo }}"]   # write params.repo',
+    ),
+    "unknown-param": (
+        "a reference to a param the plan does not declare",
+        '    params:\n      repo: {type: string}\n    …\n    args: ["${{ params.rpeo }}"]',
+    ),
+    "unknown-step-reference": (
+        "a placeholder names a step that does not exist",
+        '    args: ["${{ steps.snapshto.outputs.ref }}"]   # did you mean `snapshot`?',
+    ),
+    "unknown-output": (
+        "a placeholder reads an output its step does not provide",
+        "Only names in the producer's `provides` can be written to $PLAN_OUTPUT and read.\n\n"
+        "    - id: snapshot\n      provides: [snapshot_ref]\n"
+        '    - id: restore\n      args: ["${{ steps.snapshot.outputs.ref }}"]',
+    ),
+    "output-not-upstream": (
+        "a step reads an output of a step it does not depend on",
+        "The producer may not have run yet. Add it to `depends_on` (for a fallback step: make"
+        " every step that names the fallback depend on it).",
+    ),
+    "interpolation-in-shell": (
+        "a placeholder inside a `shell: true` command line",
+        "A value pasted into a shell string could be parsed as shell syntax. Pass it through"
+        " the environment and quote the variable:\n\n"
+        '    env: {TARGET: "${{ params.target }}"}\n    command: \'git checkout "$TARGET"\'\n'
+        "    shell: true",
+    ),
+    "secret-in-args": (
+        "a secret interpolated into command, args or cwd",
+        "Arguments are visible to every process on the machine and are recorded in events."
+        " Steps receive secrets through their environment only.",
+    ),
+    "secret-in-condition": (
+        "a condition reads a secret",
+        "Conditions and their results are recorded in the IR and the run's events. Test the"
+        " secret inside the step instead.\n\n    condition: env.GITHUB_TOKEN != null   # refused",
+    ),
+    "param-default-type": (
+        "a param's default does not have the param's type",
+        "    params:\n      jobs: {type: int, default: '4'}   # write 4",
+    ),
+    "param-default-not-a-choice": (
+        "a param's default is not one of its choices",
+        "    params:\n      target: {choices: [main, develop], default: master}",
+    ),
+}
+
+_PY_TYPES = {"string": (str,), "int": (int,), "bool": (bool,)}
+_ARTICLE = {"string": "a", "int": "an", "bool": "a"}
+
+
+def check(ctx: RuleContext) -> Iterator[Diagnostic]:
+    yield from _params(ctx)
+    secrets = secrets_of(ctx, "")
+    for step in ctx.plan.steps:
+        for field_name, node in _fields(step):
+            for scalar in _strings(node):
+                yield from _placeholders(ctx, step, field_name, scalar, secrets)
+
+
+def _fields(step: SourceStep) -> Iterator[tuple[str, Node]]:
+    for name in ("command", "args", "env", "cwd"):
+        node = step.node.get(name)
+        if node is not None:
+            yield name, node
+
+
+def _strings(node: Node) -> Iterator[ScalarNode]:
+    if isinstance(node, ScalarNode) and isinstance(node.value, str):
+        yield node
+    elif isinstance(node, SeqNode):
+        for item in node.items:
+            yield from _strings(item)
+    elif isinstance(node, MapNode):
+        for _, value in node.entries:
+            yield from _strings(value)
+
+
+def _placeholders(
+    ctx: RuleContext, step: SourceStep, field_name: str, node: ScalarNode, secrets: set[str]
+) -> Iterator[Diagnostic]:
+    text = str(node.value)
+    if "${{" not in text:
+        return
+    shell_string = step.get("shell") is True and field_name in ("command", "args")
+    for found in find(text):
+        span = node.position_of(found.start, found.end - found.start)
+        if isinstance(found, Malformed):
+            yield error(
+                ctx.path,
+                span,
+                "interpolation-syntax",
+                f"`{text[found.start : found.end]}` is not a reference",
+                "write `${{ params.NAME }}`, `${{ steps.ID.outputs.NAME }}` or `${{ env.NAME }}`",
+            )
+            continue
+        if shell_string:
+            yield error(
+                ctx.path,
+                span,
+                "interpolation-in-shell",
+                f"step `{step.id}` interpolates into a shell command line (`shell: true`)",
+                "pass the value through `env:` and quote the variable in the command",
+            )
+        yield from _reference(ctx, step, field_name, found, span, secrets)
+
+
+def _reference(
+    ctx: RuleContext,
+    step: SourceStep,
+    field_name: str,
+    ref: Reference,
+    span: Span,
+    secrets: set[str],
+) -> Iterator[Diagnostic]:
+    if ref.kind == "param":
+        problem = param_problem(ctx, ref.name)
+    elif ref.kind == "output":
+        assert ref.step is not None
+        problem = output_problem(ctx, step.id, ref.step, ref.name)
+    else:
+        problem = None
+        if ref.name in secrets and field_name != "env":
+            yield error(
+                ctx.path,
+                span,
+                "secret-in-args",
+                f"secret `{ref.name}` is interpolated into `{field_name}` of step `{step.id}`",
+                f"steps receive `{ref.name}` in their environment: read it there",
+            )
+    if problem is not None:
+        yield error(ctx.path, span, problem.code, problem.message, problem.hint)
+
+
+def _params(ctx: RuleContext) -> Iterator[Diagnostic]:
+    params_node = ctx.plan.node.get("params")
+    if not isinstance(params_node, MapNode):
+        return
+    for key, value in params_node.entries:
+        if not isinstance(value, MapNode):
+            continue
+        declared = declared_params(ctx).get(str(key.value), {})
+        kind = str(declared.get("type", "string"))
+        allowed = _PY_TYPES[kind]
+        default_node = value.get("default")
+        default = declared.get("default")
+        ok_type = isinstance(default, allowed) and not (kind == "int" and isinstance(default, bool))
+        if default_node is not None and not ok_type:
+            yield error(
+                ctx.path,
+                default_node.span,
+                "param-default-type",
+                f"the default of param `{key.value}` must be {_ARTICLE[kind]} {kind},"
+                f" got {default!r}",
+            )
+        choices = declared.get("choices")
+        if default_node is not None and isinstance(choices, list) and default not in choices:
+            yield error(
+                ctx.path,
+                default_node.span,
+                "param-default-not-a-choice",
+                f"the default of param `{key.value}` is not one of its choices",
+                "choices: " + ", ".join(str(c) for c in choices),
+            )

@@ -1,0 +1,64 @@
+"""Step outputs: what a step wrote to the file named by $PLAN_OUTPUT (docs/dataflow.md)."""
+
+from __future__ import annotations
+
+import os
+
+MAX_OUTPUT_BYTES = 1 << 20
+
+
+class OutputError(Exception):
+    """The output file breaks the format; the message names the line."""
+
+
+def read_outputs(path: str, allowed: frozenset[str]) -> dict[str, str]:
+    """`NAME=value` lines and `NAME<<DELIM` … `DELIM` blocks; the last value of a name wins."""
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return {}
+    if size > MAX_OUTPUT_BYTES:
+        raise OutputError(f"$PLAN_OUTPUT holds {size} bytes; the limit is {MAX_OUTPUT_BYTES}")
+    with open(path, "rb") as handle:
+        text = handle.read().decode("utf-8", errors="replace")
+    return _parse(text.splitlines(), allowed)
+
+
+def _parse(lines: list[str], allowed: frozenset[str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        if not line.strip():
+            continue
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            name, delimiter = line.split("<<", 1)
+            end = _block_end(lines, index, delimiter, name)
+            values[_checked(name, allowed, index)] = "\n".join(lines[index:end])
+            index = end + 1
+        elif "=" in line:
+            name, value = line.split("=", 1)
+            values[_checked(name, allowed, index)] = value
+        else:
+            raise OutputError(f"$PLAN_OUTPUT line {index} is not NAME=value: {line[:80]!r}")
+    return values
+
+
+def _block_end(lines: list[str], start: int, delimiter: str, name: str) -> int:
+    if not delimiter:
+        raise OutputError(f"$PLAN_OUTPUT line {start}: `{name}<<` needs a delimiter")
+    for position in range(start, len(lines)):
+        if lines[position] == delimiter:
+            return position
+    raise OutputError(f"$PLAN_OUTPUT line {start}: no line `{delimiter}` ends `{name}`")
+
+
+def _checked(name: str, allowed: frozenset[str], line: int) -> str:
+    if name not in allowed:
+        listed = ", ".join(sorted(allowed)) or "nothing"
+        raise OutputError(
+            f"$PLAN_OUTPUT line {line} sets `{name}`, which the step does not provide"
+            f" (it provides {listed})"
+        )
+    return name

@@ -1,0 +1,85 @@
+"""Binding a plan's params (`-p NAME=VALUE`, `--params-file`) before anything runs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from planrun.launch import ParamValue
+
+_TRUE = ("true", "1", "yes")
+_FALSE = ("false", "0", "no")
+
+
+class ParamError(Exception):
+    """The given params do not fit the plan's declarations; nothing has run."""
+
+
+def parse_assignments(pairs: tuple[str, ...]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not equals or not name:
+            raise ParamError(f"-p expects NAME=VALUE, got {pair!r}")
+        values[name] = value
+    return values
+
+
+def read_params_file(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            values = json.load(handle)
+    except OSError as exc:
+        raise ParamError(f"cannot read params file {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ParamError(f"params file {path} is not valid JSON: {exc}") from None
+    if not isinstance(values, dict):
+        raise ParamError(f"params file {path} must hold a JSON object of name: value")
+    return values
+
+
+def bind(
+    declared: Mapping[str, Mapping[str, Any]], given: Mapping[str, Any]
+) -> dict[str, ParamValue]:
+    """Every declared param's value: given (parsed by type) or its default."""
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        names = ", ".join(sorted(declared)) or "none"
+        raise ParamError(f"unknown param(s) {', '.join(unknown)}; this plan declares: {names}")
+    missing = [name for name, spec in declared.items() if spec["required"] and name not in given]
+    if missing:
+        raise ParamError(
+            "missing required param(s): "
+            + ", ".join(f"{name} ({declared[name]['type']})" for name in sorted(missing))
+            + "; pass them with -p NAME=VALUE"
+        )
+    bound: dict[str, ParamValue] = {}
+    for name, spec in sorted(declared.items()):
+        value = _convert(name, spec["type"], given[name]) if name in given else spec["default"]
+        choices = spec.get("choices")
+        if choices is not None and value not in choices:
+            listed = ", ".join(str(c) for c in choices)
+            raise ParamError(f"param {name} must be one of {listed}; got {value!r}")
+        bound[name] = value
+    return bound
+
+
+def _convert(name: str, kind: str, value: Any) -> ParamValue:
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise ParamError(f"param {name} is a bool (true/false); got {value!r}")
+    if kind == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        text = str(value).strip()
+        if text.lstrip("-").isdigit() and not isinstance(value, bool | float):
+            return int(text)
+        raise ParamError(f"param {name} is an int; got {value!r}")
+    if isinstance(value, str):
+        return value
+    raise ParamError(f"param {name} is a string; got {value!r} (quote it in the params file)")
