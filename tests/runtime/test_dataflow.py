@@ -278,3 +278,23 @@ def test_short_secret_values_are_not_masked(tmp_path: Path) -> None:
     assert patterns_for(["T"], {}) == ()
     assert os.environ.get("PLAN_TEST_UNSET") is None
     assert collect  # the helper is shared with the other e2e tests
+
+
+def test_show_lists_outputs(tmp_path: Path) -> None:
+    steps = (
+        sh(
+            "produce",
+            'echo "ref=abc123" >> "$PLAN_OUTPUT"; printf "log<<E\\none\\ntwo\\nE\\n" >> "$PLAN_OUTPUT"',
+            provides=["ref", "log"],
+        ),
+    )
+    result = run_plan(tmp_path, plan(*steps))
+    shown = planrun_cli("show", "--state-dir", str(result.state_dir), cwd=tmp_path)
+    assert shown.returncode == 0
+    assert shown.stdout.endswith(
+        "outputs:\n  produce.log = one  (+1 more lines)\n  produce.ref = abc123\n"
+    )
+    as_json = json.loads(
+        planrun_cli("show", "--json", "--state-dir", str(result.state_dir), cwd=tmp_path).stdout
+    )
+    assert as_json["steps"][0]["outputs"] == {"ref": "abc123", "log": "one\ntwo"}

@@ -83,7 +83,20 @@ def show(
     rows = [header, *(_step_row(s) for s in steps)]
     statuses = ["", *(s.status for s in steps)]
     out.write(_table(rows, status_column=1, statuses=statuses, color=painted))
+    out.write(_outputs(steps))
     return 0
+
+
+def _outputs(steps: list[StepInfo]) -> str:
+    """Each step output on a line (`step.name = value`); long or multi-line values shortened."""
+    lines = []
+    for step in steps:
+        for name, value in sorted(step.outputs.items()):
+            first, *rest = value.splitlines() or [""]
+            shown = first if len(first) <= 80 else first[:79] + "…"
+            more = f"  (+{len(rest)} more lines)" if rest else ""
+            lines.append(f"  {step.step_id}.{name} = {shown}{more}\n")
+    return "outputs:\n" + "".join(lines) if lines else ""
 
 
 def _step_row(step: StepInfo) -> tuple[str, ...]:
