@@ -79,6 +79,7 @@ def bound(plan: str, fmt: str, max_concurrency: int | None) -> None:
 @click.option("--fail", multiple=True, metavar="STEP[,STEP…]", help="Steps that exit 1.")
 @click.option("--timeout", multiple=True, metavar="STEP[,STEP…]", help="Steps that time out.")
 @click.option("--env", multiple=True, metavar="NAME=VALUE", help="Environment conditions read.")
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="A param.")
 @click.option("--all-single-failures", is_flag=True, help="Table every single-step failure.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def simulate(
@@ -86,6 +87,7 @@ def simulate(
     fail: tuple[str, ...],
     timeout: tuple[str, ...],
     env: tuple[str, ...],
+    params: tuple[str, ...],
     all_single_failures: bool,
     fmt: str,
 ) -> None:
@@ -93,7 +95,7 @@ def simulate(
     code is printed)."""
     _run(
         lambda: commands.simulate(
-            plan, fail, timeout, env, all_single_failures, fmt, sys.stdout, sys.stderr
+            plan, fail, timeout, env, params, all_single_failures, fmt, sys.stdout, sys.stderr
         )
     )
 

@@ -18,6 +18,8 @@ from planc.draw import draw
 from planc.pipeline import Compilation, compile_file
 from planc.render import render
 from planc.suggest import did_you_mean
+from planrun.params import ParamError, parse_assignments
+from planrun.params import bind as bind_params
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -87,6 +89,7 @@ def simulate(
     fail: Sequence[str],
     timeout: Sequence[str],
     env: Sequence[str],
+    params: Sequence[str],
     all_single: bool,
     fmt: str,
     out: TextIO,
@@ -109,16 +112,21 @@ def simulate(
         hint = did_you_mean(unknown, known) or "`planc graph PLAN` lists the steps"
         err.write(f"planc: `{unknown}` is not a step of {path}; {hint}\n")
         return EXIT_USAGE
+    try:
+        param_values = bind_params(ir.get("params", {}), parse_assignments(tuple(params)))
+    except ParamError as exc:
+        err.write(f"planc: {exc}\n")
+        return EXIT_USAGE
     plan_id = str(ir["plan"]["id"])
     if all_single:
-        baseline, rows = all_single_failures(ir, variables)
+        baseline, rows = all_single_failures(ir, variables, param_values)
         if fmt == "json":
             data = report.single_failures_json(plan_id, baseline, rows)
             out.write(json.dumps(data, indent=2) + "\n")
         else:
             out.write(report.single_failures_text(plan_id, baseline, rows))
         return EXIT_OK
-    sim = run_simulation(ir, failing, timing_out, variables)
+    sim = run_simulation(ir, failing, timing_out, variables, params=param_values)
     if fmt == "json":
         out.write(json.dumps(sim.to_json(), indent=2) + "\n")
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -206,3 +207,31 @@ def test_all_single_failures_on_a_thousand_steps() -> None:
     assert take_lock.outcome == "failed"
     # the lock's release is an all_done step: it runs even when taking the lock failed
     assert "release_lock" not in take_lock.not_run
+
+
+PARAMS = {
+    "plan_id": "P",
+    "params": {"push": {"type": "bool", "default": False}, "repo": {"type": "string"}},
+    "globals": {"default_timeout_sec": 10},
+    "steps": [
+        {"id": "build", "command": "true"},
+        {
+            "id": "push",
+            "command": "true",
+            "depends_on": ["build"],
+            "condition": "params.push == true",
+        },
+    ],
+}
+
+
+def test_params_are_bound_like_planrun_binds_them(tmp_path: Path) -> None:
+    path = tmp_path / "params.json"
+    path.write_text(json.dumps(PARAMS), encoding="utf-8")
+    done = planc_cli("simulate", str(path), "--format", "json")
+    assert done.returncode == 2
+    assert "missing required param(s): repo (string)" in done.stderr
+    off = json.loads(planc_cli("simulate", str(path), "-p", "repo=x", "--format", "json").stdout)
+    assert off["steps"]["push"]["status"] == "skipped"
+    on = planc_cli("simulate", str(path), "-p", "repo=x", "-p", "push=yes", "--format", "json")
+    assert json.loads(on.stdout)["steps"]["push"]["status"] == "success"

@@ -31,6 +31,8 @@ from planc.conditions import (
     Literal,
     Not,
     Or,
+    OutputRef,
+    ParamRef,
     StepRef,
     parse_condition,
     walk,
@@ -225,6 +227,10 @@ def from_ir(node: dict[str, Any]) -> Expr:
         return StepRef(0, 0, node["step"], node["attr"])
     if kind == "env":
         return EnvRef(0, 0, node["name"])
+    if kind == "param":
+        return ParamRef(0, 0, node["name"])
+    if kind == "output":
+        return OutputRef(0, 0, node["step"], node["name"])
     if kind == "list":
         return ListLit(0, 0, tuple(Literal(0, 0, item["value"]) for item in node["items"]))
     return Literal(0, 0, node["value"])

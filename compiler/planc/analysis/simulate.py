@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from planrun import semantics as sem
-from planrun.conditions import StepFacts, evaluate
+from planrun.conditions import StepFacts, Value, evaluate
 from planrun.scheduler import ReadyQueue
 
 # planrun's exit code for each plan outcome (docs/semantics.md §7).
@@ -103,11 +103,13 @@ class _Replay:
         timeout: Iterable[str],
         env: Mapping[str, str],
         rules: Sequence[sem.StepRules],
+        params: Mapping[str, Value],
     ) -> None:
         self.ir = ir
         self.fail = tuple(dict.fromkeys(fail))
         self.timeout = tuple(dict.fromkeys(timeout))
         self.env = dict(env)
+        self.params = dict(params)
         self.steps: dict[str, dict[str, Any]] = {s["id"]: s for s in ir["steps"]}
         # Created on first use: --all-single-failures replays big plans once per step.
         self.reports: dict[str, StepReport] = {}
@@ -209,7 +211,7 @@ class _Replay:
             return True
         # planrun reads its own environment under the step's env; a replay reads --env instead.
         env = {**self.env, **self.steps[step_id]["env"]}
-        return evaluate(condition["ast"], self.facts, env)
+        return evaluate(condition["ast"], self.facts, env, self.params)
 
 
 def simulate(
@@ -218,15 +220,24 @@ def simulate(
     timeout: Iterable[str] = (),
     env: Mapping[str, str] | None = None,
     rules: Sequence[sem.StepRules] | None = None,
+    params: Mapping[str, Value] | None = None,
 ) -> Simulation:
     """What `planrun -j1` would decide if every attempt of `fail` exited 1 and every attempt of
     `timeout` timed out (every other attempt exits 0). O((steps + edges) · log steps).
 
-    `rules` (`planrun.semantics.rules_from_ir(ir["steps"])`) may be passed in by a caller that
-    replays the same IR many times; they are immutable."""
+    `params` are the bound params (`planrun.params.bind`; each declared param's default when
+    None). `rules` (`planrun.semantics.rules_from_ir(ir["steps"])`) may be passed in by a caller
+    that replays the same IR many times; they are immutable."""
     if rules is None:
         rules = sem.rules_from_ir(ir["steps"])
-    return _Replay(ir, fail, timeout, env or {}, rules).run()
+    if params is None:
+        params = default_params(ir)
+    return _Replay(ir, fail, timeout, env or {}, rules, params).run()
+
+
+def default_params(ir: dict[str, Any]) -> dict[str, Value]:
+    """What planrun binds without -p: every param's default (required ones read as null)."""
+    return {name: spec.get("default") for name, spec in ir.get("params", {}).items()}
 
 
 @dataclass(frozen=True)
@@ -250,11 +261,14 @@ class SingleFailure:
 
 
 def all_single_failures(
-    ir: dict[str, Any], env: Mapping[str, str] | None = None
+    ir: dict[str, Any],
+    env: Mapping[str, str] | None = None,
+    params: Mapping[str, Value] | None = None,
 ) -> tuple[Simulation, list[SingleFailure]]:
     """The run without failures, and one row per step failing alone: steps × (steps + edges)."""
     rules = sem.rules_from_ir(ir["steps"])
-    baseline = simulate(ir, env=env, rules=rules)
+    params = default_params(ir) if params is None else params
+    baseline = simulate(ir, env=env, rules=rules, params=params)
     ran = set(baseline.order)
     ids = [step["id"] for step in ir["steps"]]
     rows: list[SingleFailure] = []
@@ -262,7 +276,7 @@ def all_single_failures(
         # A step that never starts cannot fail: its replay would be the baseline itself.
         sim = baseline
         if sid in ran:
-            sim = _Replay(ir, [sid], (), env or {}, rules).run(details=False)
+            sim = _Replay(ir, [sid], (), env or {}, rules, params).run(details=False)
         now = set(sim.order)
         rows.append(
             SingleFailure(
