@@ -1,0 +1,470 @@
+#!/usr/bin/env python3
+"""planrun's per-step overhead against the floor: GNU make and ninja running the same DAGs.
+
+Each workload is one DAG of trivial steps, run by four tools at -j2:
+
+- planrun: `python -m planrun IR.json -j2 --state-dir FRESH -q` (the plan is compiled to IR
+  before any timing; planrun's start-up is timed, it is part of the real cost);
+- make: `make -r -j2` on a generated Makefile, one phony target per step (recipe `@true`,
+  prerequisites = dependencies) — the floor;
+- ninja: `ninja -j2` on a generated build.ninja, one edge per step whose output is never
+  created, so every run executes every step;
+- python: a bare sequential loop of `subprocess.run` per step, in a fresh interpreter (a
+  reference point: the cost of spawning from Python, without any bookkeeping).
+
+Workloads: W0 a single step (each tool's fixed start-up cost); W1 1,000 independent steps;
+W2 a 300-step chain; W3 20 layers × 50 steps with full fan-in between consecutive layers
+(47,500 edges); W4 20 independent steps each printing 20 MB (`head -c 20000000 /dev/zero`),
+to a file for every tool (planrun's per-attempt log; `> file` for the others). The tools
+alternate run by run (A B C D A B C D …) so background noise hits them alike; medians are
+printed with ms/step and the ratios planrun/make and planrun/ninja.
+
+    python benchmarks/runtime_vs_floor.py                   # 5 runs of each tool per workload
+    python benchmarks/runtime_vs_floor.py --repeat 9 --workloads W1,W3
+    python benchmarks/runtime_vs_floor.py --quick           # smoke run, small workloads
+    python benchmarks/runtime_vs_floor.py --profile W1      # + cProfile of one planrun run
+
+See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import (
+    BenchError,
+    Measurement,
+    child_env,
+    code_under_test,
+    exit_cleanly_on_sigterm,
+    load_text,
+    machine_header,
+    median,
+    profile_child,
+    run_measured,
+    table,
+    verdict,
+)
+
+OUTPUT_BYTES = 20_000_000
+TOOLS = ("planrun", "make", "ninja", "python")
+# Goals from the issue: planrun ≤ ratio × make; W4 also caps planrun's peak RSS.
+GOALS = {"W1": 1.3, "W2": 1.4, "W3": 1.3, "W4": 1.1}
+W4_RSS_GOAL_MIB = 100.0
+
+# The bare reference loop: a JSON list of [argv, log path or null], run in order.
+_PYTHON_LOOP = """\
+import json, subprocess, sys
+for argv, log in json.load(open(sys.argv[1])):
+    if log is None:
+        subprocess.run(argv, stdin=subprocess.DEVNULL, check=True)
+    else:
+        with open(log, "wb") as out:
+            subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, check=True)
+"""
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    title: str
+    deps: list[list[int]]  # per step, in topological order: the indexes it depends on
+    output_bytes: int = 0  # each step writes this much to stdout (0: the step is `true`)
+
+    @property
+    def steps(self) -> int:
+        return len(self.deps)
+
+    @property
+    def edges(self) -> int:
+        return sum(len(d) for d in self.deps)
+
+    @property
+    def argv(self) -> list[str]:
+        if self.output_bytes:
+            return ["head", "-c", str(self.output_bytes), "/dev/zero"]
+        return ["true"]
+
+
+def independent(name: str, steps: int, output_bytes: int = 0) -> Workload:
+    what = f"{steps:,} independent steps"
+    if output_bytes:
+        what += f", each printing {output_bytes / 1e6:g} MB"
+    return Workload(name, what, [[] for _ in range(steps)], output_bytes)
+
+
+def chain(name: str, steps: int) -> Workload:
+    return Workload(name, f"a {steps:,}-step chain", [[i - 1] if i else [] for i in range(steps)])
+
+
+def layers(name: str, count: int, width: int) -> Workload:
+    deps = [
+        [] if layer == 0 else list(range((layer - 1) * width, layer * width))
+        for layer in range(count)
+        for _ in range(width)
+    ]
+    title = f"{count} layers × {width} steps, full fan-in ({(count - 1) * width * width:,} edges)"
+    return Workload(name, title, deps)
+
+
+def workloads(quick: bool) -> list[Workload]:
+    startup = Workload("W0", "1 step: the fixed start-up cost of each tool", [[]])
+    if quick:
+        return [
+            startup,
+            independent("W1", 100),
+            chain("W2", 30),
+            layers("W3", 5, 10),
+            independent("W4", 4, OUTPUT_BYTES),
+        ]
+    return [
+        startup,
+        independent("W1", 1_000),
+        chain("W2", 300),
+        layers("W3", 20, 50),
+        independent("W4", 20, OUTPUT_BYTES),
+    ]
+
+
+def sid(index: int) -> str:
+    return f"s{index:05d}"
+
+
+# --- the inputs of each tool -----------------------------------------------------------------
+
+
+def write_plan(w: Workload, path: Path) -> None:
+    """The plan as JSON (no timeouts: none of the other tools has one either)."""
+    command, *args = w.argv
+    steps = [
+        {"id": sid(i), "command": command, "args": args, "depends_on": [sid(d) for d in deps]}
+        for i, deps in enumerate(w.deps)
+    ]
+    plan = {"plan_id": f"BENCH-{w.name}", "globals": {"max_concurrency": 2}, "steps": steps}
+    path.write_text(json.dumps(plan, indent=1) + "\n", encoding="utf-8")
+
+
+def write_makefile(w: Workload, path: Path) -> None:
+    """One phony target per step, prerequisites = dependencies, `all` wants every step."""
+    names = [sid(i) for i in range(w.steps)]
+    lines = [f".PHONY: all {' '.join(names)}", f"all: {' '.join(names)}"]
+    for i, deps in enumerate(w.deps):
+        lines.append(f"{names[i]}: {' '.join(sid(d) for d in deps)}".rstrip())
+        redirect = f" > out/{names[i]}.log" if w.output_bytes else ""
+        lines.append(f"\t@{' '.join(w.argv)}{redirect}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write_ninja(w: Workload, path: Path) -> None:
+    """One edge per step; its output file is never created, so every run runs every edge."""
+    redirect = " > out/$out.log" if w.output_bytes else ""
+    lines = ["rule run", f"  command = {' '.join(w.argv)}{redirect}", "  description = $out"]
+    for i, deps in enumerate(w.deps):
+        lines.append(f"build {sid(i)}: run {' '.join(sid(d) for d in deps)}".rstrip())
+    lines.append(f"build all: phony {' '.join(sid(i) for i in range(w.steps))}")
+    lines.append("default all")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write_loop_jobs(w: Workload, path: Path, out_dir: Path) -> None:
+    logs = [str(out_dir / f"{sid(i)}.log") if w.output_bytes else None for i in range(w.steps)]
+    jobs = [[w.argv, log] for log in logs]
+    path.write_text(json.dumps(jobs), encoding="utf-8")
+
+
+# --- one run of one tool -----------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    """The prepared directory of one workload and the commands that run it."""
+
+    workload: Workload
+    root: Path
+    jobs: int
+    env: dict[str, str]
+    runs: dict[str, list[Measurement]] = field(default_factory=dict)
+    _counter: int = 0
+
+    def prepare(self) -> None:
+        w = self.workload
+        self.root.mkdir(parents=True)
+        for tool in ("make", "ninja", "python"):
+            (self.root / tool).mkdir()
+        write_plan(w, self.root / "plan.json")
+        compiled = run_measured(
+            [sys.executable, "-m", "planc", "compile", "plan.json", "-o", "plan.ir.json"],
+            cwd=self.root,
+            stderr_path=self.root / "planc.stderr",
+            env=self.env,
+        )
+        if compiled.exit_code != 0:
+            detail = (self.root / "planc.stderr").read_text(encoding="utf-8", errors="replace")
+            raise BenchError(f"{w.name}: planc compile failed:\n{detail[:3000]}")
+        write_makefile(w, self.root / "make" / "Makefile")
+        write_ninja(w, self.root / "ninja" / "build.ninja")
+        write_loop_jobs(w, self.root / "python" / "jobs.json", self.root / "python" / "out")
+
+    def command(self, tool: str) -> tuple[list[str], Path, Path | None]:
+        """argv, cwd, and the directory the step outputs land in (checked, then removed)."""
+        j = str(self.jobs)
+        if tool == "planrun":
+            self._counter += 1
+            state = self.root / f"state-{self._counter}"
+            argv = [sys.executable, "-m", "planrun", "plan.ir.json", "-j", j, "-q"]
+            return [*argv, "--state-dir", state.name], self.root, state
+        if tool == "make":
+            return ["make", "-r", "-j", j, "-f", "Makefile"], self.root / "make", self._out("make")
+        if tool == "ninja":
+            return ["ninja", "-j", j, "-f", "build.ninja"], self.root / "ninja", self._out("ninja")
+        loop = [sys.executable, "-c", _PYTHON_LOOP, "jobs.json"]
+        return loop, self.root / "python", self._out("python")
+
+    def _out(self, tool: str) -> Path | None:
+        if not self.workload.output_bytes:
+            return None
+        out = self.root / tool / "out"
+        out.mkdir(exist_ok=True)
+        return out
+
+    def run(self, tool: str, record: bool) -> Measurement:
+        argv, cwd, outputs = self.command(tool)
+        stderr = self.root / f"{tool}.stderr"
+        result = run_measured(argv, cwd=cwd, stderr_path=stderr, env=self.env)
+        try:
+            if result.exit_code != 0:
+                detail = stderr.read_text(encoding="utf-8", errors="replace")[-3000:]
+                name = self.workload.name
+                raise BenchError(f"{name}: {tool} exited {result.exit_code}:\n{detail}")
+            if outputs is not None:
+                self._check_outputs(tool, outputs)
+        finally:
+            if outputs is not None:
+                shutil.rmtree(outputs, ignore_errors=True)
+            if tool == "ninja":  # ninja's log grows by one line per edge and run
+                (cwd / ".ninja_log").unlink(missing_ok=True)
+        if record:
+            self.runs.setdefault(tool, []).append(result)
+        return result
+
+    def _check_outputs(self, tool: str, outputs: Path) -> None:
+        """Every step ran and wrote all of its output (for planrun: its stdout logs)."""
+        w = self.workload
+        pattern = "runs/*/logs/*.stdout" if tool == "planrun" else "*.log"
+        total = sum(p.stat().st_size for p in outputs.glob(pattern))
+        expected = w.steps * w.output_bytes
+        if total != expected:
+            raise BenchError(f"{w.name}: {tool} wrote {total} bytes of output, not {expected}")
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+
+def report(benches: list[Bench], tools: list[str]) -> str:
+    headers = ["workload", "steps", "edges"]
+    for tool in tools:
+        headers += [f"{tool} s", "ms/step"]
+    rows = []
+    for b in benches:
+        w = b.workload
+        row = [w.name, f"{w.steps:,}", f"{w.edges:,}"]
+        for tool in tools:
+            seconds = _seconds(b, tool, median)
+            row += [f"{seconds:.3f}", f"{1000 * seconds / w.steps:.2f}"]
+        rows.append(row)
+    lines = ["median wall time of each tool:", table(headers, rows), ""]
+
+    floors = [t for t in ("make", "ninja") if t in tools]
+    if "planrun" in tools and floors:
+        headers = ["workload"]
+        for floor in floors:
+            headers += [f"planrun/{floor}", "(best runs)", "+ms/step"]
+        headers += ["goal vs make", "planrun peak MiB"]
+        rows = []
+        for b in benches:
+            row = [b.workload.name]
+            for floor in floors:
+                extra = _seconds(b, "planrun", median) - _seconds(b, floor, median)
+                row += [
+                    f"{_ratio(b, 'planrun', floor):.2f}",
+                    f"{_ratio(b, 'planrun', floor, min):.2f}",
+                    f"{1000 * extra / b.workload.steps:.2f}",
+                ]
+            goal = GOALS.get(b.workload.name)
+            row += [f"≤ {goal:g}" if goal else "–", _peak_text(b, "planrun")]
+            rows.append(row)
+        lines += [
+            "planrun against the floor (ratios of medians; of the fastest runs in parentheses,"
+            " less sensitive to background load; +ms/step = planrun's extra cost per step):",
+            table(headers, rows),
+            "",
+        ]
+
+    rss_headers = ["workload", *(f"{t} peak MiB" for t in tools)]
+    rss_rows = [[b.workload.name, *(_peak_text(b, t) for t in tools)] for b in benches]
+    lines += [
+        "peak RSS (largest single process of the run; ≤N: at most the fork floor N):",
+        table(rss_headers, rss_rows),
+        "",
+    ]
+
+    if "planrun" in tools and "make" in tools:
+        for b in benches:
+            goal = GOALS.get(b.workload.name)
+            if goal is None:
+                continue
+            ratio = _ratio(b, "planrun", "make")
+            text = f"goal {b.workload.name}: planrun ≤ {goal:g}× make: {ratio:.2f}×"
+            ok = ratio <= goal
+            if b.workload.output_bytes:
+                peak = _peak(b, "planrun")
+                text += f"; peak RSS < {W4_RSS_GOAL_MIB:g} MiB: {peak:.0f} MiB"
+                ok = ok and peak < W4_RSS_GOAL_MIB
+            lines.append(f"{text}  [{verdict(ok)}]")
+    return "\n".join(lines)
+
+
+def _seconds(b: Bench, tool: str, pick: Callable[[list[float]], float]) -> float:
+    times = [m.seconds for m in b.runs.get(tool, [])]
+    return pick(times) if times else float("nan")
+
+
+def _ratio(b: Bench, tool: str, floor: str, pick: Callable[[list[float]], float] = median) -> float:
+    base = _seconds(b, floor, pick)
+    return _seconds(b, tool, pick) / base if base else float("nan")
+
+
+def _peak_text(b: Bench, tool: str) -> str:
+    runs = b.runs.get(tool, [])
+    if not runs:
+        return "–"
+    worst = max(runs, key=lambda m: m.peak_rss_mib)
+    return worst.rss_text()
+
+
+def _peak(b: Bench, tool: str) -> float:
+    runs = b.runs.get(tool, [])
+    return max((m.peak_rss_mib for m in runs), default=float("nan"))
+
+
+def details(benches: list[Bench], tools: list[str]) -> str:
+    """Every run's time, in run order, so outliers and drift are visible."""
+    lines = ["all runs (s):"]
+    for b in benches:
+        for tool in tools:
+            times = " ".join(f"{m.seconds:.3f}" for m in b.runs.get(tool, []))
+            lines.append(f"  {b.workload.name} {tool:8} {times}")
+    return "\n".join(lines)
+
+
+# --- main --------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per tool [5]")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first [1]")
+    parser.add_argument("-j", "--jobs", type=int, default=2, help="parallelism of every tool [2]")
+    parser.add_argument("--workloads", help="comma-separated subset of W0,W1,W2,W3,W4")
+    parser.add_argument("--tools", help=f"comma-separated subset of {','.join(TOOLS)}")
+    parser.add_argument("--quick", action="store_true", help="small workloads, one run")
+    parser.add_argument(
+        "--profile", metavar="WORKLOAD", help="also cProfile one planrun run of WORKLOAD"
+    )
+    parser.add_argument(
+        "--rev", help="measure this git revision (a snapshot) instead of the working tree"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeat, args.warmup = 1, 0
+    wanted = args.tools.split(",") if args.tools else list(TOOLS)
+    unknown = [t for t in wanted if t not in TOOLS]
+    if unknown:
+        parser.error(f"unknown tools: {', '.join(unknown)}")
+    args.tools = [
+        t for t in TOOLS if t in wanted and (t not in ("make", "ninja") or shutil.which(t))
+    ]
+    for missing in sorted(set(wanted) - set(args.tools)):
+        print(f"note: {missing} is not installed; skipped", file=sys.stderr)
+    if args.repeat < 1 or args.warmup < 0 or args.jobs < 1:
+        parser.error("--repeat and -j must be positive, --warmup not negative")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    exit_cleanly_on_sigterm()
+    names = args.workloads.split(",") if args.workloads else None
+    selected = [w for w in workloads(args.quick) if names is None or w.name in names]
+    benches: list[Bench] = []
+    with tempfile.TemporaryDirectory(prefix="plan-bench-runtime-") as tmp:
+        try:
+            code_dir, code = code_under_test(args.rev, Path(tmp))
+            env = child_env(Path(tmp) / "pycache", code_dir)
+            print(machine_header([__file__, *argv], code))
+            print(f"tools:   {_versions(args.tools)}")
+            print(f"repeat: {args.repeat}  warm-up rounds: {args.warmup}  -j{args.jobs}")
+            for w in selected:
+                print(f"  {w.name}: {w.title}")
+            print(flush=True)
+            for w in selected:
+                bench = Bench(w, Path(tmp) / w.name, args.jobs, env)
+                bench.prepare()
+                print(f"  running {w.name}…", file=sys.stderr, flush=True)
+                for round_ in range(args.warmup + args.repeat):
+                    for tool in args.tools:
+                        bench.run(tool, record=round_ >= args.warmup)
+                benches.append(bench)
+            print(report(benches, args.tools))
+            print()
+            print(details(benches, args.tools))
+            print(f"{load_text()} at the end", flush=True)
+            if args.profile:
+                print()
+                print(_profile(Path(tmp), args.profile, args.jobs, args.quick, env))
+        except BenchError as exc:
+            print(f"runtime_vs_floor: {exc}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def _profile(tmp: Path, name: str, jobs: int, quick: bool, env: dict[str, str]) -> str:
+    by_name = {w.name: w for w in workloads(quick)}
+    if name not in by_name:
+        raise BenchError(f"--profile: unknown workload {name}")
+    bench = Bench(by_name[name], tmp / f"profile-{name}", jobs, env)
+    bench.prepare()
+    args = ["-m", "planrun", "plan.ir.json", "-j", str(jobs), "-q", "--state-dir", "state-prof"]
+    title = f"cProfile: planrun {name} ({bench.workload.title}), -j{jobs}"
+    return profile_child(args, cwd=bench.root, title=title, env=env)
+
+
+def _versions(tools: list[str]) -> str:
+    probes: dict[str, Callable[[], str]] = {
+        "make": lambda: _first_line(["make", "--version"]),
+        "ninja": lambda: "ninja " + _first_line(["ninja", "--version"]),
+    }
+    return "; ".join(probes[t]() for t in tools if t in probes) or "-"
+
+
+def _first_line(argv: list[str]) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return f"{argv[0]} (version unknown)"
+    return (out.stdout.splitlines() or ["?"])[0].strip()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
