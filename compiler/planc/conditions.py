@@ -179,7 +179,7 @@ def walk(node: Expr) -> Iterator[Expr]:
 # Parsing
 
 
-@lru_cache(maxsize=4096)  # several rules read the same condition; plans repeat conditions
+@lru_cache(maxsize=1 << 16)  # rules and lowering read each condition; plans repeat them
 def parse_condition(text: str) -> ParsedCondition:
     if len(text) > MAX_CONDITION_LENGTH:
         return _fail(

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
-
-from planrun.ir import canonical_json, compute_digest
 
 
 def emit(ir_without_digest: dict[str, Any]) -> bytes:
-    """Byte-identical for identical input: sorted keys, fixed separators, one final newline."""
-    frozen = {**ir_without_digest, "digest": compute_digest(ir_without_digest)}
-    return canonical_json(frozen) + b"\n"
+    """Byte-identical for identical input: sorted keys, fixed separators, one final newline.
+
+    Equal to `planrun.ir.canonical_json` of the IR with its digest (a test checks it), but each
+    top-level value is serialised once: the digest covers the members without `digest`, and the
+    file is the same members with `digest` spliced in at its sorted place.
+    """
+    members = {key: _dumps(value) for key, value in ir_without_digest.items()}
+    body = _object(members).encode("utf-8")
+    members["digest"] = _dumps("sha256:" + hashlib.sha256(body).hexdigest())
+    return _object(members).encode("utf-8") + b"\n"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _object(members: dict[str, str]) -> str:
+    return "{" + ",".join(f"{_dumps(key)}:{members[key]}" for key in sorted(members)) + "}"

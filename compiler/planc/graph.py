@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from planc.model import SourcePlan, SourceStep
 
@@ -20,25 +20,24 @@ class PlanGraph:
     dependents: dict[str, list[str]]
     provider_of: dict[str, str]
     fallback_steps: set[str]
-    _upstream: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
-    def upstream(self, step_id: str) -> frozenset[str]:
-        """Every step `step_id` transitively depends on (never itself, even on a cycle)."""
-        cached = self._upstream.get(step_id)
-        if cached is not None:
-            return cached
-        seen: set[str] = set()
-        stack = list(self.deps.get(step_id, ()))
+    def is_upstream(self, ancestor: str, step_id: str) -> bool:
+        """Whether `step_id` transitively depends on `ancestor`: a search that stops as soon as
+        it finds it, so the common case (a direct dependency) costs one lookup and no plan
+        pays for the ancestor set of every step."""
+        direct = self.deps.get(step_id, ())
+        if ancestor in direct:
+            return True
+        seen: set[str] = {step_id}
+        stack = list(direct)
         while stack:
             current = stack.pop()
-            if current in seen:
-                continue
-            seen.add(current)
-            stack.extend(self.deps.get(current, ()))
-        seen.discard(step_id)
-        result = frozenset(seen)
-        self._upstream[step_id] = result
-        return result
+            if current == ancestor:
+                return True
+            if current not in seen:
+                seen.add(current)
+                stack.extend(self.deps.get(current, ()))
+        return False
 
     def topo_order(self) -> list[str] | None:
         """Kahn's algorithm, ties broken by source order; None when the graph has a cycle."""

@@ -74,7 +74,11 @@ def load_document(path: str, data: bytes) -> Document:
     loader: _Loader = _JsonLoader(path, text) if _is_json(path, text) else _YamlLoader(path, text)
     try:
         with gc_paused():
-            root = loader.load()
+            try:
+                root = loader.load()
+            except _FastPathFailed:
+                loader = _YamlLoader(path, text, pure=True)
+                root = loader.load()
     except (RecursionError, ValueError, UnicodeError, AssertionError) as exc:
         # Defensive: the loaders are designed never to raise these, but a parser bug must still
         # come out as a diagnostic rather than a traceback.
@@ -544,39 +548,43 @@ class _YamlFrame:
     seen: dict[str, ScalarNode] = field(default_factory=dict)
 
 
-def _parse_events(text: str) -> Iterator[Any]:
+class _FastPathFailed(Exception):
+    """libyaml refused the text: the pure parser must give the verdict (see _events)."""
+
+
+def _events(text: str, pure: bool) -> Iterator[Any]:
     """The parser events of `text`, as ruamel's pure-Python YAML 1.2 parser produces them.
 
     libyaml (ruamel.yaml.clib), where installed, parses ten times faster with the same event
     classes and marks, but it scans some plain scalars by YAML 1.1 rules (`a: [http://x]` is an
-    error there) and words its errors differently. So it only serves as a fast path: any error
-    it raises sends the text to the pure parser, whose verdict and messages are the ones we keep.
-    Both parsers are iterative state machines: deep nesting cannot overflow the stack.
+    error there) and words its errors differently. So it only serves as a fast path: when it
+    raises, `_FastPathFailed` makes the caller start again with the pure parser, whose verdict
+    and messages are the ones we keep. Events stream either way (no list of millions), and both
+    parsers are iterative state machines: deep nesting cannot overflow the stack.
     """
+    if not pure:
+        try:
+            from _ruamel_yaml import CParser
+        except ImportError:
+            pure = True
+    if pure:
+        # The safe parser: the same events as round-trip, without its costly comment tracking.
+        yield from YAML(typ="safe", pure=True).parse(text)
+        return
+    parser = CParser(text)
     try:
-        from _ruamel_yaml import CParser
-    except ImportError:
-        return _pure_events(text)
-    try:
-        parser = CParser(text)
-        events = []
         while parser.check_event():
-            events.append(parser.get_event())
-        return iter(events)
-    except YAMLError:
-        return _pure_events(text)
-
-
-def _pure_events(text: str) -> Iterator[Any]:
-    # The safe parser: the same events as round-trip, without its costly comment tracking.
-    return iter(YAML(typ="safe", pure=True).parse(text))
+            yield parser.get_event()
+    except YAMLError as exc:
+        raise _FastPathFailed from exc
 
 
 class _YamlLoader(_Loader):
     """YAML 1.2 built from ruamel's parser events, which come from an iterative state machine."""
 
-    def __init__(self, path: str, text: str) -> None:
+    def __init__(self, path: str, text: str, pure: bool = False) -> None:
         super().__init__(path, text)
+        self.pure = pure
         self.stack: list[_YamlFrame] = []
         self.root: Node | None = None
         self.documents = 0
@@ -589,7 +597,7 @@ class _YamlLoader(_Loader):
     def load(self) -> Node:
         self._check_directives()
         try:
-            for event in _parse_events(self.text):
+            for event in _events(self.text, self.pure):
                 self.mark = event.start_mark
                 self._event(event)
                 self.previous_end = event.end_mark

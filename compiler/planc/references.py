@@ -39,16 +39,15 @@ def param_problem(ctx: RuleContext, name: str) -> Problem | None:
     return Problem("unknown-param", f"`params.{name}` is not a declared param", hint)
 
 
-def visible_producers(ctx: RuleContext, reader: str) -> frozenset[str]:
-    """Steps certainly finished when `reader` starts. A fallback step has no dependencies: it
-    runs after a step naming it failed, so what every such step depends on (and the step
-    itself) is finished."""
+def is_visible_producer(ctx: RuleContext, producer: str, reader: str) -> bool:
+    """Whether `producer` has certainly finished when `reader` starts. A fallback step has no
+    dependencies: it runs after a step naming it failed, so what every such step depends on
+    (and the step itself) is finished."""
     graph = ctx.graph
     if reader not in graph.fallback_steps:
-        return graph.upstream(reader)
+        return graph.is_upstream(producer, reader)
     namers = [s.id for s in ctx.plan.steps if s.get("fallback") == reader]
-    sets = [graph.upstream(n) | {n} for n in namers]
-    return frozenset.intersection(*sets) if sets else frozenset()
+    return all(producer == n or graph.is_upstream(producer, n) for n in namers)
 
 
 def output_problem(ctx: RuleContext, reader: str, producer: str, name: str) -> Problem | None:
@@ -65,7 +64,7 @@ def output_problem(ctx: RuleContext, reader: str, producer: str, name: str) -> P
         return Problem(
             "unknown-output", f"step `{producer}` does not provide an output `{name}`", hint
         )
-    if producer not in visible_producers(ctx, reader):
+    if not is_visible_producer(ctx, producer, reader):
         return Problem(
             "output-not-upstream",
             f"`{reader}` reads an output of `{producer}`, which it does not depend on, so the"

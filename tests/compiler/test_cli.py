@@ -113,3 +113,14 @@ def test_graph_formats(tmp_path: Path) -> None:
     mermaid = planc_cli("graph", seed, "--format", "mermaid", cwd=tmp_path).stdout
     assert mermaid.startswith("flowchart LR\n")
     assert "s0 --> s1" in mermaid
+
+
+def test_emit_matches_the_runtime_canonical_form() -> None:
+    from planc.pipeline import compile_file
+    from planrun.ir import canonical_json, parse_ir
+
+    for name in ("checkin.json", "safe-merge.json"):
+        ir = compile_file(str(REPO / "plans" / "seed" / name)).ir
+        assert ir is not None
+        loaded = parse_ir(ir)  # verifies the digest the runtime's way
+        assert ir == canonical_json(loaded.raw) + b"\n"

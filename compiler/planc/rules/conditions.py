@@ -99,9 +99,8 @@ def _reference_errors(
     ctx: RuleContext, step: SourceStep, node: ScalarNode, text: str, ast: Expr
 ) -> Iterator[Diagnostic]:
     yield from _dataflow_errors(ctx, step, node, ast)
-    upstream = ctx.graph.upstream(step.id)
     for ref in walk(ast):
-        if not isinstance(ref, StepRef) or ref.step in upstream:
+        if not isinstance(ref, StepRef) or ctx.graph.is_upstream(ref.step, step.id):
             continue
         # Point at the id itself, past `steps.` or `prev.`.
         prefix = len("prev.") if text.startswith("prev.", ref.offset) else len("steps.")
