@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from planc.diagnostics import Span
@@ -91,6 +92,14 @@ class SourcePlan:
     def span_of(self, key: str) -> Span:
         value = self.node.get(key)
         return self.node.span if value is None else value.span
+
+    @cached_property
+    def secret_names(self) -> frozenset[str]:
+        """Every secret the plan declares, at plan level or on any step: none may leak."""
+        names = set(self.raw.get("secrets") or [])
+        for step in self.steps:
+            names.update(step.get("secrets") or [])
+        return frozenset(names)
 
 
 def build_model(document: Document) -> SourcePlan:

@@ -23,14 +23,6 @@ def declared_params(ctx: RuleContext) -> dict[str, dict[str, object]]:
     return params if isinstance(params, dict) else {}
 
 
-def secrets_of(ctx: RuleContext, step_id: str) -> set[str]:
-    """Every secret name the plan declares (plan level and any step's): none may leak."""
-    names = set(ctx.plan.raw.get("secrets") or [])
-    for step in ctx.plan.steps:
-        names.update(step.get("secrets") or [])
-    return names
-
-
 def param_problem(ctx: RuleContext, name: str) -> Problem | None:
     params = declared_params(ctx)
     if name in params:

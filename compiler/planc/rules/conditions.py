@@ -27,7 +27,7 @@ from planc.conditions import (
 from planc.diagnostics import Diagnostic, error, warning
 from planc.model import SourceStep
 from planc.nodes import ScalarNode
-from planc.references import Problem, output_problem, param_problem, secrets_of
+from planc.references import Problem, output_problem, param_problem
 from planc.rules.base import RuleContext
 from planc.suggest import did_you_mean
 
@@ -77,7 +77,7 @@ def _dataflow_errors(
     ctx: RuleContext, step: SourceStep, node: ScalarNode, ast: Expr
 ) -> Iterator[Diagnostic]:
     """Params, step outputs and secrets read by the condition (docs/dataflow.md)."""
-    secrets = secrets_of(ctx, step.id)
+    secrets = ctx.plan.secret_names
     for ref in walk(ast):
         span = node.position_of(ref.offset, ref.length)
         problem = None

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from planc.diagnostics import Diagnostic, Span, error
 from planc.model import SourceStep
 from planc.nodes import MapNode, Node, ScalarNode, SeqNode
-from planc.references import declared_params, output_problem, param_problem, secrets_of
+from planc.references import declared_params, output_problem, param_problem
 from planc.rules.base import RuleContext
 from planrun.interpolate import Malformed, Reference, find
 
@@ -69,7 +69,7 @@ _ARTICLE = {"string": "a", "int": "an", "bool": "a"}
 
 def check(ctx: RuleContext) -> Iterator[Diagnostic]:
     yield from _params(ctx)
-    secrets = secrets_of(ctx, "")
+    secrets = ctx.plan.secret_names
     for step in ctx.plan.steps:
         for field_name, node in _fields(step):
             for scalar in _strings(node):
@@ -95,7 +95,7 @@ def _strings(node: Node) -> Iterator[ScalarNode]:
 
 
 def _placeholders(
-    ctx: RuleContext, step: SourceStep, field_name: str, node: ScalarNode, secrets: set[str]
+    ctx: RuleContext, step: SourceStep, field_name: str, node: ScalarNode, secrets: frozenset[str]
 ) -> Iterator[Diagnostic]:
     text = str(node.value)
     if "${{" not in text:
@@ -129,7 +129,7 @@ def _reference(
     field_name: str,
     ref: Reference,
     span: Span,
-    secrets: set[str],
+    secrets: frozenset[str],
 ) -> Iterator[Diagnostic]:
     if ref.kind == "param":
         problem = param_problem(ctx, ref.name)
