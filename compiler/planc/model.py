@@ -111,9 +111,9 @@ def build_model(document: Document) -> SourcePlan:
     steps_node: Node | None = root.get("steps")
     steps: list[SourceStep] = []
     if isinstance(steps_node, SeqNode):
-        for index, item in enumerate(steps_node.items):
+        # The plain values of each step are already inside `raw`: no second conversion.
+        for index, (item, step_raw) in enumerate(zip(steps_node.items, raw["steps"], strict=True)):
             if isinstance(item, MapNode):
-                step_raw = to_plain(item)
                 assert isinstance(step_raw, dict)
                 steps.append(SourceStep(index, item, step_raw))
     return SourcePlan(document, root, raw, tuple(steps))

@@ -9,7 +9,7 @@ from planc.diagnostics import Span
 Scalar = str | int | float | bool | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ScalarNode:
     value: Scalar
     span: Span
@@ -27,13 +27,13 @@ class ScalarNode:
         return Span(self.span.line, col, self.span.line, col + max(length, 1))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SeqNode:
     items: tuple[Node, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MapNode:
     # Keys keep their own node so a diagnostic about a key points at the key, not its value.
     entries: tuple[tuple[ScalarNode, Node], ...]
