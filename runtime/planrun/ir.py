@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from importlib.resources import files
 from typing import Any
+
+from planrun.ir_shape import conforms
 
 IR_VERSION = 1
 
@@ -52,6 +54,8 @@ def compute_digest(ir_without_digest: dict[str, Any]) -> str:
 
 @cache
 def ir_schema() -> dict[str, Any]:
+    from importlib.resources import files  # deferred: only needed to explain an invalid IR
+
     text = files("planrun").joinpath("ir.schema.json").read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
@@ -75,6 +79,46 @@ def parse_ir(data: bytes, path: str = "<ir>") -> IR:
         raw = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise IRError(f"{path}: not a JSON IR file ({exc})") from None
+    return _checked(raw, data, path)
+
+
+def parse_if_ir(data: bytes, path: str = "<ir>") -> IR | None:
+    """`parse_ir(data)` if `data` is an IR (a JSON object with `ir_version`), else None (e.g. a
+    plan file); parses the JSON once. Raises IRError like parse_ir for an IR it refuses."""
+    if data.lstrip()[:1] != b"{":
+        return None
+    constants: list[str] = []
+    try:
+        raw = json.loads(data.decode("utf-8"), parse_constant=_noting(constants))
+    except (ValueError, RecursionError):  # not UTF-8 or not JSON: the careful path decides
+        constants.append("")
+    if constants:  # NaN/Infinity, or an error: parse_ir's wording, or not an IR at all
+        return parse_ir(data, path) if _looks_like_ir(data) else None
+    if not isinstance(raw, dict) or "ir_version" not in raw:
+        return None
+    return _checked(raw, data, path)
+
+
+def _noting(seen: list[str]) -> Callable[[str], float]:
+    def note(name: str) -> float:
+        seen.append(name)
+        return float(name)
+
+    return note
+
+
+def _looks_like_ir(data: bytes) -> bool:
+    """An IR is a JSON object with `ir_version`; plans never have that key."""
+    if data.lstrip()[:1] != b"{":
+        return False
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(value, dict) and "ir_version" in value
+
+
+def _checked(raw: Any, data: bytes, path: str) -> IR:
     if not isinstance(raw, dict):
         raise IRError(f"{path}: not an IR (expected a JSON object)")
     version = raw.get("ir_version")
@@ -84,13 +128,15 @@ def parse_ir(data: bytes, path: str = "<ir>") -> IR:
             " (recompile the plan with a matching planc)"
         )
     _validate_schema(raw, path)
-    _verify_digest(raw, path)
+    _verify_digest(raw, data, path)
     _verify_graph(raw, path)
     return IR(raw, data)
 
 
 def _validate_schema(raw: dict[str, Any], path: str) -> None:
-    import jsonschema  # deferred: only needed once per run, and costly to import
+    if conforms(raw):  # the fast check (ir_shape.py); jsonschema decides and words a refusal
+        return
+    import jsonschema  # deferred: costly to import, and only needed for an invalid IR
 
     error = jsonschema.exceptions.best_match(
         jsonschema.Draft7Validator(ir_schema()).iter_errors(raw)
@@ -100,7 +146,9 @@ def _validate_schema(raw: dict[str, Any], path: str) -> None:
         raise IRError(f"{path}: invalid IR at {where}: {error.message}")
 
 
-def _verify_digest(raw: dict[str, Any], path: str) -> None:
+def _verify_digest(raw: dict[str, Any], data: bytes, path: str) -> None:
+    if _canonical_file_matches(raw["digest"], data):
+        return
     body = {k: v for k, v in raw.items() if k != "digest"}
     actual = compute_digest(body)
     if actual != raw["digest"]:
@@ -110,23 +158,41 @@ def _verify_digest(raw: dict[str, Any], path: str) -> None:
         )
 
 
+def _canonical_file_matches(digest: str, data: bytes) -> bool:
+    """The fast digest check: `data` as planc writes it (canonical JSON, `"digest"` member
+    included, one final newline) hashes to `digest` once that member is taken out.
+
+    Sound without re-serialising: the remaining bytes hash to `digest`, so they are the very
+    bytes planc hashed, canonical JSON of the IR body (they cannot contain the digest itself,
+    which is their own hash); and `digest` occurs in `data` exactly once, in the top-level member
+    json.loads read it from. So the parsed IR is that body plus its digest, which is what the
+    slow check (re-serialise, hash) would accept. Any other file (reformatted, edited) takes the
+    slow check."""
+    member = b',"digest":"' + digest.encode() + b'"'
+    if data.count(member) != 1 or not data.endswith(b"}\n"):
+        return False
+    head, tail = data[:-1].split(member)
+    return "sha256:" + hashlib.sha256(head + tail).hexdigest() == digest
+
+
 def _verify_graph(raw: dict[str, Any], path: str) -> None:
     """What the schema cannot say: ids unique, edges known, topological, symmetric."""
-    seen: dict[str, dict[str, Any]] = {}
+    seen: dict[str, set[str]] = {}  # step id -> its dependencies
     for step in raw["steps"]:
         step_id = step["id"]
         if step_id in seen:
             raise IRError(f"{path}: invalid IR: duplicate step id {step_id!r}")
-        for dep in step["depends_on"]:
-            if dep not in seen:
-                raise IRError(
-                    f"{path}: invalid IR: step {step_id!r} depends on {dep!r}, which is not an "
-                    "earlier step (the IR must be in topological order)"
-                )
-        seen[step_id] = step
+        deps = set(step["depends_on"])
+        if not seen.keys() >= deps:
+            dep = next(d for d in step["depends_on"] if d not in seen)
+            raise IRError(
+                f"{path}: invalid IR: step {step_id!r} depends on {dep!r}, which is not an "
+                "earlier step (the IR must be in topological order)"
+            )
+        seen[step_id] = deps
     for step in raw["steps"]:
         for child in step["dependents"]:
-            if child not in seen or step["id"] not in seen[child]["depends_on"]:
+            if child not in seen or step["id"] not in seen[child]:
                 wrong = f"{step['id']!r} lists a wrong dependent {child!r}"
                 raise IRError(f"{path}: invalid IR: {wrong}")
         fallback = step["fallback"]

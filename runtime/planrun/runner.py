@@ -15,7 +15,7 @@ from planrun import semantics as sem
 from planrun.console import Observer, reporter, summary_table, tee
 from planrun.events import Event
 from planrun.executor import Executor, RunOptions, StepRecord, kill_leftovers
-from planrun.ir import IR, IRError, load_ir, parse_ir
+from planrun.ir import IR, IRError, load_ir, parse_if_ir, parse_ir
 from planrun.params import ParamError, bind, parse_assignments, read_params_file
 from planrun.selection import Selection, SelectionError, select
 from planrun.store import RunStore, StoreError, open_reader
@@ -53,8 +53,9 @@ def load_runnable(path: str, err: TextIO) -> IR:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if _looks_like_ir(data):
-        return parse_ir(data, path)
+    ir = parse_if_ir(data, path)
+    if ir is not None:
+        return ir
     try:
         from planc.pipeline import compile_bytes
         from planc.render import render_text
@@ -68,17 +69,6 @@ def load_runnable(path: str, err: TextIO) -> IR:
     if result.ir is None:
         raise UsageError(f"{path} has errors; nothing was run")
     return parse_ir(result.ir, path)
-
-
-def _looks_like_ir(data: bytes) -> bool:
-    """An IR is a JSON object with `ir_version`; plans never have that key."""
-    if data.lstrip()[:1] != b"{":
-        return False
-    try:
-        value = json.loads(data)
-    except (ValueError, RecursionError):
-        return False
-    return isinstance(value, dict) and "ir_version" in value
 
 
 def run(

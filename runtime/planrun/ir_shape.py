@@ -1,0 +1,256 @@
+"""A fast yes/no check of the IR against ir.schema.json, written out by hand.
+
+jsonschema needs ~0.3 s for a 1,000-step IR (0.8 s with 47,500 dependency edges) plus ~60 ms to
+import; this check takes a few milliseconds. `conforms(raw)` is True exactly when the schema
+(draft-07, as jsonschema evaluates it) accepts `raw`; tests/runtime/test_ir_shape.py holds the two
+against each other on valid and mutated IRs. Where the two could ever differ the check must be the
+stricter one: `ir.parse_ir` asks jsonschema whenever this says no, so jsonschema still decides what
+is refused and words the error.
+
+The schema file stays the contract: a change to it needs the same change here (the tests fail
+otherwise).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_TOP_KEYS = frozenset(
+    {"ir_version", "compiler", "source", "plan", "globals", "params", "secrets", "steps", "digest"}
+)
+_COMPILER_KEYS = frozenset({"name", "version"})
+_SOURCE_KEYS = frozenset({"path", "sha256"})
+_PLAN_KEYS = frozenset({"id", "version", "description", "metadata"})
+_GLOBAL_KEYS = frozenset(
+    {
+        "max_concurrency",
+        "default_timeout_sec",
+        "default_retries",
+        "default_retry_delay_sec",
+        "heartbeat_timeout_sec",
+        "kill_grace_sec",
+        "env",
+    }
+)
+_PARAM_KEYS = frozenset({"type", "required", "default", "description", "choices"})
+_PARAM_TYPES = frozenset({"string", "int", "bool"})
+_STEP_KEYS = frozenset(
+    {
+        "id",
+        "index",
+        "name",
+        "description",
+        "command",
+        "args",
+        "cwd",
+        "shell",
+        "env",
+        "secrets",
+        "depends_on",
+        "dependents",
+        "timeout_sec",
+        "heartbeat_timeout_sec",
+        "retries",
+        "retry_delay_sec",
+        "retry_backoff",
+        "max_retry_delay_sec",
+        "critical",
+        "trigger_rule",
+        "condition",
+        "on_failure",
+        "fallback",
+        "is_fallback",
+        "provides",
+        "consumes",
+        "tags",
+        "ui_hints",
+        "location",
+    }
+)
+_CONDITION_KEYS = frozenset({"source", "ast"})
+_TRIGGER_RULES = frozenset({"all_success", "all_done", "none_failed", "one_failed", "one_success"})
+_ON_FAILURE = frozenset({"abort", "skip_dependents", "continue", "fallback_step"})
+
+# jsonschema's `pattern` is re.search with the pattern as written (so `$` also matches before a
+# final newline): the same regexes, used the same way.
+_SHA256 = re.compile(r"^[0-9a-f]{64}$").search
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$").search
+_STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$").search
+
+# JSON values come from json.loads, so exact types. As in jsonschema's draft-07 type checker, a
+# bool is never an "integer" or a "number", and a float with an integral value is an "integer".
+_NUMBER = (int, float)
+_SCALAR_DEFAULT = (str, int, bool, type(None))
+_SCALAR_CHOICE = (str, int, bool)
+
+
+def conforms(raw: Any) -> bool:
+    """Whether `raw` (parsed JSON) is valid against ir.schema.json."""
+    if type(raw) is not dict or raw.keys() != _TOP_KEYS:
+        return False
+    version = raw["ir_version"]  # const 1: jsonschema's equality, so 1.0 too but never true
+    if type(version) not in _NUMBER or version != 1:
+        return False
+    digest = raw["digest"]
+    if type(digest) is not str or not _DIGEST(digest):
+        return False
+    steps = raw["steps"]
+    return (
+        _compiler(raw["compiler"])
+        and _source(raw["source"])
+        and _plan(raw["plan"])
+        and _globals(raw["globals"])
+        and _params(raw["params"])
+        and _ids(raw["secrets"])
+        and type(steps) is list
+        and len(steps) >= 1
+        and all(_step(step) for step in steps)
+    )
+
+
+def _compiler(value: Any) -> bool:
+    return (
+        type(value) is dict
+        and value.keys() == _COMPILER_KEYS
+        and type(value["name"]) is str
+        and type(value["version"]) is str
+    )
+
+
+def _source(value: Any) -> bool:
+    if type(value) is not dict or value.keys() != _SOURCE_KEYS:
+        return False
+    sha = value["sha256"]
+    return type(value["path"]) is str and type(sha) is str and _SHA256(sha) is not None
+
+
+def _plan(value: Any) -> bool:
+    if type(value) is not dict or value.keys() != _PLAN_KEYS:
+        return False
+    plan_id = value["id"]
+    return (
+        type(plan_id) is str
+        and len(plan_id) >= 1
+        and type(value["version"]) is str
+        and type(value["description"]) is str
+        and type(value["metadata"]) is dict
+    )
+
+
+def _globals(value: Any) -> bool:
+    if type(value) is not dict or value.keys() != _GLOBAL_KEYS:
+        return False
+    return (
+        _int_at_least(value["max_concurrency"], 1)
+        and _positive_or_null(value["default_timeout_sec"])
+        and _int_at_least(value["default_retries"], 0)
+        and _number_at_least(value["default_retry_delay_sec"], 0)
+        and _positive_or_null(value["heartbeat_timeout_sec"])
+        and _number_at_least(value["kill_grace_sec"], 0)
+        and _env(value["env"])
+    )
+
+
+def _params(value: Any) -> bool:
+    return type(value) is dict and all(_param(param) for param in value.values())
+
+
+def _param(value: Any) -> bool:
+    if type(value) is not dict or value.keys() != _PARAM_KEYS:
+        return False
+    kind, choices = value["type"], value["choices"]
+    return (
+        type(kind) is str
+        and kind in _PARAM_TYPES
+        and type(value["required"]) is bool
+        and _scalar(value["default"], _SCALAR_DEFAULT)
+        and type(value["description"]) is str
+        and (
+            choices is None
+            or (type(choices) is list and all(_scalar(c, _SCALAR_CHOICE) for c in choices))
+        )
+    )
+
+
+def _scalar(value: Any, types: tuple[type, ...]) -> bool:
+    """One of `types` (where int stands for "integer")."""
+    return type(value) in types or (type(value) is float and value.is_integer())
+
+
+def _step(step: Any) -> bool:
+    if type(step) is not dict or step.keys() != _STEP_KEYS:
+        return False
+    step_id, command = step["id"], step["command"]
+    trigger, on_failure = step["trigger_rule"], step["on_failure"]
+    fallback = step["fallback"]
+    return (
+        type(step_id) is str
+        and _STEP_ID(step_id) is not None
+        and _int_at_least(step["index"], 0)
+        and type(step["name"]) is str
+        and type(step["description"]) is str
+        and type(command) is str
+        and len(command) >= 1
+        and _ids(step["args"])
+        and type(step["cwd"]) is str
+        and type(step["shell"]) is bool
+        and _env(step["env"])
+        and _ids(step["secrets"])
+        and _ids(step["depends_on"])
+        and _ids(step["dependents"])
+        and _positive_or_null(step["timeout_sec"])
+        and _positive_or_null(step["heartbeat_timeout_sec"])
+        and _int_at_least(step["retries"], 0)
+        and _number_at_least(step["retry_delay_sec"], 0)
+        and _number_at_least(step["retry_backoff"], 1)
+        and _number_at_least_or_null(step["max_retry_delay_sec"], 0)
+        and type(step["critical"]) is bool
+        and type(trigger) is str
+        and trigger in _TRIGGER_RULES
+        and _condition(step["condition"])
+        and type(on_failure) is str
+        and on_failure in _ON_FAILURE
+        and (fallback is None or type(fallback) is str)
+        and type(step["is_fallback"]) is bool
+        and _ids(step["provides"])
+        and _ids(step["consumes"])
+        and _ids(step["tags"])
+        and type(step["ui_hints"]) is dict
+        and type(step["location"]) is str
+    )
+
+
+def _condition(value: Any) -> bool:
+    return value is None or (
+        type(value) is dict
+        and value.keys() == _CONDITION_KEYS
+        and type(value["source"]) is str
+        and type(value["ast"]) is dict
+    )
+
+
+def _ids(value: Any) -> bool:
+    """An array of strings (also `args`)."""
+    return type(value) is list and all(type(item) is str for item in value)
+
+
+def _env(value: Any) -> bool:
+    return type(value) is dict and all(type(item) is str for item in value.values())
+
+
+def _int_at_least(value: Any, minimum: int) -> bool:
+    kind = type(value)
+    return (kind is int or (kind is float and value.is_integer())) and value >= minimum
+
+
+def _number_at_least(value: Any, minimum: int) -> bool:
+    return type(value) in _NUMBER and value >= minimum
+
+
+def _number_at_least_or_null(value: Any, minimum: int) -> bool:
+    return value is None or (type(value) in _NUMBER and value >= minimum)
+
+
+def _positive_or_null(value: Any) -> bool:
+    return value is None or (type(value) in _NUMBER and value > 0)
