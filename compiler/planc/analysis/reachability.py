@@ -2,13 +2,13 @@
 are decided in advance, and which fallbacks are never needed.
 
 The abstract domain (docs/analysis.md, "Reachability") is, per step, the set of outcomes it can end
-with: `success`, `failed`, `timed_out` (each failure either tolerated or not) , `skipped`,
+with: `success`, `failed`, `timed_out` (each failure either tolerated or not), `skipped`,
 `cancelled`. It is computed once, in topological order, from the dependencies' sets, the step's
 trigger rule, its condition, `on_failure`, `critical` and whether it has a timeout. Every set is an
 over-approximation (dependencies are treated as independent), so every "never" reported is a
 certainty.
 
-The condition verdict reuses `planc.rules.conditions` (`_abstract` over the parsed condition);
+The condition verdict reuses `planc.rules.conditions` (`_abstract`, over the IR condition AST);
 the rule already reports what it can prove from direct dependencies alone, this analysis only adds
 what needs the finer sets (a dependency that can never time out, a step that never runs, a step
 read further upstream) so nothing is reported twice.
@@ -68,9 +68,6 @@ class StepFlow:
 @dataclass
 class Flow:
     steps: dict[str, StepFlow] = field(default_factory=dict)
-
-    def never_run(self) -> list[str]:
-        return [sid for sid, flow in self.steps.items() if not flow.can_run]
 
 
 def flow_of(ctx: AnalysisContext) -> Flow:
