@@ -15,20 +15,23 @@ import contextlib
 import ctypes
 import errno
 import os
-import secrets
 import selectors
 import signal
 import stat
-import subprocess
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import FrameType, TracebackType
-from typing import Literal, NamedTuple
-
-import psutil
+from typing import TYPE_CHECKING, Literal
 
 from planrun.masking import StreamMasker
+from planrun.procinfo import ProcStat as _ProcStat
+from planrun.procinfo import boot_time, start_time
+from planrun.procinfo import proc_stat as _proc_stat
+from planrun.procinfo import read_at as _read_at
+
+if TYPE_CHECKING:  # subprocess is imported only for steps that need Popen (another cwd)
+    import subprocess
 
 Outcome = Literal["exited", "signalled", "timeout", "stalled", "cancelled", "spawn_error"]
 
@@ -54,8 +57,6 @@ _RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 
 # Kernels without CONFIG_PROC_CHILDREN need a (much slower) full /proc scan.
 _PROC_CHILDREN = os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
-
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 SignalHandler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
 
@@ -108,13 +109,6 @@ class SpawnError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-class _ProcStat(NamedTuple):
-    state: str
-    pgrp: int
-    session: int
-    starttime: int
 
 
 class _Pump:
@@ -184,11 +178,11 @@ class ProcessSet:
         self._by_tag: dict[str, _Attempt] = {}
         self._tags: dict[int, tuple[int, str | None]] = {}  # adopted pid -> (starttime, tag)
         self._finished: list[Finished] = []
-        self._token = secrets.token_hex(4)
+        self._token = os.urandom(4).hex()  # secrets.token_hex(4)
         self._seq = 0
         self._own_sid = os.getsid(0)
         self._own_pgrp = os.getpgrp()
-        self._boot_time = psutil.boot_time()
+        self._boot_time = boot_time()
         self._woken = False
         self._closed = False
         self._wfd = -1  # the handler may run before the pipe exists
@@ -329,7 +323,7 @@ class ProcessSet:
         The child is not reaped before wait(), so its /proc entry exists."""
         st = _proc_stat(pid)
         assert st is not None
-        return float(st.starttime) / _CLOCK_TICKS + self._boot_time
+        return start_time(st.starttime, self._boot_time)
 
     def _spawn(
         self, spec: LaunchSpec, env: dict[str, str]
@@ -378,6 +372,8 @@ class ProcessSet:
     def _popen(
         self, spec: LaunchSpec, env: dict[str, str], out: int, err: int
     ) -> subprocess.Popen[bytes]:
+        import subprocess
+
         # Popen searches the PATH of `env`, in the child.
         return subprocess.Popen(
             spec.argv,
@@ -801,15 +797,6 @@ def stderr_tail(path: str) -> str:
     return "\n".join(lines[-TAIL_LINES:])
 
 
-def _read_at(path: str, offset: int, size: int) -> bytes:
-    # os-level I/O: these reads are on every step's path and io.open costs more.
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        return os.pread(fd, size, offset)
-    finally:
-        os.close(fd)
-
-
 def _child_pids() -> list[int]:
     """Our direct children that may be adopted orphans.
 
@@ -819,19 +806,11 @@ def _child_pids() -> list[int]:
     main processes, tracked by pid, or the host's).
     """
     if not _PROC_CHILDREN:
+        import psutil
+
         return [p.pid for p in psutil.Process().children()]
     pid = os.getpid()
     return [int(p) for p in _read_at(f"/proc/{pid}/task/{pid}/children", 0, 65536).split()]
-
-
-def _proc_stat(pid: int) -> _ProcStat | None:
-    try:
-        data = _read_at(f"/proc/{pid}/stat", 0, 4096)
-    except OSError:
-        return None
-    # comm may contain spaces and parentheses: fields start after the last ")".
-    fields = data[data.rfind(b")") + 2 :].split()
-    return _ProcStat(fields[0].decode(), int(fields[2]), int(fields[3]), int(fields[19]))
 
 
 def _environ_tag(pid: int) -> str | None:
@@ -921,6 +900,8 @@ def _leftover_pidfds(pgid: int, pid: int, proc_start_time: float, tag: str | Non
 
     A pidfd pins the process: signals sent through it cannot hit a recycled pid.
     """
+    import psutil  # a full /proc scan, once per resume: not worth a hand-written one
+
     try:
         # Same formula as Started.proc_start_time; equal unless the wall clock
         # was stepped since (then we refuse, the safe side).

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sys
 import time
 from dataclasses import dataclass
@@ -44,7 +43,8 @@ def state_dir_default() -> str:
 
 
 def new_run_id() -> str:
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+    # os.urandom(3).hex() is secrets.token_hex(3), without importing secrets (hmac, random…)
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + os.urandom(3).hex()
 
 
 def load_runnable(path: str, err: TextIO) -> IR:

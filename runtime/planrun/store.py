@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -17,8 +16,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
-
-import psutil
 
 from planrun.events import (
     RUN_FINISHED,
@@ -38,14 +35,17 @@ from planrun.events import (
     render_line,
     utc_now,
 )
+from planrun.procinfo import create_time, proc_stat
+from planrun.procinfo import start_time as process_start_time
 from planrun.semantics import CANCELLED, FAILED, PENDING, RUNNING, SKIPPED, SUCCESS, TIMED_OUT
 
 SCHEMA_VERSION = 2
 INTERRUPTED = "interrupted"  # read-side only: a `running` run whose owner process is gone
 BUSY_TIMEOUT = 10.0  # seconds a writer waits for another writer (another run, same state dir)
 
-# psutil's create_time is "jiffies since boot + /proc/stat btime"; btime is whole seconds and is
-# recomputed from the wall clock, so two processes may see the same process start up to 1 s apart.
+# Start times are psutil's create_time (computed by planrun.procinfo): "jiffies since boot +
+# /proc/stat btime"; btime is whole seconds and is recomputed from the wall clock, so two
+# processes may see the same process start up to 1 s apart.
 START_TIME_TOLERANCE_SEC = 1.5
 
 # Each entry upgrades the schema from version i to i + 1 (user_version); never edit a shipped one.
@@ -209,17 +209,22 @@ class ResumeInfo:
 
 def process_alive(pid: int | None, start_time: float | None) -> bool:
     """Whether `pid` is still the process that started at `start_time` (not a reused pid)."""
-    if pid is None:
+    if pid is None or pid <= 0:
         return False
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
+    st = proc_stat(pid)
+    if st is None:
+        try:
+            os.kill(pid, 0)
+        except PermissionError:
+            return True  # it exists and is not ours to inspect: assume it is the owner
+        except OSError:
             return False
-        return start_time is None or abs(proc.create_time() - start_time) < START_TIME_TOLERANCE_SEC
-    except psutil.NoSuchProcess:
+        return False  # it exited while we looked
+    if st.state == "Z":
         return False
-    except psutil.AccessDenied:
-        return True  # it exists and is not ours to inspect: assume it is the owner
+    if start_time is None:
+        return True
+    return abs(process_start_time(st.starttime) - start_time) < START_TIME_TOLERANCE_SEC
 
 
 def run_dir(state_dir: str | Path, run_id: str) -> Path:
@@ -426,9 +431,8 @@ class RunStore:
         self._cur = conn.cursor()
         self._lock = threading.Lock()
         self._held: dict[str, _HeldRun] = {}
-        me = psutil.Process()
-        self._pid = me.pid
-        self._start_time = me.create_time()
+        self._pid = os.getpid()
+        self._start_time = create_time(self._pid)
 
     @classmethod
     def open(cls, state_dir: str | Path, sync: Literal["normal", "full"] = "normal") -> RunStore:
@@ -474,7 +478,7 @@ class RunStore:
         params: dict[str, Any] | None = None,
     ) -> Event:
         """Record a new run, owned (locked) by this process, and emit its run_started (seq 1)."""
-        host = socket.gethostname()
+        host = os.uname().nodename  # socket.gethostname(), without importing socket
         payload = {
             "plan_id": plan_id,
             "ir_digest": ir_digest,
