@@ -7,6 +7,7 @@ reads no clock, so the executor, `planc simulate` and the tests share the one im
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -83,7 +84,10 @@ Action = Start | Skip | Cancel | Recovered | Abort
 
 def retry_delay(retry_delay_sec: float, backoff: float, cap: float | None, attempt: int) -> float:
     """Delay before `attempt` (2, 3, …): delay × backoff^(attempt-2), capped."""
-    delay = retry_delay_sec * backoff ** max(attempt - 2, 0)
+    try:
+        delay = retry_delay_sec * backoff ** max(attempt - 2, 0)
+    except OverflowError:  # a huge backoff power: past any cap
+        delay = math.inf if retry_delay_sec > 0 else 0.0
     return delay if cap is None else min(delay, cap)
 
 
@@ -233,6 +237,11 @@ class PlanState:
         if fallback in self._fallback_requested:
             return []
         self._fallback_requested.add(fallback)
+        if self.steps[fallback].has_condition and not self.condition_holds(fallback):
+            # semantics.md §6: a fallback's condition decides whether it runs at all.
+            self.status[fallback] = SKIPPED
+            skip = Skip(fallback, "condition", "condition is false")
+            return [skip, *self._resolve_fallback(fallback)]
         return [Start(fallback, urgent=True)]
 
     def _resolve_fallback(self, fallback: str) -> list[Action]:

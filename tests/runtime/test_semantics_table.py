@@ -295,3 +295,21 @@ def test_no_retry_after_interrupt_for_ordinary_steps() -> None:
     assert not sem.should_retry("failed", 1, 2, "interrupted", False)
     assert sem.should_retry("timed_out", 1, 2, "interrupted", True)
     assert not sem.should_retry("cancelled", 1, 2, "normal", False)
+
+
+def test_fallback_condition_false_skips_it_and_leaves_the_failure() -> None:
+    specs = [
+        step("a", on_failure="fallback_step", fallback="r"),
+        step("b", ("a",)),
+        step("r", condition=True),
+    ]
+    statuses, outcome, reasons = drive(specs, {"a": "failed"}, {"r": False})
+    assert statuses == {"a": "failed", "b": "skipped", "r": "skipped"}
+    assert reasons == {"r": "condition", "b": "upstream"}
+    assert outcome == "failed"
+
+
+def test_retry_delay_overflow_is_capped() -> None:
+    assert sem.retry_delay(1.0, 1e10, 60.0, 50) == 60.0
+    assert sem.retry_delay(1.0, 1e10, None, 50) == float("inf")
+    assert sem.retry_delay(0.0, 1e10, None, 50) == 0.0
