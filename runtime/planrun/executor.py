@@ -109,6 +109,7 @@ class Executor:
         grace = options.kill_grace_sec
         self.kill_grace = float(ir.globals["kill_grace_sec"] if grace is None else grace)
         self.handled_interrupts = 0
+        self._unobserved: list[Event] = []  # recorded, not committed yet: the observer waits
         self.started_at = time.monotonic()
         all_secrets = frozenset(ir.raw["secrets"]).union(*(s["secrets"] for s in ir.steps))
         self.context = RunContext(
@@ -131,13 +132,16 @@ class Executor:
         `selection` (--only/--from) the steps reused from an earlier run or left out."""
         self.interrupts.install()
         try:
-            if previous:
-                self._restore(previous)
-            if selection:
-                self._select(selection)
-            self._apply(self.plan.begin())
-            self._loop()
-            return self._finish()
+            # Events are committed once per loop iteration (docs/state.md, "Batching"): what
+            # happened since the last wait, e.g. A succeeded, B and C started, in one transaction.
+            with self.store.batch():
+                if previous:
+                    self._restore(previous)
+                if selection:
+                    self._select(selection)
+                self._apply(self.plan.begin())
+                self._loop()
+                return self._finish()
         finally:
             self.interrupts.restore()
             self.procs.close()
@@ -155,6 +159,7 @@ class Executor:
                     return
                 self._apply(settled)
                 continue
+            self._commit()  # before blocking: every step_started is on disk while its step runs
             for finished in self.procs.wait(self._next_timer_delay()):
                 self._attempt_finished(finished)
 
@@ -333,6 +338,7 @@ class Executor:
             self.procs.kill_all()
             self._cancel_waiting_retries(cleanup_too=True)
             while self.procs.running:
+                self._commit()
                 for finished in self.procs.wait(None):
                     self._attempt_finished(finished)
             self._apply(self.plan.kill_everything())
@@ -399,6 +405,7 @@ class Executor:
         self._emit(
             "run_finished", None, None, status=outcome, exit_code=exit_code, duration_sec=duration
         )
+        self._commit()
         self.store.write_summary(self.run_id)
         return exit_code
 
@@ -406,8 +413,16 @@ class Executor:
         self, type_: str, step_id: str | None, attempt: int | None = None, **payload: Any
     ) -> None:
         event = self.store.emit(self.run_id, type_, step_id, attempt, **payload)
+        self._unobserved.append(event)
+
+    def _commit(self) -> None:
+        """Commit the events recorded since the last call, then show them to the observer
+        (never an event that is not on disk yet)."""
+        self.store.flush()
+        events, self._unobserved = self._unobserved, []
         if self.observer is not None:
-            self.observer(event)
+            for event in events:
+                self.observer(event)
 
 
 def kill_leftovers(

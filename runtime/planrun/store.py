@@ -11,11 +11,12 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal, NamedTuple, Self
 
 from planrun.events import (
     RUN_FINISHED,
@@ -422,6 +423,16 @@ class _HeldRun:
     reemitted: int
 
 
+class _Pending(NamedTuple):
+    """An event numbered by `emit` and not committed yet (batch mode)."""
+
+    held: _HeldRun
+    event: Event
+    payload_json: str
+    project: Projection
+    advanced: bool  # a step_started: it advanced the step's attempt counter from attempt - 1
+
+
 class RunStore:
     """Writes runs under a state directory. Thread-safe; one instance per planrun process."""
 
@@ -429,8 +440,10 @@ class RunStore:
         self.state_dir = state_dir
         self._conn = conn
         self._cur = conn.cursor()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._held: dict[str, _HeldRun] = {}
+        self._batching = 0  # depth of nested batch() blocks
+        self._pending: list[_Pending] = []
         self._pid = os.getpid()
         self._start_time = create_time(self._pid)
 
@@ -573,10 +586,11 @@ class RunStore:
         attempt: int | None = None,
         **payload: Any,
     ) -> Event:
-        """Record one event: one SQLite transaction (event + projections), then its JSONL line.
+        """Record one event: its SQLite transaction (event + projections), then its JSONL line.
 
         `attempt` defaults to the step's latest attempt (the next one for step_started); attempt
-        numbers run 1, 2, 3… per step across resumes.
+        numbers run 1, 2, 3… per step across resumes. Inside `batch()` the event is numbered and
+        returned at once but committed by the next `flush()`, together with the others.
         """
         project = _PROJECTIONS.get(type)
         if project is None:
@@ -590,24 +604,72 @@ class RunStore:
             if held is None:
                 raise StoreError(f"run {run_id} is not held by this store (create or resume it)")
             attempt = _check_step(held, type, step_id, attempt)
-            seq = held.seq + 1
-            ts = utc_now()
-            self._begin()
+            held.seq += 1
+            started = type == STEP_STARTED and step_id is not None and attempt is not None
+            if started:
+                held.attempts[str(step_id)] = int(attempt or 0)
+            event = Event(held.seq, utc_now(), run_id, type, step_id, attempt, payload)
+            self._pending.append(_Pending(held, event, payload_json, project, started))
+            if not self._batching:
+                self.flush()
+        return event
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group the events emitted in the block into as few transactions as `flush()` calls
+        (one at the end of the block). A crash loses at most the events not flushed yet; the
+        caller flushes before anything that must be durable first (docs/state.md)."""
+        with self._lock:
+            self._batching += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._batching -= 1
+                if not self._batching:
+                    self.flush()
+
+    def flush(self) -> list[Event]:
+        """Commit the pending events in one transaction, then append their JSONL lines (one
+        write per run); return them in order. On failure nothing is recorded: the counters are
+        rolled back and the error propagates, as for a single event."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+            if not pending:
+                return []
             try:
-                self._cur.execute(
-                    _INSERT_EVENT, (run_id, seq, ts, type, step_id, attempt, payload_json)
-                )
-                project(self._cur, run_id, step_id, attempt, ts, payload)
-                self._cur.execute("COMMIT")
+                self._begin()
+                try:
+                    self._cur.executemany(
+                        _INSERT_EVENT,
+                        [
+                            (e.run_id, e.seq, e.ts, e.type, e.step_id, e.attempt, p.payload_json)
+                            for p in pending
+                            for e in (p.event,)
+                        ],
+                    )
+                    for p in pending:
+                        e = p.event
+                        p.project(self._cur, e.run_id, e.step_id, e.attempt, e.ts, e.payload)
+                    self._cur.execute("COMMIT")
+                except BaseException:
+                    self._cur.execute("ROLLBACK")
+                    raise
             except BaseException:
-                self._cur.execute("ROLLBACK")
+                for p in reversed(pending):  # as if these events had never been emitted
+                    p.held.seq = p.event.seq - 1
+                    if p.advanced and p.event.step_id is not None:
+                        p.held.attempts[p.event.step_id] = int(p.event.attempt or 1) - 1
                 raise
-            held.seq = seq
-            if type == STEP_STARTED and step_id is not None and attempt is not None:
-                held.attempts[step_id] = attempt
-            line = render_line(seq, ts, run_id, type, step_id, attempt, payload_json)
-            _write_all(held.fd, line.encode())
-        return Event(seq, ts, run_id, type, step_id, attempt, payload)
+            lines: dict[int, list[bytes]] = {}
+            for p in pending:
+                e = p.event
+                line = render_line(e.seq, e.ts, e.run_id, e.type, e.step_id, e.attempt,
+                                   p.payload_json)  # fmt: skip
+                lines.setdefault(p.held.fd, []).append(line.encode())
+            for fd, chunks in lines.items():
+                _write_all(fd, b"".join(chunks))
+            return [p.event for p in pending]
 
     def write_summary(self, run_id: str) -> Path:
         """Write DIR/runs/RUN_ID/summary.json from SQLite (normally once run_finished is in)."""
@@ -621,15 +683,19 @@ class RunStore:
     def close(self) -> None:
         """Release the locks this store holds and close everything; safe to call twice."""
         with self._lock:
-            for run_id, held in self._held.items():
-                os.close(held.fd)
-                self._cur.execute(
-                    "UPDATE runs SET owner_pid = NULL, owner_start_time = NULL"
-                    " WHERE run_id = ? AND owner_pid = ?",
-                    (run_id, self._pid),
-                )
-            self._held.clear()
-            self._conn.close()
+            try:
+                if self._held:
+                    self.flush()  # events still pending from an unfinished batch
+            finally:
+                for run_id, held in self._held.items():
+                    os.close(held.fd)
+                    self._cur.execute(
+                        "UPDATE runs SET owner_pid = NULL, owner_start_time = NULL"
+                        " WHERE run_id = ? AND owner_pid = ?",
+                        (run_id, self._pid),
+                    )
+                self._held.clear()
+                self._conn.close()
 
     def _begin(self) -> None:
         # IMMEDIATE takes the write lock up front, so a concurrent writer (another run in the
