@@ -31,6 +31,7 @@ EXIT_SUCCESS = 0
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 _OUTCOME_EXIT = {"success": EXIT_SUCCESS, "failed": EXIT_FAILED, "cancelled": EXIT_INTERRUPTED}
 
 
@@ -111,13 +112,17 @@ class Executor:
         self.handled_interrupts = 0
         self._unobserved: list[Event] = []  # recorded, not committed yet: the observer waits
         self.started_at = time.monotonic()
+        # planrun's environment as the run starts: steps, `${{ env.X }}` and conditions read
+        # this copy (os.environ decodes every name and value at each access).
+        self.environ = dict(os.environ)
+        self._log_dir = str(store.log_dir(run_id))
         all_secrets = frozenset(ir.raw["secrets"]).union(*(s["secrets"] for s in ir.steps))
         self.context = RunContext(
             run_id=run_id,
             workdir=options.workdir,
             params=options.params,
             outputs={sid: record.outputs for sid, record in self.records.items()},
-            environ=os.environ,
+            environ=self.environ,
             all_secrets=all_secrets,
             mask_patterns=patterns_for(sorted(all_secrets), os.environ),
             kill_grace_sec=self.kill_grace,
@@ -192,12 +197,13 @@ class Executor:
         record.tries += 1
         attempt = record.attempts
         self.plan.started(step_id)
-        stdout_log, stderr_log = self.store.log_paths(self.run_id, step_id, attempt)
-        output_file = str(stdout_log)[: -len(".stdout")] + ".outputs"
-        files = AttemptFiles(str(stdout_log), str(stderr_log), output_file)
+        base = self._attempt_base(step_id, attempt)
+        files = AttemptFiles(base + ".stdout", base + ".stderr", base + ".outputs")
+        output_file = files.outputs
         try:
             spec = launch_spec(step, attempt, self.context, files)
-            open(output_file, "wb").close()  # fresh and empty for every attempt
+            if step["provides"]:  # fresh and empty for every attempt of a step with outputs
+                os.close(os.open(output_file, _CREATE_FLAGS, 0o666))
         except (LaunchError, OSError) as exc:
             self._emit("step_started", step_id, attempt, pid=None, pgid=None)
             reason = str(exc) if isinstance(exc, LaunchError) else f"cannot create {output_file}"
@@ -262,9 +268,9 @@ class Executor:
     def _collect_outputs(self, step_id: str, record: StepRecord) -> str | None:
         """Read the attempt's $PLAN_OUTPUT into `record.outputs`; the error text, if any."""
         provides = frozenset(self.steps[step_id]["provides"])
-        output_file = self.store.log_paths(self.run_id, step_id, record.attempts)[0]
+        output_file = self._attempt_base(step_id, record.attempts) + ".outputs"
         try:
-            values = read_outputs(str(output_file)[: -len(".stdout")] + ".outputs", provides)
+            values = read_outputs(output_file, provides)
         except OutputError as exc:
             return str(exc)
         record.outputs.clear()  # the latest attempt's values, not a mix of attempts
@@ -292,6 +298,10 @@ class Executor:
         event = "step_timed_out" if status == sem.TIMED_OUT else "step_failed"
         self._emit(event, step_id, reason=reason, **details)
         self._apply(self.plan.finished(step_id, status))
+
+    def _attempt_base(self, step_id: str, attempt: int) -> str:
+        """The attempt's log path without its suffix (store.log_paths, as plain strings)."""
+        return f"{self._log_dir}/{step_id}.{attempt}"
 
     def _limit(self, step_id: str, outcome: str) -> float | None:
         key = "timeout_sec" if outcome == "timeout" else "heartbeat_timeout_sec"
@@ -371,7 +381,7 @@ class Executor:
             )
             for sid, status in self.plan.status.items()
         }
-        env = {**os.environ, **self.steps[step_id]["env"]}
+        env = {**self.environ, **self.steps[step_id]["env"]}
         return evaluate(condition["ast"], facts, env, self.options.params)
 
     def _restore(self, previous: dict[str, StepRecord]) -> None:

@@ -91,8 +91,11 @@ def _argv(command: str, args: list[str], shell: bool) -> list[str]:
 def _environment(
     step: dict[str, Any], attempt: int, ctx: RunContext, step_env: dict[str, str], output: str
 ) -> dict[str, str]:
-    withheld = ctx.all_secrets - set(step["secrets"])
-    env = {name: value for name, value in ctx.environ.items() if name not in withheld}
+    withheld = ctx.all_secrets.difference(step["secrets"])
+    if withheld:
+        env = {name: value for name, value in ctx.environ.items() if name not in withheld}
+    else:
+        env = dict(ctx.environ)
     env.update(step_env)
     env["PLAN_RUN_ID"] = ctx.run_id
     env["PLAN_STEP_ID"] = step["id"]

@@ -474,9 +474,13 @@ class RunStore:
     ) -> None:
         self.close()
 
+    def log_dir(self, run_id: str) -> Path:
+        """The directory of a run's attempt logs and output files (docs/state.md layout)."""
+        return run_dir(self.state_dir, run_id) / "logs"
+
     def log_paths(self, run_id: str, step_id: str, attempt: int) -> tuple[Path, Path]:
         """Where an attempt's stdout and stderr go (docs/state.md layout)."""
-        logs = run_dir(self.state_dir, run_id) / "logs"
+        logs = self.log_dir(run_id)
         return logs / f"{step_id}.{attempt}.stdout", logs / f"{step_id}.{attempt}.stderr"
 
     def create_run(

@@ -298,3 +298,20 @@ def test_show_lists_outputs(tmp_path: Path) -> None:
         planrun_cli("show", "--json", "--state-dir", str(result.state_dir), cwd=tmp_path).stdout
     )
     assert as_json["steps"][0]["outputs"] == {"ref": "abc123", "log": "one\ntwo"}
+
+
+def test_each_attempt_of_a_step_with_outputs_gets_a_fresh_empty_file(tmp_path: Path) -> None:
+    script = (
+        'test -f "$PLAN_OUTPUT" && test ! -s "$PLAN_OUTPUT" || exit 9; '
+        'echo "ref=$PLAN_ATTEMPT" >> "$PLAN_OUTPUT"; test "$PLAN_ATTEMPT" = 2'
+    )
+    result = run_plan(tmp_path, plan(sh("produce", script, provides=["ref"], retries=1)))
+    assert result.statuses == {"produce": "success"}
+    assert result.summary["steps"]["produce"]["outputs"] == {"ref": "2"}
+
+
+def test_a_step_without_outputs_writing_some_still_fails(tmp_path: Path) -> None:
+    result = run_plan(tmp_path, plan(sh("quiet", 'echo "x=1" >> "$PLAN_OUTPUT"')))
+    assert result.statuses == {"quiet": "failed"}
+    failed = next(e for e in result.events if e.type == "step_failed")
+    assert "sets `x`, which the step does not provide" in failed.payload["reason"]
