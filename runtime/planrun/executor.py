@@ -10,7 +10,8 @@ import heapq
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections import ChainMap
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Protocol
@@ -105,6 +106,7 @@ class Executor:
         self.procs = ProcessSet()
         self.interrupts = Interrupts(self.procs.wakeup)
         self.records = {sid: StepRecord() for sid in self.steps}
+        self._facts = _Facts(self.plan.status, self.records)
         self.retry_timers: list[tuple[float, int, str]] = []
         self.capacity = options.max_concurrency or int(ir.globals["max_concurrency"])
         grace = options.kill_grace_sec
@@ -371,18 +373,8 @@ class Executor:
         condition = self.steps[step_id]["condition"]
         if condition is None:
             return True
-        facts = {
-            sid: StepFacts(
-                status=status,
-                exit_code=self.records[sid].exit_code,
-                attempts=self.records[sid].attempts,
-                duration_sec=self.records[sid].duration_sec,
-                outputs=self.records[sid].outputs,
-            )
-            for sid, status in self.plan.status.items()
-        }
-        env = {**self.environ, **self.steps[step_id]["env"]}
-        return evaluate(condition["ast"], facts, env, self.options.params)
+        env = ChainMap(self.steps[step_id]["env"], self.environ)
+        return evaluate(condition["ast"], self._facts, env, self.options.params)
 
     def _restore(self, previous: dict[str, StepRecord]) -> None:
         for step_id, record in previous.items():
@@ -433,6 +425,32 @@ class Executor:
         if self.observer is not None:
             for event in events:
                 self.observer(event)
+
+
+class _Facts(Mapping[str, StepFacts]):
+    """What conditions read about the steps, made on access: a condition reads a few steps, and
+    building facts for every step at each evaluation was quadratic in the plan size."""
+
+    def __init__(self, status: Mapping[str, str], records: Mapping[str, StepRecord]) -> None:
+        self._status = status
+        self._records = records
+
+    def __getitem__(self, step_id: str) -> StepFacts:
+        status = self._status[step_id]
+        record = self._records[step_id]
+        return StepFacts(
+            status=status,
+            exit_code=record.exit_code,
+            attempts=record.attempts,
+            duration_sec=record.duration_sec,
+            outputs=record.outputs,
+        )
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._status)
+
+    def __len__(self) -> int:
+        return len(self._status)
 
 
 def kill_leftovers(

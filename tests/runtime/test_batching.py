@@ -159,3 +159,39 @@ def test_the_observer_only_sees_committed_events_and_steps_find_their_start(
     assert [e.seq for e in seen] == list(range(2, len(seen) + 2))
     assert seen[-1].type == "run_finished"
     assert assert_jsonl_matches_sqlite(state, run_id) == len(seen) + 1
+
+
+def test_a_condition_builds_facts_only_for_the_steps_it_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Conditions used to get a StepFacts for every step of the plan at each evaluation."""
+    import planrun.executor
+
+    steps: list[dict[str, Any]] = [{"id": "s0", "command": "true"}]
+    for i in range(1, 400):
+        steps.append(
+            {"id": f"s{i}", "command": "true", "depends_on": [f"s{i - 1}"],
+             "condition": f"steps.s{i - 1}.status == 'success'"}
+        )  # fmt: skip
+    plan = {"plan_id": "FACTS", "globals": {"default_timeout_sec": 60}, "steps": steps}
+    ir = runner.load_runnable(str(write_plan(tmp_path, plan)), io.StringIO())
+    made: list[str] = []
+    real = planrun.executor.StepFacts
+
+    def counting(**fields: Any) -> Any:
+        made.append(fields["status"])
+        return real(**fields)
+
+    monkeypatch.setattr(planrun.executor, "StepFacts", counting)
+    with RunStore.open(tmp_path / "state") as store:
+        run_id = "20261130T101500Z-000002"
+        store.create_run(run_id, ir.plan_id, ir.digest, ir.data, [s["id"] for s in ir.steps], [], 1)
+        executor = Executor(ir, store, run_id, RunOptions(workdir=str(tmp_path)))
+        try:
+            assert executor._condition_holds("s1") is False  # s0 is still pending
+            executor.plan.status["s0"] = "success"
+            assert executor._condition_holds("s1") is True
+            assert executor._condition_holds("s0") is True  # no condition
+        finally:
+            executor.procs.close()
+    assert made == ["pending", "success"]
