@@ -115,3 +115,30 @@ def test_a_thousand_step_report_is_small_fast_and_complete(page: Any, tmp_path: 
     page.locator('.chip[data-status="failed"]').click()  # and off again
     page.locator("input[type=search]").fill("s19_")
     assert page.locator(".tile").count() == 50
+
+
+def test_report_shows_the_worst_case_bound_and_its_critical_path(
+    sample_run: RunResult, page: Any, tmp_path: Path
+) -> None:
+    import json
+
+    from planrun.bound import bound_for_ir
+
+    with open_reader(sample_run.state_dir) as reader:
+        bound = bound_for_ir(json.loads(reader.ir(sample_run.run_id)))
+    assert len(bound.critical_path) >= 2
+    report = tmp_path / "report.html"
+    write_report(sample_run.state_dir, sample_run.run_id, report)
+    open_report(page, report)
+    line = page.locator("#run-bound").inner_text()
+    assert "worst case" in line
+    assert "critical path " + " → ".join(bound.critical_path) in line
+    outlined = page.locator("#timeline rect.bar.critical")
+    marked = {outlined.nth(i).get_attribute("data-step") for i in range(outlined.count())}
+    ran = {a.step_id for a in sample_run_attempts(sample_run)}
+    assert marked == set(bound.critical_path) & ran
+
+
+def sample_run_attempts(run: RunResult) -> list[Any]:
+    with open_reader(run.state_dir) as reader:
+        return reader.attempts(run.run_id)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from planrun.bound import bound_for_ir
 from planrun.events import utc_now
 from planrun.store import AttemptInfo, Reader, RunInfo, StepInfo, StoreError, run_dir
 from planrun.views.dag import layered_layout
@@ -140,6 +141,7 @@ def snapshot(reader: Reader, run_ref: str, *, with_logs: bool = True) -> dict[st
         "steps": [_step_dict(step, ir_steps.get(step.step_id, {})) for step in steps],
         "attempts": [_attempt_dict(a) for a in attempts],
         "dag": _dag(ir["steps"]),
+        "bound": bound_for_ir(ir).to_json(),
     }
     if with_logs:
         data["logs"] = failed_logs(reader.state_dir, run_id, steps, attempts)

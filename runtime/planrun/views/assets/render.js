@@ -160,7 +160,20 @@ const PlanViews = (() => {
         el("span", {}, "host ", el("b", {}, run.host)),
         el("span", {}, "concurrency ", el("b", {}, run.max_concurrency)));
       const description = plan.description ? el("div", { class: "muted" }, plan.description) : null;
-      this.header.replaceChildren(...[title, description, stats].filter(Boolean));
+      this.header.replaceChildren(...[title, description, stats, this.boundLine()].filter(Boolean));
+    }
+
+    /* The compile-time worst case (planrun.bound) next to what happened; its critical path is
+       outlined on the timeline. */
+    boundLine() {
+      const bound = this.data.bound;
+      if (!bound) return null;
+      const worst = bound.unbounded_steps.length
+        ? el("b", {}, `unbounded (${bound.unbounded_steps.slice(0, 3).join(", ")} without timeout)`)
+        : el("b", {}, fmtDuration(bound.concurrency_bound_sec));
+      return el("div", { class: "stats", id: "run-bound" },
+        el("span", {}, "worst case ", worst),
+        el("span", {}, "critical path ", el("b", {}, bound.critical_path.join(" → "))));
     }
 
     /* --- status grid --------------------------------------------------------------------- */
@@ -242,6 +255,7 @@ const PlanViews = (() => {
       }
       chart.append(axis);
       const bars = svg("g", { class: "bars" });
+      this.criticalSteps = new Set(this.data.bound ? this.data.bound.critical_path : []);
       rows.forEach(([stepId, attempts], i) => {
         const y = top + i * rowH;
         const rowClass = `row-bg${i % 2 ? " odd" : ""}${stepId === this.selected ? " selected-row" : ""}`;
@@ -253,8 +267,9 @@ const PlanViews = (() => {
           const start = parseTs(a.started_at);
           const end = a.finished_at ? parseTs(a.finished_at) : this.now;
           const status = a.status;
+          const critical = this.criticalSteps.has(stepId) ? " critical" : "";
           const bar = svg("rect", {
-            class: `bar s-${status}`, x: x(start), y: y + 2, height: rowH - 4, rx: 2,
+            class: `bar s-${status}${critical}`, x: x(start), y: y + 2, height: rowH - 4, rx: 2,
             width: Math.max(2, x(end) - x(start)), "data-step": stepId, "data-attempt": a.attempt,
             "data-status": status, onclick: () => this.select(stepId),
           }, svg("title", {}, `${stepId} · attempt ${a.attempt} · ${status}` +
