@@ -938,7 +938,28 @@ def _read_steps(conn: sqlite3.Connection, run_id: str) -> list[StepInfo]:
     rows = conn.execute(
         f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY ordinal", (run_id,)
     )
-    return [replace(StepInfo(*row[:-1]), outputs=json.loads(row[-1] or "{}")) for row in rows]
+    return [_step_info(*row) for row in rows]
+
+
+def _step_info(
+    step_id: str,
+    ordinal: int,
+    status: str,
+    attempts: int,
+    exit_code: int | None,
+    started_at: str | None,
+    finished_at: str | None,
+    duration_sec: float | None,
+    reason: str | None,
+    detail: str | None,
+    recovered_by: str | None,
+    outputs: str | None,
+) -> StepInfo:
+    # The outputs column is NULL or "{}" for most steps: parse only the others.
+    return StepInfo(
+        step_id, ordinal, status, attempts, exit_code, started_at, finished_at, duration_sec,
+        reason, detail, recovered_by, json.loads(outputs) if outputs and outputs != "{}" else {},
+    )  # fmt: skip
 
 
 def _read_attempts(conn: sqlite3.Connection, run_id: str, step_id: str | None) -> list[AttemptInfo]:

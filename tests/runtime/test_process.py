@@ -221,6 +221,32 @@ def test_started_identifies_the_process(harness: Harness) -> None:
     assert harness.ps.running == 0
 
 
+def test_start_times_are_procs_also_without_reading_it(
+    path_harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Started.proc_start_time mostly comes from the clock read around the spawn (no /proc
+    read); it must be /proc's value every time, whether the spawn crossed a tick or not."""
+    import planrun.process
+
+    reads: list[int] = []
+    real = planrun.process._proc_stat
+
+    def counting(pid: int) -> object:
+        reads.append(pid)
+        return real(pid)
+
+    monkeypatch.setattr(planrun.process, "_proc_stat", counting)
+    boot = path_harness.ps._boot_time
+    for i in range(60):
+        started = path_harness.start(f"s{i}", ["sleep", "30"])
+        st = real(started.pid)
+        assert st is not None
+        assert started.proc_start_time == st.starttime / os.sysconf("SC_CLK_TCK") + boot
+        path_harness.ps.cancel(f"s{i}")
+        path_harness.wait_for(f"s{i}")
+    assert len(reads) < 30  # a spawn rarely crosses a 10 ms tick
+
+
 def test_stderr_tail_is_bounded(harness: Harness) -> None:
     fin = harness.run(["sh", "-c", "for i in $(seq 1 100); do echo line$i >&2; done"])
     assert fin.stderr_tail.splitlines() == [f"line{i}" for i in range(81, 101)]
