@@ -14,19 +14,20 @@ from collections import ChainMap
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from planrun import semantics as sem
-from planrun.conditions import StepFacts, evaluate
 from planrun.events import Event
 from planrun.ir import IR
 from planrun.launch import AttemptFiles, LaunchError, ParamValue, RunContext, launch_spec
-from planrun.masking import patterns_for
 from planrun.outputs import OutputError, read_outputs
 from planrun.process import Finished, ProcessSet, SpawnError, kill_leftover
 from planrun.scheduler import ReadyQueue
-from planrun.selection import Selection
 from planrun.store import AttemptInfo, RunStore
+
+if TYPE_CHECKING:  # imported where used: most runs have no conditions, selection or secrets
+    from planrun.conditions import StepFacts
+    from planrun.selection import Selection
 
 EXIT_SUCCESS = 0
 EXIT_FAILED = 1
@@ -126,7 +127,7 @@ class Executor:
             outputs={sid: record.outputs for sid, record in self.records.items()},
             environ=self.environ,
             all_secrets=all_secrets,
-            mask_patterns=patterns_for(sorted(all_secrets), os.environ),
+            mask_patterns=_mask_patterns(all_secrets),
             kill_grace_sec=self.kill_grace,
         )
 
@@ -373,6 +374,8 @@ class Executor:
         condition = self.steps[step_id]["condition"]
         if condition is None:
             return True
+        from planrun.conditions import evaluate
+
         env = ChainMap(self.steps[step_id]["env"], self.environ)
         return evaluate(condition["ast"], self._facts, env, self.options.params)
 
@@ -427,7 +430,15 @@ class Executor:
                 self.observer(event)
 
 
-class _Facts(Mapping[str, StepFacts]):
+def _mask_patterns(secrets: frozenset[str]) -> tuple[bytes, ...]:
+    if not secrets:
+        return ()
+    from planrun.masking import patterns_for
+
+    return patterns_for(sorted(secrets), os.environ)
+
+
+class _Facts(Mapping[str, "StepFacts"]):
     """What conditions read about the steps, made on access: a condition reads a few steps, and
     building facts for every step at each evaluation was quadratic in the plan size."""
 
@@ -436,6 +447,8 @@ class _Facts(Mapping[str, StepFacts]):
         self._records = records
 
     def __getitem__(self, step_id: str) -> StepFacts:
+        from planrun.conditions import StepFacts
+
         status = self._status[step_id]
         record = self._records[step_id]
         return StepFacts(

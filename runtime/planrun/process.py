@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Literal
 
-from planrun.masking import StreamMasker
 from planrun.procinfo import CLOCK_TICKS, boot_time, start_time
 from planrun.procinfo import ProcStat as _ProcStat
 from planrun.procinfo import proc_stat as _proc_stat
@@ -120,6 +119,8 @@ class _Pump:
     def __init__(self, read_fd: int, log_fd: int, patterns: tuple[bytes, ...]) -> None:
         self.read_fd = read_fd
         self.log_fd = log_fd
+        from planrun.masking import StreamMasker  # only plans with secrets pump their output
+
         self.masker = StreamMasker(patterns)
 
     def pump(self) -> bool:

@@ -8,7 +8,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from planrun import semantics as sem
 from planrun.console import Observer, reporter, summary_table, tee
@@ -16,9 +16,11 @@ from planrun.events import Event
 from planrun.executor import Executor, RunOptions, StepRecord, kill_leftovers
 from planrun.ir import IR, IRError, load_ir, parse_if_ir, parse_ir
 from planrun.params import ParamError, bind, parse_assignments, read_params_file
-from planrun.selection import Selection, SelectionError, select
 from planrun.store import RunStore, StoreError, open_reader
 from planrun.views.style import ColorMode
+
+if TYPE_CHECKING:  # --only/--from import it when used
+    from planrun.selection import Selection
 
 EXIT_USAGE = 2
 
@@ -101,6 +103,8 @@ def run(
 
 
 def _selection(ir: IR, state_dir: str, only: tuple[str, ...], from_: tuple[str, ...]) -> Selection:
+    from planrun.selection import SelectionError, select
+
     try:
         reader = open_reader(state_dir)
     except StoreError:

@@ -165,7 +165,7 @@ def test_a_condition_builds_facts_only_for_the_steps_it_reads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Conditions used to get a StepFacts for every step of the plan at each evaluation."""
-    import planrun.executor
+    import planrun.conditions
 
     steps: list[dict[str, Any]] = [{"id": "s0", "command": "true"}]
     for i in range(1, 400):
@@ -176,13 +176,13 @@ def test_a_condition_builds_facts_only_for_the_steps_it_reads(
     plan = {"plan_id": "FACTS", "globals": {"default_timeout_sec": 60}, "steps": steps}
     ir = runner.load_runnable(str(write_plan(tmp_path, plan)), io.StringIO())
     made: list[str] = []
-    real = planrun.executor.StepFacts
+    real = planrun.conditions.StepFacts
 
     def counting(**fields: Any) -> Any:
         made.append(fields["status"])
         return real(**fields)
 
-    monkeypatch.setattr(planrun.executor, "StepFacts", counting)
+    monkeypatch.setattr(planrun.conditions, "StepFacts", counting)
     with RunStore.open(tmp_path / "state") as store:
         run_id = "20261130T101500Z-000002"
         store.create_run(run_id, ir.plan_id, ir.digest, ir.data, [s["id"] for s in ir.steps], [], 1)
