@@ -110,7 +110,7 @@ def run(
     def action() -> int:
         ir = runner.load_runnable(plan, sys.stderr)
         if dry_run:
-            return runner.dry_run(ir, sys.stdout)
+            return runner.dry_run(ir, sys.stdout, runner.bind_params(ir, param_values, params_file))
         options = RunOptions(max_concurrency=max_concurrency, kill_grace_sec=kill_grace)
         options.argv = sys.argv
         if resume_id is not None and (param_values or params_file):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -179,8 +180,9 @@ def _attempt_tags(state_dir: str, run_id: str) -> dict[tuple[str, int], str]:
         }
 
 
-def dry_run(ir: IR, out: TextIO) -> int:
-    """The order steps would start in if every step succeeded and every condition held."""
+def dry_run(ir: IR, out: TextIO, params: dict[str, Any] | None = None) -> int:
+    """The order steps would start in if every step succeeded and every condition held; the
+    commands with the bound params filled in (outputs are not known before a run)."""
     rules = sem.rules_from_ir(ir.steps)
     plan = sem.PlanState.create(rules, lambda _step: True)
     from planrun.scheduler import ReadyQueue
@@ -197,7 +199,7 @@ def dry_run(ir: IR, out: TextIO) -> int:
             break
         order += 1
         step = next(s for s in ir.steps if s["id"] == step_id)
-        out.write(f"{order:4}. {step_id}  ({_command_line(step)})\n")
+        out.write(f"{order:4}. {step_id}  ({_command_line(step, params or {})})\n")
         plan.started(step_id)
         pending = plan.finished(step_id, sem.SUCCESS)
     return 0
@@ -225,11 +227,22 @@ def status(state_dir: str, run_ref: str | None, as_json: bool, out: TextIO) -> i
     return 0
 
 
-def _command_line(step: dict[str, object]) -> str:
-    args = step.get("args")
-    words = [str(step["command"]), *(str(a) for a in args)] if isinstance(args, list) else []
-    text = " ".join(words)
-    return text if len(text) <= 60 else text[:57] + "..."
+def _command_line(step: dict[str, Any], params: dict[str, Any]) -> str:
+    """One line: params substituted, words shell-quoted, newlines shown as `\\n`, clipped."""
+    from planrun.interpolate import Reference, substitute
+    from planrun.launch import format_param
+
+    def resolve(ref: Reference) -> str:
+        if ref.kind == "param" and ref.name in params:
+            return format_param(params[ref.name])
+        scope = (
+            f"steps.{ref.step}.outputs" if ref.step else {"param": "params"}.get(ref.kind, "env")
+        )
+        return f"${{{{ {scope}.{ref.name} }}}}"
+
+    words = [substitute(word, resolve) for word in [step["command"], *step["args"]]]
+    text = shlex.join(words).replace("\n", "\\n")
+    return text if len(text) <= 72 else text[:69] + "..."
 
 
 def _observer(output: Output, total: int) -> Observer:

@@ -250,3 +250,37 @@ def test_heartbeat_stall_is_timed_out_stalled(tmp_path: Path) -> None:
     timed_out = next(e for e in run.events if e.type == "step_timed_out")
     assert timed_out.payload["limit_sec"] == 0.5
     assert result.returncode == 0  # on_failure: continue
+
+
+def test_dry_run_binds_params_and_shows_commands_on_one_line(tmp_path: Path) -> None:
+    plan = write(
+        tmp_path,
+        {
+            "plan_id": "DRY",
+            "params": {"who": {"type": "string"}},
+            "globals": {"default_timeout_sec": 5},
+            "steps": [
+                {
+                    "id": "a",
+                    "command": "echo",
+                    "args": ["${{ params.who }}", "x\ny"],
+                    "provides": ["o"],
+                },
+                {
+                    "id": "b",
+                    "command": "echo",
+                    "args": ["${{ steps.a.outputs.o }}"],
+                    "depends_on": ["a"],
+                },
+            ],
+        },
+    )
+    shown = planrun_cli(str(plan), "--dry-run", "-p", "who=A B", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines() == [
+        "   1. a  (echo 'A B' 'x\\ny')",
+        "   2. b  (echo '${{ steps.a.outputs.o }}')",
+    ]
+    refused = planrun_cli(str(plan), "--dry-run", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "missing required param(s): who (string)" in refused.stderr
