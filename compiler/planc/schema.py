@@ -13,14 +13,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache, cached_property
 from importlib import resources
-from typing import Any, cast
-
-from jsonschema import Draft7Validator, validators
-from jsonschema.exceptions import ValidationError, best_match
-from jsonschema.protocols import Validator
+from typing import TYPE_CHECKING, Any, cast
 
 from planc.diagnostics import Diagnostic, Span, error
 from planc.load import gc_paused
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
+    from jsonschema.protocols import Validator
 from planc.nodes import Document, MapNode, Node, ScalarNode, SeqNode, node_at, to_plain
 from planc.suggest import did_you_mean
 
@@ -65,23 +65,35 @@ def validate_document(doc: Document) -> list[Diagnostic]:
 class _Schemas:
     plan_ok: Check
     step_ok: Check
-    # The plan with `steps` items unchecked, and one step: jsonschema only visits broken steps.
-    shell: Validator
-    step: Validator
+
+    @property
+    def shell(self) -> Validator:
+        """The plan with `steps` items unchecked: jsonschema only visits broken steps."""
+        return _validators()[0]
+
+    @property
+    def step(self) -> Validator:
+        return _validators()[1]
 
 
 @cache
 def _schemas() -> _Schemas:
     schema = plan_schema()
-    step_schema = {**schema["definitions"]["step"], "definitions": schema["definitions"]}
+    return _Schemas(plan_ok=compile_check(schema), step_ok=compile_check(_step_schema(schema)))
+
+
+def _step_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema["definitions"]["step"], "definitions": schema["definitions"]}
+
+
+@cache
+def _validators() -> tuple[Validator, Validator]:
+    """jsonschema itself, imported and built only when a plan fails the fast check: most plans
+    are valid, and the import alone costs a compile ~50 ms."""
+    schema = plan_schema()
     shell_schema = copy.deepcopy(schema)
     shell_schema["properties"]["steps"]["items"] = {}
-    return _Schemas(
-        plan_ok=compile_check(schema),
-        step_ok=compile_check(step_schema),
-        shell=_strict_validator(shell_schema),
-        step=_strict_validator(step_schema),
-    )
+    return _strict_validator(shell_schema), _strict_validator(_step_schema(schema))
 
 
 def _raw_errors(schemas: _Schemas, instance: Any) -> Iterator[ValidationError]:
@@ -103,6 +115,8 @@ def _is_strict_integer(_checker: object, instance: object) -> bool:
 
 
 def _strict_validator(schema: dict[str, Any]) -> Validator:
+    from jsonschema import Draft7Validator, validators
+
     type_checker = Draft7Validator.TYPE_CHECKER.redefine("integer", _is_strict_integer)
     strict: type[Validator] = validators.extend(  # type: ignore[no-untyped-call]
         Draft7Validator, type_checker=type_checker
@@ -130,6 +144,8 @@ class _Translator:
     """Turns one jsonschema error into diagnostics (several for a set of unknown keys)."""
 
     def __init__(self, source: _Source, raw: ValidationError) -> None:
+        from jsonschema.exceptions import best_match
+
         if raw.context:
             raw = best_match(raw.context)
         self.source = source

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from planrun import semantics as sem
 from planrun.events import Event
 from planrun.ir import IR
-from planrun.launch import AttemptFiles, LaunchError, ParamValue, RunContext, launch_spec
+from planrun.launch import AttemptFiles, LaunchError, RunContext, launch_spec
 from planrun.outputs import OutputError, read_outputs
+from planrun.params import ParamValue
 from planrun.process import Finished, ProcessSet, SpawnError, kill_leftover
 from planrun.scheduler import ReadyQueue
 from planrun.store import AttemptInfo, RunStore

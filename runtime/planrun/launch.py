@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from planrun.interpolate import Reference, substitute
+from planrun.params import ParamValue
 from planrun.process import LaunchSpec
-
-ParamValue = str | int | bool | None
 
 
 class LaunchError(Exception):

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from planrun.launch import ParamValue
+ParamValue = str | int | bool | None
 
 _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no")
