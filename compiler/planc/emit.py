@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
+
+from planrun.ir import canonical_text as _dumps
 
 
 def emit(ir_without_digest: dict[str, Any]) -> bytes:
@@ -18,10 +19,6 @@ def emit(ir_without_digest: dict[str, Any]) -> bytes:
     body = _object(members).encode("utf-8")
     members["digest"] = _dumps("sha256:" + hashlib.sha256(body).hexdigest())
     return _object(members).encode("utf-8") + b"\n"
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _object(members: dict[str, str]) -> str:

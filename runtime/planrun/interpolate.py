@@ -55,10 +55,6 @@ def find(text: str) -> Iterator[Reference | Malformed]:
         yield Malformed(text[tail + 3 :].strip(), tail, len(text))
 
 
-def has_placeholder(text: str) -> bool:
-    return "${{" in text
-
-
 def substitute(text: str, resolve: Callable[[Reference], str]) -> str:
     """`text` with each placeholder replaced by `resolve(reference)`; the result is one string,
     whatever the values hold (nothing is split or parsed again)."""

@@ -42,10 +42,13 @@ class IR:
         return value
 
 
-def canonical_json(value: object) -> bytes:
+def canonical_text(value: object) -> str:
     """The one serialisation the digest is computed over (docs/ir.md, "Canonical form")."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return text.encode("utf-8")
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_json(value: object) -> bytes:
+    return canonical_text(value).encode("utf-8")
 
 
 def compute_digest(ir_without_digest: dict[str, Any]) -> str:

@@ -32,14 +32,6 @@ def patterns_for(names: Iterable[str], environ: Mapping[str, str]) -> tuple[byte
     return tuple(sorted(forms, key=lambda form: (-len(form), form)))
 
 
-def mask_text(text: str, patterns: tuple[bytes, ...]) -> str:
-    """`text` with every pattern masked (for strings that never went through a stream)."""
-    if not patterns:
-        return text
-    masker = StreamMasker(patterns)
-    return (masker.feed(text.encode()) + masker.flush()).decode(errors="replace")
-
-
 class StreamMasker:
     """Masks a byte stream chunk by chunk. It holds back at most `longest - 1` bytes: a secret
     that starts before that point is wholly inside what it has seen, so it is always caught."""

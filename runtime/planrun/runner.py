@@ -127,7 +127,8 @@ def resume(
         info = store.begin_resume(run_ref, ir.digest)
         run_id = info.run.run_id
         grace = float(ir.globals["kill_grace_sec"])
-        killed = kill_leftovers(info.running_attempts, grace, _attempt_tags(state_dir, run_id))
+        params, tags = _recorded_params_and_tags(state_dir, run_id)
+        killed = kill_leftovers(info.running_attempts, grace, tags)
         store.emit(run_id, "run_resumed", pid=os.getpid(), previous_status=info.previous_status)
         output.err.write(
             f"planrun: resuming run {run_id} (was {info.previous_status};"
@@ -137,7 +138,7 @@ def resume(
             s.step_id: StepRecord(s.status, s.attempts, 0, s.exit_code, s.duration_sec, s.outputs)
             for s in info.steps
         }
-        options.params = _recorded_params(state_dir, run_id)
+        options.params = params
         # Progress counts this session's work: steps that succeeded before are not redone.
         fallbacks = {s["id"] for s in ir.steps if s["is_fallback"]}
         kept = [
@@ -162,22 +163,20 @@ def bind_params(ir: IR, assignments: tuple[str, ...], params_file: str | None) -
         raise UsageError(str(exc)) from None
 
 
-def _recorded_params(state_dir: str, run_id: str) -> dict[str, Any]:
-    """A resumed run keeps the params it started with (run_started records them)."""
+def _recorded_params_and_tags(
+    state_dir: str, run_id: str
+) -> tuple[dict[str, Any], dict[tuple[str, int], str]]:
+    """From the run's events, in one read: the params it started with (a resumed run keeps
+    them) and the PLANRUN_ATTEMPT_TAG of each attempt (to find daemons a dead planrun left)."""
     with open_reader(state_dir) as reader:
-        first = reader.events(run_id)[:1]
-    params = first[0].payload.get("params") if first else None
-    return dict(params) if isinstance(params, dict) else {}
-
-
-def _attempt_tags(state_dir: str, run_id: str) -> dict[tuple[str, int], str]:
-    """The PLANRUN_ATTEMPT_TAG each attempt ran with, from its step_started event."""
-    with open_reader(state_dir) as reader:
-        return {
-            (str(e.step_id), int(e.attempt or 0)): str(e.payload["tag"])
-            for e in reader.events(run_id)
-            if e.type == "step_started" and e.payload.get("tag")
-        }
+        events = reader.events(run_id)
+    params = events[0].payload.get("params") if events else None
+    tags = {
+        (str(e.step_id), int(e.attempt or 0)): str(e.payload["tag"])
+        for e in events
+        if e.type == "step_started" and e.payload.get("tag")
+    }
+    return (dict(params) if isinstance(params, dict) else {}), tags
 
 
 def dry_run(ir: IR, out: TextIO, params: dict[str, Any] | None = None) -> int:
