@@ -8,11 +8,6 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from planc import analysis
-from planc.analysis import report
-from planc.analysis.bound import bound_for_ir
-from planc.analysis.simulate import all_single_failures
-from planc.analysis.simulate import simulate as run_simulation
-from planc.codes import all_codes
 from planc.diagnostics import Diagnostic, Severity
 from planc.draw import draw
 from planc.pipeline import Compilation, compile_file
@@ -67,6 +62,10 @@ def graph(path: str, fmt: str, out: TextIO, err: TextIO) -> int:
 
 def bound(path: str, fmt: str, max_concurrency: int | None, out: TextIO, err: TextIO) -> int:
     """Print the worst-case bounds; exit 1 when they break `deadline_sec` (or it can't compile)."""
+    # The analysis modules are imported by the commands that use them, not by `planc compile`.
+    from planc.analysis import report
+    from planc.analysis.bound import bound_for_ir
+
     compiled = _compile_for_analysis(path, err)
     if compiled is None:
         return EXIT_FINDINGS
@@ -96,6 +95,10 @@ def simulate(
     err: TextIO,
 ) -> int:
     """Print what planrun would do with these failures; exit 0 (the plan's exit is printed)."""
+    from planc.analysis import report
+    from planc.analysis.simulate import all_single_failures
+    from planc.analysis.simulate import simulate as run_simulation
+
     variables = dict(item.partition("=")[::2] for item in env)
     bad_env = next((item for item in env if "=" not in item), None)
     if bad_env is not None:
@@ -156,6 +159,8 @@ def schema(out: TextIO) -> int:
 
 
 def explain(code: str, out: TextIO, err: TextIO) -> int:
+    from planc.codes import all_codes  # every rule and analysis module, for their CODES
+
     codes = all_codes()
     if code not in codes:
         hint = did_you_mean(code, codes) or "`planc explain --list` lists every code"
@@ -167,6 +172,8 @@ def explain(code: str, out: TextIO, err: TextIO) -> int:
 
 
 def list_codes(out: TextIO) -> int:
+    from planc.codes import all_codes
+
     for code, (summary, _) in all_codes().items():
         out.write(f"{code:32} {summary}\n")
     return EXIT_OK

@@ -6,8 +6,6 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from planc.analysis import run_analyses
-from planc.analysis.context import AnalysisContext
 from planc.diagnostics import Diagnostic, DiagnosticError, Severity, Span, error
 from planc.emit import emit
 from planc.graph import PlanGraph, build_graph
@@ -68,6 +66,10 @@ def _compile(path: str, data: bytes, want_ir: bool, analyses: Sequence[str]) -> 
     if not result.has_errors and (want_ir or analyses):
         ir = lower(plan, graph, hashlib.sha256(data).hexdigest())
         if analyses:
+            # Imported here: `planc compile` runs no analysis and need not load them.
+            from planc.analysis import run_analyses
+            from planc.analysis.context import AnalysisContext
+
             found += run_analyses(AnalysisContext(ir, plan, graph), analyses)
             result.diagnostics = sorted(set(found), key=Diagnostic.sort_key)
         if want_ir and not result.has_errors:
