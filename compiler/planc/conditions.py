@@ -10,14 +10,10 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cache, lru_cache
-from importlib.resources import files
+from functools import lru_cache
 from typing import Any
-
-from lark import Lark, Token, Transformer_NonRecursive
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 # Limits. The text limit bounds everything else (tokens, terms, list items); the nesting limits
 # keep every later pass, which may recurse over the AST, far from Python's recursion limit.
@@ -194,18 +190,25 @@ def parse_condition(text: str) -> ParsedCondition:
     too_deep = _paren_depth_error(text)
     if too_deep is not None:
         return _fail(too_deep)
-    try:
-        tree = _parser().parse(text)
-    except UnexpectedInput as exc:
-        return _fail(_syntax_error(text, exc))
-    builder = _Builder()
-    ast = builder.transform(tree)
-    nesting = _nesting_error(ast)
+    actions = _Actions()
+    ast = _FastParser.parse(text, actions)
+    if ast is None:
+        # The reference parser (and its import) only for the texts the fast one leaves to it.
+        from planc import conditions_lark
+
+        actions = _Actions()
+        parsed = conditions_lark.parse(text, actions)
+        if isinstance(parsed, ConditionError):
+            return _fail(parsed)
+        ast = parsed
+    # Each level of nesting takes an operator of at least one character, so a text this short
+    # cannot nest too deep: the walk is skipped for nearly every condition.
+    nesting = _nesting_error(ast) if len(text) > MAX_NESTING_DEPTH else None
     if nesting is not None:
         return _fail(nesting)
     checker = _Checker(text)
     checker.condition(ast)
-    errors = sorted(builder.errors + checker.errors, key=lambda e: (e.offset, e.code))
+    errors = sorted(actions.errors + checker.errors, key=lambda e: (e.offset, e.code))
     return ParsedCondition(None, errors) if errors else ParsedCondition(ast)
 
 
@@ -213,15 +216,10 @@ def _fail(error: ConditionError) -> ParsedCondition:
     return ParsedCondition(None, [error])
 
 
-@cache
-def _parser() -> Lark:
-    # By resource name rather than import: the grammar is package data of `plan_grammar`.
-    grammar = files("plan_grammar").joinpath("condition.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", lexer="basic", maybe_placeholders=True)
-
-
 def _paren_depth_error(text: str) -> ConditionError | None:
-    """Checked before Lark so absurd nesting never reaches the parse tree."""
+    """Checked before parsing so absurd nesting never reaches a parser."""
+    if text.count("(") <= MAX_PAREN_DEPTH:
+        return None  # the depth cannot exceed the count: no need to read the text
     depth = 0
     quote: str | None = None
     escaped = False
@@ -270,188 +268,214 @@ def _nesting_error(ast: Expr) -> ConditionError | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Syntax errors in words
+# The fast parser
+#
+# Lark's LALR parser (planc.conditions_lark) costs ~60 µs per condition, between its lexer, the
+# parse tree and the transformer, and ~90 ms to import and build: together a fifth of
+# compiling a 10k-step plan. Conditions are short, so this recursive-descent parser of the same
+# grammar reads a valid one directly into the AST, with the same actions. On anything it does
+# not accept it gives up, and Lark parses the text again and words the syntax error. So it must
+# never accept a text that Lark refuses, nor build a different AST (tests compare the two).
 
-_LITERAL_TERMINALS = frozenset({"STRING", "INT", "FLOAT", "TRUE", "FALSE", "NULL"})
-_WORDS = (
-    ("LSQB", "a list"),
-    ("COMPARE_OP", "a comparison operator"),
-    ("IN", "`in`"),
-    ("AND", "`and`"),
-    ("OR", "`or`"),
-    ("COMMA", "`,`"),
-    ("RSQB", "`]`"),
-    ("RPAR", "`)`"),
-    ("$END", "end of condition"),
+# Lark's basic lexer tries one union of the terminals' patterns, in this order, and takes the
+# first alternative that matches (not the longest); whitespace is ignored. Keywords are lexed
+# as PATH and re-typed when the whole word is one, which gives them word boundaries.
+_TOKEN = re.compile(
+    "|".join(
+        (
+            r"(?P<FLOAT>-?(?:[0-9]+\.[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?"
+            r"|[0-9]+[eE][+-]?[0-9]+))",
+            r"""(?P<STRING>'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")""",
+            r"(?P<PATH>[A-Za-z_][A-Za-z0-9_.\-]*)",
+            r"(?P<INT>-?[0-9]+)",
+            r"(?P<WS>[ \t\r\n]+)",
+            r"(?P<COMPARE_OP>==|!=|<=|>=|<|>)",
+            r"(?P<COMMA>,)|(?P<LPAR>\()|(?P<LSQB>\[)|(?P<RPAR>\))|(?P<RSQB>\])",
+            r"(?P<UNKNOWN>[\s\S])",  # a character no terminal matches: Lark words the error
+        )
+    )
 )
-_CHAR_HINTS = {
-    "&": "write `and`",
-    "|": "write `or`",
-    "!": "write `not` (or `!=` to compare)",
-    "=": "use `==` to compare",
+_KEYWORDS = {
+    "or": "OR",
+    "and": "AND",
+    "not": "NOT",
+    "in": "IN",
+    "true": "TRUE",
+    "false": "FALSE",
+    "null": "NULL",
 }
+# Parentheses are the parser's only recursion (five frames a level); deeper nesting is rare
+# enough to leave to Lark, whose parser is iterative.
+_FAST_MAX_PARENS = 32
+
+_Token = tuple[str, str, int]  # terminal name, text, offset
 
 
-def _syntax_error(text: str, exc: UnexpectedInput) -> ConditionError:
-    if isinstance(exc, UnexpectedCharacters):
-        return _bad_character(text, _known(exc.pos_in_stream))
-    assert isinstance(exc, UnexpectedToken), "the LALR parser raises only these two"
-    token = exc.token
-    expected = _expected(text[: _at(token)] if token.type != "$END" else text)
-    if token.type == "$END":
-        offset = len(text.rstrip())
-        return ConditionError(
-            offset,
-            1,
-            "condition-syntax",
-            f"unexpected end of condition, expected {expected}",
-            "every `(` needs a matching `)`" if "`)`" in expected else None,
-        )
-    value = str(token)
-    return ConditionError(
-        _at(token),
-        len(value),
-        "condition-syntax",
-        f"unexpected `{_clip(value)}`, expected {expected}",
-        _token_hint(token, expected),
-    )
+class _GiveUp(Exception):
+    """The fast parser does not accept the text: Lark decides."""
 
 
-def _bad_character(text: str, pos: int) -> ConditionError:
-    ch = text[pos]
-    if ch in "'\"":
-        return ConditionError(
-            pos,
-            1,
-            "condition-syntax",
-            "unterminated string",
-            f"close it with {ch} on the same line",
-        )
-    expected = _expected(text[:pos])
-    return ConditionError(
-        pos,
-        1,
-        "condition-syntax",
-        f"unexpected character `{ch}`, expected {expected}",
-        _CHAR_HINTS.get(ch),
-    )
+class _FastParser:
+    def __init__(self, tokens: list[_Token], actions: _Actions) -> None:
+        self.tokens = tokens
+        self.next = 0
+        self.actions = actions
+
+    @classmethod
+    def parse(cls, text: str, actions: _Actions) -> Expr | None:
+        """The AST of `text`, or None when Lark must parse it."""
+        if text.count("(") > _FAST_MAX_PARENS:
+            return None
+        tokens: list[_Token] = []
+        for match in _TOKEN.finditer(text):
+            kind = match.lastgroup
+            if kind == "WS":
+                continue
+            if kind == "UNKNOWN" or kind is None:
+                return None
+            written = match.group()
+            if kind == "PATH":
+                kind = _KEYWORDS.get(written, kind)
+            tokens.append((kind, written, match.start()))
+        tokens.append(("$END", "", len(text)))
+        parser = cls(tokens, actions)
+        try:
+            ast = parser._or()
+            parser._expect("$END")
+        except _GiveUp:
+            return None
+        return ast
+
+    def _peek(self) -> str:
+        return self.tokens[self.next][0]
+
+    def _take(self) -> _Token:
+        token = self.tokens[self.next]
+        self.next += 1
+        return token
+
+    def _expect(self, kind: str) -> int:
+        found, _, offset = self._take()
+        if found != kind:
+            raise _GiveUp
+        return offset
+
+    # One method per grammar rule; `a or b or c` pairs left to right, as the LALR parser does.
+
+    def _or(self) -> Expr:
+        node = self._and()
+        while self._peek() == "OR":
+            self.next += 1
+            node = _flatten(Or, node, self._and())
+        return node
+
+    def _and(self) -> Expr:
+        node = self._not()
+        while self._peek() == "AND":
+            self.next += 1
+            node = _flatten(And, node, self._not())
+        return node
+
+    def _not(self) -> Expr:
+        starts: list[int] = []  # `not not x` without recursion
+        while self._peek() == "NOT":
+            starts.append(self._take()[2])
+        node = self._comparison()
+        for start in reversed(starts):
+            node = _negate(start, node)
+        return node
+
+    def _comparison(self) -> Expr:
+        left = self._atom()
+        kind, written, _ = self.tokens[self.next]
+        if kind == "COMPARE_OP":
+            self.next += 1
+            return _compare(written, left, self._atom())
+        if kind == "IN":
+            self.next += 1
+            return _compare("in", left, self._in_rhs())
+        if kind == "NOT":
+            self.next += 1
+            self._expect("IN")
+            return _compare("not in", left, self._in_rhs())
+        return left
+
+    def _in_rhs(self) -> Expr:
+        return self._list() if self._peek() == "LSQB" else self._atom()
+
+    def _atom(self) -> Expr:
+        kind, written, offset = self._take()
+        if kind == "PATH":
+            return self.actions.reference(written, offset)
+        if kind == "LPAR":
+            inner = self._or()
+            return _parenthesised(inner, offset, self._expect("RPAR"))
+        return self._literal(kind, written, offset)
+
+    def _list(self) -> Expr:
+        start = self._expect("LSQB")
+        items: list[Expr] = []
+        if self._peek() != "RSQB":
+            items.append(self._literal(*self._take()))
+            while self._peek() == "COMMA":
+                self.next += 1
+                if self._peek() == "RSQB":  # a trailing comma
+                    break
+                items.append(self._literal(*self._take()))
+        return _list_literal(start, self._expect("RSQB"), items)
+
+    def _literal(self, kind: str, written: str, offset: int) -> Expr:
+        if kind == "STRING":
+            return self.actions.string(written, offset)
+        if kind == "INT":
+            return self.actions.int_(written, offset)
+        if kind == "FLOAT":
+            return self.actions.float_(written, offset)
+        if kind in _KEYWORD_VALUES:
+            return Literal(offset, len(written), _KEYWORD_VALUES[kind])
+        raise _GiveUp
 
 
-def _expected(prefix: str) -> str:
-    """What could come next after `prefix`, in words.
-
-    Lark's own "expected" set is taken after LALR reductions driven by the bad token, which
-    can drop valid continuations (after `a == b)` it forgets `and`), so re-parse the good prefix
-    and ask the parser which terminals it would accept there.
-    """
-    interactive = _parser().parse_interactive(prefix)
-    interactive.exhaust_lexer()
-    accepts: set[str] = interactive.accepts()  # type: ignore[no-untyped-call]
-    words: list[str] = []
-    if "PATH" in accepts:
-        words.append("a value")
-    elif accepts & _LITERAL_TERMINALS:
-        words.append("a literal")
-    for name, word in _WORDS:
-        if name in accepts:
-            words.append(word)
-        # After an operand `not` can only start `not in` (before one, it is in "a value").
-        if name == "IN" and "NOT" in accepts and "PATH" not in accepts:
-            words.append("`not in`")
-    return _join_words(words)
-
-
-def _join_words(words: list[str]) -> str:
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
-
-
-def _token_hint(token: Token, expected: str) -> str | None:
-    if token.type == "COMPARE_OP" and "comparison" not in expected:
-        return "comparisons do not chain: join two comparisons with `and`"
-    lowered = str(token).lower()
-    if token.type == "PATH" and lowered in KEYWORDS:
-        return f"keywords are lowercase: write `{lowered}`"
-    return None
+_KEYWORD_VALUES: dict[str, LiteralValue] = {"TRUE": True, "FALSE": False, "NULL": None}
 
 
 # ---------------------------------------------------------------------------------------------
-# Parse tree → AST (iterative: Lark's tree can be as deep as the text is long)
+# What both parsers build: an AST node per grammar rule, and the errors of bad references and
+# literals (the text parses, but a name or a number in it is wrong).
 
 
-class _Builder(Transformer_NonRecursive[Token, Expr]):
+class _Actions:
     def __init__(self) -> None:
-        super().__init__()
         self.errors: list[ConditionError] = []
 
     def _error(self, offset: int, length: int, code: str, message: str, hint: str | None) -> None:
         self.errors.append(ConditionError(offset, length, code, message, hint))
 
-    def or_(self, c: list[Any]) -> Expr:
-        return _flatten(Or, c[0], c[2])
-
-    def and_(self, c: list[Any]) -> Expr:
-        return _flatten(And, c[0], c[2])
-
-    def not_(self, c: list[Any]) -> Expr:
-        start, operand = c
-        return Not(_at(start), _end(operand) - _at(start), operand)
-
-    def compare(self, c: list[Any]) -> Expr:
-        left, op, right = c
-        return _compare(str(op), left, right)
-
-    def in_(self, c: list[Any]) -> Expr:
-        return _compare("in", c[0], c[2])
-
-    def not_in(self, c: list[Any]) -> Expr:
-        return _compare("not in", c[0], c[3])
-
-    def paren(self, c: list[Any]) -> Expr:
-        lpar, rpar = c[0], c[2]
-        inner: Expr = c[1]
-        # Widen the inner node to cover its parentheses, so carets underline what was written.
-        return replace(inner, offset=_at(lpar), length=_at(rpar) + 1 - _at(lpar))
-
-    def list_(self, c: list[Any]) -> Expr:
-        lsqb, rsqb = c[0], c[-1]
-        # Items already reported as bad literals (Invalid) are dropped: the AST is discarded.
-        items = tuple(item for item in c if isinstance(item, Literal))
-        return ListLit(_at(lsqb), _at(rsqb) + 1 - _at(lsqb), items)
-
-    def true(self, c: list[Token]) -> Expr:
-        return _literal(c[0], True)
-
-    def false(self, c: list[Token]) -> Expr:
-        return _literal(c[0], False)
-
-    def null(self, c: list[Token]) -> Expr:
-        return _literal(c[0], None)
-
-    def int_(self, c: list[Token]) -> Expr:
-        value = int(c[0])
+    def int_(self, written: str, start: int) -> Expr:
+        value = int(written)
         if _INT_MIN <= value <= _INT_MAX:
-            return _literal(c[0], value)
-        return self._out_of_range(c[0])
+            return Literal(start, len(written), value)
+        return self._out_of_range(written, start)
 
-    def float_(self, c: list[Token]) -> Expr:
-        value = float(c[0])
+    def float_(self, written: str, start: int) -> Expr:
+        value = float(written)
         if math.isfinite(value):
-            return _literal(c[0], value)
-        return self._out_of_range(c[0])
+            return Literal(start, len(written), value)
+        return self._out_of_range(written, start)
 
-    def _out_of_range(self, token: Token) -> Expr:
+    def _out_of_range(self, written: str, start: int) -> Expr:
         self._error(
-            _at(token),
-            len(token),
+            start,
+            len(written),
             "condition-bad-literal",
-            f"number `{_clip(str(token))}` is out of range",
+            f"number `{_clip(written)}` is out of range",
             "integers must fit in 64 bits and floats must be finite",
         )
-        return Invalid(_at(token), len(token))
+        return Invalid(start, len(written))
 
-    def string(self, c: list[Token]) -> Expr:
-        token = c[0]
-        raw = str(token)[1:-1]
+    def string(self, written: str, start: int) -> Expr:
+        """`written` with its quotes."""
+        raw = written[1:-1]
         chars: list[str] = []
         i = 0
         while i < len(raw):
@@ -460,23 +484,21 @@ class _Builder(Transformer_NonRecursive[Token, Expr]):
                 escaped = raw[i + 1]
                 if escaped not in _ESCAPES:
                     self._error(
-                        _at(token) + 1 + i,
+                        start + 1 + i,
                         2,
                         "condition-bad-literal",
                         f"unknown escape `\\{escaped}` in string",
                         "the escapes are \\\\ \\' \\\" \\n \\t \\r",
                     )
-                    return Invalid(_at(token), len(token))
+                    return Invalid(start, len(written))
                 chars.append(_ESCAPES[escaped])
                 i += 2
             else:
                 chars.append(ch)
                 i += 1
-        return _literal(token, "".join(chars))
+        return Literal(start, len(written), "".join(chars))
 
-    def reference(self, c: list[Token]) -> Expr:
-        token = c[0]
-        path, start = str(token), _at(token)
+    def reference(self, path: str, start: int) -> Expr:
         head, dot, rest = path.partition(".")
         if dot and head in ("steps", "prev") and ".outputs." in rest:
             step, _, name = rest.partition(".outputs.")
@@ -533,16 +555,6 @@ class _Builder(Transformer_NonRecursive[Token, Expr]):
         return Invalid(start, len(path))
 
 
-def _known(position: int | None) -> int:
-    """Lark types positions as optional; its basic lexer always sets them."""
-    assert position is not None
-    return position
-
-
-def _at(token: Token) -> int:
-    return _known(token.start_pos)
-
-
 def _end(node: Expr) -> int:
     return node.offset + node.length
 
@@ -559,8 +571,19 @@ def _compare(op: str, left: Expr, right: Expr) -> Expr:
     return Compare(left.offset, _end(right) - left.offset, op, left, right)
 
 
-def _literal(token: Token, value: LiteralValue) -> Expr:
-    return Literal(_at(token), len(token), value)
+def _negate(start: int, operand: Expr) -> Expr:
+    return Not(start, _end(operand) - start, operand)
+
+
+def _parenthesised(inner: Expr, lpar: int, rpar: int) -> Expr:
+    """Widen the inner node to cover its parentheses, so carets underline what was written."""
+    return replace(inner, offset=lpar, length=rpar + 1 - lpar)
+
+
+def _list_literal(lsqb: int, rsqb: int, items: Sequence[object]) -> Expr:
+    """Items already reported as bad literals (Invalid) are dropped: the AST is discarded."""
+    literals = tuple(item for item in items if isinstance(item, Literal))
+    return ListLit(lsqb, rsqb + 1 - lsqb, literals)
 
 
 def _clip(text: str, width: int = 30) -> str:

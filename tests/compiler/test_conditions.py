@@ -13,11 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planc import conditions as conditions_module
+from planc import conditions_lark
 from planc.codes_conditions import CODES
 from planc.conditions import (
     MAX_CONDITION_LENGTH,
     MAX_NESTING_DEPTH,
     MAX_PAREN_DEPTH,
+    ConditionError,
     Invalid,
     parse_condition,
     to_ir,
@@ -640,6 +642,155 @@ def test_arbitrary_text_never_raises(text: str) -> None:
     assert (parsed.ast is None) == bool(parsed.errors)
 
 
+# --- the fast parser against Lark's ------------------------------------------------------------
+
+# Every terminal, the spellings where lexing could go two ways, and characters no terminal takes.
+_LEXEMES = st.sampled_from(
+    [
+        "steps.a.status",
+        "prev.b-2.x.exit_code",
+        "steps.a.outputs.o",
+        "steps.a.attempts",
+        "steps..status",
+        "env.X",
+        "env.9",
+        "params.p",
+        "foo",
+        "notes",
+        "in_",
+        "True",
+        "AND",
+        "_",
+        "'success'",
+        "'skipped'",
+        "'sucess'",
+        '"x\\n"',
+        "'\\q'",
+        "'",
+        '"',
+        "0",
+        "-1",
+        "007",
+        "1.",
+        ".5",
+        "-2.5e3",
+        "1e5",
+        "1e999",
+        "99999999999999999999",
+        "-",
+        ".",
+        "true",
+        "false",
+        "null",
+        "and",
+        "or",
+        "not",
+        "in",
+        "==",
+        "!=",
+        "<",
+        "<=",
+        ">",
+        ">=",
+        "=",
+        "!",
+        "(",
+        ")",
+        "[",
+        "]",
+        ",",
+        "\\",
+        "&",
+        "é",
+        " ",
+        "\t",
+        "\n",
+        "\r",
+        "\f",
+    ]
+)
+
+
+_Outcome = tuple[object, list[ConditionError]]
+
+
+def _both_parsers(text: str) -> tuple[_Outcome, _Outcome]:
+    """(AST or None, errors) from the fast parser; (AST or syntax error, errors) from Lark's."""
+    fast_actions, lark_actions = conditions_module._Actions(), conditions_module._Actions()
+    fast = conditions_module._FastParser.parse(text, fast_actions)
+    reference = conditions_lark.parse(text, lark_actions)
+    return (fast, fast_actions.errors), (reference, lark_actions.errors)
+
+
+def _assert_parsers_agree(text: str) -> None:
+    """The fast parser must build Lark's AST (repr tells 1 from 1.0 and True) and the same
+    reference and literal errors. Refusing what Lark accepts would only cost time, but the
+    texts tested here are simple enough that it must not do that either."""
+    (fast, fast_errors), (reference, reference_errors) = _both_parsers(text)
+    if isinstance(reference, ConditionError):
+        assert fast is None
+    else:
+        assert repr(fast) == repr(reference)
+        assert fast_errors == reference_errors
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(_LEXEMES, max_size=24).map("".join))
+def test_the_fast_parser_agrees_with_lark_on_token_soup(text: str) -> None:
+    _assert_parsers_agree(text)
+
+
+_SPACE = st.sampled_from(["", " ", "  ", "\n", "\t "])
+_OPERAND = st.sampled_from(
+    ["steps.a.status", "steps.b.exit_code", "env.X", "params.p", "steps.a.outputs.o", "bad"]
+)
+_VALUE = st.sampled_from(["'success'", "'x\\q'", "1", "-2", "1.5", "1e999", "true", "null"])
+
+
+_COMPARISON = st.one_of(
+    _OPERAND,
+    _VALUE,
+    st.tuples(_OPERAND, st.sampled_from(["==", "!=", "<", ">="]), _VALUE).map(" ".join),
+    st.tuples(_OPERAND, st.sampled_from(["in", "not in"]), st.lists(_VALUE, max_size=3)).map(
+        lambda t: f"{t[0]} {t[1]} [{', '.join(t[2])}]"
+    ),
+)
+_CONDITION = st.recursive(
+    _COMPARISON,
+    lambda inner: st.one_of(
+        st.tuples(inner, st.sampled_from([" and ", " or ", "and", " or\n"]), inner).map("".join),
+        inner.map(lambda c: f"not {c}"),
+        st.tuples(_SPACE, inner, _SPACE).map(lambda t: f"({t[0]}{t[1]}{t[2]})"),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_CONDITION)
+def test_the_fast_parser_agrees_with_lark_on_generated_conditions(text: str) -> None:
+    _assert_parsers_agree(text)
+
+
+def test_the_fast_parser_leaves_deep_parentheses_to_lark() -> None:
+    text = "(" * 40 + "steps.a.exit_code == 0" + ")" * 40
+    (fast, _), (reference, _) = _both_parsers(text)
+    assert fast is None
+    assert isinstance(reference, conditions_module.Compare)
+    assert ir(text)["kind"] == "compare"
+
+
+def test_the_fast_parser_handles_the_common_forms() -> None:
+    for text in (
+        SEED,
+        "steps.a.status in ['success', 'skipped',] and not (env.X != 'yes' or params.p == 1)",
+        "not not steps.a.exit_code >= -1.5e3",
+        "steps.a.status not in []",
+    ):
+        fast, _ = _both_parsers(text)[0]
+        assert fast is not None
+
+
 # --- the rule over hand-built plans --------------------------------------------------------------
 
 CONDITION_COL = 20  # where a condition's characters start on its line, in these fake documents
@@ -903,7 +1054,8 @@ def test_condition_ir() -> None:
 
 
 def test_every_emitted_code_is_documented() -> None:
-    sources = [Path(conditions_module.__file__), Path(rule.__file__)]
+    modules = (conditions_module, conditions_lark, rule)
+    sources = [Path(module.__file__ or "") for module in modules]
     emitted = {
         code
         for source in sources

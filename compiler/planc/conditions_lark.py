@@ -1,0 +1,218 @@
+"""The reference parser of the condition language: Lark's LALR parser of grammar/condition.lark.
+
+`planc.conditions` reads valid conditions with its own fast parser and hands every text that
+parser does not accept to this one, which decides, and words syntax errors from what the
+grammar would have accepted. Imported only then: Lark and the grammar take ~90 ms to load.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+from lark import Lark, Token, Transformer_NonRecursive
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from planc.conditions import (
+    KEYWORDS,
+    And,
+    ConditionError,
+    Expr,
+    Literal,
+    Or,
+    _Actions,
+    _clip,
+    _compare,
+    _flatten,
+    _list_literal,
+    _negate,
+    _parenthesised,
+)
+
+
+def parse(text: str, actions: _Actions) -> Expr | ConditionError:
+    """The AST of `text` built with `actions`, or its syntax error."""
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedInput as exc:
+        return _syntax_error(text, exc)
+    return _Builder(actions).transform(tree)
+
+
+@cache
+def _parser() -> Lark:
+    # By resource name rather than import: the grammar is package data of `plan_grammar`.
+    grammar = files("plan_grammar").joinpath("condition.lark").read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", lexer="basic", maybe_placeholders=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Syntax errors in words
+
+_LITERAL_TERMINALS = frozenset({"STRING", "INT", "FLOAT", "TRUE", "FALSE", "NULL"})
+_WORDS = (
+    ("LSQB", "a list"),
+    ("COMPARE_OP", "a comparison operator"),
+    ("IN", "`in`"),
+    ("AND", "`and`"),
+    ("OR", "`or`"),
+    ("COMMA", "`,`"),
+    ("RSQB", "`]`"),
+    ("RPAR", "`)`"),
+    ("$END", "end of condition"),
+)
+_CHAR_HINTS = {
+    "&": "write `and`",
+    "|": "write `or`",
+    "!": "write `not` (or `!=` to compare)",
+    "=": "use `==` to compare",
+}
+
+
+def _syntax_error(text: str, exc: UnexpectedInput) -> ConditionError:
+    if isinstance(exc, UnexpectedCharacters):
+        return _bad_character(text, _known(exc.pos_in_stream))
+    assert isinstance(exc, UnexpectedToken), "the LALR parser raises only these two"
+    token = exc.token
+    expected = _expected(text[: _at(token)] if token.type != "$END" else text)
+    if token.type == "$END":
+        offset = len(text.rstrip())
+        return ConditionError(
+            offset,
+            1,
+            "condition-syntax",
+            f"unexpected end of condition, expected {expected}",
+            "every `(` needs a matching `)`" if "`)`" in expected else None,
+        )
+    value = str(token)
+    return ConditionError(
+        _at(token),
+        len(value),
+        "condition-syntax",
+        f"unexpected `{_clip(value)}`, expected {expected}",
+        _token_hint(token, expected),
+    )
+
+
+def _bad_character(text: str, pos: int) -> ConditionError:
+    ch = text[pos]
+    if ch in "'\"":
+        return ConditionError(
+            pos,
+            1,
+            "condition-syntax",
+            "unterminated string",
+            f"close it with {ch} on the same line",
+        )
+    expected = _expected(text[:pos])
+    return ConditionError(
+        pos,
+        1,
+        "condition-syntax",
+        f"unexpected character `{ch}`, expected {expected}",
+        _CHAR_HINTS.get(ch),
+    )
+
+
+def _expected(prefix: str) -> str:
+    """What could come next after `prefix`, in words.
+
+    Lark's own "expected" set is taken after LALR reductions driven by the bad token, which
+    can drop valid continuations (after `a == b)` it forgets `and`), so re-parse the good prefix
+    and ask the parser which terminals it would accept there.
+    """
+    interactive = _parser().parse_interactive(prefix)
+    interactive.exhaust_lexer()
+    accepts: set[str] = interactive.accepts()  # type: ignore[no-untyped-call]
+    words: list[str] = []
+    if "PATH" in accepts:
+        words.append("a value")
+    elif accepts & _LITERAL_TERMINALS:
+        words.append("a literal")
+    for name, word in _WORDS:
+        if name in accepts:
+            words.append(word)
+        # After an operand `not` can only start `not in` (before one, it is in "a value").
+        if name == "IN" and "NOT" in accepts and "PATH" not in accepts:
+            words.append("`not in`")
+    return _join_words(words)
+
+
+def _join_words(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _token_hint(token: Token, expected: str) -> str | None:
+    if token.type == "COMPARE_OP" and "comparison" not in expected:
+        return "comparisons do not chain: join two comparisons with `and`"
+    lowered = str(token).lower()
+    if token.type == "PATH" and lowered in KEYWORDS:
+        return f"keywords are lowercase: write `{lowered}`"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Parse tree → AST (iterative: Lark's tree can be as deep as the text is long)
+
+
+class _Builder(Transformer_NonRecursive[Token, Expr]):
+    def __init__(self, actions: _Actions) -> None:
+        super().__init__()
+        self.actions = actions
+
+    def or_(self, c: list[Any]) -> Expr:
+        return _flatten(Or, c[0], c[2])
+
+    def and_(self, c: list[Any]) -> Expr:
+        return _flatten(And, c[0], c[2])
+
+    def not_(self, c: list[Any]) -> Expr:
+        return _negate(_at(c[0]), c[1])
+
+    def compare(self, c: list[Any]) -> Expr:
+        left, op, right = c
+        return _compare(str(op), left, right)
+
+    def in_(self, c: list[Any]) -> Expr:
+        return _compare("in", c[0], c[2])
+
+    def not_in(self, c: list[Any]) -> Expr:
+        return _compare("not in", c[0], c[3])
+
+    def paren(self, c: list[Any]) -> Expr:
+        return _parenthesised(c[1], _at(c[0]), _at(c[2]))
+
+    def list_(self, c: list[Any]) -> Expr:
+        return _list_literal(_at(c[0]), _at(c[-1]), c[1:-1])
+
+    def true(self, c: list[Token]) -> Expr:
+        return Literal(_at(c[0]), len(c[0]), True)
+
+    def false(self, c: list[Token]) -> Expr:
+        return Literal(_at(c[0]), len(c[0]), False)
+
+    def null(self, c: list[Token]) -> Expr:
+        return Literal(_at(c[0]), len(c[0]), None)
+
+    def int_(self, c: list[Token]) -> Expr:
+        return self.actions.int_(str(c[0]), _at(c[0]))
+
+    def float_(self, c: list[Token]) -> Expr:
+        return self.actions.float_(str(c[0]), _at(c[0]))
+
+    def string(self, c: list[Token]) -> Expr:
+        return self.actions.string(str(c[0]), _at(c[0]))
+
+    def reference(self, c: list[Token]) -> Expr:
+        return self.actions.reference(str(c[0]), _at(c[0]))
+
+
+def _known(position: int | None) -> int:
+    """Lark types positions as optional; its basic lexer always sets them."""
+    assert position is not None
+    return position
+
+
+def _at(token: Token) -> int:
+    return _known(token.start_pos)
