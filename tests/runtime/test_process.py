@@ -224,8 +224,9 @@ def test_started_identifies_the_process(harness: Harness) -> None:
 def test_start_times_are_procs_also_without_reading_it(
     path_harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Started.proc_start_time mostly comes from the clock read around the spawn (no /proc
-    read); it must be /proc's value every time, whether the spawn crossed a tick or not."""
+    """Started.proc_start_time comes from the clock read around the spawn when both readings
+    fall in one tick (no /proc read); it must be /proc's value every time, whether the spawn
+    crossed a tick or not."""
     import planrun.process
 
     reads: list[int] = []
@@ -244,7 +245,21 @@ def test_start_times_are_procs_also_without_reading_it(
         assert started.proc_start_time == st.starttime / os.sysconf("SC_CLK_TCK") + boot
         path_harness.ps.cancel(f"s{i}")
         path_harness.wait_for(f"s{i}")
-    assert len(reads) < 30  # a spawn rarely crosses a 10 ms tick
+    # Whether a real spawn crosses a 10 ms tick depends on the machine's load, so the
+    # choice between clock and /proc is checked with readings placed on either side of one.
+    started = path_harness.start("probe", ["sleep", "30"])
+    st = real(started.pid)
+    assert st is not None
+    tick_ns = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+    expected = st.starttime / os.sysconf("SC_CLK_TCK") + boot
+    reads.clear()
+    inside = st.starttime * tick_ns + 1
+    assert path_harness.ps._create_time(started.pid, inside, inside + 5) == expected
+    assert reads == []
+    assert path_harness.ps._create_time(started.pid, inside - tick_ns, inside) == expected
+    assert reads == [started.pid]
+    path_harness.ps.cancel("probe")
+    path_harness.wait_for("probe")
 
 
 def test_stderr_tail_is_bounded(harness: Harness) -> None:
