@@ -10,7 +10,11 @@ Each workload is one DAG of trivial steps, run by four tools at -j2:
 - ninja: `ninja -j2` on a generated build.ninja, one edge per step whose output is never
   created, so every run executes every step;
 - python: a bare sequential loop of `subprocess.run` per step, in a fresh interpreter (a
-  reference point: the cost of spawning from Python, without any bookkeeping).
+  reference point: the cost of spawning from Python, without any bookkeeping);
+- pyrun: the minimal parallel Python runner the issue describes (posix_spawn, blocking
+  `os.wait`, a log file per step handed to the child, a flushed JSONL line per event, the
+  DAG and -j honoured): what any Python runner costs before doing anything planrun does
+  (no SQLite, no process-tree control, no timeouts, no policies).
 
 Workloads: W0 a single step (each tool's fixed start-up cost); W1 1,000 independent steps;
 W2 a 300-step chain; W3 20 layers × 50 steps with full fan-in between consecutive layers
@@ -57,7 +61,7 @@ from _harness import (
 )
 
 OUTPUT_BYTES = 20_000_000
-TOOLS = ("planrun", "make", "ninja", "python")
+TOOLS = ("planrun", "make", "ninja", "python", "pyrun")
 # Goals from the issue: planrun ≤ ratio × make; W4 also caps planrun's peak RSS.
 GOALS = {"W1": 1.3, "W2": 1.4, "W3": 1.3, "W4": 1.1}
 W4_RSS_GOAL_MIB = 100.0
@@ -71,6 +75,49 @@ for argv, log in json.load(open(sys.argv[1])):
     else:
         with open(log, "wb") as out:
             subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, check=True)
+"""
+
+# The minimal parallel runner: a JSON list of [argv, dependency indexes], -j in argv[2], logs
+# and events.jsonl in the directory argv[3] (created).
+_PYTHON_RUNNER = """\
+import json, os, sys
+jobs = json.load(open(sys.argv[1])); limit = int(sys.argv[2]); out = sys.argv[3]
+os.mkdir(out)
+events = open(os.path.join(out, "events.jsonl"), "w")
+waiting = [len(deps) for _, deps in jobs]
+dependents = [[] for _ in jobs]
+for index, (_, deps) in enumerate(jobs):
+    for dep in deps:
+        dependents[dep].append(index)
+ready = [i for i, n in enumerate(waiting) if n == 0][::-1]
+running = {}
+stdin = os.open(os.devnull, os.O_RDONLY)
+flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+done = 0
+while done < len(jobs):
+    while ready and len(running) < limit:
+        index = ready.pop()
+        log = os.open(os.path.join(out, f"{index}.log"), flags, 0o666)
+        actions = [(os.POSIX_SPAWN_DUP2, stdin, 0), (os.POSIX_SPAWN_DUP2, log, 1),
+                   (os.POSIX_SPAWN_DUP2, log, 2)]
+        argv = jobs[index][0]
+        pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions)
+        os.close(log)
+        running[pid] = index
+        events.write(json.dumps({"type": "started", "step": index, "pid": pid}) + "\\n")
+        events.flush()
+    pid, status = os.wait()
+    index = running.pop(pid)
+    code = os.waitstatus_to_exitcode(status)
+    events.write(json.dumps({"type": "finished", "step": index, "exit_code": code}) + "\\n")
+    events.flush()
+    if code != 0:
+        sys.exit(f"step {index} failed")
+    done += 1
+    for child in dependents[index]:
+        waiting[child] -= 1
+        if waiting[child] == 0:
+            ready.append(child)
 """
 
 
@@ -182,6 +229,10 @@ def write_loop_jobs(w: Workload, path: Path, out_dir: Path) -> None:
     path.write_text(json.dumps(jobs), encoding="utf-8")
 
 
+def write_runner_jobs(w: Workload, path: Path) -> None:
+    path.write_text(json.dumps([[w.argv, deps] for deps in w.deps]), encoding="utf-8")
+
+
 # --- one run of one tool -----------------------------------------------------------------------
 
 
@@ -199,7 +250,7 @@ class Bench:
     def prepare(self) -> None:
         w = self.workload
         self.root.mkdir(parents=True)
-        for tool in ("make", "ninja", "python"):
+        for tool in ("make", "ninja", "python", "pyrun"):
             (self.root / tool).mkdir()
         write_plan(w, self.root / "plan.json")
         compiled = run_measured(
@@ -214,15 +265,20 @@ class Bench:
         write_makefile(w, self.root / "make" / "Makefile")
         write_ninja(w, self.root / "ninja" / "build.ninja")
         write_loop_jobs(w, self.root / "python" / "jobs.json", self.root / "python" / "out")
+        write_runner_jobs(w, self.root / "pyrun" / "jobs.json")
 
     def command(self, tool: str) -> tuple[list[str], Path, Path | None]:
-        """argv, cwd, and the directory the step outputs land in (checked, then removed)."""
+        """argv, cwd, and the directory the step outputs land in (checked after the run)."""
         j = str(self.jobs)
+        self._counter += 1
         if tool == "planrun":
-            self._counter += 1
             state = self.root / f"state-{self._counter}"
             argv = [sys.executable, "-m", "planrun", "plan.ir.json", "-j", j, "-q"]
             return [*argv, "--state-dir", state.name], self.root, state
+        if tool == "pyrun":
+            out = self.root / "pyrun" / f"run-{self._counter}"
+            argv = [sys.executable, "-c", _PYTHON_RUNNER, "jobs.json", j, out.name]
+            return argv, self.root / "pyrun", out
         if tool == "make":
             return ["make", "-r", "-j", j, "-f", "Makefile"], self.root / "make", self._out("make")
         if tool == "ninja":
@@ -249,7 +305,10 @@ class Bench:
             if outputs is not None:
                 self._check_outputs(tool, outputs)
         finally:
-            if outputs is not None:
+            # Large outputs are removed after each run, whoever wrote them. Small files stay
+            # until the end: on this ext4 (no journal) creating a file just after a mass deletion
+            # scans the freed inodes, which would bill the next planrun or pyrun run for them.
+            if outputs is not None and self.workload.output_bytes:
                 shutil.rmtree(outputs, ignore_errors=True)
             if tool == "ninja":  # ninja's log grows by one line per edge and run
                 (cwd / ".ninja_log").unlink(missing_ok=True)
@@ -260,7 +319,7 @@ class Bench:
     def _check_outputs(self, tool: str, outputs: Path) -> None:
         """Every step ran and wrote all of its output (for planrun: its stdout logs)."""
         w = self.workload
-        pattern = "runs/*/logs/*.stdout" if tool == "planrun" else "*.log"
+        pattern = {"planrun": "runs/*/logs/*.stdout", "pyrun": "[0-9]*.log"}.get(tool, "*.log")
         total = sum(p.stat().st_size for p in outputs.glob(pattern))
         expected = w.steps * w.output_bytes
         if total != expected:
@@ -306,6 +365,24 @@ def report(benches: list[Bench], tools: list[str]) -> str:
         lines += [
             "planrun against the floor (ratios of medians; of the fastest runs in parentheses,"
             " less sensitive to background load; +ms/step = planrun's extra cost per step):",
+            table(headers, rows),
+            "",
+        ]
+
+    if {"planrun", "pyrun", "make"} <= set(tools):
+        headers = ["workload", "pyrun/make", "(best runs)", "planrun/pyrun", "(best runs)"]
+        rows = [
+            [
+                b.workload.name,
+                f"{_ratio(b, 'pyrun', 'make'):.2f}",
+                f"{_ratio(b, 'pyrun', 'make', min):.2f}",
+                f"{_ratio(b, 'planrun', 'pyrun'):.2f}",
+                f"{_ratio(b, 'planrun', 'pyrun', min):.2f}",
+            ]
+            for b in benches
+        ]
+        lines += [
+            "the minimal Python runner (pyrun) against make, and planrun against it:",
             table(headers, rows),
             "",
         ]

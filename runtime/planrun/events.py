@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -69,10 +70,16 @@ def render_line(
     same line re-emitted by the repair from SQLite are byte-identical.
     """
     return (
-        f'{{"seq":{seq},"ts":"{ts}","run_id":{json.dumps(run_id, ensure_ascii=False)},'
-        f'"type":"{type}","step_id":{json.dumps(step_id, ensure_ascii=False)},'
+        f'{{"seq":{seq},"ts":"{ts}","run_id":{_json_text(run_id)},'
+        f'"type":"{type}","step_id":{_json_text(step_id)},'
         f'"attempt":{"null" if attempt is None else attempt},"payload":{payload_json}}}\n'
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _json_text(value: str | None) -> str:
+    """A run or step id as JSON; cached, as the same few ids are rendered at every event."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -438,11 +438,7 @@ class ProcessSet:
         wakeup fd, or the host replaced our SIGCHLD handler) each process gets a
         pidfd, readable from the moment it exits.
         """
-        if pid in self._watched:
-            return
-        self._watched[pid] = None
-        if not self._sigchld_wakes_us():
-            self._open_pidfds()
+        self._watched.setdefault(pid, None)  # wait() opens the pidfds if they are needed
 
     def _sigchld_wakes_us(self) -> bool:
         return self._owns_wakeup_fd and signal.getsignal(signal.SIGCHLD) == self._on_sigchld
