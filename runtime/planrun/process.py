@@ -47,6 +47,9 @@ PUMP_CHUNK = 65536
 # Masked output only: after the tree is dead, how long a pipe still held open by a process we
 # could not attribute may delay the attempt's end.
 DRAIN_GRACE_SEC = 1.0
+# The longest single epoll wait: epoll's timeout overflows past ~2^31 ms, and a plan may ask for
+# any timeout (`timeout_sec: 1e10` is valid); a longer wait is a series of these.
+MAX_SELECT_SEC = 3600.0
 
 # Nanoseconds per clock tick of /proc's starttime, if a tick is a whole number of them.
 _TICK_NS = 1_000_000_000 // CLOCK_TICKS if 1_000_000_000 % CLOCK_TICKS == 0 else 0
@@ -265,7 +268,9 @@ class ProcessSet:
             )
             if not self._sigchld_wakes_us():
                 self._open_pidfds()
-            ready = self._selector.select(None if nearest is None else max(0.0, nearest - now))
+            ready = self._selector.select(
+                None if nearest is None else min(MAX_SELECT_SEC, max(0.0, nearest - now))
+            )
             pumped = [key.data for key, _ in ready if isinstance(key.data, _Pump)]
             for pump in pumped:
                 self._pump(pump)

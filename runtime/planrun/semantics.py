@@ -8,6 +8,7 @@ reads no clock, so the executor, `planc simulate` and the tests share the one im
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -83,12 +84,17 @@ Action = Start | Skip | Cancel | Recovered | Abort
 
 
 def retry_delay(retry_delay_sec: float, backoff: float, cap: float | None, attempt: int) -> float:
-    """Delay before `attempt` (2, 3, …): delay × backoff^(attempt-2), capped."""
+    """Delay before `attempt` (2, 3, …): delay × backoff^(attempt-2), capped.
+
+    Always finite: an uncapped delay that overflows is the largest float, a wait that never
+    ends in practice, and unlike infinity it is valid JSON in the step_retrying event."""
     try:
         delay = retry_delay_sec * backoff ** max(attempt - 2, 0)
     except OverflowError:  # a huge backoff power: past any cap
         delay = math.inf if retry_delay_sec > 0 else 0.0
-    return delay if cap is None else min(delay, cap)
+    if cap is not None:
+        delay = min(delay, cap)
+    return min(delay, sys.float_info.max)
 
 
 def should_retry(status: str, attempt: int, retries: int, mode: Mode, is_cleanup: bool) -> bool:

@@ -287,6 +287,55 @@ def test_sigint_cancels_runs_cleanup_and_exits_130(
     assert result.events[-1].type == "run_finished"
 
 
+def test_huge_timeouts_and_retry_delays_are_waited_for_not_a_crash(
+    tmp_path: Path, spawned: list[subprocess.Popen[str]]
+) -> None:
+    """Any positive number is a valid timeout or delay; epoll's own timeout overflows past
+    ~25 days, so planrun waits in bounded slices (it used to die with OverflowError)."""
+    plan = {
+        "plan_id": "HUGE",
+        "steps": [
+            {"id": "quick", "command": "true", "timeout_sec": 1e10},
+            {
+                "id": "flaky",
+                "command": "sh",
+                "args": ["-c", "exit 3"],
+                "timeout_sec": 1e10,
+                "retries": 3,
+                "retry_delay_sec": 1e10,
+                "retry_backoff": 1e300,
+            },
+        ],
+    }
+    ir = compile_plan(tmp_path, plan)
+    state = tmp_path / "state"
+    proc = start_planrun([str(ir), "--state-dir", str(state), "-j", "2"], tmp_path, spawned)
+
+    def retrying() -> bool:
+        try:
+            with open_reader(state) as reader:
+                run_id = reader.latest_run_id()
+                return run_id is not None and any(
+                    e.type == "step_retrying" for e in reader.events(run_id)
+                )
+        except Exception:
+            return False
+
+    wait_for(retrying, what="the first retry to be scheduled")
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130, proc.stderr.read() if proc.stderr else ""
+    result = collect(state, 130)
+    assert result.statuses == {"quick": "success", "flaky": "cancelled"}
+    retries = [e for e in result.events if e.type == "step_retrying"]
+    assert [e.payload["delay_sec"] for e in retries] == [1e10]
+    lines = (state / "runs" / result.run_id / "events.jsonl").read_text().splitlines()
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"events.jsonl holds {constant}, which is not JSON")
+
+    assert len([json.loads(line, parse_constant=refuse) for line in lines]) == len(result.events)
+
+
 def test_second_sigint_kills_cleanup_at_once(
     tmp_path: Path, spawned: list[subprocess.Popen[str]]
 ) -> None:

@@ -7,6 +7,8 @@ real processes, are in test_semantics_e2e.py.
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Mapping
 
 import pytest
@@ -289,6 +291,15 @@ def test_retry_delay(
     assert sem.retry_delay(delay, backoff, cap, attempt) == expected
 
 
+@pytest.mark.parametrize(("backoff", "attempt"), [(1e6, 200), (10.0, 400), (1e308, 4)])
+def test_an_overflowing_uncapped_retry_delay_stays_finite(backoff: float, attempt: int) -> None:
+    """Infinity would be invalid JSON in the step_retrying event (json.dumps writes `Infinity`)."""
+    delay = sem.retry_delay(1.0, backoff, None, attempt)
+    assert delay == sys.float_info.max
+    assert json.loads(json.dumps({"delay_sec": delay}, allow_nan=False))["delay_sec"] == delay
+    assert sem.retry_delay(1.0, backoff, 30.0, attempt) == 30.0
+
+
 def test_no_retry_after_interrupt_for_ordinary_steps() -> None:
     assert sem.should_retry("failed", 1, 2, "normal", False)
     assert not sem.should_retry("failed", 3, 2, "normal", False)
@@ -311,5 +322,5 @@ def test_fallback_condition_false_skips_it_and_leaves_the_failure() -> None:
 
 def test_retry_delay_overflow_is_capped() -> None:
     assert sem.retry_delay(1.0, 1e10, 60.0, 50) == 60.0
-    assert sem.retry_delay(1.0, 1e10, None, 50) == float("inf")
+    assert sem.retry_delay(1.0, 1e10, None, 50) == sys.float_info.max  # finite: valid JSON
     assert sem.retry_delay(0.0, 1e10, None, 50) == 0.0
