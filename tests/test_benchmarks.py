@@ -1,0 +1,46 @@
+"""The benchmark scripts keep working: their --quick smoke runs (docs/benchmarks.md).
+
+Only that they run, check their own results and print a complete report is asserted here; the
+figures themselves are for people reading the report, never for a timed test.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def run_quick(script: str, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.mark.skipif(not BENCHMARKS.is_dir(), reason="benchmarks/ is not part of this checkout")
+def test_compile_scale_quick_checks_determinism() -> None:
+    out = run_quick("compile_scale.py")
+    assert "determinism: every compile of the same plan gave byte-identical IR" in out
+    assert "OK" in out.split("determinism:", 1)[1].splitlines()[0]
+
+
+@pytest.mark.skipif(not BENCHMARKS.is_dir(), reason="benchmarks/ is not part of this checkout")
+def test_runtime_vs_floor_quick_runs_every_reference() -> None:
+    out = run_quick("runtime_vs_floor.py", "--tools", "planrun,python,pyrun")
+    header = next(line for line in out.splitlines() if line.startswith("| workload | steps"))
+    assert header.split("|")[4:10:2] == [" planrun s ", " python s ", " pyrun s "]
+    for workload in ("W0", "W1", "W2", "W3", "W4"):
+        for tool in ("planrun", "python", "pyrun"):
+            assert any(line.split()[:2] == [workload, tool] for line in out.splitlines()), (
+                f"no {workload} {tool} run in the report"
+            )
