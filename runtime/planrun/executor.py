@@ -11,7 +11,7 @@ import os
 import signal
 import time
 from collections import ChainMap
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
@@ -387,13 +387,7 @@ class Executor:
             current.attempts, current.exit_code = record.attempts, record.exit_code
             current.duration_sec, current.status = record.duration_sec, record.status
             current.outputs.update(record.outputs)
-        # A fallback answers a failure of this session, so it runs again if that failure recurs.
-        kept = {
-            sid
-            for sid, record in previous.items()
-            if record.status == sem.SUCCESS and not self.plan.steps[sid].is_fallback
-        }
-        self.plan.restore(kept)
+        self.plan.restore(kept_on_resume(previous, self.ir.steps))
 
     def _select(self, selection: Selection) -> None:
         for step_id, run_id in selection.reused.items():
@@ -465,6 +459,15 @@ class _Facts(Mapping[str, "StepFacts"]):
 
     def __len__(self) -> int:
         return len(self._status)
+
+
+def kept_on_resume(
+    previous: Mapping[str, StepRecord], steps: Iterable[Mapping[str, Any]]
+) -> set[str]:
+    """The steps a resumed run does not run again: those that succeeded, except fallbacks (a
+    fallback answers a failure of its own session, so it runs again if that failure recurs)."""
+    fallbacks = {step["id"] for step in steps if step["is_fallback"]}
+    return {sid for sid, record in previous.items() if record.status == sem.SUCCESS} - fallbacks
 
 
 def kill_leftovers(

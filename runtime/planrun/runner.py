@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 from planrun import semantics as sem
 from planrun.console import Observer, reporter, summary_table, tee
 from planrun.events import Event
-from planrun.executor import Executor, RunOptions, StepRecord, kill_leftovers
+from planrun.executor import Executor, RunOptions, StepRecord, kept_on_resume, kill_leftovers
 from planrun.ir import IR, IRError, load_ir, parse_if_ir, parse_ir
 from planrun.params import ParamError, bind, parse_assignments, read_params_file
 from planrun.store import RunStore, StoreError, open_reader
@@ -140,11 +140,7 @@ def resume(
         }
         options.params = params
         # Progress counts this session's work: steps that succeeded before are not redone.
-        fallbacks = {s["id"] for s in ir.steps if s["is_fallback"]}
-        kept = [
-            sid for sid, r in previous.items() if r.status == "success" and sid not in fallbacks
-        ]
-        observer = _observer(output, len(ir.steps) - len(kept))
+        observer = _observer(output, len(ir.steps) - len(kept_on_resume(previous, ir.steps)))
         executor = Executor(ir, store, run_id, options, observer)
         code = executor.run(previous)
         _print_summary(state_dir, run_id, output)
