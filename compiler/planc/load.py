@@ -3,7 +3,8 @@
 Every problem becomes a positioned Diagnostic raised in a DiagnosticError; no other exception
 escapes. YAML is read as parser events (never composed or constructed), so anchors, aliases and
 tags are refused before they can expand or execute, and nesting is bounded before anything deep
-is built.
+is built. The block YAML that plans are usually written in is read line by line first
+(planc.yaml_lines), into the same nodes, and left to the events on anything unusual.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from ruamel.yaml.events import (
 )
 from ruamel.yaml.reader import ReaderError
 
+from planc import yaml_lines
 from planc.diagnostics import Diagnostic, DiagnosticError, Span, error
 from planc.nodes import Document, MapNode, Node, Scalar, ScalarNode, SeqNode
 
@@ -186,6 +188,13 @@ class _Report:
         if self.diagnostics:
             self.diagnostics.sort(key=Diagnostic.sort_key)
             raise DiagnosticError(self.diagnostics)
+
+
+class _Refusing(_Report):
+    """The report of the YAML fast path: a problem sends the text to the event path instead."""
+
+    def add(self, span: Span, code: str, message: str, hint: str | None = None) -> None:
+        raise yaml_lines.Unsupported
 
 
 class _Loader(ABC):
@@ -595,6 +604,10 @@ class _YamlLoader(_Loader):
         return Span(1, 1) if self.mark is None else _mark_span(self.mark)
 
     def load(self) -> Node:
+        if not self.pure:
+            root = self._read_lines()
+            if root is not None:
+                return root
         self._check_directives()
         try:
             for event in _events(self.text, self.pure):
@@ -610,6 +623,20 @@ class _YamlLoader(_Loader):
         if self.root is None:
             self.report.fatal(Span(1, 1), "empty-plan", "the plan file has no content")
         return self.root
+
+    def _read_lines(self) -> Node | None:
+        """The fast path (planc.yaml_lines), or None when the events must be read.
+
+        Scalars are resolved by the same rules as on the event path, with a report that sends
+        the text to the event path at the first problem, so that every diagnostic comes from
+        there."""
+        report, self.report = self.report, _Refusing(self.path)
+        try:
+            return yaml_lines.read(self.text, self._plain_value)
+        except yaml_lines.Unsupported:
+            return None
+        finally:
+            self.report = report
 
     def _check_directives(self) -> None:
         """Directives can only come before the first document; ruamel gives them no position."""
@@ -682,6 +709,9 @@ class _YamlLoader(_Loader):
         self._attach(ScalarNode(value, span, text_col))
 
     def _plain_value(self, raw: str, span: Span, is_key: bool) -> Scalar:
+        # Nulls, booleans and the ambiguous words have at most five characters.
+        if len(raw) > 5 and raw[0] not in _NUMBER_START:
+            return raw
         if raw in _YAML_NULLS:
             return None
         boolean = _YAML_BOOLS.get(raw)

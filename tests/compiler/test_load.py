@@ -587,15 +587,23 @@ def test_problems_are_sorted_by_position(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("failure", [RecursionError, ValueError, UnicodeError])
+@pytest.mark.parametrize(
+    ("frame", "text"),
+    [
+        # The line-by-line fast path reads the plain plan; a block scalar is left to the events.
+        ("planc.yaml_lines._Frame", b"plan_id: p\nsteps:\n  - id: a\n"),
+        ("planc.load._YamlFrame", b"plan_id: p\nsteps:\n  - id: a\n    command: |\n      x\n"),
+    ],
+)
 def test_unexpected_loader_failures_become_diagnostics(
-    monkeypatch: pytest.MonkeyPatch, failure: type[Exception]
+    monkeypatch: pytest.MonkeyPatch, failure: type[Exception], frame: str, text: bytes
 ) -> None:
     def broken(*_args: object) -> None:
         raise failure("boom")
 
-    monkeypatch.setattr("planc.load._YamlFrame.__init__", broken)
+    monkeypatch.setattr(f"{frame}.__init__", broken)
     with pytest.raises(DiagnosticError) as caught:
-        load_document("p.yaml", b"plan_id: p\nsteps:\n  - id: a\n")
+        load_document("p.yaml", text)
     (diagnostic,) = caught.value.diagnostics
     assert where(diagnostic) == ("load-error", 1, 1)
     assert diagnostic.message == f"cannot load the plan: {failure.__name__}('boom')"

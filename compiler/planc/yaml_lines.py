@@ -1,0 +1,305 @@
+"""Block YAML read line by line: the fast path of planc.load for the YAML plans are written in.
+
+Loading from parser events costs ~10 µs per plan line, most of it in libyaml building a Python
+object for every event and in turning those into nodes: ~9 s for a 100k-step plan. Plans are
+nearly always block mappings and sequences holding one key, list entry or one-line flow list of
+scalars per line; this module reads that subset with a few string operations per line into the
+very nodes the event path builds (values, spans, text columns).
+
+It accepts only what it fully understands. On anything else (flow mappings, anchors, aliases,
+tags, block or multi-line scalars, escapes, tabs, CR, directives, several documents, quoted keys,
+a duplicate key, a value the loader would report on ...) it raises `Unsupported` and the event
+path loads the text as before, so every diagnostic still comes from there. Tests compare the two
+paths on generated documents.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from planc.diagnostics import Span
+from planc.nodes import MapNode, Node, Scalar, ScalarNode, SeqNode
+
+
+class Unsupported(Exception):
+    """The text is outside the subset read here: the event path must load it."""
+
+
+# A plain scalar's value, as the event path resolves it: (text, span, whether it is a key).
+# It must raise Unsupported where the event path would report a problem.
+Resolve = Callable[[str, Span, bool], Scalar]
+
+# Characters that the YAML reader refuses or counts as line breaks, tabs (never allowed in
+# indentation), CR and BOM: any one of them sends the whole text to the event path.
+_UNUSUAL_CHARACTER = re.compile(
+    "[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+)
+# A key: a plain word, then `:` and a space or the end of the line.
+_KEY = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_.\-/]*):(?: +|$)")
+# How a plain scalar may start: not with an indicator, except `-` before a word character.
+_PLAIN_START = re.compile(r"[^\s\-?:,\[\]{}#&*!|>'\"%@`]|-[A-Za-z0-9_./\-]")
+# A plain scalar inside a flow list: no flow indicator, `:`, `#` or quote anywhere.
+_FLOW_PLAIN = re.compile(r"(?:[^\s\-?:,\[\]{}#&*!|>'\"%@`]|-[A-Za-z0-9_./\-])[^,\[\]{}#:'\"]*")
+# A key inside a flow mapping: a plain word, then `:` and a space.
+_FLOW_KEY = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_.\-/]*): +")
+_SINGLE_QUOTED = re.compile(r"'((?:[^']|'')*)'")
+_DOUBLE_QUOTED = re.compile(r'"([^"\\]*)"')  # an escape is left to the event path
+# What may follow a quoted scalar or a flow list on its line: spaces, then perhaps a comment.
+_LINE_END = re.compile(r"(?: +#.*| *)$")
+# Plans nest about five levels; deeper documents are left to the event path and its depth limit.
+_MAX_DEPTH = 32
+_MAX_KEY_LENGTH = 128  # libyaml refuses implicit keys over 1024 characters
+
+
+def read(text: str, resolve: Resolve) -> MapNode:
+    """The root mapping of `text`; raises Unsupported when the event path must load it."""
+    if _UNUSUAL_CHARACTER.search(text):
+        raise Unsupported
+    reader = _Reader(resolve)
+    for number, line in enumerate(text.split("\n"), start=1):
+        body = line.lstrip(" ")
+        if body and body[0] != "#":
+            reader.line(number, line, len(line) - len(body))
+    return reader.finish()
+
+
+class _Frame:
+    """An open block collection."""
+
+    __slots__ = ("col", "indent", "indentless", "items", "keys", "line", "mapping", "pending")
+
+    def __init__(self, mapping: bool, indent: int, line: int, indentless: bool = False) -> None:
+        self.mapping = mapping
+        self.indent = indent  # the column (0-based) of its keys or dashes
+        # A sequence at its parent key's own column (YAML's indentless sequence).
+        self.indentless = indentless
+        self.line = line
+        self.col = indent + 1
+        self.items: list[Any] = []  # (key, value) pairs or nodes
+        self.keys: set[str] = set()
+        self.pending: ScalarNode | None = None  # a key whose value starts on a later line
+
+
+class _Reader:
+    def __init__(self, resolve: Resolve) -> None:
+        self.resolve = resolve
+        self.stack: list[_Frame] = []
+        self.root: MapNode | None = None
+        self.plain_keys: set[str] = set()  # keys repeat on every step: each is resolved once
+
+    def line(self, number: int, line: str, indent: int) -> None:
+        """A line with content (not blank, not only a comment) starting at column `indent`."""
+        if _is_entry(line, indent):
+            frame = self._place(number, indent, entry=True)
+            self._entry(frame, number, line, indent)
+        else:
+            frame = self._place(number, indent, entry=False)
+            self._key(frame, number, line, indent)
+
+    def finish(self) -> MapNode:
+        while self.stack:
+            self._close()
+        if self.root is None:
+            raise Unsupported
+        return self.root
+
+    # -- structure ---------------------------------------------------------------------------
+
+    def _place(self, number: int, indent: int, entry: bool) -> _Frame:
+        """The collection a line at `indent` belongs to, once the ones it ends are closed."""
+        stack = self.stack
+        if not stack:
+            if self.root is not None or indent != 0 or entry:
+                raise Unsupported  # the document is one mapping starting in the first column
+            stack.append(_Frame(True, 0, number))
+            return stack[0]
+        while True:
+            top = stack[-1]
+            if top.pending is not None:
+                if indent > top.indent or (indent == top.indent and entry):
+                    if len(stack) >= _MAX_DEPTH:
+                        raise Unsupported
+                    frame = _Frame(not entry, indent, number, indentless=indent == top.indent)
+                    stack.append(frame)
+                    return frame
+                self._add_null(top)
+            if indent == top.indent and top.mapping != entry:
+                return top
+            if indent < top.indent or (indent == top.indent and top.indentless):
+                self._close()  # a sequence at its key's column ends at the next key
+                if not stack:
+                    raise Unsupported
+                continue
+            raise Unsupported  # deeper than the items, or the wrong kind of item
+
+    def _close(self) -> None:
+        frame = self.stack.pop()
+        if frame.pending is not None:
+            self._add_null(frame)
+        last = frame.items[-1]
+        end: Span = (last[1] if frame.mapping else last).span
+        span = Span(frame.line, frame.col, end.end_line, end.end_col)
+        node: Node
+        if frame.mapping:
+            node = MapNode(tuple(frame.items), span)
+        else:
+            node = SeqNode(tuple(frame.items), span)
+        if not self.stack:
+            assert isinstance(node, MapNode)
+            self.root = node
+            return
+        parent = self.stack[-1]
+        if parent.mapping:
+            parent.items.append((parent.pending, node))
+            parent.pending = None
+        else:
+            parent.items.append(node)
+
+    @staticmethod
+    def _add_null(frame: _Frame) -> None:
+        """A key with nothing after it: null, placed (as libyaml marks it) right after the key."""
+        key = frame.pending
+        assert key is not None
+        frame.items.append((key, ScalarNode(None, Span(key.span.line, key.span.end_col))))
+        frame.pending = None
+
+    # -- lines -------------------------------------------------------------------------------
+
+    def _entry(self, frame: _Frame, number: int, line: str, indent: int) -> None:
+        start = indent + 1
+        while start < len(line) and line[start] == " ":
+            start += 1
+        if start == len(line) or line[start] == "#" or _is_entry(line, start):
+            raise Unsupported  # an empty entry, or a list directly in a list
+        if _KEY.match(line, start) is None:
+            frame.items.append(self._value(number, line, start))
+            return
+        # `- key: value` opens a mapping whose keys are in the column of this first one.
+        if len(self.stack) >= _MAX_DEPTH:
+            raise Unsupported
+        mapping = _Frame(True, start, number)
+        self.stack.append(mapping)
+        self._key(mapping, number, line, start)
+
+    def _key(self, frame: _Frame, number: int, line: str, col: int) -> None:
+        match = _KEY.match(line, col)
+        if match is None:
+            raise Unsupported
+        key = self._key_node(match.group(1), number, col, frame.keys)
+        start = match.end()
+        if start == len(line) or line[start] == "#":
+            frame.pending = key
+        else:
+            frame.items.append((key, self._value(number, line, start)))
+
+    def _key_node(self, name: str, number: int, col: int, keys: set[str]) -> ScalarNode:
+        """The key `name` written at `col`, added to the mapping's `keys`."""
+        span = Span(number, col + 1, number, col + 1 + len(name))
+        if name not in self.plain_keys:
+            if len(name) > _MAX_KEY_LENGTH or self.resolve(name, span, True) != name:
+                raise Unsupported  # too long for an implicit key, or not a string
+            self.plain_keys.add(name)
+        if name in keys:
+            raise Unsupported  # a duplicate key: the event path reports it
+        keys.add(name)
+        return ScalarNode(name, span, col + 1)
+
+    def _value(self, number: int, line: str, start: int) -> Node:
+        """The scalar or flow collection starting at `start`, which must end the line."""
+        first = line[start]
+        node: Node
+        if first == "[" or first == "{":
+            node, end = self._flow(number, line, start)
+        elif first == "'" or first == '"':
+            node, end = self._quoted(number, line, start)
+        else:
+            return self._plain(number, line, start)
+        if _LINE_END.match(line, end) is None:
+            raise Unsupported
+        return node
+
+    def _plain(self, number: int, line: str, start: int) -> ScalarNode:
+        if _PLAIN_START.match(line, start) is None:
+            raise Unsupported
+        comment = line.find(" #", start)
+        raw = line[start : len(line) if comment < 0 else comment].rstrip(" ")
+        if ": " in raw or raw.endswith(":"):
+            raise Unsupported  # a second key on the line: a YAML error
+        return self._plain_node(number, raw, start)
+
+    def _plain_node(self, number: int, raw: str, start: int) -> ScalarNode:
+        span = Span(number, start + 1, number, start + 1 + len(raw))
+        value = self.resolve(raw, span, False)
+        return ScalarNode(value, span, start + 1 if isinstance(value, str) else None)
+
+    @staticmethod
+    def _quoted(number: int, line: str, start: int) -> tuple[ScalarNode, int]:
+        """A single- or double-quoted scalar, and where it ends."""
+        single = line[start] == "'"
+        match = (_SINGLE_QUOTED if single else _DOUBLE_QUOTED).match(line, start)
+        if match is None:
+            raise Unsupported  # it goes on to the next line, or has an escape
+        inner = match.group(1)
+        value = inner.replace("''", "'") if single else inner
+        end = match.end()
+        # The text column holds when every character of the value is written as is.
+        text_col = start + 2 if len(value) == len(inner) else None
+        return ScalarNode(value, Span(number, start + 1, number, end + 1), text_col), end
+
+    def _flow(self, number: int, line: str, start: int) -> tuple[Node, int]:
+        """A flow list or mapping of scalars on one line, and where it ends."""
+        if len(self.stack) >= _MAX_DEPTH:
+            raise Unsupported
+        mapping = line[start] == "{"
+        close = "}" if mapping else "]"
+        items: list[Any] = []  # (key, value) pairs or scalars
+        keys: set[str] = set()
+        at = _skip_spaces(line, start + 1)
+        while at < len(line) and line[at] != close:
+            if items:
+                if line[at] != ",":
+                    raise Unsupported
+                at = _skip_spaces(line, at + 1)
+                if at == len(line) or line[at] == close:
+                    raise Unsupported  # a trailing comma
+            if mapping:
+                match = _FLOW_KEY.match(line, at)
+                if match is None:
+                    raise Unsupported
+                key = self._key_node(match.group(1), number, at, keys)
+                value, at = self._flow_scalar(number, line, match.end())
+                items.append((key, value))
+            else:
+                item, at = self._flow_scalar(number, line, at)
+                items.append(item)
+            at = _skip_spaces(line, at)
+        if at == len(line):
+            raise Unsupported  # the collection goes on to the next line
+        # libyaml's end mark is the column after the bracket; the event path makes a point span
+        # of it.
+        span = Span(number, start + 1, number, at + 3)
+        node = MapNode(tuple(items), span) if mapping else SeqNode(tuple(items), span)
+        return node, at + 1
+
+    def _flow_scalar(self, number: int, line: str, at: int) -> tuple[ScalarNode, int]:
+        """A scalar inside a flow collection, and where it ends."""
+        if at < len(line) and (line[at] == "'" or line[at] == '"'):
+            return self._quoted(number, line, at)
+        match = _FLOW_PLAIN.match(line, at)
+        if match is None:
+            raise Unsupported
+        raw = match.group().rstrip(" ")
+        return self._plain_node(number, raw, at), at + len(raw)
+
+
+def _is_entry(line: str, at: int) -> bool:
+    """Whether a list entry (`-` then a space or the end of the line) starts at `at`."""
+    return line.startswith("-", at) and (len(line) == at + 1 or line[at + 1] == " ")
+
+
+def _skip_spaces(line: str, at: int) -> int:
+    while at < len(line) and line[at] == " ":
+        at += 1
+    return at
