@@ -360,9 +360,11 @@ class ProcessSet:
                 return self._posix_spawn(spec, env, out, err), None, pumps
             proc = self._popen(spec, env, out, err)
             return proc.pid, proc, pumps
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             for pump in pumps:
                 pump.close()
+            if isinstance(exc, ValueError):  # a NUL character: no exec can pass it on
+                raise _nul_error(spec, env) from None
             raise _spawn_error(exc, spec, env) from None
         finally:
             os.close(out)
@@ -706,6 +708,20 @@ def _getcwd() -> str | None:
         return os.getcwd()
     except OSError:  # our own cwd was removed: every step takes the Popen path
         return None
+
+
+def _nul_error(spec: LaunchSpec, env: dict[str, str]) -> SpawnError:
+    """A command line, environment or cwd holding a NUL character (e.g. from an interpolated
+    output): the kernel takes C strings, so the step cannot start."""
+    for index, arg in enumerate(spec.argv):
+        if "\0" in arg:
+            where = "the command" if index == 0 else f"argument {index}"
+            return SpawnError(f"{where} contains a NUL character, which no program can receive")
+    for name, value in env.items():
+        if "\0" in name or "\0" in value:
+            return SpawnError(f"environment variable {name.split(chr(0))[0]} contains a NUL"
+                              " character, which no program can receive")  # fmt: skip
+    return SpawnError("the cwd contains a NUL character")
 
 
 def _spawn_error(exc: OSError, spec: LaunchSpec, env: dict[str, str]) -> SpawnError:

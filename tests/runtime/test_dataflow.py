@@ -173,6 +173,26 @@ def test_unset_output_fails_the_reader_with_a_reason(tmp_path: Path) -> None:
     assert failed.payload["reason"] == "output ref of step produce is not set"
 
 
+def test_an_output_holding_a_nul_fails_its_reader_not_planrun(tmp_path: Path) -> None:
+    steps = (
+        sh("produce", "printf 'ref=a\\000b\\n' >> \"$PLAN_OUTPUT\"", provides=["ref"]),
+        {
+            "id": "use",
+            "command": "echo",
+            "args": ["${{ steps.produce.outputs.ref }}"],
+            "depends_on": ["produce"],
+        },
+    )
+    result = run_plan(tmp_path, plan(*steps))
+    assert result.exit_code == 1
+    assert result.statuses == {"produce": "success", "use": "failed"}
+    failed = next(e for e in result.events if e.type == "step_failed")
+    assert failed.payload["reason"] == (
+        "argument 1 contains a NUL character, which no program can receive"
+    )
+    assert result.events[-1].type == "run_finished"
+
+
 def test_undeclared_output_fails_the_step(tmp_path: Path) -> None:
     result = run_plan(
         tmp_path, plan(sh("produce", 'echo "other=1" >> "$PLAN_OUTPUT"', provides=["ref"]))

@@ -292,6 +292,32 @@ def test_permission_denied(path_harness: Harness) -> None:
     assert err.value.reason == "permission denied: ./data.txt"
 
 
+@pytest.mark.parametrize(
+    ("argv", "env", "reason"),
+    [
+        (["echo", "a\0b"], {}, "argument 1 contains a NUL character, which no program can receive"),
+        (["tr\0ue"], {}, "the command contains a NUL character, which no program can receive"),
+        (
+            ["true"],
+            {"FROM_OUTPUT": "x\0y"},
+            "environment variable FROM_OUTPUT contains a NUL character, which no program can"
+            " receive",
+        ),
+    ],
+)
+def test_a_nul_character_is_a_spawn_error(
+    path_harness: Harness, argv: list[str], env: dict[str, str], reason: str
+) -> None:
+    """posix_spawn and Popen raise ValueError on a NUL; it used to end planrun with a traceback
+    (an interpolated step output can hold one)."""
+    fds = sorted(os.listdir("/proc/self/fd"))
+    with pytest.raises(SpawnError) as err:
+        path_harness.start("step", argv, env={**os.environ, **env})
+    assert err.value.reason == reason
+    assert sorted(os.listdir("/proc/self/fd")) == fds
+    assert path_harness.ps.running == 0
+
+
 def test_spawn_errors_leak_no_fd(path_harness: Harness) -> None:
     (path_harness.workdir / "data.txt").write_text("")
     fds = sorted(os.listdir("/proc/self/fd"))
