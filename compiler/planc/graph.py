@@ -61,13 +61,13 @@ def build_graph(plan: SourcePlan) -> PlanGraph:
         steps.setdefault(step.id, step)
     provider_of: dict[str, str] = {}
     for step in steps.values():
-        for ref in step.refs("provides"):
-            provider_of.setdefault(ref.name, step.id)
+        for name in step.names("provides"):
+            provider_of.setdefault(name, step.id)
     deps: dict[str, list[str]] = {}
     dependents: dict[str, list[str]] = {sid: [] for sid in steps}
     for sid, step in steps.items():
-        wanted = [r.name for r in step.refs("depends_on")]
-        wanted += [provider_of[r.name] for r in step.refs("consumes") if r.name in provider_of]
+        wanted = list(step.names("depends_on"))
+        wanted += [provider_of[name] for name in step.names("consumes") if name in provider_of]
         unique = [d for d in dict.fromkeys(wanted) if d in steps and d != sid]
         deps[sid] = unique
         for dep in unique:

@@ -79,42 +79,44 @@ def _step(
 ) -> dict[str, Any]:
     from planc.rules.conditions import condition_ir
 
+    # The plain values, read directly: this runs for every step of the plan.
+    get = step.raw.get
     sid = step.id
-    condition = step.get("condition")
+    condition = get("condition")
     return {
         "id": sid,
         "index": step.index,
-        "name": step.get("name") or sid,
-        "description": step.get("description") or "",
-        "command": step.get("command"),
-        "args": list(step.get("args") or []),
-        "cwd": step.get("cwd") or ".",
-        "shell": bool(step.get("shell", False)),
-        "env": {**globals_["env"], **(step.get("env") or {})},
-        "secrets": sorted({*(plan.raw.get("secrets") or []), *(step.get("secrets") or [])}),
+        "name": get("name") or sid,
+        "description": get("description") or "",
+        "command": get("command"),
+        "args": list(get("args") or []),
+        "cwd": get("cwd") or ".",
+        "shell": bool(get("shell", False)),
+        "env": {**globals_["env"], **(get("env") or {})},
+        "secrets": sorted({*(plan.raw.get("secrets") or []), *(get("secrets") or [])}),
         "depends_on": sorted(graph.deps[sid], key=position.__getitem__),
         "dependents": sorted(graph.dependents[sid], key=position.__getitem__),
-        "timeout_sec": _first(step.get("timeout_sec"), globals_["default_timeout_sec"]),
+        "timeout_sec": _first(get("timeout_sec"), globals_["default_timeout_sec"]),
         "heartbeat_timeout_sec": _first(
-            step.get("heartbeat_timeout_sec"), globals_["heartbeat_timeout_sec"]
+            get("heartbeat_timeout_sec"), globals_["heartbeat_timeout_sec"]
         ),
-        "retries": _first(step.get("retries"), globals_["default_retries"]),
-        "retry_delay_sec": _first(step.get("retry_delay_sec"), globals_["default_retry_delay_sec"]),
-        "retry_backoff": _first(step.get("retry_backoff"), 1),
-        "max_retry_delay_sec": step.get("max_retry_delay_sec"),
-        "critical": bool(step.get("critical", True)),
-        "trigger_rule": step.get("trigger_rule") or "all_success",
+        "retries": _first(get("retries"), globals_["default_retries"]),
+        "retry_delay_sec": _first(get("retry_delay_sec"), globals_["default_retry_delay_sec"]),
+        "retry_backoff": _first(get("retry_backoff"), 1),
+        "max_retry_delay_sec": get("max_retry_delay_sec"),
+        "critical": bool(get("critical", True)),
+        "trigger_rule": get("trigger_rule") or "all_success",
         "condition": condition_ir(condition) if isinstance(condition, str) else None,
-        "on_failure": step.get("on_failure") or "abort",
-        "fallback": step.get("fallback"),
+        "on_failure": get("on_failure") or "abort",
+        "fallback": get("fallback"),
         "is_fallback": sid in graph.fallback_steps,
-        "provides": list(step.get("provides") or []),
-        "consumes": list(step.get("consumes") or []),
-        "tags": list(step.get("tags") or []),
-        "ui_hints": step.get("ui_hints") or {},
+        "provides": list(get("provides") or []),
+        "consumes": list(get("consumes") or []),
+        "tags": list(get("tags") or []),
+        "ui_hints": get("ui_hints") or {},
         "location": f"{plan.path}:{step.span.line}:{step.span.col}",
     }
 
 
-def _first(*values: Any) -> Any:
-    return next((v for v in values if v is not None), None)
+def _first(value: Any, default: Any) -> Any:
+    return default if value is None else value

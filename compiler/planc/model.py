@@ -7,7 +7,7 @@ from functools import cached_property
 from typing import Any
 
 from planc.diagnostics import Span
-from planc.nodes import Document, MapNode, Node, ScalarNode, SeqNode, to_plain
+from planc.nodes import Document, MapNode, Node, ScalarNode, SeqNode
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,11 @@ class SourceStep:
             return []
         items = [item for item in seq.items if isinstance(item, ScalarNode)]
         return [Ref(str(item.value), item.span) for item in items]
+
+    def names(self, key: str) -> list[str]:
+        """The same field as `refs`, without positions: the schema made every item a string."""
+        value = self.raw.get(key)
+        return value if isinstance(value, list) else []
 
     def scalar(self, key: str) -> ScalarNode | None:
         node = self.node.get(key)
@@ -106,7 +111,7 @@ def build_model(document: Document) -> SourcePlan:
     """Wrap a schema-valid document; callers must have run schema validation first."""
     root = document.root
     assert isinstance(root, MapNode), "schema validation guarantees a mapping at the top"
-    raw = to_plain(root)
+    raw = document.plain
     assert isinstance(raw, dict)
     steps_node: Node | None = root.get("steps")
     steps: list[SourceStep] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from planc.diagnostics import Span
 
@@ -64,6 +65,11 @@ class Document:
     path: str
     text: str
     root: Node
+
+    @cached_property
+    def plain(self) -> object:
+        """The tree as plain values, made once: the schema checks it and the model keeps it."""
+        return to_plain(self.root)
 
 
 def to_plain(node: Node) -> object:

@@ -48,7 +48,7 @@ def plan_schema() -> dict[str, Any]:
 def validate_document(doc: Document) -> list[Diagnostic]:
     """Every schema violation in `doc`, deduplicated and sorted by position."""
     with gc_paused():
-        instance: Any = to_plain(doc.root)
+        instance: Any = doc.plain
         schemas = _schemas()
         if schemas.plan_ok(instance):
             return []
@@ -458,7 +458,11 @@ def _all_of(checks: list[Check]) -> Check:
         return checks[0]
 
     def check(value: Any) -> bool:
-        return all(part(value) for part in checks)
+        # A loop, twice as fast as all() over a generator: this runs for every value of the plan.
+        for part in checks:  # noqa: SIM110
+            if not part(value):
+                return False
+        return True
 
     return check
 
@@ -476,9 +480,9 @@ def _compile_keyword(
     name: str, value: Any, schema: Mapping[str, Any], root: Mapping[str, Any]
 ) -> Check:
     if name == "type":
-        types = (
-            [_TYPE_CHECKS[value]] if isinstance(value, str) else [_TYPE_CHECKS[t] for t in value]
-        )
+        if isinstance(value, str):
+            return _TYPE_CHECKS[value]
+        types = [_TYPE_CHECKS[t] for t in value]
         return lambda x: any(check(x) for check in types)
     if name in _OBJECT_KEYWORDS:
         return _compile_object_keyword(name, value, schema, root)
@@ -524,7 +528,7 @@ def _compile_object_keyword(
     if name == "required":
         return lambda x: not isinstance(x, dict) or all(key in x for key in value)
     names = compile_check(value, root)
-    return lambda x: not isinstance(x, dict) or all(names(key) for key in x)
+    return lambda x: not isinstance(x, dict) or all(map(names, x))
 
 
 def _compile_additional(value: Any, known: frozenset[str], root: Mapping[str, Any]) -> Check:
@@ -543,7 +547,7 @@ def _compile_array_keyword(name: str, value: Any, root: Mapping[str, Any]) -> Ch
         if not isinstance(value, Mapping):
             raise ValueError("the fast check supports only a single `items` schema")
         item_check = compile_check(value, root)
-        return lambda x: not isinstance(x, list) or all(item_check(item) for item in x)
+        return lambda x: not isinstance(x, list) or all(map(item_check, x))
     if name == "minItems":
         return lambda x: not isinstance(x, list) or len(x) >= value
     # uniqueItems: only lists of strings are judged here; jsonschema's equality decides others.
