@@ -38,7 +38,7 @@ def check(
 
 
 def compile_plan(path: str, output: str | None, fmt: str, out: TextIO, err: TextIO) -> int:
-    result = compile_file(path)
+    result = compile_file(path, keep_model=False)
     if result.diagnostics:
         _report([result], fmt, err)
     if result.ir is None:
@@ -52,7 +52,7 @@ def compile_plan(path: str, output: str | None, fmt: str, out: TextIO, err: Text
 
 
 def graph(path: str, fmt: str, out: TextIO, err: TextIO) -> int:
-    result = compile_file(path)
+    result = compile_file(path, keep_model=False)
     if result.ir is None:
         _report([result], "text", err)
         return EXIT_FINDINGS
