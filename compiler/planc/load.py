@@ -47,6 +47,7 @@ MAX_INT_DIGITS = 50
 MAX_DIAGNOSTICS = 100
 
 _BOM = "\ufeff"
+_NOWHERE = Span(1, 1)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -389,7 +390,7 @@ class _JsonLoader(_Loader):
                     raise self._unexpected(start, state)
                 written = m.group(_KEY_COLON)
                 name = written[1:-1]
-                key = ScalarNode(name, Span(line, col, line, col + len(written)), col + 1)
+                key = ScalarNode(name, line, col, line, col + len(written), col + 1)
                 if name in seen:
                     self.check_key(key, seen)
                 else:
@@ -404,7 +405,7 @@ class _JsonLoader(_Loader):
                 continue
             if group == _STRING:
                 written = m.group(_STRING)
-                node = ScalarNode(written[1:-1], Span(line, col, line, col + len(written)), col + 1)
+                node = ScalarNode(written[1:-1], line, col, line, col + len(written), col + 1)
             elif group == _INT:
                 node = self._int(m.group(_INT), line, col)
             elif group == _OPEN:
@@ -448,7 +449,7 @@ class _JsonLoader(_Loader):
     def _string(self, m: re.Match[str], group: int, line: int, col: int) -> ScalarNode:
         if group != _ESCAPED:
             written = m.group(group)
-            return ScalarNode(written[1:-1], Span(line, col, line, col + len(written)), col + 1)
+            return ScalarNode(written[1:-1], line, col, line, col + len(written), col + 1)
         written = m.group(_ESCAPED)
         try:
             value = _STRING_DECODER.decode(written)
@@ -457,14 +458,14 @@ class _JsonLoader(_Loader):
         span = Span(line, col, line, col + len(written))
         self.check_string(value, span)
         # Escapes always make the source longer than the value, so equal lengths mean none.
-        return ScalarNode(value, span, col + 1 if len(written) == len(value) + 2 else None)
+        return ScalarNode.at(value, span, col + 1 if len(written) == len(value) + 2 else None)
 
     def _int(self, written: str, line: int, col: int) -> ScalarNode:
         span = Span(line, col, line, col + len(written))
         if len(written) > MAX_INT_DIGITS and len(written.lstrip("-")) > MAX_INT_DIGITS:
             self.report_too_large(span, written)
-            return ScalarNode(None, span)
-        return ScalarNode(int(written), span)
+            return ScalarNode.at(None, span)
+        return ScalarNode.at(int(written), span)
 
     def _rare_token(
         self, m: re.Match[str], group: int, line: int, col: int, state: int
@@ -481,12 +482,12 @@ class _JsonLoader(_Loader):
             return self._string(m, group, line, col)
         span = Span(line, col, line, col + len(written))
         if group == _LITERAL:
-            return ScalarNode(_LITERALS[written], span)
+            return ScalarNode.at(_LITERALS[written], span)
         value = float(written) if group == _FLOAT else math.inf
         if math.isinf(value):
             self.report_non_finite(span, written)
-            return ScalarNode(None, span)
-        return ScalarNode(value, span)
+            return ScalarNode.at(None, span)
+        return ScalarNode.at(value, span)
 
     def _decoder_error(self, exc: json.JSONDecodeError, offset: int) -> _JsonSyntaxError:
         pos = offset + exc.pos
@@ -632,11 +633,15 @@ class _YamlLoader(_Loader):
         there."""
         report, self.report = self.report, _Refusing(self.path)
         try:
-            return yaml_lines.read(self.text, self._plain_value)
+            return yaml_lines.read(self.text, self._resolve_unreported)
         except yaml_lines.Unsupported:
             return None
         finally:
             self.report = report
+
+    def _resolve_unreported(self, raw: str, is_key: bool) -> Scalar:
+        # The span only serves a report, and this report refuses without one.
+        return self._plain_value(raw, _NOWHERE, is_key)
 
     def _check_directives(self) -> None:
         """Directives can only come before the first document; ruamel gives them no position."""
@@ -691,7 +696,7 @@ class _YamlLoader(_Loader):
         if event.style:  # libyaml reports a plain scalar as "", the pure parser as None
             span = _event_span(event)
             self.check_string(raw, span)
-            self._attach(ScalarNode(raw, span, self._text_col(event, raw)))
+            self._attach(ScalarNode.at(raw, span, self._text_col(event, raw)))
             return
         if raw == "" and not self.stack:
             self.report.fatal(Span(1, 1), "empty-plan", "the plan file has no content")
@@ -706,7 +711,7 @@ class _YamlLoader(_Loader):
         span = _event_span(event) if raw else _mark_span(self.previous_end)
         value = self._plain_value(raw, span, is_key)
         text_col = self._text_col(event, raw) if isinstance(value, str) else None
-        self._attach(ScalarNode(value, span, text_col))
+        self._attach(ScalarNode.at(value, span, text_col))
 
     def _plain_value(self, raw: str, span: Span, is_key: bool) -> Scalar:
         # Nulls, booleans and the ambiguous words have at most five characters.
@@ -787,7 +792,7 @@ class _YamlLoader(_Loader):
             f"aliases (`*{event.anchor}`) are not allowed in plans",
             hint="write the value out in full where it is needed",
         )
-        self._attach(ScalarNode(None, span))
+        self._attach(ScalarNode.at(None, span))
 
     def _check_properties(self, event: ScalarEvent | CollectionStartEvent) -> None:
         if event.anchor is None and event.tag is None:
@@ -843,7 +848,7 @@ class _YamlLoader(_Loader):
             f"keys must be strings; this key is {what}",
             hint="quote the key, e.g. '1': or 'true':",
         )
-        return ScalarNode(str(node.value) if isinstance(node, ScalarNode) else "", node.span)
+        return ScalarNode.at(str(node.value) if isinstance(node, ScalarNode) else "", node.span)
 
     def _reader_error(self, exc: ReaderError) -> NoReturn:
         span = _point(self.text, min(int(exc.position), len(self.text)))

@@ -27,9 +27,9 @@ class Unsupported(Exception):
     """The text is outside the subset read here: the event path must load it."""
 
 
-# A plain scalar's value, as the event path resolves it: (text, span, whether it is a key).
-# It must raise Unsupported where the event path would report a problem.
-Resolve = Callable[[str, Span, bool], Scalar]
+# A plain scalar's value, as the event path resolves it: (text, whether it is a key). It must
+# raise Unsupported where the event path would report a problem.
+Resolve = Callable[[str, bool], Scalar]
 
 # Characters that the YAML reader refuses or counts as line breaks, tabs (never allowed in
 # indentation), CR and BOM: any one of them sends the whole text to the event path.
@@ -162,7 +162,8 @@ class _Reader:
         """A key with nothing after it: null, placed (as libyaml marks it) right after the key."""
         key = frame.pending
         assert key is not None
-        frame.items.append((key, ScalarNode(None, Span(key.span.line, key.span.end_col))))
+        null = ScalarNode(None, key.line, key.end_col, key.line, key.end_col + 1)
+        frame.items.append((key, null))
         frame.pending = None
 
     # -- lines -------------------------------------------------------------------------------
@@ -196,15 +197,14 @@ class _Reader:
 
     def _key_node(self, name: str, number: int, col: int, keys: set[str]) -> ScalarNode:
         """The key `name` written at `col`, added to the mapping's `keys`."""
-        span = Span(number, col + 1, number, col + 1 + len(name))
         if name not in self.plain_keys:
-            if len(name) > _MAX_KEY_LENGTH or self.resolve(name, span, True) != name:
+            if len(name) > _MAX_KEY_LENGTH or self.resolve(name, True) != name:
                 raise Unsupported  # too long for an implicit key, or not a string
             self.plain_keys.add(name)
         if name in keys:
             raise Unsupported  # a duplicate key: the event path reports it
         keys.add(name)
-        return ScalarNode(name, span, col + 1)
+        return ScalarNode(name, number, col + 1, number, col + 1 + len(name), col + 1)
 
     def _value(self, number: int, line: str, start: int) -> Node:
         """The scalar or flow collection starting at `start`, which must end the line."""
@@ -230,9 +230,9 @@ class _Reader:
         return self._plain_node(number, raw, start)
 
     def _plain_node(self, number: int, raw: str, start: int) -> ScalarNode:
-        span = Span(number, start + 1, number, start + 1 + len(raw))
-        value = self.resolve(raw, span, False)
-        return ScalarNode(value, span, start + 1 if isinstance(value, str) else None)
+        value = self.resolve(raw, False)
+        text_col = start + 1 if isinstance(value, str) else None
+        return ScalarNode(value, number, start + 1, number, start + 1 + len(raw), text_col)
 
     @staticmethod
     def _quoted(number: int, line: str, start: int) -> tuple[ScalarNode, int]:
@@ -246,7 +246,7 @@ class _Reader:
         end = match.end()
         # The text column holds when every character of the value is written as is.
         text_col = start + 2 if len(value) == len(inner) else None
-        return ScalarNode(value, Span(number, start + 1, number, end + 1), text_col), end
+        return ScalarNode(value, number, start + 1, number, end + 1, text_col), end
 
     def _flow(self, number: int, line: str, start: int) -> tuple[Node, int]:
         """A flow list or mapping of scalars on one line, and where it ends."""

@@ -801,13 +801,13 @@ def to_node(value: Any, lines: itertools.count[int]) -> Node:
     span = Span(next(lines), 5)
     if isinstance(value, dict):
         entries = tuple(
-            (ScalarNode(key, Span(next(lines), 3)), to_node(item, lines))
+            (ScalarNode.at(key, Span(next(lines), 3)), to_node(item, lines))
             for key, item in value.items()
         )
         return MapNode(entries, span)
     if isinstance(value, list):
         return SeqNode(tuple(to_node(item, lines) for item in value), span)
-    return ScalarNode(value, span, CONDITION_COL if isinstance(value, str) else None)
+    return ScalarNode.at(value, span, CONDITION_COL if isinstance(value, str) else None)
 
 
 def run_rule(*steps: dict[str, Any]) -> list[Diagnostic]:
@@ -852,7 +852,7 @@ def test_rule_falls_back_to_the_value_span_without_text_col() -> None:
     b = steps_node.items[1]
     assert isinstance(b, MapNode)
     entries = tuple(
-        (k, ScalarNode(v.value, v.span) if k.value == "condition" else v)  # type: ignore[union-attr]
+        (k, ScalarNode.at(v.value, v.span) if k.value == "condition" else v)  # type: ignore[union-attr]
         for k, v in b.entries
     )
     new_b = MapNode(entries, b.span)
