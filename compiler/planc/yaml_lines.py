@@ -36,8 +36,9 @@ Resolve = Callable[[str, bool], Scalar]
 _UNUSUAL_CHARACTER = re.compile(
     "[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
 )
-# A key: a plain word, then `:` and a space or the end of the line.
-_KEY = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_.\-/]*):(?: +|$)")
+# A line holding a key: its indentation, perhaps a list entry's dash, the key (a plain word),
+# then `:` and a space or the end of the line. Most lines of a plan are one.
+_KEY_LINE = re.compile(r"( *)(?:- +)?([A-Za-z0-9_][A-Za-z0-9_.\-/]*):(?: +|$)")
 # How a plain scalar may start: not with an indicator, except `-` before a word character.
 _PLAIN_START = re.compile(r"[^\s\-?:,\[\]{}#&*!|>'\"%@`]|-[A-Za-z0-9_./\-]")
 # A plain scalar inside a flow list: no flow indicator, `:`, `#` or quote anywhere.
@@ -59,9 +60,13 @@ def read(text: str, resolve: Resolve) -> MapNode:
         raise Unsupported
     reader = _Reader(resolve)
     for number, line in enumerate(text.split("\n"), start=1):
+        match = _KEY_LINE.match(line)
+        if match is not None:
+            reader.key_line(number, line, match)
+            continue
         body = line.lstrip(" ")
-        if body and body[0] != "#":
-            reader.line(number, line, len(line) - len(body))
+        if body and body[0] != "#":  # not blank, not only a comment
+            reader.entry_line(number, line, len(line) - len(body))
     return reader.finish()
 
 
@@ -89,14 +94,38 @@ class _Reader:
         self.root: MapNode | None = None
         self.plain_keys: set[str] = set()  # keys repeat on every step: each is resolved once
 
-    def line(self, number: int, line: str, indent: int) -> None:
-        """A line with content (not blank, not only a comment) starting at column `indent`."""
-        if _is_entry(line, indent):
-            frame = self._place(number, indent, entry=True)
-            self._entry(frame, number, line, indent)
+    def key_line(self, number: int, line: str, match: re.Match[str]) -> None:
+        """A line holding a key (matched by _KEY_LINE), perhaps after a list entry's dash."""
+        indent, col = match.end(1), match.start(2)
+        if col != indent:
+            # `- key: value` starts a mapping whose keys are in the column of this first one.
+            self._place(number, indent, entry=True)
+            if len(self.stack) >= _MAX_DEPTH:
+                raise Unsupported
+            frame = _Frame(True, col, number)
+            self.stack.append(frame)
         else:
-            frame = self._place(number, indent, entry=False)
-            self._key(frame, number, line, indent)
+            top = self.stack[-1] if self.stack else None
+            if top is not None and top.indent == indent and top.mapping and top.pending is None:
+                frame = top  # the next key of the mapping of the line before: the common case
+            else:
+                frame = self._place(number, indent, entry=False)
+        key = self._key_node(match.group(2), number, col, frame.keys)
+        start = match.end()
+        if start == len(line) or line[start] == "#":
+            frame.pending = key
+        else:
+            frame.items.append((key, self._value(number, line, start)))
+
+    def entry_line(self, number: int, line: str, indent: int) -> None:
+        """Any other line with content: it must be a list entry holding a value."""
+        if not _is_entry(line, indent):
+            raise Unsupported
+        frame = self._place(number, indent, entry=True)
+        start = _skip_spaces(line, indent + 1)
+        if start == len(line) or line[start] == "#" or _is_entry(line, start):
+            raise Unsupported  # an empty entry, or a list directly in a list
+        frame.items.append(self._value(number, line, start))
 
     def finish(self) -> MapNode:
         while self.stack:
@@ -167,33 +196,6 @@ class _Reader:
         frame.pending = None
 
     # -- lines -------------------------------------------------------------------------------
-
-    def _entry(self, frame: _Frame, number: int, line: str, indent: int) -> None:
-        start = indent + 1
-        while start < len(line) and line[start] == " ":
-            start += 1
-        if start == len(line) or line[start] == "#" or _is_entry(line, start):
-            raise Unsupported  # an empty entry, or a list directly in a list
-        if _KEY.match(line, start) is None:
-            frame.items.append(self._value(number, line, start))
-            return
-        # `- key: value` opens a mapping whose keys are in the column of this first one.
-        if len(self.stack) >= _MAX_DEPTH:
-            raise Unsupported
-        mapping = _Frame(True, start, number)
-        self.stack.append(mapping)
-        self._key(mapping, number, line, start)
-
-    def _key(self, frame: _Frame, number: int, line: str, col: int) -> None:
-        match = _KEY.match(line, col)
-        if match is None:
-            raise Unsupported
-        key = self._key_node(match.group(1), number, col, frame.keys)
-        start = match.end()
-        if start == len(line) or line[start] == "#":
-            frame.pending = key
-        else:
-            frame.items.append((key, self._value(number, line, start)))
 
     def _key_node(self, name: str, number: int, col: int, keys: set[str]) -> ScalarNode:
         """The key `name` written at `col`, added to the mapping's `keys`."""
