@@ -4,18 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from planc.diagnostics import Span
 from planc.nodes import Document, MapNode, Node, ScalarNode, SeqNode
 
 
-@dataclass(frozen=True)
-class Ref:
-    """A step id (or resource name) written somewhere in the plan, with where it was written."""
+class Ref(NamedTuple):
+    """A step id (or resource name) written somewhere in the plan, with where it was written.
+
+    The span is made only when asked for (rules ask when they report): the rules read every
+    reference of every step."""
 
     name: str
-    span: Span
+    node: ScalarNode
+
+    @property
+    def span(self) -> Span:
+        return self.node.span
 
 
 @dataclass(frozen=True)
@@ -52,8 +58,7 @@ class SourceStep:
         seq = self.node.get(key)
         if not isinstance(seq, SeqNode):
             return []
-        items = [item for item in seq.items if isinstance(item, ScalarNode)]
-        return [Ref(str(item.value), item.span) for item in items]
+        return [Ref(str(item.value), item) for item in seq.items if isinstance(item, ScalarNode)]
 
     def names(self, key: str) -> list[str]:
         """The same field as `refs`, without positions: the schema made every item a string."""

@@ -79,7 +79,6 @@ def _dataflow_errors(
     """Params, step outputs and secrets read by the condition (docs/dataflow.md)."""
     secrets = ctx.plan.secret_names
     for ref in walk(ast):
-        span = node.position_of(ref.offset, ref.length)
         problem = None
         if isinstance(ref, ParamRef):
             problem = param_problem(ctx, ref.name)
@@ -92,6 +91,7 @@ def _dataflow_errors(
                 "a condition's text and result are recorded; test the secret inside the step",
             )
         if problem is not None:
+            span = node.position_of(ref.offset, ref.length)
             yield error(ctx.path, span, problem.code, problem.message, problem.hint)
 
 

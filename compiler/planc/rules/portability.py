@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from planc.diagnostics import Diagnostic, Span, warning
+from planc.diagnostics import Diagnostic, warning
+from planc.model import SourceStep
 from planc.rules.base import RuleContext
 
 CODES = {
@@ -50,7 +51,7 @@ def check(ctx: RuleContext) -> Iterator[Diagnostic]:
                 f"step `{step.id}` has no timeout",
                 "set `timeout_sec` on the step or `globals.default_timeout_sec`",
             )
-        yield from _windows_only(ctx, step.id, step.get("command"), step.span_of("command"))
+        yield from _windows_only(ctx, step, step.get("command"))
         cwd = step.get("cwd")
         if isinstance(cwd, str) and _DRIVE_PATH.match(cwd):
             yield warning(
@@ -62,14 +63,12 @@ def check(ctx: RuleContext) -> Iterator[Diagnostic]:
             )
 
 
-def _windows_only(
-    ctx: RuleContext, step_id: str, command: object, span: Span
-) -> Iterator[Diagnostic]:
+def _windows_only(ctx: RuleContext, step: SourceStep, command: object) -> Iterator[Diagnostic]:
     if isinstance(command, str) and _WINDOWS_COMMANDS.match(command):
         yield warning(
             ctx.path,
-            span,
+            step.span_of("command"),
             "windows-only",
-            f"step `{step_id}` runs `{command}`, which exists only on Windows",
+            f"step `{step.id}` runs `{command}`, which exists only on Windows",
             "use `pwsh` (PowerShell 7 runs on Linux and macOS) or a portable command",
         )
