@@ -476,6 +476,8 @@ class _Actions:
     def string(self, written: str, start: int) -> Expr:
         """`written` with its quotes."""
         raw = written[1:-1]
+        if "\\" not in raw:
+            return Literal(start, len(written), raw)  # no escape: the value is as written
         chars: list[str] = []
         i = 0
         while i < len(raw):

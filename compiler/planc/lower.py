@@ -7,6 +7,7 @@ from typing import Any
 import planc
 from planc.graph import PlanGraph
 from planc.model import SourcePlan, SourceStep
+from planc.rules.conditions import condition_ir
 
 IR_VERSION = 1
 
@@ -77,8 +78,6 @@ def _step(
     globals_: dict[str, Any],
     position: dict[str, int],
 ) -> dict[str, Any]:
-    from planc.rules.conditions import condition_ir
-
     # The plain values, read directly: this runs for every step of the plan.
     get = step.raw.get
     sid = step.id

@@ -93,6 +93,9 @@ class _Reader:
         self.stack: list[_Frame] = []
         self.root: MapNode | None = None
         self.plain_keys: set[str] = set()  # keys repeat on every step: each is resolved once
+        # One str object per distinct text: keys, ids and values repeat through a plan, and
+        # each slice of a line is a new object (a 100k-step plan has ~1M repeats, ~50 MB).
+        self.strings: dict[str, str] = {}
 
     def key_line(self, number: int, line: str, match: re.Match[str]) -> None:
         """A line holding a key (matched by _KEY_LINE), perhaps after a list entry's dash."""
@@ -206,6 +209,7 @@ class _Reader:
         if name in keys:
             raise Unsupported  # a duplicate key: the event path reports it
         keys.add(name)
+        name = self.strings.setdefault(name, name)
         return ScalarNode(name, number, col + 1, number, col + 1 + len(name), col + 1)
 
     def _value(self, number: int, line: str, start: int) -> Node:
@@ -233,11 +237,13 @@ class _Reader:
 
     def _plain_node(self, number: int, raw: str, start: int) -> ScalarNode:
         value = self.resolve(raw, False)
-        text_col = start + 1 if isinstance(value, str) else None
+        text_col = None
+        if isinstance(value, str):
+            value = self.strings.setdefault(value, value)
+            text_col = start + 1
         return ScalarNode(value, number, start + 1, number, start + 1 + len(raw), text_col)
 
-    @staticmethod
-    def _quoted(number: int, line: str, start: int) -> tuple[ScalarNode, int]:
+    def _quoted(self, number: int, line: str, start: int) -> tuple[ScalarNode, int]:
         """A single- or double-quoted scalar, and where it ends."""
         single = line[start] == "'"
         match = (_SINGLE_QUOTED if single else _DOUBLE_QUOTED).match(line, start)
@@ -245,6 +251,7 @@ class _Reader:
             raise Unsupported  # it goes on to the next line, or has an escape
         inner = match.group(1)
         value = inner.replace("''", "'") if single else inner
+        value = self.strings.setdefault(value, value)
         end = match.end()
         # The text column holds when every character of the value is written as is.
         text_col = start + 2 if len(value) == len(inner) else None
