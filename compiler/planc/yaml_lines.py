@@ -41,10 +41,15 @@ _UNUSUAL_CHARACTER = re.compile(
 _KEY_LINE = re.compile(r"( *)(?:- +)?([A-Za-z0-9_][A-Za-z0-9_.\-/]*):(?: +|$)")
 # How a plain scalar may start: not with an indicator, except `-` before a word character.
 _PLAIN_START = re.compile(r"[^\s\-?:,\[\]{}#&*!|>'\"%@`]|-[A-Za-z0-9_./\-]")
-# A plain scalar inside a flow list: no flow indicator, `:`, `#` or quote anywhere.
-_FLOW_PLAIN = re.compile(r"(?:[^\s\-?:,\[\]{}#&*!|>'\"%@`]|-[A-Za-z0-9_./\-])[^,\[\]{}#:'\"]*")
-# A key inside a flow mapping: a plain word, then `:` and a space.
-_FLOW_KEY = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_.\-/]*): +")
+# An item of a flow collection, then spaces and `,` or a closing bracket: a key (a plain word,
+# `:` and a space) in a mapping, and a double-quoted, single-quoted or plain scalar. A plain
+# scalar here has no flow indicator, `:`, `#` or quote.
+_FLOW_ITEM = re.compile(
+    r" *(?:([A-Za-z0-9_][A-Za-z0-9_.\-/]*): +)?"
+    r"(?:\"([^\"\\]*)\"|'((?:[^']|'')*)'"
+    r"|((?:[^\s\-?:,\[\]{}#&*!|>'\"%@`]|-[A-Za-z0-9_./\-])[^,\[\]{}#:'\"]*?))"
+    r" *([,\]}])"
+)
 _SINGLE_QUOTED = re.compile(r"'((?:[^']|'')*)'")
 _DOUBLE_QUOTED = re.compile(r'"([^"\\]*)"')  # an escape is left to the event path
 # What may follow a quoted scalar or a flow list on its line: spaces, then perhaps a comment.
@@ -265,42 +270,42 @@ class _Reader:
         close = "}" if mapping else "]"
         items: list[Any] = []  # (key, value) pairs or scalars
         keys: set[str] = set()
-        at = _skip_spaces(line, start + 1)
-        while at < len(line) and line[at] != close:
-            if items:
-                if line[at] != ",":
-                    raise Unsupported
-                at = _skip_spaces(line, at + 1)
-                if at == len(line) or line[at] == close:
-                    raise Unsupported  # a trailing comma
-            if mapping:
-                match = _FLOW_KEY.match(line, at)
-                if match is None:
-                    raise Unsupported
-                key = self._key_node(match.group(1), number, at, keys)
-                value, at = self._flow_scalar(number, line, match.end())
-                items.append((key, value))
-            else:
-                item, at = self._flow_scalar(number, line, at)
-                items.append(item)
-            at = _skip_spaces(line, at)
-        if at == len(line):
-            raise Unsupported  # the collection goes on to the next line
+        end = _skip_spaces(line, start + 1)  # where the closing bracket is
+        if end == len(line) or line[end] != close:  # not empty
+            while True:
+                match = _FLOW_ITEM.match(line, end)
+                if match is None or (match.start(1) >= 0) != mapping:
+                    raise Unsupported  # (a trailing comma, or a line break, is no item either)
+                value = self._flow_scalar(number, match)
+                if mapping:
+                    key = self._key_node(match.group(1), number, match.start(1), keys)
+                    items.append((key, value))
+                else:
+                    items.append(value)
+                end = match.end()
+                if match.group(5) != ",":
+                    if match.group(5) != close:
+                        raise Unsupported
+                    end -= 1
+                    break
         # libyaml's end mark is the column after the bracket; the event path makes a point span
         # of it.
-        span = Span(number, start + 1, number, at + 3)
+        span = Span(number, start + 1, number, end + 3)
         node = MapNode(tuple(items), span) if mapping else SeqNode(tuple(items), span)
-        return node, at + 1
+        return node, end + 1
 
-    def _flow_scalar(self, number: int, line: str, at: int) -> tuple[ScalarNode, int]:
-        """A scalar inside a flow collection, and where it ends."""
-        if at < len(line) and (line[at] == "'" or line[at] == '"'):
-            return self._quoted(number, line, at)
-        match = _FLOW_PLAIN.match(line, at)
-        if match is None:
-            raise Unsupported
-        raw = match.group().rstrip(" ")
-        return self._plain_node(number, raw, at), at + len(raw)
+    def _flow_scalar(self, number: int, match: re.Match[str]) -> ScalarNode:
+        """The scalar of a _FLOW_ITEM match."""
+        if match.start(4) >= 0:
+            return self._plain_node(number, match.group(4), match.start(4))
+        single = match.start(3) >= 0
+        group = 3 if single else 2
+        inner = match.group(group)
+        value = inner.replace("''", "'") if single else inner
+        value = self.strings.setdefault(value, value)
+        begin, end = match.start(group) - 1, match.end(group) + 1  # with the quotes
+        text_col = begin + 2 if len(value) == len(inner) else None
+        return ScalarNode(value, number, begin + 1, number, end + 1, text_col)
 
 
 def _is_entry(line: str, at: int) -> bool:
