@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
+from functools import cached_property
 
 from planc.model import SourcePlan, SourceStep
 
@@ -40,7 +41,13 @@ class PlanGraph:
         return False
 
     def topo_order(self) -> list[str] | None:
-        """Kahn's algorithm, ties broken by source order; None when the graph has a cycle."""
+        """Kahn's algorithm, ties broken by source order; None when the graph has a cycle.
+
+        Computed once: the cycle rule and lowering both ask (do not change the list)."""
+        return self._topo_order
+
+    @cached_property
+    def _topo_order(self) -> list[str] | None:
         indegree = {sid: len(self.deps[sid]) for sid in self.steps}
         ready = [(self.steps[sid].index, sid) for sid, n in indegree.items() if n == 0]
         heapq.heapify(ready)

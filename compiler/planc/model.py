@@ -30,7 +30,7 @@ class SourceStep:
     node: MapNode
     raw: dict[str, Any]
 
-    @property
+    @cached_property  # read by every rule, the graph and lowering
     def id(self) -> str:
         return str(self.raw["id"])
 

@@ -66,19 +66,20 @@ def _check_condition(
         for e in parsed.errors:
             yield error(ctx.path, node.position_of(e.offset, e.length), e.code, e.message, e.hint)
         return
-    reference_errors = list(_reference_errors(ctx, step, node, text, parsed.ast))
+    nodes = list(walk(parsed.ast))  # every check below reads them all
+    reference_errors = list(_reference_errors(ctx, step, node, text, nodes))
     yield from reference_errors
     # Reasoning about outcomes of steps that are missing or not upstream would only add noise.
     if not reference_errors:
-        yield from _trigger_rule_verdict(ctx, step, node, parsed.ast)
+        yield from _trigger_rule_verdict(ctx, step, node, parsed.ast, nodes)
 
 
 def _dataflow_errors(
-    ctx: RuleContext, step: SourceStep, node: ScalarNode, ast: Expr
+    ctx: RuleContext, step: SourceStep, node: ScalarNode, nodes: list[Expr]
 ) -> Iterator[Diagnostic]:
     """Params, step outputs and secrets read by the condition (docs/dataflow.md)."""
     secrets = ctx.plan.secret_names
-    for ref in walk(ast):
+    for ref in nodes:
         problem = None
         if isinstance(ref, ParamRef):
             problem = param_problem(ctx, ref.name)
@@ -96,10 +97,10 @@ def _dataflow_errors(
 
 
 def _reference_errors(
-    ctx: RuleContext, step: SourceStep, node: ScalarNode, text: str, ast: Expr
+    ctx: RuleContext, step: SourceStep, node: ScalarNode, text: str, nodes: list[Expr]
 ) -> Iterator[Diagnostic]:
-    yield from _dataflow_errors(ctx, step, node, ast)
-    for ref in walk(ast):
+    yield from _dataflow_errors(ctx, step, node, nodes)
+    for ref in nodes:
         if not isinstance(ref, StepRef) or ctx.graph.is_upstream(ref.step, step.id):
             continue
         # Point at the id itself, past `steps.` or `prev.`.
@@ -134,7 +135,7 @@ def _reference_errors(
 
 
 def _trigger_rule_verdict(
-    ctx: RuleContext, step: SourceStep, node: ScalarNode, ast: Expr
+    ctx: RuleContext, step: SourceStep, node: ScalarNode, ast: Expr, nodes: list[Expr]
 ) -> Iterator[Diagnostic]:
     rule = str(step.get("trigger_rule") or "all_success")
     deps = ctx.graph.deps.get(step.id, [])
@@ -142,7 +143,7 @@ def _trigger_rule_verdict(
     verdict = _abstract(ast, outcomes)
     if verdict is None:
         return
-    read = list(dict.fromkeys(r.step for r in walk(ast) if _is_status_of(r, outcomes)))
+    read = list(dict.fromkeys(r.step for r in nodes if _is_status_of(r, outcomes)))
     runs_when = _runs_when(read, outcomes)
     span = node.position_of(ast.offset, ast.length)
     if verdict:
