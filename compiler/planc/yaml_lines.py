@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from planc.diagnostics import Span
@@ -32,10 +33,18 @@ class Unsupported(Exception):
 Resolve = Callable[[str, bool], Scalar]
 
 # Characters that the YAML reader refuses or counts as line breaks, tabs (never allowed in
-# indentation), CR and BOM: any one of them sends the whole text to the event path.
-_UNUSUAL_CHARACTER = re.compile(
-    "[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
-)
+# indentation), CR and BOM: any one of them sends the whole text to the event path. The pattern
+# for non-ASCII text takes milliseconds to compile, so only a text that needs it compiles it.
+_UNUSUAL_ASCII = re.compile("[^\n\x20-\x7e]")
+
+
+@cache
+def _unusual_character() -> re.Pattern[str]:
+    return re.compile(
+        "[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+    )
+
+
 # A line holding a key: its indentation, perhaps a list entry's dash, the key (a plain word),
 # then `:` and a space or the end of the line. Most lines of a plan are one.
 _KEY_LINE = re.compile(r"( *)(?:- +)?([A-Za-z0-9_][A-Za-z0-9_.\-/]*):(?: +|$)")
@@ -61,7 +70,7 @@ _MAX_KEY_LENGTH = 128  # libyaml refuses implicit keys over 1024 characters
 
 def read(text: str, resolve: Resolve) -> MapNode:
     """The root mapping of `text`; raises Unsupported when the event path must load it."""
-    if _UNUSUAL_CHARACTER.search(text):
+    if (_UNUSUAL_ASCII if text.isascii() else _unusual_character()).search(text):
         raise Unsupported
     reader = _Reader(resolve)
     for number, line in enumerate(text.split("\n"), start=1):
