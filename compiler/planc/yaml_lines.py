@@ -2,15 +2,15 @@
 
 Loading from parser events costs ~10 µs per plan line, most of it in libyaml building a Python
 object for every event and in turning those into nodes: ~9 s for a 100k-step plan. Plans are
-nearly always block mappings and sequences holding one key, list entry or one-line flow list of
-scalars per line; this module reads that subset with a few string operations per line into the
-very nodes the event path builds (values, spans, text columns).
+nearly always block mappings and sequences holding one key, list entry, or one-line flow list or
+mapping of scalars per line; this module reads that subset with a regex match or two per line
+into the very nodes the event path builds (values, spans, text columns).
 
-It accepts only what it fully understands. On anything else (flow mappings, anchors, aliases,
-tags, block or multi-line scalars, escapes, tabs, CR, directives, several documents, quoted keys,
-a duplicate key, a value the loader would report on ...) it raises `Unsupported` and the event
-path loads the text as before, so every diagnostic still comes from there. Tests compare the two
-paths on generated documents.
+It accepts only what it fully understands. On anything else (nested flow collections, anchors,
+aliases, tags, block or multi-line scalars, escapes, tabs, CR, directives, several documents,
+quoted keys, a duplicate key, a value the loader would report on ...) it raises `Unsupported`
+and the event path loads the text as before, so every diagnostic still comes from there. Tests
+compare the two paths on the repository's plans and on generated documents.
 """
 
 from __future__ import annotations
