@@ -204,10 +204,9 @@ class ProcessSet:
         self._owns_wakeup_fd = _claim_wakeup_fd(self._wfd)
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._rfd, selectors.EVENT_READ)
-        # The processes whose exit must wake wait() (attempt main processes, and
-        # adopted leftovers of attempts being stopped) -> their pidfd, or None
-        # while our SIGCHLD handler and wakeup fd are in place (see _watch).
-        self._watched: dict[int, int | None] = {}
+        # pid -> pidfd of the processes whose exit must wake wait(): attempt
+        # main processes, and adopted leftovers of attempts being stopped.
+        self._watched: dict[int, int] = {}
         self._prev_subreaper = _set_subreaper(True)
 
     # -- public API ---------------------------------------------------------
@@ -266,8 +265,6 @@ class ProcessSet:
                 (t for t in (end, *self._deadlines()) if t is not None),
                 default=None,
             )
-            if not self._sigchld_wakes_us():
-                self._open_pidfds()
             ready = self._selector.select(
                 None if nearest is None else min(MAX_SELECT_SEC, max(0.0, nearest - now))
             )
@@ -438,28 +435,18 @@ class ProcessSet:
     def _watch(self, pid: int) -> None:
         """Make the exit of `pid`, our unreaped child, wake wait().
 
-        While our pipe is the C-level wakeup fd and our SIGCHLD handler is in
-        place, the C handler writes to the pipe at every child exit, even one
-        that happens just before the select, so nothing more is needed (a pidfd
-        costs four syscalls per attempt). Otherwise (someone else holds the
-        wakeup fd, or the host replaced our SIGCHLD handler) each process gets a
-        pidfd, readable from the moment it exits.
+        A pidfd is readable from the moment the process exits: unlike a
+        Python-level SIGCHLD handler, it cannot miss an exit that happens just
+        before the select.
         """
-        self._watched.setdefault(pid, None)  # wait() opens the pidfds if they are needed
-
-    def _sigchld_wakes_us(self) -> bool:
-        return self._owns_wakeup_fd and signal.getsignal(signal.SIGCHLD) == self._on_sigchld
-
-    def _open_pidfds(self) -> None:
-        for pid, fd in self._watched.items():
-            if fd is not None:
-                continue
-            try:
-                fd = os.pidfd_open(pid)
-            except OSError:  # Linux < 5.3, or already reaped: SIGCHLD alone wakes us
-                continue
-            self._watched[pid] = fd
-            self._selector.register(fd, selectors.EVENT_READ)
+        if pid in self._watched:
+            return
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:  # Linux < 5.3: SIGCHLD alone wakes us
+            return
+        self._watched[pid] = fd
+        self._selector.register(fd, selectors.EVENT_READ)
 
     def _unwatch(self, pid: int) -> None:
         fd = self._watched.pop(pid, None)
