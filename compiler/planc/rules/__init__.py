@@ -10,6 +10,7 @@ from planc.rules import (
     dependency_cycle,
     duplicate_ids,
     fallbacks,
+    nul_characters,
     portability,
     resources,
     trigger_rules,
@@ -26,6 +27,7 @@ RULE_MODULES: tuple[ModuleType, ...] = (
     trigger_rules,
     conditions,
     dataflow,
+    nul_characters,
     portability,
 )
 
