@@ -14,24 +14,24 @@ from typing import Any
 from lark import Lark, Token, Transformer_NonRecursive
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from planc.conditions import (
+from planc.condition_syntax import (
     KEYWORDS,
     And,
     ConditionError,
     Expr,
     Literal,
     Or,
-    _Actions,
-    _clip,
-    _compare,
-    _flatten,
-    _list_literal,
-    _negate,
-    _parenthesised,
+    TreeBuilder,
+    clip,
+    compare,
+    flatten,
+    list_literal,
+    negate,
+    parenthesised,
 )
 
 
-def parse(text: str, actions: _Actions) -> Expr | ConditionError:
+def parse(text: str, actions: TreeBuilder) -> Expr | ConditionError:
     """The AST of `text` built with `actions`, or its syntax error."""
     try:
         tree = _parser().parse(text)
@@ -90,7 +90,7 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> ConditionError:
         _at(token),
         len(value),
         "condition-syntax",
-        f"unexpected `{_clip(value)}`, expected {expected}",
+        f"unexpected `{clip(value)}`, expected {expected}",
         _token_hint(token, expected),
     )
 
@@ -157,34 +157,34 @@ def _token_hint(token: Token, expected: str) -> str | None:
 
 
 class _Builder(Transformer_NonRecursive[Token, Expr]):
-    def __init__(self, actions: _Actions) -> None:
+    def __init__(self, actions: TreeBuilder) -> None:
         super().__init__()
         self.actions = actions
 
     def or_(self, c: list[Any]) -> Expr:
-        return _flatten(Or, c[0], c[2])
+        return flatten(Or, c[0], c[2])
 
     def and_(self, c: list[Any]) -> Expr:
-        return _flatten(And, c[0], c[2])
+        return flatten(And, c[0], c[2])
 
     def not_(self, c: list[Any]) -> Expr:
-        return _negate(_at(c[0]), c[1])
+        return negate(_at(c[0]), c[1])
 
     def compare(self, c: list[Any]) -> Expr:
         left, op, right = c
-        return _compare(str(op), left, right)
+        return compare(str(op), left, right)
 
     def in_(self, c: list[Any]) -> Expr:
-        return _compare("in", c[0], c[2])
+        return compare("in", c[0], c[2])
 
     def not_in(self, c: list[Any]) -> Expr:
-        return _compare("not in", c[0], c[3])
+        return compare("not in", c[0], c[3])
 
     def paren(self, c: list[Any]) -> Expr:
-        return _parenthesised(c[1], _at(c[0]), _at(c[2]))
+        return parenthesised(c[1], _at(c[0]), _at(c[2]))
 
     def list_(self, c: list[Any]) -> Expr:
-        return _list_literal(_at(c[0]), _at(c[-1]), c[1:-1])
+        return list_literal(_at(c[0]), _at(c[-1]), c[1:-1])
 
     def true(self, c: list[Token]) -> Expr:
         return Literal(_at(c[0]), len(c[0]), True)

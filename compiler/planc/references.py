@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from planc.conditions import OutputRef, parse_condition, walk
+from planc.condition_syntax import OutputRef, walk
+from planc.conditions import parse_condition
 from planc.rules.base import RuleContext
 from planc.suggest import did_you_mean
 from planrun.interpolate import Reference, find

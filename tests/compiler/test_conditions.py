@@ -12,15 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from planc import condition_syntax, conditions_fast, conditions_lark
 from planc import conditions as conditions_module
-from planc import conditions_lark
 from planc.codes_conditions import CODES
+from planc.condition_syntax import Compare, ConditionError, Invalid, TreeBuilder
 from planc.conditions import (
     MAX_CONDITION_LENGTH,
     MAX_NESTING_DEPTH,
     MAX_PAREN_DEPTH,
-    ConditionError,
-    Invalid,
     parse_condition,
     to_ir,
 )
@@ -716,8 +715,8 @@ _Outcome = tuple[object, list[ConditionError]]
 
 def _both_parsers(text: str) -> tuple[_Outcome, _Outcome]:
     """(AST or None, errors) from the fast parser; (AST or syntax error, errors) from Lark's."""
-    fast_actions, lark_actions = conditions_module._Actions(), conditions_module._Actions()
-    fast = conditions_module._FastParser.parse(text, fast_actions)
+    fast_actions, lark_actions = TreeBuilder(), TreeBuilder()
+    fast = conditions_fast.parse(text, fast_actions)
     reference = conditions_lark.parse(text, lark_actions)
     return (fast, fast_actions.errors), (reference, lark_actions.errors)
 
@@ -776,7 +775,7 @@ def test_the_fast_parser_leaves_deep_parentheses_to_lark() -> None:
     text = "(" * 40 + "steps.a.exit_code == 0" + ")" * 40
     (fast, _), (reference, _) = _both_parsers(text)
     assert fast is None
-    assert isinstance(reference, conditions_module.Compare)
+    assert isinstance(reference, Compare)
     assert ir(text)["kind"] == "compare"
 
 
@@ -1054,7 +1053,7 @@ def test_condition_ir() -> None:
 
 
 def test_every_emitted_code_is_documented() -> None:
-    modules = (conditions_module, conditions_lark, rule)
+    modules = (conditions_module, condition_syntax, conditions_fast, conditions_lark, rule)
     sources = [Path(module.__file__ or "") for module in modules]
     emitted = {
         code

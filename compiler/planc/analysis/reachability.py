@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from planc.analysis.context import AnalysisContext
-from planc.conditions import (
+from planc.condition_syntax import (
     STATUSES,
     And,
     Compare,
@@ -34,9 +34,9 @@ from planc.conditions import (
     OutputRef,
     ParamRef,
     StepRef,
-    parse_condition,
     walk,
 )
+from planc.conditions import parse_condition
 from planc.diagnostics import Diagnostic, Span, error, warning
 from planc.rules.conditions import _abstract, _possible
 

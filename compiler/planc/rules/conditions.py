@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, TypeGuard
 
-from planc.conditions import (
+from planc.condition_syntax import (
     STATUSES,
     And,
     Compare,
@@ -20,10 +20,9 @@ from planc.conditions import (
     OutputRef,
     ParamRef,
     StepRef,
-    parse_condition,
-    to_ir,
     walk,
 )
+from planc.conditions import parse_condition, to_ir
 from planc.diagnostics import Diagnostic, error, warning
 from planc.model import SourceStep
 from planc.nodes import ScalarNode
