@@ -8,10 +8,11 @@ trigger rule, its condition, `on_failure`, `critical` and whether it has a timeo
 over-approximation (dependencies are treated as independent), so every "never" reported is a
 certainty.
 
-The condition verdict reuses `planc.rules.conditions` (`_abstract`, over the IR condition AST);
-the rule already reports what it can prove from direct dependencies alone, this analysis only adds
-what needs the finer sets (a dependency that can never time out, a step that never runs, a step
-read further upstream) so nothing is reported twice.
+The condition verdict reuses `planc.condition_verdict`, as the rule in `planc.rules.conditions`
+does (here over the IR condition AST). The rule already reports what it can prove from direct
+dependencies alone; this analysis only adds what needs the finer sets (a dependency that can
+never time out, a step that never runs, a step read further upstream), so nothing is reported
+twice.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ from planc.condition_syntax import (
     StepRef,
     walk,
 )
+from planc.condition_verdict import constant_value, possible_statuses
 from planc.conditions import parse_condition
 from planc.diagnostics import Diagnostic, Span, error, warning
-from planc.rules.conditions import _abstract, _possible
 
 # An outcome: a final status, and for failures whether they are tolerated (semantics.md §4).
 Outcome = tuple[str, bool]
@@ -209,7 +210,7 @@ def _fallbacks(steps: list[dict[str, Any]], by_id: dict[str, dict[str, Any]], fl
 
 def from_ir(node: dict[str, Any]) -> Expr:
     """The compiler's AST for an IR condition AST (the inverse of `planc.conditions.to_ir`), so
-    the rule's `_abstract` can read it without parsing the text again. Positions are left at 0:
+    `constant_value` can read it without parsing the text again. Positions are left at 0:
     a diagnostic re-parses its source for them. planc caps nesting at ~100 levels, so the
     recursion is bounded."""
     kind = node["kind"]
@@ -237,12 +238,13 @@ def condition_verdict(step: dict[str, Any], flow: Flow) -> bool | None:
     """True/False when the condition has that value for every outcome the steps it reads can
     have when this step gets to decide; None when it depends on what happens."""
     ast = from_ir(step["condition"]["ast"])
-    return _abstract(ast, _visible(step, ast, flow))
+    return constant_value(ast, _visible(step, ast, flow))
 
 
 def _visible(step: dict[str, Any], ast: Expr, flow: Flow) -> dict[str, frozenset[str]]:
     """Statuses the condition can read: for direct dependencies those the trigger rule lets
-    through (the rule's own `_possible`), intersected with what each can really end with."""
+    through (`possible_statuses`, as the rule does), intersected with what each can really end
+    with."""
     rule = step["trigger_rule"]
     deps = step["depends_on"]
     read = {node.step for node in walk(ast) if isinstance(node, StepRef)}
@@ -266,8 +268,8 @@ def _rule_verdict(step: dict[str, Any], ast: Expr, ctx: AnalysisContext) -> bool
         return None
     deps = step["depends_on"]
     rule = step["trigger_rule"]
-    known = {d: _possible(rule, ctx.graph.steps[d], len(deps)) for d in deps}
-    return _abstract(ast, known)
+    known = {d: possible_statuses(rule, ctx.graph.steps[d], len(deps)) for d in deps}
+    return constant_value(ast, known)
 
 
 # --- the `planc check` analysis ------------------------------------------------------------------

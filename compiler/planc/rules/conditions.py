@@ -5,22 +5,23 @@ true (and is not trivially true) given the step's trigger rule."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, TypeGuard
+from typing import Any
 
 from planc.condition_syntax import (
     STATUSES,
-    And,
-    Compare,
     EnvRef,
     Expr,
-    ListLit,
-    Literal,
-    Not,
-    Or,
     OutputRef,
     ParamRef,
     StepRef,
     walk,
+)
+from planc.condition_verdict import (
+    ALL_STATUSES,
+    Outcomes,
+    constant_value,
+    is_status_of,
+    possible_statuses,
 )
 from planc.conditions import parse_condition, to_ir
 from planc.diagnostics import Diagnostic, error, warning
@@ -30,9 +31,6 @@ from planc.references import Problem, output_problem, param_problem
 from planc.rules.base import RuleContext
 from planc.suggest import did_you_mean
 
-_ALL = frozenset(STATUSES)
-_FAILED = frozenset({"failed", "timed_out"})
-_SUCCESS = frozenset({"success"})
 _ADVICE = {
     "all_success": "; use trigger_rule: all_done or one_failed to react to failures",
     "none_failed": "; use trigger_rule: all_done or one_failed to react to failures",
@@ -41,7 +39,6 @@ _ADVICE = {
 }
 
 # What a step's condition may know about each direct dependency: its possible statuses.
-Outcomes = dict[str, frozenset[str]]
 
 
 def condition_ir(text: str) -> dict[str, Any] | None:
@@ -138,11 +135,11 @@ def _trigger_rule_verdict(
 ) -> Iterator[Diagnostic]:
     rule = str(step.get("trigger_rule") or "all_success")
     deps = ctx.graph.deps.get(step.id, [])
-    outcomes = {dep: _possible(rule, ctx.graph.steps[dep], len(deps)) for dep in deps}
-    verdict = _abstract(ast, outcomes)
+    outcomes = {dep: possible_statuses(rule, ctx.graph.steps[dep], len(deps)) for dep in deps}
+    verdict = constant_value(ast, outcomes)
     if verdict is None:
         return
-    read = list(dict.fromkeys(r.step for r in nodes if _is_status_of(r, outcomes)))
+    read = list(dict.fromkeys(r.step for r in nodes if is_status_of(r, outcomes)))
     runs_when = _runs_when(read, outcomes)
     span = node.position_of(ast.offset, ast.length)
     if verdict:
@@ -154,7 +151,7 @@ def _trigger_rule_verdict(
             f"under trigger_rule: {rule} this step only runs when {runs_when}, so the condition"
             " changes nothing; remove it",
         )
-    elif all(outcomes[dep] == _ALL for dep in read):
+    elif all(outcomes[dep] == ALL_STATUSES for dep in read):
         yield error(
             ctx.path,
             span,
@@ -172,68 +169,6 @@ def _trigger_rule_verdict(
             f"under trigger_rule: {rule} this step only runs when {runs_when}"
             + _ADVICE.get(rule, ""),
         )
-
-
-def _possible(rule: str, dep: SourceStep, dep_count: int) -> frozenset[str]:
-    """The statuses a direct dependency can have when a step with `rule` gets to run."""
-    if rule in ("all_success", "none_failed"):
-        tolerated = dep.get("on_failure") in ("continue", "fallback_step")
-        statuses = _SUCCESS | (_FAILED if tolerated else frozenset())
-        return statuses | {"skipped"} if rule == "none_failed" else statuses
-    # With several dependencies, "one failed" says nothing about any particular one.
-    if rule == "one_failed" and dep_count == 1:
-        return _FAILED
-    if rule == "one_success" and dep_count == 1:
-        return _SUCCESS
-    return _ALL
-
-
-def _abstract(node: Expr, outcomes: Outcomes) -> bool | None:
-    """True / False when the condition has that value for every possible outcome, else None.
-
-    Only `status` tests on direct dependencies are known; everything else (including a literal
-    `true`/`false`, written on purpose) is unknown. Recursion is bounded by the nesting limit.
-    """
-    if isinstance(node, Or | And):
-        values = [_abstract(operand, outcomes) for operand in node.operands]
-        decisive = isinstance(node, Or)  # the operand value that decides the whole
-        if decisive in values:
-            return decisive
-        return (not decisive) if all(v is not None for v in values) else None
-    if isinstance(node, Not):
-        value = _abstract(node.operand, outcomes)
-        return None if value is None else not value
-    if isinstance(node, Compare):
-        return _status_test(node, outcomes)
-    return None
-
-
-def _status_test(node: Compare, outcomes: Outcomes) -> bool | None:
-    if node.op in ("in", "not in"):
-        if not _is_status_of(node.left, outcomes) or not isinstance(node.right, ListLit):
-            return None
-        found = _contains(outcomes[node.left.step], {item.value for item in node.right.items})
-        return found if node.op == "in" or found is None else not found
-    if node.op not in ("==", "!="):
-        return None
-    for ref, other in ((node.left, node.right), (node.right, node.left)):
-        if _is_status_of(ref, outcomes) and isinstance(other, Literal):
-            equal = _contains(outcomes[ref.step], {other.value})
-            return equal if node.op == "==" or equal is None else not equal
-    return None
-
-
-def _is_status_of(node: Expr, outcomes: Outcomes) -> TypeGuard[StepRef]:
-    return isinstance(node, StepRef) and node.attr == "status" and node.step in outcomes
-
-
-def _contains(statuses: frozenset[str], values: set[object]) -> bool | None:
-    """Whether the dependency's status is among `values`: always, never, or it depends."""
-    if statuses <= values:
-        return True
-    if not statuses & values:
-        return False
-    return None
 
 
 def _runs_when(deps: list[str], outcomes: Outcomes) -> str:

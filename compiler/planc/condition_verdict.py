@@ -1,0 +1,92 @@
+"""What a condition can evaluate to, knowing only which statuses its step's dependencies can end
+with: always true, always false, or it depends.
+
+Used by the `condition-never-true` / `condition-always-true` rule (`planc.rules.conditions`)
+and by `planc reachable` (`planc.analysis.reachability`).
+"""
+
+from __future__ import annotations
+
+from typing import TypeGuard
+
+from planc.condition_syntax import (
+    STATUSES,
+    And,
+    Compare,
+    Expr,
+    ListLit,
+    Literal,
+    Not,
+    Or,
+    StepRef,
+)
+from planc.model import SourceStep
+
+ALL_STATUSES = frozenset(STATUSES)
+FAILED = frozenset({"failed", "timed_out"})
+SUCCESS = frozenset({"success"})
+
+# Step id -> the statuses it can have when the step whose condition is judged gets to run.
+Outcomes = dict[str, frozenset[str]]
+
+
+def possible_statuses(rule: str, dep: SourceStep, dep_count: int) -> frozenset[str]:
+    """The statuses a direct dependency can have when a step with `rule` gets to run."""
+    if rule in ("all_success", "none_failed"):
+        tolerated = dep.get("on_failure") in ("continue", "fallback_step")
+        statuses = SUCCESS | (FAILED if tolerated else frozenset())
+        return statuses | {"skipped"} if rule == "none_failed" else statuses
+    # With several dependencies, "one failed" says nothing about any particular one.
+    if rule == "one_failed" and dep_count == 1:
+        return FAILED
+    if rule == "one_success" and dep_count == 1:
+        return SUCCESS
+    return ALL_STATUSES
+
+
+def constant_value(node: Expr, outcomes: Outcomes) -> bool | None:
+    """True / False when the condition has that value for every possible outcome, else None.
+
+    Only `status` tests on direct dependencies are known; everything else (including a literal
+    `true`/`false`, written on purpose) is unknown. Recursion is bounded by the nesting limit.
+    """
+    if isinstance(node, Or | And):
+        values = [constant_value(operand, outcomes) for operand in node.operands]
+        decisive = isinstance(node, Or)  # the operand value that decides the whole
+        if decisive in values:
+            return decisive
+        return (not decisive) if all(v is not None for v in values) else None
+    if isinstance(node, Not):
+        value = constant_value(node.operand, outcomes)
+        return None if value is None else not value
+    if isinstance(node, Compare):
+        return _status_test(node, outcomes)
+    return None
+
+
+def _status_test(node: Compare, outcomes: Outcomes) -> bool | None:
+    if node.op in ("in", "not in"):
+        if not is_status_of(node.left, outcomes) or not isinstance(node.right, ListLit):
+            return None
+        found = _contains(outcomes[node.left.step], {item.value for item in node.right.items})
+        return found if node.op == "in" or found is None else not found
+    if node.op not in ("==", "!="):
+        return None
+    for ref, other in ((node.left, node.right), (node.right, node.left)):
+        if is_status_of(ref, outcomes) and isinstance(other, Literal):
+            equal = _contains(outcomes[ref.step], {other.value})
+            return equal if node.op == "==" or equal is None else not equal
+    return None
+
+
+def is_status_of(node: Expr, outcomes: Outcomes) -> TypeGuard[StepRef]:
+    return isinstance(node, StepRef) and node.attr == "status" and node.step in outcomes
+
+
+def _contains(statuses: frozenset[str], values: set[object]) -> bool | None:
+    """Whether the dependency's status is among `values`: always, never, or it depends."""
+    if statuses <= values:
+        return True
+    if not statuses & values:
+        return False
+    return None
