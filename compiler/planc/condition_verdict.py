@@ -2,7 +2,7 @@
 with: always true, always false, or it depends.
 
 Used by the `condition-never-true` / `condition-always-true` rule (`planc.rules.conditions`)
-and by `planc reachable` (`planc.analysis.reachability`).
+and by the reachability analysis of `planc check` (`planc.analysis.reachability`).
 """
 
 from __future__ import annotations
