@@ -452,15 +452,24 @@ class RunStore:
         """Open (creating if needed) DIR/state.db. `full` fsyncs every event; `normal` fsyncs
         at checkpoints only, so a power loss may lose the last events but never corrupts."""
         root = Path(state_dir)
-        root.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: transactions are explicit, so one event is exactly one commit.
-        conn = sqlite3.connect(
-            root / "state.db", isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT
-        )
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: transactions are explicit, so one event is one commit.
+            conn = sqlite3.connect(
+                root / "state.db",
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=BUSY_TIMEOUT,
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise _unusable(root, exc) from None
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {'FULL' if sync == 'full' else 'NORMAL'}")
             _migrate(conn)
+        except (OSError, sqlite3.Error) as exc:
+            conn.close()
+            raise _unusable(root, exc) from None
         except BaseException:
             conn.close()
             raise
@@ -1008,16 +1017,40 @@ def open_reader(state_dir: str | Path) -> Reader:
         raise NoStateError(
             f"no planrun state in {root} (no state.db): no run has been started there"
         )
-    conn = sqlite3.connect(
-        db.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None, timeout=BUSY_TIMEOUT
-    )
+    try:
+        conn = sqlite3.connect(
+            db.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None, timeout=BUSY_TIMEOUT
+        )
+    except (OSError, sqlite3.Error) as exc:
+        raise _unusable(root, exc) from None
     try:
         if _schema_version(conn) < SCHEMA_VERSION:
             raise NoStateError(f"{db} holds no runs yet (schema not initialised)")
+    except (OSError, sqlite3.Error) as exc:
+        conn.close()
+        raise _unusable(root, exc) from None
     except BaseException:
         conn.close()
         raise
     return Reader(root, conn)
+
+
+def _unusable(root: Path, exc: OSError | sqlite3.Error) -> StoreError:
+    """The state directory or its database cannot be used: one line that says which and why."""
+    if isinstance(exc, FileExistsError) or (root.exists() and not root.is_dir()):
+        return StoreError(f"cannot use {root} as the state directory: it is not a directory")
+    if isinstance(exc, OSError):
+        return StoreError(f"cannot use {root} as the state directory: {exc.strerror or exc}")
+    db = root / "state.db"
+    if db.is_dir():
+        return StoreError(f"{db} is a directory, not a planrun state database")
+    if not os.access(root, os.W_OK) and not db.exists():
+        return StoreError(f"cannot create {db}: {root} is not writable")
+    if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
+        return StoreError(
+            f"{db} is not a planrun state database ({exc}); move it away or use another --state-dir"
+        )
+    return StoreError(f"cannot open {db}: {exc}")
 
 
 class Reader:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from support import collect, planc_cli, planrun_cli
 
 
@@ -82,6 +83,46 @@ def test_usage_errors_exit_2_without_traceback(tmp_path: Path) -> None:
     assert "unsupported ir_version 99" in version.stderr
     for result in (missing, compiled, refused, version):
         assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("case", ["file", "garbage", "directory"])
+def test_an_unusable_state_dir_is_a_usage_error_and_is_left_untouched(
+    tmp_path: Path, case: str
+) -> None:
+    """A state dir that is a file, or a state.db that is not planrun's (random bytes, a
+    directory): exit 2 with one line for every command, and nothing on disk changes."""
+    plan = write(
+        tmp_path, {"plan_id": "S", "steps": [{"id": "a", "command": "true", "timeout_sec": 5}]}
+    )
+    state = tmp_path / "state"
+    garbage = bytes(range(256)) * 20
+    if case == "file":
+        state.write_bytes(garbage)
+        expected = f"planrun: cannot use {state} as the state directory: it is not a directory"
+        untouched = state
+    else:
+        state.mkdir()
+        untouched = state / "state.db"
+        if case == "garbage":
+            untouched.write_bytes(garbage)
+            expected = (
+                f"planrun: {untouched} is not a planrun state database (file is not a database);"
+                " move it away or use another --state-dir"
+            )
+        else:
+            untouched.mkdir()
+            expected = f"planrun: {untouched} is a directory, not a planrun state database"
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    run = planrun_cli(str(plan), "--state-dir", str(state), cwd=tmp_path)
+    assert (run.returncode, run.stderr.splitlines()) == (2, [expected])
+    for command in ("status", "runs"):
+        result = planrun_cli(command, "--state-dir", str(state), cwd=tmp_path)
+        assert result.returncode == 2
+        assert "Traceback" not in result.stderr
+        assert len(result.stderr.splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+    if case != "directory":
+        assert untouched.read_bytes() == garbage
 
 
 def test_status_latest_and_json(tmp_path: Path) -> None:
