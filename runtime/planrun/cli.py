@@ -10,7 +10,7 @@ import click
 from planrun import __version__, runner
 from planrun.executor import RunOptions
 from planrun.ir import IRError
-from planrun.store import StoreError
+from planrun.store import StoreError, StoreWriteError
 from planrun.views.style import COLOR_MODES, ColorMode
 
 
@@ -27,6 +27,9 @@ class _RunByDefault(click.Group):
 def _exit_with(action: Callable[[], int]) -> None:
     try:
         code = action()
+    except StoreWriteError as exc:
+        sys.stderr.write(f"planrun: {exc}\n")
+        code = runner.EXIT_STORE
     except (runner.UsageError, IRError, StoreError) as exc:
         sys.stderr.write(f"planrun: {exc}\n")
         code = runner.EXIT_USAGE

@@ -17,13 +17,14 @@ from planrun.events import Event
 from planrun.executor import Executor, RunOptions, StepRecord, kept_on_resume, kill_leftovers
 from planrun.ir import IR, IRError, load_ir, parse_if_ir, parse_ir
 from planrun.params import ParamError, bind, parse_assignments, read_params_file
-from planrun.store import RunStore, StoreError, open_reader
+from planrun.store import RunStore, StoreError, StoreWriteError, open_reader
 from planrun.views.style import ColorMode
 
 if TYPE_CHECKING:  # --only/--from import it when used
     from planrun.selection import Selection
 
 EXIT_USAGE = 2
+EXIT_STORE = 3  # the run's events could not be recorded: it was stopped (docs/cli.md)
 
 
 class UsageError(Exception):
@@ -96,11 +97,23 @@ def run(
         observer = _observer(output, len(step_ids))
         observer(started)  # run_started was recorded before any observer existed
         executor = Executor(ir, store, run_id, options, observer)
-        code = executor.run(selection=selection)
+        try:
+            code = executor.run(selection=selection)
+        except StoreWriteError as exc:
+            raise _stopped(exc, run_id) from exc
         _print_summary(state_dir, run_id, output)
         return code
     finally:
         store.close()
+
+
+def _stopped(exc: StoreWriteError, run_id: str) -> StoreWriteError:
+    """The run's events can no longer be recorded, so the executor stopped it (its running
+    steps were killed with their process trees): say what is on disk and how to go on."""
+    return StoreWriteError(
+        f"{exc}; run {run_id} was stopped (its running steps were killed). Everything recorded"
+        f" so far is kept: once the cause is fixed, `planrun --resume {run_id} PLAN` continues it"
+    )
 
 
 def _selection(ir: IR, state_dir: str, only: tuple[str, ...], from_: tuple[str, ...]) -> Selection:
@@ -142,7 +155,10 @@ def resume(
         # Progress counts this session's work: steps that succeeded before are not redone.
         observer = _observer(output, len(ir.steps) - len(kept_on_resume(previous, ir.steps)))
         executor = Executor(ir, store, run_id, options, observer)
-        code = executor.run(previous)
+        try:
+            code = executor.run(previous)
+        except StoreWriteError as exc:
+            raise _stopped(exc, run_id) from exc
         _print_summary(state_dir, run_id, output)
         return code
     finally:

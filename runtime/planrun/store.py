@@ -12,7 +12,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
@@ -146,6 +146,10 @@ class RunLockedError(StoreError):
 
 class DigestMismatchError(StoreError):
     pass
+
+
+class StoreWriteError(StoreError):
+    """Recording failed (disk full, I/O error, file size limit…): the run cannot go on."""
 
 
 @dataclass(frozen=True)
@@ -515,7 +519,7 @@ class RunStore:
             "params": params or {},
         }
         ts = utc_now()
-        with self._lock:
+        with self._lock, self._writing():
             self._begin()
             try:
                 self._insert_run(
@@ -530,7 +534,7 @@ class RunStore:
                 )
                 self._cur.execute("COMMIT")
             except BaseException:
-                self._cur.execute("ROLLBACK")
+                self._rollback()
                 raise
             self._hold(run_id)
         return Event(1, ts, run_id, RUN_STARTED, None, None, payload)
@@ -540,7 +544,7 @@ class RunStore:
 
         Raises RunLockedError when another live process holds the run.
         """
-        with self._lock:
+        with self._lock, self._writing():
             if run_id in self._held:
                 return
             self._begin()
@@ -562,7 +566,7 @@ class RunStore:
                 )
                 self._cur.execute("COMMIT")
             except BaseException:
-                self._cur.execute("ROLLBACK")
+                self._rollback()
                 raise
             self._hold(run_id)
 
@@ -646,7 +650,7 @@ class RunStore:
         """Commit the pending events in one transaction, then append their JSONL lines (one
         write per run); return them in order. On failure nothing is recorded: the counters are
         rolled back and the error propagates, as for a single event."""
-        with self._lock:
+        with self._lock, self._writing():
             pending, self._pending = self._pending, []
             if not pending:
                 return []
@@ -666,7 +670,7 @@ class RunStore:
                         p.project(self._cur, e.run_id, e.step_id, e.attempt, e.ts, e.payload)
                     self._cur.execute("COMMIT")
                 except BaseException:
-                    self._cur.execute("ROLLBACK")
+                    self._rollback()
                     raise
             except BaseException:
                 for p in reversed(pending):  # as if these events had never been emitted
@@ -687,10 +691,10 @@ class RunStore:
     def write_summary(self, run_id: str) -> Path:
         """Write DIR/runs/RUN_ID/summary.json from SQLite (normally once run_finished is in)."""
         path = run_dir(self.state_dir, run_id) / "summary.json"
-        with self._lock:
+        with self._lock, self._writing():
             summary = _summary(self._conn, run_id)
-        text = json.dumps(summary, sort_keys=True, indent=2) + "\n"
-        _write_atomically(path, text.encode())
+            text = json.dumps(summary, sort_keys=True, indent=2) + "\n"
+            _write_atomically(path, text.encode())
         return path
 
     def close(self) -> None:
@@ -702,13 +706,29 @@ class RunStore:
             finally:
                 for run_id, held in self._held.items():
                     os.close(held.fd)
-                    self._cur.execute(
-                        "UPDATE runs SET owner_pid = NULL, owner_start_time = NULL"
-                        " WHERE run_id = ? AND owner_pid = ?",
-                        (run_id, self._pid),
-                    )
+                    # Best effort: a lock left behind expires with its owner (this process).
+                    with suppress(sqlite3.Error):
+                        self._cur.execute(
+                            "UPDATE runs SET owner_pid = NULL, owner_start_time = NULL"
+                            " WHERE run_id = ? AND owner_pid = ?",
+                            (run_id, self._pid),
+                        )
                 self._held.clear()
                 self._conn.close()
+
+    def _rollback(self) -> None:
+        # SQLite has already rolled back a transaction whose commit failed for lack of space.
+        if self._conn.in_transaction:
+            self._cur.execute("ROLLBACK")
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Turn a failure to write the state (sqlite3 or the OS) into a StoreWriteError."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise StoreWriteError(f"cannot record the run in {self.state_dir}: {reason}") from exc
 
     def _begin(self) -> None:
         # IMMEDIATE takes the write lock up front, so a concurrent writer (another run in the

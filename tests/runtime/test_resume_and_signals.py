@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -181,6 +182,74 @@ def test_fix_and_continue(tmp_path: Path) -> None:
     assert effects.read_text().split() == ["prepare", "publish"]
     assert second.summary["steps"]["check"]["attempts"] == 2
     assert second.types().count("run_resumed") == 1
+
+
+def test_a_full_disk_stops_the_run_cleanly_and_resume_finishes_it(tmp_path: Path) -> None:
+    """When the state can no longer be written (here RLIMIT_FSIZE: writes past 700 kB fail, as
+    on a full disk), planrun stops: the running steps' trees are killed, exit 3 with one line
+    saying how to resume, and what was recorded stays consistent for that resume."""
+    fixed = tmp_path / "fixed"
+    long_steps = [
+        {
+            "id": f"long{i}",
+            "command": "sh",
+            "args": [
+                "-c",
+                f"[ -e {fixed} ] && exit 0; echo $$ > {tmp_path}/long{i}.pid; exec sleep 300",
+            ],
+        }
+        for i in range(2)
+    ]
+    quick = [{"id": f"q{i:03d}", "command": "true"} for i in range(400)]
+    plan = {
+        "plan_id": "FULL",
+        "globals": {"default_timeout_sec": 600, "max_concurrency": 3},
+        "steps": long_steps + quick,
+    }
+    ir = compile_plan(tmp_path, plan)
+    state = tmp_path / "state"
+    limit = 700_000
+    assert ir.stat().st_size < limit
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    first = subprocess.run(
+        [sys.executable, "-m", "planrun", str(ir), "--state-dir", str(state), "-q"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=small_files,
+    )
+    assert first.returncode == 3, first.stderr
+    assert "Traceback" not in first.stderr
+    last = first.stderr.splitlines()[-1]
+    run_id = first.stderr.split()[2]
+    assert last.startswith(f"planrun: cannot record the run in {state}: ")
+    assert last.endswith(
+        f"run {run_id} was stopped (its running steps were killed). Everything recorded so far"
+        f" is kept: once the cause is fixed, `planrun --resume {run_id} PLAN` continues it"
+    )
+    for i in range(2):
+        pid = _pid_from(tmp_path / f"long{i}.pid")
+        assert pid is not None
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    with open_reader(state) as reader:
+        stopped = reader.run(run_id)
+        statuses = {s.step_id: s.status for s in reader.steps(run_id)}
+    assert stopped.status == "interrupted"
+    assert 0 < list(statuses.values()).count("success") < len(statuses)
+
+    fixed.touch()
+    second = planrun_cli("--resume", run_id, str(ir), "--state-dir", str(state), "-q", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    result = collect(state, 0, run_id=run_id)
+    assert set(result.statuses.values()) == {"success"}
+    assert result.types().count("run_resumed") == 1
+    lines = (state / "runs" / run_id / "events.jsonl").read_text().splitlines()
+    assert [json.loads(line)["seq"] for line in lines] == [e.seq for e in result.events]
 
 
 def test_resume_refuses_a_changed_ir(tmp_path: Path) -> None:
