@@ -14,7 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-from docids import latest, read_registry, write_atomically
+from atomic_file import write_atomically
+from docids import latest, read_registry
 
 
 def sort_key(doc_id: str) -> tuple[str, int, str]:

@@ -15,7 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-from docids import read_document, set_output, write_atomically
+from atomic_file import write_atomically
+from docids import read_document, set_output
 
 
 def main(argv: list[str] | None = None) -> int:

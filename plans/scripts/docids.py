@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from atomic_file import write_atomically
 
 FENCE = "---"
 ID_LINE = re.compile(r"^doc_id:\s*(?P<id>\S+)\s*$")
@@ -105,18 +106,6 @@ def latest(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def id_number(doc_id: str, prefix: str) -> int | None:
     match = re.fullmatch(rf"{re.escape(prefix)}-(\d+)", doc_id)
     return int(match[1]) if match else None
-
-
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def set_output(name: str, value: str) -> None:

@@ -21,7 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from codegen_tasks import TASKS, module_source, write_atomically
+from atomic_file import write_atomically
+from codegen_tasks import TASKS, module_source
 
 
 def attempt_number(state: Path | None) -> int:

@@ -12,7 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from codegen_tasks import TASKS, module_source, write_atomically
+from atomic_file import write_atomically
+from codegen_tasks import TASKS, module_source
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -706,8 +706,11 @@ def _nul_error(spec: LaunchSpec, env: dict[str, str]) -> SpawnError:
             return SpawnError(f"{where} contains a NUL character, which no program can receive")
     for name, value in env.items():
         if "\0" in name or "\0" in value:
-            return SpawnError(f"environment variable {name.split(chr(0))[0]} contains a NUL"
-                              " character, which no program can receive")  # fmt: skip
+            shown = name.partition("\0")[0]
+            return SpawnError(
+                f"environment variable {shown} contains a NUL character, which no program can"
+                " receive"
+            )
     return SpawnError("the cwd contains a NUL character")
 
 

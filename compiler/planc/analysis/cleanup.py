@@ -114,24 +114,22 @@ def _coverage(ctx: AnalysisContext, flow: Flow, name: str, acquirer: str) -> Ite
 
 
 def _ancestors(by_id: dict[str, dict[str, Any]], step_id: str) -> set[str]:
-    seen: set[str] = set()
-    stack = list(by_id[step_id]["depends_on"])
-    while stack:
-        current = stack.pop()
-        if current not in seen:
-            seen.add(current)
-            stack.extend(by_id[current]["depends_on"])
-    return seen
+    return _reachable(by_id, step_id, "depends_on")
 
 
 def _descendants(by_id: dict[str, dict[str, Any]], step_id: str) -> set[str]:
+    return _reachable(by_id, step_id, "dependents")
+
+
+def _reachable(by_id: dict[str, dict[str, Any]], step_id: str, edges: str) -> set[str]:
+    """Every step reached from `step_id` along the IR's `depends_on` or `dependents` lists."""
     seen: set[str] = set()
-    stack = list(by_id[step_id]["dependents"])
+    stack = list(by_id[step_id][edges])
     while stack:
         current = stack.pop()
         if current not in seen:
             seen.add(current)
-            stack.extend(by_id[current]["dependents"])
+            stack.extend(by_id[current][edges])
     return seen
 
 
