@@ -83,6 +83,9 @@ KEYS = sorted(
     {"id", "index", "name", "extra", "env", "fallback", "ui_hints", "choices", "source", "ast"}
 )
 
+# Copied: sampled_from hands out EDGE_VALUES' own lists and dicts, and the mutations below change
+# values in place; shared, later examples drew from altered values and hypothesis stopped with
+# FlakyStrategyDefinition.
 json_values = st.recursive(
     st.sampled_from(EDGE_VALUES)
     | st.none()
@@ -94,7 +97,7 @@ json_values = st.recursive(
         st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
     ),
     max_leaves=6,
-)
+).map(copy.deepcopy)
 
 
 def paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -130,7 +133,7 @@ def mutated_irs(draw: st.DrawFn) -> dict[str, Any]:
         elif action == "add" and isinstance(target, dict):
             target[draw(st.sampled_from(KEYS) | st.text(max_size=3))] = draw(json_values)
         elif action == "append" and isinstance(target, list):
-            target.append(draw(json_values | st.sampled_from(target or [None])))
+            target.append(copy.deepcopy(draw(json_values | st.sampled_from(target or [None]))))
     return ir
 
 
