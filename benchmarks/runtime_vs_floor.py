@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """planrun's per-step overhead against the floor: GNU make and ninja running the same DAGs.
 
-Each workload is one DAG of trivial steps, run by four tools at -j2:
+Each workload is one DAG of trivial steps, run by six tools at -j2:
 
 - planrun: `python -m planrun IR.json -j2 --state-dir FRESH -q` (the plan is compiled to IR
   before any timing; planrun's start-up is timed, it is part of the real cost);
@@ -14,7 +14,10 @@ Each workload is one DAG of trivial steps, run by four tools at -j2:
 - pyrun: the minimal parallel Python runner the issue describes (posix_spawn, blocking
   `os.wait`, a log file per step handed to the child, a flushed JSONL line per event, the
   DAG and -j honoured): what any Python runner costs before doing anything planrun does
-  (no SQLite, no process-tree control, no timeouts, no policies).
+  (no SQLite, no process-tree control, no timeouts, no policies);
+- pyrun-db: pyrun plus what the issue demands of the recording, and nothing else: stdout and
+  stderr in two files per step, every event in SQLite (WAL, synchronous=NORMAL) committed
+  before each wait, then its JSONL line (no projections, no process-tree control, no policies).
 
 Workloads: W0 a single step (each tool's fixed start-up cost); W1 1,000 independent steps;
 W2 a 300-step chain; W3 20 layers × 50 steps with full fan-in between consecutive layers
@@ -61,7 +64,9 @@ from _harness import (
 )
 
 OUTPUT_BYTES = 20_000_000
-TOOLS = ("planrun", "make", "ninja", "python", "pyrun")
+TOOLS = ("planrun", "make", "ninja", "python", "pyrun", "pyrun-db")
+# The minimal Python runners, reference points between the floor and planrun.
+PY_RUNNERS = ("pyrun", "pyrun-db")
 # Goals from the issue: planrun ≤ ratio × make; W4 also caps planrun's peak RSS.
 GOALS = {"W1": 1.3, "W2": 1.4, "W3": 1.3, "W4": 1.1}
 W4_RSS_GOAL_MIB = 100.0
@@ -78,12 +83,40 @@ for argv, log in json.load(open(sys.argv[1])):
 """
 
 # The minimal parallel runner: a JSON list of [argv, dependency indexes], -j in argv[2], logs
-# and events.jsonl in the directory argv[3] (created).
+# and events.jsonl in the directory argv[3] (created). With argv[4] == "sqlite" (pyrun-db) it
+# also does what the issue demands of the recording and nothing more: stdout and stderr in two
+# files per step, and every event in SQLite (WAL, synchronous=NORMAL), committed before each
+# wait, then its JSONL line.
 _PYTHON_RUNNER = """\
 import json, os, sys
 jobs = json.load(open(sys.argv[1])); limit = int(sys.argv[2]); out = sys.argv[3]
+record = sys.argv[4:] == ["sqlite"]
 os.mkdir(out)
 events = open(os.path.join(out, "events.jsonl"), "w")
+pending, seq = [], 0
+if record:
+    import sqlite3
+    db = sqlite3.connect(os.path.join(out, "state.db"), isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, type TEXT, step INTEGER, line TEXT)")
+def emit(kind, step, **payload):
+    global seq
+    seq += 1
+    line = json.dumps({"seq": seq, "type": kind, "step": step, **payload})
+    if record:
+        pending.append((seq, kind, step, line))
+    else:
+        events.write(line + "\\n")
+        events.flush()
+def commit():
+    if pending:
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", pending)
+        db.execute("COMMIT")
+        events.write("".join(p[3] + "\\n" for p in pending))
+        events.flush()
+        pending.clear()
 waiting = [len(deps) for _, deps in jobs]
 dependents = [[] for _ in jobs]
 for index, (_, deps) in enumerate(jobs):
@@ -98,19 +131,22 @@ while done < len(jobs):
     while ready and len(running) < limit:
         index = ready.pop()
         log = os.open(os.path.join(out, f"{index}.log"), flags, 0o666)
+        err = os.open(os.path.join(out, f"{index}.err"), flags, 0o666) if record else log
         actions = [(os.POSIX_SPAWN_DUP2, stdin, 0), (os.POSIX_SPAWN_DUP2, log, 1),
-                   (os.POSIX_SPAWN_DUP2, log, 2)]
+                   (os.POSIX_SPAWN_DUP2, err, 2)]
         argv = jobs[index][0]
         pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions)
         os.close(log)
+        if err != log:
+            os.close(err)
         running[pid] = index
-        events.write(json.dumps({"type": "started", "step": index, "pid": pid}) + "\\n")
-        events.flush()
+        emit("started", index, pid=pid)
+    if record:
+        commit()
     pid, status = os.wait()
     index = running.pop(pid)
     code = os.waitstatus_to_exitcode(status)
-    events.write(json.dumps({"type": "finished", "step": index, "exit_code": code}) + "\\n")
-    events.flush()
+    emit("finished", index, exit_code=code)
     if code != 0:
         sys.exit(f"step {index} failed")
     done += 1
@@ -118,6 +154,8 @@ while done < len(jobs):
         waiting[child] -= 1
         if waiting[child] == 0:
             ready.append(child)
+if record:
+    commit()
 """
 
 
@@ -275,10 +313,10 @@ class Bench:
             state = self.root / f"state-{self._counter}"
             argv = [sys.executable, "-m", "planrun", "plan.ir.json", "-j", j, "-q"]
             return [*argv, "--state-dir", state.name], self.root, state
-        if tool == "pyrun":
-            out = self.root / "pyrun" / f"run-{self._counter}"
+        if tool in PY_RUNNERS:
+            out = self.root / "pyrun" / f"{tool}-{self._counter}"
             argv = [sys.executable, "-c", _PYTHON_RUNNER, "jobs.json", j, out.name]
-            return argv, self.root / "pyrun", out
+            return [*argv, "sqlite"] if tool == "pyrun-db" else argv, self.root / "pyrun", out
         if tool == "make":
             return ["make", "-r", "-j", j, "-f", "Makefile"], self.root / "make", self._out("make")
         if tool == "ninja":
@@ -319,7 +357,7 @@ class Bench:
     def _check_outputs(self, tool: str, outputs: Path) -> None:
         """Every step ran and wrote all of its output (for planrun: its stdout logs)."""
         w = self.workload
-        pattern = {"planrun": "runs/*/logs/*.stdout", "pyrun": "[0-9]*.log"}.get(tool, "*.log")
+        pattern = "runs/*/logs/*.stdout" if tool == "planrun" else "*.log"
         total = sum(p.stat().st_size for p in outputs.glob(pattern))
         expected = w.steps * w.output_bytes
         if total != expected:
@@ -369,20 +407,26 @@ def report(benches: list[Bench], tools: list[str]) -> str:
             "",
         ]
 
-    if {"planrun", "pyrun", "make"} <= set(tools):
-        headers = ["workload", "pyrun/make", "(best runs)", "planrun/pyrun", "(best runs)"]
-        rows = [
-            [
-                b.workload.name,
-                f"{_ratio(b, 'pyrun', 'make'):.2f}",
-                f"{_ratio(b, 'pyrun', 'make', min):.2f}",
-                f"{_ratio(b, 'planrun', 'pyrun'):.2f}",
-                f"{_ratio(b, 'planrun', 'pyrun', min):.2f}",
-            ]
-            for b in benches
-        ]
+    runners = [t for t in PY_RUNNERS if t in tools]
+    if runners and {"planrun", "make"} <= set(tools):
+        headers = ["workload"]
+        for runner in runners:
+            headers += [f"{runner}/make", "(best runs)", f"planrun/{runner}", "(best runs)"]
+        rows = []
+        for b in benches:
+            row = [b.workload.name]
+            for runner in runners:
+                row += [
+                    f"{_ratio(b, runner, 'make'):.2f}",
+                    f"{_ratio(b, runner, 'make', min):.2f}",
+                    f"{_ratio(b, 'planrun', runner):.2f}",
+                    f"{_ratio(b, 'planrun', runner, min):.2f}",
+                ]
+            rows.append(row)
         lines += [
-            "the minimal Python runner (pyrun) against make, and planrun against it:",
+            "the minimal Python runners against make, and planrun against them (pyrun: the issue's"
+            " minimal runner; pyrun-db: the same plus the issue's recording, two logs per step and"
+            " every event in SQLite before each wait):",
             table(headers, rows),
             "",
         ]

@@ -36,11 +36,11 @@ def test_compile_scale_quick_checks_determinism() -> None:
 
 @pytest.mark.skipif(not BENCHMARKS.is_dir(), reason="benchmarks/ is not part of this checkout")
 def test_runtime_vs_floor_quick_runs_every_reference() -> None:
-    out = run_quick("runtime_vs_floor.py", "--tools", "planrun,python,pyrun")
+    out = run_quick("runtime_vs_floor.py", "--tools", "planrun,python,pyrun,pyrun-db")
     header = next(line for line in out.splitlines() if line.startswith("| workload | steps"))
-    assert header.split("|")[4:10:2] == [" planrun s ", " python s ", " pyrun s "]
+    assert header.split("|")[4:12:2] == [" planrun s ", " python s ", " pyrun s ", " pyrun-db s "]
     for workload in ("W0", "W1", "W2", "W3", "W4"):
-        for tool in ("planrun", "python", "pyrun"):
+        for tool in ("planrun", "python", "pyrun", "pyrun-db"):
             assert any(line.split()[:2] == [workload, tool] for line in out.splitlines()), (
                 f"no {workload} {tool} run in the report"
             )
