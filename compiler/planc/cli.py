@@ -14,7 +14,10 @@ from planc.render import FORMATS
 def _run(action: Callable[[], int]) -> None:
     try:
         code = action()
-    except (KeyboardInterrupt, BrokenPipeError):
+    except KeyboardInterrupt:
+        sys.stderr.write("planc: interrupted\n")
+        code = 130
+    except BrokenPipeError:
         code = 130
     except Exception as exc:  # the one place a bug becomes exit 3 instead of a traceback
         code = commands.internal_error(exc)

@@ -33,7 +33,8 @@ def _exit_with(action: Callable[[], int]) -> None:
     except (runner.UsageError, IRError, StoreError) as exc:
         sys.stderr.write(f"planrun: {exc}\n")
         code = runner.EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before the run exists, or in a command that records nothing
+        sys.stderr.write("planrun: interrupted\n")
         code = 130
     sys.exit(code)
 

@@ -66,25 +66,39 @@ class StepRecord:
 
 
 class Interrupts:
-    """SIGINT/SIGTERM handlers that only count; the loop acts on the count."""
+    """SIGINT/SIGTERM handlers that only count; the executor's loop acts on the count.
 
-    def __init__(self, wake: Callable[[], None]) -> None:
+    The runner installs them before it records the run, so an interrupt from then on cancels
+    the run cleanly instead of leaving it `interrupted`. A signal planrun was started with
+    ignored stays ignored (docs/cli.md)."""
+
+    def __init__(self) -> None:
         self.count = 0
-        self._wake = wake
+        self.wake: Callable[[], None] = _no_wake  # the executor's, once it exists
+        self.installed = False
         self._previous: dict[int, Any] = {}
 
     def install(self) -> None:
+        if self.installed:
+            return
+        self.installed = True
         for signum in (signal.SIGINT, signal.SIGTERM):
-            self._previous[signum] = signal.signal(signum, self._handle)
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                self._previous[signum] = signal.signal(signum, self._handle)
 
     def restore(self) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
+        self.installed = False
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.count += 1
-        self._wake()
+        self.wake()
+
+
+def _no_wake() -> None:
+    """Before the executor's loop exists there is nothing to wake: it reads the count first."""
 
 
 class Executor:
@@ -95,6 +109,7 @@ class Executor:
         run_id: str,
         options: RunOptions,
         observer: Observer | None = None,
+        interrupts: Interrupts | None = None,
     ) -> None:
         self.ir = ir
         self.store = store
@@ -106,7 +121,8 @@ class Executor:
         self.plan = sem.PlanState.create(rules, self._condition_holds)
         self.ready = ReadyQueue(rules)
         self.procs = ProcessSet()
-        self.interrupts = Interrupts(self.procs.wakeup)
+        self.interrupts = interrupts or Interrupts()
+        self.interrupts.wake = self.procs.wakeup
         self.records = {sid: StepRecord() for sid in self.steps}
         self._facts = _Facts(self.plan.status, self.records)
         self.retry_timers: list[tuple[float, int, str]] = []
@@ -139,6 +155,7 @@ class Executor:
     ) -> int:
         """Run the plan; `previous` (resume) holds what earlier sessions recorded per step,
         `selection` (--only/--from) the steps reused from an earlier run or left out."""
+        installed_here = not self.interrupts.installed
         self.interrupts.install()
         try:
             # Events are committed once per loop iteration (docs/state.md, "Batching"): what
@@ -152,7 +169,8 @@ class Executor:
                 self._loop()
                 return self._finish()
         finally:
-            self.interrupts.restore()
+            if installed_here:  # else the runner's, which keeps them until it has reported
+                self.interrupts.restore()
             self.procs.close()
 
     # --- the loop ---------------------------------------------------------------------------

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 from planrun import semantics as sem
 from planrun.console import Observer, reporter, summary_table, tee
 from planrun.events import Event
-from planrun.executor import Executor, RunOptions, StepRecord, kept_on_resume, kill_leftovers
+from planrun.executor import (
+    Executor,
+    Interrupts,
+    RunOptions,
+    StepRecord,
+    kept_on_resume,
+    kill_leftovers,
+)
 from planrun.ir import IR, IRError, load_ir, parse_if_ir, parse_ir
 from planrun.params import ParamError, bind, parse_assignments, read_params_file
 from planrun.store import RunStore, StoreError, StoreWriteError, open_reader
@@ -87,6 +94,8 @@ def run(
     selection = _selection(ir, state_dir, only, from_) if only or from_ else None
     store = RunStore.open(state_dir, _sync(sync))
     run_id = new_run_id()
+    interrupts = Interrupts()  # from the moment the run exists, an interrupt cancels it
+    interrupts.install()
     try:
         capacity = options.max_concurrency or int(ir.globals["max_concurrency"])
         step_ids = [s["id"] for s in ir.steps]
@@ -96,7 +105,7 @@ def run(
         output.err.write(f"planrun: run {run_id} (plan {ir.plan_id}, {len(step_ids)} steps)\n")
         observer = _observer(output, len(step_ids))
         observer(started)  # run_started was recorded before any observer existed
-        executor = Executor(ir, store, run_id, options, observer)
+        executor = Executor(ir, store, run_id, options, observer, interrupts)
         try:
             code = executor.run(selection=selection)
         except StoreWriteError as exc:
@@ -104,7 +113,10 @@ def run(
         _print_summary(state_dir, run_id, output)
         return code
     finally:
-        store.close()
+        try:
+            store.close()  # still counted, not raised: closing must not be cut short
+        finally:
+            interrupts.restore()
 
 
 def _stopped(exc: StoreWriteError, run_id: str) -> StoreWriteError:
@@ -136,6 +148,8 @@ def resume(
     run_ref: str, ir: IR, state_dir: str, options: RunOptions, sync: str, output: Output
 ) -> int:
     store = RunStore.open(state_dir, _sync(sync))
+    interrupts = Interrupts()  # once the run is locked, an interrupt cancels what is left of it
+    interrupts.install()
     try:
         info = store.begin_resume(run_ref, ir.digest)
         run_id = info.run.run_id
@@ -154,7 +168,7 @@ def resume(
         options.params = params
         # Progress counts this session's work: steps that succeeded before are not redone.
         observer = _observer(output, len(ir.steps) - len(kept_on_resume(previous, ir.steps)))
-        executor = Executor(ir, store, run_id, options, observer)
+        executor = Executor(ir, store, run_id, options, observer, interrupts)
         try:
             code = executor.run(previous)
         except StoreWriteError as exc:
@@ -162,7 +176,10 @@ def resume(
         _print_summary(state_dir, run_id, output)
         return code
     finally:
-        store.close()
+        try:
+            store.close()  # still counted, not raised: closing must not be cut short
+        finally:
+            interrupts.restore()
 
 
 def bind_params(ir: IR, assignments: tuple[str, ...], params_file: str | None) -> dict[str, Any]:

@@ -857,7 +857,9 @@ def _migrate(conn: sqlite3.Connection) -> None:
             conn.execute(f"PRAGMA user_version = {version + 1}")
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # An interrupt can land before BEGIN took effect: ROLLBACK would then fail and hide it.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
 
 
