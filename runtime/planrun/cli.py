@@ -10,7 +10,7 @@ import click
 from planrun import __version__, runner
 from planrun.executor import RunOptions
 from planrun.ir import IRError
-from planrun.store import StoreError, StoreWriteError
+from planrun.store import SQLITE_MAX_INT, StoreError, StoreWriteError
 from planrun.views.style import COLOR_MODES, ColorMode
 
 
@@ -38,6 +38,10 @@ def _exit_with(action: Callable[[], int]) -> None:
         code = 130
     sys.exit(code)
 
+
+# Counts compared with what SQLite holds, whose INTEGER stops at 2**63 - 1: past it, a usage
+# error rather than an OverflowError from the store.
+COUNT = click.IntRange(min=1, max=SQLITE_MAX_INT)
 
 state_dir_option = click.option(
     "--state-dir",
@@ -68,7 +72,7 @@ def main() -> None:
 @main.command()
 @click.argument("plan", type=click.Path(dir_okay=False))
 @state_dir_option
-@click.option("-j", "--max-concurrency", type=click.IntRange(min=1), help="Override the plan.")
+@click.option("-j", "--max-concurrency", type=COUNT, help="Override the plan.")
 @click.option("--resume", "resume_id", metavar="RUN_ID", help="Continue an earlier run.")
 @click.option("--dry-run", is_flag=True, help="Print the order steps would start in; run nothing.")
 @click.option(
@@ -151,7 +155,7 @@ def status(run_id: str | None, state_dir: str | None, as_json: bool) -> None:
 
 @main.command()
 @state_dir_option
-@click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("-n", "--limit", type=COUNT, default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 @color_option
 def runs(state_dir: str | None, limit: int, as_json: bool, color: ColorMode) -> None:
@@ -177,7 +181,7 @@ def show(run_id: str | None, state_dir: str | None, as_json: bool, color: ColorM
 @click.argument("run_id")
 @click.argument("step_id")
 @state_dir_option
-@click.option("--attempt", type=click.IntRange(min=1), help="Attempt number [default: latest].")
+@click.option("--attempt", type=COUNT, help="Attempt number [default: latest].")
 @click.option("--stderr", "use_stderr", is_flag=True, help="Print stderr instead of stdout.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing until the step or run ends.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per log line.")

@@ -48,6 +48,7 @@ BUSY_TIMEOUT = 10.0  # seconds a writer waits for another writer (another run, s
 # /proc/stat btime"; btime is whole seconds and is recomputed from the wall clock, so two
 # processes may see the same process start up to 1 s apart.
 START_TIME_TOLERANCE_SEC = 1.5
+SQLITE_MAX_INT = 2**63 - 1
 
 # Each entry upgrades the schema from version i to i + 1 (user_version); never edit a shipped one.
 _MIGRATIONS: tuple[str, ...] = (
@@ -509,6 +510,9 @@ class RunStore:
     ) -> Event:
         """Record a new run, owned (locked) by this process, and emit its run_started (seq 1)."""
         host = os.uname().nodename  # socket.gethostname(), without importing socket
+        # Any int >= 1 is a valid limit; SQLite's INTEGER stops at 2**63 - 1, which is no limit
+        # either (docs/state.md).
+        max_concurrency = min(max_concurrency, SQLITE_MAX_INT)
         payload = {
             "plan_id": plan_id,
             "ir_digest": ir_digest,

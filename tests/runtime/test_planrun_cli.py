@@ -85,6 +85,31 @@ def test_usage_errors_exit_2_without_traceback(tmp_path: Path) -> None:
         assert "Traceback" not in result.stderr
 
 
+def test_limits_too_large_for_sqlite(tmp_path: Path) -> None:
+    """Any int >= 1 is a valid max_concurrency; 10**20 used to crash planrun with an
+    OverflowError from SQLite. From the plan it means no limit; on the command line, where
+    planrun can say so, it is a usage error."""
+    huge = 10**20
+    plan = write(
+        tmp_path,
+        {
+            "plan_id": "HUGE",
+            "globals": {"max_concurrency": huge, "default_timeout_sec": 30},
+            "steps": [{"id": f"s{i}", "command": "true"} for i in range(3)],
+        },
+    )
+    ran = planrun_cli(str(plan), "--state-dir", "s", "-q", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    result = collect(tmp_path / "s", 0)
+    assert set(result.statuses.values()) == {"success"}
+    assert result.events[0].payload["max_concurrency"] == 2**63 - 1
+    for args in ([str(plan), "-j", str(huge)], ["runs", "-n", str(huge)]):
+        usage = planrun_cli(*args, "--state-dir", "s", cwd=tmp_path)
+        assert usage.returncode == 2, usage.stderr
+        assert f"{huge} is not in the range 1<=x<=9223372036854775807" in usage.stderr
+        assert "Traceback" not in usage.stderr
+
+
 @pytest.mark.parametrize("case", ["file", "garbage", "directory"])
 def test_an_unusable_state_dir_is_a_usage_error_and_is_left_untouched(
     tmp_path: Path, case: str
