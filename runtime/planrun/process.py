@@ -742,15 +742,15 @@ def _resolve(argv0: str, cwd: str, env: dict[str, str]) -> str:
         if not _is_executable(os.path.join(cwd, argv0), argv0):
             raise SpawnError(f"command not found: {argv0}")
         return argv0  # relative to the child's cwd, like exec
-    denied = False
+    unusable: SpawnError | None = None
     for directory in os.get_exec_path(env):
         candidate = os.path.join(cwd, directory or ".", argv0)
         try:
             if _is_executable(candidate, argv0):
                 return candidate
-        except SpawnError:
-            denied = True  # execvp too keeps looking, then reports EACCES
-    raise SpawnError(f"{'permission denied' if denied else 'command not found'}: {argv0}")
+        except SpawnError as err:
+            unusable = unusable or err  # execvp too keeps looking, then reports the first
+    raise unusable or SpawnError(f"command not found: {argv0}")
 
 
 def _is_executable(path: str, argv0: str) -> bool:
@@ -761,6 +761,8 @@ def _is_executable(path: str, argv0: str) -> bool:
         return False
     except PermissionError:
         raise SpawnError(f"permission denied: {argv0}") from None
+    except OSError as exc:  # e.g. a name too long, a symlink loop
+        raise SpawnError(f"cannot execute {argv0}: {exc.strerror}") from None
     if not stat.S_ISREG(mode) or not os.access(path, os.X_OK):
         raise SpawnError(f"permission denied: {argv0}")
     return True

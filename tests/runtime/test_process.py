@@ -293,6 +293,24 @@ def test_permission_denied(path_harness: Harness) -> None:
 
 
 @pytest.mark.parametrize(
+    ("argv", "reason"),
+    [
+        # Each used to end planrun with an OSError traceback from the stat that explains it.
+        (["/" + "a" * 300], "cannot execute /" + "a" * 300 + ": File name too long"),
+        (["a" * 300], "cannot execute " + "a" * 300 + ": File name too long"),
+        (["echo", "x" * 3_000_000], "cannot execute echo: Argument list too long"),
+    ],
+)
+def test_unusable_names_and_argument_lists_are_spawn_errors(
+    path_harness: Harness, argv: list[str], reason: str
+) -> None:
+    with pytest.raises(SpawnError) as err:
+        path_harness.start("step", argv)
+    assert err.value.reason == reason
+    assert path_harness.ps.running == 0
+
+
+@pytest.mark.parametrize(
     ("argv", "env", "reason"),
     [
         (["echo", "a\0b"], {}, "argument 1 contains a NUL character, which no program can receive"),
