@@ -7,7 +7,7 @@ import os
 import shlex
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
@@ -25,6 +25,7 @@ from planrun.executor import (
 from planrun.ir import IR, IRError, load_ir, parse_if_ir, parse_ir
 from planrun.params import ParamError, bind, parse_assignments, read_params_file
 from planrun.store import RunStore, StoreError, StoreWriteError, open_reader
+from planrun.streams import surviving
 from planrun.views.style import ColorMode
 
 if TYPE_CHECKING:  # --only/--from import it when used
@@ -92,6 +93,7 @@ def run(
     from_: tuple[str, ...] = (),
 ) -> int:
     selection = _selection(ir, state_dir, only, from_) if only or from_ else None
+    output = _surviving(output)
     store = RunStore.open(state_dir, _sync(sync))
     run_id = new_run_id()
     interrupts = Interrupts()  # from the moment the run exists, an interrupt cancels it
@@ -147,6 +149,7 @@ def _selection(ir: IR, state_dir: str, only: tuple[str, ...], from_: tuple[str, 
 def resume(
     run_ref: str, ir: IR, state_dir: str, options: RunOptions, sync: str, output: Output
 ) -> int:
+    output = _surviving(output)
     store = RunStore.open(state_dir, _sync(sync))
     interrupts = Interrupts()  # once the run is locked, an interrupt cancels what is left of it
     interrupts.install()
@@ -308,6 +311,13 @@ def _print_summary(state_dir: str, run_id: str, output: Output) -> None:
         f"planrun: run {run_id} {run_info.status} in {run_info.duration_sec or 0:.2f}s"
         f" (exit {run_info.exit_code})\n"
     )
+
+
+def _surviving(output: Output) -> Output:
+    """The run's output, on streams whose failure (a closed pipe, a full disk) ends the output
+    but never the run (planrun.streams)."""
+    out, err = surviving(output.out, output.err)
+    return replace(output, out=out, err=err)
 
 
 def _sync(value: str) -> Literal["normal", "full"]:

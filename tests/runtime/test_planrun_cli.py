@@ -85,6 +85,70 @@ def test_usage_errors_exit_2_without_traceback(tmp_path: Path) -> None:
         assert "Traceback" not in result.stderr
 
 
+def test_a_reader_that_goes_away_ends_the_output_not_the_run(tmp_path: Path) -> None:
+    """`planrun --json plan | head -1`: the pipe breaks after the first event. That used to stop
+    planrun mid-run (exit 1, the run left `interrupted`); now only the output stops."""
+    gate = tmp_path / "gate"
+    hold = {
+        "id": "hold",
+        "command": "sh",
+        "args": ["-c", f"while [ ! -e {gate} ]; do sleep 0.01; done"],
+    }
+    plan = write(
+        tmp_path,
+        {
+            "plan_id": "PIPE",
+            "globals": {"default_timeout_sec": 60},
+            "steps": [hold, *({"id": f"after{i}", "command": "true", "depends_on": ["hold"]}
+                              for i in range(20))],
+        },
+    )  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "planrun", str(plan), "--state-dir", "s", "--json", "-q"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert json.loads(proc.stdout.readline())["type"] == "run_started"
+        proc.stdout.close()  # the reader goes; every later event meets a broken pipe
+        gate.touch()
+        err = proc.stderr.read()
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert code == 0, err
+    assert "planrun: cannot write to stdout (Broken pipe); the run goes on without it\n" in err
+    assert "Traceback" not in err and "Exception ignored" not in err
+    assert set(collect(tmp_path / "s", 0).statuses.values()) == {"success"}
+
+
+def test_a_full_disk_under_stderr_ends_the_output_not_the_run(tmp_path: Path) -> None:
+    plan = write(
+        tmp_path,
+        {"plan_id": "FULL", "steps": [{"id": "a", "command": "true", "timeout_sec": 30}]},
+    )
+    with open("/dev/full", "w") as full:
+        ran = subprocess.run(
+            [sys.executable, "-m", "planrun", str(plan), "--state-dir", "s"],
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=full,
+            text=True,
+            timeout=60,
+        )
+    assert ran.returncode == 0
+    note = "planrun: cannot write to stderr (No space left on device); the run goes on without it\n"
+    assert ran.stdout == note
+    assert collect(tmp_path / "s", 0).statuses == {"a": "success"}
+
+
 def test_limits_too_large_for_sqlite(tmp_path: Path) -> None:
     """Any int >= 1 is a valid max_concurrency; 10**20 used to crash planrun with an
     OverflowError from SQLite. From the plan it means no limit; on the command line, where
