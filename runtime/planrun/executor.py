@@ -363,9 +363,13 @@ class Executor:
         if count == 1:
             self._apply(self.plan.stop_ordinary("interrupted"))
             self._cancel_waiting_retries(cleanup_too=False)
-            for step_id, status in self.plan.status.items():
-                if status == sem.RUNNING and not self.plan.steps[step_id].is_cleanup:
+            for step_id in list(self.plan.status):
+                if self.plan.status[step_id] != sem.RUNNING or self.plan.steps[step_id].is_cleanup:
+                    continue
+                if step_id in self.procs:
                     self.procs.cancel(step_id)
+                else:  # a retry whose delay is over, queued until a slot frees up
+                    self._cancel_unstarted_retry(step_id)
         else:
             self.procs.kill_all()
             self._cancel_waiting_retries(cleanup_too=True)
@@ -380,12 +384,15 @@ class Executor:
         for timer in self.retry_timers:
             step_id = timer[2]
             if cleanup_too or not self.plan.steps[step_id].is_cleanup:
-                self._emit("step_cancelled", step_id, reason="interrupted", duration_sec=None)
-                self._apply(self.plan.finished(step_id, sem.CANCELLED))
+                self._cancel_unstarted_retry(step_id)
             else:
                 keep.append(timer)
         heapq.heapify(keep)
         self.retry_timers = keep
+
+    def _cancel_unstarted_retry(self, step_id: str) -> None:
+        self._emit("step_cancelled", step_id, reason="interrupted", duration_sec=None)
+        self._apply(self.plan.finished(step_id, sem.CANCELLED))
 
     # --- conditions, resume, end ------------------------------------------------------------
 

@@ -294,6 +294,10 @@ class ProcessSet:
     def running(self) -> int:
         return len(self._attempts)
 
+    def __contains__(self, key: object) -> bool:
+        """Whether the attempt `key` is running (or being stopped) here."""
+        return key in self._attempts
+
     def close(self) -> None:
         if self._closed:
             return

@@ -520,3 +520,40 @@ def test_resume_reruns_fallbacks_with_the_failures_they_answer(tmp_path: Path) -
     third = run_plan(tmp_path, plan, resume=first.run_id)
     assert third.statuses == {"merge": "success", "restore": "skipped", "gate": "success"}
     assert third.reasons["restore"] == "not_needed"
+
+
+def test_sigint_cancels_a_retry_waiting_for_a_free_slot(tmp_path: Path) -> None:
+    """With -j1, `flaky` fails and its retry (10 ms later) finds the one slot taken by `hold`:
+    the retry is queued, its step `running` with no process. An interrupt then ended planrun
+    with KeyError (it asked the process set to stop a process that did not exist). `hold`
+    itself sends the SIGINT to planrun, its parent, well after the 10 ms."""
+    plan = {
+        "plan_id": "QUEUED-RETRY",
+        "globals": {"max_concurrency": 1, "kill_grace_sec": 1},
+        "steps": [
+            {
+                "id": "flaky",
+                "command": "sh",
+                "args": ["-c", "exit 3"],
+                "retries": 2,
+                "retry_delay_sec": 0.01,
+                "timeout_sec": 30,
+            },
+            {
+                "id": "hold",
+                "command": "sh",
+                "args": ["-c", "sleep 0.3; kill -INT $PPID; exec sleep 30"],
+                "timeout_sec": 60,
+            },
+        ],
+    }
+    ir = compile_plan(tmp_path, plan)
+    state = tmp_path / "state"
+    done = planrun_cli(str(ir), "--state-dir", str(state), "-q", cwd=tmp_path)
+    assert done.returncode == 130, done.stderr
+    assert "Traceback" not in done.stderr
+    result = collect(state, 130)
+    assert result.statuses == {"flaky": "cancelled", "hold": "cancelled"}
+    assert result.reasons == {"flaky": "interrupted", "hold": "interrupted"}
+    flaky = [e.type for e in result.events if e.step_id == "flaky"]
+    assert flaky == ["step_started", "step_retrying", "step_cancelled"]
