@@ -1,4 +1,5 @@
-"""kill -9 of planrun at arbitrary points of a run, again and again, each time resumed.
+"""kill -9 (and Ctrl-C) of planrun at arbitrary points of a run, again and again, each time
+resumed.
 
 test_resume_and_signals.py kills planrun once, at a chosen moment. Here the moment is drawn
 (after 0, 1, … steps have started, including before the run exists and during a resume), and
@@ -184,3 +185,65 @@ def test_kill_9_anywhere_then_resume_loses_and_repeats_nothing(tmp_path: Path, s
     # A resume killed while it starts may die before its run_resumed; the last one got there.
     assert 1 <= [e.type for e in result.events].count("run_resumed") <= resumes
     assert processes_tagged(result.run_id) == []
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_ctrl_c_anywhere_mid_run_then_resume(tmp_path: Path, seed: int) -> None:
+    """SIGINT at drawn moments once steps run (in a run or in a resume): planrun exits 130 with
+    the run `cancelled` and none of its processes left, or finishes first; resumed until it
+    ends, the run ends as an uninterrupted one and no recorded success ran twice."""
+    rng = random.Random(seed)
+    effects = tmp_path / "effects"
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(random_plan(rng, effects)))
+    ir = tmp_path / "plan.ir.json"
+    assert planc_cli("compile", str(plan), "-o", str(ir)).returncode == 0
+
+    clean = planrun_cli(str(ir), "--state-dir", str(tmp_path / "clean"), "-q", cwd=tmp_path)
+    expected = collect(tmp_path / "clean", clean.returncode).statuses
+    effects.unlink()
+
+    state = tmp_path / "state"
+    run_id: str | None = None
+    kept: dict[str, int] = {}
+    for _ in range(KILLS):
+        args = [sys.executable, "-m", "planrun", str(ir), "--state-dir", str(state), "-q"]
+        if run_id is not None:
+            args += ["--resume", run_id]
+        target = len(started(effects)) + rng.randint(1, 6)  # the executor is running by then
+        proc = subprocess.Popen(
+            args, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            wait_for(partial(_progressed, effects, target, proc))
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert "Traceback" not in err, err
+        assert proc.returncode in (0, 1, 130), err
+        result = collect(state, proc.returncode)
+        run_id = result.run_id
+        if proc.returncode != 130:  # it finished before the interrupt
+            break
+        assert result.summary["status"] == "cancelled"
+        assert processes_tagged(run_id) == [], "a process of the run outlived planrun"
+        counts = Counter(started(effects))
+        for sid, times in kept.items():
+            assert counts[sid] == times, f"{sid} was recorded success, then ran again"
+        kept = {sid: counts[sid] for sid, status in result.statuses.items() if status == "success"}
+
+    assert run_id is not None
+    final = planrun_cli("--resume", run_id, str(ir), "--state-dir", str(state), "-q", cwd=tmp_path)
+    assert final.returncode == clean.returncode, final.stderr
+    result = collect(state, final.returncode)
+    assert result.statuses == expected
+    counts = Counter(started(effects))
+    for sid, times in kept.items():
+        assert counts[sid] == times, f"{sid} was recorded success, then ran again"
+    seqs = [e.seq for e in result.events]
+    jsonl = (state / "runs" / run_id / "events.jsonl").read_text().splitlines()
+    assert [json.loads(line)["seq"] for line in jsonl] == seqs == list(range(1, len(seqs) + 1))
