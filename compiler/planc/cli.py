@@ -8,6 +8,7 @@ from collections.abc import Callable
 import click
 
 from planc import __version__, analysis, commands
+from planc.output import abandon
 from planc.render import FORMATS
 
 
@@ -19,6 +20,10 @@ def _run(action: Callable[[], int]) -> None:
         code = 130
     except BrokenPipeError:
         code = 130
+    except OSError as exc:  # the input is read as diagnostics: this is stdout failing
+        sys.stderr.write(f"planc: cannot write to stdout: {exc.strerror or exc}\n")
+        abandon(sys.stdout.fileno())
+        code = commands.EXIT_USAGE
     except Exception as exc:  # the one place a bug becomes exit 3 instead of a traceback
         code = commands.internal_error(exc)
     sys.exit(code)

@@ -10,6 +10,7 @@ from typing import Any, TextIO
 from planc import analysis
 from planc.diagnostics import Diagnostic, Severity
 from planc.draw import draw
+from planc.output import write_whole
 from planc.pipeline import Compilation, compile_file
 from planc.render import render
 from planc.suggest import did_you_mean
@@ -45,9 +46,12 @@ def compile_plan(path: str, output: str | None, fmt: str, out: TextIO, err: Text
         return EXIT_FINDINGS
     if output is None or output == "-":
         out.write(result.ir.decode("utf-8"))
-    else:
-        with open(output, "wb") as handle:
-            handle.write(result.ir)
+        return EXIT_OK
+    try:
+        write_whole(output, result.ir)
+    except OSError as exc:
+        err.write(f"planc: cannot write {output}: {exc.strerror or exc}; nothing was written\n")
+        return EXIT_USAGE
     return EXIT_OK
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 from support import REPO, planc_cli
@@ -124,3 +127,55 @@ def test_emit_matches_the_runtime_canonical_form() -> None:
         assert ir is not None
         loaded = parse_ir(ir)  # verifies the digest the runtime's way
         assert ir == canonical_json(loaded.raw) + b"\n"
+
+
+def test_an_output_that_cannot_be_written_keeps_the_previous_one(tmp_path: Path) -> None:
+    """`-o OUT` is written whole or not at all: a full disk (here a file-size limit) used to
+    truncate OUT and report an "internal error", exit 3."""
+    write(tmp_path, "good.yaml", GOOD)
+    assert planc_cli("compile", "good.yaml", "-o", "out.ir.json", cwd=tmp_path).returncode == 0
+    before = (tmp_path / "out.ir.json").read_bytes()
+    bigger = GOOD + "".join(f"  - id: s{i}\n    command: 'true'\n" for i in range(50))
+    write(tmp_path, "bigger.yaml", bigger)
+    limit = len(before) // 2
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    failed = subprocess.run(
+        [sys.executable, "-m", "planc", "compile", "bigger.yaml", "-o", "out.ir.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=small_files,
+    )
+    assert (failed.returncode, failed.stderr) == (
+        2,
+        "planc: cannot write out.ir.json: File too large; nothing was written\n",
+    )
+    assert (tmp_path / "out.ir.json").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bigger.yaml", "good.yaml", "out.ir.json"]
+    missing = planc_cli("compile", "good.yaml", "-o", "no/such/dir/out.json", cwd=tmp_path)
+    assert (missing.returncode, missing.stderr) == (
+        2,
+        "planc: cannot write no/such/dir/out.json: No such file or directory; nothing was written\n",
+    )
+
+
+def test_a_full_stdout_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    write(tmp_path, "good.yaml", GOOD)
+    for args in (["compile", "good.yaml"], ["schema"]):
+        with open("/dev/full", "w") as full:
+            result = subprocess.run(
+                [sys.executable, "-m", "planc", *args],
+                cwd=tmp_path,
+                stdout=full,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=60,
+            )
+        assert (result.returncode, result.stderr) == (
+            2,
+            "planc: cannot write to stdout: No space left on device\n",
+        )

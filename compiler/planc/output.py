@@ -1,0 +1,41 @@
+"""Where planc's results go when writing them can fail: a file written whole or not at all, and
+a standard output that stops taking text (a full disk, a closed pipe)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+
+def write_whole(path: str, data: bytes) -> None:
+    """Write `data` to `path` so that a failure (a full disk) never leaves a truncated file where
+    a good one was: a temporary file beside it, renamed over it once complete. A path that exists
+    and is not a regular file (/dev/stdout, a named pipe) is written directly."""
+    target = Path(path)
+    if target.exists() and not target.is_file():
+        with open(target, "wb") as handle:
+            handle.write(data)
+        return
+    temporary = target.with_name(f".{target.name}.{os.urandom(4).hex()}.tmp")
+    # 0o666: the mode a plain open() would give, the umask applied.
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def abandon(fd: int) -> None:
+    """Point a descriptor planc can no longer write to at /dev/null, so that what its buffer
+    still holds goes nowhere at exit instead of failing a second time."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.dup2(devnull, fd)
+        finally:
+            os.close(devnull)
