@@ -77,7 +77,10 @@ def _convert(name: str, kind: str, value: Any) -> ParamValue:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         text = str(value).strip()
-        if text.lstrip("-").isdigit() and not isinstance(value, bool | float):
+        digits = text.removeprefix("-")
+        # Decimal ASCII digits only: str.isdigit() also takes '²' and '٣', which int() refuses
+        # or reads as another number.
+        if digits.isascii() and digits.isdigit() and not isinstance(value, bool | float):
             return int(text)
         raise ParamError(f"param {name} is an int; got {value!r}")
     if isinstance(value, str):

@@ -61,6 +61,7 @@ DECLARED = {
 def test_bind_params_by_type() -> None:
     bound = bind(DECLARED, {"repo": "/src", "jobs": "8", "push": "no"})
     assert bound == {"repo": "/src", "jobs": 8, "push": False, "target": "main"}
+    assert bind(DECLARED, {"repo": "x", "jobs": " -12 "})["jobs"] == -12
     assert bind(DECLARED, {"repo": "x", "jobs": 3, "push": True})["jobs"] == 3
 
 
@@ -73,6 +74,11 @@ def test_bind_params_by_type() -> None:
             "unknown param(s) jbos; this plan declares: jobs, push, repo, target",
         ),
         ({"repo": "x", "jobs": "many"}, "param jobs is an int; got 'many'"),
+        # These three ended planrun (and planc simulate) with a ValueError from int().
+        ({"repo": "x", "jobs": "²"}, "param jobs is an int; got '²'"),
+        ({"repo": "x", "jobs": "--5"}, "param jobs is an int; got '--5'"),
+        ({"repo": "x", "jobs": "-"}, "param jobs is an int; got '-'"),
+        ({"repo": "x", "jobs": "٣"}, "param jobs is an int; got '٣'"),  # not read as 3
         ({"repo": "x", "push": "maybe"}, "param push is a bool (true/false); got 'maybe'"),
         ({"repo": "x", "target": "prod"}, "param target must be one of main, dev; got 'prod'"),
         ({"repo": 5}, "param repo is a string; got 5 (quote it in the params file)"),
