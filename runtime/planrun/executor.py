@@ -63,6 +63,7 @@ class StepRecord:
     exit_code: int | None = None
     duration_sec: float | None = None
     outputs: dict[str, str] = field(default_factory=dict)
+    reason: str | None = None  # only read on resume: `reused`/`not_selected` keep a selection
 
 
 class Interrupts:
@@ -413,6 +414,7 @@ class Executor:
             current.duration_sec, current.status = record.duration_sec, record.status
             current.outputs.update(record.outputs)
         self.plan.restore(kept_on_resume(previous, self.ir.steps))
+        self.plan.exclude(left_out_on_resume(previous))
 
     def _select(self, selection: Selection) -> None:
         for step_id, run_id in selection.reused.items():
@@ -490,9 +492,25 @@ def kept_on_resume(
     previous: Mapping[str, StepRecord], steps: Iterable[Mapping[str, Any]]
 ) -> set[str]:
     """The steps a resumed run does not run again: those that succeeded, except fallbacks (a
-    fallback answers a failure of its own session, so it runs again if that failure recurs)."""
+    fallback answers a failure of its own session, so it runs again if that failure recurs),
+    and those an --only/--from run reused from an earlier run (its selection holds)."""
     fallbacks = {step["id"] for step in steps if step["is_fallback"]}
-    return {sid for sid, record in previous.items() if record.status == sem.SUCCESS} - fallbacks
+    reused = _skipped_as(previous, "reused")
+    succeeded = {sid for sid, record in previous.items() if record.status == sem.SUCCESS}
+    return (succeeded | reused) - fallbacks
+
+
+def left_out_on_resume(previous: Mapping[str, StepRecord]) -> set[str]:
+    """The steps an --only/--from run left out of its selection: its resume leaves them out."""
+    return _skipped_as(previous, "not_selected")
+
+
+def _skipped_as(previous: Mapping[str, StepRecord], reason: str) -> set[str]:
+    return {
+        sid
+        for sid, record in previous.items()
+        if record.status == sem.SKIPPED and record.reason == reason
+    }
 
 
 def kill_leftovers(

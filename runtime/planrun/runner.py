@@ -21,6 +21,7 @@ from planrun.executor import (
     StepRecord,
     kept_on_resume,
     kill_leftovers,
+    left_out_on_resume,
 )
 from planrun.ir import IR, IRError, load_ir, parse_if_ir, parse_ir
 from planrun.params import ParamError, bind, parse_assignments, read_params_file
@@ -165,12 +166,15 @@ def resume(
             f" {killed} leftover process group(s) killed)\n"
         )
         previous = {
-            s.step_id: StepRecord(s.status, s.attempts, 0, s.exit_code, s.duration_sec, s.outputs)
+            s.step_id: StepRecord(
+                s.status, s.attempts, 0, s.exit_code, s.duration_sec, s.outputs, s.reason
+            )
             for s in info.steps
         }
         options.params = params
         # Progress counts this session's work: steps that succeeded before are not redone.
-        observer = _observer(output, len(ir.steps) - len(kept_on_resume(previous, ir.steps)))
+        carried = kept_on_resume(previous, ir.steps) | left_out_on_resume(previous)
+        observer = _observer(output, len(ir.steps) - len(carried))
         executor = Executor(ir, store, run_id, options, observer, interrupts)
         try:
             code = executor.run(previous)

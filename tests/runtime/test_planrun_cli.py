@@ -287,6 +287,39 @@ def test_only_and_from_reuse_an_earlier_run(tmp_path: Path) -> None:
     assert "no step `cc` in this plan; did you mean `c`?" in unknown.stderr
 
 
+@pytest.mark.parametrize(
+    ("selection", "reran"),
+    [(["--only", "c"], ["c"]), (["--from", "c"], ["c", "d"])],
+)
+def test_a_resumed_selection_stays_a_selection(
+    tmp_path: Path, selection: list[str], reran: list[str]
+) -> None:
+    """Fix and continue a failed --only/--from run: only the selection runs again. The resume
+    used to run the reused steps again (skipped steps run again) and the ones left out."""
+    effects, flag = tmp_path / "effects", tmp_path / "c-fails"
+    plan_data = chain_plan(effects)
+    plan_data["steps"][2]["args"] = ["-c", f"echo c >> {effects}; ! test -e {flag}"]
+    plan = write(tmp_path, plan_data)
+    assert planrun_cli(str(plan), "--state-dir", "s", cwd=tmp_path).returncode == 0
+    effects.unlink()
+    flag.touch()
+    failed = planrun_cli(str(plan), *selection, "--state-dir", "s", "-q", cwd=tmp_path)
+    assert failed.returncode == 1, failed.stderr
+    run_id = collect(tmp_path / "s", 1).run_id
+    before = collect(tmp_path / "s", 1, run_id=run_id).reasons
+    effects.unlink()
+    flag.unlink()  # the fix
+
+    resumed = planrun_cli("--resume", run_id, str(plan), "--state-dir", "s", "-q", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert effects.read_text().split() == reran
+    run = collect(tmp_path / "s", 0, run_id=run_id)
+    assert {sid for sid, status in run.statuses.items() if status == "success"} == set(reran)
+    kept = {sid: reason for sid, reason in before.items() if reason in ("reused", "not_selected")}
+    assert {sid: run.reasons[sid] for sid in kept} == kept
+    assert run.summary["status"] == "success"
+
+
 def test_only_refuses_when_upstream_failed(tmp_path: Path) -> None:
     plan = {
         "plan_id": "UPFAIL",
