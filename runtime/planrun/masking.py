@@ -32,6 +32,11 @@ def patterns_for(names: Iterable[str], environ: Mapping[str, str]) -> tuple[byte
     return tuple(sorted(forms, key=lambda form: (-len(form), form)))
 
 
+def too_short_to_mask(names: Iterable[str], environ: Mapping[str, str]) -> list[str]:
+    """The secrets set to a value too short to mask: they appear as is (planrun warns)."""
+    return sorted(n for n in names if 0 < len(environ.get(n, "")) < MIN_SECRET_LENGTH)
+
+
 class StreamMasker:
     """Masks a byte stream chunk by chunk. It holds back at most `longest - 1` bytes: a secret
     that starts before that point is wholly inside what it has seen, so it is always caught."""

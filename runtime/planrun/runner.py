@@ -109,6 +109,7 @@ def run(
         observer = _observer(output, len(step_ids))
         observer(started)  # run_started was recorded before any observer existed
         executor = Executor(ir, store, run_id, options, observer, interrupts)
+        _warn_unmasked(executor, output)
         try:
             code = executor.run(selection=selection)
         except StoreWriteError as exc:
@@ -120,6 +121,19 @@ def run(
             store.close()  # still counted, not raised: closing must not be cut short
         finally:
             interrupts.restore()
+
+
+def _warn_unmasked(executor: Executor, output: Output) -> None:
+    secrets = executor.context.all_secrets
+    if not secrets:
+        return
+    from planrun.masking import MIN_SECRET_LENGTH, too_short_to_mask
+
+    for name in too_short_to_mask(secrets, executor.environ):
+        output.err.write(
+            f"planrun: warning: secret {name} is shorter than {MIN_SECRET_LENGTH} characters, too"
+            " short to mask: its value appears as is in logs and events\n"
+        )
 
 
 def _stopped(exc: StoreWriteError, run_id: str) -> StoreWriteError:
@@ -176,6 +190,7 @@ def resume(
         carried = kept_on_resume(previous, ir.steps) | left_out_on_resume(previous)
         observer = _observer(output, len(ir.steps) - len(carried))
         executor = Executor(ir, store, run_id, options, observer, interrupts)
+        _warn_unmasked(executor, output)
         try:
             code = executor.run(previous)
         except StoreWriteError as exc:

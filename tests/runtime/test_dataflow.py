@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -299,11 +298,27 @@ def test_stream_masker_catches_secrets_split_across_reads() -> None:
         assert out == b"xx***yy" * 50
 
 
-def test_short_secret_values_are_not_masked(tmp_path: Path) -> None:
+def test_short_secret_values_are_not_masked_and_planrun_says_so(tmp_path: Path) -> None:
     assert patterns_for(["T"], {"T": "abc"}) == ()
     assert patterns_for(["T"], {}) == ()
-    assert os.environ.get("PLAN_TEST_UNSET") is None
-    assert collect  # the helper is shared with the other e2e tests
+    path = write_plan(
+        tmp_path,
+        plan(
+            sh("show", 'echo "pin=$PLAN_TEST_PIN key=$PLAN_TEST_KEY"'),
+            secrets=["PLAN_TEST_PIN", "PLAN_TEST_KEY", "PLAN_TEST_UNSET"],
+        ),
+    )
+    env = {"PLAN_TEST_PIN": "123", "PLAN_TEST_KEY": "k3y!"}
+    ran = planrun_cli(str(path), "--state-dir", "s", "-q", cwd=tmp_path, env=env)
+    assert ran.returncode == 0, ran.stderr
+    warnings = [line for line in ran.stderr.splitlines() if "warning" in line]
+    assert warnings == [
+        "planrun: warning: secret PLAN_TEST_PIN is shorter than 4 characters, too short to"
+        " mask: its value appears as is in logs and events"
+    ]
+    result = collect(tmp_path / "s", 0)
+    log = (tmp_path / result.events[1].payload["stdout_log"]).read_text()
+    assert log == "pin=123 key=***\n"
 
 
 def test_show_lists_outputs(tmp_path: Path) -> None:
