@@ -281,7 +281,12 @@ def test_json_deep_nesting_is_refused_without_recursion(tmp_path: Path) -> None:
 
 def test_json_nesting_up_to_the_limit_is_fine(tmp_path: Path) -> None:
     depth = MAX_DEPTH - 1  # the top-level object is the first level
-    load(tmp_path, "p.json", '{"a": ' + "[" * depth + "]" * depth + "}")
+    doc = load(tmp_path, "p.json", '{"a": ' + "[" * depth + "]" * depth + "}")
+    nested: object = to_plain(doc.root)["a"]
+    for _ in range(depth - 1):
+        assert isinstance(nested, list) and len(nested) == 1
+        nested = nested[0]
+    assert nested == []
 
 
 def test_json_lone_surrogate(tmp_path: Path) -> None:
@@ -389,7 +394,9 @@ def test_yaml_1_1_directive(tmp_path: Path) -> None:
 
 
 def test_yaml_1_2_directive_is_accepted(tmp_path: Path) -> None:
-    load(tmp_path, "p.yaml", "%YAML 1.2\n---\nplan_id: p\n")
+    doc = load(tmp_path, "p.yaml", "%YAML 1.2\n---\nplan_id: p\n")
+    assert to_plain(doc.root) == {"plan_id": "p"}
+    assert value_at(doc, "plan_id").span.line == 3
 
 
 @pytest.mark.parametrize("directive", ["%YAML 1.3", "%YAML 2.0", "%YAML"])
@@ -501,7 +508,8 @@ def test_multiple_documents(tmp_path: Path) -> None:
 
 
 def test_document_end_marker_alone_is_fine(tmp_path: Path) -> None:
-    load(tmp_path, "p.yaml", "---\nplan_id: a\n...\n")
+    doc = load(tmp_path, "p.yaml", "---\nplan_id: a\n...\n")
+    assert to_plain(doc.root) == {"plan_id": "a"}
 
 
 @pytest.mark.parametrize("word", ["yes", "no", "on", "off", "y", "n", "Yes", "NO", "On", "OFF"])
