@@ -7,6 +7,8 @@ import os
 import shlex
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
@@ -95,11 +97,8 @@ def run(
 ) -> int:
     selection = _selection(ir, state_dir, only, from_) if only or from_ else None
     output = _surviving(output)
-    store = RunStore.open(state_dir, _sync(sync))
     run_id = new_run_id()
-    interrupts = Interrupts()  # from the moment the run exists, an interrupt cancels it
-    interrupts.install()
-    try:
+    with _recording(state_dir, sync) as (store, interrupts):
         capacity = options.max_concurrency or int(ir.globals["max_concurrency"])
         step_ids = [s["id"] for s in ir.steps]
         started = store.create_run(
@@ -109,18 +108,35 @@ def run(
         observer = _observer(output, len(step_ids))
         observer(started)  # run_started was recorded before any observer existed
         executor = Executor(ir, store, run_id, options, observer, interrupts)
-        _warn_unmasked(executor, output)
-        try:
-            code = executor.run(selection=selection)
-        except StoreWriteError as exc:
-            raise _stopped(exc, run_id) from exc
-        _print_summary(state_dir, run_id, output)
-        return code
+        return _drive(executor, state_dir, output, lambda: executor.run(selection=selection))
+
+
+@contextmanager
+def _recording(state_dir: str, sync: str) -> Iterator[tuple[RunStore, Interrupts]]:
+    """The store of a run about to be recorded or resumed, and the interrupt counters that from
+    then on cancel the run instead of raising in the middle of a write; kept until the store is
+    closed (closing must not be cut short)."""
+    store = RunStore.open(state_dir, _sync(sync))
+    interrupts = Interrupts()
+    interrupts.install()
+    try:
+        yield store, interrupts
     finally:
         try:
-            store.close()  # still counted, not raised: closing must not be cut short
+            store.close()
         finally:
             interrupts.restore()
+
+
+def _drive(executor: Executor, state_dir: str, output: Output, execute: Callable[[], int]) -> int:
+    """Run the executor, then print the summary; a store that fails mid-run stops the run."""
+    _warn_unmasked(executor, output)
+    try:
+        code = execute()
+    except StoreWriteError as exc:
+        raise _stopped(exc, executor.run_id) from exc
+    _print_summary(state_dir, executor.run_id, output)
+    return code
 
 
 def _warn_unmasked(executor: Executor, output: Output) -> None:
@@ -165,10 +181,7 @@ def resume(
     run_ref: str, ir: IR, state_dir: str, options: RunOptions, sync: str, output: Output
 ) -> int:
     output = _surviving(output)
-    store = RunStore.open(state_dir, _sync(sync))
-    interrupts = Interrupts()  # once the run is locked, an interrupt cancels what is left of it
-    interrupts.install()
-    try:
+    with _recording(state_dir, sync) as (store, interrupts):
         info = store.begin_resume(run_ref, ir.digest)
         run_id = info.run.run_id
         grace = float(ir.globals["kill_grace_sec"])
@@ -190,18 +203,7 @@ def resume(
         carried = kept_on_resume(previous, ir.steps) | left_out_on_resume(previous)
         observer = _observer(output, len(ir.steps) - len(carried))
         executor = Executor(ir, store, run_id, options, observer, interrupts)
-        _warn_unmasked(executor, output)
-        try:
-            code = executor.run(previous)
-        except StoreWriteError as exc:
-            raise _stopped(exc, run_id) from exc
-        _print_summary(state_dir, run_id, output)
-        return code
-    finally:
-        try:
-            store.close()  # still counted, not raised: closing must not be cut short
-        finally:
-            interrupts.restore()
+        return _drive(executor, state_dir, output, lambda: executor.run(previous))
 
 
 def bind_params(ir: IR, assignments: tuple[str, ...], params_file: str | None) -> dict[str, Any]:
