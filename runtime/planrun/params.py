@@ -34,6 +34,8 @@ def read_params_file(path: str) -> dict[str, Any]:
         raise ParamError(f"cannot read params file {path}: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise ParamError(f"params file {path} is not valid JSON: {exc}") from None
+    except RecursionError:  # json gives up past ~1,000 levels of nesting
+        raise ParamError(f"params file {path} nests too deeply to be a params file") from None
     if not isinstance(values, dict):
         raise ParamError(f"params file {path} must hold a JSON object of name: value")
     return values

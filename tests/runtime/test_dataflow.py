@@ -89,6 +89,29 @@ def test_bad_params_are_refused(given: dict[str, Any], message: str) -> None:
     assert str(caught.value) == message
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[1, 2]", "must hold a JSON object of name: value"),
+        ("{", "is not valid JSON: Expecting property name enclosed in double quotes"),
+        ('{"n": ' + "[" * 100_000 + "]" * 100_000 + "}", "nests too deeply to be a params file"),
+    ],
+)
+def test_a_bad_params_file_is_one_line_and_exit_2(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    """The deeply nested one ended planrun with a RecursionError traceback."""
+    path = write_plan(tmp_path, plan(sh("a", "true"), params={"n": {"type": "int"}}))
+    (tmp_path / "params.json").write_text(content)
+    result = planrun_cli(
+        str(path), "--params-file", "params.json", "--state-dir", "s", cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"planrun: params file params.json {message}")
+    assert len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "s").exists()
+
+
 def test_params_errors_exit_2_before_anything_runs(tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     path = write_plan(tmp_path, plan(sh("a", f"touch {marker}"), params={"n": {"type": "int"}}))
