@@ -240,6 +240,7 @@ def dry_run(ir: IR, out: TextIO, params: dict[str, Any] | None = None) -> int:
     from planrun.scheduler import ReadyQueue
 
     queue = ReadyQueue(rules)
+    steps = {step["id"]: step for step in ir.steps}
     pending = plan.begin()
     order = 0
     while True:
@@ -250,8 +251,7 @@ def dry_run(ir: IR, out: TextIO, params: dict[str, Any] | None = None) -> int:
         if step_id is None:
             break
         order += 1
-        step = next(s for s in ir.steps if s["id"] == step_id)
-        out.write(f"{order:4}. {step_id}  ({_command_line(step, params or {})})\n")
+        out.write(f"{order:4}. {step_id}  ({_command_line(steps[step_id], params or {})})\n")
         plan.started(step_id)
         pending = plan.finished(step_id, sem.SUCCESS)
     return 0
