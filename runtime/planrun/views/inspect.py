@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
 from planrun.store import Reader, RunInfo, StepInfo, open_reader
-from planrun.views.model import elapsed, pick_run, run_dict, run_duration
+from planrun.views.model import elapsed, pick_run, record_dict, run_dict, run_duration
 from planrun.views.style import ColorMode, format_duration, local_time, paint, symbol, use_color
 
 
@@ -68,8 +67,8 @@ def show(
     if as_json:
         data: dict[str, Any] = {
             "run": run_dict(run),
-            "steps": [asdict(s) for s in steps],
-            "attempts": [asdict(a) for a in attempts],
+            "steps": [record_dict(s) for s in steps],
+            "attempts": [record_dict(a) for a in attempts],
         }
         out.write(json.dumps(data, indent=2) + "\n")
         return 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -111,8 +110,15 @@ def run_duration(run: RunInfo, now: datetime | None = None) -> float:
     return elapsed(run.started_at, run.finished_at, now)
 
 
+def record_dict(record: RunInfo | StepInfo | AttemptInfo) -> dict[str, Any]:
+    """A store record as JSON-ready data: what dataclasses.asdict gives for these flat records
+    (their one nested value is a dict of strings), without its deep copy of every field, which
+    was a third of a 10,000-step snapshot."""
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in vars(record).items()}
+
+
 def run_dict(run: RunInfo) -> dict[str, Any]:
-    data = asdict(run)
+    data = record_dict(run)
     data["done"] = sum(n for status, n in run.step_counts.items() if status not in _OPEN)
     data["total"] = sum(run.step_counts.values())
     return data
@@ -149,7 +155,7 @@ def snapshot(reader: Reader, run_ref: str, *, with_logs: bool = True) -> dict[st
 
 
 def _step_dict(step: StepInfo, ir_step: dict[str, Any]) -> dict[str, Any]:
-    data = asdict(step)
+    data = record_dict(step)
     data["name"] = ir_step.get("name", step.step_id)
     data["depends_on"] = list(ir_step.get("depends_on", []))
     data["command"] = _command(ir_step)
