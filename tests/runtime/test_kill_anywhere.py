@@ -107,20 +107,27 @@ def processes_tagged(run_id: str) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_kill_9_anywhere_then_resume_loses_and_repeats_nothing(tmp_path: Path, seed: int) -> None:
-    rng = random.Random(seed)
-    effects = tmp_path / "effects"
+def _compiled_and_run_once(
+    tmp_path: Path, rng: random.Random, effects: Path
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """A drawn plan compiled to IR, and its uninterrupted run in `clean/` (the reference)."""
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps(random_plan(rng, effects)))
     ir = tmp_path / "plan.ir.json"
     compiled = planc_cli("compile", str(plan), "-o", str(ir))
     assert compiled.returncode == 0, compiled.stderr
-
     clean = planrun_cli(str(ir), "--state-dir", str(tmp_path / "clean"), "-q", cwd=tmp_path)
     assert clean.returncode in (0, 1), clean.stderr
-    expected = collect(tmp_path / "clean", clean.returncode).statuses
     effects.unlink()
+    return ir, clean
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_kill_9_anywhere_then_resume_loses_and_repeats_nothing(tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    effects = tmp_path / "effects"
+    ir, clean = _compiled_and_run_once(tmp_path, rng, effects)
+    expected = collect(tmp_path / "clean", clean.returncode).statuses
 
     state = tmp_path / "state"
     run_id: str | None = None
@@ -194,14 +201,8 @@ def test_ctrl_c_anywhere_mid_run_then_resume(tmp_path: Path, seed: int) -> None:
     ends, the run ends as an uninterrupted one and no recorded success ran twice."""
     rng = random.Random(seed)
     effects = tmp_path / "effects"
-    plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps(random_plan(rng, effects)))
-    ir = tmp_path / "plan.ir.json"
-    assert planc_cli("compile", str(plan), "-o", str(ir)).returncode == 0
-
-    clean = planrun_cli(str(ir), "--state-dir", str(tmp_path / "clean"), "-q", cwd=tmp_path)
+    ir, clean = _compiled_and_run_once(tmp_path, rng, effects)
     expected = collect(tmp_path / "clean", clean.returncode).statuses
-    effects.unlink()
 
     state = tmp_path / "state"
     run_id: str | None = None
