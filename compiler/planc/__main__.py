@@ -1,5 +1,5 @@
 """The `planc` program, `python -m planc` and the installed script alike: the click CLI, with
-Ctrl-C or SIGTERM at any moment one line and exit 130, never a traceback (docs/cli.md).
+Ctrl-C, SIGTERM or SIGHUP at any moment one line and exit 130, never a traceback (docs/cli.md).
 
 The CLI is imported inside the handler: loading it is most of planc's start-up, and an
 interrupt then must not print a traceback either.
@@ -16,8 +16,9 @@ EXIT_INTERRUPTED = 130
 
 def main() -> None:
     # A signal planc was started with ignored stays ignored (a shell's background jobs).
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
-        signal.signal(signal.SIGTERM, _raise_interrupt)
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # SIGINT already raises KeyboardInterrupt
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _raise_interrupt)
     try:
         import click
 

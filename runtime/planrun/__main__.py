@@ -1,5 +1,5 @@
 """The `planrun` program, `python -m planrun` and the installed script alike: the click CLI,
-with Ctrl-C or SIGTERM at any moment one line and exit 130, never a traceback (docs/cli.md).
+with Ctrl-C, SIGTERM or SIGHUP at any moment one line and exit 130, never a traceback (docs/cli.md).
 
 The CLI is imported inside the handler: loading it takes most of planrun's start-up, and an
 interrupt then must not print a traceback either. Once a run is recorded, the executor's own
@@ -18,8 +18,9 @@ EXIT_INTERRUPTED = 130
 def main() -> None:
     # A signal planrun was started with ignored stays ignored, as in make: a shell ignores
     # SIGINT in its background jobs so that Ctrl-C reaches only the foreground one.
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
-        signal.signal(signal.SIGTERM, _raise_interrupt)
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # SIGINT already raises KeyboardInterrupt
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _raise_interrupt)
     try:
         import click
 

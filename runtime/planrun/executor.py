@@ -66,8 +66,13 @@ class StepRecord:
     reason: str | None = None  # only read on resume: `reused`/`not_selected` keep a selection
 
 
+# What interrupts a run: Ctrl-C, `kill`, and the terminal or SSH session going away (SIGHUP, as
+# in make; `nohup planrun …` has it ignored and runs on).
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 class Interrupts:
-    """SIGINT/SIGTERM handlers that only count; the executor's loop acts on the count.
+    """SIGINT/SIGTERM/SIGHUP handlers that only count; the executor's loop acts on the count.
 
     The runner installs them before it records the run, so an interrupt from then on cancels
     the run cleanly instead of leaving it `interrupted`. A signal planrun was started with
@@ -83,7 +88,7 @@ class Interrupts:
         if self.installed:
             return
         self.installed = True
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in INTERRUPTS:
             if signal.getsignal(signum) is not signal.SIG_IGN:
                 self._previous[signum] = signal.signal(signum, self._handle)
 

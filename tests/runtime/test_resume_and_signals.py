@@ -557,3 +557,42 @@ def test_sigint_cancels_a_retry_waiting_for_a_free_slot(tmp_path: Path) -> None:
     assert result.reasons == {"flaky": "interrupted", "hold": "interrupted"}
     flaky = [e.type for e in result.events if e.step_id == "flaky"]
     assert flaky == ["step_started", "step_retrying", "step_cancelled"]
+
+
+def test_sighup_cancels_the_run_unless_ignored(
+    tmp_path: Path, spawned: list[subprocess.Popen[str]]
+) -> None:
+    """The terminal or SSH session going away (SIGHUP) used to kill planrun outright and leave
+    its running steps behind; it now cancels the run like SIGTERM. Under `nohup` (SIGHUP
+    ignored) the run goes on."""
+    pidfile, gate = tmp_path / "p.pid", tmp_path / "gate"
+    wait_gate = f"echo $$ > {pidfile}; while [ ! -e {gate} ]; do sleep 0.01; done"
+    plan = {
+        "plan_id": "HUP",
+        "steps": [{"id": "long", "command": "sh", "args": ["-c", wait_gate], "timeout_sec": 60}],
+    }
+    ir = compile_plan(tmp_path, plan)
+    proc = start_planrun([str(ir), "--state-dir", "hup", "-q"], tmp_path, spawned)
+    wait_for(lambda: _pid_from(pidfile) is not None, what="the step to start")
+    step = _pid_from(pidfile)
+    proc.send_signal(signal.SIGHUP)
+    assert proc.wait(timeout=60) == 130
+    assert step is not None and not _alive(step, None)
+    assert collect(tmp_path / "hup", 130).statuses == {"long": "cancelled"}
+
+    pidfile.unlink()
+    nohup = 'trap "" HUP; exec "$0" -m planrun "$@"'
+    proc = subprocess.Popen(
+        ["sh", "-c", nohup, sys.executable, str(ir), "--state-dir", "nohup", "-q"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    spawned.append(proc)
+    wait_for(lambda: _pid_from(pidfile) is not None, what="the step to start")
+    proc.send_signal(signal.SIGHUP)
+    gate.touch()
+    assert proc.wait(timeout=60) == 0
+    assert collect(tmp_path / "nohup", 0).statuses == {"long": "success"}
