@@ -15,6 +15,7 @@ import contextlib
 import ctypes
 import errno
 import os
+import select
 import selectors
 import signal
 import stat
@@ -184,6 +185,9 @@ class ProcessSet:
         self._by_pid: dict[int, _Attempt] = {}
         self._by_tag: dict[str, _Attempt] = {}
         self._tags: dict[int, tuple[int, str | None]] = {}  # adopted pid -> (starttime, tag)
+        # Adopted pid that neither tag nor session attributes -> (starttime, the attempts running
+        # when it was first seen): one of them started it.
+        self._suspects: dict[int, tuple[int, tuple[_Attempt, ...]]] = {}
         self._finished: list[Finished] = []
         self._token = os.urandom(4).hex()  # secrets.token_hex(4)
         self._seq = 0
@@ -305,7 +309,12 @@ class ProcessSet:
         give_up = time.monotonic() + CLOSE_TIMEOUT_SEC
         while self._attempts and time.monotonic() < give_up:
             self.wait(give_up - time.monotonic())
-        self._sweep()  # reap any adopted zombie that is still around
+        self._sweep()  # reaps adopted zombies, kills the orphans no attempt is left to own
+        for pid in [pid for pid in self._watched if pid not in self._by_pid]:
+            remaining = give_up - time.monotonic()
+            if remaining > 0:  # killed just now: its pidfd is readable once it is gone
+                select.select([self._watched[pid]], [], [], remaining)
+            self._reap_adopted(pid)
         self._closed = True
         if self._owns_wakeup_fd:
             _release_wakeup_fd(self._wfd)
@@ -622,7 +631,10 @@ class ProcessSet:
                 self._reap_adopted(pid)
                 continue
             att = self._attribute(pid, st)
-            if att is not None:
+            if isinstance(att, _Nobody):  # no step still running can own it: kill it now
+                self._signal_adopted(pid, st.pgrp, signal.SIGKILL)
+                self._watch(pid)  # reaped when it is gone
+            elif att is not None:
                 found.setdefault(att, []).append((pid, st.pgrp))
         return found
 
@@ -633,18 +645,35 @@ class ProcessSet:
         except ChildProcessError:
             pass
         self._tags.pop(pid, None)
+        self._suspects.pop(pid, None)
         self._unwatch(pid)
 
-    def _attribute(self, pid: int, st: _ProcStat) -> _Attempt | None:
+    def _attribute(self, pid: int, st: _ProcStat) -> _Attempt | _Nobody | None:
+        """The attempt an adopted orphan belongs to: by its tag, else by its session; None while
+        that cannot be told yet, _UNOWNED when it belongs to no running attempt."""
         cached = self._tags.get(pid)
         if cached is None or cached[0] != st.starttime:
             cached = (st.starttime, _environ_tag(pid))
             self._tags[pid] = cached
         tag = cached[1]
-        if tag is not None:
-            return self._by_tag.get(tag)
+        owner = self._by_tag.get(tag) if tag is not None else None
         # A step that scrubbed its environment: fall back to its session.
-        return self._by_pid.get(st.session)
+        owner = owner or self._by_pid.get(st.session)
+        return owner if owner is not None else self._suspected_owner(pid, st.starttime)
+
+    def _suspected_owner(self, pid: int, starttime: int) -> _Attempt | _Nobody | None:
+        """An orphan that left its step's session and scrubbed its environment (`env -i setsid
+        daemon`) descends from one of the attempts running when it was first seen. Once a
+        single one of them is left, it is that attempt's, and dies with its tree; if none is
+        left, it is nobody's and is killed at once (docs/process.md)."""
+        seen = self._suspects.get(pid)
+        if seen is None or seen[0] != starttime:
+            seen = (starttime, tuple(self._attempts.values()))
+            self._suspects[pid] = seen
+        alive = [att for att in seen[1] if self._attempts.get(att.key) is att]
+        if not alive:
+            return _UNOWNED
+        return alive[0] if len(alive) == 1 else None
 
     def _finish(self, att: _Attempt, now: float) -> None:
         del self._attempts[att.key]
@@ -665,6 +694,13 @@ class ProcessSet:
                 finished_at=att.started_at + duration,
             )
         )
+
+
+class _Nobody:
+    """What an adopted orphan belongs to when no attempt that could have started it is left."""
+
+
+_UNOWNED = _Nobody()
 
 
 # -- helpers ------------------------------------------------------------------

@@ -389,6 +389,56 @@ def test_setsid_grandchild_is_killed(harness: Harness) -> None:
     assert tagged_processes({started.tag}) == []
 
 
+# A daemon that leaves the step's session and scrubs its environment: neither its tag nor its
+# session tells whose it is once it is orphaned (absolute paths: `env -i` drops PATH).
+UNTRACEABLE_DAEMON = (
+    "S=$(command -v setsid) L=$(command -v sleep); "
+    '(env -i "$S" /bin/sh -c "echo \\$\\$ > daemon.pid; exec $L 300" &); '
+    "while [ ! -s daemon.pid ]; do sleep 0.01; done"
+)
+
+
+def test_an_untraceable_daemon_dies_with_the_one_step_that_can_own_it(harness: Harness) -> None:
+    """It used to survive its step and planrun (a documented limit)."""
+    fin = harness.run(["sh", "-c", UNTRACEABLE_DAEMON])
+    assert (fin.outcome, fin.exit_code) == ("exited", 0)
+    assert is_gone(read_pid(harness.workdir / "daemon.pid"))
+
+
+def test_an_untraceable_daemon_lives_while_any_step_that_may_own_it_runs(
+    harness: Harness,
+) -> None:
+    """Started while `other` also ran, the daemon could be either's: `other` ending must not
+    kill it (it is `owner`'s); `owner` ending must."""
+    owner_script = (
+        UNTRACEABLE_DAEMON
+        + "; while [ ! -e other.done ]; do sleep 0.01; done"
+        + '; kill -0 "$(cat daemon.pid)" && echo alive > verdict'
+    )
+    harness.start("owner", ["sh", "-c", owner_script])
+    harness.start("other", ["sh", "-c", "while [ ! -s daemon.pid ]; do sleep 0.01; done"])
+    assert harness.wait_for("other")["other"].exit_code == 0
+    (harness.workdir / "other.done").touch()
+    assert harness.wait_for("owner")["owner"].exit_code == 0
+    assert (harness.workdir / "verdict").read_text() == "alive\n"
+    assert is_gone(read_pid(harness.workdir / "daemon.pid"))
+
+
+def test_close_kills_an_untraceable_daemon_no_step_is_left_to_own(harness: Harness) -> None:
+    """Both possible owners stopped in the same breath: close() finds the daemon owned by
+    nobody and kills it."""
+    harness.start("owner", ["sh", "-c", UNTRACEABLE_DAEMON + "; exec sleep 300"])
+    harness.start("other", ["sh", "-c", "exec sleep 300"])
+    pidfile = harness.workdir / "daemon.pid"
+    deadline = time.monotonic() + WAIT_LIMIT
+    while not (pidfile.exists() and pidfile.read_text().strip()):
+        assert time.monotonic() < deadline, "the daemon never started"
+        harness.ps.wait(0.01)
+    daemon = read_pid(pidfile)
+    harness.ps.close()
+    assert is_gone(daemon)
+
+
 def test_background_child_holding_stdout_does_not_delay(harness: Harness) -> None:
     started = harness.start("step", ["sh", "-c", "sleep 300 & echo $! > bg.pid; echo done"])
     fin = harness.wait_for("step")["step"]
