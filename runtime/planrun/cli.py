@@ -70,10 +70,16 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("plan", type=click.Path(dir_okay=False))
+@click.argument("plan", required=False, type=click.Path(dir_okay=False))
 @state_dir_option
 @click.option("-j", "--max-concurrency", type=COUNT, help="Override the plan.")
-@click.option("--resume", "resume_id", metavar="RUN_ID", help="Continue an earlier run.")
+@click.option(
+    "--resume",
+    "resume_id",
+    metavar="RUN_ID",
+    help="Continue an earlier run (with PLAN, which must compile to the same IR, or without: the"
+    " IR the run started with).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the order steps would start in; run nothing.")
 @click.option(
     "-p",
@@ -96,7 +102,7 @@ def main() -> None:
 @click.option("--json", "json_events", is_flag=True, help="Stream events as JSONL on stdout.")
 @color_option
 def run(
-    plan: str,
+    plan: str | None,
     state_dir: str | None,
     max_concurrency: int | None,
     resume_id: str | None,
@@ -116,7 +122,13 @@ def run(
     """Run PLAN (an IR file, or a plan compiled in memory). Exit 0/1/2/130."""
 
     def action() -> int:
-        ir = runner.load_runnable(plan, sys.stderr)
+        directory = state_dir or runner.state_dir_default()
+        if plan is not None:
+            ir = runner.load_runnable(plan, sys.stderr)
+        elif resume_id is not None:
+            ir = runner.recorded_ir(directory, resume_id)
+        else:
+            raise runner.UsageError("missing PLAN (an IR file or a plan file) to run")
         if dry_run:
             return runner.dry_run(ir, sys.stdout, runner.bind_params(ir, param_values, params_file))
         options = RunOptions(max_concurrency=max_concurrency, kill_grace_sec=kill_grace)
@@ -130,7 +142,6 @@ def run(
         if workdir is not None:
             options.workdir = workdir
         output = runner.Output(quiet=quiet, json_events=json_events, verbose=verbose, color=color)
-        directory = state_dir or runner.state_dir_default()
         if resume_id is not None:
             if only or from_:
                 raise runner.UsageError("--only/--from start a new run; they cannot --resume one")

@@ -86,6 +86,19 @@ def load_runnable(path: str, err: TextIO) -> IR:
     return parse_ir(result.ir, path)
 
 
+def recorded_ir(state_dir: str, run_ref: str) -> IR:
+    """The IR a recorded run started with (kept in state.db): what `--resume RUN` without a PLAN
+    continues, whatever became of the plan file since."""
+    try:
+        reader = open_reader(state_dir)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    with reader:
+        run_id = reader.resolve(run_ref)
+        data = reader.ir(run_id)
+    return parse_ir(data, f"the IR of run {run_id}")
+
+
 def run(
     ir: IR,
     state_dir: str,

@@ -583,7 +583,8 @@ class RunStore:
         if recorded != ir_digest:
             raise DigestMismatchError(
                 f"run {run_id} was started with IR {recorded} but this IR is {ir_digest};"
-                " a run can only be resumed with the IR it started with"
+                " a run can only be resumed with the IR it started with (leave out PLAN:"
+                f" `planrun --resume {run_id}` uses it)"
             )
         self.acquire(run_id)
         with self._lock:

@@ -266,8 +266,43 @@ def test_resume_refuses_a_changed_ir(tmp_path: Path) -> None:
         "--resume", first.run_id, str(source), "--state-dir", str(tmp_path / "state"), cwd=tmp_path
     )
     assert result.returncode == 2
-    assert "can only be resumed with the IR it started with" in result.stderr
+    assert result.stderr.endswith(
+        "; a run can only be resumed with the IR it started with (leave out PLAN:"
+        f" `planrun --resume {first.run_id}` uses it)\n"
+    )
     assert "Traceback" not in result.stderr
+
+
+def test_resume_without_a_plan_uses_the_ir_the_run_started_with(tmp_path: Path) -> None:
+    """Fix and continue when the plan file has changed since (a comment is enough to change
+    the IR's digest) or is gone: the IR is in state.db."""
+    marker = tmp_path / "fixed"
+    plan = {
+        "plan_id": "RECORDED",
+        "globals": {"default_timeout_sec": 30},
+        "steps": [
+            {"id": "a", "command": "sh", "args": ["-c", f"test -e {marker}"]},
+            {"id": "b", "command": "true", "depends_on": ["a"]},
+        ],
+    }
+    first = run_plan(tmp_path, plan)
+    assert first.statuses == {"a": "failed", "b": "cancelled"}
+    (tmp_path / "plan.json").unlink()
+    marker.touch()  # the fix, outside the plan
+    state = str(tmp_path / "state")
+    resumed = planrun_cli("--resume", first.run_id[:17], "--state-dir", state, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    result = collect(tmp_path / "state", 0, run_id=first.run_id)
+    assert result.statuses == {"a": "success", "b": "success"}
+    assert [e.type for e in result.events].count("run_resumed") == 1
+    missing = planrun_cli("--state-dir", state, "--resume", "nope", cwd=tmp_path)
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("planrun: unknown run 'nope'")
+    no_plan = planrun_cli("run", "--state-dir", state, cwd=tmp_path)
+    assert (no_plan.returncode, no_plan.stderr) == (
+        2,
+        "planrun: missing PLAN (an IR file or a plan file) to run\n",
+    )
 
 
 def test_a_running_run_cannot_be_resumed_twice(
