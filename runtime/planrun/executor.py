@@ -424,7 +424,11 @@ class Executor:
     def _select(self, selection: Selection) -> None:
         for step_id, run_id in selection.reused.items():
             detail = f"succeeded in run {run_id}"
-            self._emit("step_skipped", step_id, reason="reused", detail=detail)
+            # Its outputs come along: the selected steps read them, and so does a resume.
+            outputs = selection.outputs.get(step_id, {})
+            self.records[step_id].outputs.update(outputs)
+            extra: dict[str, Any] = {"outputs": dict(outputs)} if outputs else {}
+            self._emit("step_skipped", step_id, reason="reused", detail=detail, **extra)
         for step_id in sorted(selection.excluded, key=lambda s: self.steps[s]["index"]):
             self._emit("step_skipped", step_id, reason="not_selected", detail="not selected")
         self.plan.restore(set(selection.reused))

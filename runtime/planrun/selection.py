@@ -18,6 +18,8 @@ class SelectionError(Exception):
 class Selection:
     reused: dict[str, str] = field(default_factory=dict)  # upstream step -> run it succeeded in
     excluded: frozenset[str] = frozenset()  # neither selected nor needed: recorded not_selected
+    # reused step -> the outputs it set in that run: the selected steps read them
+    outputs: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def select(
@@ -34,8 +36,8 @@ def select(
     selected = set(only) | _closure(from_, lambda s: by_id[s]["dependents"])
     selected |= _closure(selected, lambda s: [by_id[s]["fallback"]] if by_id[s]["fallback"] else [])
     needed = _closure(selected, lambda s: by_id[s]["depends_on"]) - selected
-    reused = _reused(sorted(needed, key=lambda s: by_id[s]["index"]), digest, reader)
-    return Selection(reused, frozenset(by_id) - selected - needed)
+    reused, outputs = _reused(sorted(needed, key=lambda s: by_id[s]["index"]), digest, reader)
+    return Selection(reused, frozenset(by_id) - selected - needed, outputs)
 
 
 def _closure(start: Iterable[str], neighbours: Any) -> set[str]:
@@ -49,9 +51,13 @@ def _closure(start: Iterable[str], neighbours: Any) -> set[str]:
     return seen
 
 
-def _reused(needed: list[str], digest: str, reader: Reader | None) -> dict[str, str]:
-    """For each needed step, the newest earlier run of the same IR in which it succeeded."""
+def _reused(
+    needed: list[str], digest: str, reader: Reader | None
+) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """For each needed step, the newest earlier run of the same IR in which it succeeded, and
+    the outputs it set there."""
     found: dict[str, str] = {}
+    outputs: dict[str, dict[str, str]] = {}
     latest_status: dict[str, str] = {}
     runs = [r.run_id for r in reader.runs(limit=1000) if r.ir_digest == digest] if reader else []
     for run_id in runs:
@@ -63,9 +69,10 @@ def _reused(needed: list[str], digest: str, reader: Reader | None) -> dict[str, 
                 latest_status.setdefault(step.step_id, step.status)
                 if step.status == "success":
                     found[step.step_id] = run_id
+                    outputs[step.step_id] = dict(step.outputs)
     missing = [s for s in needed if s not in found]
     if not missing:
-        return {s: found[s] for s in needed}
+        return {s: found[s] for s in needed}, outputs
     names = ", ".join(f"`{s}` ({latest_status.get(s, 'never run')})" for s in missing)
     raise SelectionError(
         f"the selected steps need {names} to have succeeded in an earlier run of this same plan"

@@ -320,6 +320,47 @@ def test_a_resumed_selection_stays_a_selection(
     assert run.summary["status"] == "success"
 
 
+def test_a_reused_step_brings_its_outputs(tmp_path: Path) -> None:
+    """`--only b` reuses `a` from an earlier run; b reads a's output. It used to fail with
+    "output v of step a is not set"."""
+    counter = tmp_path / "n"
+    bump = f"n=$(($(cat {counter} 2>/dev/null || echo 0) + 1)); echo $n > {counter}"
+    plan = write(
+        tmp_path,
+        {
+            "plan_id": "REUSED-OUTPUTS",
+            "globals": {"default_timeout_sec": 30},
+            "steps": [
+                {
+                    "id": "a",
+                    "command": "sh",
+                    "args": ["-c", f'{bump}; echo "v=value-$n" >> "$PLAN_OUTPUT"'],
+                    "provides": ["v"],
+                },
+                {
+                    "id": "b",
+                    "command": "sh",
+                    "args": ["-c", "echo got ${{ steps.a.outputs.v }}"],
+                    "depends_on": ["a"],
+                },
+            ],
+        },
+    )
+    assert planrun_cli(str(plan), "--state-dir", "s", "-q", cwd=tmp_path).returncode == 0
+    only = planrun_cli(str(plan), "--only", "b", "--state-dir", "s", "-q", cwd=tmp_path)
+    assert only.returncode == 0, only.stderr
+    assert counter.read_text() == "1\n"  # a did not run again
+    run = collect(tmp_path / "s", 0)
+    logs = planrun_cli("logs", run.run_id, "b", "--state-dir", "s", cwd=tmp_path)
+    assert logs.stdout == "got value-1\n"
+    skipped = next(e for e in run.events if e.step_id == "a")
+    assert (skipped.type, skipped.payload["reason"]) == ("step_skipped", "reused")
+    assert skipped.payload["outputs"] == {"v": "value-1"}
+    assert run.summary["steps"]["a"]["status"] == "skipped"
+    shown = planrun_cli("show", "--json", "--state-dir", "s", cwd=tmp_path)
+    assert json.loads(shown.stdout)["steps"][0]["outputs"] == {"v": "value-1"}
+
+
 def test_only_refuses_when_upstream_failed(tmp_path: Path) -> None:
     plan = {
         "plan_id": "UPFAIL",
