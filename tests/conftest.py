@@ -1,8 +1,13 @@
-"""Make tests/support.py importable from every test directory; let SIGINT reach planrun."""
+"""Make tests/support.py importable from every test directory; let SIGINT reach planrun; kill
+what a test leaves running."""
 
 import signal
+import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -13,3 +18,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 for _signum in (signal.SIGINT, signal.SIGTERM):
     if signal.getsignal(_signum) is signal.SIG_IGN:
         signal.signal(_signum, signal.default_int_handler)
+
+
+@pytest.fixture
+def spawned() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes a test starts (support.start_planrun): whatever still runs at the end is killed."""
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)

@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,3 +116,37 @@ def planc_cli(
 
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    """Wait for an observable condition (not for time to pass); fail loudly if it never holds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def start_planrun(
+    args: list[str],
+    cwd: Path,
+    procs: list[subprocess.Popen[str]],
+    *,
+    ignoring: str | None = None,
+) -> subprocess.Popen[str]:
+    """The real planrun in a child process (stdout and stderr piped), added to `procs` (the
+    `spawned` fixture kills what is left). `ignoring`: a signal planrun starts with ignored, as
+    in a script's background job (`INT`) or under nohup (`HUP`)."""
+    argv = [sys.executable, "-m", "planrun", *args]
+    if ignoring is not None:
+        argv = ["sh", "-c", f'trap "" {ignoring}; exec "$0" -m planrun "$@"', sys.executable, *args]
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    procs.append(proc)
+    return proc

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import click
 
 from planc import __version__, analysis, commands
-from planc.output import abandon
 from planc.render import FORMATS
+from planrun.writes import abandon
 
 
 def _run(action: Callable[[], int]) -> None:

@@ -10,12 +10,12 @@ from typing import Any, TextIO
 from planc import analysis
 from planc.diagnostics import Diagnostic, Severity
 from planc.draw import draw
-from planc.output import write_whole
 from planc.pipeline import Compilation, compile_file
 from planc.render import render
 from planc.suggest import did_you_mean
 from planrun.params import ParamError, parse_assignments
 from planrun.params import bind as bind_params
+from planrun.writes import write_whole
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1

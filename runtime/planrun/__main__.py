@@ -1,46 +1,10 @@
-"""The `planrun` program, `python -m planrun` and the installed script alike: the click CLI,
-with Ctrl-C, SIGTERM or SIGHUP at any moment one line and exit 130, never a traceback (docs/cli.md).
+"""The `planrun` program: `python -m planrun` and the installed script alike."""
 
-The CLI is imported inside the handler: loading it takes most of planrun's start-up, and an
-interrupt then must not print a traceback either. Once a run is recorded, the executor's own
-handlers take over (they count interrupts and cancel the run cleanly).
-"""
-
-from __future__ import annotations
-
-import signal
-import sys
-from types import FrameType
-
-EXIT_INTERRUPTED = 130
+from planrun.entry import run_program
 
 
 def main() -> None:
-    # A signal planrun was started with ignored stays ignored, as in make: a shell ignores
-    # SIGINT in its background jobs so that Ctrl-C reaches only the foreground one.
-    for signum in (signal.SIGTERM, signal.SIGHUP):  # SIGINT already raises KeyboardInterrupt
-        if signal.getsignal(signum) is not signal.SIG_IGN:
-            signal.signal(signum, _raise_interrupt)
-    try:
-        import click
-
-        from planrun.cli import main as cli
-
-        try:
-            code = cli.main(standalone_mode=False)
-        except click.exceptions.Abort:  # click's rewording of a KeyboardInterrupt
-            raise KeyboardInterrupt from None
-        except click.ClickException as exc:
-            exc.show()
-            code = exc.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("planrun: interrupted\n")
-        code = EXIT_INTERRUPTED
-    sys.exit(code)
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+    run_program("planrun", "planrun.cli")
 
 
 if __name__ == "__main__":

@@ -122,7 +122,7 @@ class Executor:
         self.run_id = run_id
         self.options = options
         self.observer = observer
-        self.steps = {s["id"]: s for s in ir.steps}
+        self.steps = ir.steps_by_id
         rules = sem.rules_from_ir(ir.steps)
         self.plan = sem.PlanState.create(rules, self._condition_holds)
         self.ready = ReadyQueue(rules)

@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 from planrun.ir_shape import conforms
@@ -35,6 +35,10 @@ class IR:
     def steps(self) -> list[dict[str, Any]]:
         steps: list[dict[str, Any]] = self.raw["steps"]
         return steps
+
+    @cached_property
+    def steps_by_id(self) -> dict[str, dict[str, Any]]:
+        return {step["id"]: step for step in self.steps}
 
     @property
     def globals(self) -> dict[str, Any]:

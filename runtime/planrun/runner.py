@@ -253,7 +253,6 @@ def dry_run(ir: IR, out: TextIO, params: dict[str, Any] | None = None) -> int:
     from planrun.scheduler import ReadyQueue
 
     queue = ReadyQueue(rules)
-    steps = {step["id"]: step for step in ir.steps}
     pending = plan.begin()
     order = 0
     while True:
@@ -264,7 +263,8 @@ def dry_run(ir: IR, out: TextIO, params: dict[str, Any] | None = None) -> int:
         if step_id is None:
             break
         order += 1
-        out.write(f"{order:4}. {step_id}  ({_command_line(steps[step_id], params or {})})\n")
+        command = _command_line(ir.steps_by_id[step_id], params or {})
+        out.write(f"{order:4}. {step_id}  ({command})\n")
         plan.started(step_id)
         pending = plan.finished(step_id, sem.SUCCESS)
     return 0

@@ -39,6 +39,7 @@ from planrun.events import (
 from planrun.procinfo import create_time, proc_stat
 from planrun.procinfo import start_time as process_start_time
 from planrun.semantics import CANCELLED, FAILED, PENDING, RUNNING, SKIPPED, SUCCESS, TIMED_OUT
+from planrun.writes import write_whole
 
 SCHEMA_VERSION = 2
 INTERRUPTED = "interrupted"  # read-side only: a `running` run whose owner process is gone
@@ -538,7 +539,7 @@ class RunStore:
                 )
                 self._cur.execute("COMMIT")
             except BaseException:
-                self._rollback()
+                _rollback(self._conn)
                 raise
             self._hold(run_id)
         return Event(1, ts, run_id, RUN_STARTED, None, None, payload)
@@ -570,7 +571,7 @@ class RunStore:
                 )
                 self._cur.execute("COMMIT")
             except BaseException:
-                self._rollback()
+                _rollback(self._conn)
                 raise
             self._hold(run_id)
 
@@ -675,7 +676,7 @@ class RunStore:
                         p.project(self._cur, e.run_id, e.step_id, e.attempt, e.ts, e.payload)
                     self._cur.execute("COMMIT")
                 except BaseException:
-                    self._rollback()
+                    _rollback(self._conn)
                     raise
             except BaseException:
                 for p in reversed(pending):  # as if these events had never been emitted
@@ -699,7 +700,7 @@ class RunStore:
         with self._lock, self._writing():
             summary = _summary(self._conn, run_id)
             text = json.dumps(summary, sort_keys=True, indent=2) + "\n"
-            _write_atomically(path, text.encode())
+            write_whole(path, text.encode())
         return path
 
     def close(self) -> None:
@@ -720,11 +721,6 @@ class RunStore:
                         )
                 self._held.clear()
                 self._conn.close()
-
-    def _rollback(self) -> None:
-        # SQLite has already rolled back a transaction whose commit failed for lack of space.
-        if self._conn.in_transaction:
-            self._cur.execute("ROLLBACK")
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -780,7 +776,7 @@ class RunStore:
         (ir,) = self._cur.execute("SELECT ir FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         ir_path = directory / "ir.json"
         if not ir_path.is_file() or ir_path.read_bytes() != ir:
-            _write_atomically(ir_path, bytes(ir))
+            write_whole(ir_path, bytes(ir))
         rows = self._cur.execute(
             "SELECT seq, ts, type, step_id, attempt, payload FROM events WHERE run_id = ?"
             " ORDER BY seq",
@@ -822,13 +818,6 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Readers never see a half-written ir.json or summary.json."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _repair_jsonl(path: Path, fd: int, lines: list[bytes]) -> int:
     """Make events.jsonl hold exactly `lines` (SQLite's events); return how many were appended.
 
@@ -862,10 +851,16 @@ def _migrate(conn: sqlite3.Connection) -> None:
             conn.execute(f"PRAGMA user_version = {version + 1}")
         conn.execute("COMMIT")
     except BaseException:
-        # An interrupt can land before BEGIN took effect: ROLLBACK would then fail and hide it.
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    # There may be nothing to roll back: SQLite has already rolled back a transaction whose
+    # commit failed for lack of space, and an interrupt can land before BEGIN or after COMMIT.
+    # ROLLBACK would then fail and hide the real error.
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 def _schema_version(conn: sqlite3.Connection) -> int:

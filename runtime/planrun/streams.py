@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 from typing import TextIO, cast
+
+from planrun.writes import abandon
 
 
 class SurvivingStream(io.TextIOBase):
@@ -55,8 +56,11 @@ class SurvivingStream(io.TextIOBase):
 
     def _failed(self, exc: OSError) -> None:
         self.failure = exc.strerror or str(exc)
-        _point_at_devnull(self._stream)
-        if self.partner is not None and self.partner is not self:
+        # What the stream's buffer still holds, and whatever is written later, then goes nowhere
+        # (a stream without a descriptor, e.g. in tests, just stays broken).
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            abandon(self._stream.fileno())
+        if self.partner is not None:
             self.partner.write(
                 f"planrun: cannot write to {self.label} ({self.failure}); the run goes on"
                 " without it\n"
@@ -66,20 +70,6 @@ class SurvivingStream(io.TextIOBase):
 
 def surviving(out: TextIO, err: TextIO) -> tuple[TextIO, TextIO]:
     """stdout and stderr as streams that may break without stopping the run."""
-    if isinstance(out, SurvivingStream) and isinstance(err, SurvivingStream):
-        return cast(TextIO, out), cast(TextIO, err)
     survivors = SurvivingStream(out, "stdout"), SurvivingStream(err, "stderr")
     survivors[0].partner, survivors[1].partner = survivors[1], survivors[0]
     return cast(TextIO, survivors[0]), cast(TextIO, survivors[1])
-
-
-def _point_at_devnull(stream: TextIO) -> None:
-    # What the stream's buffer still holds, and whatever is written later, then goes nowhere
-    # instead of failing again (a stream without a descriptor, e.g. in tests, just stays broken).
-    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
-        fd = stream.fileno()
-        devnull = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.dup2(devnull, fd)
-        finally:
-            os.close(devnull)

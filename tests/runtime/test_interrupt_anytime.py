@@ -17,27 +17,29 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from support import REPO, collect, planc_cli, write_plan
+from support import REPO, collect, planc_cli, start_planrun, wait_for, write_plan
 
 from planrun import runner
 from planrun.executor import RunOptions
 
-# Imports the program the way its installed script does, with a meta-path hook that turns the
-# import of MODULE into a KeyboardInterrupt: what Ctrl-C does while that module loads.
+# Imports the program the way its installed script does, with a meta-path hook that interrupts
+# the import of MODULE: with a KeyboardInterrupt (what Ctrl-C does while that module loads), or
+# with the signal SIGNAL sent to the process.
 _INTERRUPTED_WHILE_LOADING = """\
-import importlib.abc, sys
-module, program = sys.argv[1], sys.argv[2]
-class CtrlC(importlib.abc.MetaPathFinder):
+import importlib.abc, os, signal, sys
+module, program, how = sys.argv[1], sys.argv[2], sys.argv[3]
+class Interrupt(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name == module:
+        if name == module and how == "ctrl-c":
             raise KeyboardInterrupt
+        if name == module:
+            os.kill(os.getpid(), getattr(signal, how))
         return None
-sys.meta_path.insert(0, CtrlC())
-sys.argv = [program, *sys.argv[3:]]
+sys.meta_path.insert(0, Interrupt())
+sys.argv = [program, *sys.argv[4:]]
 from importlib import import_module
 import_module(program + ".__main__").main()
 """
@@ -56,18 +58,36 @@ import_module(program + ".__main__").main()
 def test_ctrl_c_while_loading_is_one_line_and_exit_130(
     tmp_path: Path, program: str, module: str, args: list[str]
 ) -> None:
+    result = _interrupted_while_loading(tmp_path, program, module, "ctrl-c", args)
+    assert (result.returncode, result.stderr) == (130, f"{program}: interrupted\n")
+    assert result.stdout == ""
+    assert not (tmp_path / "state" / "runs").exists(), "nothing was run"
+
+
+@pytest.mark.parametrize("program", ["planrun", "planc"])
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_sigterm_or_sighup_while_loading_is_one_line_and_exit_130(
+    tmp_path: Path, program: str, signame: str
+) -> None:
+    """Their default action would kill the program silently, mid-way through its start-up."""
+    args = ["plan.json", "--state-dir", "state"] if program == "planrun" else ["check", "plan.json"]
+    result = _interrupted_while_loading(tmp_path, program, f"{program}.cli", signame, args)
+    assert (result.returncode, result.stderr) == (130, f"{program}: interrupted\n")
+    assert not (tmp_path / "state" / "runs").exists(), "nothing was run"
+
+
+def _interrupted_while_loading(
+    tmp_path: Path, program: str, module: str, how: str, args: list[str]
+) -> subprocess.CompletedProcess[str]:
     write_plan(tmp_path, {"plan_id": "P", "steps": [{"id": "a", "command": "true"}]})
-    result = subprocess.run(
-        [sys.executable, "-c", _INTERRUPTED_WHILE_LOADING, module, program, *args],
+    return subprocess.run(
+        [sys.executable, "-c", _INTERRUPTED_WHILE_LOADING, module, program, how, *args],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=60,
         stdin=subprocess.DEVNULL,
     )
-    assert (result.returncode, result.stderr) == (130, f"{program}: interrupted\n")
-    assert result.stdout == ""
-    assert not (tmp_path / "state" / "runs").exists(), "nothing was run"
 
 
 class _InterruptWhenRecorded(io.StringIO):
@@ -161,7 +181,9 @@ def test_an_interrupted_state_creation_leaves_a_usable_state(tmp_path: Path, whe
     assert collect(state, 0).statuses == {"a": "success"}
 
 
-def test_sigint_ignored_at_start_stays_ignored(tmp_path: Path) -> None:
+def test_sigint_ignored_at_start_stays_ignored(
+    tmp_path: Path, spawned: list[subprocess.Popen[str]]
+) -> None:
     """`planrun plan &` in a script: the shell has SIGINT ignored so that Ctrl-C reaches only
     the foreground job; planrun keeps it ignored, as make does. SIGTERM still stops it."""
     gate, started = tmp_path / "gate", tmp_path / "started"
@@ -173,34 +195,15 @@ def test_sigint_ignored_at_start_stays_ignored(tmp_path: Path) -> None:
     ir = tmp_path / "plan.ir.json"
     compiled = planc_cli("compile", str(write_plan(tmp_path, plan)), "-o", str(ir))
     assert compiled.returncode == 0, compiled.stderr
-    in_background = 'trap "" INT; exec "$0" -m planrun "$@"'  # what `&` does in a script
-    proc = subprocess.Popen(
-        ["sh", "-c", in_background, sys.executable, str(ir), "--state-dir", "state", "-q"],
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _wait_for_file(started, proc)
-        proc.send_signal(signal.SIGINT)
-        gate.touch()
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    args = [str(ir), "--state-dir", "state", "-q"]
+    proc = start_planrun(args, tmp_path, spawned, ignoring="INT")  # what `&` does in a script
+    wait_for(lambda: started.exists() or proc.poll() is not None, what="the step to start")
+    assert proc.poll() is None, "planrun ended before its step started"
+    proc.send_signal(signal.SIGINT)
+    gate.touch()
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert collect(tmp_path / "state", 0).statuses == {"wait": "success"}
-
-
-def _wait_for_file(path: Path, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
-    while not path.exists():
-        assert proc.poll() is None, "planrun ended before its step started"
-        assert time.monotonic() < deadline, f"timed out waiting for {path}"
-        time.sleep(0.01)
 
 
 def test_the_installed_scripts_go_through_the_interrupt_safe_entry_points() -> None:

@@ -20,30 +20,18 @@ import os
 import random
 import signal
 import subprocess
-import sys
-import time
 from collections import Counter
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import collect, planc_cli, planrun_cli
+from support import collect, planc_cli, planrun_cli, start_planrun, wait_for
 
 from planrun.store import open_reader
 
 STEPS = 30
 KILLS = 8
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
-    """Wait for an observable condition, not for time to pass."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for planrun")
-        time.sleep(0.005)
 
 
 def random_plan(rng: random.Random, effects: Path) -> dict[str, Any]:
@@ -107,6 +95,27 @@ def processes_tagged(run_id: str) -> list[int]:
     return found
 
 
+def _signalled_at(
+    target: int,
+    signum: int,
+    ir: Path,
+    state: Path,
+    run_id: str | None,
+    effects: Path,
+    spawned: list[subprocess.Popen[str]],
+) -> tuple[int, str]:
+    """Start planrun on `ir` (resuming `run_id` if set), send it `signum` once `target` steps
+    have started in all (or at once if it ends first), wait for it; its exit code and stderr."""
+    args = [str(ir), "--state-dir", str(state), "-q"]
+    if run_id is not None:
+        args += ["--resume", run_id]
+    proc = start_planrun(args, ir.parent, spawned)
+    wait_for(partial(_progressed, effects, target, proc), timeout=60)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, err
+
+
 def _compiled_and_run_once(
     tmp_path: Path, rng: random.Random, effects: Path
 ) -> tuple[Path, subprocess.CompletedProcess[str]]:
@@ -123,7 +132,9 @@ def _compiled_and_run_once(
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_kill_9_anywhere_then_resume_loses_and_repeats_nothing(tmp_path: Path, seed: int) -> None:
+def test_kill_9_anywhere_then_resume_loses_and_repeats_nothing(
+    tmp_path: Path, seed: int, spawned: list[subprocess.Popen[str]]
+) -> None:
     rng = random.Random(seed)
     effects = tmp_path / "effects"
     ir, clean = _compiled_and_run_once(tmp_path, rng, effects)
@@ -134,28 +145,10 @@ def test_kill_9_anywhere_then_resume_loses_and_repeats_nothing(tmp_path: Path, s
     resumes = 0
     kept: dict[str, int] = {}  # step recorded `success` -> how many times it had started
     for _ in range(KILLS):
-        args = [sys.executable, "-m", "planrun", str(ir), "--state-dir", str(state), "-q"]
-        if run_id is not None:
-            args += ["--resume", run_id]
         target = len(started(effects)) + rng.randint(0, 6)
-        proc = subprocess.Popen(
-            args,
-            cwd=tmp_path,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            wait_for(partial(_progressed, effects, target, proc))
-            proc.send_signal(signal.SIGKILL)
-            _, err = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        code, err = _signalled_at(target, signal.SIGKILL, ir, state, run_id, effects, spawned)
         assert "Traceback" not in err, err
-        if proc.returncode in (0, 1):  # it finished before the kill
+        if code in (0, 1):  # it finished before the kill
             break
         if run_id is not None:
             resumes += 1
@@ -195,7 +188,9 @@ def test_kill_9_anywhere_then_resume_loses_and_repeats_nothing(tmp_path: Path, s
 
 
 @pytest.mark.parametrize("seed", [4, 5])
-def test_ctrl_c_anywhere_mid_run_then_resume(tmp_path: Path, seed: int) -> None:
+def test_ctrl_c_anywhere_mid_run_then_resume(
+    tmp_path: Path, seed: int, spawned: list[subprocess.Popen[str]]
+) -> None:
     """SIGINT at drawn moments once steps run (in a run or in a resume): planrun exits 130 with
     the run `cancelled` and none of its processes left, or finishes first; resumed until it
     ends, the run ends as an uninterrupted one and no recorded success ran twice."""
@@ -208,27 +203,13 @@ def test_ctrl_c_anywhere_mid_run_then_resume(tmp_path: Path, seed: int) -> None:
     run_id: str | None = None
     kept: dict[str, int] = {}
     for _ in range(KILLS):
-        args = [sys.executable, "-m", "planrun", str(ir), "--state-dir", str(state), "-q"]
-        if run_id is not None:
-            args += ["--resume", run_id]
         target = len(started(effects)) + rng.randint(1, 6)  # the executor is running by then
-        proc = subprocess.Popen(
-            args, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        try:
-            wait_for(partial(_progressed, effects, target, proc))
-            proc.send_signal(signal.SIGINT)
-            _, err = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        code, err = _signalled_at(target, signal.SIGINT, ir, state, run_id, effects, spawned)
         assert "Traceback" not in err, err
-        assert proc.returncode in (0, 1, 130), err
-        result = collect(state, proc.returncode)
+        assert code in (0, 1, 130), err
+        result = collect(state, code)
         run_id = result.run_id
-        if proc.returncode != 130:  # it finished before the interrupt
+        if code != 130:  # it finished before the interrupt
             break
         assert result.summary["status"] == "cancelled"
         assert processes_tagged(run_id) == [], "a process of the run outlived planrun"

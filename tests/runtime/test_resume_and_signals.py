@@ -9,51 +9,15 @@ import resource
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
-from support import collect, planc_cli, planrun_cli, run_plan
+from support import collect, planc_cli, planrun_cli, run_plan, start_planrun, wait_for
 
 from planrun.store import open_reader
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    """Wait for an observable condition (not for time to pass); fail loudly if it never holds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-@pytest.fixture
-def spawned() -> Iterator[list[subprocess.Popen[str]]]:
-    procs: list[subprocess.Popen[str]] = []
-    yield procs
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=30)
-
-
-def start_planrun(
-    args: list[str], cwd: Path, procs: list[subprocess.Popen[str]]
-) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "planrun", *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
-    procs.append(proc)
-    return proc
 
 
 def compile_plan(tmp_path: Path, plan: dict[str, Any]) -> Path:
@@ -616,16 +580,7 @@ def test_sighup_cancels_the_run_unless_ignored(
     assert collect(tmp_path / "hup", 130).statuses == {"long": "cancelled"}
 
     pidfile.unlink()
-    nohup = 'trap "" HUP; exec "$0" -m planrun "$@"'
-    proc = subprocess.Popen(
-        ["sh", "-c", nohup, sys.executable, str(ir), "--state-dir", "nohup", "-q"],
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    spawned.append(proc)
+    proc = start_planrun([str(ir), "--state-dir", "nohup", "-q"], tmp_path, spawned, ignoring="HUP")
     wait_for(lambda: _pid_from(pidfile) is not None, what="the step to start")
     proc.send_signal(signal.SIGHUP)
     gate.touch()

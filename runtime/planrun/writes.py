@@ -1,5 +1,5 @@
-"""Where planc's results go when writing them can fail: a file written whole or not at all, and
-a standard output that stops taking text (a full disk, a closed pipe)."""
+"""Writing when writing can fail (a full disk, a closed pipe), for planc and planrun alike: a file
+written whole or not at all, and a descriptor given up for the rest of the process."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import os
 from pathlib import Path
 
 
-def write_whole(path: str, data: bytes) -> None:
+def write_whole(path: str | Path, data: bytes) -> None:
     """Write `data` to `path` so that a failure (a full disk) never leaves a truncated file where
-    a good one was: a temporary file beside it, renamed over it once complete. A path that exists
-    and is not a regular file (/dev/stdout, a named pipe) is written directly."""
+    a good one was, and a reader never sees one half-written: a temporary file beside it,
+    renamed over it once complete. A path that exists and is not a regular file (/dev/stdout, a
+    named pipe) is written directly."""
     target = Path(path)
     if target.exists() and not target.is_file():
         with open(target, "wb") as handle:
@@ -31,8 +32,9 @@ def write_whole(path: str, data: bytes) -> None:
 
 
 def abandon(fd: int) -> None:
-    """Point a descriptor planc can no longer write to at /dev/null, so that what its buffer
-    still holds goes nowhere at exit instead of failing a second time."""
+    """Point a descriptor that can no longer be written to at /dev/null, so that what a buffer
+    still holds for it (the interpreter flushes stdout at exit) goes nowhere instead of failing
+    a second time."""
     with contextlib.suppress(OSError):
         devnull = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
         try:

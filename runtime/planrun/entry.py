@@ -1,0 +1,46 @@
+"""How planc and planrun start: their click CLI, with Ctrl-C, SIGTERM or SIGHUP at any moment
+one line and exit 130, never a traceback (docs/cli.md, *Interrupts*).
+
+The CLI module is imported inside the handler: loading it is most of either program's
+start-up, and an interrupt then must not print a traceback either. Once planrun records a run,
+the executor's own handlers take over (they count interrupts and cancel the run cleanly).
+"""
+
+from __future__ import annotations
+
+import importlib
+import signal
+import sys
+from types import FrameType
+from typing import NoReturn
+
+EXIT_INTERRUPTED = 130
+
+
+def run_program(program: str, cli_module: str) -> NoReturn:
+    """Run the click group `main` of `cli_module` as `program`, and exit with its code."""
+    # A signal the program was started with ignored stays ignored, as in make: a shell ignores
+    # SIGINT in its background jobs so that Ctrl-C reaches only the foreground one, and nohup
+    # ignores SIGHUP. SIGINT already raises KeyboardInterrupt.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _raise_interrupt)
+    try:
+        import click
+
+        cli = importlib.import_module(cli_module).main
+        try:
+            code = cli.main(standalone_mode=False)
+        except click.exceptions.Abort:  # click's rewording of a KeyboardInterrupt
+            raise KeyboardInterrupt from None
+        except click.ClickException as exc:
+            exc.show()
+            code = exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{program}: interrupted\n")
+        code = EXIT_INTERRUPTED
+    sys.exit(code)
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
