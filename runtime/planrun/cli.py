@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -235,7 +236,12 @@ def report(run_id: str | None, state_dir: str | None, output: str | None) -> Non
 @state_dir_option
 @click.option("--port", type=click.IntRange(min=0, max=65535), default=8765, show_default=True)
 def ui(state_dir: str | None, port: int) -> None:
-    """Serve a live web view of the runs on http://127.0.0.1:PORT/ (0 picks a free port)."""
-    from planrun.views import web
+    """Serve a live web view of the runs on http://127.0.0.1:PORT/ (0 picks a free port).
 
-    _exit_with(lambda: web.serve(_state_dir(state_dir), port, sys.stdout))
+    Every request needs the token in the URL printed at start ($PLANRUN_UI_TOKEN sets it).
+    """
+    from planrun.views import web
+    from planrun.views.webauth import TOKEN_ENV
+
+    token = os.environ.get(TOKEN_ENV)
+    _exit_with(lambda: web.serve(_state_dir(state_dir), port, sys.stdout, token))

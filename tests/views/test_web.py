@@ -1,13 +1,14 @@
-"""`planrun ui`'s server: routes, errors, the Host check, server-sent events, the CLI."""
+"""`planrun ui`'s server: routes, errors, the Host check, server-sent events, the CLI.
+
+Access control and bounds have their own files: test_web_access.py, test_web_bounds.py."""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
-import threading
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,34 +16,23 @@ from typing import Any
 
 import pytest
 from support import RunResult
+from viewkit import call, cookie, serving
 
-from planrun.views.web import UiServer, make_server
+from planrun.views.web import UiServer
 
 
 @pytest.fixture
 def server(sample_run: RunResult) -> Iterator[UiServer]:
-    running = make_server(str(sample_run.state_dir), 0)
-    thread = threading.Thread(target=running.serve_forever, daemon=True)
-    thread.start()
-    yield running
-    running.shutdown()
-    running.server_close()
-    thread.join(10)
+    with serving(sample_run.state_dir) as running:
+        yield running
 
 
 def get(server: UiServer, path: str, host: str | None = None) -> tuple[int, Any]:
-    request = urllib.request.Request(server.url + path.lstrip("/"))
-    if host:
-        request.add_header("Host", host)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            body = response.read().decode()
-            kind = response.headers["Content-Type"]
-            return response.status, json.loads(body) if kind.startswith(
-                "application/json"
-            ) else body
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read().decode())
+    """GET as the logged-in browser does (with the cookie); JSON bodies decoded."""
+    headers = cookie(server) | ({"Host": host} if host else {})
+    answer = call(server, path, headers=headers)
+    kind = answer.headers["Content-Type"]
+    return answer.status, answer.json if kind.startswith("application/json") else answer.text
 
 
 def test_listens_on_loopback_only(server: UiServer) -> None:
@@ -97,10 +87,9 @@ def test_refuses_foreign_host_names(server: UiServer) -> None:
 def test_events_stream_says_change_then_end_for_a_finished_run(
     server: UiServer, sample_run: RunResult
 ) -> None:
-    url = f"{server.url}api/runs/{sample_run.run_id}/events?after=3"
-    with urllib.request.urlopen(url, timeout=30) as response:
-        assert response.headers["Content-Type"].startswith("text/event-stream")
-        text = response.read().decode()  # the server closes the stream after `end`
+    answer = call(server, f"/api/runs/{sample_run.run_id}/events?after=3", headers=cookie(server))
+    assert answer.headers["Content-Type"].startswith("text/event-stream")
+    text = answer.text  # the server closes the stream after `end`
     last = len(sample_run.events)
     assert text == (
         f'id: {last}\nevent: change\ndata: {{"seq": {last}, "events": {last - 3}}}\n\n'
@@ -109,33 +98,37 @@ def test_events_stream_says_change_then_end_for_a_finished_run(
 
 
 def test_an_empty_state_dir_lists_no_runs(tmp_path: Path) -> None:
-    running = make_server(str(tmp_path / "nothing-yet"), 0)
-    thread = threading.Thread(target=running.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(tmp_path / "nothing-yet") as running:
         status, data = get(running, "/api/runs")
         assert status == 200 and data["runs"] == [] and "no planrun state" in data["message"]
-    finally:
-        running.shutdown()
-        running.server_close()
 
 
 def test_planrun_ui_command_serves_until_interrupted(sample_run: RunResult) -> None:
     ui = subprocess.Popen(
         [sys.executable, "-m", "planrun", "ui", "--port", "0", "--state-dir", str(sample_run.state_dir)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+        env={k: v for k, v in os.environ.items() if k != "PLANRUN_UI_TOKEN"},
     )  # fmt: skip
     try:
         assert ui.stdout is not None
         line = ui.stdout.readline()
         assert line.startswith("planrun ui: serving ") and "http://127.0.0.1:" in line
         url = line.split(" at ")[1].split()[0]
-        with urllib.request.urlopen(url + "api/runs", timeout=30) as response:
+        base, token = url.split("/?token=")
+        assert len(token) == 43  # secrets.token_urlsafe(32)
+        # The printed URL logs the browser in: a cookie, then the page without the token.
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        with browser.open(url, timeout=30) as response:
+            assert response.url == base + "/" and response.status == 200
+        request = urllib.request.Request(base + "/api/runs")
+        request.add_header("Authorization", f"Bearer {token}")
+        with urllib.request.urlopen(request, timeout=30) as response:
             assert json.load(response)["runs"][0]["run_id"] == sample_run.run_id
     finally:
         ui.send_signal(signal.SIGINT)
-        ui.communicate(timeout=30)
+        out, err = ui.communicate(timeout=30)
     assert ui.returncode == 0
+    assert (line + out + err).count(token) == 1  # printed once, logged nowhere else
 
 
 def test_a_busy_port_is_a_clear_error(server: UiServer, sample_run: RunResult) -> None:

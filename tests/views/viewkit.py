@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 from typing import Any, TypeVar
 
 from support import write_plan
+
+from planrun.views.web import HOST, UiServer, make_server
 
 T = TypeVar("T")
 
@@ -140,3 +148,52 @@ def step_status(state_dir: Path, step_id: str) -> str | None:
         if run_id is None:
             return None
         return {s.step_id: s.status for s in reader.steps(run_id)}.get(step_id)
+
+
+@contextmanager
+def serving(state_dir: Path, **options: Any) -> Iterator[UiServer]:
+    """`planrun ui`'s server on a free port in a thread, shut down and closed afterwards."""
+    server = make_server(str(state_dir), 0, **options)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: Message
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        assert self.headers["Content-Type"] == "application/json; charset=utf-8"
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+
+def cookie(server: UiServer) -> dict[str, str]:
+    """The header a browser sends once it has logged in with the printed URL."""
+    return {"Cookie": f"planrun-ui-{server.server_address[1]}={server.access.token}"}
+
+
+def call(
+    server: UiServer, path: str, method: str = "GET", headers: dict[str, str] | None = None
+) -> Answer:
+    """One request, exactly as given (no redirect followed, no header added but Host)."""
+    connection = http.client.HTTPConnection(HOST, server.server_address[1], timeout=30)
+    try:
+        sent = {"Host": f"{HOST}:{server.server_address[1]}", **(headers or {})}
+        connection.request(method, path, headers=sent)
+        response = connection.getresponse()
+        return Answer(response.status, response.msg, response.read())
+    finally:
+        connection.close()

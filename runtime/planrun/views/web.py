@@ -5,7 +5,10 @@ the same renderer as the report, the API is four JSON/SSE routes over `model`, a
 must only ever talk to this machine's browser, so a framework would add dependencies and
 attack surface without adding anything we use. See docs/views.md.
 
-Routes (GET only):
+Every request passes one gate first (webauth.Access.check: the Host, the token, CSRF for any
+method but GET), and webserver.py bounds connections, request heads and their time.
+
+Routes (GET only; other methods get 405 once through the gate):
   /                                       the page (runs list; `#/runs/ID` shows a run)
   /api/runs                               recent runs
   /api/runs/RUN                           the run's snapshot (what the report embeds)
@@ -18,15 +21,15 @@ Routes (GET only):
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from planrun.store import NoStateError, Reader, StoreError
+from planrun.store import SQLITE_MAX_INT, NoStateError, Reader, StoreError
 from planrun.views.inspect import open_state
 from planrun.views.model import (
     Stream,
@@ -38,24 +41,36 @@ from planrun.views.model import (
     snapshot,
 )
 from planrun.views.report import asset, render_page
+from planrun.views.webauth import TOKEN_QUERY, Access, chosen_token
+from planrun.views.webserver import DEFAULT_LIMITS, BoundedHandler, BoundedServer, Limits
 
 HOST = "127.0.0.1"  # never another interface: the page shows commands, logs and paths
 SSE_POLL_SEC = 0.25
 SSE_KEEPALIVE_SEC = 15.0
 LOG_CHUNK = 256 * 1024
+# Query numbers are counts and byte offsets: plain decimal digits, within SQLite's INTEGER.
+_COUNT = re.compile(r"[0-9]{1,19}")
 
 
-class UiServer(ThreadingHTTPServer):
-    daemon_threads = True  # SSE handlers block; they must not keep the process alive
-
-    def __init__(self, state_dir: str, port: int) -> None:
+class UiServer(BoundedServer):
+    def __init__(
+        self, state_dir: str, port: int, token: str | None = None, limits: Limits = DEFAULT_LIMITS
+    ) -> None:
+        chosen = chosen_token(token)  # a bad one is an error before the port is taken
         self.state_dir = state_dir
         self.stopping = threading.Event()
-        super().__init__((HOST, port), _Handler)
+        super().__init__((HOST, port), _Handler, limits)
+        self.access = Access(chosen, self.server_address[1])
+        self.page = _page(self.access.csrf)
 
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.server_address[1]}/"
+
+    @property
+    def login_url(self) -> str:
+        """The URL to open, printed once: the only place the token is shown."""
+        return f"{self.url}?{TOKEN_QUERY}={self.access.token}"
 
     def shutdown(self) -> None:
         self.stopping.set()  # ends the SSE loops
@@ -66,27 +81,67 @@ class _NotFound(Exception):
     pass
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _BadRequest(Exception):
+    pass
+
+
+class _Handler(BoundedHandler):
     server: UiServer
     server_version = "planrun-ui"
 
     def do_GET(self) -> None:
-        if not self._host_allowed():
-            self._send_json({"error": "forbidden host"}, HTTPStatus.FORBIDDEN)
-            return
+        self._dispatch()
+
+    # Mutating routes do not exist yet; these methods pass the same gate (token, then CSRF),
+    # so the first POST route is protected by adding it to _route.
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    do_PUT = do_PATCH = do_DELETE = do_POST
+
+    def _dispatch(self) -> None:
         url = urlsplit(self.path)
-        parts = [unquote(p) for p in url.path.split("/") if p]
-        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        query = parse_qs(url.query)
         try:
-            self._route(parts, query)
+            verdict = self.server.access.check(self.command, url.path, query, self.headers)
+            if verdict.status == HTTPStatus.SEE_OTHER:
+                self._log_in(verdict.location)
+            elif not verdict.allowed:
+                self._send_json({"error": verdict.error}, verdict.status)
+            else:
+                parts = [unquote(p) for p in url.path.split("/") if p]
+                self._route(parts, {k: v[-1] for k, v in query.items()})
         except (StoreError, _NotFound) as exc:
-            self._send_json({"error": str(exc)}, HTTPStatus.NOT_FOUND)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the browser went away (closed tab, EventSource reconnect)
+            self._fail(HTTPStatus.NOT_FOUND, str(exc))
+        except _BadRequest as exc:
+            self._fail(HTTPStatus.BAD_REQUEST, str(exc))
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            self.close_connection = True  # the browser went away or stopped reading
+        except Exception as exc:  # a bug: one line for the client and one on stderr
+            where = f"{self.command} {url.path}"
+            sys.stderr.write(f"planrun ui: {where}: {type(exc).__name__}: {exc}\n")
+            self._fail(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error")
+
+    def _fail(self, status: HTTPStatus, message: str) -> None:
+        if self.responded:  # inside an answer (an event stream): all we can do is end it
+            self.close_connection = True
+        else:
+            self._send_json({"error": message}, status)
+
+    def _log_in(self, location: str) -> None:
+        """The token came in the URL: keep it in a cookie and drop it from the address bar."""
+        self.send_response(HTTPStatus.SEE_OTHER)
+        self.send_header("Location", location)
+        self.send_header("Set-Cookie", self.server.access.cookie())
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def _route(self, parts: list[str], query: dict[str, str]) -> None:
-        if not parts:
-            self._send(_page(), "text/html")
+        if self.command != "GET":
+            refusal = {"error": f"{self.command} is not allowed here"}
+            self._send_json(refusal, HTTPStatus.METHOD_NOT_ALLOWED)
+        elif not parts:
+            self._send(self.server.page, "text/html")
         elif parts == ["api", "runs"]:
             self._send_json(self._runs())
         elif len(parts) == 3 and parts[:2] == ["api", "runs"]:
@@ -98,12 +153,7 @@ class _Handler(BaseHTTPRequestHandler):
             run_ref, step_id = parts[2], parts[4]
             self._send_json(self._read(lambda reader: _log_chunk(reader, run_ref, step_id, query)))
         else:
-            raise _NotFound(f"no such page: {self.path}")
-
-    def _host_allowed(self) -> bool:
-        """Refuse other Host names, so a web page cannot reach us through DNS rebinding."""
-        host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
-        return host in (HOST, "localhost")
+            raise _NotFound(f"no such page: /{'/'.join(parts)}")
 
     def _runs(self) -> dict[str, Any]:
         try:
@@ -123,7 +173,6 @@ class _Handler(BaseHTTPRequestHandler):
             run_id = reader.resolve(run_ref)
             self.send_response(HTTPStatus.OK)
             self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Cache-Control", "no-cache")
             self.end_headers()
             idle = 0.0
             while not self.server.stopping.is_set():
@@ -153,25 +202,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", f"{kind}; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # one line per poll would bury the URL; errors reach the page as JSON
 
-
-def _int(text: str, name: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise _NotFound(f"{name} must be an integer, not {text!r}") from None
+def _int(text: str, name: str, least: int = 0) -> int:
+    if not _COUNT.fullmatch(text) or not least <= int(text) <= SQLITE_MAX_INT:
+        raise _BadRequest(f"{name} must be an integer from {least}, not {text[:40]!r}")
+    return int(text)
 
 
 def _log_chunk(reader: Reader, run_ref: str, step_id: str, query: dict[str, str]) -> dict[str, Any]:
     """Up to LOG_CHUNK bytes of an attempt's log from `offset`; `complete` once it can't grow."""
     run_id = reader.resolve(run_ref)
-    number = _int(query["attempt"], "attempt") if query.get("attempt") else None
+    number = _int(query["attempt"], "attempt", 1) if "attempt" in query else None
+    if query.get("stream", "stdout") not in ("stdout", "stderr"):
+        raise _BadRequest("stream must be stdout or stderr")
     stream: Stream = "stderr" if query.get("stream") == "stderr" else "stdout"
     offset = _int(query.get("offset", "0"), "offset")
     attempt = find_attempt(reader, run_id, step_id, number)
@@ -209,20 +255,26 @@ def _whole_characters(data: bytes) -> bytes:
     return data
 
 
-def _page() -> bytes:
-    return render_page(asset("ui.html"), "planrun ui", {}, ("render.js", "ui.js")).encode()
+def _page(csrf: str) -> bytes:
+    # The CSRF token is in the page (which only a token holder can load) for its requests
+    # that change something to send back in the X-Planrun-CSRF header (webauth.py).
+    data = {"csrf": csrf}
+    return render_page(asset("ui.html"), "planrun ui", data, ("render.js", "ui.js")).encode()
 
 
-def make_server(state_dir: str, port: int = 0) -> UiServer:
-    return UiServer(state_dir, port)
+def make_server(
+    state_dir: str, port: int = 0, token: str | None = None, limits: Limits = DEFAULT_LIMITS
+) -> UiServer:
+    return UiServer(state_dir, port, token, limits)
 
 
-def serve(state_dir: str, port: int, out: TextIO = sys.stdout) -> int:
+def serve(state_dir: str, port: int, out: TextIO = sys.stdout, token: str | None = None) -> int:
+    """Serve until Ctrl-C; `token` (from $PLANRUN_UI_TOKEN) or a fresh one guards every route."""
     try:
-        server = make_server(state_dir, port)
+        server = make_server(state_dir, port, token)
     except OSError as exc:
         raise ViewError(f"cannot listen on {HOST}:{port}: {exc.strerror or exc}") from None
-    out.write(f"planrun ui: serving {server.state_dir} at {server.url} (Ctrl-C to stop)\n")
+    out.write(f"planrun ui: serving {server.state_dir} at {server.login_url} (Ctrl-C to stop)\n")
     out.flush()
     try:
         server.serve_forever()
