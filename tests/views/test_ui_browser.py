@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
-from viewkit import gated_plan, latest_run, start_planrun, step_status, wait_for
+from support import RunResult
+from viewkit import gated_plan, latest_run, serving, start_planrun, step_status, wait_for
 
 from planrun.views.web import make_server
+from planrun.views.webauth import NO_TOKEN
 
 LIVE = 30_000  # ms: generous, the page reacts within a second
 
@@ -24,7 +27,8 @@ def test_the_page_follows_a_run_as_it_goes(page: Any, tmp_path: Path) -> None:
     try:
         wait_for(lambda: step_status(state, "wait") == "running", what="step `wait` running")
         run_id = latest_run(state)
-        page.goto(server.url)
+        page.goto(server.login_url)  # the URL planrun ui prints
+        assert page.url == server.url  # the token left the address bar for a cookie
         row = page.locator(f'#runs tr[data-run="{run_id}"]')
         expect(row).to_contain_text("running", timeout=LIVE)
         row.locator("a").click()
@@ -61,3 +65,46 @@ def test_the_page_follows_a_run_as_it_goes(page: Any, tmp_path: Path) -> None:
         server.shutdown()
         server.server_close()
     assert planrun.returncode == 0
+
+
+def test_the_printed_url_logs_in_once_and_the_page_alone_does_not(
+    browser: Any, sample_run: RunResult
+) -> None:
+    with serving(sample_run.state_dir) as server:
+        stranger = browser.new_context()
+        try:  # another user's browser, without the token: nothing but the refusal
+            answer = stranger.new_page().goto(server.url)
+            assert answer.status == 403
+            assert answer.text() == json.dumps({"error": NO_TOKEN})
+            assert stranger.cookies() == []
+        finally:
+            stranger.close()
+
+        owner = browser.new_context()
+        try:
+            page = owner.new_page()
+            answer = page.goto(server.login_url)
+            assert answer.status == 200 and page.url == server.url
+            assert answer.request.redirected_from.url == server.login_url
+            (jar,) = owner.cookies()
+            assert (jar["name"], jar["value"]) == (f"planrun-ui-{server.server_address[1]}", server.access.token)  # fmt: skip
+            assert jar["httpOnly"] and jar["sameSite"] == "Strict" and jar["path"] == "/"
+            assert page.evaluate("document.cookie") == ""  # HttpOnly: no script reads it
+            page.locator(f'#runs tr[data-run="{sample_run.run_id}"]').wait_for(timeout=LIVE)
+
+            # The page's own requests that would change something pass the CSRF gate (405:
+            # no such route yet); the same request without the page's header does not.
+            post = """async (withToken) => {
+                const csrf = JSON.parse(document.getElementById("ui-data").textContent).csrf;
+                const headers = withToken ? {"X-Planrun-CSRF": csrf} : {};
+                const answer = await fetch("/api/runs", {method: "POST", headers});
+                return [answer.status, await answer.json()];
+            }"""
+            assert page.evaluate(post, True) == [405, {"error": "POST is not allowed here"}]
+            assert page.evaluate(post, False) == [
+                403, {"error": "forbidden: missing or wrong X-Planrun-CSRF header"}
+            ]  # fmt: skip
+            page.reload()  # the cookie alone, from now on
+            page.locator(f'#runs tr[data-run="{sample_run.run_id}"]').wait_for(timeout=LIVE)
+        finally:
+            owner.close()
