@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from support import RunResult
+from support import REPO, RunResult
 from viewkit import Answer, call, cookie, serving
 
 from planrun.views.web import UiServer
@@ -104,6 +107,9 @@ def test_the_token_in_the_url_becomes_a_cookie_and_leaves_the_url(
     deep = call(server, f"/api/runs/{sample_run.run_id}/logs/test?stream=stderr&token={token}")
     assert deep.status == 303
     assert deep.headers["Location"] == f"/api/runs/{sample_run.run_id}/logs/test?stream=stderr"
+
+    elsewhere = call(server, f"//evil.example/x?token={token}")
+    assert elsewhere.status == 303 and elsewhere.headers["Location"] == "/evil.example/x"
 
     # From then on the cookie alone opens every route.
     page = call(server, "/", headers=cookie(server))
@@ -219,3 +225,54 @@ def test_a_weak_or_unsafe_planrun_ui_token_is_refused(sample_run: RunResult, tok
     assert result.stderr == (
         "planrun: PLANRUN_UI_TOKEN must be 16 to 256 characters of A-Z, a-z, 0-9, _ and -\n"
     )
+
+
+def shown_ui_commands() -> list[tuple[str, list[str]]]:
+    """The `planrun ui` console block of docs/views.md: each `$ ` command and what it prints."""
+    text = (REPO / "docs" / "views.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```console\n(.*?)```", text, re.DOTALL)
+    (block,) = [b for b in blocks if "$ planrun ui" in b]
+    steps: list[tuple[str, list[str]]] = []
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:], []))
+        else:
+            steps[-1][1].append(line)
+    return steps
+
+
+def test_the_ui_commands_in_docs_views_md_run_as_shown(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a free port for the documented 8765, which may be taken
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLANRUN_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    server: subprocess.Popen[str] | None = None
+    steps = shown_ui_commands()
+    assert [command.split()[0] for command, _ in steps] == ["export", "planrun", "curl", "curl"]
+    try:
+        for shown, printed in steps:
+            command = shown.replace("8765", port)
+            expected = [line.replace("8765", port) for line in printed]
+            if command.startswith("export "):
+                name, _, value = command.removeprefix("export ").partition("=")
+                env[name] = value
+                assert expected == []
+            elif command.endswith(" &"):
+                server = subprocess.Popen(
+                    ["bash", "-c", f"exec {command.removesuffix(' &')}"],
+                    cwd=tmp_path, env=env, text=True,
+                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                )  # fmt: skip
+                assert server.stdout is not None
+                assert [server.stdout.readline().rstrip("\n")] == expected
+            else:
+                done = subprocess.run(
+                    ["bash", "-c", command], cwd=tmp_path, env=env,
+                    capture_output=True, text=True, timeout=60,
+                )  # fmt: skip
+                assert (done.returncode, done.stdout.splitlines()) == (0, expected), command
+    finally:
+        if server is not None:
+            server.terminate()
+            server.communicate(timeout=30)

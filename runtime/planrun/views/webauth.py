@@ -102,7 +102,8 @@ class Access:
             if len(given) != 1 or not _same(given[0], self.token):
                 return _refuse(NO_TOKEN)
             rest = {k: v for k, v in query.items() if k != TOKEN_QUERY}
-            location = path + (f"?{urlencode(rest, doseq=True)}" if rest else "")
+            # One leading slash: `//host/…` would send the browser to another site.
+            location = "/" + path.lstrip("/") + (f"?{urlencode(rest, doseq=True)}" if rest else "")
             return Verdict(HTTPStatus.SEE_OTHER, location=location)
         if self._bearer(headers):
             return SERVE
