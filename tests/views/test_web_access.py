@@ -62,6 +62,17 @@ def test_every_route_refuses_a_request_without_the_token(
         assert_refused(call(server, path), sample_run)
 
 
+def test_methods_the_server_does_not_speak_reveal_nothing(
+    server: UiServer, sample_run: RunResult
+) -> None:
+    for method in ("OPTIONS", "TRACE", "PROPFIND"):  # no CORS preflight is ever granted
+        for headers in ({}, cookie(server)):
+            answer = call(server, f"/api/runs/{sample_run.run_id}", method, headers)
+            assert answer.status == 501
+            assert answer.json == {"error": f"Unsupported method ('{method}')"}
+            assert "Access-Control-Allow-Origin" not in answer.headers
+
+
 def test_every_route_refuses_a_wrong_token_however_it_comes(
     server: UiServer, sample_run: RunResult
 ) -> None:
