@@ -118,8 +118,10 @@ def test_planrun_ui_command_serves_until_interrupted(sample_run: RunResult) -> N
         assert len(token) == 43  # secrets.token_urlsafe(32)
         # The printed URL logs the browser in: a cookie, then the page without the token.
         browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
-        with browser.open(url, timeout=30) as response:
-            assert response.url == base + "/" and response.status == 200
+        with browser.open(url, timeout=30) as response:  # a page that goes on to `/`
+            assert 'http-equiv="refresh" content="0;url=/"' in response.read().decode()
+        with browser.open(base + "/", timeout=30) as response:
+            assert response.status == 200 and "class RunView" in response.read().decode()
         request = urllib.request.Request(base + "/api/runs")
         request.add_header("Authorization", f"Bearer {token}")
         with urllib.request.urlopen(request, timeout=30) as response:

@@ -102,25 +102,33 @@ def test_every_route_refuses_a_wrong_token_however_it_comes(
     assert_refused(stale, sample_run)
 
 
+def login_page(target: str) -> str:
+    """What the printed URL answers: the cookie, and a page that goes on to `target`."""
+    target = target.replace("&", "&amp;")
+    return (
+        f'<!DOCTYPE html>\n<meta charset="utf-8"><meta http-equiv="refresh" content="0;url={target}">'
+        f'<title>planrun ui</title><a href="{target}">planrun ui</a>\n'
+    )
+
+
 def test_the_token_in_the_url_becomes_a_cookie_and_leaves_the_url(
     server: UiServer, sample_run: RunResult
 ) -> None:
     port, token = server.server_address[1], server.access.token
     assert server.login_url == f"http://127.0.0.1:{port}/?token={token}"
     login = call(server, f"/?token={token}")
-    assert login.status == 303 and login.body == b""
-    assert login.headers["Location"] == "/"
+    assert login.status == 200 and login.text == login_page("/")
     assert login.headers["Set-Cookie"] == (
         f"planrun-ui-{port}={token}; HttpOnly; SameSite=Strict; Path=/"
     )
+    assert login.headers["Content-Security-Policy"] == "default-src 'none'"
     assert login.headers["Referrer-Policy"] == "no-referrer"
     # Other parameters stay; only the token goes.
-    deep = call(server, f"/api/runs/{sample_run.run_id}/logs/test?stream=stderr&token={token}")
-    assert deep.status == 303
-    assert deep.headers["Location"] == f"/api/runs/{sample_run.run_id}/logs/test?stream=stderr"
-
+    deep = f"/api/runs/{sample_run.run_id}/logs/test?stream=stderr"
+    assert call(server, f"{deep}&token={token}").text == login_page(deep)
+    # Never to another site: `//evil.example/x` would be.
     elsewhere = call(server, f"//evil.example/x?token={token}")
-    assert elsewhere.status == 303 and elsewhere.headers["Location"] == "/evil.example/x"
+    assert elsewhere.text == login_page("/evil.example/x")
 
     # From then on the cookie alone opens every route.
     page = call(server, "/", headers=cookie(server))
@@ -128,7 +136,7 @@ def test_the_token_in_the_url_becomes_a_cookie_and_leaves_the_url(
     assert token not in page.text  # the page never shows the token
     runs = call(server, "/api/runs", headers=cookie(server))
     assert runs.status == 200 and runs.json["runs"][0]["run_id"] == sample_run.run_id
-    log = call(server, deep.headers["Location"], headers=cookie(server))
+    log = call(server, deep, headers=cookie(server))
     assert log.status == 200 and log.json["text"].startswith("FAIL: test_parse")
     events = call(server, f"/api/runs/{sample_run.run_id}/events", headers=cookie(server))
     assert events.status == 200 and "event: end" in events.text

@@ -20,6 +20,7 @@ Routes (GET only; other methods get 405 once through the gate):
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import sys
@@ -104,8 +105,8 @@ class _Handler(BoundedHandler):
         query = parse_qs(url.query)
         try:
             verdict = self.server.access.check(self.command, url.path, query, self.headers)
-            if verdict.status == HTTPStatus.SEE_OTHER:
-                self._log_in(verdict.location)
+            if verdict.log_in_to:
+                self._log_in(verdict.log_in_to)
             elif not verdict.allowed:
                 self._send_json({"error": verdict.error}, verdict.status)
             else:
@@ -129,12 +130,22 @@ class _Handler(BoundedHandler):
             self._send_json({"error": message}, status)
 
     def _log_in(self, location: str) -> None:
-        """The token came in the URL: keep it in a cookie and drop it from the address bar."""
-        self.send_response(HTTPStatus.SEE_OTHER)
-        self.send_header("Location", location)
+        """The token came in the URL: keep it in a cookie and drop it from the address bar.
+
+        The page itself goes on to `location` (a refresh, which replaces the entry with the
+        token in the tab's history), not an HTTP redirect: after a redirect the browser treats
+        the next page as reached from wherever the link was, and withholds a SameSite=Strict
+        cookie from it when that is another site (a link in a web chat or a notebook).
+        """
+        target = html.escape(location)
+        body = _LOGIN_PAGE.format(target=target).encode()
+        self.send_response(HTTPStatus.OK)
         self.send_header("Set-Cookie", self.server.access.cookie())
-        self.send_header("Content-Length", "0")
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Security-Policy", "default-src 'none'")
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        self.wfile.write(body)
 
     def _route(self, parts: list[str], query: dict[str, str]) -> None:
         if self.command != "GET":
@@ -253,6 +264,12 @@ def _whole_characters(data: bytes) -> bytes:
             need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
             return data if back >= need else data[:-back]
     return data
+
+
+_LOGIN_PAGE = (
+    '<!DOCTYPE html>\n<meta charset="utf-8"><meta http-equiv="refresh" content="0;url={target}">'
+    '<title>planrun ui</title><a href="{target}">planrun ui</a>\n'
+)
 
 
 def _page(csrf: str) -> bytes:

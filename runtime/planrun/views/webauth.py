@@ -3,7 +3,7 @@
 Loopback is not access control on a shared machine: every local user can connect to
 127.0.0.1. So each request must carry the server's token, a random secret printed once in the
 URL at start (as Jupyter does). The browser brings it once as `?token=`, gets it back as an
-HttpOnly SameSite=Strict cookie and is redirected to the URL without it; scripts send
+HttpOnly SameSite=Strict cookie and goes on to the URL without it; scripts send
 `Authorization: Bearer TOKEN`. `Access.check` is the one gate every request goes through.
 
 A cookie is sent by the browser on its own, so a request that changes something (any method
@@ -58,15 +58,16 @@ def _same(given: str, expected: str) -> bool:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What the gate decided: serve, log in (redirect to `location` with the cookie) or refuse."""
+    """What the gate decided: serve, refuse (`status`, `error`), or log in: the token came in
+    the URL, so set the cookie and go on to `log_in_to`, the same URL without it."""
 
     status: HTTPStatus = HTTPStatus.OK
     error: str = ""
-    location: str = ""
+    log_in_to: str = ""
 
     @property
     def allowed(self) -> bool:
-        return self.status == HTTPStatus.OK
+        return self.status == HTTPStatus.OK and not self.log_in_to
 
 
 SERVE = Verdict()
@@ -104,7 +105,7 @@ class Access:
             rest = {k: v for k, v in query.items() if k != TOKEN_QUERY}
             # One leading slash: `//host/…` would send the browser to another site.
             location = "/" + path.lstrip("/") + (f"?{urlencode(rest, doseq=True)}" if rest else "")
-            return Verdict(HTTPStatus.SEE_OTHER, location=location)
+            return Verdict(log_in_to=location)
         if self._bearer(headers):
             return SERVE
         if not self._cookie(headers):
