@@ -24,15 +24,16 @@ class _RunByDefault(click.Group):
         return super().parse_args(ctx, args)
 
 
-def _exit_with(action: Callable[[], int]) -> None:
+def _exit_with(action: Callable[[], int], own_error: int | None = None) -> None:
+    """Run `action`; `own_error` replaces the exit codes of planrun's own errors (exec: 125)."""
     try:
         code = action()
     except StoreWriteError as exc:
         sys.stderr.write(f"planrun: {exc}\n")
-        code = runner.EXIT_STORE
+        code = own_error or runner.EXIT_STORE
     except (runner.UsageError, IRError, StoreError) as exc:
         sys.stderr.write(f"planrun: {exc}\n")
-        code = runner.EXIT_USAGE
+        code = own_error or runner.EXIT_USAGE
     except KeyboardInterrupt:  # before the run exists, or in a command that records nothing
         sys.stderr.write("planrun: interrupted\n")
         code = 130
@@ -239,3 +240,80 @@ def ui(state_dir: str | None, port: int) -> None:
     from planrun.views import web
 
     _exit_with(lambda: web.serve(_state_dir(state_dir), port, sys.stdout))
+
+
+class _OwnErrors125(click.Command):
+    """`planrun exec` keeps 1-124 for the command: its own usage errors exit 125, like timeout."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            raise _ExecUsageError(exc.message, exc.ctx) from None
+
+
+class _ExecUsageError(click.UsageError):
+    exit_code = 125  # EXIT_EXEC_ERROR
+
+
+EXIT_EXEC_ERROR = 125  # supervise.EXIT_OWN_ERROR, without importing it for every planrun command
+SECONDS = click.FloatRange(min=0, min_open=True)
+
+
+@main.command(
+    "exec", cls=_OwnErrors125, context_settings={"allow_interspersed_args": False}
+)
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("--timeout", type=SECONDS, metavar="SEC", help="Kill the tree after SEC; exit 124.")
+@click.option(
+    "--heartbeat", type=SECONDS, metavar="SEC", help="Stalled: no output for SEC; exit 124."
+)
+@click.option("--retries", type=click.IntRange(min=0, max=SQLITE_MAX_INT), default=0)
+@click.option("--retry-delay", type=click.FloatRange(min=0), default=0.0, metavar="SEC")
+@click.option("--backoff", type=click.FloatRange(min=1), default=1.0, help="Delay factor.")
+@click.option("--cwd", help="Run the command there [default: here].")
+@click.option("--env", "env_pairs", multiple=True, metavar="NAME=VALUE", help="Repeatable.")
+@click.option(
+    "--secret", "secrets", multiple=True, metavar="NAME", help="Mask $NAME's value (repeatable)."
+)
+@click.option("--kill-grace", type=click.FloatRange(min=0), help="SIGTERM→SIGKILL grace (s).")
+@click.option("--name", help="The step's id [default: the command's base name].")
+@click.option("--id", "run_id", metavar="RUN_ID", help="The run's id [default: a fresh one].")
+@state_dir_option
+@click.option("--sync", type=click.Choice(["normal", "full"]), default="normal", show_default=True)
+@click.option("-q", "--quiet", is_flag=True, help="Only the command's output and failures.")
+def exec_(
+    command: tuple[str, ...],
+    timeout: float | None,
+    heartbeat: float | None,
+    retries: int,
+    retry_delay: float,
+    backoff: float,
+    cwd: str | None,
+    env_pairs: tuple[str, ...],
+    secrets: tuple[str, ...],
+    kill_grace: float | None,
+    name: str | None,
+    run_id: str | None,
+    state_dir: str | None,
+    sync: str,
+    quiet: bool,
+) -> None:
+    """Supervise one COMMAND as a one-step run; exit with its status (124 timeout or stall,
+    125 planrun's own error, 126/127 cannot run / not found, 128+N signal N, 130 interrupted)."""
+    from planrun import supervise
+
+    def action() -> int:
+        env: dict[str, str] = {}
+        for pair in env_pairs:
+            key, equals, value = pair.partition("=")
+            if not equals or not key:
+                raise runner.UsageError(f"--env expects NAME=VALUE, got {pair!r}")
+            env[key] = value
+        spec = supervise.CommandSpec(
+            command, name, timeout, heartbeat, retries, retry_delay, backoff, cwd, env, secrets,
+            kill_grace,
+        )  # fmt: skip
+        return supervise.exec_command(spec, _state_dir(state_dir), run_id, sync, quiet)
+
+    _exit_with(action, own_error=EXIT_EXEC_ERROR)
