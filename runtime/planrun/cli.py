@@ -260,9 +260,7 @@ EXIT_EXEC_ERROR = 125  # supervise.EXIT_OWN_ERROR, without importing it for ever
 SECONDS = click.FloatRange(min=0, min_open=True)
 
 
-@main.command(
-    "exec", cls=_OwnErrors125, context_settings={"allow_interspersed_args": False}
-)
+@main.command("exec", cls=_OwnErrors125, context_settings={"allow_interspersed_args": False})
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.option("--timeout", type=SECONDS, metavar="SEC", help="Kill the tree after SEC; exit 124.")
 @click.option(
