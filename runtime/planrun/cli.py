@@ -249,7 +249,7 @@ class _OwnErrors125(click.Command):
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as exc:
-            raise _ExecUsageError(exc.message, exc.ctx) from None
+            raise _ExecUsageError(exc.format_message(), exc.ctx) from None
 
 
 class _ExecUsageError(click.UsageError):
