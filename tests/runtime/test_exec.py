@@ -63,7 +63,7 @@ def test_output_goes_live_to_the_terminal_and_to_the_logs_and_the_status_is_the_
     logs = tmp_path / "state" / "runs" / "first" / "logs"
     assert (logs / "sh.1.stdout").read_text() == "out\n"
     assert (logs / "sh.1.stderr").read_text() == "err\n"
-    run_status, step_status, events, step = recorded(tmp_path, "first")
+    run_status, step_status, events, _ = recorded(tmp_path, "first")
     assert (run_status, step_status) == ("failed", "failed")
     assert events == ["run_started", "step_started", "step_failed", "run_finished"]
 
