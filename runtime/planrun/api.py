@@ -13,7 +13,6 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -233,7 +232,13 @@ def follow(
     """The run's events as they are recorded, until it ends: its `run_finished`, or its owner
     died (status `interrupted`). Waits for the state dir and the run to appear. Tails the store
     with one read-only query every `poll` seconds (at most 1 s); TimeoutError after `timeout`."""
-    from planrun.store import StoreError, UnknownRunError, open_reader
+    from planrun.store import (
+        AmbiguousRunError,
+        NoStateError,
+        StoreError,
+        UnknownRunError,
+        open_reader,
+    )
 
     interval = min(max(poll, 0.01), 1.0)
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -244,12 +249,12 @@ def follow(
             with open_reader(directory) as reader:
                 new = reader.events(run_id, seq)
                 status = reader.run(run_id).status if not new else "running"
-        except UnknownRunError:
+        except AmbiguousRunError as exc:
+            raise PlanrunError(str(exc)) from None
+        except (NoStateError, UnknownRunError):  # not recorded yet
             new, status = [], "not yet"
         except StoreError as exc:
-            if Path(directory, "state.db").exists():
-                raise PlanrunError(str(exc)) from None
-            new, status = [], "not yet"  # no run recorded there yet
+            raise PlanrunError(str(exc)) from None
         for event in new:
             seq = event.seq
             yield event
