@@ -80,9 +80,11 @@ def build_ir(spec: CommandSpec) -> IR:
         if not _ENV_NAME.fullmatch(name):
             raise UsageError(f"{name!r} is not an environment variable name")
     cwd = os.path.abspath(spec.cwd or ".")
-    for text in [*argv, *env.values(), cwd]:
-        _check_placeholders(text)
     secrets = sorted(set(spec.secrets))
+    for text in [*argv, cwd]:
+        _check_placeholders(text, secrets)
+    for text in env.values():
+        _check_placeholders(text, ())
     grace = DEFAULT_KILL_GRACE_SEC if spec.kill_grace_sec is None else spec.kill_grace_sec
     step = {
         "id": step_id,
@@ -266,11 +268,19 @@ def _check_seconds(
         raise UsageError(f"the {label} must be a finite number {wanted}, not {value!r}")
 
 
-def _check_placeholders(text: str) -> None:
-    """`${{ env.NAME }}` is resolved as in a plan; a command has no params or step outputs."""
+def _check_placeholders(text: str, secrets: Sequence[str]) -> None:
+    """`${{ env.NAME }}` is resolved as in a plan; a command has no params or step outputs. A
+    secret is refused where the resolved value would be recorded (the argv of step_started, the
+    cwd), as planc refuses it in a plan (`secret-in-args`): the command reads it from its
+    environment."""
     for found in find(text):
         if isinstance(found, Malformed) or found.kind != "env":
             raise UsageError(
                 f"{text!r} holds a `${{{{ }}}}` placeholder planrun exec cannot resolve: only"
                 " `${{ env.NAME }}` is known here (a command has no params or step outputs)"
+            )
+        if found.name in secrets:
+            raise UsageError(
+                f"secret {found.name} in the command line would be recorded with it; the command"
+                f" gets it in its environment (e.g. sh -c '... \"${found.name}\"')"
             )

@@ -138,14 +138,34 @@ def test_a_secret_is_masked_on_the_terminal_in_the_logs_and_in_the_events(tmp_pa
     assert json.loads((run / "ir.json").read_text())["secrets"] == ["TOKEN"]
 
 
-def test_env_placeholders_are_resolved_and_other_placeholders_refused(tmp_path: Path) -> None:
+def test_env_placeholders_are_resolved_secrets_and_other_placeholders_refused(
+    tmp_path: Path,
+) -> None:
     done = exec_cli(
+        tmp_path,
+        "--env",
+        "GREETING=hi ${{ env.WHO }}",
+        "--",
+        "sh",
+        "-c",
+        'echo "$GREETING"',
+        env={"WHO": "Ada"},
+    )
+    assert (done.returncode, done.stdout) == (0, "hi Ada\n")
+    for argv in (
+        ["echo", "${{ params.x }}"],
+        ["echo", "${{ steps.a.outputs.b }}"],
+        ["echo", "${{ nonsense"],
+    ):
+        refused = exec_cli(tmp_path, "--", *argv)
+        assert refused.returncode == 125
+        assert "only `${{ env.NAME }}` is known here" in refused.stderr
+    leak = exec_cli(
         tmp_path, "--secret", "TOKEN", "--", "echo", "${{ env.TOKEN }}", env={"TOKEN": SECRET}
     )
-    assert (done.returncode, done.stdout) == (0, "***\n")
-    refused = exec_cli(tmp_path, "--", "echo", "${{ params.x }}")
-    assert refused.returncode == 125
-    assert "only `${{ env.NAME }}` is known here" in refused.stderr
+    assert leak.returncode == 125
+    assert "secret TOKEN in the command line would be recorded with it" in leak.stderr
+    assert SECRET not in leak.stderr + leak.stdout
 
 
 def test_ctrl_c_stops_the_tree_records_the_cancellation_and_exits_130(
