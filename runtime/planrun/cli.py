@@ -11,6 +11,7 @@ from planrun import __version__, runner
 from planrun.executor import RunOptions
 from planrun.ir import IRError
 from planrun.store import SQLITE_MAX_INT, StoreError, StoreWriteError
+from planrun.supervise import EXIT_OWN_ERROR
 from planrun.views.style import COLOR_MODES, ColorMode
 
 
@@ -253,10 +254,9 @@ class _OwnErrors125(click.Command):
 
 
 class _ExecUsageError(click.UsageError):
-    exit_code = 125  # EXIT_EXEC_ERROR
+    exit_code = EXIT_OWN_ERROR
 
 
-EXIT_EXEC_ERROR = 125  # supervise.EXIT_OWN_ERROR, without importing it for every planrun command
 SECONDS = click.FloatRange(min=0, min_open=True)
 
 
@@ -314,4 +314,4 @@ def exec_(
         )  # fmt: skip
         return supervise.exec_command(spec, _state_dir(state_dir), run_id, sync, quiet)
 
-    _exit_with(action, own_error=EXIT_EXEC_ERROR)
+    _exit_with(action, own_error=EXIT_OWN_ERROR)

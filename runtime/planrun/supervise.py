@@ -22,7 +22,7 @@ from typing import Any, Literal, TextIO
 from planrun import __version__
 from planrun.console import LineReporter, Observer, tee
 from planrun.events import Event
-from planrun.executor import RunOptions
+from planrun.executor import EXIT_INTERRUPTED, RunOptions
 from planrun.interpolate import Malformed, find
 from planrun.ir import IR, IR_VERSION, canonical_json, compute_digest, parse_ir
 from planrun.runner import Output, UsageError, run
@@ -34,7 +34,6 @@ EXIT_OWN_ERROR = 125  # planrun exec itself failed: bad options, unusable state 
 EXIT_CANNOT_RUN = 126  # found but not runnable, or the cwd is unusable (as the shells)
 EXIT_NOT_FOUND = 127  # command not found (as the shells)
 EXIT_SIGNAL_BASE = 128  # killed by signal N: 128 + N (as the shells)
-EXIT_INTERRUPTED = 130  # planrun was interrupted (Ctrl-C, SIGTERM, SIGHUP): the run is cancelled
 
 SOURCE = "<planrun exec>"
 DEFAULT_KILL_GRACE_SEC = 5.0  # the IR's default (docs/ir.md, globals)
@@ -153,7 +152,6 @@ def supervise(
     stderr as it comes (masked like the logs). `err` gets only planrun's warnings."""
     ir = build_ir(spec)
     options = RunOptions(argv=list(sys.argv), echo_fds=(1, 2) if echo else None)
-    options.workdir = ir.steps[0]["cwd"]
     seen: list[str] = []
     record: Observer = _remember_run_id(seen)
     output = Output(err=err, observer=tee(record, observer) if observer else record)

@@ -190,21 +190,22 @@ def test_ctrl_c_stops_the_tree_records_the_cancellation_and_exits_130(
 
 
 @pytest.mark.parametrize(
-    ("argv", "status", "reason"),
+    ("args", "status", "reason"),
     [
-        (["sh", "-c", "exit 7"], 7, "exit code 7"),
-        (["sh", "-c", "kill -9 $$"], 137, "killed by signal 9 (SIGKILL)"),
-        (["no-such-program-here"], 127, "command not found: no-such-program-here"),
-        (["./not-executable"], 126, "permission denied: ./not-executable"),
+        (["--", "sh", "-c", "exit 7"], 7, "exit code 7"),
+        (["--", "sh", "-c", "kill -9 $$"], 137, "killed by signal 9 (SIGKILL)"),
+        (["--", "no-such-program-here"], 127, "command not found: no-such-program-here"),
+        (["--", "./not-executable"], 126, "permission denied: ./not-executable"),
+        (["--cwd", "nowhere", "--", "true"], 126, "cwd does not exist: {tmp}/nowhere"),
     ],
 )
 def test_the_exit_status_follows_the_shells(
-    tmp_path: Path, argv: list[str], status: int, reason: str
+    tmp_path: Path, args: list[str], status: int, reason: str
 ) -> None:
     (tmp_path / "not-executable").write_text("echo hi\n")
-    done = exec_cli(tmp_path, "--", *argv)
+    done = exec_cli(tmp_path, *args)
     assert done.returncode == status, done.stderr
-    assert recorded(tmp_path)[3].reason == reason
+    assert recorded(tmp_path)[3].reason == reason.format(tmp=tmp_path)
 
 
 @pytest.mark.parametrize(
