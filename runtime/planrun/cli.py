@@ -243,7 +243,7 @@ def ui(state_dir: str | None, port: int) -> None:
     _exit_with(lambda: web.serve(_state_dir(state_dir), port, sys.stdout))
 
 
-class _OwnErrors125(click.Command):
+class _ExecCommand(click.Command):
     """`planrun exec` keeps 1-124 for the command: its own usage errors exit 125, like timeout."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
@@ -260,7 +260,7 @@ class _ExecUsageError(click.UsageError):
 SECONDS = click.FloatRange(min=0, min_open=True)
 
 
-@main.command("exec", cls=_OwnErrors125, context_settings={"allow_interspersed_args": False})
+@main.command("exec", cls=_ExecCommand, context_settings={"allow_interspersed_args": False})
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.option("--timeout", type=SECONDS, metavar="SEC", help="Kill the tree after SEC; exit 124.")
 @click.option(
@@ -302,12 +302,7 @@ def exec_(
     from planrun import supervise
 
     def action() -> int:
-        env: dict[str, str] = {}
-        for pair in env_pairs:
-            key, equals, value = pair.partition("=")
-            if not equals or not key:
-                raise runner.UsageError(f"--env expects NAME=VALUE, got {pair!r}")
-            env[key] = value
+        env = supervise.env_assignments(env_pairs)
         spec = supervise.CommandSpec(
             command, name, timeout, heartbeat, retries, retry_delay, backoff, cwd, env, secrets,
             kill_grace,

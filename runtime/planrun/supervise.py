@@ -189,6 +189,17 @@ def exec_command(
     return done.exit_status
 
 
+def env_assignments(pairs: Sequence[str]) -> dict[str, str]:
+    """`--env NAME=VALUE` options as a dict (the names are checked by build_ir)."""
+    env: dict[str, str] = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not equals or not name:
+            raise UsageError(f"--env expects NAME=VALUE, got {pair!r}")
+        env[name] = value
+    return env
+
+
 def exit_status(run_status: str, step: StepInfo, last: AttemptInfo | None) -> int:
     """The exit status of a supervised command's run (docs/cli.md, *planrun exec*)."""
     if run_status == "cancelled" or step.status == "cancelled":
