@@ -20,12 +20,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TextIO
 
 from planrun import __version__
-from planrun.console import LineReporter, Observer, tee
+from planrun.console import LineReporter, Observer
 from planrun.events import Event
 from planrun.executor import EXIT_INTERRUPTED, RunOptions
 from planrun.interpolate import Malformed, find
 from planrun.ir import IR, IR_VERSION, canonical_json, compute_digest, parse_ir
-from planrun.runner import Output, UsageError, run
+from planrun.runner import Output, UsageError, new_run_id, run
 from planrun.store import AttemptInfo, StepInfo, open_reader
 from planrun.streams import surviving
 
@@ -152,16 +152,14 @@ def supervise(
     stderr as it comes (masked like the logs). `err` gets only planrun's warnings."""
     ir = build_ir(spec)
     options = RunOptions(argv=list(sys.argv), echo_fds=(1, 2) if echo else None)
-    seen: list[str] = []
-    record: Observer = _remember_run_id(seen)
-    output = Output(err=err, observer=tee(record, observer) if observer else record)
-    run(ir, state_dir, options, sync, output, run_id=run_id)
+    run_id = run_id or new_run_id()
+    run(ir, state_dir, options, sync, Output(err=err, observer=observer or _ignore), run_id=run_id)
     with open_reader(state_dir) as reader:
-        step = reader.steps(seen[0])[0]
-        attempts = reader.attempts(seen[0], step.step_id)
-        status = reader.run(seen[0]).status
+        (step,) = reader.steps(run_id)
+        attempts = reader.attempts(run_id, step.step_id)
+        status = reader.run(run_id).status
     last = attempts[-1] if attempts else None
-    return Supervised(seen[0], step.step_id, exit_status(status, step, last), step)
+    return Supervised(run_id, step.step_id, exit_status(status, step, last), step)
 
 
 def exec_command(
@@ -235,12 +233,8 @@ def exec_reporter(err: TextIO, quiet: bool) -> Observer:
     return observe
 
 
-def _remember_run_id(seen: list[str]) -> Observer:
-    def observe(event: Event) -> None:
-        if not seen:
-            seen.append(event.run_id)
-
-    return observe
+def _ignore(event: Event) -> None:
+    """No view: the caller reads the outcome from the store."""
 
 
 def _step_id(program: str, name: str | None) -> str:
