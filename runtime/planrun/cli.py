@@ -260,21 +260,35 @@ class _ExecUsageError(click.UsageError):
 SECONDS = click.FloatRange(min=0, min_open=True)
 
 
-@main.command("exec", cls=_ExecCommand, context_settings={"allow_interspersed_args": False})
+@main.command(
+    "exec",
+    cls=_ExecCommand,
+    options_metavar="[OPTIONS] --",
+    context_settings={"allow_interspersed_args": False},
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.option("--timeout", type=SECONDS, metavar="SEC", help="Kill the tree after SEC; exit 124.")
 @click.option(
     "--heartbeat", type=SECONDS, metavar="SEC", help="Stalled: no output for SEC; exit 124."
 )
-@click.option("--retries", type=click.IntRange(min=0, max=SQLITE_MAX_INT), default=0)
-@click.option("--retry-delay", type=click.FloatRange(min=0), default=0.0, metavar="SEC")
-@click.option("--backoff", type=click.FloatRange(min=1), default=1.0, help="Delay factor.")
-@click.option("--cwd", help="Run the command there [default: here].")
+@click.option(
+    "--retries", type=click.IntRange(min=0, max=SQLITE_MAX_INT), default=0, metavar="N",
+    help="Run again after a failure, timeout or stall, up to N times.",
+)  # fmt: skip
+@click.option(
+    "--retry-delay", type=click.FloatRange(min=0), default=0.0, metavar="SEC", help="Wait first."
+)
+@click.option(
+    "--backoff", type=click.FloatRange(min=1), default=1.0, metavar="F", help="Delay factor."
+)
+@click.option("--cwd", metavar="DIR", help="Run the command there [default: here].")
 @click.option("--env", "env_pairs", multiple=True, metavar="NAME=VALUE", help="Repeatable.")
 @click.option(
     "--secret", "secrets", multiple=True, metavar="NAME", help="Mask $NAME's value (repeatable)."
 )
-@click.option("--kill-grace", type=click.FloatRange(min=0), help="SIGTERM→SIGKILL grace (s).")
+@click.option(
+    "--kill-grace", type=click.FloatRange(min=0), metavar="SEC", help="SIGTERM→SIGKILL grace."
+)
 @click.option("--name", help="The step's id [default: the command's base name].")
 @click.option("--id", "run_id", metavar="RUN_ID", help="The run's id [default: a fresh one].")
 @state_dir_option
