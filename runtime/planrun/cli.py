@@ -12,6 +12,7 @@ from planrun import __version__, runner
 from planrun.executor import RunOptions
 from planrun.ir import IRError
 from planrun.store import SQLITE_MAX_INT, StoreError, StoreWriteError
+from planrun.supervise import EXIT_OWN_ERROR
 from planrun.views.style import COLOR_MODES, ColorMode
 
 
@@ -25,15 +26,16 @@ class _RunByDefault(click.Group):
         return super().parse_args(ctx, args)
 
 
-def _exit_with(action: Callable[[], int]) -> None:
+def _exit_with(action: Callable[[], int], own_error: int | None = None) -> None:
+    """Run `action`; `own_error` replaces the exit codes of planrun's own errors (exec: 125)."""
     try:
         code = action()
     except StoreWriteError as exc:
         sys.stderr.write(f"planrun: {exc}\n")
-        code = runner.EXIT_STORE
+        code = own_error or runner.EXIT_STORE
     except (runner.UsageError, IRError, StoreError) as exc:
         sys.stderr.write(f"planrun: {exc}\n")
-        code = runner.EXIT_USAGE
+        code = own_error or runner.EXIT_USAGE
     except KeyboardInterrupt:  # before the run exists, or in a command that records nothing
         sys.stderr.write("planrun: interrupted\n")
         code = 130
@@ -245,3 +247,86 @@ def ui(state_dir: str | None, port: int) -> None:
 
     token = os.environ.get(TOKEN_ENV)
     _exit_with(lambda: web.serve(_state_dir(state_dir), port, sys.stdout, token))
+
+
+class _ExecCommand(click.Command):
+    """`planrun exec` keeps 1-124 for the command: its own usage errors exit 125, like timeout."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            raise _ExecUsageError(exc.format_message(), exc.ctx) from None
+
+
+class _ExecUsageError(click.UsageError):
+    exit_code = EXIT_OWN_ERROR
+
+
+SECONDS = click.FloatRange(min=0, min_open=True)
+
+
+@main.command(
+    "exec",
+    cls=_ExecCommand,
+    options_metavar="[OPTIONS] --",
+    context_settings={"allow_interspersed_args": False},
+)
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("--timeout", type=SECONDS, metavar="SEC", help="Kill the tree after SEC; exit 124.")
+@click.option(
+    "--heartbeat", type=SECONDS, metavar="SEC", help="Stalled: no output for SEC; exit 124."
+)
+@click.option(
+    "--retries", type=click.IntRange(min=0, max=SQLITE_MAX_INT), default=0, metavar="N",
+    help="Run again after a failure, timeout or stall, up to N times.",
+)  # fmt: skip
+@click.option(
+    "--retry-delay", type=click.FloatRange(min=0), default=0.0, metavar="SEC", help="Wait first."
+)
+@click.option(
+    "--backoff", type=click.FloatRange(min=1), default=1.0, metavar="F", help="Delay factor."
+)
+@click.option("--cwd", metavar="DIR", help="Run the command there [default: here].")
+@click.option("--env", "env_pairs", multiple=True, metavar="NAME=VALUE", help="Repeatable.")
+@click.option(
+    "--secret", "secrets", multiple=True, metavar="NAME", help="Mask $NAME's value (repeatable)."
+)
+@click.option(
+    "--kill-grace", type=click.FloatRange(min=0), metavar="SEC", help="SIGTERM→SIGKILL grace."
+)
+@click.option("--name", help="The step's id [default: the command's base name].")
+@click.option("--id", "run_id", metavar="RUN_ID", help="The run's id [default: a fresh one].")
+@state_dir_option
+@click.option("--sync", type=click.Choice(["normal", "full"]), default="normal", show_default=True)
+@click.option("-q", "--quiet", is_flag=True, help="Only the command's output and failures.")
+def exec_(
+    command: tuple[str, ...],
+    timeout: float | None,
+    heartbeat: float | None,
+    retries: int,
+    retry_delay: float,
+    backoff: float,
+    cwd: str | None,
+    env_pairs: tuple[str, ...],
+    secrets: tuple[str, ...],
+    kill_grace: float | None,
+    name: str | None,
+    run_id: str | None,
+    state_dir: str | None,
+    sync: str,
+    quiet: bool,
+) -> None:
+    """Supervise one COMMAND as a one-step run; exit with its status (124 timeout or stall,
+    125 planrun's own error, 126/127 cannot run / not found, 128+N signal N, 130 interrupted)."""
+    from planrun import supervise
+
+    def action() -> int:
+        env = supervise.env_assignments(env_pairs)
+        spec = supervise.CommandSpec(
+            command, name, timeout, heartbeat, retries, retry_delay, backoff, cwd, env, secrets,
+            kill_grace,
+        )  # fmt: skip
+        return supervise.exec_command(spec, _state_dir(state_dir), run_id, sync, quiet)
+
+    _exit_with(action, own_error=EXIT_OWN_ERROR)

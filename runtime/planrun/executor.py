@@ -51,6 +51,7 @@ class RunOptions:
     kill_grace_sec: float | None = None
     argv: list[str] = field(default_factory=list)
     params: dict[str, ParamValue] = field(default_factory=dict)  # bound and checked by runner
+    echo_fds: tuple[int, int] | None = None  # steps' output also to these fds (planrun exec)
 
 
 @dataclass
@@ -152,6 +153,7 @@ class Executor:
             all_secrets=all_secrets,
             mask_patterns=_mask_patterns(all_secrets),
             kill_grace_sec=self.kill_grace,
+            echo_fds=options.echo_fds,
         )
 
     # --- entry points ----------------------------------------------------------------------

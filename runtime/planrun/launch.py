@@ -28,6 +28,7 @@ class RunContext:
     all_secrets: frozenset[str]
     mask_patterns: tuple[bytes, ...]
     kill_grace_sec: float
+    echo_fds: tuple[int, int] | None = None  # planrun exec: output also to these (LaunchSpec)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ def launch_spec(
         heartbeat_timeout_sec=step["heartbeat_timeout_sec"],
         kill_grace_sec=ctx.kill_grace_sec,
         mask_patterns=ctx.mask_patterns,
+        echo_fds=ctx.echo_fds,
     )
 
 

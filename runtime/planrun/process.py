@@ -33,6 +33,8 @@ from planrun.procinfo import read_at as _read_at
 if TYPE_CHECKING:  # subprocess is imported only for steps that need Popen (another cwd)
     import subprocess
 
+    from planrun.masking import StreamMasker
+
 Outcome = Literal["exited", "signalled", "timeout", "stalled", "cancelled", "spawn_error"]
 
 TAG_VAR = "PLANRUN_ATTEMPT_TAG"
@@ -80,6 +82,10 @@ class LaunchSpec:
     # Secrets to mask (masking.patterns_for). When given, the child writes into pipes and
     # planrun copies the output, masked, into the log files: the one place output is written.
     mask_patterns: tuple[bytes, ...] = ()
+    # Also copy the output, masked, to these descriptors (stdout's, stderr's): `planrun exec`
+    # shows the command's output live. It takes the masking path, pipes and pumps, with or
+    # without secrets; a descriptor that fails is dropped, the log is still written.
+    echo_fds: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -118,14 +124,19 @@ class SpawnError(Exception):
 
 
 class _Pump:
-    """One masked output stream: a pipe from the child, a masker, the log file."""
+    """One masked output stream: a pipe from the child, a masker, the log file (and an echo)."""
 
-    def __init__(self, read_fd: int, log_fd: int, patterns: tuple[bytes, ...]) -> None:
+    def __init__(
+        self, read_fd: int, log_fd: int, patterns: tuple[bytes, ...], echo_fd: int = -1
+    ) -> None:
         self.read_fd = read_fd
         self.log_fd = log_fd
-        from planrun.masking import StreamMasker  # only plans with secrets pump their output
+        self.echo_fd = echo_fd
+        self.masker: StreamMasker | None = None
+        if patterns:
+            from planrun.masking import StreamMasker  # only plans with secrets mask output
 
-        self.masker = StreamMasker(patterns)
+            self.masker = StreamMasker(patterns)
 
     def pump(self) -> bool:
         """Copy what is available; False at end of stream (then the pump is closed)."""
@@ -137,11 +148,20 @@ class _Pump:
             if not chunk:
                 self.close()
                 return False
-            _write_all(self.log_fd, self.masker.feed(chunk))
+            self._write(self.masker.feed(chunk) if self.masker else chunk)
+
+    def _write(self, data: bytes) -> None:
+        _write_all(self.log_fd, data)
+        if self.echo_fd >= 0:
+            try:
+                _write_all(self.echo_fd, data)
+            except OSError:  # a closed pipe or a full disk ends the echo, never the step
+                self.echo_fd = -1
 
     def close(self) -> None:
         if self.read_fd >= 0:
-            _write_all(self.log_fd, self.masker.flush())
+            if self.masker is not None:
+                self._write(self.masker.flush())
             os.close(self.read_fd)
             os.close(self.log_fd)
             self.read_fd = self.log_fd = -1
@@ -364,7 +384,8 @@ class ProcessSet:
         # docs/process.md) but cannot change directory: it is used whenever the
         # step runs in our own cwd, which is the common case.
         logs = _open_logs(spec)
-        out, err, pumps = _masked_streams(logs, spec) if spec.mask_patterns else (*logs, [])
+        piped = spec.mask_patterns or spec.echo_fds
+        out, err, pumps = _masked_streams(logs, spec) if piped else (*logs, [])
         try:
             if spec.cwd == _getcwd():
                 return self._posix_spawn(spec, env, out, err), None, pumps
@@ -822,15 +843,17 @@ def _open_logs(spec: LaunchSpec) -> tuple[int, int]:
 def _masked_streams(logs: tuple[int, int], spec: LaunchSpec) -> tuple[int, int, list[_Pump]]:
     """Pipes for the child's stdout and stderr, each pumped through a masker into its log."""
     out_log, err_log = logs
+    patterns = spec.mask_patterns
+    out_echo, err_echo = spec.echo_fds or (-1, -1)
     if err_log == out_log:  # one file for both: one pipe, so the order of lines is kept
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         os.set_blocking(read_fd, False)
-        return write_fd, write_fd, [_Pump(read_fd, out_log, spec.mask_patterns)]
+        return write_fd, write_fd, [_Pump(read_fd, out_log, patterns, out_echo)]
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     for fd in (out_r, err_r):
         os.set_blocking(fd, False)
-    pumps = [_Pump(out_r, out_log, spec.mask_patterns), _Pump(err_r, err_log, spec.mask_patterns)]
+    pumps = [_Pump(out_r, out_log, patterns, out_echo), _Pump(err_r, err_log, patterns, err_echo)]
     return out_w, err_w, pumps
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import sys
 import time
@@ -36,6 +37,8 @@ if TYPE_CHECKING:  # --only/--from import it when used
 
 EXIT_USAGE = 2
 EXIT_STORE = 3  # the run's events could not be recorded: it was stopped (docs/cli.md)
+# A run id chosen by the caller (`planrun exec --id`, the API) names a directory of the state dir.
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 class UsageError(Exception):
@@ -51,6 +54,9 @@ class Output:
     verbose: bool = False  # -v: each step's command and its output as it runs
     color: ColorMode = "auto"
     live: bool | None = None  # the rich live view; None: when `err` is a terminal (not --json)
+    # Replaces the human view (start line, progress, summary): `planrun exec` and the Python API
+    # get every recorded event here and say themselves what they need to.
+    observer: Observer | None = None
 
 
 def state_dir_default() -> str:
@@ -107,17 +113,25 @@ def run(
     output: Output,
     only: tuple[str, ...] = (),
     from_: tuple[str, ...] = (),
+    run_id: str | None = None,
 ) -> int:
+    """Run `ir` as a new run, `run_id` (a fresh id when None; an existing one is refused)."""
+    if run_id is not None and not RUN_ID.fullmatch(run_id):
+        raise UsageError(
+            f"run id {run_id!r} must be 1 to 128 letters, digits, _ . or -, starting with a letter"
+            " or digit"
+        )
     selection = _selection(ir, state_dir, only, from_) if only or from_ else None
     output = _surviving(output)
-    run_id = new_run_id()
+    run_id = run_id or new_run_id()
     with _recording(state_dir, sync) as (store, interrupts):
         capacity = options.max_concurrency or int(ir.globals["max_concurrency"])
         step_ids = [s["id"] for s in ir.steps]
         started = store.create_run(
             run_id, ir.plan_id, ir.digest, ir.data, step_ids, options.argv, capacity, options.params
         )
-        output.err.write(f"planrun: run {run_id} (plan {ir.plan_id}, {len(step_ids)} steps)\n")
+        if output.observer is None:
+            output.err.write(f"planrun: run {run_id} (plan {ir.plan_id}, {len(step_ids)} steps)\n")
         observer = _observer(output, len(step_ids))
         observer(started)  # run_started was recorded before any observer existed
         executor = Executor(ir, store, run_id, options, observer, interrupts)
@@ -148,7 +162,8 @@ def _drive(executor: Executor, state_dir: str, output: Output, execute: Callable
         code = execute()
     except StoreWriteError as exc:
         raise _stopped(exc, executor.run_id) from exc
-    _print_summary(state_dir, executor.run_id, output)
+    if output.observer is None:
+        _print_summary(state_dir, executor.run_id, output)
     return code
 
 
@@ -313,7 +328,7 @@ def _command_line(step: dict[str, Any], params: dict[str, Any]) -> str:
 def _observer(output: Output, total: int) -> Observer:
     """Human text on `err` (live view on a terminal, else plain lines); with --json the JSONL
     event stream on `out` as well, and then never the live view, so headless runs stay rich-free."""
-    human = reporter(
+    human = output.observer or reporter(
         output.err,
         total,
         quiet=output.quiet,

@@ -68,3 +68,14 @@ def test_no_runtime_module_imports_the_compiler_outside_load_runnable() -> None:
                 if any(n.split(".")[0] in ("planc", "lark", "ruamel") for n in names):
                     offenders.append(f"{source.name}:{node.lineno}")
     assert offenders == []
+
+
+def test_planrun_exec_builds_and_runs_its_ir_without_the_compiler(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", BLOCKER, "exec", "--state-dir", str(tmp_path / "state"), "--timeout",
+         "10", "--", "sh", "-c", "echo supervised"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "supervised\n"
+    assert "success" in result.stderr

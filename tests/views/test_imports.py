@@ -26,6 +26,8 @@ PROBE = textwrap.dedent(
         code = runner.run(ir, state, RunOptions(), "normal", output)
     else:
         sys.argv = ["planrun", plan, "--state-dir", state, *(["--json"] if mode == "json" else [])]
+        if mode == "exec":
+            sys.argv = ["planrun", "exec", "--state-dir", state, "--", "true"]
         from planrun.cli import main
         try:
             main()
@@ -43,7 +45,7 @@ PROBE = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("mode", ["json", "lines", "library"])
+@pytest.mark.parametrize("mode", ["json", "lines", "library", "exec"])
 def test_a_headless_run_imports_no_rich_and_no_web_code(tmp_path: Path, mode: str) -> None:
     plan = write_plan(tmp_path, sample_plan())
     result_path = tmp_path / "result.json"
