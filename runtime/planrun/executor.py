@@ -309,7 +309,7 @@ class Executor:
         try:
             values = read_outputs(output_file, provides)
         except OutputError as exc:
-            return str(exc)
+            return str(exc) if self.masker is None else exc.bare
         finally:
             if self.masker is not None:
                 from planrun.secrecy import scrub_file
