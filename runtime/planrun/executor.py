@@ -240,7 +240,8 @@ class Executor:
             if step["provides"]:  # fresh and empty for every attempt of a step with outputs
                 os.close(os.open(output_file, _CREATE_FLAGS, 0o666))
         except (LaunchError, OSError) as exc:
-            self._emit("step_started", step_id, attempt, pid=None, pgid=None)
+            extra = {"argv": exc.argv} if isinstance(exc, LaunchError) and exc.argv else {}
+            self._emit("step_started", step_id, attempt, pid=None, pgid=None, **extra)
             reason = str(exc) if isinstance(exc, LaunchError) else f"cannot create {output_file}"
             self._attempt_ended(step_id, sem.FAILED, reason, {"exit_code": None})
             return

@@ -18,7 +18,12 @@ if TYPE_CHECKING:  # only plans with secrets have a masker
 
 
 class LaunchError(Exception):
-    """The attempt cannot start (e.g. an output it reads is not set); one human line."""
+    """The attempt cannot start (e.g. an output it reads is not set); one human line, and the
+    command line when it was the problem (recorded, masked, in step_started)."""
+
+    def __init__(self, message: str, argv: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.argv = argv
 
 
 @dataclass(frozen=True)
@@ -107,10 +112,11 @@ def _refuse_secret_in_argv(argv: list[str], cwd: str, masker: Masker) -> None:
         if masker.holds_secret(word):
             raise LaunchError(
                 f"argument {index} of the command line holds a secret; not started (pass"
-                " secrets and values holding them through `env:`)"
+                " secrets and values holding them through `env:`)",
+                argv,
             )
     if masker.holds_secret(cwd):
-        raise LaunchError("the working directory holds a secret; not started")
+        raise LaunchError("the working directory holds a secret; not started", argv)
 
 
 def _argv(command: str, args: list[str], shell: bool) -> list[str]:
