@@ -345,6 +345,15 @@ class Executor:
         self._emit(event, step_id, reason=reason, **details)
         self._apply(self.plan.finished(step_id, status))
 
+    def scrub_outputs(self, attempts: Iterable[tuple[str, int]]) -> None:
+        """Mask the $PLAN_OUTPUT files of attempts a dead planrun never read (resume)."""
+        if self.masker is None:
+            return
+        from planrun.secrecy import scrub_file
+
+        for step_id, attempt in attempts:
+            scrub_file(self._attempt_base(step_id, attempt) + ".outputs", self.masker)
+
     def _attempt_base(self, step_id: str, attempt: int) -> str:
         """The attempt's log path without its suffix (store.log_paths, as plain strings)."""
         return f"{self._log_dir}/{step_id}.{attempt}"

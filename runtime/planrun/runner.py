@@ -252,6 +252,7 @@ def resume(
         carried = kept_on_resume(previous, ir.steps) | left_out_on_resume(previous)
         observer = _observer(output, len(ir.steps) - len(carried))
         executor = Executor(ir, store, run_id, options, observer, interrupts)
+        executor.scrub_outputs((a.step_id, a.attempt) for a in info.running_attempts)
         return _drive(executor, state_dir, output, lambda: executor.run(previous))
 
 

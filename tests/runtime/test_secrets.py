@@ -8,7 +8,10 @@ greps every file of the state dir and every view for the raw value and its URL-q
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import threading
 import urllib.parse
@@ -18,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import collect, planrun_cli, write_plan
+from support import collect, planrun_cli, start_planrun, wait_for, write_plan
 
 from planrun.masking import Masker, StreamMasker, patterns_of, secret_forms
 from planrun.views.web import UiServer, make_server
@@ -381,3 +384,40 @@ def test_forms_are_at_least_four_characters_and_hex_is_not_one() -> None:
     forms = secret_forms("abcd")
     assert all(len(form) >= 4 for form in forms)
     assert b"61626364" not in forms  # hex is out of scope (docs/dataflow.md)
+
+
+def test_an_outputs_file_a_killed_planrun_never_read_is_masked_on_resume(
+    tmp_path: Path, spawned: list[subprocess.Popen[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLAN_TEST_TOKEN", SECRET)
+    written, pid_file = tmp_path / "written", tmp_path / "step.pid"
+    hang = f"if [ ! -e {written} ]; then touch {written}; echo $$ > {pid_file}; exec sleep 300; fi"
+    plan = {
+        "plan_id": "KILLED",
+        "globals": {"default_timeout_sec": 600},
+        "steps": [
+            sh(
+                "mint",
+                f'echo "v=$PLAN_TEST_TOKEN" >> "$PLAN_OUTPUT"; {hang}',
+                secrets=["PLAN_TEST_TOKEN"],
+                provides=["v"],
+            )
+        ],
+    }
+    path = write_plan(tmp_path, plan)
+    proc = start_planrun([str(path), "--state-dir", "s", "-q"], tmp_path, spawned)
+    try:
+        wait_for(lambda: pid_file.exists() and pid_file.read_text().strip() != "", what="mint")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        outputs = next((tmp_path / "s").rglob("mint.1.outputs"))
+        assert SECRET in outputs.read_text()  # planrun died before reading it
+        run = collect(tmp_path / "s", 0).run_id
+        resumed = planrun_cli("--resume", run, "--state-dir", "s", "-q", cwd=tmp_path)
+        assert resumed.returncode == 0, resumed.stderr
+        assert outputs.read_text() == "v=***\n"
+        for file in (tmp_path / "s").rglob("*"):
+            assert not file.is_file() or SECRET.encode() not in file.read_bytes(), file
+    finally:
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
