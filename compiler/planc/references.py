@@ -118,11 +118,12 @@ def possibly_secret_steps(ctx: RuleContext) -> dict[str, str]:
         return {}
     found: dict[str, str] = {}
     plan_level = frozenset(plan.raw.get("secrets") or [])
+    words = _words(plan_level)
     reads: dict[str, list[tuple[str, str]]] = {}  # step -> (producer, output) in its texts
     for step in plan.steps:
         texts = _texts(step)
         own = sorted(set(step.get("secrets") or []) - plan_level)
-        named = _named_secrets(plan_level, texts)
+        named = _named_secrets(words, texts)
         if own or named:
             found[step.id] = f"`{step.id}` reads secret `{(own or named)[0]}`"
             continue
@@ -147,10 +148,15 @@ def possibly_secret_steps(ctx: RuleContext) -> dict[str, str]:
     return found
 
 
-def _named_secrets(secrets: frozenset[str], texts: list[str]) -> list[str]:
-    if not secrets:
+def _named_secrets(words: re.Pattern[str] | None, texts: list[str]) -> list[str]:
+    if words is None:
         return []
-    words = re.compile(
-        r"(?<![A-Za-z0-9_])(" + "|".join(map(re.escape, sorted(secrets))) + r")(?![A-Za-z0-9_])"
-    )
     return sorted({m.group(1) for text in texts for m in words.finditer(text)})
+
+
+def _words(names: frozenset[str]) -> re.Pattern[str] | None:
+    """Matches any of `names` as a whole word (`$NAME`, `${NAME}`, `env.NAME`, `%NAME%`)."""
+    if not names:
+        return None
+    alternatives = "|".join(map(re.escape, sorted(names)))
+    return re.compile(rf"(?<![A-Za-z0-9_])({alternatives})(?![A-Za-z0-9_])")
