@@ -23,6 +23,8 @@ from typing import Any
 import pytest
 from support import collect, planrun_cli, start_planrun, wait_for, write_plan
 
+from planc.pipeline import compile_bytes
+from planrun.ir import compute_digest
 from planrun.masking import Masker, StreamMasker, patterns_of, secret_forms
 from planrun.views.web import UiServer, make_server
 
@@ -421,3 +423,35 @@ def test_an_outputs_file_a_killed_planrun_never_read_is_masked_on_resume(
     finally:
         with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def test_a_step_level_secret_does_not_reach_another_step_even_in_a_hand_made_ir(
+    tmp_path: Path,
+) -> None:
+    plan = {
+        "plan_id": "SCOPE",
+        "globals": {"default_timeout_sec": 60},
+        "steps": [
+            sh("b", "true", secrets=["PLAN_TEST_TOKEN"]),
+            sh(
+                "c",
+                'echo "$Y" > got',
+                env={"Y": "${{ env.PLAN_TEST_TOKEN }}"},
+                secrets=["PLAN_TEST_TOKEN"],
+                depends_on=["b"],
+            ),
+        ],
+    }
+    result = compile_bytes("plan.json", json.dumps(plan).encode())
+    assert result.ir is not None
+    ir = json.loads(result.ir)
+    # planc refuses this plan once `c` does not declare the secret (secret-out-of-scope):
+    ir["steps"][1]["secrets"] = []
+    del ir["digest"]
+    ir["digest"] = compute_digest(ir)
+    (tmp_path / "ir.json").write_text(json.dumps(ir))
+    ran = planrun_cli("ir.json", "--state-dir", "s", cwd=tmp_path, env=ENV)
+    assert ran.returncode == 1
+    result_run = collect(tmp_path / "s", 1)
+    assert result_run.reasons["c"] == "secret PLAN_TEST_TOKEN is not given to step c"
+    assert not (tmp_path / "got").exists()
