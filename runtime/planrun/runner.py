@@ -171,12 +171,12 @@ def _recordable(ir: IR, options: RunOptions) -> tuple[list[str], dict[str, Any]]
 
 
 def _warn_unmasked(executor: Executor, output: Output) -> None:
-    if executor.masker is None and not executor.context.all_secrets:
-        return  # no secret, or only secret params too short to make a masker: warned below
+    ir_params = executor.ir.raw["params"]
+    if not executor.context.all_secrets and not any(s.get("secret") for s in ir_params.values()):
+        return
     from planrun.masking import MIN_SECRET_LENGTH
     from planrun.secrecy import too_short
 
-    ir_params = executor.ir.raw["params"]
     secrets = sorted(executor.context.all_secrets)
     for what in too_short(secrets, ir_params, executor.environ, executor.options.params):
         output.err.write(

@@ -455,3 +455,22 @@ def test_a_step_level_secret_does_not_reach_another_step_even_in_a_hand_made_ir(
     result_run = collect(tmp_path / "s", 1)
     assert result_run.reasons["c"] == "secret PLAN_TEST_TOKEN is not given to step c"
     assert not (tmp_path / "got").exists()
+
+
+def test_a_short_secret_param_is_recorded_masked_and_planrun_warns(tmp_path: Path) -> None:
+    plan = {
+        "plan_id": "PIN",
+        "params": {"pin": {"type": "string", "secret": True}},
+        "globals": {"default_timeout_sec": 60},
+        "steps": [sh("use", 'test -n "$PIN"', env={"PIN": "${{ params.pin }}"})],
+    }
+    path = write_plan(tmp_path, plan)
+    ran = planrun_cli(str(path), "--state-dir", "s", "-q", "-p", "pin=123", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert (
+        "planrun: warning: secret param pin is shorter than 4 characters, too short to mask: its"
+        " value appears as is in logs and events"
+    ) in ran.stderr.splitlines()
+    started = collect(tmp_path / "s", 0).events[0].payload
+    assert started["params"] == {"pin": "***"}
+    assert started["argv"][-2:] == ["-p", "pin=***"]
