@@ -59,6 +59,7 @@ def _params(plan: SourcePlan) -> dict[str, Any]:
             "default": spec.get("default"),
             "description": spec.get("description", ""),
             "choices": spec.get("choices"),
+            "secret": bool(spec.get("secret", False)),
         }
         for name, spec in sorted(declared.items())
     }

@@ -111,6 +111,14 @@ class SourcePlan:
             names.update(step.get("secrets") or [])
         return frozenset(names)
 
+    @cached_property
+    def secret_params(self) -> frozenset[str]:
+        """The params declared `secret: true`."""
+        params = self.raw.get("params") or {}
+        return frozenset(
+            name for name, spec in params.items() if isinstance(spec, dict) and spec.get("secret")
+        )
+
 
 def build_model(document: Document) -> SourcePlan:
     """Wrap a schema-valid document; callers must have run schema validation first."""

@@ -3,10 +3,12 @@ condition rules, so both give the same verdict and the same words."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from planc.condition_syntax import OutputRef, walk
 from planc.conditions import parse_condition
+from planc.model import SourceStep
 from planc.rules.base import RuleContext
 from planc.suggest import did_you_mean
 from planrun.interpolate import Reference, find
@@ -88,3 +90,73 @@ def referenced_outputs(ctx: RuleContext) -> set[tuple[str, str]]:
             if ast is not None:
                 found.update((n.step, n.name) for n in walk(ast) if isinstance(n, OutputRef))
     return found
+
+
+def secret_scope(ctx: RuleContext, step: SourceStep) -> frozenset[str]:
+    """The secrets `step` receives: the plan's and its own."""
+    return frozenset([*(ctx.plan.raw.get("secrets") or []), *(step.get("secrets") or [])])
+
+
+def _texts(step: SourceStep) -> list[str]:
+    texts = [step.get("command"), step.get("cwd"), *(step.get("args") or [])]
+    texts += list((step.get("env") or {}).values())
+    return [text for text in texts if isinstance(text, str)]
+
+
+def possibly_secret_steps(ctx: RuleContext) -> dict[str, str]:
+    """The steps whose outputs may hold a secret, each with why (docs/dataflow.md, "Secrets").
+
+    A step *reads a secret* when it declares one itself (step-level `secrets:`), when its
+    command, args, env or cwd name a secret it receives as a word (`$TOKEN`, `${TOKEN}`,
+    `${{ env.TOKEN }}`, `$env:TOKEN`), or when they interpolate a secret param or an output of
+    a step that reads a secret. A plan-level secret a step never names does not count: every
+    step receives those, and planrun still refuses at run time a command line whose value holds
+    a secret.
+    """
+    plan = ctx.plan
+    if not plan.secret_names and not plan.secret_params:
+        return {}
+    found: dict[str, str] = {}
+    plan_level = frozenset(plan.raw.get("secrets") or [])
+    words = _words(plan_level)
+    reads: dict[str, list[tuple[str, str]]] = {}  # step -> (producer, output) in its texts
+    for step in plan.steps:
+        texts = _texts(step)
+        own = sorted(set(step.get("secrets") or []) - plan_level)
+        named = _named_secrets(words, texts)
+        if own or named:
+            found[step.id] = f"`{step.id}` reads secret `{(own or named)[0]}`"
+            continue
+        refs = [ref for text in texts for ref in find(text) if isinstance(ref, Reference)]
+        param = next(
+            (r.name for r in refs if r.kind == "param" and r.name in plan.secret_params), None
+        )
+        if param is not None:
+            found[step.id] = f"`{step.id}` reads secret param `{param}`"
+            continue
+        reads[step.id] = [(r.step, r.name) for r in refs if r.step is not None]
+    changed = True
+    while changed:  # outputs carry a secret on to the steps that read them
+        changed = False
+        for step_id, outputs in reads.items():
+            producer = next((p for p, _ in outputs if p in found), None)
+            if step_id not in found and producer is not None:
+                found[step_id] = (
+                    f"`{step_id}` reads outputs of `{producer}`, which may hold a secret"
+                )
+                changed = True
+    return found
+
+
+def _named_secrets(words: re.Pattern[str] | None, texts: list[str]) -> list[str]:
+    if words is None:
+        return []
+    return sorted({m.group(1) for text in texts for m in words.finditer(text)})
+
+
+def _words(names: frozenset[str]) -> re.Pattern[str] | None:
+    """Matches any of `names` as a whole word (`$NAME`, `${NAME}`, `env.NAME`, `%NAME%`)."""
+    if not names:
+        return None
+    alternatives = "|".join(map(re.escape, sorted(names)))
+    return re.compile(rf"(?<![A-Za-z0-9_])({alternatives})(?![A-Za-z0-9_])")

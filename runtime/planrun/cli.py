@@ -136,10 +136,8 @@ def run(
             return runner.dry_run(ir, sys.stdout, runner.bind_params(ir, param_values, params_file))
         options = RunOptions(max_concurrency=max_concurrency, kill_grace_sec=kill_grace)
         options.argv = sys.argv
-        if resume_id is not None and (param_values or params_file):
-            raise runner.UsageError(
-                "a resumed run keeps its params; -p/--params-file start new runs"
-            )
+        if resume_id is not None and params_file:
+            raise runner.UsageError("a resumed run keeps its params; --params-file starts new runs")
         if resume_id is None:
             options.params = runner.bind_params(ir, param_values, params_file)
         if workdir is not None:
@@ -148,7 +146,7 @@ def run(
         if resume_id is not None:
             if only or from_:
                 raise runner.UsageError("--only/--from start a new run; they cannot --resume one")
-            return runner.resume(resume_id, ir, directory, options, sync, output)
+            return runner.resume(resume_id, ir, directory, options, sync, output, param_values)
         return runner.run(ir, directory, options, sync, output, only, from_)
 
     _exit_with(action)

@@ -28,6 +28,7 @@ from planrun.store import AttemptInfo, RunStore
 
 if TYPE_CHECKING:  # imported where used: most runs have no conditions, selection or secrets
     from planrun.conditions import StepFacts
+    from planrun.masking import Masker
     from planrun.selection import Selection
 
 EXIT_SUCCESS = 0
@@ -65,6 +66,9 @@ class StepRecord:
     duration_sec: float | None = None
     outputs: dict[str, str] = field(default_factory=dict)
     reason: str | None = None  # only read on resume: `reused`/`not_selected` keep a selection
+    # Names of outputs holding a secret. Their raw values live in `outputs` only in the process
+    # that read them; restored from the store they are masked, so no consumer may get them.
+    secret_outputs: set[str] = field(default_factory=set)
 
 
 # What interrupts a run: Ctrl-C, `kill`, and the terminal or SSH session going away (SIGHUP, as
@@ -143,7 +147,9 @@ class Executor:
         # this copy (os.environ decodes every name and value at each access).
         self.environ = dict(os.environ)
         self._log_dir = str(store.log_dir(run_id))
-        all_secrets = frozenset(ir.raw["secrets"]).union(*(s["secrets"] for s in ir.steps))
+        all_secrets = secret_names(ir)
+        self.masker = run_masker(ir, all_secrets, self.environ, options.params)
+        self.unavailable: dict[str, set[str]] = {sid: set() for sid in self.steps}
         self.context = RunContext(
             run_id=run_id,
             workdir=options.workdir,
@@ -151,7 +157,8 @@ class Executor:
             outputs={sid: record.outputs for sid, record in self.records.items()},
             environ=self.environ,
             all_secrets=all_secrets,
-            mask_patterns=_mask_patterns(all_secrets),
+            masker=self.masker,
+            unavailable=self.unavailable,
             kill_grace_sec=self.kill_grace,
             echo_fds=options.echo_fds,
         )
@@ -235,7 +242,8 @@ class Executor:
             if step["provides"]:  # fresh and empty for every attempt of a step with outputs
                 os.close(os.open(output_file, _CREATE_FLAGS, 0o666))
         except (LaunchError, OSError) as exc:
-            self._emit("step_started", step_id, attempt, pid=None, pgid=None)
+            extra = {"argv": exc.argv} if isinstance(exc, LaunchError) and exc.argv else {}
+            self._emit("step_started", step_id, attempt, pid=None, pgid=None, **extra)
             reason = str(exc) if isinstance(exc, LaunchError) else f"cannot create {output_file}"
             self._attempt_ended(step_id, sem.FAILED, reason, {"exit_code": None})
             return
@@ -276,11 +284,13 @@ class Executor:
         output_error = self._collect_outputs(step_id, record)
         if record.outputs:
             details["outputs"] = dict(record.outputs)
+            if record.secret_outputs:
+                details["secret_outputs"] = sorted(record.secret_outputs)
         succeeded = finished.outcome == "exited" and finished.exit_code == 0
         if succeeded and output_error is not None:
             self._attempt_ended(step_id, sem.FAILED, output_error, details)
         elif succeeded:
-            extra = {"outputs": details["outputs"]} if record.outputs else {}
+            extra = {k: details[k] for k in ("outputs", "secret_outputs") if k in details}
             self._emit(
                 "step_succeeded", step_id, exit_code=0, duration_sec=record.duration_sec, **extra
             )
@@ -302,9 +312,17 @@ class Executor:
         try:
             values = read_outputs(output_file, provides)
         except OutputError as exc:
-            return str(exc)
+            return str(exc) if self.masker is None else exc.bare
+        finally:
+            if self.masker is not None:
+                from planrun.secrecy import scrub_file
+
+                scrub_file(output_file, self.masker)
         record.outputs.clear()  # the latest attempt's values, not a mix of attempts
         record.outputs.update(values)
+        holds = self.masker.holds_secret if self.masker is not None else None
+        record.secret_outputs = {n for n, v in values.items() if holds and holds(v)}
+        self.unavailable[step_id].clear()  # raw values of this process from now on
         return None
 
     def _attempt_ended(
@@ -328,6 +346,15 @@ class Executor:
         event = "step_timed_out" if status == sem.TIMED_OUT else "step_failed"
         self._emit(event, step_id, reason=reason, **details)
         self._apply(self.plan.finished(step_id, status))
+
+    def scrub_outputs(self, attempts: Iterable[tuple[str, int]]) -> None:
+        """Mask the $PLAN_OUTPUT files of attempts a dead planrun never read (resume)."""
+        if self.masker is None:
+            return
+        from planrun.secrecy import scrub_file
+
+        for step_id, attempt in attempts:
+            scrub_file(self._attempt_base(step_id, attempt) + ".outputs", self.masker)
 
     def _attempt_base(self, step_id: str, attempt: int) -> str:
         """The attempt's log path without its suffix (store.log_paths, as plain strings)."""
@@ -420,6 +447,7 @@ class Executor:
             current.attempts, current.exit_code = record.attempts, record.exit_code
             current.duration_sec, current.status = record.duration_sec, record.status
             current.outputs.update(record.outputs)
+            self.unavailable[step_id] = set(record.secret_outputs)
         self.plan.restore(kept_on_resume(previous, self.ir.steps))
         self.plan.exclude(left_out_on_resume(previous))
 
@@ -429,7 +457,11 @@ class Executor:
             # Its outputs come along: the selected steps read them, and so does a resume.
             outputs = selection.outputs.get(step_id, {})
             self.records[step_id].outputs.update(outputs)
+            secret = selection.secret_outputs.get(step_id, set())
+            self.unavailable[step_id] = set(secret)
             extra: dict[str, Any] = {"outputs": dict(outputs)} if outputs else {}
+            if secret:
+                extra["secret_outputs"] = sorted(secret)
             self._emit("step_skipped", step_id, reason="reused", detail=detail, **extra)
         for step_id in sorted(selection.excluded, key=lambda s: self.steps[s]["index"]):
             self._emit("step_skipped", step_id, reason="not_selected", detail="not selected")
@@ -450,6 +482,8 @@ class Executor:
     def _emit(
         self, type_: str, step_id: str | None, attempt: int | None = None, **payload: Any
     ) -> None:
+        if self.masker is not None:  # the one place every reason, message and value passes
+            payload = self.masker.payload(payload)
         event = self.store.emit(self.run_id, type_, step_id, attempt, **payload)
         self._unobserved.append(event)
 
@@ -463,12 +497,21 @@ class Executor:
                 self.observer(event)
 
 
-def _mask_patterns(secrets: frozenset[str]) -> tuple[bytes, ...]:
-    if not secrets:
-        return ()
-    from planrun.masking import patterns_for
+def secret_names(ir: IR) -> frozenset[str]:
+    """Every secret of the plan, declared at plan level or on any step."""
+    return frozenset(ir.raw["secrets"]).union(*(s["secrets"] for s in ir.steps))
 
-    return patterns_for(sorted(secrets), os.environ)
+
+def run_masker(
+    ir: IR, secrets: frozenset[str], environ: Mapping[str, str], params: Mapping[str, ParamValue]
+) -> Masker | None:
+    """The run's masker (planrun.secrecy), None when there is nothing to mask: a plan without
+    secrets or secret params does not even import the masking code."""
+    if not secrets and not any(spec.get("secret") for spec in ir.raw["params"].values()):
+        return None
+    from planrun.secrecy import run_masker as build
+
+    return build(sorted(secrets), ir.raw["params"], environ, params)
 
 
 class _Facts(Mapping[str, "StepFacts"]):

@@ -33,7 +33,7 @@ _GLOBAL_KEYS = frozenset(
         "env",
     }
 )
-_PARAM_KEYS = frozenset({"type", "required", "default", "description", "choices"})
+_PARAM_KEYS = frozenset({"type", "required", "default", "description", "choices", "secret"})
 _PARAM_TYPES = frozenset({"string", "int", "bool"})
 _STEP_KEYS = frozenset(
     {
@@ -166,6 +166,7 @@ def _param(value: Any) -> bool:
         and type(value["required"]) is bool
         and _scalar(value["default"], _SCALAR_DEFAULT)
         and type(value["description"]) is str
+        and type(value["secret"]) is bool
         and (
             choices is None
             or (type(choices) is list and all(_scalar(c, _SCALAR_CHOICE) for c in choices))

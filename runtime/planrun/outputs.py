@@ -8,7 +8,14 @@ MAX_OUTPUT_BYTES = 1 << 20
 
 
 class OutputError(Exception):
-    """The output file breaks the format; the message names the line."""
+    """The output file breaks the format; the message names the line. `bare` says the same
+    without quoting the file: what a run with secrets records, since a quoted piece of a line
+    (a name cut at its `=`, a line cut at 80 characters) may be part of a secret that no masker
+    can recognise whole (docs/dataflow.md, "Secrets")."""
+
+    def __init__(self, message: str, bare: str | None = None) -> None:
+        super().__init__(message)
+        self.bare = message if bare is None else bare
 
 
 def read_outputs(path: str, allowed: frozenset[str]) -> dict[str, str]:
@@ -41,17 +48,26 @@ def _parse(lines: list[str], allowed: frozenset[str]) -> dict[str, str]:
             name, value = line.split("=", 1)
             values[_checked(name, allowed, index)] = value
         else:
-            raise OutputError(f"$PLAN_OUTPUT line {index} is not NAME=value: {line[:80]!r}")
+            raise OutputError(
+                f"$PLAN_OUTPUT line {index} is not NAME=value: {line[:80]!r}",
+                f"$PLAN_OUTPUT line {index} is not NAME=value (not shown in a run with secrets)",
+            )
     return values
 
 
 def _block_end(lines: list[str], start: int, delimiter: str, name: str) -> int:
     if not delimiter:
-        raise OutputError(f"$PLAN_OUTPUT line {start}: `{name}<<` needs a delimiter")
+        raise OutputError(
+            f"$PLAN_OUTPUT line {start}: `{name}<<` needs a delimiter",
+            f"$PLAN_OUTPUT line {start}: `NAME<<` needs a delimiter",
+        )
     for position in range(start, len(lines)):
         if lines[position] == delimiter:
             return position
-    raise OutputError(f"$PLAN_OUTPUT line {start}: no line `{delimiter}` ends `{name}`")
+    raise OutputError(
+        f"$PLAN_OUTPUT line {start}: no line `{delimiter}` ends `{name}`",
+        f"$PLAN_OUTPUT line {start}: no line with the delimiter ends the `NAME<<DELIM` block",
+    )
 
 
 def _checked(name: str, allowed: frozenset[str], line: int) -> str:
@@ -59,6 +75,8 @@ def _checked(name: str, allowed: frozenset[str], line: int) -> str:
         listed = ", ".join(sorted(allowed)) or "nothing"
         raise OutputError(
             f"$PLAN_OUTPUT line {line} sets `{name}`, which the step does not provide"
-            f" (it provides {listed})"
+            f" (it provides {listed})",
+            f"$PLAN_OUTPUT line {line} sets a name the step does not provide (it provides"
+            f" {listed}; the name is not shown in a run with secrets)",
         )
     return name

@@ -58,23 +58,31 @@ def bind(
         )
     bound: dict[str, ParamValue] = {}
     for name, spec in sorted(declared.items()):
-        value = _convert(name, spec["type"], given[name]) if name in given else spec["default"]
+        secret = bool(spec.get("secret"))
+        value = (
+            _convert(name, spec["type"], given[name], secret) if name in given else spec["default"]
+        )
         choices = spec.get("choices")
         if choices is not None and value not in choices:
             listed = ", ".join(str(c) for c in choices)
-            raise ParamError(f"param {name} must be one of {listed}; got {value!r}")
+            raise ParamError(f"param {name} must be one of {listed}; got {_shown(value, secret)}")
         bound[name] = value
     return bound
 
 
-def _convert(name: str, kind: str, value: Any) -> ParamValue:
+def _shown(value: Any, secret: bool) -> str:
+    """A given value as an error message shows it: never a secret param's."""
+    return "a value not shown (secret param)" if secret else repr(value)
+
+
+def _convert(name: str, kind: str, value: Any, secret: bool = False) -> ParamValue:
     if kind == "bool":
         if isinstance(value, bool):
             return value
         text = str(value).strip().lower()
         if text in _TRUE or text in _FALSE:
             return text in _TRUE
-        raise ParamError(f"param {name} is a bool (true/false); got {value!r}")
+        raise ParamError(f"param {name} is a bool (true/false); got {_shown(value, secret)}")
     if kind == "int":
         if isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -84,7 +92,9 @@ def _convert(name: str, kind: str, value: Any) -> ParamValue:
         # or reads as another number.
         if digits.isascii() and digits.isdigit() and not isinstance(value, bool | float):
             return int(text)
-        raise ParamError(f"param {name} is an int; got {value!r}")
+        raise ParamError(f"param {name} is an int; got {_shown(value, secret)}")
     if isinstance(value, str):
         return value
-    raise ParamError(f"param {name} is a string; got {value!r} (quote it in the params file)")
+    raise ParamError(
+        f"param {name} is a string; got {_shown(value, secret)} (quote it in the params file)"
+    )

@@ -25,6 +25,8 @@ from planrun.executor import (
     kept_on_resume,
     kill_leftovers,
     left_out_on_resume,
+    run_masker,
+    secret_names,
 )
 from planrun.ir import IR, IRError, load_ir, parse_if_ir, parse_ir
 from planrun.params import ParamError, bind, parse_assignments, read_params_file
@@ -127,8 +129,9 @@ def run(
     with _recording(state_dir, sync) as (store, interrupts):
         capacity = options.max_concurrency or int(ir.globals["max_concurrency"])
         step_ids = [s["id"] for s in ir.steps]
+        argv, params = _recordable(ir, options)
         started = store.create_run(
-            run_id, ir.plan_id, ir.digest, ir.data, step_ids, options.argv, capacity, options.params
+            run_id, ir.plan_id, ir.digest, ir.data, step_ids, argv, capacity, params
         )
         if output.observer is None:
             output.err.write(f"planrun: run {run_id} (plan {ir.plan_id}, {len(step_ids)} steps)\n")
@@ -167,15 +170,32 @@ def _drive(executor: Executor, state_dir: str, output: Output, execute: Callable
     return code
 
 
-def _warn_unmasked(executor: Executor, output: Output) -> None:
-    secrets = executor.context.all_secrets
-    if not secrets:
-        return
-    from planrun.masking import MIN_SECRET_LENGTH, too_short_to_mask
+def _recordable(ir: IR, options: RunOptions) -> tuple[list[str], dict[str, Any]]:
+    """planrun's argv and the bound params as run_started records them: secret params' values
+    `***`, and every secret masked in the command line (`-p TOKEN=…`)."""
+    ir_params = ir.raw["params"]
+    masker = run_masker(ir, secret_names(ir), os.environ, options.params)
+    if masker is None and not any(spec.get("secret") for spec in ir_params.values()):
+        return options.argv, options.params
+    from planrun.secrecy import masked_argv, masked_params
 
-    for name in too_short_to_mask(secrets, executor.environ):
+    argv, params = masked_argv(options.argv, ir_params), masked_params(ir_params, options.params)
+    if masker is not None:
+        argv, params = masker.payload(argv), masker.payload(params)
+    return argv, params
+
+
+def _warn_unmasked(executor: Executor, output: Output) -> None:
+    ir_params = executor.ir.raw["params"]
+    if not executor.context.all_secrets and not any(s.get("secret") for s in ir_params.values()):
+        return
+    from planrun.masking import MIN_SECRET_LENGTH
+    from planrun.secrecy import too_short
+
+    secrets = sorted(executor.context.all_secrets)
+    for what in too_short(secrets, ir_params, executor.environ, executor.options.params):
         output.err.write(
-            f"planrun: warning: secret {name} is shorter than {MIN_SECRET_LENGTH} characters, too"
+            f"planrun: warning: {what} is shorter than {MIN_SECRET_LENGTH} characters, too"
             " short to mask: its value appears as is in logs and events\n"
         )
 
@@ -206,14 +226,23 @@ def _selection(ir: IR, state_dir: str, only: tuple[str, ...], from_: tuple[str, 
 
 
 def resume(
-    run_ref: str, ir: IR, state_dir: str, options: RunOptions, sync: str, output: Output
+    run_ref: str,
+    ir: IR,
+    state_dir: str,
+    options: RunOptions,
+    sync: str,
+    output: Output,
+    secret_assignments: tuple[str, ...] = (),
 ) -> int:
+    """Continue a run; `secret_assignments` (`-p NAME=VALUE`) give again the values of its
+    secret params, which were recorded as `***`."""
     output = _surviving(output)
     with _recording(state_dir, sync) as (store, interrupts):
         info = store.begin_resume(run_ref, ir.digest)
         run_id = info.run.run_id
         grace = float(ir.globals["kill_grace_sec"])
-        params, tags = _recorded_params_and_tags(state_dir, run_id)
+        recorded, tags, secret_outputs = _recorded_params_and_tags(state_dir, run_id)
+        params = _resumed_params(ir, run_id, recorded, secret_assignments)
         killed = kill_leftovers(info.running_attempts, grace, tags)
         store.emit(run_id, "run_resumed", pid=os.getpid(), previous_status=info.previous_status)
         output.err.write(
@@ -222,7 +251,14 @@ def resume(
         )
         previous = {
             s.step_id: StepRecord(
-                s.status, s.attempts, 0, s.exit_code, s.duration_sec, s.outputs, s.reason
+                s.status,
+                s.attempts,
+                0,
+                s.exit_code,
+                s.duration_sec,
+                s.outputs,
+                s.reason,
+                secret_outputs.get(s.step_id, set()),
             )
             for s in info.steps
         }
@@ -231,6 +267,7 @@ def resume(
         carried = kept_on_resume(previous, ir.steps) | left_out_on_resume(previous)
         observer = _observer(output, len(ir.steps) - len(carried))
         executor = Executor(ir, store, run_id, options, observer, interrupts)
+        executor.scrub_outputs((a.step_id, a.attempt) for a in info.running_attempts)
         return _drive(executor, state_dir, output, lambda: executor.run(previous))
 
 
@@ -246,9 +283,10 @@ def bind_params(ir: IR, assignments: tuple[str, ...], params_file: str | None) -
 
 def _recorded_params_and_tags(
     state_dir: str, run_id: str
-) -> tuple[dict[str, Any], dict[tuple[str, int], str]]:
+) -> tuple[dict[str, Any], dict[tuple[str, int], str], dict[str, set[str]]]:
     """From the run's events, in one read: the params it started with (a resumed run keeps
-    them) and the PLANRUN_ATTEMPT_TAG of each attempt (to find daemons a dead planrun left)."""
+    them), the PLANRUN_ATTEMPT_TAG of each attempt (to find daemons a dead planrun left) and
+    each step's secret outputs (whose values were not recorded)."""
     with open_reader(state_dir) as reader:
         events = reader.events(run_id)
     params = events[0].payload.get("params") if events else None
@@ -257,7 +295,43 @@ def _recorded_params_and_tags(
         for e in events
         if e.type == "step_started" and e.payload.get("tag")
     }
-    return (dict(params) if isinstance(params, dict) else {}), tags
+    secret_outputs: dict[str, set[str]] = {}
+    if any("secret_outputs" in e.payload for e in events):
+        from planrun.secrecy import secret_outputs_in
+
+        secret_outputs = secret_outputs_in(events)
+    return (dict(params) if isinstance(params, dict) else {}), tags, secret_outputs
+
+
+def _resumed_params(
+    ir: IR, run_id: str, recorded: dict[str, Any], assignments: tuple[str, ...]
+) -> dict[str, Any]:
+    """The recorded params, with each secret param's value given again on the command line
+    (the run recorded `***`); -p for any other param is refused."""
+    declared = ir.raw["params"]
+    secret = {name for name, spec in declared.items() if spec.get("secret")}
+    try:
+        given = parse_assignments(assignments)
+    except ParamError as exc:
+        raise UsageError(str(exc)) from None
+    other = sorted(set(given) - secret)
+    if other:
+        raise UsageError(
+            "a resumed run keeps its params; -p with --resume only gives again a secret"
+            f" param, and {', '.join(other)} is not one"
+        )
+    missing = sorted(secret & set(recorded) - set(given))
+    if missing:
+        flags = " ".join(f"-p {name}=VALUE" for name in missing)
+        raise UsageError(
+            f"run {run_id} has secret param(s) {', '.join(missing)}, whose values planrun does"
+            f" not store: give them again ({flags})"
+        )
+    try:
+        values = bind({name: declared[name] for name in given}, given)
+    except ParamError as exc:
+        raise UsageError(str(exc)) from None
+    return {**recorded, **values}
 
 
 def dry_run(ir: IR, out: TextIO, params: dict[str, Any] | None = None) -> int:
@@ -278,7 +352,7 @@ def dry_run(ir: IR, out: TextIO, params: dict[str, Any] | None = None) -> int:
         if step_id is None:
             break
         order += 1
-        command = _command_line(ir.steps_by_id[step_id], params or {})
+        command = _command_line(ir.steps_by_id[step_id], _shown_params(ir, params or {}))
         out.write(f"{order:4}. {step_id}  ({command})\n")
         plan.started(step_id)
         pending = plan.finished(step_id, sem.SUCCESS)
@@ -305,6 +379,12 @@ def status(state_dir: str, run_ref: str | None, as_json: bool, out: TextIO) -> i
     out.write(f"run {summary['run_id']}  plan {summary['plan_id']}  status {summary['status']}\n")
     out.write(summary_table(steps))
     return 0
+
+
+def _shown_params(ir: IR, params: dict[str, Any]) -> dict[str, Any]:
+    """The params a dry run fills in: not the secret ones (their placeholders stay)."""
+    declared = ir.raw["params"]
+    return {n: v for n, v in params.items() if not declared.get(n, {}).get("secret")}
 
 
 def _command_line(step: dict[str, Any], params: dict[str, Any]) -> str:

@@ -20,6 +20,8 @@ class Selection:
     excluded: frozenset[str] = frozenset()  # neither selected nor needed: recorded not_selected
     # reused step -> the outputs it set in that run: the selected steps read them
     outputs: dict[str, dict[str, str]] = field(default_factory=dict)
+    # reused step -> its outputs that held a secret: recorded masked, so not there to hand on
+    secret_outputs: dict[str, set[str]] = field(default_factory=dict)
 
 
 def select(
@@ -37,7 +39,19 @@ def select(
     selected |= _closure(selected, lambda s: [by_id[s]["fallback"]] if by_id[s]["fallback"] else [])
     needed = _closure(selected, lambda s: by_id[s]["depends_on"]) - selected
     reused, outputs = _reused(sorted(needed, key=lambda s: by_id[s]["index"]), digest, reader)
-    return Selection(reused, frozenset(by_id) - selected - needed, outputs)
+    secret = _secret_outputs(reused, reader) if reader is not None else {}
+    return Selection(reused, frozenset(by_id) - selected - needed, outputs, secret)
+
+
+def _secret_outputs(reused: dict[str, str], reader: Reader) -> dict[str, set[str]]:
+    """The secret outputs of each reused step, from the events of the run it comes from."""
+    from planrun.secrecy import secret_outputs_in
+
+    found: dict[str, set[str]] = {}
+    for run_id in sorted(set(reused.values())):
+        in_run = secret_outputs_in(reader.events(run_id))
+        found.update({s: in_run[s] for s, r in reused.items() if r == run_id and in_run.get(s)})
+    return found
 
 
 def _closure(start: Iterable[str], neighbours: Any) -> set[str]:

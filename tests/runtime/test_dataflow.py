@@ -284,11 +284,11 @@ def test_secrets_are_masked_everywhere_and_withheld(
         ' echo "other=${PLAN_TEST_OTHER:-withheld}"; printf "%s" "$PLAN_TEST_TOKEN" | head -c 5; echo;'
         " exit 3"
     )
+    # The value is checked in two halves: a command line holding a whole secret is not started.
+    granted = 'test "${PLAN_TEST_OTHER%-secret-value}" = another'
     steps = (
         sh("leak", script, on_failure="continue"),
-        sh(
-            "granted", 'test "$PLAN_TEST_OTHER" = another-secret-value', secrets=["PLAN_TEST_OTHER"]
-        ),
+        sh("granted", granted, secrets=["PLAN_TEST_OTHER"]),
     )
     result = run_plan(tmp_path, plan(*steps, secrets=["PLAN_TEST_TOKEN"]))
     assert result.statuses == {"leak": "failed", "granted": "success"}

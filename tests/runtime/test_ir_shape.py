@@ -35,9 +35,9 @@ def rich_ir() -> dict[str, Any]:
     ir = golden(0)
     ir["params"] = {
         "env": {"type": "string", "required": False, "default": "dev", "description": "",
-                "choices": ["dev", "prod", 3, True]},
+                "choices": ["dev", "prod", 3, True], "secret": False},
         "n": {"type": "int", "required": True, "default": None, "description": "x",
-              "choices": None},
+              "choices": None, "secret": True},
     }  # fmt: skip
     ir["secrets"] = ["TOKEN"]
     step = ir["steps"][0]

@@ -79,6 +79,12 @@ def _dataflow_errors(
         problem = None
         if isinstance(ref, ParamRef):
             problem = param_problem(ctx, ref.name)
+            if problem is None and ref.name in ctx.plan.secret_params:
+                problem = Problem(
+                    "secret-in-condition",
+                    f"the condition of `{step.id}` reads secret param `{ref.name}`",
+                    "a condition's text and result are recorded; test the secret inside the step",
+                )
         elif isinstance(ref, OutputRef):
             problem = output_problem(ctx, step.id, ref.step, ref.name)
         elif isinstance(ref, EnvRef) and ref.name in secrets:

@@ -7,7 +7,14 @@ from collections.abc import Iterator
 from planc.diagnostics import Diagnostic, Span, error
 from planc.model import SourceStep
 from planc.nodes import MapNode, Node, ScalarNode, SeqNode
-from planc.references import declared_params, output_problem, param_problem
+from planc.references import (
+    Problem,
+    declared_params,
+    output_problem,
+    param_problem,
+    possibly_secret_steps,
+    secret_scope,
+)
 from planc.rules.base import RuleContext
 from planrun.interpolate import Malformed, Reference, find
 
@@ -44,9 +51,26 @@ CODES = {
         "    shell: true",
     ),
     "secret-in-args": (
-        "a secret interpolated into command, args or cwd",
+        "a secret, a secret param or an output that may hold a secret in command, args or cwd",
         "Arguments are visible to every process on the machine and are recorded in events."
-        " Steps receive secrets through their environment only.",
+        " Steps receive secrets through their environment only. An output may hold a secret"
+        " when its step reads one: it declares a secret itself, names one in its command, args,"
+        " env or cwd (`$TOKEN`), or reads a secret param or such an output (docs/dataflow.md)."
+        " Pass the value through `env:` instead:\n\n"
+        '    env: {TOKEN: "${{ steps.mint.outputs.token }}"}',
+    ),
+    "secret-out-of-scope": (
+        "a step reads a secret that only other steps declare",
+        "A step-level `secrets:` entry gives the secret to that step alone; `${{ env.NAME }}` in"
+        " another step would hand it on. Declare it on the step that reads it too, or at plan"
+        " level.\n\n"
+        "    - id: b\n      secrets: [TOKEN]\n"
+        '    - id: c\n      env: {Y: "${{ env.TOKEN }}"}   # add `secrets: [TOKEN]` to c',
+    ),
+    "secret-param-default": (
+        "a secret param has a default",
+        "A default is written in the plan file and recorded in the IR, so it is no secret."
+        " Leave it out: the caller gives the value (`-p NAME=VALUE`).",
     ),
     "secret-in-condition": (
         "a condition reads a secret",
@@ -69,11 +93,11 @@ _ARTICLE = {"string": "a", "int": "an", "bool": "a"}
 
 def check(ctx: RuleContext) -> Iterator[Diagnostic]:
     yield from _params(ctx)
-    secrets = ctx.plan.secret_names
+    carriers = possibly_secret_steps(ctx)
     for step in ctx.plan.steps:
         for field_name, node in _fields(step):
             for scalar in _strings(node):
-                yield from _placeholders(ctx, step, field_name, scalar, secrets)
+                yield from _placeholders(ctx, step, field_name, scalar, carriers)
 
 
 def _fields(step: SourceStep) -> Iterator[tuple[str, Node]]:
@@ -95,7 +119,7 @@ def _strings(node: Node) -> Iterator[ScalarNode]:
 
 
 def _placeholders(
-    ctx: RuleContext, step: SourceStep, field_name: str, node: ScalarNode, secrets: frozenset[str]
+    ctx: RuleContext, step: SourceStep, field_name: str, node: ScalarNode, carriers: dict[str, str]
 ) -> Iterator[Diagnostic]:
     text = str(node.value)
     if "${{" not in text:
@@ -120,7 +144,7 @@ def _placeholders(
                 f"step `{step.id}` interpolates into a shell command line (`shell: true`)",
                 "pass the value through `env:` and quote the variable in the command",
             )
-        yield from _reference(ctx, step, field_name, found, span, secrets)
+        yield from _reference(ctx, step, field_name, found, span, carriers)
 
 
 def _reference(
@@ -129,25 +153,54 @@ def _reference(
     field_name: str,
     ref: Reference,
     span: Span,
-    secrets: frozenset[str],
+    carriers: dict[str, str],
 ) -> Iterator[Diagnostic]:
+    in_args = field_name != "env"
     if ref.kind == "param":
         problem = param_problem(ctx, ref.name)
+        if problem is None and in_args and ref.name in ctx.plan.secret_params:
+            problem = Problem(
+                "secret-in-args",
+                f"secret param `{ref.name}` is interpolated into `{field_name}` of step"
+                f" `{step.id}`",
+                f'pass it through `env:` (`env: {{{ref.name.upper()}: "${{{{ params.{ref.name}'
+                ' }}"}`) and read it there',
+            )
     elif ref.kind == "output":
         assert ref.step is not None
         problem = output_problem(ctx, step.id, ref.step, ref.name)
-    else:
-        problem = None
-        if ref.name in secrets and field_name != "env":
-            yield error(
-                ctx.path,
-                span,
+        if problem is None and in_args and ref.step in carriers:
+            problem = Problem(
                 "secret-in-args",
-                f"secret `{ref.name}` is interpolated into `{field_name}` of step `{step.id}`",
-                f"steps receive `{ref.name}` in their environment: read it there",
+                f"output `{ref.name}` of step `{ref.step}` may hold a secret"
+                f" ({carriers[ref.step]}) and is interpolated into `{field_name}` of step"
+                f" `{step.id}`",
+                "pass it through `env:` and read it there",
             )
+    else:
+        problem = _env_problem(ctx, step, field_name, ref.name)
     if problem is not None:
         yield error(ctx.path, span, problem.code, problem.message, problem.hint)
+
+
+def _env_problem(ctx: RuleContext, step: SourceStep, field_name: str, name: str) -> Problem | None:
+    if name not in ctx.plan.secret_names:
+        return None
+    if name not in secret_scope(ctx, step):
+        declared_by = [s.id for s in ctx.plan.steps if name in (s.get("secrets") or [])]
+        return Problem(
+            "secret-out-of-scope",
+            f"step `{step.id}` reads secret `{name}`, which only"
+            f" {', '.join(f'`{s}`' for s in declared_by)} declare{'s' * (len(declared_by) == 1)}",
+            f"add `{name}` to `secrets` of `{step.id}` (or of the plan)",
+        )
+    if field_name != "env":
+        return Problem(
+            "secret-in-args",
+            f"secret `{name}` is interpolated into `{field_name}` of step `{step.id}`",
+            f"steps receive `{name}` in their environment: read it there",
+        )
+    return None
 
 
 def _params(ctx: RuleContext) -> Iterator[Diagnostic]:
@@ -170,6 +223,14 @@ def _params(ctx: RuleContext) -> Iterator[Diagnostic]:
                 "param-default-type",
                 f"the default of param `{key.value}` must be {_ARTICLE[kind]} {kind},"
                 f" got {default!r}",
+            )
+        if declared.get("secret") is True and default_node is not None:
+            yield error(
+                ctx.path,
+                default_node.span,
+                "secret-param-default",
+                f"secret param `{key.value}` has a default, written in the plan and the IR",
+                "leave the default out: the caller gives the value with -p",
             )
         choices = declared.get("choices")
         if default_node is not None and isinstance(choices, list) and default not in choices:
