@@ -32,9 +32,10 @@ class RunContext:
 
 @dataclass(frozen=True)
 class AttemptFiles:
-    stdout: str
+    stdout: str  # absolute paths (a step may run in any cwd)
     stderr: str
     outputs: str
+    dir_fd: int | None = None  # their directory (RunStore.log_dir_fd)
 
 
 def launch_spec(
@@ -60,6 +61,7 @@ def launch_spec(
         heartbeat_timeout_sec=step["heartbeat_timeout_sec"],
         kill_grace_sec=ctx.kill_grace_sec,
         mask_patterns=ctx.mask_patterns,
+        log_dir_fd=files.dir_fd,
     )
 
 
