@@ -132,8 +132,10 @@ def open_dirs(root: int, names: Iterable[str], *, create: bool = False) -> int:
     """A descriptor on root/name1/name2/…, each component opened with O_NOFOLLOW relative to
     the one before (created 0700 when `create`); UnsafeFileError if one is not a directory."""
     fd = os.dup(root)
+    walked: list[str] = []
     try:
         for name in names:
+            walked.append(name)
             if create:
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(name, PRIVATE_DIR, dir_fd=fd)
@@ -141,7 +143,10 @@ def open_dirs(root: int, names: Iterable[str], *, create: bool = False) -> int:
                 inner = os.open(name, _DIR, dir_fd=fd)
             except OSError as exc:
                 if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise UnsafeFileError(name, "it is not a directory (a link?)") from None
+                    where = "/".join(walked)
+                    raise UnsafeFileError(
+                        where, f"{where} is not a directory (or is a link)"
+                    ) from None
                 raise
             os.close(fd)
             fd = inner

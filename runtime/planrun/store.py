@@ -455,6 +455,7 @@ class _StateFiles:
         self.root_fd = root_fd
         self.db_fd = db_fd
         self.db_size = 0
+        self.db_id = (0, 0)  # st_dev, st_ino of the file SQLite writes into
         self.lost: str | None = None
 
     @classmethod
@@ -492,14 +493,21 @@ class _StateFiles:
                 raise StoreError(f"{where}: it is {kind(st.st_mode)}, not a regular file")
             _trust(st, where)
         self.db_size = db.st_size
+        self.db_id = (db.st_dev, db.st_ino)
 
     def check_alive(self, state_dir: Path) -> None:
-        """One fstat: StateLostError if state.db was unlinked (or renamed over) or shrank (a
-        database only grows: planrun never vacuums) since the last call."""
+        """One stat (relative to the dir fd): StateLostError if DIR/state.db is gone, is
+        another file than the one SQLite writes into, or shrank (a database only grows:
+        planrun never vacuums) since the last call."""
         if self.lost is None:
-            st = os.fstat(self.db_fd)
-            if st.st_nlink == 0:
-                self.lost = "deleted (or replaced by another file)"
+            try:
+                st = os.stat("state.db", dir_fd=self.root_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                st = None
+            if st is None:
+                self.lost = "deleted (or moved away)"
+            elif (st.st_dev, st.st_ino) != self.db_id:
+                self.lost = "replaced by another file"
             elif st.st_size < self.db_size:
                 self.lost = f"truncated ({self.db_size} bytes, now {st.st_size})"
             else:
@@ -739,7 +747,7 @@ class RunStore:
     def begin_resume(self, run_id: str, ir_digest: str) -> ResumeInfo:
         """Lock a previous run (full id or unique prefix) for resuming with the same IR; the
         executor then kills the leftovers in `running_attempts` and emits run_resumed."""
-        with self._lock:
+        with self._lock, _reading(self.state_dir / "state.db"):
             run_id = _resolve_run_id(self._conn, run_id, self.state_dir)
             recorded = _read_run(self._conn, run_id).ir_digest
         if recorded != ir_digest:
@@ -749,7 +757,7 @@ class RunStore:
                 f" `planrun --resume {run_id}` uses it)"
             )
         self.acquire(run_id)
-        with self._lock:
+        with self._lock, _reading(self.state_dir / "state.db"):
             run = _read_run(self._conn, run_id)
             # We own the run now, so a `running` status can only be a crashed previous owner's.
             previous = INTERRUPTED if run.status == RUNNING else run.status
@@ -941,20 +949,25 @@ class RunStore:
 
     def _hold(self, run_id: str) -> None:
         """Called with the lock held: rebuild the derived files from SQLite, load the counters."""
-        (ir,) = self._cur.execute("SELECT ir FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        rows = self._cur.execute(
-            "SELECT seq, ts, type, step_id, attempt, payload FROM events WHERE run_id = ?"
-            " ORDER BY seq",
-            (run_id,),
-        ).fetchall()
-        lines = [render_line(s, ts, run_id, t, st, a, p).encode() for s, ts, t, st, a, p in rows]
-        attempts = dict(
-            self._cur.execute("SELECT step_id, attempts FROM steps WHERE run_id = ?", (run_id,))
-        )
+        with _reading(self.state_dir / "state.db"):  # a damaged row: one line, exit 2
+            (ir,) = self._cur.execute("SELECT ir FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            rows = self._cur.execute(
+                "SELECT seq, ts, type, step_id, attempt, payload FROM events WHERE run_id = ?"
+                " ORDER BY seq",
+                (run_id,),
+            ).fetchall()
+            lines = [
+                render_line(s, ts, run_id, t, st, a, p).encode() for s, ts, t, st, a, p in rows
+            ]
+            attempts = dict(
+                self._cur.execute(
+                    "SELECT step_id, attempts FROM steps WHERE run_id = ?", (run_id,)
+                ).fetchall()
+            )
         run_fd = open_dirs(self._files.root_fd, ("runs", run_id), create=True)
         fds = [run_fd]
         try:
-            fds.append(open_dirs(run_fd, ("logs",), create=True))
+            fds.append(open_dirs(self._files.root_fd, ("runs", run_id, "logs"), create=True))
             try:
                 same = read_regular("ir.json", len(ir), dir_fd=run_fd) == ir
             except OSError:
