@@ -347,12 +347,23 @@ def _damage(db: Path, how: str) -> None:
     conn.close()
 
 
-@pytest.mark.parametrize("how", ["tables", "version", "ir", "ir-json", "utf8", "json"])
+# Which reader commands have nothing to read in what each damage broke, so still answer.
+UNHARMED = {
+    "tables": set(),
+    "version": set(),
+    "ir": {"status", "runs", "show", "logs"},  # the IR is read by report and --resume
+    "ir-json": {"status", "runs", "show", "logs"},
+    "utf8": {"logs"},  # plan_id and payloads are not part of an attempt
+    "json": set(),
+}
+
+
+@pytest.mark.parametrize("how", sorted(UNHARMED))
 def test_a_damaged_state_db_is_one_line_for_every_reader(tmp_path: Path, how: str) -> None:
+    """Readers printed tracebacks (report a UnicodeDecodeError) for each of these."""
     result = run_plan(tmp_path, plan(sh("a", "echo hi")))
     _damage(result.state_dir / "state.db", how)
     state = str(result.state_dir)
-    failing = 0
     for args in (
         ("status",),
         ("status", "--json"),
@@ -365,12 +376,9 @@ def test_a_damaged_state_db_is_one_line_for_every_reader(tmp_path: Path, how: st
         ("--resume", result.run_id),
     ):
         outcome = planrun_cli(*args, "--state-dir", state, cwd=tmp_path)
-        assert "Traceback" not in outcome.stderr, (args, outcome.stderr)
-        if outcome.returncode != 0:
-            failing += 1
-            assert outcome.returncode == 2 and len(outcome.stderr.splitlines()) == 1, (
-                args,
-                outcome.stderr,
-            )
-    # Whatever a damage leaves readable may be read, but every one of these breaks something.
-    assert failing > 0
+        if args[0] in UNHARMED[how]:
+            assert outcome.returncode == 0, (args, outcome.stderr)
+            continue
+        line = one_line_exit_2(outcome)
+        said = ("damaged or not planrun's", "IR of run", "schema version 99, newer than")
+        assert any(words in line for words in said), (args, line)
