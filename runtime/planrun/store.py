@@ -891,6 +891,8 @@ class RunStore:
                         os.close(fd)
                     # Best effort: a lock left behind expires with its owner (this process).
                     with suppress(sqlite3.Error):
+                        if self._files.lost is not None:
+                            continue  # nothing more goes into a database that is gone
                         self._cur.execute(
                             "UPDATE runs SET owner_pid = NULL, owner_start_time = NULL"
                             " WHERE run_id = ? AND owner_pid = ?",
