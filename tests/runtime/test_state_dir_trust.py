@@ -10,6 +10,9 @@ import os
 import sqlite3
 import stat
 import subprocess
+import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ import pytest
 from support import collect, planrun_cli, run_plan, write_plan
 
 from planrun.outputs import MAX_OUTPUT_BYTES
+from planrun.views.web import make_server
 
 VICTIM = "precious, not planrun's\n"
 OTHER_UID = 65534
@@ -165,6 +169,30 @@ def test_logs_and_report_do_not_show_a_planted_links_target(tmp_path: Path, vict
     assert made.returncode == 0, made.stderr
     page = report.read_text()
     assert "precious" not in page and "symbolic link (not followed)" in page
+
+
+def test_the_ui_does_not_serve_a_planted_links_target(tmp_path: Path, victim: Path) -> None:
+    """The UI served /etc/shadow through a planted link."""
+    result = run_plan(tmp_path, plan(sh("a", "echo mine; exit 3")))
+    log = result.state_dir / "runs" / result.run_id / "logs" / "a.1.stdout"
+    log.unlink()
+    log.symlink_to(victim)
+    server = make_server(str(result.state_dir), 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"{server.url}api/runs/{result.run_id}/logs/a"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=30)
+        body = refused.value.read().decode()
+        assert refused.value.code == 404 and "precious" not in body
+        assert (
+            json.loads(body)["error"] == f"cannot show {log}: it is a symbolic link (not followed)"
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
 
 
 def test_a_log_replaced_by_a_fifo_does_not_block_logs(tmp_path: Path) -> None:
