@@ -117,14 +117,18 @@ def create_private(name: str | Path, *, dir_fd: int | None = None) -> int:
 
     Whatever was at that name goes first: a stale file of a crashed attempt or a link planted
     by a step is removed (unlink removes a link, never its target), so nothing is written
-    through it.
+    through it. The common case, nothing there, costs the one open.
     """
     try:
-        os.unlink(name, dir_fd=dir_fd)
-    except FileNotFoundError:
+        return os.open(name, _CREATE, PRIVATE_FILE, dir_fd=dir_fd)
+    except FileExistsError:
         pass
+    try:
+        os.unlink(name, dir_fd=dir_fd)
     except IsADirectoryError:
         raise UnsafeFileError(name, "it is a directory") from None
+    except FileNotFoundError:
+        pass  # gone meanwhile
     return os.open(name, _CREATE, PRIVATE_FILE, dir_fd=dir_fd)
 
 

@@ -446,10 +446,11 @@ _SHOWN_PATH = 160  # characters of a path quoted in a message; a longer one is e
 
 
 class _StateFiles:
-    """The state dir and its state.db as checked descriptors (docs/state.md, "Trust"): the dir
-    and the database belong to the user running planrun and nobody else can write them; the
-    database is a regular file reached without following a link. The database descriptor then
-    tells whether the file was deleted or truncated under a live run (`check_alive`)."""
+    """The state dir as a checked descriptor, and its state.db (docs/state.md, "Trust"): both
+    belong to the user running planrun and nobody else can write them; the database is a
+    regular file reached without following a link, and is the file SQLite opened by name. Its
+    identity (device, inode) and size then tell whether it was deleted, replaced or truncated
+    under a live run (`check_alive`)."""
 
     def __init__(self, root_fd: int, db_fd: int) -> None:
         self.root_fd = root_fd
@@ -494,6 +495,8 @@ class _StateFiles:
             _trust(st, where)
         self.db_size = db.st_size
         self.db_id = (db.st_dev, db.st_ino)
+        os.close(self.db_fd)  # checked: from now on the identity is what counts
+        self.db_fd = -1
 
     def check_alive(self, state_dir: Path) -> None:
         """One stat (relative to the dir fd): StateLostError if DIR/state.db is gone, is
