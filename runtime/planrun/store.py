@@ -440,7 +440,7 @@ _INSERT_EVENT = (
 # Write side
 
 
-_DB_FLAGS = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_CREATE_DB = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _JSONL_FLAGS = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _SHOWN_PATH = 160  # characters of a path quoted in a message; a longer one is elided
 
@@ -448,15 +448,19 @@ _SHOWN_PATH = 160  # characters of a path quoted in a message; a longer one is e
 class _StateFiles:
     """The state dir as a checked descriptor, and its state.db (docs/state.md, "Trust"): both
     belong to the user running planrun and nobody else can write them; the database is a
-    regular file reached without following a link, and is the file SQLite opened by name. Its
-    identity (device, inode) and size then tell whether it was deleted, replaced or truncated
-    under a live run (`check_alive`)."""
+    regular file (not a link), and is the file SQLite opened by name. Its identity (device,
+    inode) and size then tell whether it was deleted, replaced or truncated under a live run
+    (`check_alive`).
 
-    def __init__(self, root_fd: int, db_fd: int) -> None:
+    state.db is only ever looked at with lstat, never opened here (but once, to create it
+    0600): closing any descriptor of it would drop every POSIX lock this process holds on
+    it, SQLite's included, and another process could then delete the WAL under an open
+    connection."""
+
+    def __init__(self, root_fd: int, db: os.stat_result) -> None:
         self.root_fd = root_fd
-        self.db_fd = db_fd
-        self.db_size = 0
-        self.db_id = (0, 0)  # st_dev, st_ino of the file SQLite writes into
+        self.db_size = db.st_size
+        self.db_id = (db.st_dev, db.st_ino)
         self.lost: str | None = None
 
     @classmethod
@@ -471,42 +475,34 @@ class _StateFiles:
             raise _unusable(root, exc) from None
         try:
             _trust(os.fstat(root_fd), f"refusing to use {shown(root)} as the state directory")
-            db_fd = _open_db(root, root_fd, create)
+            db = _check_db(root, root_fd, create)
         except BaseException:
             os.close(root_fd)
             raise
-        return cls(root_fd, db_fd)
+        return cls(root_fd, db)
 
     def verify(self, root: Path) -> None:
         """After SQLite opened state.db by name: it is the file checked, and its -wal/-shm are
         regular files of ours too (SQLite opens them following links)."""
-        db = os.fstat(self.db_fd)
-        named = os.stat("state.db", dir_fd=self.root_fd, follow_symlinks=False)
-        if (named.st_dev, named.st_ino) != (db.st_dev, db.st_ino):
+        named = self._stat("state.db")
+        if named is None or (named.st_dev, named.st_ino) != self.db_id:
             raise StoreError(f"{shown(root / 'state.db')} was replaced while it was opened")
         for suffix in ("-wal", "-shm"):
-            try:
-                st = os.stat(f"state.db{suffix}", dir_fd=self.root_fd, follow_symlinks=False)
-            except FileNotFoundError:
+            st = self._stat(f"state.db{suffix}")
+            if st is None:
                 continue
             where = f"refusing to use {shown(root / ('state.db' + suffix))}"
             if not stat.S_ISREG(st.st_mode):
                 raise StoreError(f"{where}: it is {kind(st.st_mode)}, not a regular file")
             _trust(st, where)
-        self.db_size = db.st_size
-        self.db_id = (db.st_dev, db.st_ino)
-        os.close(self.db_fd)  # checked: from now on the identity is what counts
-        self.db_fd = -1
+        self.db_size = named.st_size
 
     def check_alive(self, state_dir: Path) -> None:
         """One stat (relative to the dir fd): StateLostError if DIR/state.db is gone, is
         another file than the one SQLite writes into, or shrank (a database only grows:
         planrun never vacuums) since the last call."""
         if self.lost is None:
-            try:
-                st = os.stat("state.db", dir_fd=self.root_fd, follow_symlinks=False)
-            except FileNotFoundError:
-                st = None
+            st = self._stat("state.db")
             if st is None:
                 self.lost = "deleted (or moved away)"
             elif (st.st_dev, st.st_ino) != self.db_id:
@@ -523,37 +519,41 @@ class _StateFiles:
         )
 
     def close(self) -> None:
-        fds, self.db_fd, self.root_fd = (self.db_fd, self.root_fd), -1, -1
-        for fd in fds:
-            if fd >= 0:
-                os.close(fd)
+        fd, self.root_fd = self.root_fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def _stat(self, name: str) -> os.stat_result | None:
+        try:
+            return os.stat(name, dir_fd=self.root_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
 
 
-def _open_db(root: Path, root_fd: int, create: bool) -> int:
-    """A descriptor on DIR/state.db (created 0600 if `create`), checked like the dir."""
+def _check_db(root: Path, root_fd: int, create: bool) -> os.stat_result:
+    """lstat of DIR/state.db (created 0600 first if `create` and missing), checked like the
+    dir: a regular file of ours that nobody else can write."""
     db = root / "state.db"
     try:
-        fd = os.open("state.db", _DB_FLAGS | (os.O_CREAT if create else 0), PRIVATE_FILE,
-                     dir_fd=root_fd)  # fmt: skip
+        if create:
+            with suppress(FileExistsError):
+                # Nothing else in this process can have it open: it did not exist.
+                os.close(os.open("state.db", _CREATE_DB, PRIVATE_FILE, dir_fd=root_fd))
+        st = os.stat("state.db", dir_fd=root_fd, follow_symlinks=False)
     except FileNotFoundError:
         raise _no_state(root) from None
-    except IsADirectoryError:
-        raise StoreError(f"{shown(db)} is a directory, not a planrun state database") from None
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise StoreError(f"refusing to use {shown(db)}: it is a symbolic link") from None
         if exc.errno == errno.EACCES and create:
             raise StoreError(f"cannot create {shown(db)}: {shown(root)} is not writable") from None
         raise StoreError(f"cannot open {shown(db)}: {exc.strerror or exc}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise StoreError(f"{shown(db)} is {kind(st.st_mode)}, not a planrun state database")
-        _trust(st, f"refusing to use {shown(db)}")
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+    if stat.S_ISDIR(st.st_mode):
+        raise StoreError(f"{shown(db)} is a directory, not a planrun state database")
+    if stat.S_ISLNK(st.st_mode):
+        raise StoreError(f"refusing to use {shown(db)}: it is a symbolic link")
+    if not stat.S_ISREG(st.st_mode):
+        raise StoreError(f"{shown(db)} is {kind(st.st_mode)}, not a planrun state database")
+    _trust(st, f"refusing to use {shown(db)}")
+    return st
 
 
 def _trust(st: os.stat_result, refusal: str) -> None:
@@ -1251,28 +1251,27 @@ def open_reader(state_dir: str | Path) -> Reader:
     files = _StateFiles.open(root, create=False)
     db = root / "state.db"
     try:
-        try:
-            conn = sqlite3.connect(
-                Path(os.path.abspath(db)).as_uri() + "?mode=ro",
-                uri=True,
-                isolation_level=None,
-                timeout=BUSY_TIMEOUT,
-            )
-        except (OSError, sqlite3.Error) as exc:
-            raise _unusable(root, exc) from None
-        try:
-            with _reading(db):
-                files.verify(root)
-                if _schema_version(conn) < SCHEMA_VERSION:
-                    raise NoStateError(f"{shown(db)} holds no runs yet (schema not initialised)")
-                for table, columns in _TABLE_COLUMNS:
-                    conn.execute(f"SELECT {columns} FROM {table} LIMIT 0")
-        except BaseException:
-            conn.close()
-            raise
-    finally:
+        conn = sqlite3.connect(
+            Path(os.path.abspath(db)).as_uri() + "?mode=ro",
+            uri=True,
+            isolation_level=None,
+            timeout=BUSY_TIMEOUT,
+        )
+    except (OSError, sqlite3.Error) as exc:
         files.close()
-    return Reader(root, conn)
+        raise _unusable(root, exc) from None
+    try:
+        with _reading(db):
+            files.verify(root)
+            if _schema_version(conn) < SCHEMA_VERSION:
+                raise NoStateError(f"{shown(db)} holds no runs yet (schema not initialised)")
+            for table, columns in _TABLE_COLUMNS:
+                conn.execute(f"SELECT {columns} FROM {table} LIMIT 0")
+    except BaseException:
+        conn.close()
+        files.close()
+        raise
+    return Reader(root, conn, files)
 
 
 # What the read side selects from each table: all of it must exist (a damaged or foreign
@@ -1323,9 +1322,10 @@ class Reader:
     """The read model. Every method accepts a full run id or a unique prefix of one; whatever
     a damaged database makes a query raise comes out as one DamagedStateError."""
 
-    def __init__(self, state_dir: Path, conn: sqlite3.Connection) -> None:
+    def __init__(self, state_dir: Path, conn: sqlite3.Connection, files: _StateFiles) -> None:
         self.state_dir = state_dir
         self._conn = conn
+        self._files = files  # closed after the connection (_StateFiles.close)
         self._db = state_dir / "state.db"
 
     def __enter__(self) -> Self:
@@ -1337,7 +1337,10 @@ class Reader:
         self.close()
 
     def close(self) -> None:
-        self._conn.close()
+        try:
+            self._conn.close()
+        finally:
+            self._files.close()
 
     def runs(self, limit: int = 20) -> list[RunInfo]:
         """Newest first."""
