@@ -22,6 +22,7 @@ import pytest
 from support import collect, planrun_cli, run_plan, write_plan
 
 from planrun.outputs import MAX_OUTPUT_BYTES
+from planrun.store import RunStore, open_reader
 from planrun.views.web import make_server
 
 VICTIM = "precious, not planrun's\n"
@@ -406,3 +407,24 @@ def test_a_damaged_state_db_is_one_line_for_every_reader(tmp_path: Path, how: st
         line = one_line_exit_2(outcome)
         said = ("damaged or not planrun's", "IR of run", "schema version 99, newer than")
         assert any(words in line for words in said), (args, line)
+
+
+def test_checking_state_db_keeps_sqlites_locks(tmp_path: Path) -> None:
+    """Closing any descriptor of a file drops the process's POSIX locks on it, SQLite's too:
+    when the trust checks opened and closed state.db beside a live connection, another
+    process closing its connection took the database for unused and deleted the WAL under
+    the run (disk I/O error)."""
+    state = tmp_path / "state"
+    with RunStore.open(state) as store:
+        store.create_run("R", "p", "sha256:" + "ab" * 32, b"{}", ["a"], ["planrun"], 1)
+        with open_reader(state) as reader:  # the checks of a reader in the same process
+            assert reader.latest_run_id() == "R"
+        other = subprocess.run(
+            [sys.executable, "-c", f"import sqlite3; sqlite3.connect({str(state / 'state.db')!r})"
+             ".execute('SELECT count(*) FROM runs').fetchone()"],
+            check=False, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert other.returncode == 0, other.stderr
+        assert (state / "state.db-wal").exists()
+        store.emit("R", "step_started", "a", pid=None, pgid=None)
+    assert [e.type for e in collect(state, 0, run_id="R").events] == ["run_started", "step_started"]
