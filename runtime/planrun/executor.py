@@ -23,6 +23,7 @@ from planrun.launch import AttemptFiles, LaunchError, RunContext, launch_spec
 from planrun.outputs import OutputError, read_outputs
 from planrun.params import ParamValue
 from planrun.process import Finished, ProcessSet, SpawnError, kill_leftover
+from planrun.safefs import create_private
 from planrun.scheduler import ReadyQueue
 from planrun.store import AttemptInfo, RunStore
 
@@ -35,7 +36,6 @@ EXIT_SUCCESS = 0
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 
-_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 _OUTCOME_EXIT = {"success": EXIT_SUCCESS, "failed": EXIT_FAILED, "cancelled": EXIT_INTERRUPTED}
 
 
@@ -147,6 +147,7 @@ class Executor:
         # this copy (os.environ decodes every name and value at each access).
         self.environ = dict(os.environ)
         self._log_dir = str(store.log_dir(run_id))
+        self._log_fd = store.log_dir_fd(run_id)
         all_secrets = secret_names(ir)
         self.masker = run_masker(ir, all_secrets, self.environ, options.params)
         self.unavailable: dict[str, set[str]] = {sid: set() for sid in self.steps}
@@ -235,12 +236,12 @@ class Executor:
         attempt = record.attempts
         self.plan.started(step_id)
         base = self._attempt_base(step_id, attempt)
-        files = AttemptFiles(base + ".stdout", base + ".stderr", base + ".outputs")
+        files = AttemptFiles(base + ".stdout", base + ".stderr", base + ".outputs", self._log_fd)
         output_file = files.outputs
         try:
             spec = launch_spec(step, attempt, self.context, files)
             if step["provides"]:  # fresh and empty for every attempt of a step with outputs
-                os.close(os.open(output_file, _CREATE_FLAGS, 0o666))
+                os.close(create_private(os.path.basename(output_file), dir_fd=self._log_fd))
         except (LaunchError, OSError) as exc:
             extra = {"argv": exc.argv} if isinstance(exc, LaunchError) and exc.argv else {}
             self._emit("step_started", step_id, attempt, pid=None, pgid=None, **extra)
@@ -310,7 +311,7 @@ class Executor:
         provides = frozenset(self.steps[step_id]["provides"])
         output_file = self._attempt_base(step_id, record.attempts) + ".outputs"
         try:
-            values = read_outputs(output_file, provides)
+            values = read_outputs(os.path.basename(output_file), provides, self._log_fd)
         except OutputError as exc:
             return str(exc) if self.masker is None else exc.bare
         finally:

@@ -44,9 +44,10 @@ class RunContext:
 
 @dataclass(frozen=True)
 class AttemptFiles:
-    stdout: str
+    stdout: str  # absolute paths (a step may run in any cwd)
     stderr: str
     outputs: str
+    dir_fd: int | None = None  # their directory (RunStore.log_dir_fd)
 
 
 def launch_spec(
@@ -77,6 +78,7 @@ def launch_spec(
         kill_grace_sec=ctx.kill_grace_sec,
         mask_patterns=ctx.masker.patterns if ctx.masker is not None else (),
         echo_fds=ctx.echo_fds,
+        log_dir_fd=files.dir_fd,
     )
 
 

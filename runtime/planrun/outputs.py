@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
+from planrun.safefs import UnsafeFileError, read_regular
 
+# The most $PLAN_OUTPUT may hold (docs/dataflow.md): a larger file fails the step.
 MAX_OUTPUT_BYTES = 1 << 20
 
 
@@ -18,16 +19,21 @@ class OutputError(Exception):
         self.bare = message if bare is None else bare
 
 
-def read_outputs(path: str, allowed: frozenset[str]) -> dict[str, str]:
-    """`NAME=value` lines and `NAME<<DELIM` … `DELIM` blocks; the last value of a name wins."""
+def read_outputs(path: str, allowed: frozenset[str], dir_fd: int | None = None) -> dict[str, str]:
+    """`NAME=value` lines and `NAME<<DELIM` … `DELIM` blocks; the last value of a name wins.
+
+    The step may have replaced the file: only a regular file is read (a link is not followed, a
+    pipe does not block, a device is refused), at most MAX_OUTPUT_BYTES of it.
+    """
     try:
-        size = os.path.getsize(path)
-    except OSError:
+        data = read_regular(path, MAX_OUTPUT_BYTES, dir_fd=dir_fd)
+    except FileNotFoundError:
         return {}
-    if size > MAX_OUTPUT_BYTES:
-        raise OutputError(f"$PLAN_OUTPUT holds {size} bytes; the limit is {MAX_OUTPUT_BYTES}")
-    with open(path, "rb") as handle:
-        text = handle.read().decode("utf-8", errors="replace")
+    except UnsafeFileError as exc:
+        raise OutputError(f"$PLAN_OUTPUT cannot be read: {exc.strerror}") from None
+    except OSError as exc:
+        raise OutputError(f"$PLAN_OUTPUT cannot be read: {exc.strerror or exc}") from None
+    text = data.decode("utf-8", errors="replace")
     return _parse(text.splitlines(), allowed)
 
 

@@ -29,6 +29,7 @@ from planrun.procinfo import CLOCK_TICKS, boot_time, start_time
 from planrun.procinfo import ProcStat as _ProcStat
 from planrun.procinfo import proc_stat as _proc_stat
 from planrun.procinfo import read_at as _read_at
+from planrun.safefs import create_private, read_slice
 
 if TYPE_CHECKING:  # subprocess is imported only for steps that need Popen (another cwd)
     import subprocess
@@ -59,7 +60,6 @@ _TICK_NS = 1_000_000_000 // CLOCK_TICKS if 1_000_000_000 % CLOCK_TICKS == 0 else
 
 _PR_SET_CHILD_SUBREAPER = 36
 _PR_GET_CHILD_SUBREAPER = 37
-_LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 # Python ignores these at startup; a step must see the defaults (as with Popen).
 _RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 
@@ -74,7 +74,7 @@ class LaunchSpec:
     argv: list[str]  # final: for shell steps the caller passes ["/bin/sh", "-c", "..."]
     cwd: str  # absolute
     env: dict[str, str]  # the complete environment
-    stdout_path: str  # created (truncated) and handed to the child; may equal stderr_path
+    stdout_path: str  # created afresh (0600) and handed to the child; may equal stderr_path
     stderr_path: str
     timeout_sec: float | None  # wall clock
     heartbeat_timeout_sec: float | None  # no new bytes in stdout or stderr for this long
@@ -86,6 +86,9 @@ class LaunchSpec:
     # shows the command's output live. It takes the masking path, pipes and pumps, with or
     # without secrets; a descriptor that fails is dropped, the log is still written.
     echo_fds: tuple[int, int] | None = None
+    # The directory of the two logs, opened without following links (RunStore.log_dir_fd): the
+    # logs are created relative to it (openat), so no link planted by a step is followed.
+    log_dir_fd: int | None = None
 
 
 @dataclass(frozen=True)
@@ -830,11 +833,11 @@ def _is_executable(path: str, argv0: str) -> bool:
 
 
 def _open_logs(spec: LaunchSpec) -> tuple[int, int]:
-    out = _open_log(spec.stdout_path)
+    out = _open_log(spec.stdout_path, spec.log_dir_fd)
     if spec.stderr_path == spec.stdout_path:
         return out, out  # one open file: both streams share the offset
     try:
-        return out, _open_log(spec.stderr_path)
+        return out, _open_log(spec.stderr_path, spec.log_dir_fd)
     except SpawnError:
         os.close(out)
         raise
@@ -863,9 +866,11 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _open_log(path: str) -> int:
+def _open_log(path: str, dir_fd: int | None) -> int:
     try:
-        return os.open(path, _LOG_FLAGS, 0o644)
+        if dir_fd is None:
+            return create_private(path)
+        return create_private(os.path.basename(path), dir_fd=dir_fd)
     except OSError as exc:
         raise SpawnError(f"cannot open log file {path}: {exc.strerror}") from None
 
@@ -888,10 +893,10 @@ def _log_state(spec: LaunchSpec) -> tuple[tuple[int, int], float]:
 def stderr_tail(path: str) -> str:
     """The last <= TAIL_LINES lines within the last TAIL_BYTES bytes of a file."""
     try:
-        size = os.stat(path).st_size
-        if size == 0:  # the common case: one syscall
+        st = os.stat(path, follow_symlinks=False)
+        if st.st_size == 0 or not stat.S_ISREG(st.st_mode):  # the common case: one syscall
             return ""
-        data = _read_at(path, max(0, size - TAIL_BYTES), TAIL_BYTES)
+        data, size = read_slice(path, -TAIL_BYTES, TAIL_BYTES)  # no link, no pipe: a step's file
     except OSError:
         return ""
     if size > TAIL_BYTES and b"\n" in data:

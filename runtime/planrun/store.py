@@ -7,9 +7,11 @@ read-only, so it works while a planrun process is writing. See docs/state.md for
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -18,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, NamedTuple, Self
 
+from planrun import ir_shape
 from planrun.events import (
     RUN_FINISHED,
     RUN_RESUMED,
@@ -38,8 +41,17 @@ from planrun.events import (
 )
 from planrun.procinfo import create_time, proc_stat
 from planrun.procinfo import start_time as process_start_time
+from planrun.safefs import (
+    PRIVATE_DIR,
+    PRIVATE_FILE,
+    kind,
+    open_dirs,
+    read_fd,
+    read_regular,
+    trust_problem,
+)
 from planrun.semantics import CANCELLED, FAILED, PENDING, RUNNING, SKIPPED, SUCCESS, TIMED_OUT
-from planrun.writes import write_whole
+from planrun.writes import replace_whole
 
 SCHEMA_VERSION = 2
 INTERRUPTED = "interrupted"  # read-side only: a `running` run whose owner process is gone
@@ -152,6 +164,15 @@ class DigestMismatchError(StoreError):
 
 class StoreWriteError(StoreError):
     """Recording failed (disk full, I/O error, file size limit…): the run cannot go on."""
+
+
+class StateLostError(StoreError):
+    """state.db was deleted or truncated under a live run: recording into it would write into a
+    file nobody can read again, so the run stops (exit 2, docs/state.md "Trust")."""
+
+
+class DamagedStateError(StoreError):
+    """state.db holds something this planrun cannot read (wrong tables, bad data): one line."""
 
 
 @dataclass(frozen=True)
@@ -419,11 +440,149 @@ _INSERT_EVENT = (
 # Write side
 
 
+_CREATE_DB = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_JSONL_FLAGS = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_SHOWN_PATH = 160  # characters of a path quoted in a message; a longer one is elided
+
+
+class _StateFiles:
+    """The state dir as a checked descriptor, and its state.db (docs/state.md, "Trust"): both
+    belong to the user running planrun and nobody else can write them; the database is a
+    regular file (not a link), and is the file SQLite opened by name. Its identity (device,
+    inode) and size then tell whether it was deleted, replaced or truncated under a live run
+    (`check_alive`).
+
+    state.db is only ever looked at with lstat, never opened here (but once, to create it
+    0600): closing any descriptor of it would drop every POSIX lock this process holds on
+    it, SQLite's included, and another process could then delete the WAL under an open
+    connection."""
+
+    def __init__(self, root_fd: int, db: os.stat_result) -> None:
+        self.root_fd = root_fd
+        self.db_size = db.st_size
+        self.db_id = (db.st_dev, db.st_ino)
+        self.lost: str | None = None
+
+    @classmethod
+    def open(cls, root: Path, *, create: bool) -> _StateFiles:
+        try:
+            if create:
+                os.makedirs(root, PRIVATE_DIR, exist_ok=True)
+            root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise _no_state(root) from None
+        except OSError as exc:
+            raise _unusable(root, exc) from None
+        try:
+            _trust(os.fstat(root_fd), f"refusing to use {shown(root)} as the state directory")
+            db = _check_db(root, root_fd, create)
+        except BaseException:
+            os.close(root_fd)
+            raise
+        return cls(root_fd, db)
+
+    def verify(self, root: Path) -> None:
+        """After SQLite opened state.db by name: it is the file checked, and its -wal/-shm are
+        regular files of ours too (SQLite opens them following links)."""
+        named = self._stat("state.db")
+        if named is None or (named.st_dev, named.st_ino) != self.db_id:
+            raise StoreError(f"{shown(root / 'state.db')} was replaced while it was opened")
+        for suffix in ("-wal", "-shm"):
+            st = self._stat(f"state.db{suffix}")
+            if st is None:
+                continue
+            where = f"refusing to use {shown(root / ('state.db' + suffix))}"
+            if not stat.S_ISREG(st.st_mode):
+                raise StoreError(f"{where}: it is {kind(st.st_mode)}, not a regular file")
+            _trust(st, where)
+        self.db_size = named.st_size
+
+    def check_alive(self, state_dir: Path) -> None:
+        """One stat (relative to the dir fd): StateLostError if DIR/state.db is gone, is
+        another file than the one SQLite writes into, or shrank (a database only grows:
+        planrun never vacuums) since the last call."""
+        if self.lost is None:
+            st = self._stat("state.db")
+            if st is None:
+                self.lost = "deleted (or moved away)"
+            elif (st.st_dev, st.st_ino) != self.db_id:
+                self.lost = "replaced by another file"
+            elif st.st_size < self.db_size:
+                self.lost = f"truncated ({self.db_size} bytes, now {st.st_size})"
+            else:
+                self.db_size = st.st_size
+                return
+        raise StateLostError(
+            f"{shown(state_dir / 'state.db')} was {self.lost} under the run: the run was stopped"
+            " rather than record into a database nobody can read (its logs are kept under"
+            f" {shown(state_dir / 'runs')})"
+        )
+
+    def close(self) -> None:
+        fd, self.root_fd = self.root_fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def _stat(self, name: str) -> os.stat_result | None:
+        try:
+            return os.stat(name, dir_fd=self.root_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+
+
+def _check_db(root: Path, root_fd: int, create: bool) -> os.stat_result:
+    """lstat of DIR/state.db (created 0600 first if `create` and missing), checked like the
+    dir: a regular file of ours that nobody else can write."""
+    db = root / "state.db"
+    try:
+        if create:
+            with suppress(FileExistsError):
+                # Nothing else in this process can have it open: it did not exist.
+                os.close(os.open("state.db", _CREATE_DB, PRIVATE_FILE, dir_fd=root_fd))
+        st = os.stat("state.db", dir_fd=root_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        raise _no_state(root) from None
+    except OSError as exc:
+        if exc.errno == errno.EACCES and create:
+            raise StoreError(f"cannot create {shown(db)}: {shown(root)} is not writable") from None
+        raise StoreError(f"cannot open {shown(db)}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise StoreError(f"{shown(db)} is a directory, not a planrun state database")
+    if stat.S_ISLNK(st.st_mode):
+        raise StoreError(f"refusing to use {shown(db)}: it is a symbolic link")
+    if not stat.S_ISREG(st.st_mode):
+        raise StoreError(f"{shown(db)} is {kind(st.st_mode)}, not a planrun state database")
+    _trust(st, f"refusing to use {shown(db)}")
+    return st
+
+
+def _trust(st: os.stat_result, refusal: str) -> None:
+    problem = trust_problem(st)
+    if problem is not None:
+        raise StoreError(f"{refusal}: {problem}")
+
+
+def _no_state(root: Path) -> NoStateError:
+    return NoStateError(
+        f"no planrun state in {shown(root)} (no state.db): no run has been started there"
+    )
+
+
+def shown(path: str | Path) -> str:
+    """A path as quoted in a one-line message: a very long one (past PATH_MAX, say) elided."""
+    text = str(path)
+    if len(text) <= _SHOWN_PATH:
+        return text
+    return f"{text[: _SHOWN_PATH // 2]}…{text[-_SHOWN_PATH // 2 :]} ({len(text)} characters)"
+
+
 @dataclass
 class _HeldRun:
     """A run this store holds the lock of: the in-memory counters that keep `emit` SELECT-free."""
 
-    fd: int
+    fd: int  # events.jsonl
+    run_fd: int  # DIR/runs/RUN_ID and its logs/, reached without following links
+    logs_fd: int
     seq: int
     attempts: dict[str, int]  # step id -> latest attempt number
     reemitted: int
@@ -442,10 +601,13 @@ class _Pending(NamedTuple):
 class RunStore:
     """Writes runs under a state directory. Thread-safe; one instance per planrun process."""
 
-    def __init__(self, state_dir: Path, conn: sqlite3.Connection) -> None:
+    def __init__(self, state_dir: Path, conn: sqlite3.Connection, files: _StateFiles) -> None:
         self.state_dir = state_dir
         self._conn = conn
         self._cur = conn.cursor()
+        self._files = files
+        # Absolute: the paths handed to steps ($PLAN_OUTPUT) must hold in any step's cwd.
+        self._absolute_dir = Path(os.path.abspath(state_dir))
         self._lock = threading.RLock()
         self._held: dict[str, _HeldRun] = {}
         self._batching = 0  # depth of nested batch() blocks
@@ -458,8 +620,8 @@ class RunStore:
         """Open (creating if needed) DIR/state.db. `full` fsyncs every event; `normal` fsyncs
         at checkpoints only, so a power loss may lose the last events but never corrupts."""
         root = Path(state_dir)
+        files = _StateFiles.open(root, create=True)
         try:
-            root.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: transactions are explicit, so one event is one commit.
             conn = sqlite3.connect(
                 root / "state.db",
@@ -468,18 +630,22 @@ class RunStore:
                 timeout=BUSY_TIMEOUT,
             )
         except (OSError, sqlite3.Error) as exc:
+            files.close()
             raise _unusable(root, exc) from None
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {'FULL' if sync == 'full' else 'NORMAL'}")
             _migrate(conn)
+            files.verify(root)
         except (OSError, sqlite3.Error) as exc:
             conn.close()
+            files.close()
             raise _unusable(root, exc) from None
         except BaseException:
             conn.close()
+            files.close()
             raise
-        return cls(root, conn)
+        return cls(root, conn, files)
 
     def __enter__(self) -> Self:
         return self
@@ -490,8 +656,14 @@ class RunStore:
         self.close()
 
     def log_dir(self, run_id: str) -> Path:
-        """The directory of a run's attempt logs and output files (docs/state.md layout)."""
-        return run_dir(self.state_dir, run_id) / "logs"
+        """The directory of a run's attempt logs and output files (docs/state.md layout), as an
+        absolute path."""
+        return run_dir(self._absolute_dir, run_id) / "logs"
+
+    def log_dir_fd(self, run_id: str) -> int:
+        """A descriptor on the log directory of a run this store holds: files are created
+        relative to it (openat), so a directory swapped for a link cannot redirect them."""
+        return self._held[run_id].logs_fd
 
     def log_paths(self, run_id: str, step_id: str, attempt: int) -> tuple[Path, Path]:
         """Where an attempt's stdout and stderr go (docs/state.md layout)."""
@@ -578,7 +750,7 @@ class RunStore:
     def begin_resume(self, run_id: str, ir_digest: str) -> ResumeInfo:
         """Lock a previous run (full id or unique prefix) for resuming with the same IR; the
         executor then kills the leftovers in `running_attempts` and emits run_resumed."""
-        with self._lock:
+        with self._lock, _reading(self.state_dir / "state.db"):
             run_id = _resolve_run_id(self._conn, run_id, self.state_dir)
             recorded = _read_run(self._conn, run_id).ir_digest
         if recorded != ir_digest:
@@ -588,7 +760,7 @@ class RunStore:
                 f" `planrun --resume {run_id}` uses it)"
             )
         self.acquire(run_id)
-        with self._lock:
+        with self._lock, _reading(self.state_dir / "state.db"):
             run = _read_run(self._conn, run_id)
             # We own the run now, so a `running` status can only be a crashed previous owner's.
             previous = INTERRUPTED if run.status == RUNNING else run.status
@@ -661,6 +833,7 @@ class RunStore:
             if not pending:
                 return []
             try:
+                self._files.check_alive(self.state_dir)
                 self._begin()
                 try:
                     self._cur.executemany(
@@ -700,20 +873,29 @@ class RunStore:
         with self._lock, self._writing():
             summary = _summary(self._conn, run_id)
             text = json.dumps(summary, sort_keys=True, indent=2) + "\n"
-            write_whole(path, text.encode())
+            held = self._held.get(run_id)
+            run_fd = held.run_fd if held else open_dirs(self._files.root_fd, ("runs", run_id))
+            try:
+                replace_whole("summary.json", text.encode(), PRIVATE_FILE, run_fd)
+            finally:
+                if held is None:
+                    os.close(run_fd)
         return path
 
     def close(self) -> None:
         """Release the locks this store holds and close everything; safe to call twice."""
         with self._lock:
             try:
-                if self._held:
+                if self._held and self._files.lost is None:
                     self.flush()  # events still pending from an unfinished batch
             finally:
                 for run_id, held in self._held.items():
-                    os.close(held.fd)
+                    for fd in (held.fd, held.run_fd, held.logs_fd):
+                        os.close(fd)
                     # Best effort: a lock left behind expires with its owner (this process).
                     with suppress(sqlite3.Error):
+                        if self._files.lost is not None:
+                            continue  # nothing more goes into a database that is gone
                         self._cur.execute(
                             "UPDATE runs SET owner_pid = NULL, owner_start_time = NULL"
                             " WHERE run_id = ? AND owner_pid = ?",
@@ -721,6 +903,7 @@ class RunStore:
                         )
                 self._held.clear()
                 self._conn.close()
+                self._files.close()
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -771,25 +954,40 @@ class RunStore:
 
     def _hold(self, run_id: str) -> None:
         """Called with the lock held: rebuild the derived files from SQLite, load the counters."""
-        directory = run_dir(self.state_dir, run_id)
-        (directory / "logs").mkdir(parents=True, exist_ok=True)
-        (ir,) = self._cur.execute("SELECT ir FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        ir_path = directory / "ir.json"
-        if not ir_path.is_file() or ir_path.read_bytes() != ir:
-            write_whole(ir_path, bytes(ir))
-        rows = self._cur.execute(
-            "SELECT seq, ts, type, step_id, attempt, payload FROM events WHERE run_id = ?"
-            " ORDER BY seq",
-            (run_id,),
-        ).fetchall()
-        lines = [render_line(s, ts, run_id, t, st, a, p).encode() for s, ts, t, st, a, p in rows]
-        path = directory / "events.jsonl"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        reemitted = _repair_jsonl(path, fd, lines)
-        attempts = dict(
-            self._cur.execute("SELECT step_id, attempts FROM steps WHERE run_id = ?", (run_id,))
+        with _reading(self.state_dir / "state.db"):  # a damaged row: one line, exit 2
+            (ir,) = self._cur.execute("SELECT ir FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            rows = self._cur.execute(
+                "SELECT seq, ts, type, step_id, attempt, payload FROM events WHERE run_id = ?"
+                " ORDER BY seq",
+                (run_id,),
+            ).fetchall()
+            lines = [
+                render_line(s, ts, run_id, t, st, a, p).encode() for s, ts, t, st, a, p in rows
+            ]
+            attempts = dict(
+                self._cur.execute(
+                    "SELECT step_id, attempts FROM steps WHERE run_id = ?", (run_id,)
+                ).fetchall()
+            )
+        run_fd = open_dirs(self._files.root_fd, ("runs", run_id), create=True)
+        fds = [run_fd]
+        try:
+            fds.append(open_dirs(self._files.root_fd, ("runs", run_id, "logs"), create=True))
+            try:
+                same = read_regular("ir.json", len(ir), dir_fd=run_fd) == ir
+            except OSError:
+                same = False
+            if not same:
+                replace_whole("ir.json", bytes(ir), PRIVATE_FILE, run_fd)
+            fds.append(_open_jsonl(run_fd))
+            reemitted = _repair_jsonl(fds[2], lines)
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
+        self._held[run_id] = _HeldRun(
+            fds[2], run_fd, fds[1], rows[-1][0] if rows else 0, attempts, reemitted
         )
-        self._held[run_id] = _HeldRun(fd, rows[-1][0] if rows else 0, attempts, reemitted)
 
 
 def _check_step(held: _HeldRun, type: str, step_id: str | None, attempt: int | None) -> int | None:
@@ -818,14 +1016,30 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _repair_jsonl(path: Path, fd: int, lines: list[bytes]) -> int:
+def _open_jsonl(run_fd: int) -> int:
+    """events.jsonl for reading and appending; anything else found at that name (a link, a pipe)
+    is replaced by a new file (it is derived from SQLite), never written through."""
+    try:
+        fd = os.open("events.jsonl", _JSONL_FLAGS, PRIVATE_FILE, dir_fd=run_fd)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+    else:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            return fd
+        os.close(fd)
+    os.unlink("events.jsonl", dir_fd=run_fd)
+    return os.open("events.jsonl", _JSONL_FLAGS | os.O_EXCL, PRIVATE_FILE, dir_fd=run_fd)
+
+
+def _repair_jsonl(fd: int, lines: list[bytes]) -> int:
     """Make events.jsonl hold exactly `lines` (SQLite's events); return how many were appended.
 
     Keeps the longest prefix of the file that matches SQLite byte for byte, truncates the rest (a
     torn line from a crash mid-write, or anything SQLite does not have) and appends the events the
     file is missing (a crash between the SQLite commit and the file write).
     """
-    data = path.read_bytes()
+    data = read_fd(fd, 0, os.fstat(fd).st_size)
     offset = kept = 0
     for line in lines:
         if not data.startswith(line, offset):
@@ -1034,40 +1248,69 @@ def _summary(conn: sqlite3.Connection, run_id: str) -> dict[str, Any]:
 def open_reader(state_dir: str | Path) -> Reader:
     """A read-only view of DIR/state.db; safe while planrun processes write to it."""
     root = Path(state_dir)
+    files = _StateFiles.open(root, create=False)
     db = root / "state.db"
-    if not db.is_file():
-        raise NoStateError(
-            f"no planrun state in {root} (no state.db): no run has been started there"
-        )
     try:
         conn = sqlite3.connect(
-            db.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None, timeout=BUSY_TIMEOUT
+            Path(os.path.abspath(db)).as_uri() + "?mode=ro",
+            uri=True,
+            isolation_level=None,
+            timeout=BUSY_TIMEOUT,
         )
     except (OSError, sqlite3.Error) as exc:
+        files.close()
         raise _unusable(root, exc) from None
     try:
-        if _schema_version(conn) < SCHEMA_VERSION:
-            raise NoStateError(f"{db} holds no runs yet (schema not initialised)")
-    except (OSError, sqlite3.Error) as exc:
-        conn.close()
-        raise _unusable(root, exc) from None
+        with _reading(db):
+            files.verify(root)
+            if _schema_version(conn) < SCHEMA_VERSION:
+                raise NoStateError(f"{shown(db)} holds no runs yet (schema not initialised)")
+            for table, columns in _TABLE_COLUMNS:
+                conn.execute(f"SELECT {columns} FROM {table} LIMIT 0")
     except BaseException:
         conn.close()
+        files.close()
         raise
-    return Reader(root, conn)
+    return Reader(root, conn, files)
+
+
+# What the read side selects from each table: all of it must exist (a damaged or foreign
+# database fails at open with one line, not in the middle of a view).
+_TABLE_COLUMNS = (
+    ("runs", f"{_RUN_COLUMNS}, ir"),
+    ("steps", _STEP_COLUMNS),
+    ("attempts a", _ATTEMPT_COLUMNS),
+    ("events", "seq, ts, type, step_id, attempt, payload"),
+)
+
+
+# What a damaged state.db makes the read side raise: SQLite errors, text that is not UTF-8,
+# JSON that does not parse, rows of the wrong shape.
+_DAMAGE = (sqlite3.Error, ValueError, TypeError, KeyError, IndexError)
+
+
+@contextmanager
+def _reading(db: Path) -> Iterator[None]:
+    try:
+        yield
+    except _DAMAGE as exc:
+        raise _damaged(db, exc) from None
+
+
+def _damaged(db: Path, exc: BaseException) -> DamagedStateError:
+    return DamagedStateError(
+        f"{shown(db)} is damaged or not planrun's ({type(exc).__name__}: {exc});"
+        " move it away or use another --state-dir"
+    )
 
 
 def _unusable(root: Path, exc: OSError | sqlite3.Error) -> StoreError:
     """The state directory or its database cannot be used: one line that says which and why."""
-    if isinstance(exc, FileExistsError) or (root.exists() and not root.is_dir()):
-        return StoreError(f"cannot use {root} as the state directory: it is not a directory")
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+        return StoreError(f"cannot use {shown(root)} as the state directory: it is not a directory")
     if isinstance(exc, OSError):
-        return StoreError(f"cannot use {root} as the state directory: {exc.strerror or exc}")
-    db = root / "state.db"
-    if db.is_dir():
-        return StoreError(f"{db} is a directory, not a planrun state database")
-    if not os.access(root, os.W_OK) and not db.exists():
-        return StoreError(f"cannot create {db}: {root} is not writable")
+        return StoreError(f"cannot use {shown(root)} as the state directory: {exc.strerror or exc}")
+    db = shown(root / "state.db")
     if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
         return StoreError(
             f"{db} is not a planrun state database ({exc}); move it away or use another --state-dir"
@@ -1076,11 +1319,14 @@ def _unusable(root: Path, exc: OSError | sqlite3.Error) -> StoreError:
 
 
 class Reader:
-    """The read model. Every method accepts a full run id or a unique prefix of one."""
+    """The read model. Every method accepts a full run id or a unique prefix of one; whatever
+    a damaged database makes a query raise comes out as one DamagedStateError."""
 
-    def __init__(self, state_dir: Path, conn: sqlite3.Connection) -> None:
+    def __init__(self, state_dir: Path, conn: sqlite3.Connection, files: _StateFiles) -> None:
         self.state_dir = state_dir
         self._conn = conn
+        self._files = files  # closed after the connection (_StateFiles.close)
+        self._db = state_dir / "state.db"
 
     def __enter__(self) -> Self:
         return self
@@ -1091,7 +1337,10 @@ class Reader:
         self.close()
 
     def close(self) -> None:
-        self._conn.close()
+        try:
+            self._conn.close()
+        finally:
+            self._files.close()
 
     def runs(self, limit: int = 20) -> list[RunInfo]:
         """Newest first."""
@@ -1103,13 +1352,15 @@ class Reader:
             return [_run_info(self._conn, row) for row in rows]
 
     def latest_run_id(self) -> str | None:
-        row = self._conn.execute(
-            "SELECT run_id FROM runs ORDER BY started_at DESC, run_id DESC LIMIT 1"
-        ).fetchone()
+        with _reading(self._db):
+            row = self._conn.execute(
+                "SELECT run_id FROM runs ORDER BY started_at DESC, run_id DESC LIMIT 1"
+            ).fetchone()
         return str(row[0]) if row else None
 
     def resolve(self, ref: str) -> str:
-        return _resolve_run_id(self._conn, ref, self.state_dir)
+        with _reading(self._db):
+            return _resolve_run_id(self._conn, ref, self.state_dir)
 
     def run(self, run_id: str) -> RunInfo:
         with self._snapshot():
@@ -1133,7 +1384,7 @@ class Reader:
                 " WHERE run_id = ? AND seq > ? ORDER BY seq",
                 (full_id, after_seq),
             ).fetchall()
-        return [Event(s, ts, full_id, t, st, a, json.loads(p)) for s, ts, t, st, a, p in rows]
+            return [Event(s, ts, full_id, t, st, a, json.loads(p)) for s, ts, t, st, a, p in rows]
 
     def summary(self, run_id: str) -> dict[str, Any]:
         """The same dict as summary.json (which only exists once the run has ended)."""
@@ -1147,18 +1398,35 @@ class Reader:
             ).fetchone()
         return bytes(row[0])
 
+    def ir_document(self, run_id: str) -> dict[str, Any]:
+        """The run's IR, parsed and of the IR's shape (the views use it without further
+        checks); DamagedStateError when what state.db holds is not one."""
+        data = self.ir(run_id)
+        with _reading(self._db):
+            document = json.loads(data)
+            if not ir_shape.conforms(document):
+                raise ValueError(f"the IR of run {self.resolve(run_id)} is not a valid IR")
+        return dict(document)
+
     def _snapshot(self) -> _Snapshot:
-        return _Snapshot(self._conn)
+        return _Snapshot(self._conn, self._db)
 
 
 class _Snapshot:
     """One read transaction, so a multi-query answer is consistent while a writer commits."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, db: Path) -> None:
         self._conn = conn
+        self._db = db
 
     def __enter__(self) -> None:
-        self._conn.execute("BEGIN")
+        with _reading(self._db):
+            self._conn.execute("BEGIN")
 
-    def __exit__(self, *exc: object) -> None:
-        self._conn.execute("COMMIT")
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        with suppress(sqlite3.Error):
+            self._conn.execute("COMMIT")
+        if isinstance(ev, _DAMAGE):
+            raise _damaged(self._db, ev) from None

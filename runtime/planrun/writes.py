@@ -18,16 +18,27 @@ def write_whole(path: str | Path, data: bytes) -> None:
         with open(target, "wb") as handle:
             handle.write(data)
         return
-    temporary = target.with_name(f".{target.name}.{os.urandom(4).hex()}.tmp")
     # 0o666: the mode a plain open() would give, the umask applied.
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    replace_whole(target.name, data, 0o666, str(target.parent))
+
+
+def replace_whole(name: str, data: bytes, mode: int, directory: str | int) -> None:
+    """Write `data` to `name` in `directory` (a path, or a directory fd that resolves it without
+    following links) through a temporary file renamed over it: whatever was at `name` (a link
+    planted there, a pipe) is replaced, never written through."""
+    path_dir = directory if isinstance(directory, str) else None
+    fd_dir = directory if isinstance(directory, int) else None
+    target = os.path.join(path_dir, name) if path_dir is not None else name
+    temporary = os.path.join(path_dir or "", f".{name}.{os.urandom(4).hex()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(temporary, flags, mode, dir_fd=fd_dir)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.replace(temporary, target)
+        os.replace(temporary, target, src_dir_fd=fd_dir, dst_dir_fd=fd_dir)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(temporary)
+            os.unlink(temporary, dir_fd=fd_dir)
         raise
 
 

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TextIO
 
+from planrun.safefs import UnsafeFileError
 from planrun.store import AttemptInfo, Reader
 from planrun.views.inspect import open_state
-from planrun.views.model import NoAttemptError, Stream, find_attempt, find_step, log_path
+from planrun.views.model import (
+    NoAttemptError,
+    Stream,
+    ViewError,
+    find_attempt,
+    find_step,
+    log_path,
+)
 from planrun.views.tail import LogTail
 
 POLL_SEC = 0.2
@@ -35,7 +44,7 @@ def logs(
     poll_sec: float = POLL_SEC,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
-    with open_state(request.state_dir) as reader:
+    with open_state(request.state_dir) as reader, _refusing_unsafe():
         run_id = reader.resolve(request.run_ref)
         find_step(reader, run_id, request.step_id)  # unknown step: a clear error, even with -f
         printer = _Printer(out, run_id, request)
@@ -47,6 +56,15 @@ def logs(
             return 0
         _Follower(reader, run_id, request, printer, err, poll_sec, sleep).run()
     return 0
+
+
+@contextmanager
+def _refusing_unsafe() -> Iterator[None]:
+    """A log a step replaced by a link, pipe or device is not printed: one line, exit 2."""
+    try:
+        yield
+    except UnsafeFileError as exc:
+        raise ViewError(f"cannot show {exc.filename}: {exc.strerror}") from None
 
 
 class _Printer:

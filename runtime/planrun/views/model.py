@@ -9,7 +9,6 @@ report and the web UI both render. No SQL, no JSONL parsing here.
 from __future__ import annotations
 
 import difflib
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -136,7 +135,7 @@ def snapshot(reader: Reader, run_ref: str, *, with_logs: bool = True) -> dict[st
     """
     run = reader.run(run_ref)
     run_id = run.run_id
-    ir = json.loads(reader.ir(run_id))
+    ir = reader.ir_document(run_id)
     ir_steps = {s["id"]: s for s in ir["steps"]}
     steps = reader.steps(run_id)
     attempts = reader.attempts(run_id)

@@ -1,8 +1,14 @@
-"""Following a log file that another process is still writing, line by line."""
+"""Following a log file that another process is still writing, line by line.
+
+A step may have replaced its log (by a link to another file, a pipe, a device): logs are read
+through planrun.safefs, which reads regular files only, without following links or blocking.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from planrun.safefs import UnsafeFileError, read_slice
 
 _CHUNK = 1 << 20  # read at most 1 MiB per poll, so one chatty step cannot stall a view
 
@@ -11,6 +17,7 @@ class LogTail:
     """New complete lines of a growing file since the last call; the partial last line waits.
 
     The file may not exist yet (an attempt's log is created when it starts): that reads as empty.
+    One that is not a regular file raises UnsafeFileError.
     """
 
     def __init__(self, path: str | Path, offset: int = 0) -> None:
@@ -20,12 +27,7 @@ class LogTail:
 
     def read_bytes(self) -> bytes:
         """Whatever was appended since the last call (complete or not)."""
-        try:
-            with self.path.open("rb") as handle:
-                handle.seek(self.offset)
-                data = handle.read(_CHUNK)
-        except FileNotFoundError:
-            return b""
+        data, _size = read_slice(self.path, self.offset, _CHUNK)
         self.offset += len(data)
         return data
 
@@ -54,15 +56,13 @@ def _decode(line: bytes) -> str:
 
 
 def read_tail(path: str | Path, max_lines: int, max_bytes: int = 16384) -> tuple[str, bool]:
-    """The last `max_lines` lines (at most `max_bytes`) of a file, and whether it was cut."""
+    """The last `max_lines` lines (at most `max_bytes`) of a file, and whether it was cut; for
+    a file that is not a regular one, a line saying so instead."""
     try:
-        with Path(path).open("rb") as handle:
-            size = handle.seek(0, 2)
-            start = max(0, size - max_bytes)
-            handle.seek(start)
-            data = handle.read()
-    except FileNotFoundError:
-        return "", False
+        data, size = read_slice(path, -max_bytes, max_bytes)
+    except UnsafeFileError as exc:
+        return f"(not shown: {path}: {exc.strerror})", False
+    start = max(0, size - max_bytes)
     text = data.decode("utf-8", errors="replace")
     lines = text.splitlines()
     if start > 0 and lines:

@@ -30,6 +30,7 @@ from http import HTTPStatus
 from typing import Any, TextIO
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from planrun.safefs import UnsafeFileError, read_slice
 from planrun.store import SQLITE_MAX_INT, NoStateError, Reader, StoreError
 from planrun.views.inspect import open_state
 from planrun.views.model import (
@@ -234,12 +235,9 @@ def _log_chunk(reader: Reader, run_ref: str, step_id: str, query: dict[str, str]
     attempt = find_attempt(reader, run_id, step_id, number)
     path = log_path(reader.state_dir, run_id, attempt, stream)
     try:
-        with path.open("rb") as handle:
-            size = handle.seek(0, 2)
-            handle.seek(min(offset, size))
-            data = handle.read(LOG_CHUNK)
-    except FileNotFoundError:
-        size, data = 0, b""
+        data, size = read_slice(path, max(offset, 0), LOG_CHUNK)
+    except UnsafeFileError as exc:
+        raise _NotFound(f"cannot show {path}: {exc.strerror}") from None
     data = _whole_characters(data)
     end = min(offset, size) + len(data)
     closed = attempt.finished_at is not None or reader.run(run_id).status != "running"
