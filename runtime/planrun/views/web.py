@@ -16,6 +16,10 @@ Routes (GET only; other methods get 405 once through the gate):
                                           recorded, `end` once the run is over
   /api/runs/RUN/logs/STEP?attempt=N&stream=stdout|stderr&offset=BYTES
                                           a chunk of an attempt's log from `offset`
+  /api/grid?plan=&status=&since=&until=   the front page's history grid (views/grid.py)
+  /api/plans                              the plans the UI may start, with their params
+POST routes (the actions, views/actions.py): /api/start, /api/runs/RUN/cancel,
+  /api/runs/RUN/resume, /api/runs/RUN/steps/STEP/rerun
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from typing import Any, TextIO
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from planrun.store import SQLITE_MAX_INT, NoStateError, Reader, StoreError
+from planrun.views.actions import ActionError, Actions, dispatch, read_body
+from planrun.views.grid import FilterError, Filters, history
 from planrun.views.inspect import open_state
 from planrun.views.model import (
     Stream,
@@ -42,6 +48,7 @@ from planrun.views.model import (
     snapshot,
 )
 from planrun.views.report import asset, render_page
+from planrun.views.style import SYMBOLS
 from planrun.views.webauth import TOKEN_QUERY, Access, chosen_token
 from planrun.views.webserver import DEFAULT_LIMITS, BoundedHandler, BoundedServer, Limits
 
@@ -55,10 +62,16 @@ _COUNT = re.compile(r"[0-9]{1,19}")
 
 class UiServer(BoundedServer):
     def __init__(
-        self, state_dir: str, port: int, token: str | None = None, limits: Limits = DEFAULT_LIMITS
+        self,
+        state_dir: str,
+        port: int,
+        token: str | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        plan_files: tuple[str, ...] = (),
     ) -> None:
         chosen = chosen_token(token)  # a bad one is an error before the port is taken
         self.state_dir = state_dir
+        self.actions = Actions(state_dir, plan_files)  # so is a plan file that does not compile
         self.stopping = threading.Event()
         super().__init__((HOST, port), _Handler, limits)
         self.access = Access(chosen, self.server_address[1])
@@ -148,6 +161,8 @@ class _Handler(BoundedHandler):
         self.wfile.write(body)
 
     def _route(self, parts: list[str], query: dict[str, str]) -> None:
+        if self.command == "POST" and self._act(parts):
+            return
         if self.command != "GET":
             refusal = {"error": f"{self.command} is not allowed here"}
             self._send_json(refusal, HTTPStatus.METHOD_NOT_ALLOWED)
@@ -155,6 +170,10 @@ class _Handler(BoundedHandler):
             self._send(self.server.page, "text/html")
         elif parts == ["api", "runs"]:
             self._send_json(self._runs())
+        elif parts == ["api", "grid"]:
+            self._send_json(self._grid(query))
+        elif parts == ["api", "plans"]:
+            self._send_json({"plans": [p.to_json() for p in self.server.actions.plans()]})
         elif len(parts) == 3 and parts[:2] == ["api", "runs"]:
             self._send_json(self._read(lambda reader: snapshot(reader, parts[2])))
         elif len(parts) == 4 and parts[:2] == ["api", "runs"] and parts[3] == "events":
@@ -165,6 +184,31 @@ class _Handler(BoundedHandler):
             self._send_json(self._read(lambda reader: _log_chunk(reader, run_ref, step_id, query)))
         else:
             raise _NotFound(f"no such page: /{'/'.join(parts)}")
+
+    def _act(self, parts: list[str]) -> bool:
+        """A POST route (an action, behind the gate's token and CSRF checks): True if it was one."""
+        remote = f"{self.client_address[0]}:{self.client_address[1]}"
+        try:
+            body = read_body(self.headers, self.rfile)
+            answer = dispatch(self.server.actions, parts, body, remote)
+        except ActionError as exc:
+            self._send_json({"error": str(exc)}, exc.status)
+            return True
+        if answer is None:
+            return False
+        self._send_json(answer, HTTPStatus.ACCEPTED)
+        return True
+
+    def _grid(self, query: dict[str, str]) -> dict[str, Any]:
+        try:
+            filters = Filters.parse(query)
+        except FilterError as exc:
+            raise _BadRequest(str(exc)) from None
+        try:
+            with open_state(self.server.state_dir) as reader:
+                return history(reader, filters)
+        except NoStateError as exc:
+            return {"plans": [], "plan_ids": [], "message": str(exc)}
 
     def _runs(self) -> dict[str, Any]:
         try:
@@ -275,20 +319,30 @@ _LOGIN_PAGE = (
 def _page(csrf: str) -> bytes:
     # The CSRF token is in the page (which only a token holder can load) for its requests
     # that change something to send back in the X-Planrun-CSRF header (webauth.py).
-    data = {"csrf": csrf}
+    data = {"csrf": csrf, "symbols": SYMBOLS}
     return render_page(asset("ui.html"), "planrun ui", data, ("render.js", "ui.js")).encode()
 
 
 def make_server(
-    state_dir: str, port: int = 0, token: str | None = None, limits: Limits = DEFAULT_LIMITS
+    state_dir: str,
+    port: int = 0,
+    token: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    plan_files: tuple[str, ...] = (),
 ) -> UiServer:
-    return UiServer(state_dir, port, token, limits)
+    return UiServer(state_dir, port, token, limits, plan_files)
 
 
-def serve(state_dir: str, port: int, out: TextIO = sys.stdout, token: str | None = None) -> int:
+def serve(
+    state_dir: str,
+    port: int,
+    out: TextIO = sys.stdout,
+    token: str | None = None,
+    plan_files: tuple[str, ...] = (),
+) -> int:
     """Serve until Ctrl-C; `token` (from $PLANRUN_UI_TOKEN) or a fresh one guards every route."""
     try:
-        server = make_server(state_dir, port, token)
+        server = make_server(state_dir, port, token, plan_files=plan_files)
     except OSError as exc:
         raise ViewError(f"cannot listen on {HOST}:{port}: {exc.strerror or exc}") from None
     out.write(f"planrun ui: serving {server.state_dir} at {server.login_url} (Ctrl-C to stop)\n")
@@ -300,4 +354,8 @@ def serve(state_dir: str, port: int, out: TextIO = sys.stdout, token: str | None
     finally:
         server.stopping.set()
         server.server_close()
+        left = server.actions.still_running()
+        if left:  # they go on by design (views/actions.py); say how to find them
+            pids = ", ".join(str(pid) for pid in left)
+            out.write(f"planrun ui: runs started here go on (planrun pid {pids}): `planrun runs`\n")
     return 0
