@@ -320,7 +320,7 @@ def _page(csrf: str) -> bytes:
     # The CSRF token is in the page (which only a token holder can load) for its requests
     # that change something to send back in the X-Planrun-CSRF header (webauth.py).
     data = {"csrf": csrf, "symbols": SYMBOLS}
-    return render_page(asset("ui.html"), "planrun ui", data, ("render.js", "ui.js")).encode()
+    return render_page(asset("ui.html"), "planrun ui", data, ("render.js", "front.js", "ui.js")).encode()
 
 
 def make_server(
