@@ -194,9 +194,7 @@ def test_start_a_plan_from_the_form_watch_it_live_cancel_resume_and_rerun_a_step
                 os.killpg(pid, signal.SIGKILL)
 
 
-def test_the_history_grid_filters_by_plan_status_and_date(
-    page: Any, sample_run: RunResult
-) -> None:
+def test_the_history_grid_filters_by_plan_status_and_date(page: Any, sample_run: RunResult) -> None:
     expect = pytest.importorskip("playwright.sync_api").expect
     with serving(sample_run.state_dir) as server:
         page.goto(server.login_url)
@@ -204,9 +202,12 @@ def test_the_history_grid_filters_by_plan_status_and_date(
         grid = page.locator('.plan-grid[data-plan="SAMPLE"]')
         test_cell = grid.locator(f'.cell[data-run="{sample_run.run_id}"][data-step="test"]')
         expect(test_cell).to_have_attribute("data-status", "failed", timeout=LIVE)
-        assert test_cell.get_attribute("title") == "test · failed · " + test_cell.get_attribute(
-            "title"
-        ).split(" · ")[2] + " · exit code 3"
+        assert (
+            test_cell.get_attribute("title")
+            == "test · failed · "
+            + test_cell.get_attribute("title").split(" · ")[2]
+            + " · exit code 3"
+        )
         page.select_option("#f-status", "failed")  # the run succeeded (its failure tolerated)
         expect(page.locator("#history-empty")).to_have_text("no runs match these filters")
         assert "status=failed" in page.url

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import write_plan
+from support import REPO, write_plan
 from viewkit import Answer, call, cookie, gated_plan, serving, start_planrun, wait_for
 
 from planrun.store import open_reader
@@ -355,3 +359,55 @@ def test_ui_command_line_takes_plan_files_and_refuses_one_with_errors(tmp_path: 
     assert result.returncode == 2
     last = result.stderr.splitlines()[-1]
     assert last.startswith(f"planrun: cannot start {bad} from the UI: {bad} has errors"), last
+
+
+def test_the_action_commands_in_docs_views_md_run_as_shown(tmp_path: Path) -> None:
+    """The actions' console block of docs/views.md, with its greet.yaml, run as shown."""
+    text = (REPO / "docs" / "views.md").read_text(encoding="utf-8")
+    (block,) = [
+        b for b in re.findall(r"```console\n(.*?)```", text, re.DOTALL) if "greet.yaml" in b
+    ]
+    plan = re.search(r"where `greet.yaml` is:\n\n```yaml\n(.*?)```", text, re.DOTALL)
+    assert plan is not None
+    (tmp_path / "greet.yaml").write_text(plan.group(1), encoding="utf-8")
+    with socket.socket() as probe:  # a free port for the documented 8765, which may be taken
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLANRUN_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    lines = [line.replace("8765", port) for line in block.splitlines()]
+    commands = [(i, line[2:]) for i, line in enumerate(lines) if line.startswith("$ ")]
+    server: subprocess.Popen[str] | None = None
+    script = ""  # the commands so far, replayed in one shell so that variables carry over
+    try:
+        for number, (index, command) in enumerate(commands):
+            end = commands[number + 1][0] if number + 1 < len(commands) else len(lines)
+            expected = lines[index + 1 : end]
+            if command.endswith(" &"):
+                server = subprocess.Popen(
+                    ["bash", "-c", f"{script}\nexec {command.removesuffix(' &')}"],
+                    cwd=tmp_path, env=env, text=True,
+                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                )  # fmt: skip
+                assert server.stdout is not None
+                assert [server.stdout.readline().rstrip("\n")] == expected
+                continue
+            done = subprocess.run(
+                ["bash", "-c", f"{script}\n{command}"], cwd=tmp_path, env=env,
+                capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            assert (done.returncode, done.stdout.splitlines()) == (0, expected), command
+            if command.startswith(("export ", "RUN=")):
+                script += command + "\n"
+            elif "/cancel" in command and "Bearer" in command:
+                _wait_cancelled(tmp_path / ".planrun", tmp_path / "started.json")
+    finally:
+        if server is not None:
+            server.terminate()
+            server.communicate(timeout=30)
+
+
+def _wait_cancelled(state: Path, started: Path) -> None:
+    run_id = json.loads(started.read_text())["run_id"]
+    wait_for(lambda: run_status(state, run_id) == "cancelled", what="the run cancelled")
+    assert [a["action"] for a in ui_actions(state, run_id)] == ["start", "cancel"]

@@ -57,7 +57,7 @@ const PlanFront = (() => {
     let planIds = [];
     function select(id, label, values, current) {
       const box = el("select", { id, "aria-label": label },
-        el("option", { value: "" }, `all ${label}s`),
+        el("option", { value: "" }, `all ${label === "status" ? "statuses" : `${label}s`}`),
         ...values.map((v) => el("option", { value: v, selected: v === current ? "" : null }, v)));
       return box;
     }
