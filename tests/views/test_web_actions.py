@@ -411,3 +411,30 @@ def _wait_cancelled(state: Path, started: Path) -> None:
     run_id = json.loads(started.read_text())["run_id"]
     wait_for(lambda: run_status(state, run_id) == "cancelled", what="the run cancelled")
     assert [a["action"] for a in ui_actions(state, run_id)] == ["start", "cancel"]
+
+
+def test_a_started_run_sees_neither_the_ui_token_nor_the_action(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLANRUN_UI_TOKEN", "a-token-from-the-environment-0123")
+    plan = {
+        "plan_id": "ENV",
+        "globals": {"default_timeout_sec": 60},
+        "steps": [{"id": "env", "command": "sh", "args": ["-c", "env | grep ^PLANRUN_ || true"]}],
+    }
+    with ui_with_plan(tmp_path, plan) as (server, state):
+        answer = post(server, "/api/start", {"plan": "file-0"})
+        assert answer.status == 202, answer.body
+        run_id = answer.json["run_id"]
+        wait_for(lambda: run_status(state, run_id) == "success", what="the run")
+    names = (state / "runs" / run_id / "logs" / "env.1.stdout").read_text().split()
+    assert [n.split("=")[0] for n in names if n.startswith("PLANRUN_UI")] == []
+    assert [a["action"] for a in ui_actions(state, run_id)] == ["start"]
+
+
+def test_a_body_over_the_limit_is_a_413(tmp_path: Path) -> None:
+    with ui_with_plan(tmp_path, param_plan(tmp_path / "gate")) as (server, _):
+        body = json.dumps({"plan": "file-0", "params": {"who": "x" * 70_000}}).encode()
+        answer = call_with_body(server, "/api/start", body, bearer(server))
+    assert answer.status == 413
+    assert answer.json == {"error": "body over 65536 bytes"}

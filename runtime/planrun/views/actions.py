@@ -137,8 +137,13 @@ class Actions:
                     if run.plan_id in seen:
                         continue
                     seen.add(run.plan_id)
-                    ir = parse_ir(reader.ir(run.run_id), f"the IR of run {run.run_id}")
-                    found.append(Startable(f"run-{run.run_id}", ir, "recorded", run.run_id))
+                    key = f"run-{run.run_id}"
+                    try:  # the state dir is not trusted: a damaged IR is listed, not run
+                        ir = parse_ir(reader.ir(run.run_id), f"the IR of run {run.run_id}")
+                    except IRError as exc:
+                        found.append(Startable(key, None, "recorded", run.run_id, str(exc)))
+                        continue
+                    found.append(Startable(key, ir, "recorded", run.run_id))
         except NoStateError:
             pass
         return found
@@ -196,6 +201,10 @@ class Actions:
                 handle = os.pidfd_open(pid)
             except ProcessLookupError:
                 raise conflict(f"run {run.run_id} is not running (its planrun has ended)") from None
+            except OSError as exc:
+                raise conflict(
+                    f"cannot reach planrun process {pid}: {exc.strerror or exc}"
+                ) from None
             try:
                 # With the pidfd open, the pid cannot be reused: check it is still the owner
                 # (pid and start time, read again) and only then signal through the pidfd.

@@ -192,6 +192,8 @@ class _Handler(BoundedHandler):
             body = read_body(self.headers, self.rfile)
             answer = dispatch(self.server.actions, parts, body, remote)
         except ActionError as exc:
+            if exc.status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
+                self.close_connection = True  # its body was not read
             self._send_json({"error": str(exc)}, exc.status)
             return True
         if answer is None:
@@ -320,7 +322,8 @@ def _page(csrf: str) -> bytes:
     # The CSRF token is in the page (which only a token holder can load) for its requests
     # that change something to send back in the X-Planrun-CSRF header (webauth.py).
     data = {"csrf": csrf, "symbols": SYMBOLS}
-    return render_page(asset("ui.html"), "planrun ui", data, ("render.js", "front.js", "ui.js")).encode()
+    scripts = ("render.js", "front.js", "ui.js")
+    return render_page(asset("ui.html"), "planrun ui", data, scripts).encode()
 
 
 def make_server(
