@@ -89,10 +89,14 @@ const PlanFront = (() => {
 
   function historyPanel(openStart) {
     const node = el("section", { id: "sec-history" });
+    let drawn = null; // what is on screen: redrawn only when it changed, so a hover stays
     return {
       id: "history", node,
       load(filters, grid) {
         if (!grid) return;
+        const shown = JSON.stringify(grid, (key, value) => (key === "elapsed_sec" ? undefined : value));
+        if (shown === drawn) return;
+        drawn = shown;
         if (!grid.plans.length) {
           node.replaceChildren(el("p", { class: "empty", id: "history-empty" },
             grid.message || "no runs match these filters"));
@@ -218,8 +222,10 @@ const PlanFront = (() => {
       id: "runs", node,
       load(filters, grid, runs) {
         if (!runs) return;
+        const day = (run) => run.started_at.slice(0, 10);
         const shown = runs.runs.filter((run) => (!filters.plan || run.plan_id === filters.plan)
-          && (!filters.status || run.status === filters.status));
+          && (!filters.status || run.status === filters.status)
+          && (!filters.since || day(run) >= filters.since) && (!filters.until || day(run) <= filters.until));
         node.replaceChildren(el("h2", {}, "Recent runs"), shown.length ? runsTable(shown)
           : el("p", { class: "empty" }, runs.message || "no runs yet"));
       },
