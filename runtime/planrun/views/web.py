@@ -1,15 +1,16 @@
 """`planrun ui`: a local web page over the state dir, live while planrun runs elsewhere.
 
 Standard library only (http.server's ThreadingHTTPServer): the page is a single HTML file with
-the same renderer as the report, the API is four JSON/SSE routes over `model`, and the server
+the same renderer as the report, the API is a few JSON/SSE routes over `model` (and the
+actions of views/actions.py, which start or signal planrun processes), and the server
 must only ever talk to this machine's browser, so a framework would add dependencies and
 attack surface without adding anything we use. See docs/views.md.
 
 Every request passes one gate first (webauth.Access.check: the Host, the token, CSRF for any
 method but GET), and webserver.py bounds connections, request heads and their time.
 
-Routes (GET only; other methods get 405 once through the gate):
-  /                                       the page (runs list; `#/runs/ID` shows a run)
+GET routes (POST: the actions below; other methods get 405 once through the gate):
+  /                                       the page (front page; `#/runs/ID` shows a run)
   /api/runs                               recent runs
   /api/runs/RUN                           the run's snapshot (what the report embeds)
   /api/runs/RUN/events?after=SEQ          server-sent events: `change` when new events are
