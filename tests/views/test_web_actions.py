@@ -438,3 +438,54 @@ def test_a_body_over_the_limit_is_a_413(tmp_path: Path) -> None:
         answer = call_with_body(server, "/api/start", body, bearer(server))
     assert answer.status == 413
     assert answer.json == {"error": "body over 65536 bytes"}
+
+
+def test_a_run_started_from_the_ui_outlives_it(tmp_path: Path) -> None:
+    """Ctrl-C on `planrun ui` neither stops nor loses a run it started: it says which go on."""
+    gate = tmp_path / "gate"
+    plan_file = write_plan(tmp_path, param_plan(gate))
+    token = "a-test-token-0123456789"
+    env = {**os.environ, "PLANRUN_UI_TOKEN": token}
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "planrun", "ui", str(plan_file), "--port", "0"],
+        cwd=tmp_path, env=env, text=True,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    state = tmp_path / ".planrun"
+    try:
+        assert ui.stdout is not None
+        url = re.search(r"http://127\.0\.0\.1:(\d+)/", ui.stdout.readline())
+        assert url is not None
+        port = int(url.group(1))
+        answer = _post_to_port(port, token, {"plan": "file-0", "params": {"who": "x"}})
+        assert answer["run_id"]
+        ui.send_signal(signal.SIGINT)
+        out, _ = ui.communicate(timeout=60)
+        assert ui.returncode == 0
+        assert (
+            out
+            == f"planrun ui: runs started here go on (planrun pid {answer['pid']}): `planrun runs`\n"
+        )
+        assert run_status(state, answer["run_id"]) == "running"
+        gate.touch()
+        wait_for(lambda: run_status(state, answer["run_id"]) == "success", what="the run ends")
+    finally:
+        gate.touch()
+        if ui.poll() is None:
+            ui.kill()
+            ui.communicate()
+
+
+def _post_to_port(port: int, token: str, body: dict[str, Any]) -> dict[str, Any]:
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        connection.request("POST", "/api/start", body=json.dumps(body), headers=headers)
+        response = connection.getresponse()
+        data: dict[str, Any] = json.loads(response.read())
+        assert response.status == 202, data
+        return data
+    finally:
+        connection.close()
