@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -489,3 +490,34 @@ def _post_to_port(port: int, token: str, body: dict[str, Any]) -> dict[str, Any]
         return data
     finally:
         connection.close()
+
+
+def test_planrun_ui_offers_the_getting_started_plan_with_its_params(tmp_path: Path) -> None:
+    """`planrun ui hello.yaml`, as docs/getting-started.md says."""
+    guide = (REPO / "docs" / "getting-started.md").read_text(encoding="utf-8")
+    assert "`planrun ui hello.yaml`" in guide
+    (hello,) = [
+        b for b in re.findall(r"```yaml\n(.*?)```", guide, re.DOTALL) if b.startswith("plan_id:")
+    ]
+    (tmp_path / "hello.yaml").write_text(hello, encoding="utf-8")
+    token = "a-test-token-0123456789"
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "planrun", "ui", "hello.yaml", "--port", "0"],
+        cwd=tmp_path, env={**os.environ, "PLANRUN_UI_TOKEN": token}, text=True,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert ui.stdout is not None
+        url = re.search(r"(http://127\.0\.0\.1:\d+/)", ui.stdout.readline())
+        assert url is not None
+        request = urllib.request.Request(
+            url.group(1) + "api/plans", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            (plan,) = json.load(response)["plans"]
+        assert plan["key"] == "file-0" and plan["origin"] == str(tmp_path / "hello.yaml")
+        assert plan["params"] and plan["steps"]
+    finally:
+        ui.send_signal(signal.SIGINT)
+        ui.communicate(timeout=60)
+    assert ui.returncode == 0
