@@ -221,3 +221,21 @@ def test_the_history_grid_filters_by_plan_status_and_date(page: Any, sample_run:
         page.select_option("#f-plan", "SAMPLE")
         expect(grid).to_be_visible(timeout=LIVE)
         assert "plan=SAMPLE" in page.url
+
+
+def test_the_form_shows_why_a_start_was_refused(page: Any, tmp_path: Path) -> None:
+    """The plan file broke after the UI started: the server's one line shows in the form."""
+    expect = pytest.importorskip("playwright.sync_api").expect
+    plan_file = write_plan(tmp_path, param_plan(tmp_path / "gate"))
+    with serving(tmp_path / "state", plan_files=(str(plan_file),)) as server:
+        page.goto(server.login_url)
+        page.wait_for_url(server.url)
+        page.click("#start-open")
+        page.fill("#param-who", "ada")
+        plan_file.write_text('{"plan_id": "PARAMS", "steps": [{"id": "a"}]}')
+        page.click("#start-submit")
+        expect(page.locator("#start-error")).to_contain_text(
+            f"{plan_file} has errors; nothing was run", timeout=LIVE
+        )
+        assert page.url == server.url  # still on the form
+        assert server.actions.still_running() == []

@@ -1,6 +1,7 @@
 /* planrun ui: the front page ("mission control") and the actions, over planrun.views.web.
-   The page is a list of panels (PlanFront.PANELS), each {id, node, load(filters)}; a panel
-   is added by pushing one (docs/views.md). Statuses are drawn from the server's tables
+   The page is the start form and then a list of panels built by the factories in
+   PlanFront.PANELS, each `(ctx) => {id, node, load(filters, grid, runs)}`; another panel is
+   one more factory in that list (docs/views.md). Statuses are drawn from the server's tables
    (ui-data: symbols; the colours are CSS generated from views/style.py). */
 "use strict";
 
@@ -87,7 +88,7 @@ const PlanFront = (() => {
 
   /* --- the history grid: per plan, runs × steps (Airflow's grid) -------------------------- */
 
-  function historyPanel(openStart) {
+  function historyPanel(ctx) {
     const node = el("section", { id: "sec-history" });
     let drawn = null; // what is on screen: redrawn only when it changed, so a hover stays
     return {
@@ -102,7 +103,7 @@ const PlanFront = (() => {
             grid.message || "no runs match these filters"));
           return;
         }
-        node.replaceChildren(...grid.plans.map((plan) => planGrid(plan, openStart)));
+        node.replaceChildren(...grid.plans.map((plan) => planGrid(plan, ctx.openStart)));
       },
     };
   }
@@ -247,17 +248,20 @@ const PlanFront = (() => {
 
   /* --- the page ------------------------------------------------------------------------- */
 
-  const PANELS = [];
+  // The front page's panels, in order, below the start form: factories `(ctx) => panel`,
+  // ctx = {openStart(planId)}.
+  const PANELS = [filterPanel, historyPanel, runsPanel];
 
   function frontPage(app) {
     const filters = readFilters();
     const start = startPanel();
-    PANELS.splice(0, PANELS.length, start, filterPanel(), historyPanel(start.open), runsPanel());
+    const ctx = { openStart: start.open };
+    const panels = [start, ...PANELS.map((make) => make(ctx))];
     let timer = null;
     let stopped = false;
     const startButton = button({ id: "start-open", class: "chip" }, "▶ Start a plan", () => start.open());
     app.replaceChildren(el("header", { class: "top" }, el("h1", {}, "planrun ", startButton)),
-      el("main", {}, ...PANELS.map((panel) => panel.node)));
+      el("main", {}, ...panels.map((panel) => panel.node)));
     async function load() {
       const query = new URLSearchParams(filters).toString();
       let grid = null;
@@ -265,10 +269,10 @@ const PlanFront = (() => {
       try {
         [grid, runs] = await Promise.all([getJson(`/api/grid?${query}`), getJson("/api/runs")]);
       } catch (error) {
-        PANELS.find((p) => p.id === "history").node.replaceChildren(el("p", { class: "empty" }, String(error)));
+        panels.find((p) => p.id === "history").node.replaceChildren(el("p", { class: "empty" }, String(error)));
       }
       if (stopped) return;
-      for (const panel of PANELS) panel.load(filters, grid, runs);
+      for (const panel of panels) panel.load(filters, grid, runs);
       timer = setTimeout(load, 2000);
     }
     load();
