@@ -213,22 +213,29 @@ def test_a_recorded_plan_can_be_started_again(tmp_path: Path) -> None:
         ({"plan": "file-0", "params": {"who": "x", "colour": "red"}},
          "unknown param(s) colour; this plan declares: count, loud, mode, who"),
         ({"plan": "file-0", "params": ["who"]}, "params must be a JSON object of name: value"),
-        ({"plan": "/etc/passwd"}, None),
         ({}, "plan must be the key of a startable plan (GET /api/plans)"),
+        ({"plan": 0}, "plan must be the key of a startable plan (GET /api/plans)"),
     ],
 )  # fmt: skip
 def test_bad_start_requests_are_refused_with_a_clear_message(
-    tmp_path: Path, body: dict[str, Any], error: str | None
+    tmp_path: Path, body: dict[str, Any], error: str
 ) -> None:
     with ui_with_plan(tmp_path, param_plan(tmp_path / "gate")) as (server, state):
         answer = post(server, "/api/start", body)
-        if error is None:  # a path is never a plan: only the listed keys are
-            assert answer.status == 404
-            assert answer.json == {"error": "no startable plan '/etc/passwd' (see GET /api/plans)"}
-        else:
-            assert answer.status == 400
-            assert answer.json == {"error": error}
+        assert (answer.status, answer.json) == (400, {"error": error})
         assert server.actions.still_running() == []
+    assert not state.exists()  # nothing was started
+
+
+@pytest.mark.parametrize(
+    "key", ["/etc/passwd", "../plan.json", "file-1", "file-٠", "file-" + "9" * 5000, "run-x"]
+)
+def test_only_a_listed_key_names_a_plan_never_a_path(tmp_path: Path, key: str) -> None:
+    with ui_with_plan(tmp_path, param_plan(tmp_path / "gate")) as (server, state):
+        answer = post(server, "/api/start", {"plan": key, "params": {"who": "x"}})
+        assert answer.status == 404
+        assert answer.json == {"error": f"no startable plan {key[:80]!r} (see GET /api/plans)"}
+    assert server.actions.still_running() == []
     assert not state.exists()  # nothing was started
 
 

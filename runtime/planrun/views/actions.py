@@ -152,8 +152,10 @@ class Actions:
         """The IR to run for `key` and the file to give planrun (never a path from a request)."""
         if not isinstance(key, str):
             raise bad_request("plan must be the key of a startable plan (GET /api/plans)")
-        if key.startswith("file-") and key[5:].isdigit() and int(key[5:]) < len(self.plan_files):
-            path = self.plan_files[int(key[5:])]
+        index = key.removeprefix("file-")
+        numbered = key.startswith("file-") and index.isascii() and index.isdigit()
+        if numbered and len(index) < 7 and int(index) < len(self.plan_files):
+            path = self.plan_files[int(index)]
             return _compile(path), path
         for plan in self.plans() if key.startswith("run-") else ():
             if plan.key == key and plan.source == "recorded" and plan.ir is not None:
