@@ -378,3 +378,47 @@ def test_a_body_over_the_limit_is_a_413(tmp_path: Path) -> None:
         answer = call_with_body(server, "/api/start", body, bearer(server))
     assert answer.status == 413
     assert answer.json == {"error": "body over 65536 bytes"}
+
+
+def test_a_second_cancel_kills_at_once_as_a_second_ctrl_c(tmp_path: Path) -> None:
+    """The first cancel gives the running step its grace (it ignores SIGTERM, the grace is 120
+    s); the second kills it at once, as a second Ctrl-C does."""
+    gate = tmp_path / "gate"
+    stubborn = f"trap '' TERM; echo up; while [ ! -e '{gate}' ]; do sleep 0.05; done"
+    plan = {
+        "plan_id": "STUBBORN",
+        "globals": {"default_timeout_sec": 300, "kill_grace_sec": 120},
+        "steps": [{"id": "stubborn", "command": "sh", "args": ["-c", stubborn]}],
+    }
+    with ui_with_plan(tmp_path, plan) as (server, state):
+        try:
+            run_id = post(server, "/api/start", {"plan": "file-0"}).json["run_id"]
+            log = state / "runs" / run_id / "logs" / "stubborn.1.stdout"
+            wait_for(lambda: log.exists() and log.read_text() == "up\n", what="the step is up")
+            assert post(server, f"/api/runs/{run_id}/cancel").status == 202
+            wait_for(lambda: len(ui_actions(state, run_id)) == 2, what="the first cancel recorded")
+            assert run_status(state, run_id) == "running"  # the step has its grace
+            assert post(server, f"/api/runs/{run_id}/cancel").status == 202
+            wait_for(lambda: run_status(state, run_id) == "cancelled", what="killed at once")
+        finally:
+            gate.touch()
+        assert [a["action"] for a in ui_actions(state, run_id)] == ["start", "cancel", "cancel"]
+        with open_reader(state) as reader:
+            (attempt,) = reader.attempts(run_id, "stubborn")
+        assert attempt.status == "cancelled"  # within wait_for's 30 s, not after the 120 s grace
+
+
+def test_a_planrun_that_refuses_to_start_is_a_409_with_its_message(tmp_path: Path) -> None:
+    """Re-running `after` needs `hello` to have succeeded in some run of the IR: it never did."""
+    gate = tmp_path / "gate"
+    with ui_with_plan(tmp_path, param_plan(gate)) as (server, state):
+        run_id = post(server, "/api/start", {"plan": "file-0", "params": {"who": "x"}}).json[
+            "run_id"
+        ]
+        wait_for(lambda: step_statuses(state, run_id)["hello"] == "running", what="hello running")
+        assert post(server, f"/api/runs/{run_id}/cancel").status == 202
+        wait_for(lambda: run_status(state, run_id) == "cancelled", what="cancelled")
+        answer = post(server, f"/api/runs/{run_id}/steps/after/rerun")
+    assert answer.status == 409
+    assert answer.json["error"].startswith("planrun exited with 2: planrun: ")
+    assert "hello" in answer.json["error"]
