@@ -167,6 +167,9 @@ def test_start_a_plan_from_the_form_watch_it_live_cancel_resume_and_rerun_a_step
             expect(page.locator("#run-status")).to_have_text("cancelled", timeout=LIVE)
             expect(hello).to_have_attribute("data-status", "cancelled", timeout=LIVE)
             assert [a["action"] for a in ui_actions(state, run_id)] == ["start", "cancel"]
+            history = page.locator("#act-history .ui-action")
+            expect(history).to_have_count(2, timeout=LIVE)  # who did what, from the events
+            expect(history.nth(1)).to_contain_text("cancel from 127.0.0.1:")
 
             page.click("text=← all runs")  # the history grid: one column, hover and click
             cell = page.locator(f'.cell[data-run="{run_id}"][data-step="hello"]')

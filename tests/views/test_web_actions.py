@@ -141,6 +141,9 @@ def test_start_cancel_and_resume_record_who_did_it(tmp_path: Path) -> None:
         wait_for(lambda: run_status(state, run_id) == "cancelled", what="run cancelled")
         assert step_statuses(state, run_id) == {"hello": "cancelled", "after": "cancelled"}
         assert [a["action"] for a in ui_actions(state, run_id)] == ["start", "cancel"]
+        shown = call(server, f"/api/runs/{run_id}/actions", headers=bearer(server)).json
+        assert shown["run_id"] == run_id and shown["actions"][0]["seq"] == 2  # after run_started
+        assert [a["action"] for a in shown["actions"]] == ["start", "cancel"]
 
         again = post(server, f"/api/runs/{run_id}/cancel")
         assert again.status == 409

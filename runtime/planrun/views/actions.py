@@ -384,6 +384,13 @@ def _last_line(log: str) -> str:
     return lines[-1][:400] if lines else "(no output)"
 
 
+def recorded_actions(reader: Reader, run_ref: str) -> dict[str, Any]:
+    """The run's `ui_action` events: who did what to it from `planrun ui`, and when."""
+    events = reader.events(run_ref)
+    found = [{"seq": e.seq, "ts": e.ts, **e.payload} for e in events if e.type == "ui_action"]
+    return {"run_id": reader.resolve(run_ref), "actions": found}
+
+
 def dispatch(
     actions: Actions, parts: list[str], body: dict[str, Any], remote: str
 ) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ GET routes (POST: the actions below; other methods get 405 once through the gate
                                           a chunk of an attempt's log from `offset`
   /api/grid?plan=&status=&since=&until=   the front page's history grid (views/grid.py)
   /api/plans                              the plans the UI may start, with their params
+  /api/runs/RUN/actions                   who did what to the run from the UI (ui_action)
 POST routes (the actions, views/actions.py): /api/start, /api/runs/RUN/cancel,
   /api/runs/RUN/resume, /api/runs/RUN/steps/STEP/rerun
 """
@@ -36,7 +37,7 @@ from typing import Any, TextIO
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from planrun.store import SQLITE_MAX_INT, NoStateError, Reader, StoreError
-from planrun.views.actions import ActionError, Actions, dispatch, read_body
+from planrun.views.actions import ActionError, Actions, dispatch, read_body, recorded_actions
 from planrun.views.grid import FilterError, Filters, history
 from planrun.views.inspect import open_state
 from planrun.views.model import (
@@ -177,6 +178,8 @@ class _Handler(BoundedHandler):
             self._send_json({"plans": [p.to_json() for p in self.server.actions.plans()]})
         elif len(parts) == 3 and parts[:2] == ["api", "runs"]:
             self._send_json(self._read(lambda reader: snapshot(reader, parts[2])))
+        elif len(parts) == 4 and parts[:2] == ["api", "runs"] and parts[3] == "actions":
+            self._send_json(self._read(lambda reader: recorded_actions(reader, parts[2])))
         elif len(parts) == 4 and parts[:2] == ["api", "runs"] and parts[3] == "events":
             after = query.get("after") or self.headers.get("Last-Event-ID") or "0"
             self._stream_events(parts[2], _int(after, "after"))

@@ -285,7 +285,9 @@ const PlanFront = (() => {
   function runActions(runId, reopen) {
     const base = `/api/runs/${encodeURIComponent(runId)}`;
     const message = el("span", { id: "act-message", class: "muted", role: "status" });
-    const node = el("section", { id: "run-actions", class: "panel tabs" });
+    const bar = el("div", { class: "tabs" });
+    const history = el("div", { id: "act-history", class: "muted" });
+    const node = el("section", { id: "run-actions", class: "panel" }, bar, history);
     let cancels = 0;
     let step = null;
     let status = null;
@@ -300,6 +302,19 @@ const PlanFront = (() => {
         message.textContent = error.message;
       }
       render();
+      loadHistory();
+    }
+
+    /* Who did what to this run from the UI (its ui_action events). */
+    async function loadHistory() {
+      try {
+        const { actions } = await getJson(`${base}/actions`);
+        history.replaceChildren(...actions.map((a) => el("div", { class: "ui-action", "data-action": a.action },
+          `${a.action}${a.step ? ` ${a.step}` : ""} from ${a.remote || "?"} (${a.by || "planrun ui"}) at `
+          + fmtTime(parseTs(a.ts)))));
+      } catch (error) {
+        history.textContent = String(error);
+      }
     }
 
     function render() {
@@ -317,13 +332,13 @@ const PlanFront = (() => {
             if (answer.run_id) location.hash = `#/runs/${encodeURIComponent(answer.run_id)}`;
           })));
       }
-      node.replaceChildren(...buttons, message);
+      bar.replaceChildren(...buttons, message);
     }
 
     return {
       node,
       update(data) {
-        if (data.run.status !== status) { status = data.run.status; render(); }
+        if (data.run.status !== status) { status = data.run.status; render(); loadHistory(); }
       },
       select(stepId) { step = stepId; render(); },
     };
