@@ -233,18 +233,21 @@ def report(run_id: str | None, state_dir: str | None, output: str | None) -> Non
 
 
 @main.command()
+@click.argument("plans", nargs=-1, type=click.Path(dir_okay=False))
 @state_dir_option
 @click.option("--port", type=click.IntRange(min=0, max=65535), default=8765, show_default=True)
-def ui(state_dir: str | None, port: int) -> None:
+def ui(plans: tuple[str, ...], state_dir: str | None, port: int) -> None:
     """Serve a live web view of the runs on http://127.0.0.1:PORT/ (0 picks a free port).
 
-    Every request needs the token in the URL printed at start ($PLANRUN_UI_TOKEN sets it).
+    PLANS (plan or IR files) can be started from the page, as can every plan already run in
+    the state dir. Every request needs the token in the URL printed at start
+    ($PLANRUN_UI_TOKEN sets it).
     """
     from planrun.views import web
     from planrun.views.webauth import TOKEN_ENV
 
     token = os.environ.get(TOKEN_ENV)
-    _exit_with(lambda: web.serve(_state_dir(state_dir), port, sys.stdout, token))
+    _exit_with(lambda: web.serve(_state_dir(state_dir), port, sys.stdout, token, plans))
 
 
 class _ExecCommand(click.Command):

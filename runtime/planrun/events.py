@@ -19,8 +19,9 @@ STEP_TIMED_OUT = "step_timed_out"
 STEP_SKIPPED = "step_skipped"
 STEP_CANCELLED = "step_cancelled"
 STEP_RECOVERED = "step_recovered"
+UI_ACTION = "ui_action"  # who did what from `planrun ui` (planrun.uiactions)
 
-RUN_EVENTS = frozenset({RUN_STARTED, RUN_RESUMED, RUN_FINISHED})
+RUN_EVENTS = frozenset({RUN_STARTED, RUN_RESUMED, RUN_FINISHED, UI_ACTION})
 STEP_EVENTS = frozenset(
     {
         STEP_STARTED,

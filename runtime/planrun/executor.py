@@ -13,6 +13,7 @@ import time
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -396,6 +397,7 @@ class Executor:
         if count == self.handled_interrupts:
             return
         self.handled_interrupts = count
+        self._record_ui_requests()
         if count == 1:
             self._apply(self.plan.stop_ordinary("interrupted"))
             self._cancel_waiting_retries(cleanup_too=False)
@@ -414,6 +416,13 @@ class Executor:
                 for finished in self.procs.wait(None):
                     self._attempt_finished(finished)
             self._apply(self.plan.kill_everything())
+
+    def _record_ui_requests(self) -> None:
+        """`planrun ui` left who asked for this interrupt (planrun.uiactions) before sending it."""
+        from planrun.uiactions import take_requests
+
+        for action in take_requests(Path(self._log_dir).parent):
+            self._emit("ui_action", None, None, **action)
 
     def _cancel_waiting_retries(self, cleanup_too: bool) -> None:
         keep: list[tuple[float, int, str]] = []

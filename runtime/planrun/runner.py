@@ -137,6 +137,7 @@ def run(
             output.err.write(f"planrun: run {run_id} (plan {ir.plan_id}, {len(step_ids)} steps)\n")
         observer = _observer(output, len(step_ids))
         observer(started)  # run_started was recorded before any observer existed
+        _record_ui_action(store, run_id, observer)
         executor = Executor(ir, store, run_id, options, observer, interrupts)
         return _drive(executor, state_dir, output, lambda: executor.run(selection=selection))
 
@@ -266,9 +267,19 @@ def resume(
         # Progress counts this session's work: steps that succeeded before are not redone.
         carried = kept_on_resume(previous, ir.steps) | left_out_on_resume(previous)
         observer = _observer(output, len(ir.steps) - len(carried))
+        _record_ui_action(store, run_id, observer)
         executor = Executor(ir, store, run_id, options, observer, interrupts)
         executor.scrub_outputs((a.step_id, a.attempt) for a in info.running_attempts)
         return _drive(executor, state_dir, output, lambda: executor.run(previous))
+
+
+def _record_ui_action(store: RunStore, run_id: str, observer: Observer) -> None:
+    """`planrun ui` started this process: record who and when (planrun.uiactions)."""
+    from planrun.uiactions import take_from_environment
+
+    action = take_from_environment()
+    if action is not None:
+        observer(store.emit(run_id, "ui_action", None, None, **action))
 
 
 def bind_params(ir: IR, assignments: tuple[str, ...], params_file: str | None) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from planrun.events import (
     STEP_STARTED,
     STEP_SUCCEEDED,
     STEP_TIMED_OUT,
+    UI_ACTION,
     Event,
     dump_payload,
     render_line,
@@ -410,6 +411,12 @@ def _project_step_recovered(
     )
 
 
+def _project_nothing(
+    cur: sqlite3.Cursor, run_id: str, step_id: str | None, n: int | None, ts: str, p: dict[str, Any]
+) -> None:
+    """An event that records who did something (ui_action), not a state change."""
+
+
 _PROJECTIONS: dict[str, Projection] = {
     RUN_RESUMED: _project_run_resumed,
     RUN_FINISHED: _project_run_finished,
@@ -421,6 +428,7 @@ _PROJECTIONS: dict[str, Projection] = {
     STEP_SKIPPED: _finishing(SKIPPED),
     STEP_CANCELLED: _finishing(CANCELLED),
     STEP_RECOVERED: _project_step_recovered,
+    UI_ACTION: _project_nothing,
 }
 
 # The payload fields a projection cannot do without (the others default to NULL).
@@ -428,6 +436,7 @@ _REQUIRED_PAYLOAD = {
     RUN_FINISHED: "status",
     STEP_RETRYING: "previous_status",
     STEP_RECOVERED: "fallback",
+    UI_ACTION: "action",
 }
 
 _INSERT_EVENT = (

@@ -250,7 +250,7 @@ def shown_ui_commands() -> list[tuple[str, list[str]]]:
     """The `planrun ui` console block of docs/views.md: each `$ ` command and what it prints."""
     text = (REPO / "docs" / "views.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```console\n(.*?)```", text, re.DOTALL)
-    (block,) = [b for b in blocks if "$ planrun ui" in b]
+    (block,) = [b for b in blocks if "$ planrun ui --port" in b]
     steps: list[tuple[str, list[str]]] = []
     for line in block.splitlines():
         if line.startswith("$ "):

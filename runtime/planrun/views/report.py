@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from planrun.store import Reader
 from planrun.views.inspect import open_state
 from planrun.views.model import ViewError, pick_run, snapshot
+from planrun.views.style import status_css
 
 
 @cache
@@ -38,7 +39,7 @@ def render_page(
 ) -> str:
     parts = {
         "TITLE": html.escape(title),
-        "CSS": asset("views.css"),
+        "CSS": status_css() + asset("views.css"),
         "DATA": embed_json(data),
         "JS": "\n".join(asset(name) for name in scripts),
     }

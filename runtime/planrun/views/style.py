@@ -52,6 +52,27 @@ RICH_STYLES = {
     "recovered": "cyan",
 }
 
+# The HTML views' colour of each status: the report's and the UI's CSS (`.s-STATUS` sets `--c`,
+# which every tile, bar, node and cell is drawn with) is generated from this one table.
+WEB_COLORS = {
+    "pending": "#e9ecf1",
+    "running": "#2f7fd8",
+    "success": "#2e9e5b",
+    "failed": "#d6393b",
+    "timed_out": "#b02a6b",
+    "skipped": "#b7bcc6",
+    "cancelled": "#8e6ac8",
+    "interrupted": "#8e6ac8",
+    "retrying": "#e0a126",
+}
+
+
+def status_css() -> str:
+    """`:root { --success: … }` and `.s-success { --c: var(--success); }`, from WEB_COLORS."""
+    names = "".join(f" --{status}: {color};" for status, color in WEB_COLORS.items())
+    classes = "".join(f".s-{status} {{ --c: var(--{status}); }}\n" for status in WEB_COLORS)
+    return f":root {{{names} }}\n{classes}"
+
 
 def use_color(
     stream: TextIO, mode: ColorMode = "auto", env: Mapping[str, str] | None = None

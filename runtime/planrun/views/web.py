@@ -1,21 +1,27 @@
 """`planrun ui`: a local web page over the state dir, live while planrun runs elsewhere.
 
 Standard library only (http.server's ThreadingHTTPServer): the page is a single HTML file with
-the same renderer as the report, the API is four JSON/SSE routes over `model`, and the server
+the same renderer as the report, the API is a few JSON/SSE routes over `model` (and the
+actions of views/actions.py, which start or signal planrun processes), and the server
 must only ever talk to this machine's browser, so a framework would add dependencies and
 attack surface without adding anything we use. See docs/views.md.
 
 Every request passes one gate first (webauth.Access.check: the Host, the token, CSRF for any
 method but GET), and webserver.py bounds connections, request heads and their time.
 
-Routes (GET only; other methods get 405 once through the gate):
-  /                                       the page (runs list; `#/runs/ID` shows a run)
+GET routes (POST: the actions below; other methods get 405 once through the gate):
+  /                                       the page (front page; `#/runs/ID` shows a run)
   /api/runs                               recent runs
   /api/runs/RUN                           the run's snapshot (what the report embeds)
   /api/runs/RUN/events?after=SEQ          server-sent events: `change` when new events are
                                           recorded, `end` once the run is over
   /api/runs/RUN/logs/STEP?attempt=N&stream=stdout|stderr&offset=BYTES
                                           a chunk of an attempt's log from `offset`
+  /api/grid?plan=&status=&since=&until=   the front page's history grid (views/grid.py)
+  /api/plans                              the plans the UI may start, with their params
+  /api/runs/RUN/actions                   who did what to the run from the UI (ui_action)
+POST routes (the actions, views/actions.py): /api/start, /api/runs/RUN/cancel,
+  /api/runs/RUN/resume, /api/runs/RUN/steps/STEP/rerun
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from planrun.safefs import UnsafeFileError, read_slice
 from planrun.store import SQLITE_MAX_INT, NoStateError, Reader, StoreError
+from planrun.views.actions import ActionError, Actions, dispatch, read_body, recorded_actions
+from planrun.views.grid import FilterError, Filters, history
 from planrun.views.inspect import open_state
 from planrun.views.model import (
     Stream,
@@ -43,6 +51,7 @@ from planrun.views.model import (
     snapshot,
 )
 from planrun.views.report import asset, render_page
+from planrun.views.style import SYMBOLS
 from planrun.views.webauth import TOKEN_QUERY, Access, chosen_token
 from planrun.views.webserver import DEFAULT_LIMITS, BoundedHandler, BoundedServer, Limits
 
@@ -56,10 +65,16 @@ _COUNT = re.compile(r"[0-9]{1,19}")
 
 class UiServer(BoundedServer):
     def __init__(
-        self, state_dir: str, port: int, token: str | None = None, limits: Limits = DEFAULT_LIMITS
+        self,
+        state_dir: str,
+        port: int,
+        token: str | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        plan_files: tuple[str, ...] = (),
     ) -> None:
         chosen = chosen_token(token)  # a bad one is an error before the port is taken
         self.state_dir = state_dir
+        self.actions = Actions(state_dir, plan_files)  # so is a plan file that does not compile
         self.stopping = threading.Event()
         super().__init__((HOST, port), _Handler, limits)
         self.access = Access(chosen, self.server_address[1])
@@ -149,6 +164,8 @@ class _Handler(BoundedHandler):
         self.wfile.write(body)
 
     def _route(self, parts: list[str], query: dict[str, str]) -> None:
+        if self.command == "POST" and self._act(parts):
+            return
         if self.command != "GET":
             refusal = {"error": f"{self.command} is not allowed here"}
             self._send_json(refusal, HTTPStatus.METHOD_NOT_ALLOWED)
@@ -156,8 +173,14 @@ class _Handler(BoundedHandler):
             self._send(self.server.page, "text/html")
         elif parts == ["api", "runs"]:
             self._send_json(self._runs())
+        elif parts == ["api", "grid"]:
+            self._send_json(self._grid(query))
+        elif parts == ["api", "plans"]:
+            self._send_json({"plans": [p.to_json() for p in self.server.actions.plans()]})
         elif len(parts) == 3 and parts[:2] == ["api", "runs"]:
             self._send_json(self._read(lambda reader: snapshot(reader, parts[2])))
+        elif len(parts) == 4 and parts[:2] == ["api", "runs"] and parts[3] == "actions":
+            self._send_json(self._read(lambda reader: recorded_actions(reader, parts[2])))
         elif len(parts) == 4 and parts[:2] == ["api", "runs"] and parts[3] == "events":
             after = query.get("after") or self.headers.get("Last-Event-ID") or "0"
             self._stream_events(parts[2], _int(after, "after"))
@@ -166,6 +189,33 @@ class _Handler(BoundedHandler):
             self._send_json(self._read(lambda reader: _log_chunk(reader, run_ref, step_id, query)))
         else:
             raise _NotFound(f"no such page: /{'/'.join(parts)}")
+
+    def _act(self, parts: list[str]) -> bool:
+        """A POST route (an action, behind the gate's token and CSRF checks): True if it was one."""
+        remote = f"{self.client_address[0]}:{self.client_address[1]}"
+        try:
+            body = read_body(self.headers, self.rfile)
+            answer = dispatch(self.server.actions, parts, body, remote)
+        except ActionError as exc:
+            if exc.status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
+                self.close_connection = True  # its body was not read
+            self._send_json({"error": str(exc)}, exc.status)
+            return True
+        if answer is None:
+            return False
+        self._send_json(answer, HTTPStatus.ACCEPTED)
+        return True
+
+    def _grid(self, query: dict[str, str]) -> dict[str, Any]:
+        try:
+            filters = Filters.parse(query)
+        except FilterError as exc:
+            raise _BadRequest(str(exc)) from None
+        try:
+            with open_state(self.server.state_dir) as reader:
+                return history(reader, filters)
+        except NoStateError as exc:
+            return {"plans": [], "plan_ids": [], "message": str(exc)}
 
     def _runs(self) -> dict[str, Any]:
         try:
@@ -273,20 +323,31 @@ _LOGIN_PAGE = (
 def _page(csrf: str) -> bytes:
     # The CSRF token is in the page (which only a token holder can load) for its requests
     # that change something to send back in the X-Planrun-CSRF header (webauth.py).
-    data = {"csrf": csrf}
-    return render_page(asset("ui.html"), "planrun ui", data, ("render.js", "ui.js")).encode()
+    data = {"csrf": csrf, "symbols": SYMBOLS}
+    scripts = ("render.js", "front.js", "ui.js")
+    return render_page(asset("ui.html"), "planrun ui", data, scripts).encode()
 
 
 def make_server(
-    state_dir: str, port: int = 0, token: str | None = None, limits: Limits = DEFAULT_LIMITS
+    state_dir: str,
+    port: int = 0,
+    token: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    plan_files: tuple[str, ...] = (),
 ) -> UiServer:
-    return UiServer(state_dir, port, token, limits)
+    return UiServer(state_dir, port, token, limits, plan_files)
 
 
-def serve(state_dir: str, port: int, out: TextIO = sys.stdout, token: str | None = None) -> int:
+def serve(
+    state_dir: str,
+    port: int,
+    out: TextIO = sys.stdout,
+    token: str | None = None,
+    plan_files: tuple[str, ...] = (),
+) -> int:
     """Serve until Ctrl-C; `token` (from $PLANRUN_UI_TOKEN) or a fresh one guards every route."""
     try:
-        server = make_server(state_dir, port, token)
+        server = make_server(state_dir, port, token, plan_files=plan_files)
     except OSError as exc:
         raise ViewError(f"cannot listen on {HOST}:{port}: {exc.strerror or exc}") from None
     out.write(f"planrun ui: serving {server.state_dir} at {server.login_url} (Ctrl-C to stop)\n")
@@ -298,4 +359,8 @@ def serve(state_dir: str, port: int, out: TextIO = sys.stdout, token: str | None
     finally:
         server.stopping.set()
         server.server_close()
+        left = server.actions.still_running()
+        if left:  # they go on by design (views/actions.py); say how to find them
+            pids = ", ".join(str(pid) for pid in left)
+            out.write(f"planrun ui: runs started here go on (planrun pid {pids}): `planrun runs`\n")
     return 0

@@ -1,17 +1,20 @@
-/* planrun ui: the runs list and a live run page, over the JSON/SSE routes of planrun.views.web.
+/* planrun ui: the routes (the front page is front.js) and a live run page, over the JSON/SSE
+   routes of planrun.views.web.
    The run page is the report's RunView, refreshed whenever the server says events were recorded,
    plus a log viewer that polls the selected attempt's log while it grows. */
 "use strict";
 
 (() => {
-  const { el, parseTs, fmtDuration, fmtTime, SYMBOLS } = PlanViews;
+  const { el, SYMBOLS } = PlanViews;
   const app = document.getElementById("app");
   let page = null; // the current page's stop()
 
   function route() {
     if (page) page.stop();
-    const match = /^#\/runs\/(.+)$/.exec(location.hash);
-    page = match ? runPage(decodeURIComponent(match[1])) : runsPage();
+    // #/runs/RUN, or #/runs/RUN/steps/STEP (a cell of the history grid: that step's log)
+    const match = /^#\/runs\/([^/]+)(?:\/steps\/(.+))?$/.exec(location.hash);
+    page = match ? runPage(decodeURIComponent(match[1]), match[2] && decodeURIComponent(match[2]))
+      : PlanFront.frontPage(app);
   }
 
   async function getJson(url) {
@@ -21,53 +24,21 @@
     return data;
   }
 
-  /* --- the runs list ------------------------------------------------------------------- */
-
-  function runsPage() {
-    let timer = null;
-    let stopped = false;
-    const body = el("main", {}, el("p", { class: "muted" }, "loading…"));
-    app.replaceChildren(el("header", { class: "top" }, el("h1", {}, "planrun runs")), body);
-    async function load() {
-      try {
-        const data = await getJson("/api/runs");
-        if (stopped) return;
-        body.replaceChildren(data.runs.length ? runsTable(data.runs)
-          : el("p", { class: "empty" }, data.message || "no runs yet"));
-      } catch (error) {
-        body.replaceChildren(el("p", { class: "empty" }, String(error)));
-      }
-      if (!stopped) timer = setTimeout(load, 2000);
-    }
-    load();
-    return { stop() { stopped = true; clearTimeout(timer); } };
-  }
-
-  function runsTable(runs) {
-    const head = el("tr", {}, ...["Run", "Plan", "Status", "Started", "Duration", "Steps"].map((h) => el("th", {}, h)));
-    const rows = runs.map((run) => el("tr", { "data-run": run.run_id },
-      el("td", { class: "mono" }, el("a", { href: `#/runs/${encodeURIComponent(run.run_id)}` }, run.run_id)),
-      el("td", {}, run.plan_id),
-      el("td", {}, el("span", { class: `badge s-${run.status}` }, run.status)),
-      el("td", {}, fmtTime(parseTs(run.started_at))),
-      el("td", {}, fmtDuration(run.elapsed_sec)),
-      el("td", {}, `${run.done}/${run.total} `, ...Object.entries(run.step_counts).map(([s, n]) =>
-        el("span", { class: `s-${s}`, title: s }, ` ${SYMBOLS[s] || s}${n}`)))));
-    return el("table", { class: "runs", id: "runs" }, el("thead", {}, head), el("tbody", {}, ...rows));
-  }
-
   /* --- one run ------------------------------------------------------------------------- */
 
-  function runPage(runId) {
+  function runPage(runId, openStep) {
     const base = `/api/runs/${encodeURIComponent(runId)}`;
     let data = null;
     let inFlight = false;
     let dirty = false;
     let stopped = false;
     const logs = logViewer(base);
-    const view = new PlanViews.RunView(app, { onSelect: (stepId) => logs.open(stepId, data) });
+    const actions = PlanFront.runActions(runId, route);
+    const view = new PlanViews.RunView(app, {
+      onSelect: (stepId) => { logs.open(stepId, data); actions.select(stepId); },
+    });
     view.nav.prepend(el("a", { href: "#/" }, "← all runs"));
-    view.extra.append(logs.panel);
+    view.extra.append(actions.node, logs.panel);
 
     async function refresh() {
       if (inFlight) { dirty = true; return; }
@@ -77,6 +48,12 @@
         if (stopped) return;
         view.update(data, Date.now());
         logs.update(data);
+        actions.update(data);
+        if (openStep) {  // once, on the first snapshot
+          const step = openStep;
+          openStep = null;
+          if (data.steps.some((s) => s.step_id === step)) view.select(step);
+        }
       } catch (error) {
         view.header.replaceChildren(el("h1", {}, String(error)));
       } finally {
