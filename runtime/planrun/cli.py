@@ -12,6 +12,7 @@ from planrun.executor import RunOptions
 from planrun.ir import IRError
 from planrun.store import SQLITE_MAX_INT, StoreError, StoreWriteError
 from planrun.views.style import COLOR_MODES, ColorMode
+from planrun.watch_cli import watch_command
 
 
 class _RunByDefault(click.Group):
@@ -239,3 +240,6 @@ def ui(state_dir: str | None, port: int) -> None:
     from planrun.views import web
 
     _exit_with(lambda: web.serve(_state_dir(state_dir), port, sys.stdout))
+
+
+main.add_command(watch_command(state_dir_option, color_option, COUNT, _exit_with))

@@ -107,15 +107,26 @@ def run(
     output: Output,
     only: tuple[str, ...] = (),
     from_: tuple[str, ...] = (),
+    watch: dict[str, Any] | None = None,
+    run_id: str | None = None,
 ) -> int:
+    """A new run; `watch` (planrun watch: its session and trigger) goes into run_started."""
     selection = _selection(ir, state_dir, only, from_) if only or from_ else None
     output = _surviving(output)
-    run_id = new_run_id()
+    run_id = run_id or new_run_id()
     with _recording(state_dir, sync) as (store, interrupts):
         capacity = options.max_concurrency or int(ir.globals["max_concurrency"])
         step_ids = [s["id"] for s in ir.steps]
         started = store.create_run(
-            run_id, ir.plan_id, ir.digest, ir.data, step_ids, options.argv, capacity, options.params
+            run_id,
+            ir.plan_id,
+            ir.digest,
+            ir.data,
+            step_ids,
+            options.argv,
+            capacity,
+            options.params,
+            watch=watch,
         )
         output.err.write(f"planrun: run {run_id} (plan {ir.plan_id}, {len(step_ids)} steps)\n")
         observer = _observer(output, len(step_ids))

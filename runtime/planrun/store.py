@@ -508,8 +508,10 @@ class RunStore:
         argv: list[str],
         max_concurrency: int,
         params: dict[str, Any] | None = None,
+        watch: dict[str, Any] | None = None,
     ) -> Event:
-        """Record a new run, owned (locked) by this process, and emit its run_started (seq 1)."""
+        """Record a new run, owned (locked) by this process, and emit its run_started (seq 1);
+        `watch`: the session and trigger of a run started by `planrun watch`."""
         host = os.uname().nodename  # socket.gethostname(), without importing socket
         # Any int >= 1 is a valid limit; SQLite's INTEGER stops at 2**63 - 1, which is no limit
         # either (docs/state.md).
@@ -523,6 +525,8 @@ class RunStore:
             "argv": argv,
             "params": params or {},
         }
+        if watch is not None:
+            payload["watch"] = watch
         ts = utc_now()
         with self._lock, self._writing():
             self._begin()
