@@ -10,6 +10,7 @@ watcher, with exit 130. docs/cli.md (`planrun watch`).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -20,7 +21,9 @@ from typing import Any, Literal, TextIO
 from planrun import runner, watch_state
 from planrun.events import utc_now
 from planrun.executor import EXIT_INTERRUPTED, RunOptions
+from planrun.interpolate import Reference, substitute
 from planrun.ir import IR
+from planrun.launch import format_param
 from planrun.watch_paths import (
     ChangeSource,
     WatchPathError,
@@ -64,6 +67,25 @@ class WatchSettings:
             backoff_sec=float(section["backoff_sec"]),
             max_backoff_sec=float(section["max_backoff_sec"]),
         )
+
+
+def bind_paths(patterns: list[str], params: dict[str, Any]) -> list[str]:
+    """`watch.paths`/`ignore` with `${{ params.NAME }}` and `${{ env.NAME }}` filled in (a
+    watched repository given as a param); a step output cannot be watched (runs have none yet)."""
+
+    def resolve(ref: Reference) -> str:
+        if ref.kind == "param" and ref.name in params:
+            return format_param(params[ref.name])
+        if ref.kind == "env":
+            return os.environ.get(ref.name, "")
+        raise runner.UsageError(
+            f"watch paths can use params and env, not `{ref.kind} {ref.name}` of {patterns}"
+        )
+
+    try:
+        return [substitute(pattern, resolve) for pattern in patterns]
+    except ValueError as exc:
+        raise runner.UsageError(f"watch path: {exc}") from None
 
 
 def backoff_delay(failures: int, settings: WatchSettings) -> float:

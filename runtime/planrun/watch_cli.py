@@ -132,8 +132,9 @@ def watch_command(
             ir = runner.load_runnable(plan, sys.stderr)
             params = runner.bind_params(ir, param_values, params_file)
             settings = watching.WatchSettings.from_ir(ir)
-            settings.paths = [] if no_files else list(paths) or settings.paths
-            settings.ignore = [*settings.ignore, *ignore]
+            plan_paths = watching.bind_paths(settings.paths, params)
+            settings.paths = [] if no_files else list(paths) or plan_paths
+            settings.ignore = [*watching.bind_paths(settings.ignore, params), *ignore]
             for name, value in (
                 ("debounce_sec", debounce),
                 ("interval_sec", interval),

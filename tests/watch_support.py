@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -20,12 +21,19 @@ class Watcher:
     fill a pipe nobody reads)."""
 
     def __init__(
-        self, args: list[str], cwd: Path, procs: list[subprocess.Popen[str]], state: Path
+        self,
+        args: list[str],
+        cwd: Path,
+        procs: list[subprocess.Popen[str]],
+        state: Path,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.cwd = cwd
         self.state = state
-        self.out_path = cwd / f"watch-{len(procs)}.out"
-        self.err_path = cwd / f"watch-{len(procs)}.err"
+        # Beside the state dir: outside whatever the watcher watches.
+        state.mkdir(parents=True, exist_ok=True)
+        self.out_path = state.parent / f"{state.name}-watch-{os.getpid()}-{len(procs)}.out"
+        self.err_path = self.out_path.with_suffix(".err")
         with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "planrun", "watch", "--state-dir", str(state), *args],
@@ -34,6 +42,7 @@ class Watcher:
                 stderr=err,
                 stdin=subprocess.DEVNULL,
                 text=True,
+                env=env,
             )
         procs.append(self.proc)
 
