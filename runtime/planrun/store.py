@@ -1139,6 +1139,24 @@ class Reader:
             ).fetchall()
         return [Event(s, ts, full_id, t, st, a, json.loads(p)) for s, ts, t, st, a, p in rows]
 
+    def watch_info(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The `watch` of each run's run_started (`planrun watch`: session, trigger, paths), for
+        the runs that have one."""
+        found: dict[str, dict[str, Any]] = {}
+        with self._snapshot():
+            for start in range(0, len(run_ids), 500):  # SQLite's bound-parameter limit
+                chunk = run_ids[start : start + 500]
+                rows = self._conn.execute(
+                    "SELECT run_id, payload FROM events WHERE seq = 1 AND run_id IN"
+                    f" ({', '.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+                for run_id, payload in rows:
+                    watch = json.loads(payload).get("watch")
+                    if isinstance(watch, dict) and isinstance(watch.get("session"), str):
+                        found[run_id] = watch
+        return found
+
     def summary(self, run_id: str) -> dict[str, Any]:
         """The same dict as summary.json (which only exists once the run has ended)."""
         with self._snapshot():

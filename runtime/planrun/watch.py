@@ -331,9 +331,11 @@ class Watcher:
         changes_due: float | None,
     ) -> None:
         backing_off = now < earliest and self.failures > 0
-        reason: str | None = None if due is None else ("backoff" if backing_off else kind)
-        if changes_due is not None and not backing_off:
-            reason = "debounce"
+        if backing_off and due is None:
+            due = earliest  # no run before then, whatever changes
+        reason: str | None = None
+        if due is not None:
+            reason = "backoff" if backing_off else "debounce" if changes_due is not None else kind
         self._publish(
             state="backing_off" if backing_off else "idle",
             next_run_at=None if due is None else _wall_time(due - now),

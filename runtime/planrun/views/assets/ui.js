@@ -32,7 +32,7 @@
       try {
         const data = await getJson("/api/runs");
         if (stopped) return;
-        body.replaceChildren(data.runs.length ? runsTable(data.runs)
+        body.replaceChildren(watchersPanel(data.watchers || []), data.runs.length ? runsTable(data.runs)
           : el("p", { class: "empty" }, data.message || "no runs yet"));
       } catch (error) {
         body.replaceChildren(el("p", { class: "empty" }, String(error)));
@@ -54,6 +54,30 @@
       el("td", {}, `${run.done}/${run.total} `, ...Object.entries(run.step_counts).map(([s, n]) =>
         el("span", { class: `s-${s}`, title: s }, ` ${SYMBOLS[s] || s}${n}`)))));
     return el("table", { class: "runs", id: "runs" }, el("thead", {}, head), el("tbody", {}, ...rows));
+  }
+
+  /* `planrun watch` processes: what each is doing, what last triggered it, when it runs next. */
+  function watchersPanel(watchers) {
+    if (!watchers.length) return "";
+    const head = el("tr", {}, ...["Watcher", "Plan", "State", "Last trigger", "Next run", "Last run", "Runs"]
+      .map((h) => el("th", {}, h)));
+    const rows = watchers.map((w) => {
+      const trigger = w.last_trigger;
+      const paths = trigger && trigger.paths.length ? `: ${trigger.paths.slice(0, 3).join(", ")}` : "";
+      const last = w.last_run;
+      return el("tr", { "data-watcher": w.session },
+        el("td", { class: "mono" }, w.session),
+        el("td", {}, w.plan_id),
+        el("td", {}, el("span", { class: `badge w-${w.state}` }, w.state.replace("_", " "))),
+        el("td", {}, trigger ? `${trigger.kind} at ${fmtTime(parseTs(trigger.at))}${paths}` : "—"),
+        el("td", {}, w.next_run_at ? `${fmtTime(parseTs(w.next_run_at))} (${w.next_run_reason})`
+          : w.state === "running" ? "after this run" : "on the next change"),
+        el("td", {}, last ? el("a", { href: `#/runs/${encodeURIComponent(last.run_id)}` },
+          `${last.status} ${last.run_id}`) : "—"),
+        el("td", {}, String(w.runs)));
+    });
+    return el("section", { id: "watchers" }, el("h2", {}, "Watchers"),
+      el("table", { class: "runs watchers" }, el("thead", {}, head), el("tbody", {}, ...rows)));
   }
 
   /* --- one run ------------------------------------------------------------------------- */
