@@ -27,6 +27,7 @@ class Watcher:
         procs: list[subprocess.Popen[str]],
         state: Path,
         env: dict[str, str] | None = None,
+        prefix: tuple[str, ...] = (),
     ) -> None:
         self.cwd = cwd
         self.state = state
@@ -36,7 +37,16 @@ class Watcher:
         self.err_path = self.out_path.with_suffix(".err")
         with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "planrun", "watch", "--state-dir", str(state), *args],
+                [
+                    *prefix,
+                    sys.executable,
+                    "-m",
+                    "planrun",
+                    "watch",
+                    "--state-dir",
+                    str(state),
+                    *args,
+                ],
                 cwd=cwd,
                 stdout=out,
                 stderr=err,

@@ -109,12 +109,14 @@ def run(
     from_: tuple[str, ...] = (),
     watch: dict[str, Any] | None = None,
     run_id: str | None = None,
+    interrupts: Interrupts | None = None,
 ) -> int:
-    """A new run; `watch` (planrun watch: its session and trigger) goes into run_started."""
+    """A new run; `watch` (planrun watch: its session and trigger) goes into run_started, and
+    `interrupts` tells the watcher afterwards of a signal that came as the run was ending."""
     selection = _selection(ir, state_dir, only, from_) if only or from_ else None
     output = _surviving(output)
     run_id = run_id or new_run_id()
-    with _recording(state_dir, sync) as (store, interrupts):
+    with _recording(state_dir, sync, interrupts) as (store, interrupts):
         capacity = options.max_concurrency or int(ir.globals["max_concurrency"])
         step_ids = [s["id"] for s in ir.steps]
         started = store.create_run(
@@ -136,12 +138,14 @@ def run(
 
 
 @contextmanager
-def _recording(state_dir: str, sync: str) -> Iterator[tuple[RunStore, Interrupts]]:
+def _recording(
+    state_dir: str, sync: str, interrupts: Interrupts | None = None
+) -> Iterator[tuple[RunStore, Interrupts]]:
     """The store of a run about to be recorded or resumed, and the interrupt counters that from
     then on cancel the run instead of raising in the middle of a write; kept until the store is
     closed (closing must not be cut short)."""
     store = RunStore.open(state_dir, _sync(sync))
-    interrupts = Interrupts()
+    interrupts = interrupts or Interrupts()
     interrupts.install()
     try:
         yield store, interrupts

@@ -20,7 +20,7 @@ from typing import Any, Literal, TextIO
 
 from planrun import runner, watch_state
 from planrun.events import utc_now
-from planrun.executor import EXIT_INTERRUPTED, RunOptions
+from planrun.executor import EXIT_INTERRUPTED, Interrupts, RunOptions
 from planrun.interpolate import Reference, substitute
 from planrun.ir import IR
 from planrun.launch import format_param
@@ -247,6 +247,7 @@ class Watcher:
             next_run_reason=None,
         )
         request = self.request
+        interrupts = Interrupts()
         code = runner.run(
             request.ir,
             request.state_dir,
@@ -255,7 +256,16 @@ class Watcher:
             request.output,
             watch=info,
             run_id=run_id,
+            interrupts=interrupts,
         )
+        if interrupts.count and code != EXIT_INTERRUPTED:
+            # It came as the run was ending (its steps were done): the run stands, we stop.
+            self._publish_run(run_id, code)
+            raise KeyboardInterrupt
+        self._publish_run(run_id, code)
+        return code
+
+    def _publish_run(self, run_id: str, code: int) -> None:
         status = {0: "success", EXIT_INTERRUPTED: "cancelled"}.get(code, "failed")
         self._publish(
             state="idle",
@@ -263,7 +273,6 @@ class Watcher:
             failures=self.failures + (code not in (0, EXIT_INTERRUPTED)),
             last_run={"run_id": run_id, "status": status, "exit_code": code},
         )
-        return code
 
     def _next_trigger(self, earliest: float, next_tick: float | None) -> Trigger:
         """Wait for the next run's reason: changes (once quiet for debounce_sec) or the timer,
@@ -308,9 +317,9 @@ class Watcher:
         source = ChangeSource(matcher, self.pending.add, self.pending.fail, poll)
         try:
             source.start()
-        except FileNotFoundError as exc:
-            raise runner.UsageError(f"cannot watch {exc}") from None
-        except OSError as exc:
+        except (FileNotFoundError, PermissionError) as exc:
+            raise runner.UsageError(f"cannot watch files: {exc}") from None
+        except (OSError, RuntimeError) as exc:  # RuntimeError: watchfiles' internal errors
             if poll:
                 raise WatchError(f"cannot watch files: {exc}") from None
             self._say(inotify_limit_hint(exc))

@@ -221,7 +221,8 @@ class ChangeSource:
     """A daemon thread watching the roots; each batch of accepted paths goes to `sink`.
 
     `start` returns once the watches are in place (changes from then on are seen) or raises
-    OSError when they cannot be set up (the inotify limit: the caller retries with polling)."""
+    OSError or RuntimeError when they cannot be set up (the inotify limits on watches or
+    instances: the caller retries with polling; PermissionError: an unreadable directory)."""
 
     def __init__(
         self,
@@ -240,8 +241,10 @@ class ChangeSource:
     def start(self) -> None:
         from watchfiles._rust_notify import RustNotify  # the documented low-level API
 
+        # ignore_permission_denied=False: with True, watchfiles also drops the inotify limit
+        # error and leaves directories unwatched without a word.
         notify = RustNotify(
-            [str(r) for r in self.matcher.roots], False, self.poll, POLL_INTERVAL_MS, True, True
+            [str(r) for r in self.matcher.roots], False, self.poll, POLL_INTERVAL_MS, True, False
         )
         self._thread = threading.Thread(
             target=self._run, args=(notify,), name="planrun-watch", daemon=True
@@ -279,10 +282,16 @@ def _counts(change: int, path: str) -> bool:
     return change != MODIFIED or not os.path.isdir(path)
 
 
-def inotify_limit_hint(exc: OSError) -> str:
+def inotify_limit_hint(exc: Exception) -> str:
     """The one-line explanation of a watch that could not be set up."""
-    limit = _read_int("/proc/sys/fs/inotify/max_user_watches")
-    instances = _read_int("/proc/sys/fs/inotify/max_user_instances")
+    # /proc/sys/user/ holds the limits of this user namespace (the ones in force in a
+    # container); fs.inotify.* those of the machine's.
+    limit = _read_int("/proc/sys/user/max_inotify_watches") or _read_int(
+        "/proc/sys/fs/inotify/max_user_watches"
+    )
+    instances = _read_int("/proc/sys/user/max_inotify_instances")
+    if instances is None:
+        instances = _read_int("/proc/sys/fs/inotify/max_user_instances")
     known = f" (max_user_watches={limit}, max_user_instances={instances})" if limit else ""
     return (
         f"cannot watch with inotify: {exc}{known}; polling every {POLL_INTERVAL_MS / 1000:g}s"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import shutil
 import signal
 import subprocess
 from datetime import datetime
@@ -285,3 +286,55 @@ def test_which_paths_trigger(tmp_path: Path, path: str, triggers: bool) -> None:
     )
     assert matcher.roots == (tmp_path.resolve(),)  # README.md is watched through its directory
     assert matcher.accepts(str(tmp_path.resolve() / path)) is triggers
+
+
+def _limited(setting: str, value: int) -> tuple[str, ...]:
+    """Run the watcher in a user namespace of its own whose inotify `setting` is `value`: the
+    real limit, hit for real, without touching this machine's."""
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare(1)")
+    probe = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "sh", "-c", f"echo 1 > /proc/sys/user/{setting}"],
+        capture_output=True,
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"cannot set user.{setting} in a user namespace: {probe.stderr!r}")
+    script = f'echo {value} > /proc/sys/user/{setting} && exec "$@"'
+    return ("unshare", "--user", "--map-root-user", "sh", "-c", script, "sh")
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "reason"),
+    [
+        ("max_inotify_watches", 2, "OS file watch limit reached"),
+        ("max_inotify_instances", 0, "Too many open files"),
+    ],
+)
+def test_an_inotify_limit_falls_back_to_polling_and_says_why(
+    tmp_path: Path, spawned: Procs, setting: str, value: int, reason: str
+) -> None:
+    _plan(tmp_path)
+    for name in ("a", "b", "c"):
+        (tmp_path / "src" / name).mkdir()
+    prefix = _limited(setting, value)
+    watcher = Watcher(["plan.json"], tmp_path, spawned, tmp_path / "state", prefix=prefix)
+    watcher.wait_runs(1)
+    assert "planrun: watch: cannot watch with inotify: " in watcher.stderr
+    assert reason in watcher.stderr
+    limit = "max_user_watches=2," if value == 2 else "max_user_instances=0)"
+    assert limit in watcher.stderr
+    assert "polling every 1s instead. Raise the limit" in watcher.stderr
+    assert "(polling)" in watcher.stderr
+    (tmp_path / "src" / "c" / "deep").write_text("x")  # in a directory inotify could not watch
+    runs = watcher.wait_runs(2)
+    assert runs[1]["watch"]["paths"] == ["src/c/deep"]
+    assert watcher.stop() == 130
+
+
+def test_a_signal_as_a_run_ends_stops_the_watcher_after_it(tmp_path: Path, spawned: Procs) -> None:
+    # The step's parent is planrun: the signal reaches the watcher while its run is ending.
+    _plan(tmp_path, shell_step("last", "kill -TERM $PPID"))
+    watcher = Watcher(["plan.json", "--interval", "1ms"], tmp_path, spawned, tmp_path / "state")
+    assert watcher.proc.wait(timeout=60) == 130
+    assert len(watcher.runs()) == 1  # no second run, though the timer was due at once
+    assert watcher.watcher_state() == "stopped"
