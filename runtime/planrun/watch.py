@@ -10,6 +10,7 @@ watcher, with exit 130. docs/cli.md (`planrun watch`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -35,6 +36,7 @@ from planrun.watch_paths import (
 MAX_PENDING_PATHS = 1000  # changed paths kept between two runs; more are only counted
 MAX_EVENT_PATHS = 100  # of those, how many the run_started event lists
 DEBOUNCE_CAP = 10  # a stream of changes that never pauses still runs after 10 x debounce
+MAX_WAIT_SEC = 3600.0  # one wait of the loop; it looks again after
 MAX_BACKOFF_DOUBLINGS = 30  # 2**30 x backoff_sec is beyond any max_backoff_sec worth setting
 
 TriggerKind = Literal["start", "change", "interval"]
@@ -190,7 +192,8 @@ class Watcher:
 
     def run(self) -> int:
         try:
-            watch_state.prune(self.request.state_dir)
+            with contextlib.suppress(OSError):  # leftovers of earlier watchers: cosmetic
+                watch_state.prune(self.request.state_dir)
             self._publish(state="starting", runs=0, failures=0)
             self._start_source()
             return self._loop()
@@ -213,7 +216,6 @@ class Watcher:
             if code == EXIT_INTERRUPTED:
                 self._say(f"stopped after {self.runs} run(s)")
                 return code
-            self.failures = 0 if code == 0 else self.failures + 1
             if self.failures and self.settings.exit_on_failure:
                 self._say(f"run {self.runs} failed (exit {code}); --exit-on-failure: stopping")
                 return code
@@ -258,21 +260,19 @@ class Watcher:
             run_id=run_id,
             interrupts=interrupts,
         )
-        if interrupts.count and code != EXIT_INTERRUPTED:
-            # It came as the run was ending (its steps were done): the run stands, we stop.
-            self._publish_run(run_id, code)
-            raise KeyboardInterrupt
-        self._publish_run(run_id, code)
-        return code
-
-    def _publish_run(self, run_id: str, code: int) -> None:
+        if code != EXIT_INTERRUPTED:
+            self.failures = 0 if code == 0 else self.failures + 1
         status = {0: "success", EXIT_INTERRUPTED: "cancelled"}.get(code, "failed")
         self._publish(
             state="idle",
             runs=self.runs,
-            failures=self.failures + (code not in (0, EXIT_INTERRUPTED)),
+            failures=self.failures,
             last_run={"run_id": run_id, "status": status, "exit_code": code},
         )
+        if interrupts.count and code != EXIT_INTERRUPTED:
+            # It came as the run was ending (its steps were done): the run stands, we stop.
+            raise KeyboardInterrupt
+        return code
 
     def _next_trigger(self, earliest: float, next_tick: float | None) -> Trigger:
         """Wait for the next run's reason: changes (once quiet for debounce_sec) or the timer,
@@ -296,7 +296,8 @@ class Watcher:
                     if due <= now:
                         return pending.take(kind)
                 self._publish_waiting(now, earliest, due, kind, changes_due)
-                pending.cond.wait(None if due is None else due - now)
+                # Bounded: threading refuses timeouts past TIMEOUT_MAX (an interval of 1e300 s).
+                pending.cond.wait(None if due is None else min(due - now, MAX_WAIT_SEC))
 
     # --- file watching -------------------------------------------------------------------
 
@@ -386,7 +387,8 @@ class Watcher:
 
 
 def _wall_time(seconds_from_now: float) -> str:
-    at = datetime.now(UTC) + timedelta(seconds=max(seconds_from_now, 0))
+    # A century at most: datetime ends at year 9999, a plan's interval_sec need not.
+    at = datetime.now(UTC) + timedelta(seconds=min(max(seconds_from_now, 0), 100 * 365 * 86400))
     return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # utc_now's format
 
 

@@ -14,7 +14,8 @@ from planrun.executor import RunOptions
 from planrun.views.style import ColorMode
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)(ms|s|m|h|d)")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?|\.\d+")
+_PART = re.compile(rf"({_NUMBER.pattern})(ms|s|m|h|d)")
 
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -37,10 +38,8 @@ class Duration(_ParamType):
         if isinstance(value, int | float):
             return float(value)
         text = str(value).strip()
-        try:
-            return float(text)
-        except ValueError:
-            pass
+        if _NUMBER.fullmatch(text):
+            text += "s"  # plain seconds; never inf, nan or an exponent
         parts = _PART.findall(text)
         if not parts or "".join(n + u for n, u in parts) != text:
             self.fail(f"{value!r} is not a duration such as 30s, 500ms, 5m, 1h30m", param, ctx)

@@ -144,22 +144,16 @@ def test_a_success_resets_the_backoff(tmp_path: Path, spawned: Procs) -> None:
         "[ -e ok ] && exit 0; echo >> tries; [ $(wc -l < tries) -ge 2 ] && touch ok; exit 3",
     )
     _plan(tmp_path, flaky)
-    args = ["plan.json", "--no-files", "--interval", "1ms", "--backoff", "0.1s", "--max-runs", "5"]
+    args = ["plan.json", "--no-files", "--interval", "1ms", "--backoff", "0.1s", "--max-runs", "3"]
     watcher = Watcher(args, tmp_path, spawned, tmp_path / "state")
     assert watcher.proc.wait(timeout=60) == 0
-    assert [r["status"] for r in watcher.runs()] == [
-        "failed",
-        "failed",
-        "success",
-        "success",
-        "success",
-    ]
+    assert [r["status"] for r in watcher.runs()] == ["failed", "failed", "success"]
     waits = [line for line in watcher.stderr.splitlines() if "failed run(s) in a row" in line]
     assert waits == [
         "planrun: watch: 1 failed run(s) in a row: the next run waits at least 0.1s",
         "planrun: watch: 2 failed run(s) in a row: the next run waits at least 0.2s",
     ]
-    state = watcher.watcher()
+    state = watcher.watcher()  # as the last (successful) run left it
     assert state is not None and state["failures"] == 0 and state["state"] == "stopped"
 
 
@@ -338,3 +332,33 @@ def test_a_signal_as_a_run_ends_stops_the_watcher_after_it(tmp_path: Path, spawn
     assert watcher.proc.wait(timeout=60) == 130
     assert len(watcher.runs()) == 1  # no second run, though the timer was due at once
     assert watcher.watcher_state() == "stopped"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("1.5", 1.5), (".5", 0.5), ("250ms", 0.25), ("30s", 30), ("5m", 300), ("1h30m", 5400),
+     ("2h5m10s", 7510), ("1d", 86400)],
+)  # fmt: skip
+def test_durations(text: str, seconds: float) -> None:
+    from planrun.watch_cli import DURATION
+
+    assert DURATION.convert(text, None, None) == seconds
+
+
+@pytest.mark.parametrize("text", ["inf", "nan", "1e300", "-1", "5x", "", "1h 30m", "5ms5"])
+def test_what_is_not_a_duration(tmp_path: Path, text: str) -> None:
+    _plan(tmp_path)
+    result = planrun_cli("watch", "plan.json", "--interval", text, cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{text!r} is not a duration such as 30s, 500ms, 5m, 1h30m" in result.stderr
+
+
+def test_an_interval_beyond_any_calendar_waits_quietly(tmp_path: Path, spawned: Procs) -> None:
+    _plan(tmp_path, interval_sec=1e300)
+    watcher = Watcher(["plan.json"], tmp_path, spawned, tmp_path / "state")
+    watcher.wait_runs(1)
+    wait_for(lambda: (watcher.watcher() or {}).get("next_run_reason") == "interval", 30, "idle")
+    state = watcher.watcher()
+    assert state is not None and state["next_run_at"].startswith("21")  # a century on
+    assert watcher.stop() == 130
+    assert "Traceback" not in watcher.stderr
