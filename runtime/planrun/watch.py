@@ -117,7 +117,7 @@ class Pending:
     """Changed paths between two runs (bounded), and when they were seen; thread-safe."""
 
     def __init__(self) -> None:
-        self.cond = threading.Condition()
+        self.cond = threading.Condition()  # an RLock: Watcher._publish takes it again
         self.paths: dict[str, None] = {}  # insertion-ordered set
         self.dropped = 0
         self.first_at: float | None = None
@@ -315,7 +315,7 @@ class Watcher:
         for root, kind in network_filesystems(matcher.roots):
             self._say(f"{root} is on a network file system ({kind}): polling it instead")
             poll = True
-        source = ChangeSource(matcher, self.pending.add, self.pending.fail, poll)
+        source = ChangeSource(matcher, self._changed, self.pending.fail, poll)
         try:
             source.start()
         except (FileNotFoundError, PermissionError) as exc:
@@ -324,13 +324,18 @@ class Watcher:
             if poll:
                 raise WatchError(f"cannot watch files: {exc}") from None
             self._say(inotify_limit_hint(exc))
-            source = ChangeSource(matcher, self.pending.add, self.pending.fail, True)
+            source = ChangeSource(matcher, self._changed, self.pending.fail, True)
             source.start()
         self.source = source
         roots = ", ".join(str(r) for r in matcher.roots)
         self._say(f"watching {roots}{' (polling)' if source.poll else ''}")
 
     # --- state for the views -------------------------------------------------------------
+
+    def _changed(self, paths: list[str]) -> None:
+        """(The file watching thread.) Changes for the next run, shown while they wait."""
+        self.pending.add(paths)
+        self._publish()
 
     def _publish_waiting(
         self,
@@ -353,7 +358,13 @@ class Watcher:
         )
 
     def _publish(self, **changes: Any) -> None:
-        """Update the state file when something a reader sees has changed."""
+        """Update the state file when something a reader sees has changed. Under the pending
+        changes' lock (reentrant): the file watching thread publishes too."""
+        with self.pending.cond:
+            changes["pending_changes"] = len(self.pending.paths) + self.pending.dropped
+            self._write_state(changes)
+
+    def _write_state(self, changes: dict[str, Any]) -> None:
         if not self.state:
             self.state = {
                 "session": self.session,
@@ -368,6 +379,7 @@ class Watcher:
                 "next_run_reason": None,
                 "paths": list(self.settings.paths),
                 "interval_sec": self.settings.interval_sec,
+                "pending_changes": 0,
             }
         updated = {**self.state, **changes}
         if updated == self.state and "updated_at" in self.state:

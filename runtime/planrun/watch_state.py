@@ -39,6 +39,7 @@ _FIELDS: dict[str, tuple[type, ...]] = {
     "next_run_reason": (str, type(None)),
     "paths": (list,),
     "interval_sec": (float, int, type(None)),
+    "pending_changes": (int,),  # changed paths waiting for the next run
 }
 
 

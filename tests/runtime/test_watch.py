@@ -86,6 +86,9 @@ def test_changes_during_a_run_cause_exactly_one_more_run(tmp_path: Path, spawned
     wait_for((ctl / "started").exists, 30, "run 2 to start")
     for name in ("b", "c", "d"):
         (tmp_path / "src" / name).touch()
+    # The watcher has seen all three while run 2 is still going.
+    wait_for(lambda: (watcher.watcher() or {}).get("pending_changes") == 3, 30, "3 pending")
+    assert watcher.watcher_state() == "running"
     (ctl / "go").touch()
     wait_for(lambda: len(watcher.runs()) == 3 and (ctl / "started").exists(), 30, "run 3")
     (ctl / "go").touch()

@@ -71,7 +71,8 @@
         el("td", {}, el("span", { class: `badge w-${w.state}` }, w.state.replace("_", " "))),
         el("td", {}, trigger ? `${trigger.kind} at ${fmtTime(parseTs(trigger.at))}${paths}` : "—"),
         el("td", {}, w.next_run_at ? `${fmtTime(parseTs(w.next_run_at))} (${w.next_run_reason})`
-          : w.state === "running" ? "after this run" : "on the next change"),
+          : w.state === "running" && w.pending_changes ? `after this run (${w.pending_changes} changes)`
+          : w.state === "running" ? "on a change" : "on the next change"),
         el("td", {}, last ? el("a", { href: `#/runs/${encodeURIComponent(last.run_id)}` },
           `${last.status} ${last.run_id}`) : "—"),
         el("td", {}, String(w.runs)));
