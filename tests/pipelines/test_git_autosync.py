@@ -271,3 +271,25 @@ def test_an_unreachable_remote_backs_off_then_catches_up(
     )
     assert watcher.runs()[-1]["status"] in ("success", "running")
     assert watcher.stop() == 130
+
+
+def test_a_state_dir_inside_the_repository_is_never_committed(tmp_path: Path) -> None:
+    remote = make_remote(tmp_path, FILES)
+    (remote.work / "notes.txt").write_text("changed\n")
+    # Run from inside the clone with the default state dir: .planrun/ in the repository.
+    done = subprocess.run(
+        [sys.executable, "-m", "planrun", str(PLANS / PLAN), "-p", "repo=."],
+        cwd=remote.work,
+        env={k: v for k, v in environment().items() if k != "PLANRUN_STATE_DIR"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (remote.work / ".planrun" / "state.db").exists()
+    assert git(remote.bare, "ls-tree", "-r", "--name-only", "main").split() == [
+        "notes.txt",
+        "todo.txt",
+    ]
+    assert "/.planrun/" in (remote.work / ".git" / "info" / "exclude").read_text().splitlines()
+    assert status_porcelain(remote.work) == ""
