@@ -365,3 +365,19 @@ def test_an_interval_beyond_any_calendar_waits_quietly(tmp_path: Path, spawned: 
     assert state is not None and state["next_run_at"].startswith("21")  # a century on
     assert watcher.stop() == 130
     assert "Traceback" not in watcher.stderr
+
+
+def test_a_watch_run_cut_short_resumes_like_any_run(tmp_path: Path, spawned: Procs) -> None:
+    gate = shell_step("gate", "touch started; while [ ! -e go ]; do sleep 0.01; done")
+    _plan(tmp_path, gate)
+    state = tmp_path / "state"
+    watcher = Watcher(["plan.json"], tmp_path, spawned, state)
+    wait_for((tmp_path / "started").exists, 30, "the step to start")
+    assert watcher.stop() == 130
+    [cancelled] = watcher.runs()
+    assert cancelled["status"] == "cancelled"
+    (tmp_path / "go").touch()
+    resumed = planrun_cli("--resume", cancelled["run_id"], "--state-dir", str(state), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    [run] = watcher.runs()
+    assert run["status"] == "success" and run["watch"]["trigger"] == "start"
