@@ -20,6 +20,15 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     "kill_grace_sec": 5,
 }
 
+WATCH_DEFAULTS: dict[str, Any] = {
+    "paths": ["."],
+    "ignore": [],
+    "debounce_sec": 0.2,
+    "interval_sec": None,
+    "backoff_sec": 5,
+    "max_backoff_sec": 300,
+}
+
 
 def lower(plan: SourcePlan, graph: PlanGraph, source_sha256: str) -> dict[str, Any]:
     """The IR without its digest. `graph` must be acyclic (the rules have passed)."""
@@ -29,7 +38,7 @@ def lower(plan: SourcePlan, graph: PlanGraph, source_sha256: str) -> dict[str, A
     resolved_globals = _globals(plan)
     steps = [_step(plan, graph, graph.steps[sid], resolved_globals, position) for sid in order]
     raw = plan.raw
-    return {
+    ir: dict[str, Any] = {
         "ir_version": IR_VERSION,
         "compiler": {"name": "planc", "version": planc.__version__},
         "source": {
@@ -47,6 +56,17 @@ def lower(plan: SourcePlan, graph: PlanGraph, source_sha256: str) -> dict[str, A
         "secrets": sorted(set(raw.get("secrets") or [])),
         "steps": steps,
     }
+    if plan.watch is not None:  # only then: the IR of a plan without `watch:` stays as it was
+        ir["watch"] = _watch(plan.watch)
+    return ir
+
+
+def _watch(given: dict[str, Any]) -> dict[str, Any]:
+    """`planrun watch` settings with every default resolved (docs/ir.md)."""
+    resolved = {key: given.get(key, default) for key, default in WATCH_DEFAULTS.items()}
+    resolved["paths"] = list(resolved["paths"])
+    resolved["ignore"] = list(resolved["ignore"])
+    return resolved
 
 
 def _params(plan: SourcePlan) -> dict[str, Any]:

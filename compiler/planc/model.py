@@ -90,6 +90,12 @@ class SourcePlan:
         value = self.raw.get("globals", {})
         return value if isinstance(value, dict) else {}
 
+    @property
+    def watch(self) -> dict[str, Any] | None:
+        """The `watch:` section (`planrun watch`), None when the plan has none."""
+        value = self.raw.get("watch")
+        return value if isinstance(value, dict) else None
+
     def globals_span(self, key: str) -> Span:
         globals_node = self.node.get("globals")
         if isinstance(globals_node, MapNode):

@@ -14,6 +14,7 @@ from planrun.ir import IRError
 from planrun.store import SQLITE_MAX_INT, StoreError, StoreWriteError
 from planrun.supervise import EXIT_OWN_ERROR
 from planrun.views.style import COLOR_MODES, ColorMode
+from planrun.watch_cli import watch_command
 
 
 class _RunByDefault(click.Group):
@@ -331,3 +332,6 @@ def exec_(
         return supervise.exec_command(spec, _state_dir(state_dir), run_id, sync, quiet)
 
     _exit_with(action, own_error=EXIT_OWN_ERROR)
+
+
+main.add_command(watch_command(state_dir_option, color_option, COUNT, _exit_with))

@@ -19,6 +19,10 @@ from typing import Any
 _TOP_KEYS = frozenset(
     {"ir_version", "compiler", "source", "plan", "globals", "params", "secrets", "steps", "digest"}
 )
+_WITH_WATCH = _TOP_KEYS | {"watch"}  # only a plan with a `watch:` section has it
+_WATCH_KEYS = frozenset(
+    {"paths", "ignore", "debounce_sec", "interval_sec", "backoff_sec", "max_backoff_sec"}
+)
 _COMPILER_KEYS = frozenset({"name", "version"})
 _SOURCE_KEYS = frozenset({"path", "sha256"})
 _PLAN_KEYS = frozenset({"id", "version", "description", "metadata"})
@@ -87,7 +91,9 @@ _SCALAR_CHOICE = (str, int, bool)
 
 def conforms(raw: Any) -> bool:
     """Whether `raw` (parsed JSON) is valid against ir.schema.json."""
-    if type(raw) is not dict or raw.keys() != _TOP_KEYS:
+    if type(raw) is not dict or raw.keys() not in (_TOP_KEYS, _WITH_WATCH):
+        return False
+    if "watch" in raw and not _watch(raw["watch"]):
         return False
     version = raw["ir_version"]  # const 1: jsonschema's equality, so 1.0 too but never true
     if type(version) not in _NUMBER or version != 1:
@@ -150,6 +156,25 @@ def _globals(value: Any) -> bool:
         and _number_at_least(value["kill_grace_sec"], 0)
         and _env(value["env"])
     )
+
+
+def _watch(value: Any) -> bool:
+    if type(value) is not dict or value.keys() != _WATCH_KEYS:
+        return False
+    debounce = value["debounce_sec"]
+    return (
+        _paths(value["paths"])
+        and _paths(value["ignore"])
+        and _number_at_least(debounce, 0)
+        and debounce <= 3600
+        and _positive_or_null(value["interval_sec"])
+        and _number_at_least(value["backoff_sec"], 0)
+        and _number_at_least(value["max_backoff_sec"], 0)
+    )
+
+
+def _paths(value: Any) -> bool:
+    return _ids(value) and all(len(item) >= 1 for item in value)
 
 
 def _params(value: Any) -> bool:

@@ -115,9 +115,13 @@ def run(
     output: Output,
     only: tuple[str, ...] = (),
     from_: tuple[str, ...] = (),
+    watch: dict[str, Any] | None = None,
     run_id: str | None = None,
+    interrupts: Interrupts | None = None,
 ) -> int:
-    """Run `ir` as a new run, `run_id` (a fresh id when None; an existing one is refused)."""
+    """Run `ir` as a new run, `run_id` (a fresh id when None; an existing one is refused);
+    `watch` (planrun watch: its session and trigger) goes into run_started, and `interrupts`
+    tells the watcher afterwards of a signal that came as the run was ending."""
     if run_id is not None and not RUN_ID.fullmatch(run_id):
         raise UsageError(
             f"run id {run_id!r} must be 1 to 128 letters, digits, _ . or -, starting with a letter"
@@ -126,12 +130,12 @@ def run(
     selection = _selection(ir, state_dir, only, from_) if only or from_ else None
     output = _surviving(output)
     run_id = run_id or new_run_id()
-    with _recording(state_dir, sync) as (store, interrupts):
+    with _recording(state_dir, sync, interrupts) as (store, interrupts):
         capacity = options.max_concurrency or int(ir.globals["max_concurrency"])
         step_ids = [s["id"] for s in ir.steps]
         argv, params = _recordable(ir, options)
         started = store.create_run(
-            run_id, ir.plan_id, ir.digest, ir.data, step_ids, argv, capacity, params
+            run_id, ir.plan_id, ir.digest, ir.data, step_ids, argv, capacity, params, watch=watch
         )
         if output.observer is None:
             output.err.write(f"planrun: run {run_id} (plan {ir.plan_id}, {len(step_ids)} steps)\n")
@@ -143,12 +147,14 @@ def run(
 
 
 @contextmanager
-def _recording(state_dir: str, sync: str) -> Iterator[tuple[RunStore, Interrupts]]:
+def _recording(
+    state_dir: str, sync: str, interrupts: Interrupts | None = None
+) -> Iterator[tuple[RunStore, Interrupts]]:
     """The store of a run about to be recorded or resumed, and the interrupt counters that from
     then on cancel the run instead of raising in the middle of a write; kept until the store is
     closed (closing must not be cut short)."""
     store = RunStore.open(state_dir, _sync(sync))
-    interrupts = Interrupts()
+    interrupts = interrupts or Interrupts()
     interrupts.install()
     try:
         yield store, interrupts

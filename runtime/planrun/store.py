@@ -689,8 +689,10 @@ class RunStore:
         argv: list[str],
         max_concurrency: int,
         params: dict[str, Any] | None = None,
+        watch: dict[str, Any] | None = None,
     ) -> Event:
-        """Record a new run, owned (locked) by this process, and emit its run_started (seq 1)."""
+        """Record a new run, owned (locked) by this process, and emit its run_started (seq 1);
+        `watch`: the session and trigger of a run started by `planrun watch`."""
         host = os.uname().nodename  # socket.gethostname(), without importing socket
         # Any int >= 1 is a valid limit; SQLite's INTEGER stops at 2**63 - 1, which is no limit
         # either (docs/state.md).
@@ -704,6 +706,8 @@ class RunStore:
             "argv": argv,
             "params": params or {},
         }
+        if watch is not None:
+            payload["watch"] = watch
         ts = utc_now()
         with self._lock, self._writing():
             self._begin()
@@ -1394,6 +1398,24 @@ class Reader:
                 (full_id, after_seq),
             ).fetchall()
             return [Event(s, ts, full_id, t, st, a, json.loads(p)) for s, ts, t, st, a, p in rows]
+
+    def watch_info(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The `watch` of each run's run_started (`planrun watch`: session, trigger, paths), for
+        the runs that have one."""
+        found: dict[str, dict[str, Any]] = {}
+        with self._snapshot():
+            for start in range(0, len(run_ids), 500):  # SQLite's bound-parameter limit
+                chunk = run_ids[start : start + 500]
+                rows = self._conn.execute(
+                    "SELECT run_id, payload FROM events WHERE seq = 1 AND run_id IN"
+                    f" ({', '.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+                for run_id, payload in rows:
+                    watch = json.loads(payload).get("watch")
+                    if isinstance(watch, dict) and isinstance(watch.get("session"), str):
+                        found[run_id] = watch
+        return found
 
     def summary(self, run_id: str) -> dict[str, Any]:
         """The same dict as summary.json (which only exists once the run has ended)."""

@@ -40,6 +40,8 @@ def rich_ir() -> dict[str, Any]:
               "choices": None, "secret": True},
     }  # fmt: skip
     ir["secrets"] = ["TOKEN"]
+    ir["watch"] = {"paths": ["src", "*.md"], "ignore": [], "debounce_sec": 0.2,
+                   "interval_sec": None, "backoff_sec": 5, "max_backoff_sec": 300.5}  # fmt: skip
     step = ir["steps"][0]
     step.update(
         timeout_sec=1.5, heartbeat_timeout_sec=2, retries=3, retry_delay_sec=0.5,
@@ -152,6 +154,7 @@ SECTIONS = [
     ("globals",),
     ("params", "env"),
     ("steps", 0),
+    ("watch",),
 ]
 
 

@@ -1,4 +1,5 @@
-"""Params declarations and `${{ }}` placeholders in command, args, env and cwd."""
+"""Params declarations and `${{ }}` placeholders in command, args, env and cwd (and in
+`watch.paths`/`ignore`, where only params and env can be read)."""
 
 from __future__ import annotations
 
@@ -77,6 +78,12 @@ CODES = {
         "Conditions and their results are recorded in the IR and the run's events. Test the"
         " secret inside the step instead.\n\n    condition: env.GITHUB_TOKEN != null   # refused",
     ),
+    "watch-reads-output": (
+        "a `watch:` path or ignore pattern reads a step output",
+        "`planrun watch` decides what to watch before any run, when no step has an output yet."
+        " Watch paths may use params and env:\n\n"
+        '    watch:\n      paths: ["${{ params.repo }}"]',
+    ),
     "param-default-type": (
         "a param's default does not have the param's type",
         "    params:\n      jobs: {type: int, default: '4'}   # write 4",
@@ -93,6 +100,7 @@ _ARTICLE = {"string": "a", "int": "an", "bool": "a"}
 
 def check(ctx: RuleContext) -> Iterator[Diagnostic]:
     yield from _params(ctx)
+    yield from _watch(ctx)
     carriers = possibly_secret_steps(ctx)
     for step in ctx.plan.steps:
         for field_name, node in _fields(step):
@@ -201,6 +209,38 @@ def _env_problem(ctx: RuleContext, step: SourceStep, field_name: str, name: str)
             f"steps receive `{name}` in their environment: read it there",
         )
     return None
+
+
+def _watch(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """Placeholders in `watch.paths` and `watch.ignore`: params and env only."""
+    watch = ctx.plan.node.get("watch")
+    if not isinstance(watch, MapNode):
+        return
+    for name in ("paths", "ignore"):
+        node = watch.get(name)
+        for scalar in _strings(node) if node is not None else ():
+            text = str(scalar.value)
+            for found in find(text) if "${{" in text else ():
+                span = scalar.position_of(found.start, found.end - found.start)
+                if isinstance(found, Malformed):
+                    yield error(
+                        ctx.path,
+                        span,
+                        "interpolation-syntax",
+                        f"`{text[found.start : found.end]}` is not a reference",
+                        "write `${{ params.NAME }}` or `${{ env.NAME }}`",
+                    )
+                elif found.kind == "output":
+                    yield error(
+                        ctx.path,
+                        span,
+                        "watch-reads-output",
+                        f"`watch.{name}` reads an output of step `{found.step}`, which does not"
+                        " exist before the runs it triggers",
+                        "use a param (`${{ params.NAME }}`) or `${{ env.NAME }}`",
+                    )
+                elif found.kind == "param" and (problem := param_problem(ctx, found.name)):
+                    yield error(ctx.path, span, problem.code, problem.message, problem.hint)
 
 
 def _params(ctx: RuleContext) -> Iterator[Diagnostic]:

@@ -19,8 +19,12 @@ def open_state(state_dir: str | Path) -> Reader:
 def runs(state_dir: str, limit: int, as_json: bool, out: TextIO, color: ColorMode = "auto") -> int:
     with open_state(state_dir) as reader:
         infos = reader.runs(limit)
+        watched = reader.watch_info([r.run_id for r in infos])
     if as_json:
         rows = [{**run_dict(r), "elapsed_sec": run_duration(r)} for r in infos]
+        for row in rows:
+            if row["run_id"] in watched:
+                row["watch"] = watched[row["run_id"]]
         out.write(json.dumps(rows, indent=2) + "\n")
         return 0
     if not infos:
@@ -28,10 +32,48 @@ def runs(state_dir: str, limit: int, as_json: bool, out: TextIO, color: ColorMod
         return 0
     painted = use_color(out, color)
     header = ("RUN", "PLAN", "STATUS", "STARTED", "DURATION", "STEPS")
-    table = [header, *(_run_row(r) for r in infos)]
-    statuses = ["", *(r.status for r in infos)]
+    body = (
+        _grouped(infos, watched, state_dir) if watched else [(_run_row(r), r.status) for r in infos]
+    )
+    table = [header, *(row for row, _ in body)]
+    statuses = ["", *(status for _, status in body)]
     out.write(_table(table, status_column=2, statuses=statuses, color=painted))
     return 0
+
+
+def _grouped(
+    infos: list[RunInfo], watched: dict[str, dict[str, Any]], state_dir: str
+) -> list[tuple[tuple[str, ...], str]]:
+    """The runs of each `planrun watch` session under one line for the session (where its
+    newest run is), indented; other runs as usual. Rows with the status that colours them."""
+    from planrun.watch_state import read_watchers
+
+    live = {w["session"]: w["state"] for w in read_watchers(state_dir, live_only=False)}
+    sessions: dict[str, list[RunInfo]] = {}
+    for run in infos:
+        if run.run_id in watched:
+            sessions.setdefault(str(watched[run.run_id]["session"]), []).append(run)
+    rows: list[tuple[tuple[str, ...], str]] = []
+    for run in infos:
+        session = watched.get(run.run_id, {}).get("session")
+        if session is None:
+            rows.append((_run_row(run), run.status))
+            continue
+        members = sessions.pop(session, None)
+        if members is None:
+            continue  # listed under its session already
+        state = live.get(session, "ended")
+        outcomes: dict[str, int] = {}
+        for member in members:
+            outcomes[member.status] = outcomes.get(member.status, 0) + 1
+        counts = " ".join(f"{symbol(s)}{n}" for s, n in sorted(outcomes.items()))
+        started = local_time(members[-1].started_at)
+        header = (f"watch {session}", run.plan_id, f"watch: {state}", started, "", counts)
+        rows.append((header, state))
+        for member in members:
+            row = _run_row(member)
+            rows.append((("  " + row[0], *row[1:]), member.status))
+    return rows
 
 
 def _run_row(run: RunInfo) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ method but GET), and webserver.py bounds connections, request heads and their ti
 
 GET routes (POST: the actions below; other methods get 405 once through the gate):
   /                                       the page (front page; `#/runs/ID` shows a run)
-  /api/runs                               recent runs
+  /api/runs                               recent runs, and the live `planrun watch` watchers
   /api/runs/RUN                           the run's snapshot (what the report embeds)
   /api/runs/RUN/events?after=SEQ          server-sent events: `change` when new events are
                                           recorded, `end` once the run is over
@@ -54,6 +54,7 @@ from planrun.views.report import asset, render_page
 from planrun.views.style import SYMBOLS
 from planrun.views.webauth import TOKEN_QUERY, Access, chosen_token
 from planrun.views.webserver import DEFAULT_LIMITS, BoundedHandler, BoundedServer, Limits
+from planrun.watch_state import read_watchers
 
 HOST = "127.0.0.1"  # never another interface: the page shows commands, logs and paths
 SSE_POLL_SEC = 0.25
@@ -218,12 +219,17 @@ class _Handler(BoundedHandler):
             return {"plans": [], "plan_ids": [], "message": str(exc)}
 
     def _runs(self) -> dict[str, Any]:
+        watchers = read_watchers(self.server.state_dir)  # `planrun watch` processes, live
         try:
             with open_state(self.server.state_dir) as reader:
                 runs = reader.runs(50)
+                watched = reader.watch_info([r.run_id for r in runs])
         except NoStateError as exc:
-            return {"runs": [], "message": str(exc)}
-        return {"runs": [{**run_dict(r), "elapsed_sec": run_duration(r)} for r in runs]}
+            return {"runs": [], "message": str(exc), "watchers": watchers}
+        listed = [{**run_dict(r), "elapsed_sec": run_duration(r)} for r in runs]
+        for run in listed:
+            run["watch"] = watched.get(run["run_id"])
+        return {"runs": listed, "watchers": watchers}
 
     def _read(self, query: Callable[[Reader], dict[str, Any]]) -> dict[str, Any]:
         # One read-only connection per request: sqlite3 connections belong to their thread.

@@ -246,11 +246,44 @@ const PlanFront = (() => {
     return el("table", { class: "runs", id: "runs" }, el("thead", {}, head), el("tbody", {}, ...rows));
   }
 
+  /* `planrun watch` processes: what each is doing, what last triggered it, when it runs next. */
+  function watchersPanel() {
+    const node = el("div", {});  // holds section#watchers while a watcher is live
+    return {
+      id: "watchers",
+      node,
+      load(filters, grid, runs) {
+        const watchers = (runs && runs.watchers) || [];
+        if (!watchers.length) { node.replaceChildren(); return; }
+        const head = el("tr", {}, ...["Watcher", "Plan", "State", "Last trigger", "Next run", "Last run", "Runs"]
+          .map((h) => el("th", {}, h)));
+        const rows = watchers.map((w) => {
+          const trigger = w.last_trigger;
+          const paths = trigger && trigger.paths.length ? `: ${trigger.paths.slice(0, 3).join(", ")}` : "";
+          const last = w.last_run;
+          return el("tr", { "data-watcher": w.session },
+            el("td", { class: "mono" }, w.session),
+            el("td", {}, w.plan_id),
+            el("td", {}, el("span", { class: `badge w-${w.state}` }, w.state.replace("_", " "))),
+            el("td", {}, trigger ? `${trigger.kind} at ${fmtTime(parseTs(trigger.at))}${paths}` : "—"),
+            el("td", {}, w.next_run_at ? `${fmtTime(parseTs(w.next_run_at))} (${w.next_run_reason})`
+              : w.state === "running" && w.pending_changes ? `after this run (${w.pending_changes} changes)`
+              : w.state === "running" ? "on a change" : "on the next change"),
+            el("td", {}, last ? el("a", { href: `#/runs/${encodeURIComponent(last.run_id)}` },
+              `${last.status} ${last.run_id}`) : "—"),
+            el("td", {}, String(w.runs)));
+        });
+        node.replaceChildren(el("section", { id: "watchers" }, el("h2", {}, "Watchers"),
+          el("table", { class: "runs watchers" }, el("thead", {}, head), el("tbody", {}, ...rows))));
+      },
+    };
+  }
+
   /* --- the page ------------------------------------------------------------------------- */
 
   // The front page's panels, in order, below the start form: factories `(ctx) => panel`,
   // ctx = {openStart(planId)}.
-  const PANELS = [filterPanel, historyPanel, runsPanel];
+  const PANELS = [watchersPanel, filterPanel, historyPanel, runsPanel];
 
   function frontPage(app) {
     const filters = readFilters();

@@ -1,0 +1,171 @@
+"""`planrun watch`: the click command (arguments only; planrun.watch does the work)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from planrun import runner
+from planrun.executor import RunOptions
+from planrun.views.style import ColorMode
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_NUMBER = re.compile(r"\d+(?:\.\d+)?|\.\d+")
+_PART = re.compile(rf"({_NUMBER.pattern})(ms|s|m|h|d)")
+
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+if TYPE_CHECKING:  # generic in click's stubs since 8.2; the runtime class may not be
+    _ParamType = click.ParamType[float, object]
+else:
+    _ParamType = click.ParamType
+
+
+class Duration(_ParamType):
+    """`1.5` (seconds), `250ms`, `10s`, `5m`, `2h`, `1h30m`, `1d`."""
+
+    name = "duration"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        text = str(value).strip()
+        if _NUMBER.fullmatch(text):
+            text += "s"  # plain seconds; never inf, nan or an exponent
+        parts = _PART.findall(text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            self.fail(f"{value!r} is not a duration such as 30s, 500ms, 5m, 1h30m", param, ctx)
+        return sum(float(number) * _UNITS[unit] for number, unit in parts)
+
+
+DURATION = Duration()
+
+
+def watch_command(
+    state_dir_option: Decorator,
+    color_option: Decorator,
+    count: click.IntRange,
+    exit_with: Callable[[Callable[[], int]], None],
+) -> click.Command:
+    """The command, made with the options `planrun run` uses (planrun.cli passes them in)."""
+
+    @click.command()
+    @click.argument("plan", type=click.Path(dir_okay=False))
+    @state_dir_option
+    @click.option(
+        "-p",
+        "--param",
+        "param_values",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="Bind a plan param (repeatable).",
+    )
+    @click.option("--params-file", type=click.Path(dir_okay=False), help="Params as a JSON object.")
+    @click.option(
+        "--path",
+        "paths",
+        multiple=True,
+        metavar="PATH|GLOB",
+        help="Watch this instead of the plan's watch.paths (repeatable).",
+    )
+    @click.option("--no-files", is_flag=True, help="Watch no files: run on --interval only.")
+    @click.option("--ignore", multiple=True, metavar="GLOB", help="Also ignore (repeatable).")
+    @click.option("--debounce", type=DURATION, help="Quiet time before a run [plan, or 0.2s].")
+    @click.option("--interval", type=DURATION, help="Also run this long after each run started.")
+    @click.option("--backoff", type=DURATION, help="First wait after a failed run [plan, or 5s].")
+    @click.option("--backoff-max", type=DURATION, help="Longest failure backoff [plan, or 5m].")
+    @click.option("--exit-on-failure", is_flag=True, help="Stop at the first failed run.")
+    @click.option("--max-runs", type=count, help="Stop after this many runs.")
+    @click.option("--poll", is_flag=True, help="Poll the files instead of inotify.")
+    @click.option("-j", "--max-concurrency", type=count, help="Override the plan.")
+    @click.option("--workdir", default=None, help="Base for step cwd and watch paths [here].")
+    @click.option("--kill-grace", type=click.FloatRange(min=0), help="SIGTERM→SIGKILL grace (s).")
+    @click.option(
+        "--sync", type=click.Choice(["normal", "full"]), default="normal", show_default=True
+    )
+    @click.option("-q", "--quiet", is_flag=True, help="Only failures and the summaries.")
+    @click.option("-v", "--verbose", is_flag=True, help="Also each step's command and its output.")
+    @click.option("--json", "json_events", is_flag=True, help="Stream events as JSONL on stdout.")
+    @color_option
+    def watch(
+        plan: str,
+        state_dir: str | None,
+        param_values: tuple[str, ...],
+        params_file: str | None,
+        paths: tuple[str, ...],
+        no_files: bool,
+        ignore: tuple[str, ...],
+        debounce: float | None,
+        interval: float | None,
+        backoff: float | None,
+        backoff_max: float | None,
+        exit_on_failure: bool,
+        max_runs: int | None,
+        poll: bool,
+        max_concurrency: int | None,
+        workdir: str | None,
+        kill_grace: float | None,
+        sync: str,
+        quiet: bool,
+        verbose: bool,
+        json_events: bool,
+        color: ColorMode,
+    ) -> None:
+        """Run PLAN, then again when watched files change (or every --interval). Exit 130 on
+        Ctrl-C/SIGTERM, or the last run's code with --max-runs / --exit-on-failure."""
+        from planrun import watch as watching
+
+        def action() -> int:
+            if no_files and paths:
+                raise runner.UsageError("--no-files and --path cannot be combined")
+            if interval is not None and interval <= 0:
+                raise runner.UsageError("--interval must be more than 0")
+            ir = runner.load_runnable(plan, sys.stderr)
+            params = runner.bind_params(ir, param_values, params_file)
+            settings = watching.WatchSettings.from_ir(ir)
+            plan_paths = watching.bind_paths(settings.paths, params)
+            settings.paths = [] if no_files else list(paths) or plan_paths
+            settings.ignore = [*watching.bind_paths(settings.ignore, params), *ignore]
+            for name, value in (
+                ("debounce_sec", debounce),
+                ("interval_sec", interval),
+                ("backoff_sec", backoff),
+                ("max_backoff_sec", backoff_max),
+            ):
+                if value is not None:
+                    setattr(settings, name, value)
+            settings.exit_on_failure, settings.max_runs, settings.poll = (
+                exit_on_failure,
+                max_runs,
+                poll,
+            )
+            if not settings.paths and settings.interval_sec is None:
+                raise runner.UsageError("nothing to watch: no paths and no --interval")
+
+            def make_options() -> RunOptions:
+                options = RunOptions(max_concurrency=max_concurrency, kill_grace_sec=kill_grace)
+                options.argv, options.params = sys.argv, dict(params)
+                if workdir is not None:
+                    options.workdir = workdir
+                return options
+
+            request = watching.RunRequest(
+                ir,
+                state_dir or runner.state_dir_default(),
+                sync,
+                runner.Output(quiet=quiet, json_events=json_events, verbose=verbose, color=color),
+                make_options,
+            )
+            return watching.watch(request, settings, workdir or ".")
+
+        exit_with(action)
+
+    return watch
