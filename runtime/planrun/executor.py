@@ -350,6 +350,11 @@ class Executor:
                     "step_skipped", action.step_id, None, reason=action.reason,
                     detail=action.detail,
                 )  # fmt: skip
+            elif isinstance(action, sem.UpstreamFailed):
+                self._emit(
+                    "step_upstream_failed", action.step_id, None, reason="upstream",
+                    detail=action.detail,
+                )  # fmt: skip
             elif isinstance(action, sem.Cancel):
                 self._cancel_unstarted_or_waiting(action)
             elif isinstance(action, sem.Recovered):

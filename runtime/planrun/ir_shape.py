@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from planrun.trigger_rules import NAMES
+
 _TOP_KEYS = frozenset(
     {"ir_version", "compiler", "source", "plan", "globals", "params", "secrets", "steps", "digest"}
 )
@@ -69,7 +71,7 @@ _STEP_KEYS = frozenset(
     }
 )
 _CONDITION_KEYS = frozenset({"source", "ast"})
-_TRIGGER_RULES = frozenset({"all_success", "all_done", "none_failed", "one_failed", "one_success"})
+_TRIGGER_RULES = frozenset(NAMES)
 _ON_FAILURE = frozenset({"abort", "skip_dependents", "continue", "fallback_step"})
 
 # jsonschema's `pattern` is re.search with the pattern as written (so `$` also matches before a

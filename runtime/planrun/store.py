@@ -31,6 +31,7 @@ from planrun.events import (
     STEP_STARTED,
     STEP_SUCCEEDED,
     STEP_TIMED_OUT,
+    STEP_UPSTREAM_FAILED,
     Event,
     dump_payload,
     render_line,
@@ -38,7 +39,16 @@ from planrun.events import (
 )
 from planrun.procinfo import create_time, proc_stat
 from planrun.procinfo import start_time as process_start_time
-from planrun.semantics import CANCELLED, FAILED, PENDING, RUNNING, SKIPPED, SUCCESS, TIMED_OUT
+from planrun.semantics import (
+    CANCELLED,
+    FAILED,
+    PENDING,
+    RUNNING,
+    SKIPPED,
+    SUCCESS,
+    TIMED_OUT,
+    UPSTREAM_FAILED,
+)
 from planrun.writes import write_whole
 
 SCHEMA_VERSION = 2
@@ -398,6 +408,7 @@ _PROJECTIONS: dict[str, Projection] = {
     STEP_FAILED: _finishing(FAILED),
     STEP_TIMED_OUT: _finishing(TIMED_OUT),
     STEP_SKIPPED: _finishing(SKIPPED),
+    STEP_UPSTREAM_FAILED: _finishing(UPSTREAM_FAILED),
     STEP_CANCELLED: _finishing(CANCELLED),
     STEP_RECOVERED: _project_step_recovered,
 }

@@ -47,9 +47,10 @@ def test_safe_merge_restore_fails_too_and_the_plan_aborts() -> None:
         " not recovered\n"
         "4  restore_snapshot  failed            1  exit 1; abort: the plan aborts\n"
         "5  drop_snapshot     success           1\n"
+        # An abort caused by a failure counts as a failure for one_failed (semantics.md §1).
+        "6  alert             success           1\n"
         "-  validate          cancelled         -  aborted: restore_snapshot failed\n"
         "-  push              cancelled         -  aborted: restore_snapshot failed\n"
-        "-  alert             skipped           -  upstream: no dependency failed\n"
         "\n"
         "plan outcome: failed; planrun would exit 1\n"
     )
@@ -82,8 +83,8 @@ def test_safe_merge_every_single_failure() -> None:
         "without failures: success (exit 0); never start: restore_snapshot, alert\n"
         "\n"
         "failing step      starts  plan     exit  would not run                would also run\n"
-        "snapshot          yes     failed      1  pull, merge, validate, push  -\n"
-        "pull              yes     failed      1  merge, validate, push        -\n"
+        "snapshot          yes     failed      1  pull, merge, validate, push  alert\n"
+        "pull              yes     failed      1  merge, validate, push        alert\n"
         "merge             yes     success     0  -                            restore_snapshot\n"
         "validate          yes     failed      1  push                         alert\n"
         "push              yes     failed      1  -                            alert\n"
@@ -154,7 +155,7 @@ def _s(sid: str, **fields: Any) -> dict[str, Any]:
          {"a": "failed", "b": "cancelled", "c": "cancelled"}, 1),
         ((_s("a", on_failure="skip_dependents"), _s("b", depends_on=["a"]),
           _s("c", depends_on=["b"]), _s("d")), ["a"],
-         {"a": "failed", "b": "skipped", "c": "skipped", "d": "success"}, 1),
+         {"a": "failed", "b": "upstream_failed", "c": "upstream_failed", "d": "success"}, 1),
         ((_s("a", on_failure="continue"), _s("b", depends_on=["a"])), ["a"],
          {"a": "failed", "b": "success"}, 0),
         ((_s("a", on_failure="fallback_step", fallback="r"), _s("b", depends_on=["a"]), _s("r")),

@@ -22,8 +22,10 @@ from hypothesis import strategies as st
 
 from planc.analysis.simulate import simulate
 from planc.pipeline import compile_bytes
+from planrun.trigger_rules import NEEDS_DEPENDENCIES
 
-RULES = ("all_success", "none_failed", "all_done", "one_failed", "one_success")
+# Every rule; the first three are the ones a step without dependencies may have.
+RULES = ("all_success", "none_failed", "all_done", *sorted(NEEDS_DEPENDENCIES))
 POLICIES = ("abort", "skip_dependents", "continue")
 ENV_NAME = "PLANC_SIM_AGREEMENT_FLAG"
 

@@ -139,6 +139,8 @@ def _why(r: StepReport, step: dict[str, Any], sim: Simulation) -> str:
         if r.reason == "condition" and step["condition"] is not None:
             detail = f"`{step['condition']['source']}` is false"
         return f"{r.reason}: {detail}"
+    if r.status == "upstream_failed":
+        return f"an upstream failure blocked it: {r.detail}"
     if r.status == "cancelled":
         return f"{r.reason}: {r.detail}" if r.detail else str(r.reason)
     return r.status
@@ -154,7 +156,7 @@ def _policy(r: StepReport, step: dict[str, Any], sim: Simulation) -> str:
         return "continue: tolerated"
     if policy == "abort" and step["critical"]:
         return "abort: the plan aborts" if sim.aborted_by == r.step_id else "abort"
-    return f"{policy}: its dependents are skipped"
+    return f"{policy}: its dependents are blocked (upstream_failed)"
 
 
 def single_failures_text(plan_id: str, baseline: Simulation, rows: list[SingleFailure]) -> str:

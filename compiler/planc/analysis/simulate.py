@@ -195,6 +195,9 @@ class _Replay:
             elif isinstance(action, sem.Skip):
                 report = self.report(action.step_id)
                 report.reason, report.detail = action.reason, action.detail
+            elif isinstance(action, sem.UpstreamFailed):
+                report = self.report(action.step_id)
+                report.reason, report.detail = "upstream", action.detail
             elif isinstance(action, sem.Cancel):
                 report = self.report(action.step_id)
                 report.reason = action.reason
