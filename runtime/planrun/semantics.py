@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from planrun import trigger_rules as tr
 
@@ -45,10 +45,13 @@ class StepRules:
     fallback: str | None = None
     is_fallback: bool = False
     has_condition: bool = False
+    teardown_for: str | None = None  # the setup step whose work this one undoes (§5b)
 
     @property
     def is_cleanup(self) -> bool:
-        return self.is_fallback or self.trigger_rule in CLEANUP_RULES
+        return (
+            self.is_fallback or self.teardown_for is not None or self.trigger_rule in CLEANUP_RULES
+        )
 
 
 @dataclass(frozen=True)
@@ -323,10 +326,18 @@ class PlanState:
                     worklist.extend(a.step_id for a in decided if isinstance(a, NotStarted))
         return actions
 
+    def _teardown_verdict(self, setup: str) -> tuple[tr.Verdict, str]:
+        """A teardown runs if and only if its setup succeeded (§5b), whatever else happened."""
+        if self.status[setup] == SUCCESS:
+            return "run", ""
+        kind = self.kind(setup)
+        why = f"its setup {setup} {self.status[setup]}"
+        return ("upstream_failed" if kind == tr.FAILED else "skipped"), why
+
     def _fires_early(self, step: StepRules) -> bool:
         """one_failed/one_success/one_done: a settled dependency already decides (§1). A step
         with a condition waits for all of them: its condition reads settled steps only."""
-        if step.trigger_rule not in tr.EARLY_RULES or step.has_condition:
+        if step.trigger_rule not in tr.EARLY_RULES or step.has_condition or step.teardown_for:
             return False
         settled = [d for d in step.depends_on if self._settled(d)]
         if not tr.fires_early(step.trigger_rule, frozenset(self.kind(d) for d in settled)):
@@ -354,6 +365,8 @@ class PlanState:
             self.cancelled_by[step.id] = reason
             return [Cancel(step.id, reason)]
         verdict, why = self.trigger_verdict(step)
+        if step.teardown_for is not None:
+            verdict, why = self._teardown_verdict(step.teardown_for)
         if verdict == "upstream_failed":
             self.status[step.id] = UPSTREAM_FAILED
             return [UpstreamFailed(step.id, why)]
@@ -393,9 +406,36 @@ def rules_from_ir(ir_steps: Iterable[dict[str, object]]) -> list[StepRules]:
                 fallback=None if fallback is None else str(fallback),
                 is_fallback=bool(raw.get("is_fallback", False)),
                 has_condition=raw.get("condition") is not None,
+                teardown_for=None if raw.get("teardown_for") is None else str(raw["teardown_for"]),
             )
         )
     return rules
+
+
+def setup_scopes(ir_steps: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, frozenset[str]]]:
+    """teardown -> (its setup, the steps between them: descendants of the setup that are
+    ancestors of the teardown). What re-runs the setup and teardown on resume/--only/--from."""
+    by_id = {str(s["id"]): s for s in ir_steps}
+    scopes: dict[str, tuple[str, frozenset[str]]] = {}
+    for sid, step in by_id.items():
+        setup = step.get("teardown_for")
+        if setup is None or setup not in by_id:
+            continue
+        after = _reach(by_id, str(setup), "dependents")
+        before = _reach(by_id, sid, "depends_on")
+        scopes[sid] = (str(setup), frozenset(after & before))
+    return scopes
+
+
+def _reach(by_id: Mapping[str, Mapping[str, Any]], start: str, edges: str) -> set[str]:
+    seen: set[str] = set()
+    stack = _strings(by_id[start][edges])
+    while stack:
+        current = stack.pop()
+        if current not in seen:
+            seen.add(current)
+            stack.extend(_strings(by_id[current][edges]))
+    return seen
 
 
 def _strings(value: object) -> list[str]:

@@ -82,15 +82,15 @@ def test_safe_merge_every_single_failure() -> None:
         "Every single-step failure of SAFE-MERGE (planrun -j1 order, nothing is run)\n"
         "without failures: success (exit 0); never start: restore_snapshot, alert\n"
         "\n"
-        "failing step      starts  plan     exit  would not run                would also run\n"
-        "snapshot          yes     failed      1  pull, merge, validate, push  alert\n"
-        "pull              yes     failed      1  merge, validate, push        alert\n"
-        "merge             yes     success     0  -                            restore_snapshot\n"
-        "validate          yes     failed      1  push                         alert\n"
-        "push              yes     failed      1  -                            alert\n"
-        "restore_snapshot  no      success     0  -                            -\n"
-        "drop_snapshot     yes     failed      1  -                            -\n"
-        "alert             no      success     0  -                            -\n"
+        "failing step      starts  plan     exit  would not run                               would also run\n"
+        "snapshot          yes     failed      1  pull, merge, validate, push, drop_snapshot  alert\n"
+        "pull              yes     failed      1  merge, validate, push                       alert\n"
+        "merge             yes     success     0  -                                           restore_snapshot\n"
+        "validate          yes     failed      1  push                                        alert\n"
+        "push              yes     failed      1  -                                           alert\n"
+        "restore_snapshot  no      success     0  -                                           -\n"
+        "drop_snapshot     yes     failed      1  -                                           -\n"
+        "alert             no      success     0  -                                           -\n"
     )
 
 
@@ -206,8 +206,8 @@ def test_all_single_failures_on_a_thousand_steps() -> None:
     take_lock = rows[0]
     assert take_lock.step_id == "take_lock"
     assert take_lock.outcome == "failed"
-    # the lock's release is an all_done step: it runs even when taking the lock failed
-    assert "release_lock" not in take_lock.not_run
+    # the lock's release is its teardown: it does not run when taking the lock failed
+    assert "release_lock" in take_lock.not_run
 
 
 PARAMS = {

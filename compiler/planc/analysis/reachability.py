@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
+from itertools import combinations
 from typing import Any
 
 from planc.analysis.context import AnalysisContext
@@ -182,15 +184,36 @@ def _verdicts(rule: str, deps: list[str], by_id: dict[str, dict[str, Any]], flow
     most 32) are all the cases. Dependencies are treated as independent: an over-approximation.
     """
     cleanup = tr.RULES[rule].cleanup
-    present: set[frozenset[str]] = {frozenset()}
+    # Dependencies with the same options contribute any non-empty subset of them, up to their
+    # number: grouping keeps this linear in the dependencies (at most 32 distinct options).
+    groups: dict[frozenset[str], int] = {}
     for dep in deps:
-        options = {
-            kind
-            for outcome in flow.steps[dep].outcomes
-            for kind in _kinds(outcome, _aborts(by_id[dep]), cleanup, flow.can_abort)
-        }
-        present = {seen | {kind} for seen in present for kind in options}
-    return {tr.verdict(rule, kinds) for kinds in present}
+        options = _options(flow.steps[dep].outcomes, _aborts(by_id[dep]), cleanup, flow.can_abort)
+        groups[options] = groups.get(options, 0) + 1
+    shape = frozenset((options, min(count, len(options))) for options, count in groups.items())
+    return set(_decisions(rule, shape))
+
+
+@cache
+def _options(
+    outcomes: frozenset[Outcome], aborts: bool, cleanup: bool, can_abort: bool
+) -> frozenset[str]:
+    return frozenset(kind for o in outcomes for kind in _kinds(o, aborts, cleanup, can_abort))
+
+
+@cache
+def _decisions(rule: str, shape: frozenset[tuple[frozenset[str], int]]) -> frozenset[str]:
+    """The decisions of `rule` over every kind set that dependencies grouped as `shape` (options,
+    how many dependencies have them) can present. Plans repeat few shapes: cached."""
+    present: set[frozenset[str]] = {frozenset()}
+    for options, count in shape:
+        picks = [
+            frozenset(pick)
+            for size in range(1, count + 1)
+            for pick in combinations(sorted(options), size)
+        ]
+        present = {seen | pick for seen in present for pick in picks}
+    return frozenset(tr.verdict(rule, kinds) for kinds in present)
 
 
 def _blame(rule: str, deps: list[str], by_id: dict[str, dict[str, Any]], flow: Flow) -> str:
@@ -293,11 +316,13 @@ def _visible(step: dict[str, Any], ast: Expr, flow: Flow) -> dict[str, frozenset
             continue
         outcomes = flow.steps[sid].outcomes
         if sid in deps:
-            outcomes = frozenset(o for o in outcomes if _lets_run(rule, o, len(deps)))
+            several = min(len(deps), 2)
+            outcomes = frozenset(o for o in outcomes if _lets_run(rule, o, several))
         visible[sid] = frozenset(status for status, _ in outcomes)
     return visible
 
 
+@cache
 def _lets_run(rule: str, outcome: Outcome, dep_count: int) -> bool:
     """Whether a direct dependency ending with `outcome` can be seen by a step with `rule`
     that runs (with one dependency, alone; with more, alongside any kinds of the others)."""
