@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 from analysis_support import SAFE_MERGE, big_plan, compile_ir
-from support import planc_cli
+from support import REPO, planc_cli
 
+from planc.analysis.fixed import fixed_exit_code
 from planc.analysis.simulate import all_single_failures, simulate
 
 
@@ -30,6 +31,8 @@ def test_safe_merge_merge_fails_and_the_snapshot_is_restored() -> None:
         "-  alert             skipped         -  upstream: no dependency failed\n"
         "\n"
         "plan outcome: success; planrun would exit 0\n"
+        "assumed to succeed (not known before they run): snapshot, pull, restore_snapshot,"
+        " validate, push, drop_snapshot\n"
     )
 
 
@@ -53,6 +56,8 @@ def test_safe_merge_restore_fails_too_and_the_plan_aborts() -> None:
         "-  push              cancelled         -  aborted: restore_snapshot failed\n"
         "\n"
         "plan outcome: failed; planrun would exit 1\n"
+        "assumed to succeed (not known before they run): snapshot, pull, drop_snapshot,"
+        " alert\n"
     )
 
 
@@ -63,7 +68,8 @@ def test_safe_merge_pull_times_out_on_every_attempt() -> None:
         "2  pull              timed_out         3  timed out on all 3 attempts;"
         " abort: the plan aborts"
     )
-    assert lines[-1] == "plan outcome: failed; planrun would exit 1"
+    assert lines[-2] == "plan outcome: failed; planrun would exit 1"
+    assert lines[-1].startswith("assumed to succeed (not known before they run): snapshot")
 
 
 def test_safe_merge_dry_run_env_skips_push() -> None:
@@ -236,3 +242,36 @@ def test_params_are_bound_like_planrun_binds_them(tmp_path: Path) -> None:
     assert off["steps"]["push"]["status"] == "skipped"
     on = planc_cli("simulate", str(path), "-p", "repo=x", "-p", "push=yes", "--format", "json")
     assert json.loads(on.stdout)["steps"]["push"]["status"] == "success"
+
+
+def test_a_step_fixed_by_its_command_is_not_assumed_to_succeed() -> None:
+    # Issue 13 part 4: require_push is written to `exit 1`; planrun would exit 1, not 0.
+    plan = REPO / "plans" / "safe-merge.yaml"
+    done = planc_cli(
+        "simulate", str(plan), "--fail", "validate", "-p", "repo=x", "-p", "source_branch=y"
+    )
+    rows = {line.split()[1]: line for line in done.stdout.splitlines()[3:] if line[:1].isdigit()}
+    assert "exit 1 (fixed by its command)" in rows["require_push"]
+    assert "plan outcome: failed; planrun would exit 1" in done.stdout
+    assert done.stdout.splitlines()[-1] == (
+        "assumed to succeed (not known before they run): snapshot, fetch, update_target, merge,"
+        " restore"
+    )
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "shell", "code"),
+    [
+        ("true", [], False, 0),
+        ("false", [], False, 1),
+        ("sh", ["-c", "exit 4"], False, 4),
+        ("sh", ["-c", "echo 'no; push' >&2; exit 1"], False, 1),
+        ("exit 2", [], True, 2),
+        ("sh", ["-c", "exit $CODE"], False, None),
+        ("sh", ["-c", "make && exit 0"], False, None),
+        ("sh", ["-c", "make; exit 1"], False, None),
+        ("git", ["push"], False, None),
+    ],
+)
+def test_fixed_exit_codes(command: str, args: list[str], shell: bool, code: int | None) -> None:
+    assert fixed_exit_code({"command": command, "args": args, "shell": shell}) == code

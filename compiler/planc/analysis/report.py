@@ -123,15 +123,26 @@ def simulation_text(sim: Simulation, ir: dict[str, Any]) -> str:
         table(["#", "step", "status", "attempts", "why"], rows, right=(0, 3)),
         "\n",
         f"plan outcome: {sim.outcome}; planrun would exit {sim.exit_code}\n",
+        _assumed(sim),
     ]
     return "".join(out)
+
+
+def _assumed(sim: Simulation) -> str:
+    """Which outcomes are assumptions: the steps that start, are not given to --fail or
+    --timeout, and whose command does not fix their outcome (analysis/fixed.py)."""
+    if not sim.assumed:
+        return ""
+    return f"assumed to succeed (not known before they run): {names(sim.assumed)}\n"
 
 
 def _why(r: StepReport, step: dict[str, Any], sim: Simulation) -> str:
     if r.status == "success":
         return f"fallback of {', '.join(r.fallback_for)}" if r.fallback_for else ""
     if r.status in ("failed", "timed_out"):
-        how = "exit 1" if r.status == "failed" else "timed out"
+        how = f"exit {r.exit_code}" if r.status == "failed" else "timed out"
+        if r.fixed:
+            how += " (fixed by its command)"
         tries = "" if r.attempts == 1 else f" on all {r.attempts} attempts"
         return f"{how}{tries}; {_policy(r, step, sim)}"
     if r.status == "skipped":
