@@ -30,6 +30,7 @@ class Spec:
     condition: bool | None  # None: no condition
     is_fallback: bool = False
     dependents: list[str] = field(default_factory=list)
+    teardown_for: str | None = None  # one of `deps`: semantics.md §5b
 
 
 # docs/semantics.md §1, written out rule by rule (planrun reads one table instead).
@@ -102,9 +103,23 @@ def reference(specs: list[Spec]) -> tuple[dict[str, str], str]:
             for s in specs:
                 if status[s.id] != "pending" or s.is_fallback or s.id in queued:
                     continue
-                if aborting and s.rule not in CLEANUP:
+                if aborting and s.rule not in CLEANUP and s.teardown_for is None:
                     status[s.id] = "cancelled"
                     changed = True
+                elif s.teardown_for is not None and all(settled(d) for d in s.deps):
+                    # Runs if and only if its setup succeeded, whatever the others did.
+                    setup = status[s.teardown_for]
+                    if setup != "success":
+                        blocked = counts([s.teardown_for])[2] > 0
+                        status[s.id] = "upstream_failed" if blocked else "skipped"
+                        changed = True
+                    elif s.condition is False:
+                        status[s.id] = "skipped"
+                        changed = True
+                    else:
+                        enqueue(s.id, False)
+                elif s.teardown_for is not None:
+                    continue
                 elif all(settled(d) for d in s.deps):
                     ok, tol, failed, skipped, n = counts(s.deps)
                     if not rule_met(s.rule, ok, tol, failed, skipped, n):
@@ -145,7 +160,7 @@ def reference(specs: list[Spec]) -> tuple[dict[str, str], str]:
             elif current.on_failure == "abort" and current.critical:
                 aborting = True
                 for s in specs:
-                    cleanup = s.rule in CLEANUP or s.is_fallback
+                    cleanup = s.rule in CLEANUP or s.is_fallback or s.teardown_for is not None
                     if status[s.id] == "pending" and not cleanup:
                         status[s.id] = "cancelled"
         if current.is_fallback and status[current.id] == "success":
@@ -182,6 +197,7 @@ def plans(draw: st.DrawFn) -> list[Spec]:
                 id=f"s{i}",
                 deps=deps,
                 rule=draw(st.sampled_from(rules)),
+                teardown_for=draw(st.sampled_from([None, None, None, *deps[:1]])),
                 on_failure=on_failure,
                 critical=draw(st.booleans()),
                 fallback=draw(st.sampled_from(fallback_ids))
@@ -215,10 +231,13 @@ def to_plan(specs: list[Spec]) -> dict[str, Any]:
             "id": s.id,
             "command": "true" if s.outcome == "ok" else "false",
             "depends_on": s.deps,
-            "trigger_rule": s.rule,
             "on_failure": s.on_failure,
             "critical": s.critical,
         }
+        if s.teardown_for is None:
+            step["trigger_rule"] = s.rule
+        else:  # a teardown takes no trigger_rule
+            step["teardown_for"] = s.teardown_for
         if s.fallback:
             step["fallback"] = s.fallback
         if s.condition is not None:
