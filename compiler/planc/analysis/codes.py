@@ -29,7 +29,8 @@ CODES: dict[str, tuple[str, str]] = {
         "warning: a step can never run, whatever happens upstream",
         "Its trigger rule needs an outcome that no dependency can have: under all_success a"
         " dependency that never runs blocks it, under one_failed/one_success dependencies that"
-        " never run cannot fail or succeed.\n\n"
+        " never run cannot fail or succeed, under all_skipped a dependency that cannot be skipped"
+        " never lets it run (docs/semantics.md §1, docs/analysis.md §3).\n\n"
         "    - id: lint\n      command: ruff\n      condition: \"env.CI == 'yes' and env.CI =="
         " 'no'\"\n    - id: commit\n      depends_on: [lint]   # never runs: lint never does",
     ),
