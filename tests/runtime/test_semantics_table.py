@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 
 import pytest
 
@@ -337,3 +338,75 @@ def test_retry_delay_overflow_is_capped() -> None:
     assert sem.retry_delay(1.0, 1e10, 60.0, 50) == 60.0
     assert sem.retry_delay(1.0, 1e10, None, 50) == sys.float_info.max  # finite: valid JSON
     assert sem.retry_delay(0.0, 1e10, None, 50) == 0.0
+
+
+def test_one_failed_fires_as_soon_as_a_dependency_fails() -> None:
+    specs = [
+        step("quick", on_failure="continue"),
+        step("slow"),
+        step("alert", ("quick", "slow"), rule="one_failed"),
+    ]
+    plan = sem.PlanState.create(build(specs), lambda _s: True)
+    assert plan.begin() == [sem.Start("quick"), sem.Start("slow")]
+    plan.started("quick")
+    plan.started("slow")
+    assert plan.finished("quick", "failed") == [sem.Start("alert")]  # slow still runs
+    plan.started("alert")
+    assert plan.finished("slow", "success") == []  # decided already: not started twice
+    assert plan.finished("alert", "success") == []
+
+
+def test_one_failed_with_a_condition_waits_for_every_dependency() -> None:
+    specs = [
+        step("quick", on_failure="continue"),
+        step("slow"),
+        step("alert", ("quick", "slow"), rule="one_failed", condition=True),
+    ]
+    plan = sem.PlanState.create(build(specs), lambda _s: True)
+    plan.begin()
+    plan.started("quick")
+    plan.started("slow")
+    assert plan.finished("quick", "failed") == []
+    assert plan.finished("slow", "success") == [sem.Start("alert")]
+
+
+def teardown_plan() -> list[sem.StepRules]:
+    rules = build([step("take"), step("work", ("take",)), step("release", ("take", "work"))])
+    return [*rules[:2], replace(rules[2], trigger_rule="all_done", teardown_for="take")]
+
+
+def test_a_teardown_does_not_run_when_its_setup_failed() -> None:
+    plan = sem.PlanState.create(teardown_plan(), lambda _s: True)
+    plan.begin()
+    plan.started("take")
+    actions = plan.finished("take", "failed")
+    assert sem.UpstreamFailed("release", "its setup take failed") in actions
+    assert plan.status == {"take": "failed", "work": "cancelled", "release": "upstream_failed"}
+
+
+def test_a_teardown_runs_when_its_setup_succeeded_whatever_else_failed() -> None:
+    plan = sem.PlanState.create(teardown_plan(), lambda _s: True)
+    plan.begin()
+    plan.started("take")
+    assert plan.finished("take", "success") == [sem.Start("work")]
+    plan.started("work")
+    actions = plan.finished("work", "failed")  # a critical abort
+    assert sem.Abort("work") in actions and sem.Start("release") in actions
+
+
+def test_resume_reruns_the_setup_and_teardown_around_work_to_redo() -> None:
+    from planrun.executor import StepRecord, kept_on_resume
+
+    ir = [
+        {"id": "take", "is_fallback": False, "depends_on": [], "dependents": ["work", "rel"]},
+        {"id": "work", "is_fallback": False, "depends_on": ["take"], "dependents": ["rel"]},
+        {"id": "rel", "is_fallback": False, "depends_on": ["take", "work"], "dependents": [],
+         "teardown_for": "take"},
+        {"id": "other", "is_fallback": False, "depends_on": [], "dependents": []},
+    ]  # fmt: skip
+    done = {"take": "success", "work": "failed", "rel": "success", "other": "success"}
+    previous = {sid: StepRecord(status=status) for sid, status in done.items()}
+    assert kept_on_resume(previous, ir) == {"other"}
+    previous["work"] = StepRecord(status="success")
+    previous["rel"] = StepRecord(status="failed")
+    assert kept_on_resume(previous, ir) == {"take", "work", "other"}  # only the release again
