@@ -51,6 +51,9 @@ def scenarios(draw: st.DrawFn) -> tuple[dict[str, Any], set[str], set[str], dict
         }
         if step["on_failure"] == "fallback_step":
             step["fallback"] = draw(st.sampled_from(fallback_ids))
+        if deps and draw(st.integers(0, 4)) == 0:  # a teardown takes no trigger_rule
+            step["teardown_for"] = deps[0]
+            del step["trigger_rule"]
         if deps and draw(st.integers(0, 3)) == 0:
             read = draw(st.sampled_from(deps))
             step["condition"] = draw(
