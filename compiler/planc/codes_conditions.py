@@ -42,8 +42,8 @@ CODES: dict[str, tuple[str, str]] = {
     "condition-unknown-status": (
         "a status is compared with a string that is not a step status",
         "A step a condition reads has finished, so its status is one of success, failed,"
-        " timed_out, skipped or cancelled (never pending or running). Statuses are"
-        " lowercase.\n\n"
+        " timed_out, skipped, upstream_failed or cancelled (never pending or running). Statuses"
+        " are lowercase.\n\n"
         "    condition: \"steps.test.status == 'succes'\"   # bad\n"
         "    condition: \"steps.test.status == 'success'\"  # good",
     ),

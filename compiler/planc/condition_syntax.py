@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
-STATUSES = ("success", "failed", "timed_out", "skipped", "cancelled")
+STATUSES = ("success", "failed", "timed_out", "skipped", "upstream_failed", "cancelled")
 ATTRIBUTES = ("status", "exit_code", "attempts", "duration_sec")
 STEP_ID_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,127}")
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

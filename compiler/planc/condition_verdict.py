@@ -21,27 +21,61 @@ from planc.condition_syntax import (
     StepRef,
 )
 from planc.model import SourceStep
+from planrun import trigger_rules as tr
 
 ALL_STATUSES = frozenset(STATUSES)
 FAILED = frozenset({"failed", "timed_out"})
-SUCCESS = frozenset({"success"})
 
 # Step id -> the statuses it can have when the step whose condition is judged gets to run.
 Outcomes = dict[str, frozenset[str]]
 
 
 def possible_statuses(rule: str, dep: SourceStep, dep_count: int) -> frozenset[str]:
-    """The statuses a direct dependency can have when a step with `rule` gets to run."""
-    if rule in ("all_success", "none_failed"):
-        tolerated = dep.get("on_failure") in ("continue", "fallback_step")
-        statuses = SUCCESS | (FAILED if tolerated else frozenset())
-        return statuses | {"skipped"} if rule == "none_failed" else statuses
-    # With several dependencies, "one failed" says nothing about any particular one.
-    if rule == "one_failed" and dep_count == 1:
-        return FAILED
-    if rule == "one_success" and dep_count == 1:
-        return SUCCESS
-    return ALL_STATUSES
+    """The statuses a direct dependency can have when a step with `rule` gets to run: those
+    whose kind (planrun.trigger_rules) meets the rule alongside some kinds of the other
+    dependencies (none when it is the only one)."""
+    others = KIND_SETS if dep_count > 1 else (frozenset(),)
+    tolerance = _tolerance(dep.get("on_failure"))
+    # A cancelled dependency means an abort or an interrupt, which cancels ordinary steps too.
+    cleanup = tr.RULES[rule].cleanup
+    return frozenset(
+        status
+        for status in STATUSES
+        if (cleanup or status != "cancelled")
+        and any(
+            tr.RULES[rule].met(other | {kind})
+            for kind in _kinds(status, tolerance)
+            for other in others
+        )
+    )
+
+
+# Every combination of kinds the other dependencies can have.
+KIND_SETS = tuple(
+    frozenset(k for i, k in enumerate(tr.KINDS) if mask >> i & 1)
+    for mask in range(1 << len(tr.KINDS))
+)
+
+
+def _tolerance(on_failure: object) -> tuple[str, ...]:
+    """The kinds a failure of a step with this policy can be read as."""
+    if on_failure == "continue":
+        return (tr.TOLERATED,)
+    if on_failure == "fallback_step":
+        return (tr.TOLERATED, tr.FAILED)
+    return (tr.FAILED,)
+
+
+def _kinds(status: str, tolerance: tuple[str, ...]) -> tuple[str, ...]:
+    if status == "success":
+        return (tr.OK,)
+    if status in FAILED:
+        return tolerance
+    if status == "skipped":
+        return (tr.SKIPPED,)
+    if status == "cancelled":
+        return (tr.FAILED, tr.INTERRUPTED)
+    return (tr.FAILED,)  # upstream_failed
 
 
 def constant_value(node: Expr, outcomes: Outcomes) -> bool | None:

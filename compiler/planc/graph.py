@@ -75,6 +75,9 @@ def build_graph(plan: SourcePlan) -> PlanGraph:
     for sid, step in steps.items():
         wanted = list(step.names("depends_on"))
         wanted += [provider_of[name] for name in step.names("consumes") if name in provider_of]
+        setup = step.get("teardown_for")
+        if isinstance(setup, str):  # a teardown waits for its setup (semantics.md §5b)
+            wanted.append(setup)
         unique = [d for d in dict.fromkeys(wanted) if d in steps and d != sid]
         deps[sid] = unique
         for dep in unique:

@@ -103,6 +103,7 @@ def _step(
     get = step.raw.get
     sid = step.id
     condition = get("condition")
+    teardown_for = get("teardown_for")
     return {
         "id": sid,
         "index": step.index,
@@ -125,7 +126,8 @@ def _step(
         "retry_backoff": _first(get("retry_backoff"), 1),
         "max_retry_delay_sec": get("max_retry_delay_sec"),
         "critical": bool(get("critical", True)),
-        "trigger_rule": get("trigger_rule") or "all_success",
+        # A teardown runs whatever the other dependencies did, once its setup succeeded.
+        "trigger_rule": "all_done" if teardown_for else get("trigger_rule") or "all_success",
         "condition": condition_ir(condition) if isinstance(condition, str) else None,
         "on_failure": get("on_failure") or "abort",
         "fallback": get("fallback"),
@@ -135,6 +137,8 @@ def _step(
         "tags": list(get("tags") or []),
         "ui_hints": get("ui_hints") or {},
         "location": f"{plan.path}:{step.span.line}:{step.span.col}",
+        # Only on a teardown, so that the IR of every other plan stays byte-identical.
+        **({"teardown_for": teardown_for} if teardown_for else {}),
     }
 
 

@@ -33,6 +33,7 @@ EVENT_STATUS = {
     "step_failed": "failed",
     "step_timed_out": "timed_out",
     "step_skipped": "skipped",
+    "step_upstream_failed": "upstream_failed",
     "step_cancelled": "cancelled",
     "step_retrying": "retrying",
     "step_started": "running",
@@ -43,13 +44,21 @@ SYMBOLS = {
     "step_failed": "✗",
     "step_timed_out": "⏱",
     "step_skipped": "⊘",
+    "step_upstream_failed": "↯",
     "step_cancelled": "⊗",
     "step_retrying": "↻",
     "step_started": "▶",
     "step_recovered": "⤷",
 }
 FINAL = frozenset(
-    {"step_succeeded", "step_failed", "step_timed_out", "step_skipped", "step_cancelled"}
+    {
+        "step_succeeded",
+        "step_failed",
+        "step_timed_out",
+        "step_skipped",
+        "step_upstream_failed",
+        "step_cancelled",
+    }
 )
 FAILURES = frozenset({"step_failed", "step_timed_out"})
 HEARTBEAT_SEC = 60.0  # CI systems kill jobs silent for a few minutes; say something every minute

@@ -17,6 +17,7 @@ STEP_SUCCEEDED = "step_succeeded"
 STEP_FAILED = "step_failed"
 STEP_TIMED_OUT = "step_timed_out"
 STEP_SKIPPED = "step_skipped"
+STEP_UPSTREAM_FAILED = "step_upstream_failed"
 STEP_CANCELLED = "step_cancelled"
 STEP_RECOVERED = "step_recovered"
 UI_ACTION = "ui_action"  # who did what from `planrun ui` (planrun.uiactions)
@@ -30,6 +31,7 @@ STEP_EVENTS = frozenset(
         STEP_FAILED,
         STEP_TIMED_OUT,
         STEP_SKIPPED,
+        STEP_UPSTREAM_FAILED,
         STEP_CANCELLED,
         STEP_RECOVERED,
     }

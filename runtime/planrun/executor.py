@@ -381,6 +381,11 @@ class Executor:
                     "step_skipped", action.step_id, None, reason=action.reason,
                     detail=action.detail,
                 )  # fmt: skip
+            elif isinstance(action, sem.UpstreamFailed):
+                self._emit(
+                    "step_upstream_failed", action.step_id, None, reason="upstream",
+                    detail=action.detail,
+                )  # fmt: skip
             elif isinstance(action, sem.Cancel):
                 self._cancel_unstarted_or_waiting(action)
             elif isinstance(action, sem.Recovered):
@@ -558,10 +563,17 @@ def kept_on_resume(
     """The steps a resumed run does not run again: those that succeeded, except fallbacks (a
     fallback answers a failure of its own session, so it runs again if that failure recurs),
     and those an --only/--from run reused from an earlier run (its selection holds)."""
+    steps = list(steps)
     fallbacks = {step["id"] for step in steps if step["is_fallback"]}
     reused = _skipped_as(previous, "reused")
     succeeded = {sid for sid, record in previous.items() if record.status == sem.SUCCESS}
-    return (succeeded | reused) - fallbacks
+    kept = (succeeded | reused) - fallbacks
+    # Work between a setup and its teardown runs again only inside the scope: setup first,
+    # teardown after, once each (semantics.md §5b).
+    for teardown, (setup, between) in sem.setup_scopes(steps).items():
+        if not between <= kept or setup not in kept:
+            kept -= {setup, teardown}
+    return kept
 
 
 def left_out_on_resume(previous: Mapping[str, StepRecord]) -> set[str]:

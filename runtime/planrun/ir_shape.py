@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from planrun.trigger_rules import NAMES
+
 _TOP_KEYS = frozenset(
     {"ir_version", "compiler", "source", "plan", "globals", "params", "secrets", "steps", "digest"}
 )
@@ -72,8 +74,9 @@ _STEP_KEYS = frozenset(
         "location",
     }
 )
+_OPTIONAL_STEP_KEYS = frozenset({"teardown_for"})
 _CONDITION_KEYS = frozenset({"source", "ast"})
-_TRIGGER_RULES = frozenset({"all_success", "all_done", "none_failed", "one_failed", "one_success"})
+_TRIGGER_RULES = frozenset(NAMES)
 _ON_FAILURE = frozenset({"abort", "skip_dependents", "continue", "fallback_step"})
 
 # jsonschema's `pattern` is re.search with the pattern as written (so `$` also matches before a
@@ -205,7 +208,11 @@ def _scalar(value: Any, types: tuple[type, ...]) -> bool:
 
 
 def _step(step: Any) -> bool:
-    if type(step) is not dict or step.keys() != _STEP_KEYS:
+    # `teardown_for` is only present on a teardown: the IR of plans without one is unchanged.
+    if type(step) is not dict or step.keys() - _OPTIONAL_STEP_KEYS != _STEP_KEYS:
+        return False
+    teardown_for = step.get("teardown_for")
+    if teardown_for is not None and (type(teardown_for) is not str or not _STEP_ID(teardown_for)):
         return False
     step_id, command = step["id"], step["command"]
     trigger, on_failure = step["trigger_rule"], step["on_failure"]

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from planrun.semantics import setup_scopes
 from planrun.store import Reader
 
 
@@ -37,6 +38,10 @@ def select(
             raise SelectionError(f"no step `{step_id}` in this plan{hint}")
     selected = set(only) | _closure(from_, lambda s: by_id[s]["dependents"])
     selected |= _closure(selected, lambda s: [by_id[s]["fallback"]] if by_id[s]["fallback"] else [])
+    # Work inside a setup/teardown scope brings its setup and teardown (semantics.md §5b).
+    for teardown, (setup, between) in setup_scopes(steps).items():
+        if selected & (between | {setup}):
+            selected |= {setup, teardown}
     needed = _closure(selected, lambda s: by_id[s]["depends_on"]) - selected
     reused, outputs = _reused(sorted(needed, key=lambda s: by_id[s]["index"]), digest, reader)
     secret = _secret_outputs(reused, reader) if reader is not None else {}

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+
+from planrun import trigger_rules as tr
 
 PENDING = "pending"
 RUNNING = "running"
@@ -20,10 +22,11 @@ FAILED = "failed"
 TIMED_OUT = "timed_out"
 SKIPPED = "skipped"
 CANCELLED = "cancelled"
+UPSTREAM_FAILED = "upstream_failed"  # never started: an upstream failure blocked it (§1)
 
-TERMINAL = frozenset({SUCCESS, FAILED, TIMED_OUT, SKIPPED, CANCELLED})
+TERMINAL = frozenset({SUCCESS, FAILED, TIMED_OUT, SKIPPED, CANCELLED, UPSTREAM_FAILED})
 FAILURES = frozenset({FAILED, TIMED_OUT})
-CLEANUP_RULES = frozenset({"all_done", "one_failed"})
+CLEANUP_RULES = tr.CLEANUP_RULES
 
 Mode = Literal["normal", "aborting", "interrupted"]
 
@@ -42,10 +45,13 @@ class StepRules:
     fallback: str | None = None
     is_fallback: bool = False
     has_condition: bool = False
+    teardown_for: str | None = None  # the setup step whose work this one undoes (§5b)
 
     @property
     def is_cleanup(self) -> bool:
-        return self.is_fallback or self.trigger_rule in CLEANUP_RULES
+        return (
+            self.is_fallback or self.teardown_for is not None or self.trigger_rule in CLEANUP_RULES
+        )
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,12 @@ class Start:
 class Skip:
     step_id: str
     reason: Literal["upstream", "condition", "not_needed"]
+    detail: str
+
+
+@dataclass(frozen=True)
+class UpstreamFailed:
+    step_id: str
     detail: str
 
 
@@ -80,7 +92,17 @@ class Abort:
     step_id: str
 
 
-Action = Start | Skip | Cancel | Recovered | Abort
+Action = Start | Skip | UpstreamFailed | Cancel | Recovered | Abort
+# Decisions that settle a step without starting it: its dependents are decided next.
+NotStarted = (Skip, UpstreamFailed, Cancel)
+
+
+# Why a `one_*` rule is not met once every dependency is settled: none of them had the kind.
+_NONE_WHY = {
+    "one_failed": "no dependency failed",
+    "one_success": "no dependency succeeded",
+    "one_done": "no dependency succeeded or failed",
+}
 
 
 def retry_delay(retry_delay_sec: float, backoff: float, cap: float | None, attempt: int) -> float:
@@ -110,10 +132,12 @@ class PlanState:
     condition_holds: Callable[[str], bool]
     status: dict[str, str] = field(default_factory=dict)
     recovered_by: dict[str, str] = field(default_factory=dict)
+    cancelled_by: dict[str, str] = field(default_factory=dict)  # step -> aborted | interrupted
     mode: Mode = "normal"
     _unfinished_deps: dict[str, int] = field(default_factory=dict)
     _waiting_on_fallback: dict[str, list[str]] = field(default_factory=dict)
     _fallback_requested: set[str] = field(default_factory=set)
+    _fired_early: set[str] = field(default_factory=set)  # started before all deps settled
 
     @classmethod
     def create(
@@ -137,29 +161,46 @@ class PlanState:
         for step_id, status in self.status.items():
             if status in FAILURES and not self.is_tolerated(step_id):
                 return "failed"
-            if status == CANCELLED:
+            if status in (CANCELLED, UPSTREAM_FAILED):
                 return "failed"
         return "success"
 
+    def kind(self, step_id: str) -> str:
+        """How the trigger rules read a settled dependency (trigger_rules.KINDS)."""
+        status = self.status[step_id]
+        if status == SUCCESS:
+            return tr.OK
+        if status in FAILURES:
+            return tr.TOLERATED if self.is_tolerated(step_id) else tr.FAILED
+        if status == SKIPPED:
+            return tr.SKIPPED
+        if status == CANCELLED and self.cancelled_by.get(step_id) == "interrupted":
+            return tr.INTERRUPTED
+        return tr.FAILED  # upstream_failed, or cancelled by an abort (a failure caused it)
+
+    def trigger_verdict(self, step: StepRules) -> tuple[tr.Verdict, str]:
+        """What the settled dependencies' outcomes decide for `step` (all of them are settled,
+        or enough for a rule that fires early), and why it does not run."""
+        settled = [d for d in step.depends_on if self._settled(d)]
+        verdict = tr.verdict(step.trigger_rule, frozenset(self.kind(d) for d in settled))
+        if verdict == "run":
+            return verdict, ""
+        return verdict, self._why_not(step.trigger_rule, settled)
+
+    def _why_not(self, rule: str, settled: list[str]) -> str:
+        if rule in _NONE_WHY:
+            return _NONE_WHY[rule]
+        spec = tr.RULES[rule]
+        if rule in ("all_success", "none_failed"):  # the dependencies that block it
+            settled = [d for d in settled if not spec.met(frozenset({self.kind(d)}))]
+        shown = ", ".join(f"{d} {self.status[d]}" for d in settled)
+        if rule in ("all_success", "none_failed"):
+            return shown
+        return f"{rule} not met: {shown}" if shown else "no dependencies"
+
     def trigger_met(self, step: StepRules) -> tuple[bool, str]:
-        """Whether the dependencies' outcomes let `step` run, and why not."""
-        statuses = [(d, self.status[d]) for d in step.depends_on]
-        rule = step.trigger_rule
-        if rule == "all_done":
-            return True, ""
-        if rule == "one_failed":
-            met = any(s in FAILURES for _, s in statuses)
-            return met, "" if met else "no dependency failed"
-        if rule == "one_success":
-            met = any(s == SUCCESS for _, s in statuses)
-            return met, "" if met else "no dependency succeeded"
-        allowed_skip = rule == "none_failed"
-        blocking = [
-            f"{d} {s}"
-            for d, s in statuses
-            if not (s == SUCCESS or self.is_tolerated(d) or (allowed_skip and s == SKIPPED))
-        ]
-        return not blocking, ", ".join(blocking)
+        verdict, why = self.trigger_verdict(step)
+        return verdict == "run", why
 
     # --- transitions ---------------------------------------------------------------------
 
@@ -179,8 +220,9 @@ class PlanState:
         """Decisions for the pending steps whose dependencies are all settled already."""
         actions: list[Action] = []
         for step in self.steps.values():
-            settled = self._unfinished_deps[step.id] == 0
-            if settled and self.status[step.id] == PENDING and not step.is_fallback:
+            if self.status[step.id] != PENDING or step.is_fallback:
+                continue
+            if self._unfinished_deps[step.id] == 0 or self._fires_early(step):
                 actions.extend(self._mark_decided(step))
         return actions
 
@@ -190,6 +232,8 @@ class PlanState:
     def finished(self, step_id: str, status: str) -> list[Action]:
         """A started step is terminal (after its retries); returns what follows from it."""
         self.status[step_id] = status
+        if status == CANCELLED:  # a running step is only ever cancelled by an interrupt
+            self.cancelled_by[step_id] = "interrupted"
         step = self.steps[step_id]
         actions: list[Action] = []
         if status in FAILURES and step.on_failure == "fallback_step" and step.fallback:
@@ -223,6 +267,7 @@ class PlanState:
             if status not in TERMINAL:
                 actions.append(Cancel(step_id, "interrupted"))
                 self.status[step_id] = CANCELLED
+                self.cancelled_by[step_id] = "interrupted"
         return actions
 
     def settle(self) -> list[Action]:
@@ -272,11 +317,43 @@ class PlanState:
             current = worklist.pop()
             for child_id in self.steps[current].dependents:
                 self._unfinished_deps[child_id] -= 1
-                if self._unfinished_deps[child_id] == 0 and self.status[child_id] == PENDING:
-                    decided = self._decide(self.steps[child_id])
+                child = self.steps[child_id]
+                if self.status[child_id] != PENDING or child_id in self._fired_early:
+                    continue
+                if self._unfinished_deps[child_id] == 0 or self._fires_early(child):
+                    decided = self._decide(child)
                     actions.extend(decided)
-                    worklist.extend(a.step_id for a in decided if isinstance(a, Skip | Cancel))
+                    worklist.extend(a.step_id for a in decided if isinstance(a, NotStarted))
         return actions
+
+    def _teardown_verdict(self, setup: str) -> tuple[tr.Verdict, str]:
+        """A teardown runs if and only if its setup succeeded (§5b), whatever else happened."""
+        if self.status[setup] == SUCCESS:
+            return "run", ""
+        kind = self.kind(setup)
+        why = f"its setup {setup} {self.status[setup]}"
+        return ("upstream_failed" if kind == tr.FAILED else "skipped"), why
+
+    def _fires_early(self, step: StepRules) -> bool:
+        """one_failed/one_success/one_done: a settled dependency already decides (§1). A step
+        with a condition waits for all of them: its condition reads settled steps only."""
+        if step.trigger_rule not in tr.EARLY_RULES or step.has_condition or step.teardown_for:
+            return False
+        settled = [d for d in step.depends_on if self._settled(d)]
+        if not tr.fires_early(step.trigger_rule, frozenset(self.kind(d) for d in settled)):
+            return False
+        self._fired_early.add(step.id)
+        return True
+
+    def _settled(self, step_id: str) -> bool:
+        """Terminal, and a failure that waits for its fallback has it decided."""
+        status = self.status[step_id]
+        if status not in TERMINAL:
+            return False
+        step = self.steps[step_id]
+        if status in FAILURES and step.on_failure == "fallback_step" and step.fallback:
+            return step_id in self.recovered_by or self.status[step.fallback] in TERMINAL
+        return True
 
     def _decide(self, step: StepRules) -> list[Action]:
         """All dependencies of `step` are settled: start, skip or cancel it."""
@@ -285,9 +362,15 @@ class PlanState:
                 "interrupted" if self.mode == "interrupted" else "aborted"
             )
             self.status[step.id] = CANCELLED
+            self.cancelled_by[step.id] = reason
             return [Cancel(step.id, reason)]
-        met, why = self.trigger_met(step)
-        if not met:
+        verdict, why = self.trigger_verdict(step)
+        if step.teardown_for is not None:
+            verdict, why = self._teardown_verdict(step.teardown_for)
+        if verdict == "upstream_failed":
+            self.status[step.id] = UPSTREAM_FAILED
+            return [UpstreamFailed(step.id, why)]
+        if verdict == "skipped":
             self.status[step.id] = SKIPPED
             return [Skip(step.id, "upstream", why)]
         if step.has_condition and not self.condition_holds(step.id):
@@ -297,11 +380,13 @@ class PlanState:
 
     def _mark_decided(self, step: StepRules) -> list[Action]:
         decided = self._decide(step)
-        released = [a.step_id for a in decided if isinstance(a, Skip | Cancel)]
+        released = [a.step_id for a in decided if isinstance(a, NotStarted)]
         return decided + [a for sid in released for a in self._release(sid)]
 
     def _mark(self, step_id: str, action: Skip | Cancel) -> list[Action]:
         self.status[step_id] = SKIPPED if isinstance(action, Skip) else CANCELLED
+        if isinstance(action, Cancel):
+            self.cancelled_by[step_id] = action.reason
         return [action, *self._release(step_id)]
 
 
@@ -321,9 +406,36 @@ def rules_from_ir(ir_steps: Iterable[dict[str, object]]) -> list[StepRules]:
                 fallback=None if fallback is None else str(fallback),
                 is_fallback=bool(raw.get("is_fallback", False)),
                 has_condition=raw.get("condition") is not None,
+                teardown_for=None if raw.get("teardown_for") is None else str(raw["teardown_for"]),
             )
         )
     return rules
+
+
+def setup_scopes(ir_steps: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, frozenset[str]]]:
+    """teardown -> (its setup, the steps between them: descendants of the setup that are
+    ancestors of the teardown). What re-runs the setup and teardown on resume/--only/--from."""
+    by_id = {str(s["id"]): s for s in ir_steps}
+    scopes: dict[str, tuple[str, frozenset[str]]] = {}
+    for sid, step in by_id.items():
+        setup = step.get("teardown_for")
+        if setup is None or setup not in by_id:
+            continue
+        after = _reach(by_id, str(setup), "dependents")
+        before = _reach(by_id, sid, "depends_on")
+        scopes[sid] = (str(setup), frozenset(after & before))
+    return scopes
+
+
+def _reach(by_id: Mapping[str, Mapping[str, Any]], start: str, edges: str) -> set[str]:
+    seen: set[str] = set()
+    stack = _strings(by_id[start][edges])
+    while stack:
+        current = stack.pop()
+        if current not in seen:
+            seen.add(current)
+            stack.extend(_strings(by_id[current][edges]))
+    return seen
 
 
 def _strings(value: object) -> list[str]:

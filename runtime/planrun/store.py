@@ -34,6 +34,7 @@ from planrun.events import (
     STEP_STARTED,
     STEP_SUCCEEDED,
     STEP_TIMED_OUT,
+    STEP_UPSTREAM_FAILED,
     UI_ACTION,
     Event,
     dump_payload,
@@ -51,7 +52,16 @@ from planrun.safefs import (
     read_regular,
     trust_problem,
 )
-from planrun.semantics import CANCELLED, FAILED, PENDING, RUNNING, SKIPPED, SUCCESS, TIMED_OUT
+from planrun.semantics import (
+    CANCELLED,
+    FAILED,
+    PENDING,
+    RUNNING,
+    SKIPPED,
+    SUCCESS,
+    TIMED_OUT,
+    UPSTREAM_FAILED,
+)
 from planrun.writes import replace_whole
 
 SCHEMA_VERSION = 2
@@ -426,6 +436,7 @@ _PROJECTIONS: dict[str, Projection] = {
     STEP_FAILED: _finishing(FAILED),
     STEP_TIMED_OUT: _finishing(TIMED_OUT),
     STEP_SKIPPED: _finishing(SKIPPED),
+    STEP_UPSTREAM_FAILED: _finishing(UPSTREAM_FAILED),
     STEP_CANCELLED: _finishing(CANCELLED),
     STEP_RECOVERED: _project_step_recovered,
     UI_ACTION: _project_nothing,

@@ -49,7 +49,7 @@ def codes(result: Compilation) -> list[str]:
 def big_plan(steps: int, seed: int = 7) -> dict[str, Any]:
     """A generated plan with every feature the analyses read: fan-in from a window of earlier
     steps, timeouts, retries with backoff, conditions, fallbacks, one_failed alerts (leaves),
-    none_failed joins, a lock in `cleanup_required` released by an all_done step at the end. It
+    none_failed joins, a lock in `cleanup_required` released by a teardown at the end. It
     checks without errors or warnings; run without failures, every step but the alerts and the
     fallbacks starts."""
     rng = random.Random(f"{seed}:{steps}")
@@ -93,7 +93,7 @@ def big_plan(steps: int, seed: int = 7) -> dict[str, Any]:
             "command": "true",
             "consumes": ["lock"],
             "depends_on": [ids[-1]],
-            "trigger_rule": "all_done",
+            "teardown_for": "take_lock",
             "timeout_sec": 5,
         }
     )

@@ -34,37 +34,54 @@ def test_release_only_on_success_is_reported_with_the_failing_path() -> None:
         " (nor if any of 2 other steps fails: `test`, `unlock`)\n"
         " 8 |     provides: [lock]\n"
         "   |                ^~~~\n"
-        "  help: add a step with `trigger_rule: all_done` that consumes `lock` and releases it\n"
+        "  help: add a step with `teardown_for: take_lock` that releases `lock`\n"
         "1 error, 0 warnings\n"
     )
 
 
-def test_an_all_done_release_covers_everything() -> None:
-    plan = LOCK + "    trigger_rule: all_done\n"
+def test_a_teardown_covers_everything() -> None:
+    plan = LOCK + "    teardown_for: take_lock\n"
     assert codes(check(plan)[0]) == []
 
 
-def test_one_failed_release_covers_only_its_direct_dependencies() -> None:
+def test_an_all_done_release_is_unguarded() -> None:
+    # Issue 13: it would remove a lock someone else holds when take_lock fails.
+    result, text = check(LOCK + "    trigger_rule: all_done\n", analyses=("cleanup",))
+    assert codes(result) == ["cleanup-unguarded"]
+    assert result.diagnostics[0].message == (
+        "`unlock` releases `lock` (cleanup_required) even when `take_lock` did not acquire it"
+        " (trigger_rule: all_done runs whatever `take_lock` ended with), and a resume that"
+        " re-runs work after it does not acquire `lock` again"
+    )
+    assert "help: make it the teardown: `teardown_for: take_lock` instead of" in text
+
+
+def test_a_one_failed_release_is_unguarded_too() -> None:
     plan = LOCK.replace("    depends_on: [test]\n", "    depends_on: [build, test]\n")
     plan += "    trigger_rule: one_failed\n"
-    plan += "    on_failure: continue\n"
+    assert codes(check(plan, analyses=("cleanup",))[0]) == ["cleanup-unguarded"]
+
+
+def test_a_consumer_after_the_teardown_is_outside_the_scope() -> None:
+    plan = LOCK + "    teardown_for: take_lock\n"
+    plan += "  - id: late\n    command: x\n    consumes: [lock]\n    depends_on: [unlock]\n"
     result, _ = check(plan, analyses=("cleanup",))
-    # build and test are covered; what is left is an interrupt (one_failed sees `cancelled`).
-    assert codes(result) == ["cleanup-missing"]
-    assert result.diagnostics[0].message == (
-        "`lock` (cleanup_required) provided by `take_lock` is not released if the run is"
-        " interrupted: after a SIGINT only all_done/one_failed steps and fallbacks start, and"
-        " only an all_done step runs whatever the other steps' statuses"
+    assert codes(result) == ["cleanup-outside-scope"]
+    assert result.diagnostics[0].message.startswith(
+        "`late` consumes `lock` but does not run before the teardown of `take_lock` (`unlock`)"
     )
 
 
 def test_a_failure_on_another_branch_leaks_too() -> None:
-    plan = LOCK.replace("    depends_on: [test]\n", "    depends_on: [build, test]\n")
-    plan += "    trigger_rule: one_failed\n  - id: docs\n    command: mkdocs\n"
+    plan = LOCK.replace(
+        "  - id: unlock\n    command: unlock\n    consumes: [lock]\n    depends_on: [test]\n",
+        "  - id: docs\n    command: mkdocs\n",
+    )
     result, _ = check(plan, analyses=("cleanup",))
     assert result.diagnostics[0].message == (
-        "`lock` (cleanup_required) provided by `take_lock` is never released if `docs` fails:"
-        " `docs` (on_failure: abort) runs on another branch, alongside or after `take_lock`"
+        "`lock` (cleanup_required) provided by `take_lock` is never released if `build` fails:"
+        " take_lock -> build (on_failure: abort) (nor if any of 2 other steps fails: `test`,"
+        " `docs`)"
     )
 
 
@@ -93,7 +110,7 @@ def test_cleanup_without_timeout_and_unknown_resource() -> None:
     plan = LOCK.replace("  default_timeout_sec: 60\n", "").replace(
         "cleanup_required: [lock]", "cleanup_required: [lock, lokc]"
     )
-    plan += "    trigger_rule: all_done\n"
+    plan += "    teardown_for: take_lock\n"
     result, text = check(plan, analyses=("cleanup",))
     found = [d for d in result.diagnostics if d.code != "no-timeout"]
     assert [d.code for d in found] == ["cleanup-unknown-resource", "cleanup-without-timeout"]

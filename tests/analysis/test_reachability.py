@@ -105,7 +105,7 @@ def test_nothing_is_reported_twice_with_the_condition_rule() -> None:
     plan = ALWAYS_TRUE_UPSTREAM.replace(
         "condition: \"steps.a.status in ['success', 'failed', 'timed_out', 'cancelled']\"",
         "condition: \"steps.b.status in ['success', 'failed', 'timed_out', 'skipped',"
-        " 'cancelled']\"",
+        " 'upstream_failed', 'cancelled']\"",
     )
     result, _ = check(plan)
     assert codes(result) == ["condition-always-true"]
@@ -142,3 +142,37 @@ def test_outcome_sets() -> None:
     assert flow["d"].outcomes >= {("failed", True), ("failed", False)}
     assert flow["r"].can_run
     assert SKIPPED in flow["r"].outcomes
+
+
+NEW_RULES = """\
+plan_id: R
+globals: {default_timeout_sec: 10}
+steps:
+  - {id: validate, command: "true", on_failure: skip_dependents}
+  - {id: build, command: "true", depends_on: [validate]}
+  - {id: deploy, command: "true", depends_on: [build], trigger_rule: none_failed}
+  - {id: alert, command: "true", depends_on: [build], trigger_rule: one_failed}
+  - {id: defaults, command: "true", depends_on: [validate], trigger_rule: all_skipped}
+"""
+
+
+def test_upstream_failed_is_an_outcome_of_its_own() -> None:
+    flow = analyse(compile_ir(NEW_RULES))
+    upstream_failed = ("upstream_failed", False)
+    assert upstream_failed in flow.steps["build"].outcomes
+    assert SKIPPED not in flow.steps["build"].outcomes  # validate has no condition
+    # deploy is blocked, never skipped: none_failed does not run after a blocked build.
+    ran = {SUCCESS, ("failed", False), ("timed_out", False)}
+    assert flow.steps["deploy"].outcomes == {*ran, upstream_failed, CANCELLED}
+    assert flow.steps["alert"].can_run
+    assert SKIPPED in flow.steps["alert"].outcomes  # build can succeed
+
+
+def test_a_rule_no_outcome_of_the_dependencies_meets_never_runs() -> None:
+    # validate has no condition: it is never skipped, so all_skipped is never met.
+    result, _ = check(NEW_RULES, analyses=("reachability",))
+    [d] = [d for d in result.diagnostics if d.code == "never-runs"]
+    assert d.message == (
+        "step `defaults` can never run: under trigger_rule: all_skipped (every dependency ended"
+        " `skipped`) no outcome of `validate` meets it"
+    )

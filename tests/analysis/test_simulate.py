@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 from analysis_support import SAFE_MERGE, big_plan, compile_ir
-from support import planc_cli
+from support import REPO, planc_cli
 
+from planc.analysis.fixed import fixed_exit_code
 from planc.analysis.simulate import all_single_failures, simulate
 
 
@@ -30,6 +31,8 @@ def test_safe_merge_merge_fails_and_the_snapshot_is_restored() -> None:
         "-  alert             skipped         -  upstream: no dependency failed\n"
         "\n"
         "plan outcome: success; planrun would exit 0\n"
+        "assumed to succeed (not known before they run): snapshot, pull, restore_snapshot,"
+        " validate, push, drop_snapshot\n"
     )
 
 
@@ -47,11 +50,14 @@ def test_safe_merge_restore_fails_too_and_the_plan_aborts() -> None:
         " not recovered\n"
         "4  restore_snapshot  failed            1  exit 1; abort: the plan aborts\n"
         "5  drop_snapshot     success           1\n"
+        # An abort caused by a failure counts as a failure for one_failed (semantics.md §1).
+        "6  alert             success           1\n"
         "-  validate          cancelled         -  aborted: restore_snapshot failed\n"
         "-  push              cancelled         -  aborted: restore_snapshot failed\n"
-        "-  alert             skipped           -  upstream: no dependency failed\n"
         "\n"
         "plan outcome: failed; planrun would exit 1\n"
+        "assumed to succeed (not known before they run): snapshot, pull, drop_snapshot,"
+        " alert\n"
     )
 
 
@@ -62,7 +68,8 @@ def test_safe_merge_pull_times_out_on_every_attempt() -> None:
         "2  pull              timed_out         3  timed out on all 3 attempts;"
         " abort: the plan aborts"
     )
-    assert lines[-1] == "plan outcome: failed; planrun would exit 1"
+    assert lines[-2] == "plan outcome: failed; planrun would exit 1"
+    assert lines[-1].startswith("assumed to succeed (not known before they run): snapshot")
 
 
 def test_safe_merge_dry_run_env_skips_push() -> None:
@@ -81,15 +88,15 @@ def test_safe_merge_every_single_failure() -> None:
         "Every single-step failure of SAFE-MERGE (planrun -j1 order, nothing is run)\n"
         "without failures: success (exit 0); never start: restore_snapshot, alert\n"
         "\n"
-        "failing step      starts  plan     exit  would not run                would also run\n"
-        "snapshot          yes     failed      1  pull, merge, validate, push  -\n"
-        "pull              yes     failed      1  merge, validate, push        -\n"
-        "merge             yes     success     0  -                            restore_snapshot\n"
-        "validate          yes     failed      1  push                         alert\n"
-        "push              yes     failed      1  -                            alert\n"
-        "restore_snapshot  no      success     0  -                            -\n"
-        "drop_snapshot     yes     failed      1  -                            -\n"
-        "alert             no      success     0  -                            -\n"
+        "failing step      starts  plan     exit  would not run                               would also run\n"
+        "snapshot          yes     failed      1  pull, merge, validate, push, drop_snapshot  alert\n"
+        "pull              yes     failed      1  merge, validate, push                       alert\n"
+        "merge             yes     success     0  -                                           restore_snapshot\n"
+        "validate          yes     failed      1  push                                        alert\n"
+        "push              yes     failed      1  -                                           alert\n"
+        "restore_snapshot  no      success     0  -                                           -\n"
+        "drop_snapshot     yes     failed      1  -                                           -\n"
+        "alert             no      success     0  -                                           -\n"
     )
 
 
@@ -154,7 +161,7 @@ def _s(sid: str, **fields: Any) -> dict[str, Any]:
          {"a": "failed", "b": "cancelled", "c": "cancelled"}, 1),
         ((_s("a", on_failure="skip_dependents"), _s("b", depends_on=["a"]),
           _s("c", depends_on=["b"]), _s("d")), ["a"],
-         {"a": "failed", "b": "skipped", "c": "skipped", "d": "success"}, 1),
+         {"a": "failed", "b": "upstream_failed", "c": "upstream_failed", "d": "success"}, 1),
         ((_s("a", on_failure="continue"), _s("b", depends_on=["a"])), ["a"],
          {"a": "failed", "b": "success"}, 0),
         ((_s("a", on_failure="fallback_step", fallback="r"), _s("b", depends_on=["a"]), _s("r")),
@@ -205,8 +212,8 @@ def test_all_single_failures_on_a_thousand_steps() -> None:
     take_lock = rows[0]
     assert take_lock.step_id == "take_lock"
     assert take_lock.outcome == "failed"
-    # the lock's release is an all_done step: it runs even when taking the lock failed
-    assert "release_lock" not in take_lock.not_run
+    # the lock's release is its teardown: it does not run when taking the lock failed
+    assert "release_lock" in take_lock.not_run
 
 
 PARAMS = {
@@ -235,3 +242,36 @@ def test_params_are_bound_like_planrun_binds_them(tmp_path: Path) -> None:
     assert off["steps"]["push"]["status"] == "skipped"
     on = planc_cli("simulate", str(path), "-p", "repo=x", "-p", "push=yes", "--format", "json")
     assert json.loads(on.stdout)["steps"]["push"]["status"] == "success"
+
+
+def test_a_step_fixed_by_its_command_is_not_assumed_to_succeed() -> None:
+    # Issue 13 part 4: require_push is written to `exit 1`; planrun would exit 1, not 0.
+    plan = REPO / "plans" / "safe-merge.yaml"
+    done = planc_cli(
+        "simulate", str(plan), "--fail", "validate", "-p", "repo=x", "-p", "source_branch=y"
+    )
+    rows = {line.split()[1]: line for line in done.stdout.splitlines()[3:] if line[:1].isdigit()}
+    assert "exit 1 (fixed by its command)" in rows["require_push"]
+    assert "plan outcome: failed; planrun would exit 1" in done.stdout
+    assert done.stdout.splitlines()[-1] == (
+        "assumed to succeed (not known before they run): snapshot, fetch, update_target, merge,"
+        " restore"
+    )
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "shell", "code"),
+    [
+        ("true", [], False, 0),
+        ("false", [], False, 1),
+        ("sh", ["-c", "exit 4"], False, 4),
+        ("sh", ["-c", "echo 'no; push' >&2; exit 1"], False, 1),
+        ("exit 2", [], True, 2),
+        ("sh", ["-c", "exit $CODE"], False, None),
+        ("sh", ["-c", "make && exit 0"], False, None),
+        ("sh", ["-c", "make; exit 1"], False, None),
+        ("git", ["push"], False, None),
+    ],
+)
+def test_fixed_exit_codes(command: str, args: list[str], shell: bool, code: int | None) -> None:
+    assert fixed_exit_code({"command": command, "args": args, "shell": shell}) == code

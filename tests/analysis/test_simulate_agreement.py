@@ -22,8 +22,10 @@ from hypothesis import strategies as st
 
 from planc.analysis.simulate import simulate
 from planc.pipeline import compile_bytes
+from planrun.trigger_rules import NEEDS_DEPENDENCIES
 
-RULES = ("all_success", "none_failed", "all_done", "one_failed", "one_success")
+# Every rule; the first three are the ones a step without dependencies may have.
+RULES = ("all_success", "none_failed", "all_done", *sorted(NEEDS_DEPENDENCIES))
 POLICIES = ("abort", "skip_dependents", "continue")
 ENV_NAME = "PLANC_SIM_AGREEMENT_FLAG"
 
@@ -49,6 +51,9 @@ def scenarios(draw: st.DrawFn) -> tuple[dict[str, Any], set[str], set[str], dict
         }
         if step["on_failure"] == "fallback_step":
             step["fallback"] = draw(st.sampled_from(fallback_ids))
+        if deps and draw(st.integers(0, 4)) == 0:  # a teardown takes no trigger_rule
+            step["teardown_for"] = deps[0]
+            del step["trigger_rule"]
         if deps and draw(st.integers(0, 3)) == 0:
             read = draw(st.sampled_from(deps))
             step["condition"] = draw(

@@ -980,13 +980,16 @@ def test_all_done_sees_everything() -> None:
 def test_one_failed_and_one_success_with_a_single_dependency() -> None:
     failed = {"id": "b", "depends_on": ["a"], "trigger_rule": "one_failed"}
     assert codes(A, {**failed, "condition": "steps.a.status == 'timed_out'"}) == []
-    assert codes(A, {**failed, "condition": "steps.a.status in ['failed', 'timed_out']"}) == [
+    # An upstream failure, or an abort it caused, counts as a failure too (semantics.md §1).
+    every_failure = "['failed', 'timed_out', 'upstream_failed', 'cancelled']"
+    assert codes(A, {**failed, "condition": f"steps.a.status in {every_failure}"}) == [
         "condition-always-true"
     ]
+    assert codes(A, {**failed, "condition": "steps.a.status in ['failed', 'timed_out']"}) == []
     [d] = run_rule(A, {**failed, "condition": "steps.a.status == 'success'"})
     assert d.hint == (
-        "under trigger_rule: one_failed this step only runs when `a` ended failed or timed_out;"
-        " use trigger_rule: all_done to react to any outcome"
+        "under trigger_rule: one_failed this step only runs when `a` ended failed, timed_out,"
+        " upstream_failed or cancelled; use trigger_rule: all_done to react to any outcome"
     )
     success = {"id": "b", "depends_on": ["a"], "trigger_rule": "one_success"}
     assert codes(A, {**success, "condition": "steps.a.status != 'success'"}) == [

@@ -30,6 +30,31 @@ class Spec:
     condition: bool | None  # None: no condition
     is_fallback: bool = False
     dependents: list[str] = field(default_factory=list)
+    teardown_for: str | None = None  # one of `deps`: semantics.md §5b
+
+
+# docs/semantics.md §1, written out rule by rule (planrun reads one table instead).
+CLEANUP = ("all_done", "one_failed", "one_done", "all_failed", "none_skipped",
+           "all_done_min_one_success")  # fmt: skip
+EARLY = ("one_failed", "one_success", "one_done")
+WITH_DEPS = (*CLEANUP[1:], "none_failed_min_one_success", "one_success", "all_skipped")
+
+
+def rule_met(rule: str, ok: int, tolerated: int, failed: int, skipped: int, n: int) -> bool:
+    """`failed` counts untolerated failures, upstream_failed and cancellations by an abort."""
+    return {
+        "all_success": ok + tolerated == n,
+        "all_done": True,
+        "none_failed": ok + tolerated + skipped == n,
+        "none_failed_min_one_success": ok + tolerated + skipped == n and ok > 0,
+        "one_failed": failed + tolerated > 0,
+        "one_success": ok > 0,
+        "one_done": ok + failed + tolerated > 0,
+        "all_failed": failed + tolerated == n,
+        "all_skipped": skipped == n,
+        "none_skipped": skipped == 0,
+        "all_done_min_one_success": ok > 0,
+    }[rule]
 
 
 def reference(specs: list[Spec]) -> tuple[dict[str, str], str]:
@@ -52,23 +77,19 @@ def reference(specs: list[Spec]) -> tuple[dict[str, str], str]:
 
     def settled(d: str) -> bool:
         spec = by_id[d]
-        if status[d] not in ("success", "failed", "timed_out", "skipped", "cancelled"):
+        if status[d] in ("pending", "running"):
             return False
         needs_fallback = status[d] in FAIL and spec.on_failure == "fallback_step"
         return not needs_fallback or status[spec.fallback or ""] not in ("pending", "running")
 
-    def rule_met(s: Spec) -> bool:
-        outcomes = [status[d] for d in s.deps]
-        if s.rule == "all_done":
-            return True
-        if s.rule == "one_failed":
-            return any(o in FAIL for o in outcomes)
-        if s.rule == "one_success":
-            return any(o == "success" for o in outcomes)
-        okay = [o == "success" or tolerated(d) for d, o in zip(s.deps, outcomes, strict=True)]
-        if s.rule == "none_failed":
-            okay = [k or o == "skipped" for k, o in zip(okay, outcomes, strict=True)]
-        return all(okay)
+    def counts(deps: list[str]) -> tuple[int, int, int, int, int]:
+        ok = sum(status[d] == "success" for d in deps)
+        tol = sum(tolerated(d) for d in deps)
+        # No interrupts here: every cancellation comes from an abort, which a failure caused.
+        bad = ("upstream_failed", "cancelled")
+        failed = sum((status[d] in FAIL and not tolerated(d)) or status[d] in bad for d in deps)
+        skipped = sum(status[d] == "skipped" for d in deps)
+        return ok, tol, failed, skipped, len(deps)
 
     def enqueue(step_id: str, urgent: bool) -> None:
         if step_id not in queued:
@@ -82,15 +103,37 @@ def reference(specs: list[Spec]) -> tuple[dict[str, str], str]:
             for s in specs:
                 if status[s.id] != "pending" or s.is_fallback or s.id in queued:
                     continue
-                cleanup = s.rule in ("all_done", "one_failed")
-                if aborting and not cleanup:
+                if aborting and s.rule not in CLEANUP and s.teardown_for is None:
                     status[s.id] = "cancelled"
                     changed = True
-                elif all(settled(d) for d in s.deps):
-                    if not rule_met(s) or s.condition is False:
+                elif s.teardown_for is not None and all(settled(d) for d in s.deps):
+                    # Runs if and only if its setup succeeded, whatever the others did.
+                    setup = status[s.teardown_for]
+                    if setup != "success":
+                        blocked = counts([s.teardown_for])[2] > 0
+                        status[s.id] = "upstream_failed" if blocked else "skipped"
+                        changed = True
+                    elif s.condition is False:
                         status[s.id] = "skipped"
                         changed = True
                     else:
+                        enqueue(s.id, False)
+                elif s.teardown_for is not None:
+                    continue
+                elif all(settled(d) for d in s.deps):
+                    ok, tol, failed, skipped, n = counts(s.deps)
+                    if not rule_met(s.rule, ok, tol, failed, skipped, n):
+                        status[s.id] = "upstream_failed" if failed else "skipped"
+                        changed = True
+                    elif s.condition is False:
+                        status[s.id] = "skipped"
+                        changed = True
+                    else:
+                        enqueue(s.id, False)
+                elif s.rule in EARLY and s.condition is None:
+                    ok, tol, failed, skipped, _ = counts([d for d in s.deps if settled(d)])
+                    # Met by the dependencies settled so far: it does not wait for the others.
+                    if rule_met(s.rule, ok, tol, failed, skipped, len(s.deps)):
                         enqueue(s.id, False)
 
     decide_all()
@@ -117,16 +160,15 @@ def reference(specs: list[Spec]) -> tuple[dict[str, str], str]:
             elif current.on_failure == "abort" and current.critical:
                 aborting = True
                 for s in specs:
-                    cleanup = s.rule in ("all_done", "one_failed") or s.is_fallback
+                    cleanup = s.rule in CLEANUP or s.is_fallback or s.teardown_for is not None
                     if status[s.id] == "pending" and not cleanup:
                         status[s.id] = "cancelled"
         if current.is_fallback and status[current.id] == "success":
             recovered.update(waiting.pop(current.id, []))
         decide_all()
 
-    if (
-        any(status[s.id] in FAIL and not tolerated(s.id) for s in specs)
-        or "cancelled" in status.values()
+    if any(status[s.id] in FAIL and not tolerated(s.id) for s in specs) or any(
+        v in ("cancelled", "upstream_failed") for v in status.values()
     ):
         outcome = "failed"
     else:
@@ -145,7 +187,7 @@ def plans(draw: st.DrawFn) -> list[Spec]:
         deps = draw(st.lists(st.sampled_from(earlier), unique=True, max_size=3)) if earlier else []
         rules = ["all_success", "all_done", "none_failed"]
         if deps:
-            rules += ["one_failed", "one_success"]
+            rules += WITH_DEPS
         policies = ["abort", "skip_dependents", "continue"] + (
             ["fallback_step"] if fallback_ids else []
         )
@@ -155,6 +197,7 @@ def plans(draw: st.DrawFn) -> list[Spec]:
                 id=f"s{i}",
                 deps=deps,
                 rule=draw(st.sampled_from(rules)),
+                teardown_for=draw(st.sampled_from([None, None, None, *deps[:1]])),
                 on_failure=on_failure,
                 critical=draw(st.booleans()),
                 fallback=draw(st.sampled_from(fallback_ids))
@@ -188,10 +231,13 @@ def to_plan(specs: list[Spec]) -> dict[str, Any]:
             "id": s.id,
             "command": "true" if s.outcome == "ok" else "false",
             "depends_on": s.deps,
-            "trigger_rule": s.rule,
             "on_failure": s.on_failure,
             "critical": s.critical,
         }
+        if s.teardown_for is None:
+            step["trigger_rule"] = s.rule
+        else:  # a teardown takes no trigger_rule
+            step["teardown_for"] = s.teardown_for
         if s.fallback:
             step["fallback"] = s.fallback
         if s.condition is not None:
@@ -207,7 +253,7 @@ def to_plan(specs: list[Spec]) -> dict[str, Any]:
 
 
 @settings(
-    max_examples=60,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

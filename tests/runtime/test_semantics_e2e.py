@@ -50,7 +50,7 @@ def test_abort_not_critical_skips_only_its_branch(tmp_path: Path) -> None:
     steps = (fail("a", critical=False), ok("b", depends_on=["a"]), ok("other"))
     result = run_plan(tmp_path, plan(*steps))
     assert result.exit_code == 1
-    assert result.statuses == {"a": "failed", "b": "skipped", "other": "success"}
+    assert result.statuses == {"a": "failed", "b": "upstream_failed", "other": "success"}
     assert result.reasons["b"] == "upstream"
 
 
@@ -63,7 +63,9 @@ def test_skip_dependents_propagates(tmp_path: Path) -> None:
     )
     result = run_plan(tmp_path, plan(*steps))
     assert result.exit_code == 1
-    assert result.statuses == {"a": "failed", "b": "skipped", "c": "skipped", "d": "success"}
+    assert result.statuses == {
+        "a": "failed", "b": "upstream_failed", "c": "upstream_failed", "d": "success"
+    }  # fmt: skip
 
 
 def test_continue_runs_dependents_and_succeeds(tmp_path: Path) -> None:
@@ -170,7 +172,7 @@ def test_validate_timeout_never_pushes(tmp_path: Path) -> None:
         {"id": "push", "command": "touch", "args": [str(pushed)], "depends_on": ["validate"]},
     )
     result = run_plan(tmp_path, plan(*steps))
-    assert result.statuses == {"validate": "timed_out", "push": "skipped"}
+    assert result.statuses == {"validate": "timed_out", "push": "upstream_failed"}
     assert result.reasons["validate"] == "timeout"
     assert not pushed.exists()
     assert result.exit_code == 1

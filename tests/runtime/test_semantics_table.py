@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 
 import pytest
 
@@ -77,6 +78,8 @@ def drive(
                 queue.append(action.step_id)
             elif isinstance(action, sem.Skip | sem.Cancel):
                 reasons[action.step_id] = action.reason
+            elif isinstance(action, sem.UpstreamFailed):
+                reasons[action.step_id] = sem.UPSTREAM_FAILED
 
     take(plan.begin())
     while True:
@@ -102,11 +105,13 @@ def test_abort_critical_cancels_dependents_and_pending_steps() -> None:
     assert outcome == "failed"
 
 
-def test_abort_not_critical_skips_dependents_other_branches_go_on() -> None:
+def test_abort_not_critical_blocks_dependents_other_branches_go_on() -> None:
     specs = [step("a", critical=False), step("b", ("a",)), step("c", ("b",)), step("d")]
     statuses, outcome, reasons = drive(specs, {"a": "failed"})
-    assert statuses == {"a": "failed", "b": "skipped", "c": "skipped", "d": "success"}
-    assert reasons == {"b": "upstream", "c": "upstream"}
+    assert statuses == {
+        "a": "failed", "b": "upstream_failed", "c": "upstream_failed", "d": "success"
+    }  # fmt: skip
+    assert reasons == {"b": "upstream_failed", "c": "upstream_failed"}
     assert outcome == "failed"
 
 
@@ -114,7 +119,9 @@ def test_skip_dependents() -> None:
     specs = [step("a", on_failure="skip_dependents"), step("b", ("a",)), step("c", ("b",))]
     specs.append(step("d"))
     statuses, outcome, _ = drive(specs, {"a": "timed_out"})
-    assert statuses == {"a": "timed_out", "b": "skipped", "c": "skipped", "d": "success"}
+    assert statuses == {
+        "a": "timed_out", "b": "upstream_failed", "c": "upstream_failed", "d": "success"
+    }  # fmt: skip
     assert outcome == "failed"
 
 
@@ -141,14 +148,14 @@ def test_fallback_failure_aborts_with_its_own_policy() -> None:
     assert outcome == "failed"
 
 
-def test_fallback_failure_with_continue_skips_dependents() -> None:
+def test_fallback_failure_with_continue_blocks_dependents() -> None:
     specs = [
         step("a", on_failure="fallback_step", fallback="r"),
         step("b", ("a",)),
         step("r", on_failure="continue"),
     ]
     statuses, outcome, _ = drive(specs, {"a": "failed", "r": "failed"})
-    assert statuses == {"a": "failed", "b": "skipped", "r": "failed"}
+    assert statuses == {"a": "failed", "b": "upstream_failed", "r": "failed"}
     assert outcome == "failed"
 
 
@@ -215,8 +222,9 @@ def test_validate_timeout_never_pushes() -> None:
         step("notify", ("push",), rule="none_failed"),
     ]
     statuses, outcome, _ = drive(specs, {"validate": "timed_out"})
-    assert statuses["push"] == "skipped"
-    assert statuses["notify"] == "success"  # skipped counts under none_failed
+    assert statuses["push"] == "upstream_failed"
+    # The failure stays visible one hop further down: none_failed does not run after it.
+    assert statuses["notify"] == "upstream_failed"
     assert outcome == "failed"
 
 
@@ -226,10 +234,13 @@ def test_validate_timeout_never_pushes() -> None:
         ("all_success", ["success", "success"], True),
         ("all_success", ["success", "skipped"], False),
         ("none_failed", ["success", "skipped"], True),
-        ("none_failed", ["success", "cancelled"], False),
-        ("all_done", ["failed", "cancelled"], True),
+        ("none_failed", ["success", "cancelled:aborted"], False),
+        ("none_failed", ["success", "upstream_failed"], False),
+        ("all_done", ["failed", "cancelled:interrupted"], True),
         ("one_failed", ["success", "timed_out"], True),
-        ("one_failed", ["success", "cancelled"], False),
+        ("one_failed", ["success", "cancelled:interrupted"], False),
+        ("one_failed", ["success", "cancelled:aborted"], True),
+        ("one_failed", ["skipped", "upstream_failed"], True),
         ("one_success", ["failed", "success"], True),
         ("one_success", ["skipped", "failed"], False),
     ],
@@ -241,7 +252,10 @@ def test_trigger_rules(rule: str, dep_outcomes: list[str], met: bool) -> None:
         step("z", ("x", "y"), rule=rule),
     ]
     plan = sem.PlanState.create(build(specs), lambda _s: True)
-    plan.status.update({"x": dep_outcomes[0], "y": dep_outcomes[1]})
+    for dep, outcome in zip(("x", "y"), dep_outcomes, strict=True):
+        plan.status[dep], _, reason = outcome.partition(":")
+        if reason:
+            plan.cancelled_by[dep] = reason
     assert plan.trigger_met(plan.steps["z"])[0] is met
 
 
@@ -315,8 +329,8 @@ def test_fallback_condition_false_skips_it_and_leaves_the_failure() -> None:
         step("r", condition=True),
     ]
     statuses, outcome, reasons = drive(specs, {"a": "failed"}, {"r": False})
-    assert statuses == {"a": "failed", "b": "skipped", "r": "skipped"}
-    assert reasons == {"r": "condition", "b": "upstream"}
+    assert statuses == {"a": "failed", "b": "upstream_failed", "r": "skipped"}
+    assert reasons == {"r": "condition", "b": "upstream_failed"}
     assert outcome == "failed"
 
 
@@ -324,3 +338,75 @@ def test_retry_delay_overflow_is_capped() -> None:
     assert sem.retry_delay(1.0, 1e10, 60.0, 50) == 60.0
     assert sem.retry_delay(1.0, 1e10, None, 50) == sys.float_info.max  # finite: valid JSON
     assert sem.retry_delay(0.0, 1e10, None, 50) == 0.0
+
+
+def test_one_failed_fires_as_soon_as_a_dependency_fails() -> None:
+    specs = [
+        step("quick", on_failure="continue"),
+        step("slow"),
+        step("alert", ("quick", "slow"), rule="one_failed"),
+    ]
+    plan = sem.PlanState.create(build(specs), lambda _s: True)
+    assert plan.begin() == [sem.Start("quick"), sem.Start("slow")]
+    plan.started("quick")
+    plan.started("slow")
+    assert plan.finished("quick", "failed") == [sem.Start("alert")]  # slow still runs
+    plan.started("alert")
+    assert plan.finished("slow", "success") == []  # decided already: not started twice
+    assert plan.finished("alert", "success") == []
+
+
+def test_one_failed_with_a_condition_waits_for_every_dependency() -> None:
+    specs = [
+        step("quick", on_failure="continue"),
+        step("slow"),
+        step("alert", ("quick", "slow"), rule="one_failed", condition=True),
+    ]
+    plan = sem.PlanState.create(build(specs), lambda _s: True)
+    plan.begin()
+    plan.started("quick")
+    plan.started("slow")
+    assert plan.finished("quick", "failed") == []
+    assert plan.finished("slow", "success") == [sem.Start("alert")]
+
+
+def teardown_plan() -> list[sem.StepRules]:
+    rules = build([step("take"), step("work", ("take",)), step("release", ("take", "work"))])
+    return [*rules[:2], replace(rules[2], trigger_rule="all_done", teardown_for="take")]
+
+
+def test_a_teardown_does_not_run_when_its_setup_failed() -> None:
+    plan = sem.PlanState.create(teardown_plan(), lambda _s: True)
+    plan.begin()
+    plan.started("take")
+    actions = plan.finished("take", "failed")
+    assert sem.UpstreamFailed("release", "its setup take failed") in actions
+    assert plan.status == {"take": "failed", "work": "cancelled", "release": "upstream_failed"}
+
+
+def test_a_teardown_runs_when_its_setup_succeeded_whatever_else_failed() -> None:
+    plan = sem.PlanState.create(teardown_plan(), lambda _s: True)
+    plan.begin()
+    plan.started("take")
+    assert plan.finished("take", "success") == [sem.Start("work")]
+    plan.started("work")
+    actions = plan.finished("work", "failed")  # a critical abort
+    assert sem.Abort("work") in actions and sem.Start("release") in actions
+
+
+def test_resume_reruns_the_setup_and_teardown_around_work_to_redo() -> None:
+    from planrun.executor import StepRecord, kept_on_resume
+
+    ir = [
+        {"id": "take", "is_fallback": False, "depends_on": [], "dependents": ["work", "rel"]},
+        {"id": "work", "is_fallback": False, "depends_on": ["take"], "dependents": ["rel"]},
+        {"id": "rel", "is_fallback": False, "depends_on": ["take", "work"], "dependents": [],
+         "teardown_for": "take"},
+        {"id": "other", "is_fallback": False, "depends_on": [], "dependents": []},
+    ]  # fmt: skip
+    done = {"take": "success", "work": "failed", "rel": "success", "other": "success"}
+    previous = {sid: StepRecord(status=status) for sid, status in done.items()}
+    assert kept_on_resume(previous, ir) == {"other"}
+    previous["work"] = StepRecord(status="success")
+    previous["rel"] = StepRecord(status="failed")
+    assert kept_on_resume(previous, ir) == {"take", "work", "other"}  # only the release again

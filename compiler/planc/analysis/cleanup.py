@@ -2,10 +2,11 @@
 that a step `provides` must be released on every path where the run goes wrong after it.
 
 What counts as releasing, and which failures must be covered (docs/analysis.md, "Cleanup"):
-- a reachable `all_done` step that `consumes` the resource covers every failure and an interrupt
-  (cleanup steps still run after an abort and after a first SIGINT, semantics.md §5);
-- a reachable `one_failed` step that `consumes` it covers the failure of its direct dependencies
-  only (a failure further up cancels or skips them; it sees `cancelled`, not `failed`);
+- a reachable teardown of the acquirer (`teardown_for`) covers every failure, an abort and an
+  interrupt, runs only when the acquirer succeeded, and is re-run with it on resume
+  (semantics.md §5b); every consumer must run before it (`cleanup-outside-scope`);
+- a release by a cleanup rule (`all_done`, `one_failed`…) is refused (`cleanup-unguarded`): it
+  runs when the acquirer failed too, releasing what someone else holds;
 - the fallback of a step that `consumes` it covers that step's failure;
 - a step whose failures are always tolerated (`on_failure: continue`) is not a failure path.
 Every step that can run, other than the acquirer and its ancestors, can fail while the resource
@@ -21,6 +22,7 @@ from typing import Any
 from planc.analysis.context import AnalysisContext
 from planc.analysis.reachability import Flow, flow_of
 from planc.diagnostics import Diagnostic, error, warning
+from planrun.trigger_rules import CLEANUP_RULES
 
 
 def check(ctx: AnalysisContext) -> Iterator[Diagnostic]:
@@ -46,28 +48,42 @@ def check(ctx: AnalysisContext) -> Iterator[Diagnostic]:
 def _coverage(ctx: AnalysisContext, flow: Flow, name: str, acquirer: str) -> Iterator[Diagnostic]:
     by_id = ctx.by_id
     consumers = [s for s in ctx.steps if name in s["consumes"] and flow.steps[s["id"]].can_run]
-    every = [s["id"] for s in consumers if s["trigger_rule"] == "all_done"]
+    teardowns = [
+        s["id"]
+        for s in ctx.steps
+        if s.get("teardown_for") == acquirer and flow.steps[s["id"]].can_run
+    ]
+    if teardowns:
+        yield from _without_timeout(ctx, teardowns, name)
+        yield from _outside_scope(ctx, name, acquirer, teardowns, consumers)
+        return  # a teardown runs exactly when the acquirer succeeded, also after an interrupt
+    # A release by a cleanup rule runs whatever the acquirer ended with: it would release a
+    # resource someone else holds, and a resume re-running work would not re-run it.
+    unguarded = [
+        s["id"]
+        for s in consumers
+        if s["trigger_rule"] in CLEANUP_RULES and s["id"] != acquirer and not s["is_fallback"]
+    ]
+    for releaser in unguarded:
+        rule = by_id[releaser]["trigger_rule"]
+        yield error(
+            ctx.path,
+            ctx.step_span(releaser, "trigger_rule"),
+            "cleanup-unguarded",
+            f"`{releaser}` releases `{name}` (cleanup_required) even when `{acquirer}` did not"
+            f" acquire it (trigger_rule: {rule} runs whatever `{acquirer}` ended with), and a"
+            f" resume that re-runs work after it does not acquire `{name}` again",
+            f"make it the teardown: `teardown_for: {acquirer}` instead of `trigger_rule: {rule}`",
+        )
+    if unguarded:
+        return
     on_failure_of: set[str] = set()
-    releasers = list(every)
+    releasers: list[str] = []
     for step in consumers:
-        if step["trigger_rule"] == "one_failed":
-            on_failure_of.update(step["depends_on"])
-            releasers.append(step["id"])
         if step["on_failure"] == "fallback_step" and step["fallback"] is not None:
             on_failure_of.add(step["id"])
             releasers.append(step["fallback"])
-    for releaser in dict.fromkeys(releasers):
-        if by_id[releaser]["timeout_sec"] is None:
-            yield error(
-                ctx.path,
-                ctx.step_span(releaser),
-                "cleanup-without-timeout",
-                f"cleanup step `{releaser}` releases `{name}` but has no timeout; after an"
-                " interrupt planrun waits for it without limit",
-                f"set `timeout_sec` on `{releaser}` or `globals.default_timeout_sec`",
-            )
-    if every:
-        return  # an all_done release runs whatever happens (except a second SIGINT)
+    yield from _without_timeout(ctx, list(dict.fromkeys(releasers)), name)
     ancestors = _ancestors(by_id, acquirer)
     uncovered = [
         s["id"]
@@ -80,15 +96,15 @@ def _coverage(ctx: AnalysisContext, flow: Flow, name: str, acquirer: str) -> Ite
         and s["id"] not in on_failure_of
     ]
     span = ctx.ref_span(acquirer, "provides", name)
-    hint = f"add a step with `trigger_rule: all_done` that consumes `{name}` and releases it"
+    hint = f"add a step with `teardown_for: {acquirer}` that releases `{name}`"
     if not uncovered:
         yield error(
             ctx.path,
             span,
             "cleanup-missing",
             f"`{name}` (cleanup_required) provided by `{acquirer}` is not released if the run"
-            " is interrupted: after a SIGINT only all_done/one_failed steps and fallbacks start,"
-            " and only an all_done step runs whatever the other steps' statuses",
+            " is interrupted: after a SIGINT only cleanup steps, teardowns and fallbacks start,"
+            f" and only a teardown of `{acquirer}` runs whenever `{acquirer}` succeeded",
             hint,
         )
         return
@@ -111,6 +127,43 @@ def _coverage(ctx: AnalysisContext, flow: Flow, name: str, acquirer: str) -> Ite
         f" fails: {_describe_path(by_id, acquirer, first)}{extra}",
         hint,
     )
+
+
+def _without_timeout(ctx: AnalysisContext, releasers: list[str], name: str) -> Iterator[Diagnostic]:
+    for releaser in releasers:
+        if ctx.by_id[releaser]["timeout_sec"] is None:
+            yield error(
+                ctx.path,
+                ctx.step_span(releaser),
+                "cleanup-without-timeout",
+                f"cleanup step `{releaser}` releases `{name}` but has no timeout; after an"
+                " interrupt planrun waits for it without limit",
+                f"set `timeout_sec` on `{releaser}` or `globals.default_timeout_sec`",
+            )
+
+
+def _outside_scope(
+    ctx: AnalysisContext,
+    name: str,
+    acquirer: str,
+    teardowns: list[str],
+    consumers: list[dict[str, Any]],
+) -> Iterator[Diagnostic]:
+    """A consumer that is not upstream of a teardown can run after the release, and a resume
+    re-running it would not re-run the setup (semantics.md §5b: the scope is between the two)."""
+    inside = set().union(*(_ancestors(ctx.by_id, t) for t in teardowns)) | set(teardowns)
+    for step in consumers:
+        sid = step["id"]
+        if sid != acquirer and sid not in inside and not step["is_fallback"]:
+            yield error(
+                ctx.path,
+                ctx.ref_span(sid, "consumes", name),
+                "cleanup-outside-scope",
+                f"`{sid}` consumes `{name}` but does not run before the teardown of `{acquirer}`"
+                f" ({', '.join(f'`{t}`' for t in teardowns)}): it may use `{name}` after its"
+                " release, and a resume re-running it would not acquire it again",
+                f"add `{sid}` to the teardown's `depends_on`",
+            )
 
 
 def _ancestors(by_id: dict[str, dict[str, Any]], step_id: str) -> set[str]:

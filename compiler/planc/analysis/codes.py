@@ -29,7 +29,8 @@ CODES: dict[str, tuple[str, str]] = {
         "warning: a step can never run, whatever happens upstream",
         "Its trigger rule needs an outcome that no dependency can have: under all_success a"
         " dependency that never runs blocks it, under one_failed/one_success dependencies that"
-        " never run cannot fail or succeed.\n\n"
+        " never run cannot fail or succeed, under all_skipped a dependency that cannot be skipped"
+        " never lets it run (docs/semantics.md §1, docs/analysis.md §3).\n\n"
         "    - id: lint\n      command: ruff\n      condition: \"env.CI == 'yes' and env.CI =="
         " 'no'\"\n    - id: commit\n      depends_on: [lint]   # never runs: lint never does",
     ),
@@ -40,21 +41,40 @@ CODES: dict[str, tuple[str, str]] = {
     ),
     "cleanup-missing": (
         "a resource in `cleanup_required` is not released on some failure path",
-        "For each name in `globals.cleanup_required`, the step that provides it must be"
-        " followed by a release on every path where a later step fails, times out or the run"
-        " is interrupted: a step with `trigger_rule: all_done` that consumes it covers all of"
-        " them; a `one_failed` step that consumes it covers its direct dependencies; the"
-        " fallback of a step that consumes it covers that step.\n\n"
+        "For each name in `globals.cleanup_required`, the step that provides it (the setup) must"
+        " have a teardown: a step with `teardown_for: <setup>` that releases it. A teardown runs"
+        " once the setup and its other dependencies are settled, if and only if the setup"
+        " succeeded (so it never releases a lock someone else holds), also after an abort or an"
+        " interrupt; a resume, `--only` or `--from` that re-runs a step between the two re-runs"
+        " the setup first and the teardown after (docs/semantics.md §5b). Without one, only the"
+        " fallback of a step that consumes it covers that step's failure.\n\n"
         "    globals: {cleanup_required: [lock]}\n    steps:\n"
-        "      - {id: take_lock, command: lock, provides: [lock]}\n"
-        "      - {id: work, command: make, depends_on: [take_lock]}\n"
-        "      - {id: unlock, command: unlock, consumes: [lock], depends_on: [work],\n"
-        "         trigger_rule: all_done}   # without all_done: not released when work fails",
+        "      - {id: take_lock, command: mkdir, args: [lock], provides: [lock]}\n"
+        "      - {id: copy, command: rsync, args: [-a, src/, dst/], consumes: [lock]}\n"
+        "      - {id: release_lock, command: rmdir, args: [lock], consumes: [lock],\n"
+        "         depends_on: [copy], teardown_for: take_lock}",
+    ),
+    "cleanup-unguarded": (
+        "a `cleanup_required` resource is released by a cleanup rule instead of a teardown",
+        "A release with `trigger_rule: all_done` (or `one_failed`…) runs whatever its"
+        " acquirer ended with: when `take_lock` fails because someone else holds the lock, it"
+        " removes their lock. And a resume that re-runs the work after it re-runs neither the"
+        " acquirer nor the release. Declare the release as the acquirer's teardown instead.\n\n"
+        "    - id: release_lock\n      command: rmdir\n      args: [lock]\n"
+        "      consumes: [lock]\n      depends_on: [copy]\n"
+        "      teardown_for: take_lock   # instead of trigger_rule: all_done",
+    ),
+    "cleanup-outside-scope": (
+        "a step consumes a `cleanup_required` resource but does not run before its teardown",
+        "The scope of a setup is the steps between it and its teardown (descendants of the setup"
+        " that the teardown depends on). A consumer outside it may use the resource after the"
+        " release, and a resume re-running it does not acquire the resource again. Add it to"
+        " the teardown's `depends_on`.",
     ),
     "cleanup-without-timeout": (
         "a step that releases a `cleanup_required` resource has no timeout",
-        "Cleanup steps still run after an abort and after a first SIGINT; without a timeout a"
-        " hung cleanup keeps planrun waiting forever. Set `timeout_sec` on it.",
+        "Teardowns and cleanup steps still run after an abort and after a first SIGINT; without"
+        " a timeout a hung one keeps planrun waiting forever. Set `timeout_sec` on it.",
     ),
     "cleanup-unknown-resource": (
         "warning: `cleanup_required` names a resource no step provides",

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
+from itertools import combinations
 from typing import Any
 
 from planc.analysis.context import AnalysisContext
@@ -37,18 +39,19 @@ from planc.condition_syntax import (
     StepRef,
     walk,
 )
-from planc.condition_verdict import constant_value, possible_statuses
+from planc.condition_verdict import KIND_SETS, constant_value, possible_statuses
 from planc.conditions import parse_condition
 from planc.diagnostics import Diagnostic, Span, error, warning
+from planrun import trigger_rules as tr
 
 # An outcome: a final status, and for failures whether they are tolerated (semantics.md §4).
 Outcome = tuple[str, bool]
 
 SUCCESS: Outcome = ("success", False)
 SKIPPED: Outcome = ("skipped", False)
+UPSTREAM_FAILED: Outcome = ("upstream_failed", False)
 CANCELLED: Outcome = ("cancelled", False)
 FAILURE_STATUSES = ("failed", "timed_out")
-CLEANUP_RULES = ("all_done", "one_failed")
 
 
 @dataclass
@@ -69,6 +72,7 @@ class StepFlow:
 @dataclass
 class Flow:
     steps: dict[str, StepFlow] = field(default_factory=dict)
+    can_abort: bool = True  # some step can abort the plan, so `cancelled` can mean an abort
 
 
 def flow_of(ctx: AnalysisContext) -> Flow:
@@ -83,7 +87,17 @@ def analyse(ir: dict[str, Any]) -> Flow:
     """Outcome sets of every step: one pass in topological order, one over fallback chains."""
     steps: list[dict[str, Any]] = ir["steps"]
     by_id = {step["id"]: step for step in steps}
-    flow = Flow()
+    # A cancelled dependency reads as a failure only when an abort cancelled it. First assume
+    # nothing aborts: the first abort of any run comes from a step that started before it, so
+    # if no step that can run in that world aborts, none ever does. Otherwise assume aborts.
+    flow = _pass(steps, by_id, can_abort=False)
+    if any(_aborts(s) and flow.steps[s["id"]].can_run for s in steps):
+        flow = _pass(steps, by_id, can_abort=True)
+    return flow
+
+
+def _pass(steps: list[dict[str, Any]], by_id: dict[str, dict[str, Any]], can_abort: bool) -> Flow:
+    flow = Flow(can_abort=can_abort)
     for step in steps:
         if not step["is_fallback"]:
             flow.steps[step["id"]] = _ordinary(step, by_id, flow)
@@ -117,13 +131,16 @@ def _satisfies(rule: str, outcome: Outcome) -> bool:
 def _ordinary(step: dict[str, Any], by_id: dict[str, dict[str, Any]], flow: Flow) -> StepFlow:
     rule = step["trigger_rule"]
     deps: list[str] = step["depends_on"]
-    met, unmet_skips, blame = _trigger(rule, deps, by_id, flow)
+    verdicts = _verdicts(rule, deps, by_id, flow)
+    met = "run" in verdicts
     outcomes: set[Outcome] = set()
-    if rule not in CLEANUP_RULES:
+    if not tr.RULES[rule].cleanup:
         # A first SIGINT cancels every pending ordinary step, wherever it is in the plan.
         outcomes.add(CANCELLED)
-    if unmet_skips:
+    if "skipped" in verdicts:
         outcomes.add(SKIPPED)
+    if "upstream_failed" in verdicts:
+        outcomes.add(UPSTREAM_FAILED)
     verdict: bool | None = None
     if met and step["condition"] is not None:
         verdict = condition_verdict(step, flow)
@@ -133,7 +150,7 @@ def _ordinary(step: dict[str, Any], by_id: dict[str, dict[str, Any]], flow: Flow
     if can_run:
         outcomes |= _ran(step)
     if not met:
-        blocked = blame
+        blocked = _blame(rule, deps, by_id, flow)
     elif verdict is False:
         blocked = "its condition can never be true"
     else:
@@ -141,37 +158,82 @@ def _ordinary(step: dict[str, Any], by_id: dict[str, dict[str, Any]], flow: Flow
     return StepFlow(frozenset(outcomes), can_run, blocked, verdict, met)
 
 
-def _trigger(
-    rule: str, deps: list[str], by_id: dict[str, dict[str, Any]], flow: Flow
-) -> tuple[bool, bool, str]:
-    """(can the rule be met, can it be unmet in a way that skips the step, who to blame)."""
-    if not deps or rule == "all_done":
-        return True, False, ""
+def _kinds(outcome: Outcome, aborts: bool, cleanup: bool, can_abort: bool = True) -> frozenset[str]:
+    """How a step's rule can read a dependency that ended with `outcome` (trigger_rules.KINDS).
+    For a step that is not cleanup, an outcome that means an abort or an interrupt is left
+    out: the step is cancelled then, whatever its rule."""
+    status, tolerated = outcome
+    if status == "success":
+        return frozenset({tr.OK})
+    if status in FAILURE_STATUSES:
+        if tolerated:
+            return frozenset({tr.TOLERATED})
+        return frozenset() if aborts and not cleanup else frozenset({tr.FAILED})
+    if status == "skipped":
+        return frozenset({tr.SKIPPED})
+    if status == "cancelled":
+        if not cleanup:
+            return frozenset()
+        return frozenset({tr.FAILED, tr.INTERRUPTED}) if can_abort else frozenset({tr.INTERRUPTED})
+    return frozenset({tr.FAILED})  # upstream_failed
+
+
+def _verdicts(rule: str, deps: list[str], by_id: dict[str, dict[str, Any]], flow: Flow) -> set[str]:
+    """Every decision the rule can reach: the kinds present among the dependencies are all a
+    rule reads (trigger_rules), so the sets of kinds reachable one dependency at a time (at
+    most 32) are all the cases. Dependencies are treated as independent: an over-approximation.
+    """
+    cleanup = tr.RULES[rule].cleanup
+    # Dependencies with the same options contribute any non-empty subset of them, up to their
+    # number: grouping keeps this linear in the dependencies (at most 32 distinct options).
+    groups: dict[frozenset[str], int] = {}
+    for dep in deps:
+        options = _options(flow.steps[dep].outcomes, _aborts(by_id[dep]), cleanup, flow.can_abort)
+        groups[options] = groups.get(options, 0) + 1
+    shape = frozenset((options, min(count, len(options))) for options, count in groups.items())
+    return set(_decisions(rule, shape))
+
+
+@cache
+def _options(
+    outcomes: frozenset[Outcome], aborts: bool, cleanup: bool, can_abort: bool
+) -> frozenset[str]:
+    return frozenset(kind for o in outcomes for kind in _kinds(o, aborts, cleanup, can_abort))
+
+
+@cache
+def _decisions(rule: str, shape: frozenset[tuple[frozenset[str], int]]) -> frozenset[str]:
+    """The decisions of `rule` over every kind set that dependencies grouped as `shape` (options,
+    how many dependencies have them) can present. Plans repeat few shapes: cached."""
+    present: set[frozenset[str]] = {frozenset()}
+    for options, count in shape:
+        picks = [
+            frozenset(pick)
+            for size in range(1, count + 1)
+            for pick in combinations(sorted(options), size)
+        ]
+        present = {seen | pick for seen in present for pick in picks}
+    return frozenset(tr.verdict(rule, kinds) for kinds in present)
+
+
+def _blame(rule: str, deps: list[str], by_id: dict[str, dict[str, Any]], flow: Flow) -> str:
+    """Why a rule can never be met, naming the dependency to blame where there is one."""
     if rule in ("all_success", "none_failed"):
-        never = [d for d in deps if not any(_satisfies(rule, o) for o in flow.steps[d].outcomes)]
-        # A dependency that fails untolerated with a critical abort cancels the step instead.
-        skips = any(
-            not _satisfies(rule, o)
-            and o != CANCELLED
-            and not (o[0] in FAILURE_STATUSES and _aborts(by_id[d]))
-            for d in deps
-            for o in flow.steps[d].outcomes
-        )
         wanted = "succeed" if rule == "all_success" else "succeed or be skipped"
-        # A dependency that starts can always succeed, so only one that never runs blocks it.
-        blame = ""
+        never = [d for d in deps if not any(_satisfies(rule, o) for o in flow.steps[d].outcomes)]
         if never:
             first = never[0]
-            blame = f"under trigger_rule: {rule} it needs `{first}` to {wanted}, and `{first}`"
-            blame += " never runs"
-        return not never, skips, blame
-    wanted_statuses = FAILURE_STATUSES if rule == "one_failed" else ("success",)
-    can_meet = any(o[0] in wanted_statuses for d in deps for o in flow.steps[d].outcomes)
-    can_miss = all(any(o[0] not in wanted_statuses for o in flow.steps[d].outcomes) for d in deps)
-    verb = "fail" if rule == "one_failed" else "succeed"
+            return (
+                f"under trigger_rule: {rule} it needs `{first}` to {wanted}, and `{first}`"
+                " never runs"
+            )
     names = ", ".join(f"`{d}`" for d in deps)
-    blame = f"under trigger_rule: {rule} one of {names} must {verb}, and none of them ever runs"
-    return can_meet, can_miss, blame
+    if rule in ("one_failed", "one_success"):
+        verb = "fail" if rule == "one_failed" else "succeed"
+        return f"under trigger_rule: {rule} one of {names} must {verb}, and none of them ever runs"
+    if not deps:
+        return f"under trigger_rule: {rule} it needs dependencies, and it has none"
+    return f"under trigger_rule: {rule} ({tr.RULES[rule].meaning}) no outcome of {names} meets it"
 
 
 def _fallbacks(steps: list[dict[str, Any]], by_id: dict[str, dict[str, Any]], flow: Flow) -> None:
@@ -253,13 +315,21 @@ def _visible(step: dict[str, Any], ast: Expr, flow: Flow) -> dict[str, frozenset
         if sid not in flow.steps:
             continue
         outcomes = flow.steps[sid].outcomes
-        if sid in deps and rule in ("all_success", "none_failed"):
-            outcomes = frozenset(o for o in outcomes if _satisfies(rule, o))
-        elif sid in deps and len(deps) == 1 and rule in ("one_failed", "one_success"):
-            wanted = FAILURE_STATUSES if rule == "one_failed" else ("success",)
-            outcomes = frozenset(o for o in outcomes if o[0] in wanted)
+        if sid in deps:
+            several = min(len(deps), 2)
+            outcomes = frozenset(o for o in outcomes if _lets_run(rule, o, several))
         visible[sid] = frozenset(status for status, _ in outcomes)
     return visible
+
+
+@cache
+def _lets_run(rule: str, outcome: Outcome, dep_count: int) -> bool:
+    """Whether a direct dependency ending with `outcome` can be seen by a step with `rule`
+    that runs (with one dependency, alone; with more, alongside any kinds of the others)."""
+    cleanup = tr.RULES[rule].cleanup
+    others = KIND_SETS if dep_count > 1 else (frozenset(),)
+    kinds = _kinds(outcome, False, cleanup)
+    return any(tr.RULES[rule].met(other | {kind}) for kind in kinds for other in others)
 
 
 def _rule_verdict(step: dict[str, Any], ast: Expr, ctx: AnalysisContext) -> bool | None:

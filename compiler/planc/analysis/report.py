@@ -123,15 +123,26 @@ def simulation_text(sim: Simulation, ir: dict[str, Any]) -> str:
         table(["#", "step", "status", "attempts", "why"], rows, right=(0, 3)),
         "\n",
         f"plan outcome: {sim.outcome}; planrun would exit {sim.exit_code}\n",
+        _assumed(sim),
     ]
     return "".join(out)
+
+
+def _assumed(sim: Simulation) -> str:
+    """Which outcomes are assumptions: the steps that start, are not given to --fail or
+    --timeout, and whose command does not fix their outcome (analysis/fixed.py)."""
+    if not sim.assumed:
+        return ""
+    return f"assumed to succeed (not known before they run): {names(sim.assumed)}\n"
 
 
 def _why(r: StepReport, step: dict[str, Any], sim: Simulation) -> str:
     if r.status == "success":
         return f"fallback of {', '.join(r.fallback_for)}" if r.fallback_for else ""
     if r.status in ("failed", "timed_out"):
-        how = "exit 1" if r.status == "failed" else "timed out"
+        how = f"exit {r.exit_code}" if r.status == "failed" else "timed out"
+        if r.fixed:
+            how += " (fixed by its command)"
         tries = "" if r.attempts == 1 else f" on all {r.attempts} attempts"
         return f"{how}{tries}; {_policy(r, step, sim)}"
     if r.status == "skipped":
@@ -139,6 +150,8 @@ def _why(r: StepReport, step: dict[str, Any], sim: Simulation) -> str:
         if r.reason == "condition" and step["condition"] is not None:
             detail = f"`{step['condition']['source']}` is false"
         return f"{r.reason}: {detail}"
+    if r.status == "upstream_failed":
+        return f"an upstream failure blocked it: {r.detail}"
     if r.status == "cancelled":
         return f"{r.reason}: {r.detail}" if r.detail else str(r.reason)
     return r.status
@@ -154,7 +167,7 @@ def _policy(r: StepReport, step: dict[str, Any], sim: Simulation) -> str:
         return "continue: tolerated"
     if policy == "abort" and step["critical"]:
         return "abort: the plan aborts" if sim.aborted_by == r.step_id else "abort"
-    return f"{policy}: its dependents are skipped"
+    return f"{policy}: its dependents are blocked (upstream_failed)"
 
 
 def single_failures_text(plan_id: str, baseline: Simulation, rows: list[SingleFailure]) -> str:

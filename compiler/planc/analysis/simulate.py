@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from planc.analysis.fixed import fixed_exit_code
 from planrun import semantics as sem
 from planrun.conditions import StepFacts, Value, evaluate
 from planrun.scheduler import ReadyQueue
@@ -34,6 +35,7 @@ class StepReport:
     started: int | None = None  # 1-based position in the start order
     recovered_by: str | None = None
     fallback_for: list[str] = field(default_factory=list)
+    fixed: bool = False  # its command fixes its outcome (analysis/fixed.py): not assumed
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -45,6 +47,7 @@ class StepReport:
             "start_order": self.started,
             "recovered_by": self.recovered_by,
             "fallback_for": self.fallback_for,
+            "fixed_by_command": self.fixed,
         }
 
 
@@ -59,6 +62,14 @@ class Simulation:
     outcome: str
     exit_code: int
 
+    @property
+    def assumed(self) -> list[str]:
+        """Steps that start and whose success is an assumption (not --fail, not fixed)."""
+        chosen = {*self.fail, *self.timeout}
+        return [
+            s for s in self.order if s not in chosen and not self.steps[s].fixed
+        ] if self.steps else []  # fmt: skip
+
     def to_json(self) -> dict[str, Any]:
         return {
             "plan_id": self.plan_id,
@@ -68,6 +79,7 @@ class Simulation:
             "aborted_by": self.aborted_by,
             "outcome": self.outcome,
             "exit_code": self.exit_code,
+            "assumed_to_succeed": self.assumed,
             "steps": {sid: report.to_json() for sid, report in self.steps.items()},
         }
 
@@ -164,13 +176,19 @@ class _Replay:
         report = self.report(step_id)
         self.order.append(step_id)
         report.started = len(self.order)
-        outcome = self._outcome(step_id)
+        outcome, exit_code = self._outcome(step_id)
+        report.fixed = step_id not in self.fail and step_id not in self.timeout
+        report.fixed = report.fixed and exit_code is not None
         tries = 0
         while True:
             tries += 1
             report.attempts += 1
             self.state.started(step_id)
-            report.exit_code = {sem.SUCCESS: 0, sem.FAILED: 1}.get(outcome)
+            report.exit_code = exit_code if exit_code is not None else 1
+            if outcome == sem.SUCCESS:
+                report.exit_code = 0
+            elif outcome == sem.TIMED_OUT:
+                report.exit_code = None
             if outcome == sem.SUCCESS:
                 self._apply(self.state.finished(step_id, sem.SUCCESS))
                 return
@@ -183,10 +201,17 @@ class _Replay:
             self._apply(self.state.finished(step_id, outcome))
             return
 
-    def _outcome(self, step_id: str) -> str:
+    def _outcome(self, step_id: str) -> tuple[str, int | None]:
+        """The attempts' outcome: --timeout, --fail, what the command fixes (with its exit
+        code), or else success, assumed."""
         if step_id in self.timeout:
-            return sem.TIMED_OUT
-        return sem.FAILED if step_id in self.fail else sem.SUCCESS
+            return sem.TIMED_OUT, None
+        if step_id in self.fail:
+            return sem.FAILED, None
+        code = fixed_exit_code(self.steps[step_id])
+        if code is None:
+            return sem.SUCCESS, None
+        return (sem.SUCCESS if code == 0 else sem.FAILED), code
 
     def _apply(self, actions: list[sem.Action]) -> None:
         for action in actions:
@@ -195,6 +220,9 @@ class _Replay:
             elif isinstance(action, sem.Skip):
                 report = self.report(action.step_id)
                 report.reason, report.detail = action.reason, action.detail
+            elif isinstance(action, sem.UpstreamFailed):
+                report = self.report(action.step_id)
+                report.reason, report.detail = "upstream", action.detail
             elif isinstance(action, sem.Cancel):
                 report = self.report(action.step_id)
                 report.reason = action.reason

@@ -8,7 +8,15 @@ from typing import Any, TextIO
 
 from planrun.store import Reader, RunInfo, StepInfo, open_reader
 from planrun.views.model import elapsed, pick_run, record_dict, run_dict, run_duration
-from planrun.views.style import ColorMode, format_duration, local_time, paint, symbol, use_color
+from planrun.views.style import (
+    FINAL_STATUSES,
+    ColorMode,
+    format_duration,
+    local_time,
+    paint,
+    symbol,
+    use_color,
+)
 
 
 def open_state(state_dir: str | Path) -> Reader:
@@ -94,7 +102,7 @@ def _counts(counts: dict[str, int]) -> str:
     """`7/10 ✓7 ✗1 ▶2`: done out of total, then each status present."""
     total = sum(counts.values())
     done = sum(n for s, n in counts.items() if s not in ("pending", "running"))
-    order = ("success", "failed", "timed_out", "skipped", "cancelled", "running", "pending")
+    order = (*FINAL_STATUSES, "running", "pending")
     parts = [f"{symbol(s)}{counts[s]}" for s in order if counts.get(s)]
     return " ".join([f"{done}/{total}", *parts])
 

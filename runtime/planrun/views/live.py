@@ -24,7 +24,14 @@ from rich.text import Text
 
 from planrun.console import EVENT_STATUS, FAILURES, FINAL, SYMBOLS, command_text
 from planrun.events import Event
-from planrun.views.style import RICH_STYLES, ColorMode, format_duration, symbol, use_color
+from planrun.views.style import (
+    FINAL_STATUSES,
+    RICH_STYLES,
+    ColorMode,
+    format_duration,
+    symbol,
+    use_color,
+)
 from planrun.views.tail import LogTail
 
 
@@ -131,8 +138,8 @@ class LiveView:
         self.counts[status] += 1
         duration = event.payload.get("duration_sec")
         detail = format_duration(duration) if duration is not None else ""
-        if event.type == "step_skipped":
-            detail = str(event.payload.get("reason") or "")
+        if event.type in ("step_skipped", "step_upstream_failed"):
+            detail = str(event.payload.get("reason") or event.payload.get("detail") or "")
         self.recent.appendleft((status, step_id, detail))
         if event.type in FAILURES or event.type == "step_cancelled":
             self._print_failure(event, retrying=False)
@@ -190,7 +197,7 @@ class LiveView:
 
     def _progress_line(self) -> Text:
         line = Text(f"[{self.done}/{self.total}]", "bold")
-        for status in ("success", "failed", "timed_out", "skipped", "cancelled"):
+        for status in FINAL_STATUSES:
             if self.counts[status]:
                 line.append(f"  {symbol(status)} {self.counts[status]}", RICH_STYLES[status])
         active = sum(1 for r in self.running.values() if not r.waiting)

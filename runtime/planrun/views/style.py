@@ -10,6 +10,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Literal, TextIO
 
+# Terminal statuses in the order counts and legends show them (docs/semantics.md, statuses).
+FINAL_STATUSES = ("success", "failed", "timed_out", "upstream_failed", "skipped", "cancelled")
+
 ColorMode = Literal["auto", "always", "never"]
 COLOR_MODES: tuple[ColorMode, ...] = ("auto", "always", "never")
 
@@ -20,6 +23,7 @@ SYMBOLS = {
     "failed": "✗",
     "timed_out": "⏱",
     "skipped": "⊘",
+    "upstream_failed": "↯",
     "cancelled": "⊗",
     "interrupted": "‖",
     "retrying": "↻",
@@ -34,6 +38,7 @@ COLORS = {
     "failed": "31",
     "timed_out": "31",
     "skipped": "33",
+    "upstream_failed": "91",
     "cancelled": "35",
     "interrupted": "35",
     "retrying": "33",
@@ -46,6 +51,7 @@ RICH_STYLES = {
     "failed": "bold red",
     "timed_out": "bold red",
     "skipped": "yellow",
+    "upstream_failed": "red",
     "cancelled": "magenta",
     "interrupted": "magenta",
     "retrying": "yellow",
@@ -64,6 +70,7 @@ WEB_COLORS = {
     "cancelled": "#8e6ac8",
     "interrupted": "#8e6ac8",
     "retrying": "#e0a126",
+    "upstream_failed": "#e8743b",
 }
 
 

@@ -7,10 +7,11 @@ const PlanViews = (() => {
   const SVG_NS = "http://www.w3.org/2000/svg";
   const SYMBOLS = {
     pending: "·", running: "▶", success: "✓", failed: "✗", timed_out: "⏱", skipped: "⊘",
-    cancelled: "⊗", interrupted: "‖", retrying: "↻",
+    upstream_failed: "↯", cancelled: "⊗", interrupted: "‖", retrying: "↻",
   };
   const STATUS_ORDER = [
-    "failed", "timed_out", "running", "retrying", "success", "skipped", "cancelled", "pending"];
+    "failed", "timed_out", "upstream_failed", "running", "retrying", "success", "skipped",
+    "cancelled", "pending"];
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
