@@ -145,12 +145,13 @@ def _validate_schema(raw: dict[str, Any], path: str) -> None:
         return
     import jsonschema  # deferred: costly to import, and only needed for an invalid IR
 
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft7Validator(ir_schema()).iter_errors(raw)
-    )
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise IRError(f"{path}: invalid IR at {where}: {error.message}")
+    from planrun.schema_pattern import ecma_draft7
+
+    error = jsonschema.exceptions.best_match(ecma_draft7()(ir_schema()).iter_errors(raw))
+    if error is None:  # the two checks agree (tests/runtime/test_ir_shape.py): never trust one
+        raise IRError(f"{path}: invalid IR (it does not match ir.schema.json)")
+    where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+    raise IRError(f"{path}: invalid IR at {where}: {error.message}")
 
 
 def _verify_digest(raw: dict[str, Any], data: bytes, path: str) -> None:
