@@ -20,6 +20,19 @@ CODES: dict[str, tuple[str, str]] = {
         " a log or a generated artefact given by accident. Split a truly huge plan into several"
         " plans.",
     ),
+    "too-many-items": (
+        "the plan file holds more than 1,500,000 lines, commas and brackets",
+        "planc counts the lines, commas, `[` and `{` of a plan before parsing it and refuses more"
+        " than 1,500,000: each value of a plan needs at least one of them, and what a plan holds"
+        " (not its size in bytes) is what loading it costs in memory. A 100,000-step plan has"
+        " about 950,000. A comma or bracket inside a string counts too. Split a larger plan into"
+        " several plans.",
+    ),
+    "too-many-steps": (
+        "the plan has more than 100,000 steps",
+        "Checking and compiling a plan costs memory for each step; past 100,000 steps it could"
+        " exceed 1 GiB. Split a larger plan into several plans.",
+    ),
     "invalid-utf8": (
         "the plan file is not valid UTF-8",
         "Plans are UTF-8 text (a byte-order mark is accepted and skipped). The diagnostic points"

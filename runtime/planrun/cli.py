@@ -11,7 +11,7 @@ from planrun import __version__, runner
 from planrun.executor import RunOptions
 from planrun.ir import IRError
 from planrun.store import SQLITE_MAX_INT, StoreError, StoreWriteError
-from planrun.views.style import COLOR_MODES, ColorMode
+from planrun.views.style import COLOR_MODES, ColorMode, printable
 
 
 class _RunByDefault(click.Group):
@@ -28,10 +28,10 @@ def _exit_with(action: Callable[[], int]) -> None:
     try:
         code = action()
     except StoreWriteError as exc:
-        sys.stderr.write(f"planrun: {exc}\n")
+        sys.stderr.write(f"planrun: {printable(str(exc))}\n")
         code = runner.EXIT_STORE
     except (runner.UsageError, IRError, StoreError) as exc:
-        sys.stderr.write(f"planrun: {exc}\n")
+        sys.stderr.write(f"planrun: {printable(str(exc))}\n")
         code = runner.EXIT_USAGE
     except KeyboardInterrupt:  # before the run exists, or in a command that records nothing
         sys.stderr.write("planrun: interrupted\n")

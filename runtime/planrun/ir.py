@@ -10,6 +10,7 @@ from functools import cache, cached_property
 from typing import Any
 
 from planrun.ir_shape import conforms
+from planrun.reads import InputTooLarge, read_bounded
 
 IR_VERSION = 1
 
@@ -74,8 +75,9 @@ def _refuse_constant(name: str) -> float:
 
 def load_ir(path: str) -> IR:
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        data = read_bounded(path)
+    except InputTooLarge as exc:
+        raise IRError(str(exc)) from None
     except OSError as exc:
         raise IRError(f"cannot read IR {path}: {exc.strerror or exc}") from None
     return parse_ir(data, path)

@@ -6,6 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from planrun.reads import InputTooLarge, read_bounded
+
 ParamValue = str | int | bool | None
 
 _TRUE = ("true", "1", "yes")
@@ -28,8 +30,9 @@ def parse_assignments(pairs: tuple[str, ...]) -> dict[str, str]:
 
 def read_params_file(path: str) -> dict[str, Any]:
     try:
-        with open(path, encoding="utf-8") as handle:
-            values = json.load(handle)
+        values = json.loads(read_bounded(path))
+    except InputTooLarge as exc:
+        raise ParamError(f"params file {exc}") from None
     except OSError as exc:
         raise ParamError(f"cannot read params file {path}: {exc.strerror or exc}") from None
     except ValueError as exc:

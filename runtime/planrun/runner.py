@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from planrun import semantics as sem
@@ -27,9 +26,10 @@ from planrun.executor import (
 )
 from planrun.ir import IR, IRError, load_ir, parse_if_ir, parse_ir
 from planrun.params import ParamError, bind, parse_assignments, read_params_file
+from planrun.reads import InputTooLarge, read_bounded
 from planrun.store import RunStore, StoreError, StoreWriteError, open_reader
 from planrun.streams import surviving
-from planrun.views.style import ColorMode
+from planrun.views.style import ColorMode, printable
 
 if TYPE_CHECKING:  # --only/--from import it when used
     from planrun.selection import Selection
@@ -65,7 +65,9 @@ def new_run_id() -> str:
 def load_runnable(path: str, err: TextIO) -> IR:
     """An IR file as is; a plan file (YAML/JSON) compiled in memory when planc is installed."""
     try:
-        data = Path(path).read_bytes()
+        data = read_bounded(path)
+    except InputTooLarge as exc:
+        raise UsageError(str(exc)) from None
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
     ir = parse_if_ir(data, path)
@@ -117,7 +119,8 @@ def run(
         started = store.create_run(
             run_id, ir.plan_id, ir.digest, ir.data, step_ids, options.argv, capacity, options.params
         )
-        output.err.write(f"planrun: run {run_id} (plan {ir.plan_id}, {len(step_ids)} steps)\n")
+        plan_id = printable(ir.plan_id)
+        output.err.write(f"planrun: run {run_id} (plan {plan_id}, {len(step_ids)} steps)\n")
         observer = _observer(output, len(step_ids))
         observer(started)  # run_started was recorded before any observer existed
         executor = Executor(ir, store, run_id, options, observer, interrupts)
@@ -264,7 +267,7 @@ def dry_run(ir: IR, out: TextIO, params: dict[str, Any] | None = None) -> int:
             break
         order += 1
         command = _command_line(ir.steps_by_id[step_id], params or {})
-        out.write(f"{order:4}. {step_id}  ({command})\n")
+        out.write(f"{order:4}. {printable(step_id)}  ({printable(command)})\n")
         plan.started(step_id)
         pending = plan.finished(step_id, sem.SUCCESS)
     return 0
@@ -287,7 +290,8 @@ def status(state_dir: str, run_ref: str | None, as_json: bool, out: TextIO) -> i
     if as_json:
         out.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         return 0
-    out.write(f"run {summary['run_id']}  plan {summary['plan_id']}  status {summary['status']}\n")
+    head = f"run {summary['run_id']}  plan {summary['plan_id']}  status {summary['status']}"
+    out.write(printable(head) + "\n")
     out.write(summary_table(steps))
     return 0
 

@@ -11,6 +11,7 @@ from typing import TextIO
 from planrun.store import AttemptInfo, Reader
 from planrun.views.inspect import open_state
 from planrun.views.model import NoAttemptError, Stream, find_attempt, find_step, log_path
+from planrun.views.style import printable
 from planrun.views.tail import LogTail
 
 POLL_SEC = 0.2
@@ -134,7 +135,8 @@ class _Follower:
         while True:
             later = [a for a in self._attempts() if a.attempt > after]
             if later:
-                self.err.write(f"planrun: {self.request.step_id}: attempt {later[0].attempt}\n")
+                name = printable(self.request.step_id)
+                self.err.write(f"planrun: {name}: attempt {later[0].attempt}\n")
                 return later[0]
             step = find_step(self.reader, self.run_id, self.request.step_id)
             if step.status != "running" or not self._run_going():
