@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from support import planc_cli, planrun_cli
 
 from planrun.reads import MAX_INPUT_BYTES
@@ -82,7 +81,10 @@ INJECTING = {
         {
             "id": "a",
             "command": "sh",
-            "args": ["-c", r"printf '\033]0;pwned\007 \033[2J boom\n::error::forged\n' >&2; exit 3"],
+            "args": [
+                "-c",
+                r"printf '\033]0;pwned\007 \033[2J boom\n::error::forged\n' >&2; exit 3",
+            ],
         },
         {"id": "b", "command": HOSTILE},
     ],
