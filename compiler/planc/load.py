@@ -36,7 +36,7 @@ from ruamel.yaml.reader import ReaderError
 from planc import yaml_lines
 from planc.diagnostics import Diagnostic, DiagnosticError, Span, error
 from planc.nodes import Document, MapNode, Node, Scalar, ScalarNode, SeqNode
-from planrun.reads import MAX_INPUT_BYTES, InputTooLarge, read_bounded
+from planrun.reads import MAX_INPUT_BYTES, SURROGATE, InputTooLarge, read_bounded
 
 # The one input limit of planc and planrun (32 MiB), plans included.
 MAX_PLAN_BYTES = MAX_INPUT_BYTES
@@ -55,7 +55,6 @@ MAX_STEPS = 100_000
 
 _BOM = "\ufeff"
 _NOWHERE = Span(1, 1)
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def load_file(path: str) -> Document:
@@ -250,7 +249,7 @@ class _Loader(ABC):
         )
 
     def check_string(self, value: str, span: Span) -> None:
-        if _SURROGATE.search(value):
+        if SURROGATE.search(value):
             self.report.add(
                 span,
                 "invalid-unicode",

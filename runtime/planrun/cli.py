@@ -10,6 +10,7 @@ import click
 from planrun import __version__, runner
 from planrun.executor import RunOptions
 from planrun.ir import IRError
+from planrun.reads import as_text
 from planrun.store import SQLITE_MAX_INT, StoreError, StoreWriteError
 from planrun.views.style import COLOR_MODES, ColorMode, printable
 
@@ -60,7 +61,8 @@ color_option = click.option(
 
 
 def _state_dir(value: str | None) -> str:
-    return value or runner.state_dir_default()
+    """--state-dir, or its default; a usage error (raised inside _exit_with) when not UTF-8."""
+    return runner.text_option("the state dir", value or runner.state_dir_default())
 
 
 @click.group(cls=_RunByDefault, context_settings={"help_option_names": ["-h", "--help"]})
@@ -122,7 +124,7 @@ def run(
     """Run PLAN (an IR file, or a plan compiled in memory). Exit 0/1/2/130."""
 
     def action() -> int:
-        directory = state_dir or runner.state_dir_default()
+        directory = _state_dir(state_dir)
         if plan is not None:
             ir = runner.load_runnable(plan, sys.stderr)
         elif resume_id is not None:
@@ -132,7 +134,7 @@ def run(
         if dry_run:
             return runner.dry_run(ir, sys.stdout, runner.bind_params(ir, param_values, params_file))
         options = RunOptions(max_concurrency=max_concurrency, kill_grace_sec=kill_grace)
-        options.argv = sys.argv
+        options.argv = [as_text(word) for word in sys.argv]  # a file name may not be UTF-8
         if resume_id is not None and (param_values or params_file):
             raise runner.UsageError(
                 "a resumed run keeps its params; -p/--params-file start new runs"
@@ -140,7 +142,8 @@ def run(
         if resume_id is None:
             options.params = runner.bind_params(ir, param_values, params_file)
         if workdir is not None:
-            options.workdir = workdir
+            options.workdir = runner.text_option("--workdir", workdir)
+        runner.check_environment(ir)
         output = runner.Output(quiet=quiet, json_events=json_events, verbose=verbose, color=color)
         if resume_id is not None:
             if only or from_:
@@ -157,8 +160,7 @@ def run(
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def status(run_id: str | None, state_dir: str | None, as_json: bool) -> None:
     """Print a run's summary (the latest run by default), even while it is going."""
-    directory = state_dir or runner.state_dir_default()
-    _exit_with(lambda: runner.status(directory, run_id, as_json, sys.stdout))
+    _exit_with(lambda: runner.status(_state_dir(state_dir), run_id, as_json, sys.stdout))
 
 
 # The views are imported inside each command, so a plain `planrun PLAN` never loads them.
@@ -208,16 +210,19 @@ def logs(
     """Print (or follow) the output of STEP in RUN."""
     from planrun.views import logs as log_view
 
-    request = log_view.LogRequest(
-        _state_dir(state_dir),
-        run_id,
-        step_id,
-        attempt,
-        "stderr" if use_stderr else "stdout",
-        follow,
-        as_json,
-    )
-    _exit_with(lambda: log_view.logs(request, sys.stdout, sys.stderr))
+    def action() -> int:
+        request = log_view.LogRequest(
+            _state_dir(state_dir),
+            run_id,
+            step_id,
+            attempt,
+            "stderr" if use_stderr else "stdout",
+            follow,
+            as_json,
+        )
+        return log_view.logs(request, sys.stdout, sys.stderr)
+
+    _exit_with(action)
 
 
 @main.command()

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from planrun.reads import InputTooLarge, read_bounded
+from planrun.reads import InputTooLarge, not_utf8, read_bounded
 
 ParamValue = str | int | bool | None
 
@@ -24,6 +24,9 @@ def parse_assignments(pairs: tuple[str, ...]) -> dict[str, str]:
         name, equals, value = pair.partition("=")
         if not equals or not name:
             raise ParamError(f"-p expects NAME=VALUE, got {pair!r}")
+        problem = not_utf8(value)
+        if problem is not None:  # a param is text, recorded and shown: refused, not mangled
+            raise ParamError(f"-p {name}: the value is not UTF-8 text ({problem})")
         values[name] = value
     return values
 
@@ -59,6 +62,10 @@ def bind(
             + ", ".join(f"{name} ({declared[name]['type']})" for name in sorted(missing))
             + "; pass them with -p NAME=VALUE"
         )
+    for name, value in given.items():
+        problem = not_utf8(value) if isinstance(value, str) else None
+        if problem is not None:  # a params file's "\\udcff"
+            raise ParamError(f"param {name}: the value is not UTF-8 text ({problem})")
     bound: dict[str, ParamValue] = {}
     for name, spec in sorted(declared.items()):
         value = _convert(name, spec["type"], given[name]) if name in given else spec["default"]

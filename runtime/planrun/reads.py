@@ -1,9 +1,11 @@
-"""Reading an input file (a plan, an IR, a params file) whole, but never more than a bound: for
-planc and planrun alike, so that `planrun /dev/zero` is a one-line refusal, not a MemoryError."""
+"""Input from outside, for planc and planrun alike: a file (a plan, an IR, a params file) read
+whole but never past a bound, so that `planrun /dev/zero` is a one-line refusal and not a
+MemoryError; and text from argv, the environment or a file name, which may not be UTF-8."""
 
 from __future__ import annotations
 
 import os
+import re
 
 # 32 MiB: a 100k-step plan is about 30 MB; anything larger is a mistake or an attack. One limit
 # for plans, IRs and params files (docs/cli.md, "Input limits").
@@ -32,3 +34,29 @@ def read_bounded(path: str) -> bytes:
     if len(data) > MAX_INPUT_BYTES:
         raise InputTooLarge(path, None)
     return data
+
+
+# Python decodes argv, the environment and file names with surrogateescape: each byte that is
+# not UTF-8 becomes a lone surrogate U+DC80..U+DCFF, which cannot be encoded as UTF-8 again (in
+# SQLite, JSON files, a terminal). A JSON `\\udcff` escape makes one too.
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def not_utf8(value: str) -> str | None:
+    """Why `value` is not text that can be written as UTF-8, or None when it is."""
+    match = SURROGATE.search(value)
+    if match is None:
+        return None
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"byte 0x{code - 0xDC00:02X} at position {match.start()} is not UTF-8"
+    return f"it holds the unpaired surrogate U+{code:04X} at position {match.start()}"
+
+
+def as_text(value: str) -> str:
+    """`value` (a file name, an argv word) with each byte that is not UTF-8 written as `\\xNN`:
+    how a name is recorded (the IR's source path, a run's argv) while the file itself is opened
+    with the name as it is."""
+    if SURROGATE.search(value) is None:
+        return value
+    return os.fsencode(value).decode("utf-8", "backslashreplace")

@@ -7,7 +7,7 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, TextIO
@@ -26,7 +26,7 @@ from planrun.executor import (
 )
 from planrun.ir import IR, IRError, load_ir, parse_if_ir, parse_ir
 from planrun.params import ParamError, bind, parse_assignments, read_params_file
-from planrun.reads import InputTooLarge, read_bounded
+from planrun.reads import InputTooLarge, not_utf8, read_bounded
 from planrun.store import RunStore, StoreError, StoreWriteError, open_reader
 from planrun.streams import surviving
 from planrun.views.style import ColorMode, printable
@@ -55,6 +55,47 @@ class Output:
 
 def state_dir_default() -> str:
     return os.environ.get("PLANRUN_STATE_DIR") or ".planrun"
+
+
+def text_option(option: str, value: str) -> str:
+    """`value` of a path option, refused (exit 2, nothing recorded) when it is not UTF-8: the
+    paths under it are recorded in state.db and events, which hold text (docs/cli.md)."""
+    problem = not_utf8(value)
+    if problem is not None:
+        raise UsageError(f"{option} is not UTF-8 text ({problem}); use a path that is")
+    return value
+
+
+def check_environment(ir: IR, environ: Mapping[str, str] = os.environ) -> None:
+    """Refuse, before the run is recorded, an environment variable the plan reads (a secret, a
+    `${{ env.NAME }}`, a condition's `env.NAME`) whose value is not UTF-8: its value is
+    recorded, masked and shown. A variable the plan does not read is passed to steps as is."""
+    for name in sorted(_environment_names(ir)):
+        problem = not_utf8(environ.get(name, ""))
+        if problem is not None:
+            raise UsageError(
+                f"environment variable {name}, which the plan reads, is not UTF-8 text ({problem})"
+            )
+
+
+def _environment_names(ir: IR) -> set[str]:
+    from planrun.interpolate import Reference, find
+
+    names = set(ir.raw["secrets"]).union(*(step["secrets"] for step in ir.steps))
+    pending: list[Any] = list(ir.steps)
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            names.update(
+                r.name for r in find(value) if isinstance(r, Reference) and r.kind == "env"
+            )
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, dict):
+            if value.get("kind") == "env" and isinstance(value.get("name"), str):
+                names.add(value["name"])  # a condition's `env.NAME`
+            pending.extend(value.values())
+    return names
 
 
 def new_run_id() -> str:

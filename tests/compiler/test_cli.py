@@ -185,7 +185,9 @@ def test_a_full_stdout_is_one_line_and_exit_2(tmp_path: Path) -> None:
 # --- file names in CI formats: escaped as GitHub's toolkit does, SARIF uris that are uris ---
 
 ODD_NAME = "a, b:c d%é.yaml"
-ODD_PLAN = "plan_id: p\nsteps:\n  - id: a\n    command: b\n    timeout_sec: 5\n    depends_on: [c]\n"
+ODD_PLAN = (
+    "plan_id: p\nsteps:\n  - id: a\n    command: b\n    timeout_sec: 5\n    depends_on: [c]\n"
+)
 
 
 def test_github_format_escapes_file_names_as_the_toolkit_does(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from support import planc_cli, planrun_cli
 
 from planrun.reads import MAX_INPUT_BYTES
@@ -134,3 +135,103 @@ def test_planc_prints_a_hostile_file_name_inert(tmp_path: Path) -> None:
         result = planc_cli("check", "--format", fmt, name, cwd=tmp_path)
         assert result.returncode == 0
         assert_inert(result.stdout + result.stderr)
+
+
+# --- bytes that are not UTF-8: refused before the run is recorded, or recorded as `\xNN` ---
+
+BYTE = "\udcff"  # how Python hands over the byte 0xFF from argv, the environment or a file name
+
+
+def runs_in(state_dir: Path) -> list[dict[str, object]]:
+    listed = planrun_cli("runs", "--json", "--state-dir", str(state_dir), cwd=state_dir.parent)
+    if listed.returncode != 0:
+        return []
+    runs: list[dict[str, object]] = json.loads(listed.stdout)
+    return runs
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["-p", f"x=a{BYTE}"], {}, "planrun: -p x: the value is not UTF-8 text (byte 0xFF at"),
+        (["--state-dir", f"s{BYTE}"], {}, "planrun: the state dir is not UTF-8 text (byte 0xFF"),
+        ([], {"PLANRUN_STATE_DIR": f"s{BYTE}"}, "planrun: the state dir is not UTF-8 text"),
+        (["--workdir", f"w{BYTE}"], {}, "planrun: --workdir is not UTF-8 text (byte 0xFF at"),
+    ],
+)
+def test_an_option_that_is_not_utf8_is_refused_before_the_run(
+    tmp_path: Path, args: list[str], env: dict[str, str], message: str
+) -> None:
+    plan = write(tmp_path)
+    where = [] if env else ["--state-dir", "s"]  # a later --state-dir wins
+    result = planrun_cli(str(plan), *where, *args, cwd=tmp_path, env=env)
+    assert_refused(result, message)
+    assert runs_in(tmp_path / "s") == []
+    assert not (tmp_path / "x.out").exists()
+
+
+def test_a_params_file_value_that_is_not_text_is_refused(tmp_path: Path) -> None:
+    plan = write(tmp_path)
+    (tmp_path / "p.json").write_text('{"x": "\\udcff"}')
+    result = planrun_cli(str(plan), "--params-file", "p.json", "--state-dir", "s", cwd=tmp_path)
+    assert_refused(result, "planrun: param x: the value is not UTF-8 text (byte 0xFF at position 0")
+    assert runs_in(tmp_path / "s") == []
+
+
+READING_ENV = {
+    "plan_id": "E",
+    "globals": {"default_timeout_sec": 30},
+    "steps": [
+        {"id": "a", "command": "sh", "args": ["-c", "true", "${{ env.READ }}"]},
+        {"id": "b", "command": "true", "condition": "env.COND == 'x'", "secrets": ["TOK"]},
+    ],
+}
+
+
+@pytest.mark.parametrize("name", ["READ", "COND", "TOK"])
+def test_an_environment_variable_the_plan_reads_must_be_text(tmp_path: Path, name: str) -> None:
+    plan = write(tmp_path, READING_ENV)
+    env = {name: f"abcd{BYTE}ef", "UNREAD": BYTE}
+    result = planrun_cli(str(plan), "--state-dir", "s", cwd=tmp_path, env=env)
+    assert_refused(
+        result,
+        f"planrun: environment variable {name}, which the plan reads, is not UTF-8 text"
+        " (byte 0xFF at position 4 is not UTF-8)\n",
+    )
+    assert runs_in(tmp_path / "s") == []
+
+
+def test_a_variable_the_plan_does_not_read_reaches_steps_byte_for_byte(tmp_path: Path) -> None:
+    plan = {
+        "plan_id": "E",
+        "steps": [
+            {
+                "id": "a",
+                "command": "sh",
+                "args": ["-c", 'printf "%s" "$UNREAD" > unread.out'],
+                "timeout_sec": 30,
+            }
+        ],
+    }
+    path = write(tmp_path, plan)
+    result = planrun_cli(str(path), "--state-dir", "s", cwd=tmp_path, env={"UNREAD": f"a{BYTE}"})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "unread.out").read_bytes() == b"a\xff"
+
+
+def test_a_plan_file_whose_name_is_not_utf8_runs_and_is_recorded_escaped(tmp_path: Path) -> None:
+    name = f"pl{BYTE}an.json"
+    write(tmp_path, PLAN, name)
+    result = planrun_cli(name, "--state-dir", "s", "-p", "x=ok", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "x.out").read_text() == "ok"
+    [run] = runs_in(tmp_path / "s")
+    assert run["status"] == "success"
+    argv = run["argv"]
+    assert isinstance(argv, list) and "pl\\xffan.json" in argv
+    ir = planc_cli("compile", name, cwd=tmp_path)
+    assert ir.returncode == 0, ir.stderr
+    assert json.loads(ir.stdout)["source"]["path"] == "pl\\xffan.json"
+    checked = planc_cli("check", name, cwd=tmp_path)
+    assert checked.returncode == 0
+    assert "Traceback" not in checked.stderr
