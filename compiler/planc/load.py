@@ -50,7 +50,7 @@ MAX_DIAGNOSTICS = 100
 # built 3 GB of nodes, and 500,000 one-line steps far more in the later stages. These two
 # bounds keep `planc check` of any accepted file under 1 GiB (tests/compiler/test_limits.py); a
 # 100,000-step plan (benchmarks/compile_scale.py) counts about 950,000 items.
-MAX_ITEMS = 1_500_000  # lines, commas and opening brackets: each node needs at least one
+MAX_ITEMS = 1_200_000  # lines, commas and opening brackets: each node needs at least one
 MAX_STEPS = 100_000
 
 _BOM = "\ufeff"

@@ -25,8 +25,12 @@ def render(diagnostics: Sequence[Diagnostic], sources: dict[str, str], fmt: str)
 
 def render_text(diagnostics: Sequence[Diagnostic], sources: dict[str, str]) -> str:
     lines: list[str] = []
+    split: dict[str, list[str]] = {}  # each source split once: 100,000 warnings on one plan
     for diagnostic in diagnostics:
-        lines.extend(_text(diagnostic, sources.get(diagnostic.path)))
+        source = sources.get(diagnostic.path)
+        if source is not None and diagnostic.path not in split:
+            split[diagnostic.path] = source.splitlines()
+        lines.extend(_text(diagnostic, split.get(diagnostic.path)))
     errors = sum(1 for d in diagnostics if d.severity is Severity.ERROR)
     warnings = len(diagnostics) - errors
     if diagnostics:
@@ -38,7 +42,7 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
-def _text(d: Diagnostic, source: str | None) -> list[str]:
+def _text(d: Diagnostic, source: list[str] | None) -> list[str]:
     head = f"{d.path}:{d.line}:{d.col}: {d.severity.value}[{d.code}]: {d.message}"
     out = [head]
     source_line = _source_line(source, d.line)
@@ -54,10 +58,9 @@ def _text(d: Diagnostic, source: str | None) -> list[str]:
     return [printable(line) for line in out]  # a file name or a source line may hold escapes
 
 
-def _source_line(source: str | None, line: int) -> str | None:
-    if source is None:
+def _source_line(lines: list[str] | None, line: int) -> str | None:
+    if lines is None:
         return None
-    lines = source.splitlines()
     if not 1 <= line <= len(lines):
         return None
     text = lines[line - 1]
