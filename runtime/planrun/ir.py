@@ -10,7 +10,7 @@ from functools import cache, cached_property
 from typing import Any
 
 from planrun.ir_shape import conforms
-from planrun.reads import InputTooLarge, read_bounded
+from planrun.reads import MAX_IR_BYTES, InputTooLarge, read_bounded
 
 IR_VERSION = 1
 
@@ -75,7 +75,7 @@ def _refuse_constant(name: str) -> float:
 
 def load_ir(path: str) -> IR:
     try:
-        data = read_bounded(path)
+        data = read_bounded(path, MAX_IR_BYTES)
     except InputTooLarge as exc:
         raise IRError(str(exc)) from None
     except OSError as exc:

@@ -26,7 +26,7 @@ from planrun.executor import (
 )
 from planrun.ir import IR, IRError, load_ir, parse_if_ir, parse_ir
 from planrun.params import ParamError, bind, parse_assignments, read_params_file
-from planrun.reads import InputTooLarge, not_utf8, read_bounded
+from planrun.reads import MAX_IR_BYTES, InputTooLarge, not_utf8, read_bounded
 from planrun.store import RunStore, StoreError, StoreWriteError, open_reader
 from planrun.streams import surviving
 from planrun.views.style import ColorMode, printable
@@ -106,7 +106,7 @@ def new_run_id() -> str:
 def load_runnable(path: str, err: TextIO) -> IR:
     """An IR file as is; a plan file (YAML/JSON) compiled in memory when planc is installed."""
     try:
-        data = read_bounded(path)
+        data = read_bounded(path, MAX_IR_BYTES)  # a plan file past its own limit: planc says so
     except InputTooLarge as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from support import planc_cli, planrun_cli
 
-from planrun.reads import MAX_INPUT_BYTES
+from planrun.reads import MAX_INPUT_BYTES, MAX_IR_BYTES
 
 PLAN = {
     "plan_id": "P",
@@ -44,7 +44,7 @@ def assert_refused(result: object, message: str) -> None:
 
 def test_an_endless_plan_file_is_refused(tmp_path: Path) -> None:
     result = planrun_cli("/dev/zero", "--state-dir", "s", cwd=tmp_path)
-    assert_refused(result, f"planrun: /dev/zero holds more than the {MAX_INPUT_BYTES} bytes")
+    assert_refused(result, f"planrun: /dev/zero holds more than the {MAX_IR_BYTES} bytes (256 MiB)")
     assert not (tmp_path / "s").exists()
 
 
@@ -58,9 +58,15 @@ def test_an_endless_params_file_is_refused(tmp_path: Path) -> None:
 def test_an_oversized_ir_or_plan_is_refused_from_its_size(tmp_path: Path) -> None:
     big = tmp_path / "big.ir.json"
     with big.open("wb") as handle:
-        handle.truncate(MAX_INPUT_BYTES + 1)  # sparse: nothing is written or read
+        handle.truncate(MAX_IR_BYTES + 1)  # sparse: nothing is written or read
     result = planrun_cli(str(big), "--state-dir", "s", cwd=tmp_path)
-    assert_refused(result, f"holds {MAX_INPUT_BYTES + 1} bytes, more than the ")
+    assert_refused(result, f"holds {MAX_IR_BYTES + 1} bytes, more than the {MAX_IR_BYTES} bytes")
+    plan = tmp_path / "big.yaml"
+    with plan.open("wb") as handle:
+        handle.truncate(MAX_INPUT_BYTES + 1)  # not an IR: a plan, over the plan limit
+    result = planrun_cli(str(plan), "--state-dir", "s", cwd=tmp_path)
+    assert_refused(result, "error[file-too-large]: the plan file is 33554433 bytes; the limit is")
+    assert not (tmp_path / "s").exists()
 
 
 def test_planc_refuses_an_endless_plan_file(tmp_path: Path) -> None:
