@@ -20,6 +20,19 @@ CODES: dict[str, tuple[str, str]] = {
         " a log or a generated artefact given by accident. Split a truly huge plan into several"
         " plans.",
     ),
+    "too-many-items": (
+        "the plan file holds more than 1,200,000 lines, commas and brackets",
+        "planc counts the lines, commas, `[` and `{` of a plan before parsing it and refuses more"
+        " than 1,200,000: each value of a plan needs at least one of them, and what a plan holds"
+        " (not its size in bytes) is what loading it costs in memory. A 100,000-step plan has"
+        " about 950,000. A comma or bracket inside a string counts too. Split a larger plan into"
+        " several plans.",
+    ),
+    "too-many-steps": (
+        "the plan has more than 100,000 steps",
+        "Checking and compiling a plan costs memory for each step; past 100,000 steps it could"
+        " exceed 1 GiB. Split a larger plan into several plans.",
+    ),
     "invalid-utf8": (
         "the plan file is not valid UTF-8",
         "Plans are UTF-8 text (a byte-order mark is accepted and skipped). The diagnostic points"
@@ -225,10 +238,12 @@ CODES: dict[str, tuple[str, str]] = {
         "    on_failure: skip_dependents          # good",
     ),
     "invalid-id": (
-        "a step id is not valid",
+        "a step id or the plan id is not valid",
         "Step ids (in `id` and `fallback`) start with a letter or `_` and continue with"
         " letters, digits, `_`, `.` or `-`, at most 128 characters, so that they can be written"
-        " unquoted in conditions and file names.\n\n"
+        " unquoted in conditions and file names. The plan id may also start with a digit. A"
+        ' newline, even a final one (`id: "a\\n"`), is refused: ids are printed on terminals'
+        " and in CI logs, where a newline could forge a line.\n\n"
         "    - id: run tests                      # bad: a space\n"
         "    - id: run_tests                      # good",
     ),

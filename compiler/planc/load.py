@@ -36,29 +36,33 @@ from ruamel.yaml.reader import ReaderError
 from planc import yaml_lines
 from planc.diagnostics import Diagnostic, DiagnosticError, Span, error
 from planc.nodes import Document, MapNode, Node, Scalar, ScalarNode, SeqNode
+from planrun.reads import MAX_INPUT_BYTES, SURROGATE, InputTooLarge, read_bounded
 
-# 32 MiB: a 100k-step plan is about 30 MB; anything larger is a mistake or an attack.
-MAX_PLAN_BYTES = 32 * 1024 * 1024
+# The one input limit of planc and planrun (32 MiB), plans included.
+MAX_PLAN_BYTES = MAX_INPUT_BYTES
 # A plan is about five levels deep; the cap keeps every later (recursive) stage safe.
 MAX_DEPTH = 64
 # Longer integers are never meaningful in a plan and are slow to convert.
 MAX_INT_DIGITS = 50
 # Past this many problems the file is clearly not a plan; more output would only be noise.
 MAX_DIAGNOSTICS = 100
+# Memory grows with what a plan holds, not with its bytes: 31 MB of `[1,1,…]` or of `k: v` lines
+# built 3 GB of nodes, and 500,000 one-line steps far more in the later stages. These two
+# bounds keep `planc check` of any accepted file under 1 GiB (tests/compiler/test_limits.py); a
+# 100,000-step plan (benchmarks/compile_scale.py) counts about 950,000 items.
+MAX_ITEMS = 1_200_000  # lines, commas and opening brackets: each node needs at least one
+MAX_STEPS = 100_000
 
 _BOM = "\ufeff"
 _NOWHERE = Span(1, 1)
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def load_file(path: str) -> Document:
     """Read and load the plan at `path`."""
     try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size > MAX_PLAN_BYTES:
-                raise DiagnosticError([_too_large(path, size)])
-            data = handle.read(MAX_PLAN_BYTES + 1)
+        data = read_bounded(path)
+    except InputTooLarge as exc:
+        raise DiagnosticError([too_large(path, exc.size)]) from None
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise DiagnosticError(
@@ -70,7 +74,8 @@ def load_file(path: str) -> Document:
 def load_document(path: str, data: bytes) -> Document:
     """Parse `data` (the bytes of the file at `path`) into positioned nodes."""
     if len(data) > MAX_PLAN_BYTES:
-        raise DiagnosticError([_too_large(path, len(data))])
+        raise DiagnosticError([too_large(path, len(data))])
+    _check_items(path, data)
     text = _decode(path, data)
     if not text.strip():
         raise DiagnosticError([error(path, Span(1, 1), "empty-plan", "the plan file is empty")])
@@ -100,7 +105,23 @@ def load_document(path: str, data: bytes) -> Document:
                 )
             ]
         )
+    steps = root.get("steps")
+    if isinstance(steps, SeqNode) and len(steps.items) > MAX_STEPS:
+        message = f"the plan has {len(steps.items)} steps; the limit is {MAX_STEPS}"
+        hint = "split it into several plans"
+        raise DiagnosticError([error(path, steps.span, "too-many-steps", message, hint)])
     return Document(path, text, root)
+
+
+def _check_items(path: str, data: bytes) -> None:
+    """Refuse, before parsing, a file with more possible nodes than MAX_ITEMS (a cheap upper
+    bound: a comma or bracket inside a string counts too)."""
+    items = sum(data.count(char) for char in (b"\n", b",", b"[", b"{"))
+    if items > MAX_ITEMS:
+        message = (
+            f"the plan has {items} lines, commas and opening brackets; the limit is {MAX_ITEMS}"
+        )
+        raise DiagnosticError([error(path, Span(1, 1), "too-many-items", message)])
 
 
 @contextmanager
@@ -119,13 +140,14 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _too_large(path: str, size: int) -> Diagnostic:
-    return error(
-        path,
-        Span(1, 1),
-        "file-too-large",
-        f"the plan file is {size} bytes; the limit is {MAX_PLAN_BYTES} bytes (32 MiB)",
+def too_large(path: str, size: int | None) -> Diagnostic:
+    limit = f"{MAX_PLAN_BYTES} bytes (32 MiB)"
+    message = (
+        f"the plan file is larger than the limit of {limit}"  # a device or a pipe
+        if size is None
+        else f"the plan file is {size} bytes; the limit is {limit}"
     )
+    return error(path, Span(1, 1), "file-too-large", message)
 
 
 def _decode(path: str, data: bytes) -> str:
@@ -227,7 +249,7 @@ class _Loader(ABC):
         )
 
     def check_string(self, value: str, span: Span) -> None:
-        if _SURROGATE.search(value):
+        if SURROGATE.search(value):
             self.report.add(
                 span,
                 "invalid-unicode",

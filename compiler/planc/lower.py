@@ -8,6 +8,7 @@ import planc
 from planc.graph import PlanGraph
 from planc.model import SourcePlan, SourceStep
 from planc.rules.conditions import condition_ir
+from planrun.reads import as_text
 
 IR_VERSION = 1
 
@@ -42,7 +43,7 @@ def lower(plan: SourcePlan, graph: PlanGraph, source_sha256: str) -> dict[str, A
         "ir_version": IR_VERSION,
         "compiler": {"name": "planc", "version": planc.__version__},
         "source": {
-            "path": plan.path.replace("\\", "/"),
+            "path": as_text(plan.path.replace("\\", "/")),
             "sha256": source_sha256,
         },
         "plan": {
@@ -136,7 +137,7 @@ def _step(
         "consumes": list(get("consumes") or []),
         "tags": list(get("tags") or []),
         "ui_hints": get("ui_hints") or {},
-        "location": f"{plan.path}:{step.span.line}:{step.span.col}",
+        "location": f"{as_text(plan.path)}:{step.span.line}:{step.span.col}",
         # Only on a teardown, so that the IR of every other plan stays byte-identical.
         **({"teardown_for": teardown_for} if teardown_for else {}),
     }

@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from planc.diagnostics import Diagnostic, DiagnosticError, Severity, Span, error
 from planc.emit import emit
 from planc.graph import PlanGraph, build_graph
-from planc.load import MAX_PLAN_BYTES, gc_paused, load_document
+from planc.load import gc_paused, load_document, too_large
 from planc.lower import lower
 from planc.model import SourcePlan, build_model
 from planc.rules import RULES
 from planc.rules.base import RuleContext
 from planc.schema import validate_document
+from planrun.reads import InputTooLarge, read_bounded
 
 
 @dataclass
@@ -93,9 +94,9 @@ def compile_file(
     path: str, *, want_ir: bool = True, analyses: Sequence[str] = (), keep_model: bool = True
 ) -> Compilation:
     try:
-        with open(path, "rb") as handle:
-            # One byte past the cap is enough for the loader to refuse an oversized plan.
-            data = handle.read(MAX_PLAN_BYTES + 1)
+        data = read_bounded(path)
+    except InputTooLarge as exc:
+        return Compilation(path, diagnostics=[too_large(path, exc.size)])
     except OSError as exc:
         reason = f"cannot read {path}: {exc.strerror or exc}"
         return Compilation(path, diagnostics=[error(path, Span(1, 1), "io-error", reason)])

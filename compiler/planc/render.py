@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
+from urllib.parse import quote
 
 from planc.diagnostics import Diagnostic, Severity
+from planrun.views.style import printable
 
 FORMATS = ("text", "json", "github", "sarif")
 
@@ -22,8 +25,12 @@ def render(diagnostics: Sequence[Diagnostic], sources: dict[str, str], fmt: str)
 
 def render_text(diagnostics: Sequence[Diagnostic], sources: dict[str, str]) -> str:
     lines: list[str] = []
+    split: dict[str, list[str]] = {}  # each source split once: 100,000 warnings on one plan
     for diagnostic in diagnostics:
-        lines.extend(_text(diagnostic, sources.get(diagnostic.path)))
+        source = sources.get(diagnostic.path)
+        if source is not None and diagnostic.path not in split:
+            split[diagnostic.path] = source.splitlines()
+        lines.extend(_text(diagnostic, split.get(diagnostic.path)))
     errors = sum(1 for d in diagnostics if d.severity is Severity.ERROR)
     warnings = len(diagnostics) - errors
     if diagnostics:
@@ -35,7 +42,7 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
-def _text(d: Diagnostic, source: str | None) -> list[str]:
+def _text(d: Diagnostic, source: list[str] | None) -> list[str]:
     head = f"{d.path}:{d.line}:{d.col}: {d.severity.value}[{d.code}]: {d.message}"
     out = [head]
     source_line = _source_line(source, d.line)
@@ -48,13 +55,12 @@ def _text(d: Diagnostic, source: str | None) -> list[str]:
         out.append(f" {pad} | {' ' * (d.col - 1)}^{'~' * (width - 1)}")
     if d.hint:
         out.append(f"  help: {d.hint}")
-    return out
+    return [printable(line) for line in out]  # a file name or a source line may hold escapes
 
 
-def _source_line(source: str | None, line: int) -> str | None:
-    if source is None:
+def _source_line(lines: list[str] | None, line: int) -> str | None:
+    if lines is None:
         return None
-    lines = source.splitlines()
     if not 1 <= line <= len(lines):
         return None
     text = lines[line - 1]
@@ -82,14 +88,29 @@ def _as_dict(d: Diagnostic) -> dict[str, object]:
     }
 
 
+# How GitHub's toolkit (@actions/core, command.ts) escapes a workflow command's message and its
+# property values; the runner decodes them. Anything else a terminal acts on is made printable.
+_GITHUB_DATA = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A"})
+_GITHUB_PROPERTY = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A", ":": "%3A", ",": "%2C"})
+
+
 def _github(d: Diagnostic) -> str:
     level = "error" if d.severity is Severity.ERROR else "warning"
     message = d.message + (f" ({d.hint})" if d.hint else "")
-    message = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    message = printable(message.translate(_GITHUB_DATA))
+    path = printable(d.path.translate(_GITHUB_PROPERTY))
     return (
-        f"::{level} file={d.path},line={d.span.line},col={d.span.col},"
+        f"::{level} file={path},line={d.span.line},col={d.span.col},"
         f"endLine={d.span.end_line},endColumn={d.span.end_col},title=planc {d.code}::{message}"
     )
+
+
+def sarif_uri(path: str) -> str:
+    """`path` as a SARIF `uri`: a file URI when absolute, else a relative reference, with every
+    byte that is not unreserved or `/` percent-encoded (spaces, `:` that would read as a
+    scheme, `%`, `#`, `?`, non-ASCII as UTF-8, and bytes that are not UTF-8 as they are)."""
+    quoted = quote(os.fsencode(path), safe="/")
+    return "file://" + quoted if path.startswith("/") else quoted
 
 
 def _sarif(diagnostics: Sequence[Diagnostic]) -> dict[str, object]:
@@ -104,7 +125,7 @@ def _sarif(diagnostics: Sequence[Diagnostic]) -> dict[str, object]:
             "locations": [
                 {
                     "physicalLocation": {
-                        "artifactLocation": {"uri": d.path},
+                        "artifactLocation": {"uri": sarif_uri(d.path)},
                         "region": {
                             "startLine": d.span.line,
                             "startColumn": d.span.col,

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 from planc.nodes import Document, MapNode, Node, ScalarNode, SeqNode, node_at, to_plain
 from planc.suggest import did_you_mean
+from planrun.schema_pattern import ecma_draft7, matcher
 
 _TYPE_NAMES = {
     "string": "a string",
@@ -115,11 +116,12 @@ def _is_strict_integer(_checker: object, instance: object) -> bool:
 
 
 def _strict_validator(schema: dict[str, Any]) -> Validator:
-    from jsonschema import Draft7Validator, validators
+    from jsonschema import validators
 
-    type_checker = Draft7Validator.TYPE_CHECKER.redefine("integer", _is_strict_integer)
+    base = ecma_draft7()
+    type_checker = base.TYPE_CHECKER.redefine("integer", _is_strict_integer)
     strict: type[Validator] = validators.extend(  # type: ignore[no-untyped-call]
-        Draft7Validator, type_checker=type_checker
+        base, type_checker=type_checker
     )
     return strict(schema)
 
@@ -261,6 +263,15 @@ class _Translator:
 
     def _invalid_id(self) -> Diagnostic:
         value = str(self.error.instance)
+        if self.path == ["plan_id"] and not value:
+            return self._empty()
+        if self.path == ["plan_id"]:
+            return self._diag(
+                "invalid-id",
+                f"{value!r} is not a valid plan id: {_id_problem(value, digit_first=True)}",
+                "plan ids are letters, digits, `_`, `.` or `-`, starting with a letter, a digit"
+                " or `_` (at most 128 characters)",
+            )
         return self._diag(
             "invalid-id",
             f"{value!r} is not a valid step id: {_id_problem(value)}",
@@ -406,13 +417,16 @@ def _duration_hint(value: str) -> str:
     return "durations are numbers of seconds, e.g. 600"
 
 
-def _id_problem(value: str) -> str:
+def _id_problem(value: str, *, digit_first: bool = False) -> str:
     if not value:
         return "it is empty"
     if len(value) > 128:
         return f"it has {len(value)} characters"
-    if not (value[0].isascii() and (value[0].isalpha() or value[0] == "_")):
-        return f"it starts with {value[0]!r}"
+    first = value[0]
+    if not (
+        first.isascii() and (first.isalpha() or first == "_" or (digit_first and first.isdigit()))
+    ):
+        return f"it starts with {first!r}"
     bad = next(char for char in value if not _ID_CHARS.fullmatch(char))
     return f"it contains {bad!r}"
 
@@ -570,8 +584,8 @@ def _compile_scalar_keyword(name: str, value: Any) -> Check:
         allowed = frozenset(choices)
         return lambda x: isinstance(x, str) and x in allowed
     if name == "pattern":
-        regex = re.compile(value)
-        return lambda x: not isinstance(x, str) or regex.search(x) is not None
+        matches = matcher(value)
+        return lambda x: not isinstance(x, str) or matches(x)
     if name == "minLength":
         return lambda x: not isinstance(x, str) or len(x) >= value
     if name == "minimum":

@@ -11,9 +11,10 @@ import click
 from planrun import __version__, runner
 from planrun.executor import RunOptions
 from planrun.ir import IRError
+from planrun.reads import as_text
 from planrun.store import SQLITE_MAX_INT, StoreError, StoreWriteError
 from planrun.supervise import EXIT_OWN_ERROR
-from planrun.views.style import COLOR_MODES, ColorMode
+from planrun.views.style import COLOR_MODES, ColorMode, printable
 from planrun.watch_cli import watch_command
 
 
@@ -32,10 +33,10 @@ def _exit_with(action: Callable[[], int], own_error: int | None = None) -> None:
     try:
         code = action()
     except StoreWriteError as exc:
-        sys.stderr.write(f"planrun: {exc}\n")
+        sys.stderr.write(f"planrun: {printable(str(exc))}\n")
         code = own_error or runner.EXIT_STORE
     except (runner.UsageError, IRError, StoreError) as exc:
-        sys.stderr.write(f"planrun: {exc}\n")
+        sys.stderr.write(f"planrun: {printable(str(exc))}\n")
         code = own_error or runner.EXIT_USAGE
     except KeyboardInterrupt:  # before the run exists, or in a command that records nothing
         sys.stderr.write("planrun: interrupted\n")
@@ -64,7 +65,8 @@ color_option = click.option(
 
 
 def _state_dir(value: str | None) -> str:
-    return value or runner.state_dir_default()
+    """--state-dir, or its default; a usage error (raised inside _exit_with) when not UTF-8."""
+    return runner.text_option("the state dir", value or runner.state_dir_default())
 
 
 @click.group(cls=_RunByDefault, context_settings={"help_option_names": ["-h", "--help"]})
@@ -126,7 +128,7 @@ def run(
     """Run PLAN (an IR file, or a plan compiled in memory). Exit 0/1/2/130."""
 
     def action() -> int:
-        directory = state_dir or runner.state_dir_default()
+        directory = _state_dir(state_dir)
         if plan is not None:
             ir = runner.load_runnable(plan, sys.stderr)
         elif resume_id is not None:
@@ -136,13 +138,14 @@ def run(
         if dry_run:
             return runner.dry_run(ir, sys.stdout, runner.bind_params(ir, param_values, params_file))
         options = RunOptions(max_concurrency=max_concurrency, kill_grace_sec=kill_grace)
-        options.argv = sys.argv
+        options.argv = [as_text(word) for word in sys.argv]  # a file name may not be UTF-8
         if resume_id is not None and params_file:
             raise runner.UsageError("a resumed run keeps its params; --params-file starts new runs")
         if resume_id is None:
             options.params = runner.bind_params(ir, param_values, params_file)
         if workdir is not None:
-            options.workdir = workdir
+            options.workdir = runner.text_option("--workdir", workdir)
+        runner.check_environment(ir)
         output = runner.Output(quiet=quiet, json_events=json_events, verbose=verbose, color=color)
         if resume_id is not None:
             if only or from_:
@@ -159,8 +162,7 @@ def run(
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def status(run_id: str | None, state_dir: str | None, as_json: bool) -> None:
     """Print a run's summary (the latest run by default), even while it is going."""
-    directory = state_dir or runner.state_dir_default()
-    _exit_with(lambda: runner.status(directory, run_id, as_json, sys.stdout))
+    _exit_with(lambda: runner.status(_state_dir(state_dir), run_id, as_json, sys.stdout))
 
 
 # The views are imported inside each command, so a plain `planrun PLAN` never loads them.
@@ -210,16 +212,19 @@ def logs(
     """Print (or follow) the output of STEP in RUN."""
     from planrun.views import logs as log_view
 
-    request = log_view.LogRequest(
-        _state_dir(state_dir),
-        run_id,
-        step_id,
-        attempt,
-        "stderr" if use_stderr else "stdout",
-        follow,
-        as_json,
-    )
-    _exit_with(lambda: log_view.logs(request, sys.stdout, sys.stderr))
+    def action() -> int:
+        request = log_view.LogRequest(
+            _state_dir(state_dir),
+            run_id,
+            step_id,
+            attempt,
+            "stderr" if use_stderr else "stdout",
+            follow,
+            as_json,
+        )
+        return log_view.logs(request, sys.stdout, sys.stderr)
+
+    _exit_with(action)
 
 
 @main.command()

@@ -17,7 +17,15 @@ from typing import Protocol, TextIO
 
 from planrun.events import Event
 from planrun.store import StepInfo
-from planrun.views.style import ColorMode, dim, format_duration, is_terminal, paint, use_color
+from planrun.views.style import (
+    ColorMode,
+    dim,
+    format_duration,
+    is_terminal,
+    paint,
+    printable,
+    use_color,
+)
 from planrun.views.tail import LogTail
 
 
@@ -195,7 +203,9 @@ class LineReporter:
             return
         self._line(EVENT_STATUS[event.type], SYMBOLS[event.type], step_id, _detail(event))
         if event.type == "step_started" and self.verbose:
-            self.out.write(dim(f"    $ {command_text(event.payload)}", self.color) + "\n")
+            self.out.write(
+                dim(f"    $ {printable(command_text(event.payload))}", self.color) + "\n"
+            )
         tail = event.payload.get("stderr_tail")
         if failure and tail and not self.verbose:  # -v has already shown all of stderr
             self._block(f"{step_id} stderr (last lines)", str(tail).splitlines())
@@ -232,21 +242,23 @@ class LineReporter:
     def _line(self, status: str, mark: str, step_id: str, detail: str) -> None:
         clock = datetime.fromtimestamp(self.clock(), self.tz).strftime("%H:%M:%S")
         head = f"{dim(clock, self.color)} [{self.done}/{self.total}]"
-        self.out.write(f"{head} {paint(f'{mark} {step_id}', status, self.color)}{detail}\n")
+        name, detail = printable(step_id), printable(detail)
+        self.out.write(f"{head} {paint(f'{mark} {name}', status, self.color)}{detail}\n")
 
     def _block(self, title: str, lines: Sequence[str]) -> None:
         # Lines keep a `    | ` prefix even inside a group, so a log line can never be read as
         # a GitHub workflow command (those start with `::`).
         if self.github:
-            self.out.write(f"::group::{title}\n")
-        self.out.writelines(f"    | {line}\n" for line in lines)
+            self.out.write(f"::group::{printable(title)}\n")
+        self.out.writelines(f"    | {printable(line)}\n" for line in lines)
         if self.github:
             self.out.write("::endgroup::\n")
 
     def _copy_output(self, step_id: str, running: _Running, *, final: bool) -> None:
         for marker, tail in running.tails:
             for line in tail.rest() if final else tail.lines():
-                self.out.write(f"{dim(f'{step_id} {marker}', self.color)} {line}\n")
+                prefix = dim(f"{printable(step_id)} {marker}", self.color)
+                self.out.write(f"{prefix} {printable(line)}\n")
 
 
 def command_text(payload: Mapping[str, object]) -> str:
@@ -287,13 +299,14 @@ def summary_table(steps: Sequence[StepInfo], max_rows: int = SUMMARY_ROWS) -> st
     if len(shown) > max_rows:
         shown = [s for s in steps if s.status != "success"][:max_rows]
     header = ("STEP", "STATUS", "ATTEMPTS", "DURATION", "EXIT", "REASON")
-    rows = [header]
+    rows: list[tuple[str, ...]] = [header]
     for step in shown:
         status = step.status + (f" (recovered by {step.recovered_by})" if step.recovered_by else "")
         duration = "" if step.duration_sec is None else f"{step.duration_sec:.2f}s"
         exit_code = "" if step.exit_code is None else str(step.exit_code)
         reason = ": ".join(filter(None, [step.reason, step.detail]))
-        rows.append((step.step_id, status, str(step.attempts), duration, exit_code, reason))
+        raw = (step.step_id, status, str(step.attempts), duration, exit_code, reason)
+        rows.append(tuple(printable(cell) for cell in raw))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     lines = []
     for row in rows:

@@ -10,6 +10,7 @@ from functools import cache, cached_property
 from typing import Any
 
 from planrun.ir_shape import conforms
+from planrun.reads import MAX_IR_BYTES, InputTooLarge, read_bounded
 
 IR_VERSION = 1
 
@@ -74,8 +75,9 @@ def _refuse_constant(name: str) -> float:
 
 def load_ir(path: str) -> IR:
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        data = read_bounded(path, MAX_IR_BYTES)
+    except InputTooLarge as exc:
+        raise IRError(str(exc)) from None
     except OSError as exc:
         raise IRError(f"cannot read IR {path}: {exc.strerror or exc}") from None
     return parse_ir(data, path)
@@ -145,12 +147,13 @@ def _validate_schema(raw: dict[str, Any], path: str) -> None:
         return
     import jsonschema  # deferred: costly to import, and only needed for an invalid IR
 
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft7Validator(ir_schema()).iter_errors(raw)
-    )
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise IRError(f"{path}: invalid IR at {where}: {error.message}")
+    from planrun.schema_pattern import ecma_draft7
+
+    error = jsonschema.exceptions.best_match(ecma_draft7()(ir_schema()).iter_errors(raw))
+    if error is None:  # the two checks agree (tests/runtime/test_ir_shape.py): never trust one
+        raise IRError(f"{path}: invalid IR (it does not match ir.schema.json)")
+    where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+    raise IRError(f"{path}: invalid IR at {where}: {error.message}")
 
 
 def _verify_digest(raw: dict[str, Any], data: bytes, path: str) -> None:

@@ -13,9 +13,9 @@ otherwise).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from planrun.schema_pattern import matcher
 from planrun.trigger_rules import NAMES
 
 _TOP_KEYS = frozenset(
@@ -79,11 +79,11 @@ _CONDITION_KEYS = frozenset({"source", "ast"})
 _TRIGGER_RULES = frozenset(NAMES)
 _ON_FAILURE = frozenset({"abort", "skip_dependents", "continue", "fallback_step"})
 
-# jsonschema's `pattern` is re.search with the pattern as written (so `$` also matches before a
-# final newline): the same regexes, used the same way.
-_SHA256 = re.compile(r"^[0-9a-f]{64}$").search
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$").search
-_STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$").search
+# The schema's patterns, read as JSON Schema reads them (`$` is the end of the string).
+_SHA256 = matcher(r"^[0-9a-f]{64}$")
+_DIGEST = matcher(r"^sha256:[0-9a-f]{64}$")
+_STEP_ID = matcher(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
+_PLAN_ID = matcher(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 # JSON values come from json.loads, so exact types. As in jsonschema's draft-07 type checker, a
 # bool is never an "integer" or a "number", and a float with an integral value is an "integer".
@@ -131,7 +131,7 @@ def _source(value: Any) -> bool:
     if type(value) is not dict or value.keys() != _SOURCE_KEYS:
         return False
     sha = value["sha256"]
-    return type(value["path"]) is str and type(sha) is str and _SHA256(sha) is not None
+    return type(value["path"]) is str and type(sha) is str and _SHA256(sha)
 
 
 def _plan(value: Any) -> bool:
@@ -140,7 +140,7 @@ def _plan(value: Any) -> bool:
     plan_id = value["id"]
     return (
         type(plan_id) is str
-        and len(plan_id) >= 1
+        and _PLAN_ID(plan_id)
         and type(value["version"]) is str
         and type(value["description"]) is str
         and type(value["metadata"]) is dict
@@ -219,7 +219,7 @@ def _step(step: Any) -> bool:
     fallback = step["fallback"]
     return (
         type(step_id) is str
-        and _STEP_ID(step_id) is not None
+        and _STEP_ID(step_id)
         and _int_at_least(step["index"], 0)
         and type(step["name"]) is str
         and type(step["description"]) is str

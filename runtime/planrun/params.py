@@ -6,6 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from planrun.reads import InputTooLarge, not_utf8, read_bounded
+
 ParamValue = str | int | bool | None
 
 _TRUE = ("true", "1", "yes")
@@ -22,14 +24,18 @@ def parse_assignments(pairs: tuple[str, ...]) -> dict[str, str]:
         name, equals, value = pair.partition("=")
         if not equals or not name:
             raise ParamError(f"-p expects NAME=VALUE, got {pair!r}")
+        problem = not_utf8(value)
+        if problem is not None:  # a param is text, recorded and shown: refused, not mangled
+            raise ParamError(f"-p {name}: the value is not UTF-8 text ({problem})")
         values[name] = value
     return values
 
 
 def read_params_file(path: str) -> dict[str, Any]:
     try:
-        with open(path, encoding="utf-8") as handle:
-            values = json.load(handle)
+        values = json.loads(read_bounded(path))
+    except InputTooLarge as exc:
+        raise ParamError(f"params file {exc}") from None
     except OSError as exc:
         raise ParamError(f"cannot read params file {path}: {exc.strerror or exc}") from None
     except ValueError as exc:
@@ -56,6 +62,10 @@ def bind(
             + ", ".join(f"{name} ({declared[name]['type']})" for name in sorted(missing))
             + "; pass them with -p NAME=VALUE"
         )
+    for name, value in given.items():
+        problem = not_utf8(value) if isinstance(value, str) else None
+        if problem is not None:  # a params file's "\\udcff"
+            raise ParamError(f"param {name}: the value is not UTF-8 text ({problem})")
     bound: dict[str, ParamValue] = {}
     for name, spec in sorted(declared.items()):
         secret = bool(spec.get("secret"))

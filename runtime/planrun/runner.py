@@ -8,10 +8,9 @@ import re
 import shlex
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from planrun import semantics as sem
@@ -30,9 +29,10 @@ from planrun.executor import (
 )
 from planrun.ir import IR, IRError, load_ir, parse_if_ir, parse_ir
 from planrun.params import ParamError, bind, parse_assignments, read_params_file
+from planrun.reads import MAX_IR_BYTES, InputTooLarge, not_utf8, read_bounded
 from planrun.store import RunStore, StoreError, StoreWriteError, open_reader
 from planrun.streams import surviving
-from planrun.views.style import ColorMode
+from planrun.views.style import ColorMode, printable
 
 if TYPE_CHECKING:  # --only/--from import it when used
     from planrun.selection import Selection
@@ -65,6 +65,47 @@ def state_dir_default() -> str:
     return os.environ.get("PLANRUN_STATE_DIR") or ".planrun"
 
 
+def text_option(option: str, value: str) -> str:
+    """`value` of a path option, refused (exit 2, nothing recorded) when it is not UTF-8: the
+    paths under it are recorded in state.db and events, which hold text (docs/cli.md)."""
+    problem = not_utf8(value)
+    if problem is not None:
+        raise UsageError(f"{option} is not UTF-8 text ({problem}); use a path that is")
+    return value
+
+
+def check_environment(ir: IR, environ: Mapping[str, str] = os.environ) -> None:
+    """Refuse, before the run is recorded, an environment variable the plan reads (a secret, a
+    `${{ env.NAME }}`, a condition's `env.NAME`) whose value is not UTF-8: its value is
+    recorded, masked and shown. A variable the plan does not read is passed to steps as is."""
+    for name in sorted(_environment_names(ir)):
+        problem = not_utf8(environ.get(name, ""))
+        if problem is not None:
+            raise UsageError(
+                f"environment variable {name}, which the plan reads, is not UTF-8 text ({problem})"
+            )
+
+
+def _environment_names(ir: IR) -> set[str]:
+    from planrun.interpolate import Reference, find
+
+    names = set(ir.raw["secrets"]).union(*(step["secrets"] for step in ir.steps))
+    pending: list[Any] = list(ir.steps)
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            names.update(
+                r.name for r in find(value) if isinstance(r, Reference) and r.kind == "env"
+            )
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, dict):
+            if value.get("kind") == "env" and isinstance(value.get("name"), str):
+                names.add(value["name"])  # a condition's `env.NAME`
+            pending.extend(value.values())
+    return names
+
+
 def new_run_id() -> str:
     # os.urandom(3).hex() is secrets.token_hex(3), without importing secrets (hmac, random…)
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + os.urandom(3).hex()
@@ -73,7 +114,9 @@ def new_run_id() -> str:
 def load_runnable(path: str, err: TextIO) -> IR:
     """An IR file as is; a plan file (YAML/JSON) compiled in memory when planc is installed."""
     try:
-        data = Path(path).read_bytes()
+        data = read_bounded(path, MAX_IR_BYTES)  # a plan file past its own limit: planc says so
+    except InputTooLarge as exc:
+        raise UsageError(str(exc)) from None
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
     ir = parse_if_ir(data, path)
@@ -138,7 +181,8 @@ def run(
             run_id, ir.plan_id, ir.digest, ir.data, step_ids, argv, capacity, params, watch=watch
         )
         if output.observer is None:
-            output.err.write(f"planrun: run {run_id} (plan {ir.plan_id}, {len(step_ids)} steps)\n")
+            plan_id = printable(ir.plan_id)
+            output.err.write(f"planrun: run {run_id} (plan {plan_id}, {len(step_ids)} steps)\n")
         observer = _observer(output, len(step_ids))
         observer(started)  # run_started was recorded before any observer existed
         _record_ui_action(store, run_id, observer)
@@ -370,7 +414,7 @@ def dry_run(ir: IR, out: TextIO, params: dict[str, Any] | None = None) -> int:
             break
         order += 1
         command = _command_line(ir.steps_by_id[step_id], _shown_params(ir, params or {}))
-        out.write(f"{order:4}. {step_id}  ({command})\n")
+        out.write(f"{order:4}. {printable(step_id)}  ({printable(command)})\n")
         plan.started(step_id)
         pending = plan.finished(step_id, sem.SUCCESS)
     return 0
@@ -393,7 +437,8 @@ def status(state_dir: str, run_ref: str | None, as_json: bool, out: TextIO) -> i
     if as_json:
         out.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         return 0
-    out.write(f"run {summary['run_id']}  plan {summary['plan_id']}  status {summary['status']}\n")
+    head = f"run {summary['run_id']}  plan {summary['plan_id']}  status {summary['status']}"
+    out.write(printable(head) + "\n")
     out.write(summary_table(steps))
     return 0
 

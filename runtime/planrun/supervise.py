@@ -120,7 +120,7 @@ def build_ir(spec: CommandSpec) -> IR:
         "ir_version": IR_VERSION,
         "compiler": {"name": "planrun exec", "version": __version__},
         "source": {"path": SOURCE, "sha256": hashlib.sha256(canonical_json(step)).hexdigest()},
-        "plan": {"id": f"exec:{step_id}", "version": "", "description": "", "metadata": {}},
+        "plan": {"id": f"exec.{step_id}", "version": "", "description": "", "metadata": {}},
         "globals": {
             "max_concurrency": 1,
             "default_timeout_sec": spec.timeout_sec,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import resource
 import subprocess
 import sys
@@ -179,3 +180,51 @@ def test_a_full_stdout_is_one_line_and_exit_2(tmp_path: Path) -> None:
             2,
             "planc: cannot write to stdout: No space left on device\n",
         )
+
+
+# --- file names in CI formats: escaped as GitHub's toolkit does, SARIF uris that are uris ---
+
+ODD_NAME = "a, b:c d%é.yaml"
+ODD_PLAN = (
+    "plan_id: p\nsteps:\n  - id: a\n    command: b\n    timeout_sec: 5\n    depends_on: [c]\n"
+)
+
+
+def test_github_format_escapes_file_names_as_the_toolkit_does(tmp_path: Path) -> None:
+    (tmp_path / ODD_NAME).write_text(ODD_PLAN, encoding="utf-8")
+    out = planc_cli("check", "--format", "github", ODD_NAME, cwd=tmp_path).stdout
+    first = out.splitlines()[0]
+    assert first.startswith(
+        "::error file=a%2C b%3Ac d%25é.yaml,line=6,col=18,endLine=6,endColumn=19,"
+        "title=planc unknown-dependency::"
+    ), first
+
+
+def test_github_format_escapes_newlines_in_file_names(tmp_path: Path) -> None:
+    name = "x\ny\r%.yaml"
+    (tmp_path / name).write_text(ODD_PLAN, encoding="utf-8")
+    out = planc_cli("check", "--format", "github", name, cwd=tmp_path).stdout
+    assert out.splitlines()[0].startswith("::error file=x%0Ay%0D%25.yaml,line=6,")
+    assert len(out.splitlines()) == 1  # one line per diagnostic: nothing forged
+
+
+def test_sarif_uris_are_valid_uri_references(tmp_path: Path) -> None:
+    (tmp_path / ODD_NAME).write_text(ODD_PLAN, encoding="utf-8")
+    absolute = tmp_path / "sub dir" / "p:q.yaml"
+    absolute.parent.mkdir()
+    absolute.write_text(ODD_PLAN, encoding="utf-8")
+    out = planc_cli("check", "--format", "sarif", ODD_NAME, str(absolute), cwd=tmp_path).stdout
+    uris = [
+        result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        for result in json.loads(out)["runs"][0]["results"]
+    ]
+    quoted_dir = str(tmp_path).replace(" ", "%20")
+    assert set(uris) == {
+        "a%2C%20b%3Ac%20d%25%C3%A9.yaml",
+        f"file://{quoted_dir}/sub%20dir/p%3Aq.yaml",
+    }
+    uri_reference = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*:)?[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*")
+    for uri in uris:
+        assert uri_reference.fullmatch(uri), uri
+        # a relative reference whose first segment holds a `:` would read as a scheme
+        assert uri.startswith("file://") or ":" not in uri.split("/")[0]

@@ -14,6 +14,7 @@ from jsonschema import Draft7Validator, validators
 from planc.diagnostics import Diagnostic
 from planc.load import load_document, load_file
 from planc.schema import compile_check, plan_schema, validate_document
+from planrun.schema_pattern import ecma_draft7, ecma_regex
 
 REPO = Path(__file__).resolve().parents[2]
 STEP = "plan_id: p\nsteps:\n  - id: build\n    command: make\n"
@@ -488,13 +489,14 @@ def _reference_validator() -> Any:
     def strict_integer(_checker: object, value: object) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
 
+    # jsonschema itself, with `pattern` read as JSON Schema defines it ($ = the end of the string)
     checker = Draft7Validator.TYPE_CHECKER.redefine("integer", strict_integer)
-    return validators.extend(Draft7Validator, type_checker=checker)(plan_schema())
+    return validators.extend(ecma_draft7(), type_checker=checker)(plan_schema())
 
 
 STEP_KEYS = [name for name, _ in _properties(plan_schema()["definitions"]["step"])]
 WORDS = st.sampled_from(
-    ["", "a", "a", "b c", "abort", "fallback_step", "all_done", "10m", "x" * 130, "A_1"]
+    ["", "a", "a", "b c", "abort", "fallback_step", "all_done", "10m", "x" * 130, "A_1", "a\n"]
 )
 VALUES = st.one_of(
     st.none(),
@@ -519,3 +521,45 @@ def test_validation_agrees_with_jsonschema(step: dict[str, Any], with_required: 
     doc = load_document("p.json", json.dumps(plan).encode())
     expected = bool(list(_reference_validator().iter_errors(plan)))
     assert bool(validate_document(doc)) == expected
+
+
+# --- `pattern` is JSON Schema's (ECMA-262): `$` is the end of the string, not before a newline ---
+
+
+@pytest.mark.parametrize("value", ["a\n", "a\nb", "\na", "a\r"])
+def test_an_id_with_a_newline_is_refused(tmp_path: Path, value: str) -> None:
+    found = only(tmp_path, STEP.replace("id: build", f"id: {json.dumps(value)}"))
+    assert where(found) == ("invalid-id", 3, 9)
+    assert found.message.startswith(f"{value!r} is not a valid step id: it ")
+
+
+def test_a_param_or_env_name_with_a_final_newline_is_refused(tmp_path: Path) -> None:
+    env = check(tmp_path, step_with('env: {"A\\n": x}'))
+    params = check(tmp_path, 'params: {"n\\n": {type: string}}\n' + STEP)
+    assert env and params
+
+
+@pytest.mark.parametrize(
+    ("plan_id", "problem"),
+    [
+        ("P\n::error::forged", "it contains '\\n'"),
+        ("P\u001b]0;x\u0007", "it contains '\\x1b'"),
+        ("-p", "it starts with '-'"),
+        ("x" * 129, "it has 129 characters"),
+    ],
+)
+def test_a_plan_id_is_an_identifier(tmp_path: Path, plan_id: str, problem: str) -> None:
+    found = only(tmp_path, STEP.replace("plan_id: p", f"plan_id: {json.dumps(plan_id)}"))
+    assert where(found) == ("invalid-id", 1, 10)
+    assert found.message == f"{plan_id!r} is not a valid plan id: {problem}"
+
+
+@pytest.mark.parametrize("plan_id", ["PLAN-CHECKIN-001", "2026.1_release", "_x", "a" * 128])
+def test_plan_ids_in_use_stay_valid(tmp_path: Path, plan_id: str) -> None:
+    assert check(tmp_path, STEP.replace("plan_id: p", f"plan_id: {plan_id}")) == []
+
+
+def test_ecma_regex_anchors_only_at_the_very_end() -> None:
+    assert ecma_regex("^a$").search("a\n") is None
+    assert ecma_regex("^a$").search("a") is not None
+    assert ecma_regex(r"^[$]\$$").search("$$") is not None  # `$` in a class or escaped stays

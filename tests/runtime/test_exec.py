@@ -58,7 +58,7 @@ def test_output_goes_live_to_the_terminal_and_to_the_logs_and_the_status_is_the_
     assert done.returncode == 3
     assert done.stdout == "out\n"
     assert "err\n" in done.stderr
-    assert done.stderr.startswith("planrun: run first (plan exec:sh)\n")
+    assert done.stderr.startswith("planrun: run first (plan exec.sh)\n")
     last = done.stderr.splitlines()[-1]
     assert re.fullmatch(r"planrun: run first failed: exit code 3 in \d+\.\d\ds \(exit 3\)", last)
     logs = tmp_path / "state" / "runs" / "first" / "logs"
@@ -261,7 +261,7 @@ def test_the_run_is_seen_by_the_views_and_resumable(tmp_path: Path) -> None:
     state = str(tmp_path / "state")
     runs = planrun_cli("runs", "--state-dir", state, "--json", cwd=tmp_path)
     assert [(r["run_id"], r["plan_id"], r["status"]) for r in json.loads(runs.stdout)] == [
-        ("job", "exec:migrate", "failed")
+        ("job", "exec.migrate", "failed")
     ]
     shown = planrun_cli("show", "job", "--state-dir", state, cwd=tmp_path)
     assert "migrate" in shown.stdout and "exit code 2" in shown.stdout

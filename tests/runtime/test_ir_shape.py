@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from planrun.ir import IRError, canonical_json, compute_digest, ir_schema, parse_if_ir, parse_ir
 from planrun.ir_shape import conforms
+from planrun.schema_pattern import ecma_draft7
 
 GOLDEN = sorted((Path(__file__).parents[1] / "golden" / "valid").glob("*.ir.json"))
 HEX = "0123456789abcdef" * 4
@@ -22,7 +23,9 @@ HEX = "0123456789abcdef" * 4
 
 @cache
 def validator() -> jsonschema.Draft7Validator:
-    return jsonschema.Draft7Validator(ir_schema())
+    # jsonschema with `pattern` read as JSON Schema defines it ($ = the end of the string)
+    validator: jsonschema.Draft7Validator = ecma_draft7()(ir_schema())
+    return validator
 
 
 def golden(index: int) -> dict[str, Any]:
@@ -240,3 +243,25 @@ def test_a_canonical_file_is_not_serialised_again(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(planrun.ir, "compute_digest", refuse)
     assert parse_ir(data).digest == json.loads(data)["digest"]
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [(("steps", 0, "id"), "a\n"), (("plan", "id"), "P\n::error::x"), (("digest",), None)],
+)
+def test_a_final_newline_does_not_pass_a_pattern(where: tuple[str | int, ...], value: Any) -> None:
+    ir = golden(0)
+    target: Any = ir
+    for key in where[:-1]:
+        target = target[key]
+    body = {k: v for k, v in ir.items() if k != "digest"}
+    if value is None:  # the digest itself, with a newline after its 64 hex digits
+        ir["digest"] = compute_digest(body) + "\n"
+    else:
+        target[where[-1]] = value
+        body = {k: v for k, v in ir.items() if k != "digest"}
+        ir["digest"] = compute_digest(body)
+    assert not conforms(ir)
+    assert not validator().is_valid(ir)
+    with pytest.raises(IRError, match="invalid IR at "):
+        parse_ir(canonical_json(ir), "bad.ir.json")

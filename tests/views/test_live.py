@@ -104,3 +104,28 @@ def test_verbose_prints_commands_and_output_above_the_region(tmp_path: Path) -> 
     view.close()
     printed = out.getvalue()
     assert "$ ruff check" in printed and "checking 12 files" in printed
+
+
+def test_escapes_from_a_step_are_shown_not_obeyed() -> None:
+    """OSC (window title), CSI (clear screen), BEL and a newline from a step's stderr, reason or
+    id reach the terminal as visible escapes; the view's own colour codes stay."""
+    view, out, _clock = live(1)
+    hostile = "x\n::error::forged\x1b[2J"
+    view(ev("step_started", hostile, 1))
+    view(
+        ev(
+            "step_failed",
+            hostile,
+            1,
+            reason=f"command not found: {hostile}",
+            duration_sec=0.1,
+            stderr_tail="\x1b]0;pwned\x07 \x1b[2J boom\n\x9b31m",
+        )
+    )
+    view.close()
+    written = out.getvalue()
+    for raw in ("\x1b]", "\x07", "\x1b[2J", "\x9b", "\n::error"):
+        assert raw not in written
+    assert "\\x1b]0;pwned\\x07 \\x1b[2J boom" in written
+    assert "x\\n::error::forged\\x1b[2J" in written
+    assert "\x1b[" in written  # rich's own styling is untouched

@@ -14,6 +14,7 @@ from planrun.views.style import (
     format_duration,
     local_time,
     paint,
+    printable,
     symbol,
     use_color,
 )
@@ -125,7 +126,8 @@ def show(
     painted = use_color(out, color)
     duration = format_duration(run_duration(run))
     out.write(
-        f"run {run.run_id}  plan {run.plan_id}  {paint(run.status, run.status, painted)}"
+        f"run {printable(run.run_id)}  plan {printable(run.plan_id)}"
+        f"  {paint(printable(run.status), run.status, painted)}"
         f"  started {local_time(run.started_at)}  {duration}  {_counts(run.step_counts)}\n"
     )
     header = ("STEP", "STATUS", "ATTEMPTS", "DURATION", "EXIT", "REASON")
@@ -144,7 +146,7 @@ def _outputs(steps: list[StepInfo]) -> str:
             first, *rest = value.splitlines() or [""]
             shown = first if len(first) <= 80 else first[:79] + "…"
             more = f"  (+{len(rest)} more lines)" if rest else ""
-            lines.append(f"  {step.step_id}.{name} = {shown}{more}\n")
+            lines.append(printable(f"  {step.step_id}.{name} = {shown}{more}") + "\n")
     return "outputs:\n" + "".join(lines) if lines else ""
 
 
@@ -164,6 +166,7 @@ def _table(
     rows: list[tuple[str, ...]], *, status_column: int, statuses: list[str], color: bool
 ) -> str:
     """Left-aligned columns, the last one unpadded; the status cell coloured by its status."""
+    rows = [tuple(printable(cell) for cell in row) for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     lines = []
     for row, status in zip(rows, statuses, strict=True):

@@ -29,6 +29,7 @@ from planrun.views.style import (
     RICH_STYLES,
     ColorMode,
     format_duration,
+    printable,
     symbol,
     use_color,
 )
@@ -116,9 +117,9 @@ class LiveView:
     # --- state ------------------------------------------------------------------------------
 
     def _handle(self, event: Event) -> None:
-        step_id = event.step_id
-        if step_id is None or event.type not in SYMBOLS:
+        if event.step_id is None or event.type not in SYMBOLS:
             return
+        step_id = printable(event.step_id)  # every text from the plan or a step is made printable
         if event.type == "step_started":
             self._started(step_id, event)
             return
@@ -139,7 +140,9 @@ class LiveView:
         duration = event.payload.get("duration_sec")
         detail = format_duration(duration) if duration is not None else ""
         if event.type in ("step_skipped", "step_upstream_failed"):
-            detail = str(event.payload.get("reason") or event.payload.get("detail") or "")
+            detail = printable(
+                str(event.payload.get("reason") or event.payload.get("detail") or "")
+            )
         self.recent.appendleft((status, step_id, detail))
         if event.type in FAILURES or event.type == "step_cancelled":
             self._print_failure(event, retrying=False)
@@ -151,7 +154,7 @@ class LiveView:
                 path = event.payload.get(key)
                 if path:
                     running.tails.append((marker, LogTail(str(path))))
-            command = f" $ {command_text(event.payload)}"
+            command = f" $ {printable(command_text(event.payload))}"
             line = Text.assemble((f"▶ {step_id}", "cyan"), (command, "dim"))
             self.console.print(line, highlight=False)
         self.running[step_id] = running
@@ -162,8 +165,8 @@ class LiveView:
         payload = event.payload
         status = "retrying" if retrying else EVENT_STATUS[event.type]
         mark = SYMBOLS[event.type]
-        line = Text.assemble((f"{mark} {event.step_id}", RICH_STYLES[status]))
-        line.append(f" {payload.get('reason') or ''}")
+        line = Text.assemble((f"{mark} {printable(event.step_id or '')}", RICH_STYLES[status]))
+        line.append(f" {printable(str(payload.get('reason') or ''))}")
         if retrying:
             line.append(f"; retrying in {payload.get('delay_sec', 0):g}s", "dim")
         elif payload.get("duration_sec") is not None:
@@ -172,12 +175,12 @@ class LiveView:
         tail = payload.get("stderr_tail")
         if tail and not self.verbose and not retrying:
             for text in str(tail).splitlines():
-                self.console.print(Text("    │ ", "dim") + Text(text), highlight=False)
+                self.console.print(Text("    │ ", "dim") + Text(printable(text)), highlight=False)
 
     def _print_output(self, step_id: str, running: _Running, *, final: bool) -> None:
         for marker, tail in running.tails:
             for line in tail.rest() if final else tail.lines():
-                text = Text(f"{step_id} {marker} ", "dim") + Text(line)
+                text = Text(f"{step_id} {marker} ", "dim") + Text(printable(line))
                 self.console.print(text, highlight=False)
 
     def _poll(self) -> None:

@@ -20,6 +20,7 @@ from planrun.views.model import (
     find_step,
     log_path,
 )
+from planrun.views.style import printable
 from planrun.views.tail import LogTail
 
 POLL_SEC = 0.2
@@ -152,7 +153,8 @@ class _Follower:
         while True:
             later = [a for a in self._attempts() if a.attempt > after]
             if later:
-                self.err.write(f"planrun: {self.request.step_id}: attempt {later[0].attempt}\n")
+                name = printable(self.request.step_id)
+                self.err.write(f"planrun: {name}: attempt {later[0].attempt}\n")
                 return later[0]
             step = find_step(self.reader, self.run_id, self.request.step_id)
             if step.status != "running" or not self._run_going():
