@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from planrun import semantics as sem
 from planrun.events import Event
+from planrun.failure import output_tail
 from planrun.ir import IR
 from planrun.launch import AttemptFiles, LaunchError, RunContext, launch_spec
 from planrun.outputs import OutputError, read_outputs
@@ -275,6 +276,9 @@ class Executor:
         if record.outputs:
             details["outputs"] = dict(record.outputs)
         succeeded = finished.outcome == "exited" and finished.exit_code == 0
+        if finished.outcome != "cancelled" and (not succeeded or output_error is not None):
+            base = self._attempt_base(step_id, record.attempts)
+            details["output_tail"] = output_tail(base + ".stdout", base + ".stderr", finished.order)
         if succeeded and output_error is not None:
             self._attempt_ended(step_id, sem.FAILED, output_error, details)
         elif succeeded:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Literal
 
+from planrun.failure import WriteOrder
 from planrun.procinfo import CLOCK_TICKS, boot_time, start_time
 from planrun.procinfo import ProcStat as _ProcStat
 from planrun.procinfo import proc_stat as _proc_stat
@@ -101,6 +102,7 @@ class Finished:
     duration_sec: float
     started_at: float
     finished_at: float
+    order: WriteOrder | None = None  # pumped attempts: their last output, in the order written
 
     @classmethod
     def from_spawn_error(cls, key: str, error: SpawnError) -> Finished:
@@ -120,12 +122,24 @@ class SpawnError(Exception):
 class _Pump:
     """One masked output stream: a pipe from the child, a masker, the log file."""
 
-    def __init__(self, read_fd: int, log_fd: int, patterns: tuple[bytes, ...]) -> None:
+    def __init__(
+        self,
+        read_fd: int,
+        log_fd: int,
+        patterns: tuple[bytes, ...],
+        order: tuple[WriteOrder, int] | None = None,  # record into it as stream 0 or 1
+    ) -> None:
         self.read_fd = read_fd
         self.log_fd = log_fd
         from planrun.masking import StreamMasker  # only plans with secrets pump their output
 
         self.masker = StreamMasker(patterns)
+        self.order = order
+
+    def _write(self, data: bytes) -> None:
+        _write_all(self.log_fd, data)
+        if self.order is not None:
+            self.order[0].add(self.order[1], data)
 
     def pump(self) -> bool:
         """Copy what is available; False at end of stream (then the pump is closed)."""
@@ -137,11 +151,11 @@ class _Pump:
             if not chunk:
                 self.close()
                 return False
-            _write_all(self.log_fd, self.masker.feed(chunk))
+            self._write(self.masker.feed(chunk))
 
     def close(self) -> None:
         if self.read_fd >= 0:
-            _write_all(self.log_fd, self.masker.flush())
+            self._write(self.masker.flush())
             os.close(self.read_fd)
             os.close(self.log_fd)
             self.read_fd = self.log_fd = -1
@@ -692,6 +706,7 @@ class ProcessSet:
                 duration_sec=duration,
                 started_at=att.started_at,
                 finished_at=att.started_at + duration,
+                order=att.pumps[0].order[0] if att.pumps and att.pumps[0].order else None,
             )
         )
 
@@ -830,7 +845,11 @@ def _masked_streams(logs: tuple[int, int], spec: LaunchSpec) -> tuple[int, int, 
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     for fd in (out_r, err_r):
         os.set_blocking(fd, False)
-    pumps = [_Pump(out_r, out_log, spec.mask_patterns), _Pump(err_r, err_log, spec.mask_patterns)]
+    order = WriteOrder()  # costs a deque append per chunk, on top of the masking
+    pumps = [
+        _Pump(out_r, out_log, spec.mask_patterns, (order, 0)),
+        _Pump(err_r, err_log, spec.mask_patterns, (order, 1)),
+    ]
     return out_w, err_w, pumps
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from planrun import semantics as sem
-from planrun.console import Observer, reporter, summary_table, tee
+from planrun.console import Observer, reporter, summary_rows, summary_table, tee
 from planrun.events import Event
 from planrun.executor import (
     Executor,
@@ -118,7 +118,7 @@ def run(
             run_id, ir.plan_id, ir.digest, ir.data, step_ids, options.argv, capacity, options.params
         )
         output.err.write(f"planrun: run {run_id} (plan {ir.plan_id}, {len(step_ids)} steps)\n")
-        observer = _observer(output, len(step_ids))
+        observer = _observer(output, len(step_ids), ir)
         observer(started)  # run_started was recorded before any observer existed
         executor = Executor(ir, store, run_id, options, observer, interrupts)
         return _drive(executor, state_dir, output, lambda: executor.run(selection=selection))
@@ -214,7 +214,7 @@ def resume(
         options.params = params
         # Progress counts this session's work: steps that succeeded before are not redone.
         carried = kept_on_resume(previous, ir.steps) | left_out_on_resume(previous)
-        observer = _observer(output, len(ir.steps) - len(carried))
+        observer = _observer(output, len(ir.steps) - len(carried), ir)
         executor = Executor(ir, store, run_id, options, observer, interrupts)
         return _drive(executor, state_dir, output, lambda: executor.run(previous))
 
@@ -282,13 +282,16 @@ def status(state_dir: str, run_ref: str | None, as_json: bool, out: TextIO) -> i
         try:
             summary = reader.summary(run_id)
             steps = reader.steps(run_id)
+            ir_steps = json.loads(reader.ir(run_id))["steps"]
         except StoreError as exc:
             raise UsageError(str(exc)) from None
     if as_json:
         out.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         return 0
     out.write(f"run {summary['run_id']}  plan {summary['plan_id']}  status {summary['status']}\n")
-    out.write(summary_table(steps))
+    from planrun.ci import tolerated
+
+    out.write(summary_table(steps, tolerated=tolerated(ir_steps, steps)))
     return 0
 
 
@@ -310,7 +313,7 @@ def _command_line(step: dict[str, Any], params: dict[str, Any]) -> str:
     return text if len(text) <= 72 else text[:69] + "..."
 
 
-def _observer(output: Output, total: int) -> Observer:
+def _observer(output: Output, total: int, ir: IR) -> Observer:
     """Human text on `err` (live view on a terminal, else plain lines); with --json the JSONL
     event stream on `out` as well, and then never the live view, so headless runs stay rich-free."""
     human = reporter(
@@ -320,6 +323,7 @@ def _observer(output: Output, total: int) -> Observer:
         verbose=output.verbose,
         color=output.color,
         live=False if output.json_events else output.live,
+        plan_steps=ir.steps,
     )
     if output.json_events:
         return tee(_JsonStream(output.out), human)
@@ -336,14 +340,38 @@ class _JsonStream:
 
 
 def _print_summary(state_dir: str, run_id: str, output: Output) -> None:
+    from planrun.ci import append_step_summary, summary_markdown, tolerated
+
     with open_reader(state_dir) as reader:
         run_info = reader.run(run_id)
         steps = reader.steps(run_id)
+        ir_steps = json.loads(reader.ir(run_id))["steps"]
+        resumes = [e.ts for e in reader.events(run_id) if e.type == "run_resumed"]
+    why = tolerated(ir_steps, steps)
     stream = output.err
-    stream.write(summary_table(steps))
-    stream.write(
-        f"planrun: run {run_id} {run_info.status} in {run_info.duration_sec or 0:.2f}s"
-        f" (exit {run_info.exit_code})\n"
+    stream.write(summary_table(steps, tolerated=why))
+    line = f"run {run_id} {run_info.status} in {run_info.duration_sec or 0:.2f}s"
+    if resumes:
+        line += _timeline(run_info.started_at, run_info.finished_at, len(resumes))
+    stream.write(f"planrun: {line} (exit {run_info.exit_code})\n")
+    rows, footer = summary_rows(steps, tolerated=why)
+    title = f"planrun: {run_info.plan_id}: {line}"
+    error = append_step_summary(summary_markdown(title, rows, footer))
+    if error is not None:
+        stream.write(f"planrun: warning: {error}\n")
+
+
+def _timeline(started_at: str, finished_at: str | None, resumes: int) -> str:
+    """After a resume the duration counts the last session only; say what the whole took."""
+    from planrun.views.style import format_duration, local_time, parse_ts
+
+    if finished_at is None:
+        return ""
+    whole = (parse_ts(finished_at) - parse_ts(started_at)).total_seconds()
+    times = "once" if resumes == 1 else f"{resumes} times"
+    return (
+        f" since its last resume (resumed {times}; {format_duration(whole)} from its start at"
+        f" {local_time(started_at)})"
     )
 
 

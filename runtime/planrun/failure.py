@@ -1,0 +1,148 @@
+"""The output of a failed attempt as the user sees it: the tail of stdout and stderr together.
+
+Test runners and linters (pytest, ruff, mypy) report on stdout, crashes on stderr: a failure
+shows both. The order in which a step wrote to its two streams is known only when planrun read
+them itself, which it does for the attempts of plans with secrets (their output is pumped through
+the masker, planrun.process). Those attempts keep their last chunks in a `WriteOrder` as they are
+read, and their tail comes interleaved as written. Every other attempt writes straight into its
+two log files, at no cost to planrun; nothing records the order there, so its tail is stdout's
+last lines, then stderr's. Nothing of this is computed for an attempt that succeeds.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+FAILURE_LINES = 20  # the line budget of a failed attempt's tail, both streams together
+_TAIL_BYTES = 8192  # read at most this much of each log, and keep as much of pumped output
+STREAMS = ("stdout", "stderr")
+MARKERS = {"stdout": "|", "stderr": "!"}  # the same marks as `planrun -v` uses
+
+
+class WriteOrder:
+    """The last chunks a pumped attempt wrote, in the order they were read from its pipes.
+
+    The pumps are serviced by one select loop, so chunks of the two streams are in the order
+    the step wrote them, to the granularity of one read per stream per wake-up.
+    """
+
+    def __init__(self, limit: int = _TAIL_BYTES) -> None:
+        self.chunks: deque[tuple[int, bytes]] = deque()
+        self.size = 0
+        self.trimmed = [False, False]  # a stream's first kept chunk may start mid-line
+        self.limit = limit
+
+    def add(self, stream: int, data: bytes) -> None:
+        if not data:
+            return
+        self.chunks.append((stream, data))
+        self.size += len(data)
+        while self.size > self.limit and len(self.chunks) > 1:
+            dropped, old = self.chunks.popleft()
+            self.size -= len(old)
+            self.trimmed[dropped] = True
+
+
+def output_tail(
+    stdout_path: str,
+    stderr_path: str,
+    order: WriteOrder | None = None,
+    budget: int = FAILURE_LINES,
+) -> dict[str, Any]:
+    """The event payload's `output_tail`: `lines` as [stream, text] pairs, `order` ("written"
+    or "streams": stdout's lines, then stderr's), `cut` (earlier lines are not shown) and the
+    two log files where all of it is."""
+    if order is not None and order.chunks:
+        lines, cut = _interleaved(order)
+        shown = lines[-budget:]
+        result_order = "written"
+        cut = cut or len(lines) > budget
+    else:
+        out, out_cut = _file_tail(stdout_path)
+        err, err_cut = _file_tail(stderr_path)
+        out_n, err_n = _split_budget(len(out), len(err), budget)
+        shown = [("stdout", t) for t in out[len(out) - out_n :]]
+        shown += [("stderr", t) for t in err[len(err) - err_n :]]
+        result_order = "streams"
+        cut = out_cut or err_cut or out_n < len(out) or err_n < len(err)
+    return {
+        "lines": [[stream, text] for stream, text in shown],
+        "order": result_order,
+        "cut": cut,
+        "stdout_log": stdout_path,
+        "stderr_log": stderr_path,
+    }
+
+
+def _split_budget(out: int, err: int, budget: int) -> tuple[int, int]:
+    """Half the budget each; what one stream does not need goes to the other."""
+    half = budget // 2
+    out_n = min(out, max(half, budget - err))
+    return out_n, min(err, budget - out_n)
+
+
+def _interleaved(order: WriteOrder) -> tuple[list[tuple[str, str]], bool]:
+    partial = [b"", b""]
+    lines: list[tuple[str, str]] = []
+    skip = list(order.trimmed)  # the first (partial) line of a trimmed stream is dropped
+    for stream, data in order.chunks:
+        pieces = (partial[stream] + data).split(b"\n")
+        partial[stream] = pieces.pop()
+        for piece in pieces:
+            if skip[stream]:
+                skip[stream] = False
+                continue
+            lines.append((STREAMS[stream], _decode(piece)))
+    for stream in (0, 1):
+        if partial[stream] and not skip[stream]:
+            lines.append((STREAMS[stream], _decode(partial[stream])))
+    return lines, any(order.trimmed)
+
+
+def _file_tail(path: str) -> tuple[list[str], bool]:
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            if size == 0:
+                return [], False
+            start = max(0, size - _TAIL_BYTES)
+            handle.seek(start)
+            data = handle.read(_TAIL_BYTES)
+    except OSError:
+        return [], False
+    if start > 0 and b"\n" in data:
+        data = data.split(b"\n", 1)[1]  # the first line was cut in the middle
+    return [_decode(line) for line in data.split(b"\n")[: -1 if data.endswith(b"\n") else None]], (
+        start > 0
+    )
+
+
+def _decode(line: bytes) -> str:
+    return line.decode("utf-8", errors="replace").rstrip("\r")
+
+
+def tail_block(
+    step_id: str, tail: Mapping[str, Any], run_id: str | None = None
+) -> tuple[str, list[str]]:
+    """A title and the lines (`| text` for stdout, `! text` for stderr) of a failed attempt's
+    output, ending with where the full logs are; the shape every view prints."""
+    lines: Sequence[Any] = tail.get("lines") or []
+    written = tail.get("order") == "written"
+    how = "in the order written" if written else "stdout, then stderr"
+    more = "last " if tail.get("cut") else ""
+    count = f"{len(lines)} {'line' if len(lines) == 1 else 'lines'}"
+    title = f"{step_id} output ({more}{count}, {how}; | stdout, ! stderr)"
+    if not lines:
+        title = f"{step_id} output (none)"
+    body = [f"{MARKERS.get(str(stream), '|')} {text}" for stream, text in lines]
+    if not lines:
+        body.append("(no output)")
+    out_log, err_log = str(tail.get("stdout_log")), str(tail.get("stderr_log"))
+    base = out_log.removesuffix(".stdout")
+    files = f"{base}.std{{out,err}}" if err_log == base + ".stderr" else f"{out_log}, {err_log}"
+    command = f"planrun logs {run_id} {step_id} [--stderr]" if run_id else "planrun logs"
+    body.append(f"full log: {files} ({command})")
+    return title, body
