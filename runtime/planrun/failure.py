@@ -17,33 +17,43 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 FAILURE_LINES = 20  # the line budget of a failed attempt's tail, both streams together
-_TAIL_BYTES = 8192  # read at most this much of each log, and keep as much of pumped output
+_TAIL_BYTES = 8192  # read at most this much of each log
 STREAMS = ("stdout", "stderr")
 MARKERS = {"stdout": "|", "stderr": "!"}  # the same marks as `planrun -v` uses
 
 
 class WriteOrder:
-    """The last chunks a pumped attempt wrote, in the order they were read from its pipes.
+    """In which order a pumped attempt completed lines on its two streams: runs of
+    [stream, number of lines], the newest last (at most `limit` runs are kept).
 
-    The pumps are serviced by one select loop, so chunks of the two streams are in the order
-    the step wrote them, to the granularity of one read per stream per wake-up.
+    The pumps are serviced by one select loop and note each chunk as they read it (before the
+    masker, which may hold a few bytes back but never adds or removes a line break of the
+    output), so the runs are the order the step wrote its lines in, to the granularity of one
+    read per stream per wake-up. Counting the line breaks of a chunk is the whole cost.
     """
 
-    def __init__(self, limit: int = _TAIL_BYTES) -> None:
-        self.chunks: deque[tuple[int, bytes]] = deque()
-        self.size = 0
-        self.trimmed = [False, False]  # a stream's first kept chunk may start mid-line
-        self.limit = limit
+    def __init__(self, limit: int = 256) -> None:
+        self.runs: deque[list[int]] = deque(maxlen=limit)
+        self.partial = [False, False]  # the stream's last line has no line break yet
 
     def add(self, stream: int, data: bytes) -> None:
-        if not data:
-            return
-        self.chunks.append((stream, data))
-        self.size += len(data)
-        while self.size > self.limit and len(self.chunks) > 1:
-            dropped, old = self.chunks.popleft()
-            self.size -= len(old)
-            self.trimmed[dropped] = True
+        lines = data.count(b"\n")
+        if lines:
+            self._note(stream, lines)
+        if data:
+            self.partial[stream] = not data.endswith(b"\n")
+
+    def end(self, stream: int) -> None:
+        """The stream reached its end: an unterminated last line is complete now."""
+        if self.partial[stream]:
+            self.partial[stream] = False
+            self._note(stream, 1)
+
+    def _note(self, stream: int, lines: int) -> None:
+        if self.runs and self.runs[-1][0] == stream:
+            self.runs[-1][1] += lines
+        else:
+            self.runs.append([stream, lines])
 
 
 def output_tail(
@@ -55,14 +65,13 @@ def output_tail(
     """The event payload's `output_tail`: `lines` as [stream, text] pairs, `order` ("written"
     or "streams": stdout's lines, then stderr's), `cut` (earlier lines are not shown) and the
     two log files where all of it is."""
-    if order is not None and order.chunks:
-        lines, cut = _interleaved(order)
-        shown = lines[-budget:]
+    out, out_cut = _file_tail(stdout_path)
+    err, err_cut = _file_tail(stderr_path)
+    if order is not None and order.runs:
+        shown, complete = _interleaved(order, out, err, budget)
         result_order = "written"
-        cut = cut or len(lines) > budget
+        cut = out_cut or err_cut or not complete
     else:
-        out, out_cut = _file_tail(stdout_path)
-        err, err_cut = _file_tail(stderr_path)
         out_n, err_n = _split_budget(len(out), len(err), budget)
         shown = [("stdout", t) for t in out[len(out) - out_n :]]
         shown += [("stderr", t) for t in err[len(err) - err_n :]]
@@ -84,22 +93,23 @@ def _split_budget(out: int, err: int, budget: int) -> tuple[int, int]:
     return out_n, min(err, budget - out_n)
 
 
-def _interleaved(order: WriteOrder) -> tuple[list[tuple[str, str]], bool]:
-    partial = [b"", b""]
-    lines: list[tuple[str, str]] = []
-    skip = list(order.trimmed)  # the first (partial) line of a trimmed stream is dropped
-    for stream, data in order.chunks:
-        pieces = (partial[stream] + data).split(b"\n")
-        partial[stream] = pieces.pop()
-        for piece in pieces:
-            if skip[stream]:
-                skip[stream] = False
-                continue
-            lines.append((STREAMS[stream], _decode(piece)))
-    for stream in (0, 1):
-        if partial[stream] and not skip[stream]:
-            lines.append((STREAMS[stream], _decode(partial[stream])))
-    return lines, any(order.trimmed)
+def _interleaved(
+    order: WriteOrder, out: list[str], err: list[str], budget: int
+) -> tuple[list[tuple[str, str]], bool]:
+    """The last `budget` lines of both tails, placed by the runs from the newest back; and
+    whether that covers all the lines of both."""
+    left = [len(out), len(err)]
+    tails = (out, err)
+    picked: list[tuple[str, str]] = []
+    for stream, count in reversed(order.runs):
+        take = min(count, left[stream], budget - len(picked))
+        for index in range(left[stream] - 1, left[stream] - 1 - take, -1):
+            picked.append((STREAMS[stream], tails[stream][index]))
+        left[stream] -= take
+        if len(picked) == budget or left == [0, 0]:
+            break
+    picked.reverse()
+    return picked, left == [0, 0]
 
 
 def _file_tail(path: str) -> tuple[list[str], bool]:

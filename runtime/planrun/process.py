@@ -136,11 +136,6 @@ class _Pump:
         self.masker = StreamMasker(patterns)
         self.order = order
 
-    def _write(self, data: bytes) -> None:
-        _write_all(self.log_fd, data)
-        if self.order is not None:
-            self.order[0].add(self.order[1], data)
-
     def pump(self) -> bool:
         """Copy what is available; False at end of stream (then the pump is closed)."""
         while True:
@@ -151,11 +146,15 @@ class _Pump:
             if not chunk:
                 self.close()
                 return False
-            self._write(self.masker.feed(chunk))
+            if self.order is not None:
+                self.order[0].add(self.order[1], chunk)
+            _write_all(self.log_fd, self.masker.feed(chunk))
 
     def close(self) -> None:
         if self.read_fd >= 0:
-            self._write(self.masker.flush())
+            _write_all(self.log_fd, self.masker.flush())
+            if self.order is not None:
+                self.order[0].end(self.order[1])
             os.close(self.read_fd)
             os.close(self.log_fd)
             self.read_fd = self.log_fd = -1
@@ -845,7 +844,7 @@ def _masked_streams(logs: tuple[int, int], spec: LaunchSpec) -> tuple[int, int, 
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     for fd in (out_r, err_r):
         os.set_blocking(fd, False)
-    order = WriteOrder()  # costs a deque append per chunk, on top of the masking
+    order = WriteOrder()  # counts the line breaks of each chunk, on top of the masking
     pumps = [
         _Pump(out_r, out_log, spec.mask_patterns, (order, 0)),
         _Pump(err_r, err_log, spec.mask_patterns, (order, 1)),

@@ -239,7 +239,9 @@ def test_a_real_run_in_ci_prints_lines_and_groups(
         "    full log: "
     ) in text
     # on_failure: continue: a warning annotation, positioned at the step in the plan file
-    assert re.search(r"^::warning file=[^,]*plan[^,]*,line=\d+,title=step test failed::exit code 3", text, re.M)
+    assert re.search(
+        r"^::warning file=[^,]*plan[^,]*,line=\d+,title=step test failed::exit code 3", text, re.M
+    )
     assert "] ⊘ docs condition" in text
     assert "\x1b[" not in text  # not a terminal: no colour
 
