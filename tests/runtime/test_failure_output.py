@@ -16,6 +16,8 @@ import pytest
 from planrun.ci import summary_markdown
 from planrun.failure import WriteOrder, output_tail, tail_block
 from planrun.process import Finished, LaunchSpec, ProcessSet
+from planrun.store import open_reader
+from planrun.views.model import snapshot
 
 WAIT_LIMIT = 30.0
 
@@ -240,6 +242,13 @@ steps:
     assert " failed, tolerated (recovered by backup) " in rows["flaky"]
     assert " failed, tolerated (on_failure: continue) " in rows["optional"]
     assert "tolerated" not in rows["backup"]
+    with open_reader(tmp_path / ".planrun") as reader:  # what the report and the UI draw
+        steps = snapshot(reader, reader.latest_run_id() or "")["steps"]
+    assert {s["step_id"]: s["tolerated"] for s in steps} == {
+        "flaky": "recovered by backup",
+        "backup": None,
+        "optional": "on_failure: continue",
+    }
 
 
 def test_after_a_resume_the_summary_gives_the_whole_timeline(tmp_path: Path) -> None:
