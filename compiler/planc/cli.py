@@ -74,6 +74,13 @@ def graph(plan: str, fmt: str) -> None:
 
 @main.command()
 @click.argument("plan", type=click.Path(dir_okay=False))
+def describe(plan: str) -> None:
+    """List PLAN's params (types, defaults, choices) and steps (what each does, in order)."""
+    _run(lambda: commands.describe(plan, sys.stdout, sys.stderr))
+
+
+@main.command()
+@click.argument("plan", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("-j", "--max-concurrency", type=click.IntRange(min=1), help="Override the plan.")
 def bound(plan: str, fmt: str, max_concurrency: int | None) -> None:

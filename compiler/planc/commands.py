@@ -64,6 +64,18 @@ def graph(path: str, fmt: str, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def describe(path: str, out: TextIO, err: TextIO) -> int:
+    """The plan's params and steps, for someone about to run it (warnings are not repeated)."""
+    from planrun.describe import describe as describe_ir
+
+    result = compile_file(path, keep_model=False)
+    if result.ir is None:
+        _report([result], "text", err)
+        return EXIT_FINDINGS
+    out.write(describe_ir(json.loads(result.ir)))
+    return EXIT_OK
+
+
 def bound(path: str, fmt: str, max_concurrency: int | None, out: TextIO, err: TextIO) -> int:
     """Print the worst-case bounds; exit 1 when they break `deadline_sec` (or it can't compile)."""
     # The analysis modules are imported by the commands that use them, not by `planc compile`.

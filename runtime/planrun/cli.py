@@ -101,6 +101,9 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Only failures and the summary.")
 @click.option("-v", "--verbose", is_flag=True, help="Also each step's command and its output.")
 @click.option("--json", "json_events", is_flag=True, help="Stream events as JSONL on stdout.")
+@click.option(
+    "--help-params", is_flag=True, help="List PLAN's params (type, default, choices) and exit."
+)
 @color_option
 def run(
     plan: str | None,
@@ -118,6 +121,7 @@ def run(
     quiet: bool,
     verbose: bool,
     json_events: bool,
+    help_params: bool,
     color: ColorMode,
 ) -> None:
     """Run PLAN (an IR file, or a plan compiled in memory). Exit 0/1/2/130."""
@@ -130,6 +134,11 @@ def run(
             ir = runner.recorded_ir(directory, resume_id)
         else:
             raise runner.UsageError("missing PLAN (an IR file or a plan file) to run")
+        if help_params:
+            from planrun.describe import params_help
+
+            sys.stdout.write(params_help(ir.plan_id, ir.raw["params"]))
+            return 0
         if dry_run:
             return runner.dry_run(ir, sys.stdout, runner.bind_params(ir, param_values, params_file))
         options = RunOptions(max_concurrency=max_concurrency, kill_grace_sec=kill_grace)
