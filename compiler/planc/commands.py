@@ -30,7 +30,14 @@ def check(
     out: TextIO,
     analyses: Sequence[str] = analysis.DEFAULT,
 ) -> int:
-    results = [compile_file(path, want_ir=False, analyses=analyses) for path in paths]
+    from planc.plan_files import NoPlansError, expand
+
+    try:
+        files = expand(paths)
+    except NoPlansError as exc:
+        sys.stderr.write(f"planc: {exc}\n")
+        return EXIT_USAGE
+    results = [compile_file(path, want_ir=False, analyses=analyses) for path in files]
     diagnostics = [d for r in results for d in r.diagnostics]
     _report(results, fmt, out)
     if any(d.severity is Severity.ERROR for d in diagnostics):
