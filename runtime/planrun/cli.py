@@ -199,25 +199,26 @@ def show(run_id: str | None, state_dir: str | None, as_json: bool, color: ColorM
 
 
 @main.command()
-@click.argument("run_id")
-@click.argument("step_id")
+@click.argument("run_and_step", nargs=-1, required=True, metavar="[RUN] STEP")
 @state_dir_option
 @click.option("--attempt", type=COUNT, help="Attempt number [default: latest].")
 @click.option("--stderr", "use_stderr", is_flag=True, help="Print stderr instead of stdout.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing until the step or run ends.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per log line.")
 def logs(
-    run_id: str,
-    step_id: str,
+    run_and_step: tuple[str, ...],
     state_dir: str | None,
     attempt: int | None,
     use_stderr: bool,
     follow: bool,
     as_json: bool,
 ) -> None:
-    """Print (or follow) the output of STEP in RUN."""
+    """Print (or follow) the output of STEP in RUN (the latest run by default)."""
     from planrun.views import logs as log_view
 
+    if len(run_and_step) > 2:
+        raise click.UsageError("expected [RUN] STEP")
+    run_id, step_id = run_and_step if len(run_and_step) == 2 else (None, run_and_step[0])
     request = log_view.LogRequest(
         _state_dir(state_dir),
         run_id,

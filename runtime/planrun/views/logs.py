@@ -1,4 +1,4 @@
-"""`planrun logs RUN STEP`: print an attempt's stdout or stderr, or follow it while it runs."""
+"""`planrun logs [RUN] STEP`: print an attempt's stdout or stderr, or follow it while it runs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ from typing import TextIO
 
 from planrun.store import AttemptInfo, Reader
 from planrun.views.inspect import open_state
-from planrun.views.model import NoAttemptError, Stream, find_attempt, find_step, log_path
+from planrun.views.model import (
+    NoAttemptError,
+    Stream,
+    find_attempt,
+    find_step,
+    log_path,
+    pick_run,
+)
 from planrun.views.tail import LogTail
 
 POLL_SEC = 0.2
@@ -19,7 +26,7 @@ POLL_SEC = 0.2
 @dataclass
 class LogRequest:
     state_dir: str
-    run_ref: str
+    run_ref: str | None  # None: the latest run
     step_id: str
     attempt: int | None = None  # None: the latest, and with --follow every later one too
     stream: Stream = "stdout"
@@ -36,7 +43,7 @@ def logs(
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     with open_state(request.state_dir) as reader:
-        run_id = reader.resolve(request.run_ref)
+        run_id = pick_run(reader, request.run_ref)
         find_step(reader, run_id, request.step_id)  # unknown step: a clear error, even with -f
         printer = _Printer(out, run_id, request)
         if not request.follow:
