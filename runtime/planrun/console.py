@@ -197,7 +197,9 @@ class LineReporter:
             return
         self._line(EVENT_STATUS[event.type], SYMBOLS[event.type], step_id, _detail(event))
         if event.type == "step_started" and self.verbose:
-            self.out.write(dim(f"    $ {command_text(event.payload)}", self.color) + "\n")
+            # a multi-line shell script stays indented under its step
+            command = command_text(event.payload).replace("\n", "\n      ")
+            self.out.write(dim(f"    $ {command}", self.color) + "\n")
         if failure and not self.verbose:  # -v has already shown all the output
             self._failure_output(event)
 

@@ -350,10 +350,13 @@ class Executor:
             if isinstance(action, sem.Start):
                 self.ready.push(action.step_id, action.urgent)
             elif isinstance(action, sem.Skip):
+                detail = action.detail
+                condition = self.steps[action.step_id]["condition"]
+                if action.reason == "condition" and condition is not None:
+                    detail = f"`{condition['source']}` is false"  # as `planc simulate` says it
                 self._emit(
-                    "step_skipped", action.step_id, None, reason=action.reason,
-                    detail=action.detail,
-                )  # fmt: skip
+                    "step_skipped", action.step_id, None, reason=action.reason, detail=detail
+                )
             elif isinstance(action, sem.Cancel):
                 self._cancel_unstarted_or_waiting(action)
             elif isinstance(action, sem.Recovered):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from planrun import semantics as sem
-from planrun.console import Observer, reporter, summary_rows, summary_table, tee
+from planrun.console import Observer, plural, reporter, summary_rows, summary_table, tee
 from planrun.events import Event
 from planrun.executor import (
     Executor,
@@ -117,7 +117,8 @@ def run(
         started = store.create_run(
             run_id, ir.plan_id, ir.digest, ir.data, step_ids, options.argv, capacity, options.params
         )
-        output.err.write(f"planrun: run {run_id} (plan {ir.plan_id}, {len(step_ids)} steps)\n")
+        count = f"{len(step_ids)} {plural(len(step_ids), 'step')}"
+        output.err.write(f"planrun: run {run_id} (plan {ir.plan_id}, {count})\n")
         observer = _observer(output, len(step_ids), ir)
         observer(started)  # run_started was recorded before any observer existed
         executor = Executor(ir, store, run_id, options, observer, interrupts)
