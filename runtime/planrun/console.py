@@ -263,7 +263,7 @@ class LineReporter:
         if self.github:
             from planrun.ci import ANNOTATION_LINES, annotation
 
-            quoted = [line for line in lines if line[:2] in ("| ", "! ")][-ANNOTATION_LINES:]
+            quoted = [line for line in lines if line[:1] in ("|", "!")][-ANNOTATION_LINES:]
             status = EVENT_STATUS[event.type].replace("_", " ")
             step = self.steps.get(step_id, {})
             level: Literal["error", "warning"] = "error"

@@ -147,7 +147,7 @@ def tail_block(
     title = f"{step_id} output ({more}{count}, {how}; | stdout, ! stderr)"
     if not lines:
         title = f"{step_id} output (none)"
-    body = [f"{MARKERS.get(str(stream), '|')} {text}" for stream, text in lines]
+    body = [f"{MARKERS.get(str(stream), '|')} {text}".rstrip() for stream, text in lines]
     if not lines:
         body.append("(no output)")
     out_log, err_log = str(tail.get("stdout_log")), str(tail.get("stderr_log"))
