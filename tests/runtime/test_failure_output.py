@@ -242,6 +242,9 @@ steps:
     assert " failed, tolerated (recovered by backup) " in rows["flaky"]
     assert " failed, tolerated (on_failure: continue) " in rows["optional"]
     assert "tolerated" not in rows["backup"]
+    show = planrun(tmp_path, {"NO_COLOR": "1"}, "show").stdout
+    assert "✗ failed, tolerated (on_failure: continue)" in show
+    assert "✗ failed, tolerated (recovered by backup)" in show
     with open_reader(tmp_path / ".planrun") as reader:  # what the report and the UI draw
         steps = snapshot(reader, reader.latest_run_id() or "")["steps"]
     assert {s["step_id"]: s["tolerated"] for s in steps} == {
