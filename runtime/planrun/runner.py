@@ -142,14 +142,20 @@ def _recording(state_dir: str, sync: str) -> Iterator[tuple[RunStore, Interrupts
             interrupts.restore()
 
 
-def _drive(executor: Executor, state_dir: str, output: Output, execute: Callable[[], int]) -> int:
+def _drive(
+    executor: Executor,
+    state_dir: str,
+    output: Output,
+    execute: Callable[[], int],
+    resumes: int = 0,  # how many times the run was resumed, this session's included
+) -> int:
     """Run the executor, then print the summary; a store that fails mid-run stops the run."""
     _warn_unmasked(executor, output)
     try:
         code = execute()
     except StoreWriteError as exc:
         raise _stopped(exc, executor.run_id) from exc
-    _print_summary(state_dir, executor.run_id, output)
+    _print_summary(state_dir, executor.run_id, output, executor.ir.steps, resumes)
     return code
 
 
@@ -199,7 +205,7 @@ def resume(
         info = store.begin_resume(run_ref, ir.digest)
         run_id = info.run.run_id
         grace = float(ir.globals["kill_grace_sec"])
-        params, tags = _recorded_params_and_tags(state_dir, run_id)
+        params, tags, resumed = _recorded_params_and_tags(state_dir, run_id)
         killed = kill_leftovers(info.running_attempts, grace, tags)
         store.emit(run_id, "run_resumed", pid=os.getpid(), previous_status=info.previous_status)
         output.err.write(
@@ -217,7 +223,7 @@ def resume(
         carried = kept_on_resume(previous, ir.steps) | left_out_on_resume(previous)
         observer = _observer(output, len(ir.steps) - len(carried), ir)
         executor = Executor(ir, store, run_id, options, observer, interrupts)
-        return _drive(executor, state_dir, output, lambda: executor.run(previous))
+        return _drive(executor, state_dir, output, lambda: executor.run(previous), resumed + 1)
 
 
 def bind_params(ir: IR, assignments: tuple[str, ...], params_file: str | None) -> dict[str, Any]:
@@ -232,9 +238,10 @@ def bind_params(ir: IR, assignments: tuple[str, ...], params_file: str | None) -
 
 def _recorded_params_and_tags(
     state_dir: str, run_id: str
-) -> tuple[dict[str, Any], dict[tuple[str, int], str]]:
+) -> tuple[dict[str, Any], dict[tuple[str, int], str], int]:
     """From the run's events, in one read: the params it started with (a resumed run keeps
-    them) and the PLANRUN_ATTEMPT_TAG of each attempt (to find daemons a dead planrun left)."""
+    them), the PLANRUN_ATTEMPT_TAG of each attempt (to find daemons a dead planrun left) and
+    how many times it was resumed before."""
     with open_reader(state_dir) as reader:
         events = reader.events(run_id)
     params = events[0].payload.get("params") if events else None
@@ -243,7 +250,8 @@ def _recorded_params_and_tags(
         for e in events
         if e.type == "step_started" and e.payload.get("tag")
     }
-    return (dict(params) if isinstance(params, dict) else {}), tags
+    resumed = sum(1 for e in events if e.type == "run_resumed")  # before this session
+    return (dict(params) if isinstance(params, dict) else {}), tags, resumed
 
 
 def dry_run(ir: IR, out: TextIO, params: dict[str, Any] | None = None) -> int:
@@ -340,20 +348,20 @@ class _JsonStream:
         self.out.flush()
 
 
-def _print_summary(state_dir: str, run_id: str, output: Output) -> None:
+def _print_summary(
+    state_dir: str, run_id: str, output: Output, ir_steps: list[dict[str, Any]], resumes: int
+) -> None:
     from planrun.ci import append_step_summary, summary_markdown, tolerated
 
     with open_reader(state_dir) as reader:
         run_info = reader.run(run_id)
         steps = reader.steps(run_id)
-        ir_steps = json.loads(reader.ir(run_id))["steps"]
-        resumes = [e.ts for e in reader.events(run_id) if e.type == "run_resumed"]
     why = tolerated(ir_steps, steps)
     stream = output.err
     stream.write(summary_table(steps, tolerated=why))
     line = f"run {run_id} {run_info.status} in {run_info.duration_sec or 0:.2f}s"
     if resumes:
-        line += _timeline(run_info.started_at, run_info.finished_at, len(resumes))
+        line += _timeline(run_info.started_at, run_info.finished_at, resumes)
     stream.write(f"planrun: {line} (exit {run_info.exit_code})\n")
     rows, footer = summary_rows(steps, tolerated=why)
     title = f"planrun: {run_info.plan_id}: {line}"

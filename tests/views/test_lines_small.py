@@ -36,3 +36,28 @@ def test_a_condition_skip_quotes_the_condition_and_one_step_is_singular(tmp_path
     assert done.returncode == 0, done.stderr
     assert "(plan ONE, 1 step)\n" in done.stderr
     assert "⊘ ship condition: `params.deploy == true` is false\n" in done.stderr
+
+
+def test_the_live_view_prints_both_streams_of_a_failure() -> None:
+    from rich.console import Console
+
+    from planrun.views.live import LiveView
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=200, color_system=None)
+    view = LiveView(console, 1, auto_refresh=False)
+    tail = {
+        "lines": [["stdout", "FAILED t.py::x"], ["stderr", "Traceback"]],
+        "order": "written",
+        "cut": False,
+        "stdout_log": "L/test.1.stdout",
+        "stderr_log": "L/test.1.stderr",
+    }
+    view(Event(1, "2026-11-30T12:01:03.000000Z", "R", "step_started", "test", 1, {}))
+    view(Event(2, "2026-11-30T12:01:04.000000Z", "R", "step_failed", "test", 1,
+               {"reason": "exit code 1", "duration_sec": 1.0, "output_tail": tail}))  # fmt: skip
+    view(Event(3, "2026-11-30T12:01:04.000000Z", "R", "run_finished", None, None, {}))
+    printed = out.getvalue()
+    assert "    test output (2 lines, in the order written; | stdout, ! stderr)\n" in printed
+    assert "    | FAILED t.py::x\n    ! Traceback\n" in printed
+    assert "    full log: L/test.1.std{out,err} (planrun logs R test [--stderr])\n" in printed

@@ -168,9 +168,10 @@ class LiveView:
         tail = payload.get("output_tail")
         if isinstance(tail, dict):
             title, lines = tail_block(str(event.step_id), tail, event.run_id)
-            self.console.print(Text(f"    {title}", "dim"), highlight=False)
+            block = Text(f"    {title}", "dim")  # one print: the region is redrawn once
             for text in lines:
-                self.console.print(Text("    ") + Text(text), highlight=False)
+                block.append("\n    " + text)
+            self.console.print(block, highlight=False)
         elif payload.get("stderr_tail"):  # an event of an older planrun: stderr only
             for text in str(payload["stderr_tail"]).splitlines():
                 self.console.print(Text("    │ ", "dim") + Text(text), highlight=False)
