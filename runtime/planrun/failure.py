@@ -125,9 +125,10 @@ def _file_tail(path: str) -> tuple[list[str], bool]:
         return [], False
     if start > 0 and b"\n" in data:
         data = data.split(b"\n", 1)[1]  # the first line was cut in the middle
-    return [_decode(line) for line in data.split(b"\n")[: -1 if data.endswith(b"\n") else None]], (
-        start > 0
-    )
+    lines = data.split(b"\n")
+    if data.endswith(b"\n"):
+        lines.pop()
+    return [_decode(line) for line in lines], start > 0
 
 
 def _decode(line: bytes) -> str:
