@@ -278,3 +278,6 @@ steps:
         second.stderr,
         re.M,
     ), second.stderr
+    with open_reader(tmp_path / ".planrun") as reader:  # the report and the UI show both too
+        run = snapshot(reader, run_id)["run"]
+    assert run["span_sec"] > run["duration_sec"]

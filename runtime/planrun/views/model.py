@@ -122,6 +122,8 @@ def run_dict(run: RunInfo) -> dict[str, Any]:
     data = record_dict(run)
     data["done"] = sum(n for status, n in run.step_counts.items() if status not in _OPEN)
     data["total"] = sum(run.step_counts.values())
+    # From the start to the end of the run: after a resume, `duration_sec` is the last session's.
+    data["span_sec"] = elapsed(run.started_at, run.finished_at) if run.finished_at else None
     return data
 
 

@@ -155,7 +155,9 @@ const PlanViews = (() => {
         el("span", {}, "progress ", el("b", { id: "run-progress" }, `${run.done}/${run.total}`)),
         ...counts,
         el("span", {}, "started ", el("b", {}, fmtTime(parseTs(run.started_at)))),
-        el("span", {}, run.status === "running" ? "running for " : "took ", el("b", {}, fmtDuration(duration))),
+        el("span", {}, run.status === "running" ? "running for " : "took ", el("b", {}, fmtDuration(duration)),
+          // after a resume the duration is the last session's; the timeline spans the whole run
+          run.span_sec > duration + 1 ? ` since the last resume, ${fmtDuration(run.span_sec)} from its start` : ""),
         run.exit_code !== null ? el("span", {}, "exit ", el("b", {}, run.exit_code)) : null,
         el("span", {}, "host ", el("b", {}, run.host)),
         el("span", {}, "concurrency ", el("b", {}, run.max_concurrency)));
