@@ -36,7 +36,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("plans", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("plans", nargs=-1, required=True, type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
 @click.option(
@@ -47,7 +47,8 @@ def main() -> None:
     help=f"Analyses to run after the rules: {', '.join(analysis.ANALYSES)}, all or none.",
 )
 def check(plans: tuple[str, ...], fmt: str, strict: bool, analyses: str) -> None:
-    """Check PLANS and report every problem. Exit 0 clean, 1 findings, 2 usage, 3 internal."""
+    """Check PLANS (files, or directories: every plan file under them) and report every problem.
+    Exit 0 clean, 1 findings, 2 usage, 3 internal."""
     try:
         selected = analysis.parse_selection(analyses)
     except analysis.UnknownAnalysis as exc:
@@ -70,6 +71,13 @@ def compile_command(plan: str, output: str | None, fmt: str) -> None:
 def graph(plan: str, fmt: str) -> None:
     """Draw PLAN's dependency graph as Graphviz dot or Mermaid."""
     _run(lambda: commands.graph(plan, fmt, sys.stdout, sys.stderr))
+
+
+@main.command()
+@click.argument("plan", type=click.Path(dir_okay=False))
+def describe(plan: str) -> None:
+    """List PLAN's params (types, defaults, choices) and steps (what each does, in order)."""
+    _run(lambda: commands.describe(plan, sys.stdout, sys.stderr))
 
 
 @main.command()

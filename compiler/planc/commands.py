@@ -30,7 +30,14 @@ def check(
     out: TextIO,
     analyses: Sequence[str] = analysis.DEFAULT,
 ) -> int:
-    results = [compile_file(path, want_ir=False, analyses=analyses) for path in paths]
+    from planc.plan_files import NoPlansError, expand
+
+    try:
+        files = expand(paths)
+    except NoPlansError as exc:
+        sys.stderr.write(f"planc: {exc}\n")
+        return EXIT_USAGE
+    results = [compile_file(path, want_ir=False, analyses=analyses) for path in files]
     diagnostics = [d for r in results for d in r.diagnostics]
     _report(results, fmt, out)
     if any(d.severity is Severity.ERROR for d in diagnostics):
@@ -61,6 +68,18 @@ def graph(path: str, fmt: str, out: TextIO, err: TextIO) -> int:
         _report([result], "text", err)
         return EXIT_FINDINGS
     out.write(draw(json.loads(result.ir), fmt))
+    return EXIT_OK
+
+
+def describe(path: str, out: TextIO, err: TextIO) -> int:
+    """The plan's params and steps, for someone about to run it (warnings are not repeated)."""
+    from planrun.describe import describe as describe_ir
+
+    result = compile_file(path, keep_model=False)
+    if result.ir is None:
+        _report([result], "text", err)
+        return EXIT_FINDINGS
+    out.write(describe_ir(json.loads(result.ir)))
     return EXIT_OK
 
 

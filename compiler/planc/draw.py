@@ -12,7 +12,9 @@ def draw(ir: dict[str, Any], fmt: str) -> str:
 
 def _label(step: dict[str, Any]) -> str:
     rule = step["trigger_rule"]
-    return step["id"] if rule == "all_success" else f"{step['id']}\\n[{rule}]"
+    # A real line break: json.dumps writes it as the two characters backslash and n, which
+    # Graphviz reads as a new line (an escaped backslash was drawn as a literal backslash-n).
+    return step["id"] if rule == "all_success" else f"{step['id']}\n[{rule}]"
 
 
 def _dot(ir: dict[str, Any]) -> str:
@@ -36,7 +38,7 @@ def _mermaid(ir: dict[str, Any]) -> str:
     node_names = {step["id"]: f"s{i}" for i, step in enumerate(ir["steps"])}
     lines = ["flowchart LR"]
     for step in ir["steps"]:
-        label = _label(step).replace("\\n", "<br/>").replace('"', "#quot;")
+        label = _label(step).replace("\n", "<br/>").replace('"', "#quot;")
         shape = f'(["{label}"])' if step["is_fallback"] else f'["{label}"]'
         lines.append(f"  {node_names[step['id']]}{shape}")
     for step in ir["steps"]:

@@ -106,6 +106,9 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Only failures and the summary.")
 @click.option("-v", "--verbose", is_flag=True, help="Also each step's command and its output.")
 @click.option("--json", "json_events", is_flag=True, help="Stream events as JSONL on stdout.")
+@click.option(
+    "--help-params", is_flag=True, help="List PLAN's params (type, default, choices) and exit."
+)
 @color_option
 def run(
     plan: str | None,
@@ -123,6 +126,7 @@ def run(
     quiet: bool,
     verbose: bool,
     json_events: bool,
+    help_params: bool,
     color: ColorMode,
 ) -> None:
     """Run PLAN (an IR file, or a plan compiled in memory). Exit 0/1/2/130."""
@@ -135,6 +139,11 @@ def run(
             ir = runner.recorded_ir(directory, resume_id)
         else:
             raise runner.UsageError("missing PLAN (an IR file or a plan file) to run")
+        if help_params:
+            from planrun.describe import params_help
+
+            sys.stdout.write(params_help(ir.plan_id, ir.raw["params"]))
+            return 0
         if dry_run:
             return runner.dry_run(ir, sys.stdout, runner.bind_params(ir, param_values, params_file))
         options = RunOptions(max_concurrency=max_concurrency, kill_grace_sec=kill_grace)
@@ -193,24 +202,26 @@ def show(run_id: str | None, state_dir: str | None, as_json: bool, color: ColorM
 
 
 @main.command()
-@click.argument("run_id")
-@click.argument("step_id")
+@click.argument("run_and_step", nargs=-1, required=True, metavar="[RUN] STEP")
 @state_dir_option
 @click.option("--attempt", type=COUNT, help="Attempt number [default: latest].")
 @click.option("--stderr", "use_stderr", is_flag=True, help="Print stderr instead of stdout.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing until the step or run ends.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per log line.")
 def logs(
-    run_id: str,
-    step_id: str,
+    run_and_step: tuple[str, ...],
     state_dir: str | None,
     attempt: int | None,
     use_stderr: bool,
     follow: bool,
     as_json: bool,
 ) -> None:
-    """Print (or follow) the output of STEP in RUN."""
+    """Print (or follow) the output of STEP in RUN (the latest run by default)."""
     from planrun.views import logs as log_view
+
+    if len(run_and_step) > 2:
+        raise click.UsageError("expected [RUN] STEP")
+    run_id, step_id = run_and_step if len(run_and_step) == 2 else (None, run_and_step[0])
 
     def action() -> int:
         request = log_view.LogRequest(

@@ -13,9 +13,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Protocol, TextIO
+from typing import Any, Literal, Protocol, TextIO
 
 from planrun.events import Event
+from planrun.failure import tail_block
 from planrun.store import StepInfo
 from planrun.views.style import (
     ColorMode,
@@ -80,6 +81,7 @@ def reporter(
     verbose: bool = False,
     color: ColorMode = "auto",
     live: bool | None = None,
+    plan_steps: Sequence[Mapping[str, Any]] = (),
 ) -> Observer:
     """The human view of a run on `stream`: live on a terminal (unless -q), else plain lines."""
     if live is None:
@@ -91,7 +93,14 @@ def reporter(
             pass
         else:
             return LiveView.on_stream(stream, total, verbose=verbose, color=color)
-    return LineReporter(stream, total, quiet=quiet, verbose=verbose, color=use_color(stream, color))
+    return LineReporter(
+        stream,
+        total,
+        quiet=quiet,
+        verbose=verbose,
+        color=use_color(stream, color),
+        plan_steps=plan_steps,
+    )
 
 
 def tee(*observers: Observer) -> Observer:
@@ -136,7 +145,9 @@ class LineReporter:
         poll_sec: float = 0.2,
         env: Mapping[str, str] | None = None,
         background: bool = True,  # False: no thread; the caller (a test) calls tick()
+        plan_steps: Sequence[Mapping[str, Any]] = (),  # the IR's steps: location, on_failure
     ) -> None:
+        self.steps = {str(step["id"]): step for step in plan_steps}
         self.out = out
         self.total = total
         self.done = 0
@@ -203,12 +214,12 @@ class LineReporter:
             return
         self._line(EVENT_STATUS[event.type], SYMBOLS[event.type], step_id, _detail(event))
         if event.type == "step_started" and self.verbose:
-            self.out.write(
-                dim(f"    $ {printable(command_text(event.payload))}", self.color) + "\n"
-            )
-        tail = event.payload.get("stderr_tail")
-        if failure and tail and not self.verbose:  # -v has already shown all of stderr
-            self._block(f"{step_id} stderr (last lines)", str(tail).splitlines())
+            # a multi-line shell script stays indented under its step
+            lines = command_text(event.payload).split("\n")
+            command = "\n      ".join(printable(line) for line in lines)
+            self.out.write(dim(f"    $ {command}", self.color) + "\n")
+        if failure and not self.verbose:  # -v has already shown all the output
+            self._failure_output(event)
 
     def _started(self, step_id: str, event: Event) -> None:
         now = self.clock()
@@ -245,14 +256,41 @@ class LineReporter:
         name, detail = printable(step_id), printable(detail)
         self.out.write(f"{head} {paint(f'{mark} {name}', status, self.color)}{detail}\n")
 
-    def _block(self, title: str, lines: Sequence[str]) -> None:
-        # Lines keep a `    | ` prefix even inside a group, so a log line can never be read as
+    def _block(self, title: str, lines: Sequence[str], *, titled: bool = True) -> None:
+        # Lines keep a `    ` prefix even inside a group, so a log line can never be read as
         # a GitHub workflow command (those start with `::`).
         if self.github:
             self.out.write(f"::group::{printable(title)}\n")
-        self.out.writelines(f"    | {printable(line)}\n" for line in lines)
+        elif titled:
+            self.out.write(f"    {printable(title)}\n")
+        self.out.writelines(f"    {printable(line)}\n" for line in lines)
         if self.github:
             self.out.write("::endgroup::\n")
+
+    def _failure_output(self, event: Event) -> None:
+        """The tail of stdout and stderr and where the full logs are; on GitHub Actions folded
+        in a group and followed by an `::error` annotation at the step in the plan file."""
+        step_id = str(event.step_id)
+        tail = event.payload.get("output_tail")
+        lines: list[str] = []
+        if isinstance(tail, dict):  # a step that never started has no output
+            title, lines = tail_block(step_id, tail, event.run_id)
+            self._block(title, lines)
+        elif event.payload.get("stderr_tail"):  # an event of an older planrun: stderr only
+            lines = [f"| {line}" for line in str(event.payload["stderr_tail"]).splitlines()]
+            self._block(f"{step_id} stderr (last lines)", lines, titled=False)
+        if self.github:
+            from planrun.ci import ANNOTATION_LINES, annotation
+
+            quoted = [line for line in lines if line[:1] in ("|", "!")][-ANNOTATION_LINES:]
+            status = EVENT_STATUS[event.type].replace("_", " ")
+            step = self.steps.get(step_id, {})
+            level: Literal["error", "warning"] = "error"
+            if step.get("on_failure") == "continue":
+                level = "warning"
+            where = str(step.get("location", "")) or None
+            detail = _detail(event).strip()
+            self.out.write(annotation(step_id, where, status, [detail, *quoted], level))
 
     def _copy_output(self, step_id: str, running: _Running, *, final: bool) -> None:
         for marker, tail in running.tails:
@@ -289,34 +327,63 @@ def _detail(event: Event) -> str:
 SUMMARY_ROWS = 40  # past this, the end-of-run table lists only what did not succeed
 
 
-def summary_table(steps: Sequence[StepInfo], max_rows: int = SUMMARY_ROWS) -> str:
-    """One screen: each step's status, attempts, duration, exit code and reason.
-
-    A plan larger than `max_rows` lists only the steps that did not succeed (at most
-    `max_rows` of them) and counts the rest: 1,000 ✓ lines would bury the failures.
-    """
+def summary_rows(
+    steps: Sequence[StepInfo],
+    max_rows: int = SUMMARY_ROWS,
+    tolerated: Mapping[str, str] | None = None,
+) -> tuple[list[tuple[str, ...]], str]:
+    """The end-of-run table's rows (the first is the header) and the line that counts the steps
+    not listed ("" when all are); a tolerated failure says so in its status."""
     shown = list(steps)
     if len(shown) > max_rows:
         shown = [s for s in steps if s.status != "success"][:max_rows]
     header = ("STEP", "STATUS", "ATTEMPTS", "DURATION", "EXIT", "REASON")
     rows: list[tuple[str, ...]] = [header]
+    why = tolerated or {}
     for step in shown:
-        status = step.status + (f" (recovered by {step.recovered_by})" if step.recovered_by else "")
+        if step.step_id in why:
+            status = f"{step.status}, tolerated ({why[step.step_id]})"
+        else:
+            status = step.status + (
+                f" (recovered by {step.recovered_by})" if step.recovered_by else ""
+            )
         duration = "" if step.duration_sec is None else f"{step.duration_sec:.2f}s"
         exit_code = "" if step.exit_code is None else str(step.exit_code)
         reason = ": ".join(filter(None, [step.reason, step.detail]))
         raw = (step.step_id, status, str(step.attempts), duration, exit_code, reason)
         rows.append(tuple(printable(cell) for cell in raw))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    hidden = len(steps) - len(shown)
+    footer = ""
+    if hidden:
+        succeeded = sum(1 for s in steps if s.status == "success")
+        footer = (
+            f"… {hidden} more {plural(hidden, 'step')} not listed ({succeeded} succeeded);"
+            " `planrun show RUN` lists every step"
+        )
+    return rows, footer
+
+
+def summary_table(
+    steps: Sequence[StepInfo],
+    max_rows: int = SUMMARY_ROWS,
+    tolerated: Mapping[str, str] | None = None,
+) -> str:
+    """One screen: each step's status, attempts, duration, exit code and reason.
+
+    A plan larger than `max_rows` lists only the steps that did not succeed (at most
+    `max_rows` of them) and counts the rest: 1,000 ✓ lines would bury the failures.
+    """
+    rows, footer = summary_rows(steps, max_rows, tolerated)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     lines = []
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
         lines.append("  ".join([*cells, row[-1]]).rstrip())
-    hidden = len(steps) - len(shown)
-    if hidden:
-        succeeded = sum(1 for s in steps if s.status == "success")
-        lines.append(
-            f"… {hidden} more steps not listed ({succeeded} succeeded);"
-            " `planrun show RUN` lists every step"
-        )
+    if footer:
+        lines.append(footer)
     return "\n".join(lines) + "\n"
+
+
+def plural(count: int, word: str) -> str:
+    """`1 step`, `2 steps`: the word for `count` of them (regular English plurals only)."""
+    return word if count == 1 else word + "s"

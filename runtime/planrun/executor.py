@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from planrun import semantics as sem
 from planrun.events import Event
+from planrun.failure import output_tail
 from planrun.ir import IR
 from planrun.launch import AttemptFiles, LaunchError, RunContext, launch_spec
 from planrun.outputs import OutputError, read_outputs
@@ -289,6 +290,9 @@ class Executor:
             if record.secret_outputs:
                 details["secret_outputs"] = sorted(record.secret_outputs)
         succeeded = finished.outcome == "exited" and finished.exit_code == 0
+        if finished.outcome != "cancelled" and (not succeeded or output_error is not None):
+            base = self._attempt_base(step_id, record.attempts)
+            details["output_tail"] = output_tail(base + ".stdout", base + ".stderr", finished.order)
         if succeeded and output_error is not None:
             self._attempt_ended(step_id, sem.FAILED, output_error, details)
         elif succeeded:
@@ -377,10 +381,13 @@ class Executor:
             if isinstance(action, sem.Start):
                 self.ready.push(action.step_id, action.urgent)
             elif isinstance(action, sem.Skip):
+                detail = action.detail
+                condition = self.steps[action.step_id]["condition"]
+                if action.reason == "condition" and condition is not None:
+                    detail = f"`{condition['source']}` is false"  # as `planc simulate` says it
                 self._emit(
-                    "step_skipped", action.step_id, None, reason=action.reason,
-                    detail=action.detail,
-                )  # fmt: skip
+                    "step_skipped", action.step_id, None, reason=action.reason, detail=detail
+                )
             elif isinstance(action, sem.UpstreamFailed):
                 self._emit(
                     "step_upstream_failed", action.step_id, None, reason="upstream",

@@ -141,5 +141,6 @@ def _environment(
     env["PLAN_RUN_ID"] = ctx.run_id
     env["PLAN_STEP_ID"] = step["id"]
     env["PLAN_ATTEMPT"] = str(attempt)
-    env["PLAN_OUTPUT"] = output
+    # Absolute: the step may run in another directory than planrun (a relative state dir).
+    env["PLAN_OUTPUT"] = os.path.abspath(output)
     return env

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Literal
 
+from planrun.failure import WriteOrder
 from planrun.procinfo import CLOCK_TICKS, boot_time, start_time
 from planrun.procinfo import ProcStat as _ProcStat
 from planrun.procinfo import proc_stat as _proc_stat
@@ -110,6 +111,7 @@ class Finished:
     duration_sec: float
     started_at: float
     finished_at: float
+    order: WriteOrder | None = None  # pumped attempts: their last output, in the order written
 
     @classmethod
     def from_spawn_error(cls, key: str, error: SpawnError) -> Finished:
@@ -130,7 +132,12 @@ class _Pump:
     """One masked output stream: a pipe from the child, a masker, the log file (and an echo)."""
 
     def __init__(
-        self, read_fd: int, log_fd: int, patterns: tuple[bytes, ...], echo_fd: int = -1
+        self,
+        read_fd: int,
+        log_fd: int,
+        patterns: tuple[bytes, ...],
+        echo_fd: int = -1,
+        order: tuple[WriteOrder, int] | None = None,  # record into it as stream 0 or 1
     ) -> None:
         self.read_fd = read_fd
         self.log_fd = log_fd
@@ -140,6 +147,7 @@ class _Pump:
             from planrun.masking import StreamMasker  # only plans with secrets mask output
 
             self.masker = StreamMasker(patterns)
+        self.order = order
 
     def pump(self) -> bool:
         """Copy what is available; False at end of stream (then the pump is closed)."""
@@ -151,6 +159,8 @@ class _Pump:
             if not chunk:
                 self.close()
                 return False
+            if self.order is not None:
+                self.order[0].add(self.order[1], chunk)
             self._write(self.masker.feed(chunk) if self.masker else chunk)
 
     def _write(self, data: bytes) -> None:
@@ -165,6 +175,8 @@ class _Pump:
         if self.read_fd >= 0:
             if self.masker is not None:
                 self._write(self.masker.flush())
+            if self.order is not None:
+                self.order[0].end(self.order[1])
             os.close(self.read_fd)
             os.close(self.log_fd)
             self.read_fd = self.log_fd = -1
@@ -716,6 +728,7 @@ class ProcessSet:
                 duration_sec=duration,
                 started_at=att.started_at,
                 finished_at=att.started_at + duration,
+                order=att.pumps[0].order[0] if att.pumps and att.pumps[0].order else None,
             )
         )
 
@@ -856,7 +869,11 @@ def _masked_streams(logs: tuple[int, int], spec: LaunchSpec) -> tuple[int, int, 
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     for fd in (out_r, err_r):
         os.set_blocking(fd, False)
-    pumps = [_Pump(out_r, out_log, patterns, out_echo), _Pump(err_r, err_log, patterns, err_echo)]
+    order = WriteOrder()  # counts the line breaks of each chunk, on top of the masking
+    pumps = [
+        _Pump(out_r, out_log, patterns, out_echo, (order, 0)),
+        _Pump(err_r, err_log, patterns, err_echo, (order, 1)),
+    ]
     return out_w, err_w, pumps
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from planrun import semantics as sem
-from planrun.console import Observer, reporter, summary_table, tee
+from planrun.console import Observer, plural, reporter, summary_rows, summary_table, tee
 from planrun.events import Event
 from planrun.executor import (
     Executor,
@@ -181,9 +181,10 @@ def run(
             run_id, ir.plan_id, ir.digest, ir.data, step_ids, argv, capacity, params, watch=watch
         )
         if output.observer is None:
+            count = f"{len(step_ids)} {plural(len(step_ids), 'step')}"
             plan_id = printable(ir.plan_id)
-            output.err.write(f"planrun: run {run_id} (plan {plan_id}, {len(step_ids)} steps)\n")
-        observer = _observer(output, len(step_ids))
+            output.err.write(f"planrun: run {run_id} (plan {plan_id}, {count})\n")
+        observer = _observer(output, len(step_ids), ir)
         observer(started)  # run_started was recorded before any observer existed
         _record_ui_action(store, run_id, observer)
         executor = Executor(ir, store, run_id, options, observer, interrupts)
@@ -209,7 +210,13 @@ def _recording(
             interrupts.restore()
 
 
-def _drive(executor: Executor, state_dir: str, output: Output, execute: Callable[[], int]) -> int:
+def _drive(
+    executor: Executor,
+    state_dir: str,
+    output: Output,
+    execute: Callable[[], int],
+    resumes: int = 0,  # how many times the run was resumed, this session's included
+) -> int:
     """Run the executor, then print the summary; a store that fails mid-run stops the run."""
     _warn_unmasked(executor, output)
     try:
@@ -217,7 +224,7 @@ def _drive(executor: Executor, state_dir: str, output: Output, execute: Callable
     except StoreWriteError as exc:
         raise _stopped(exc, executor.run_id) from exc
     if output.observer is None:
-        _print_summary(state_dir, executor.run_id, output)
+        _print_summary(state_dir, executor.run_id, output, executor.ir.steps, resumes)
     return code
 
 
@@ -292,7 +299,7 @@ def resume(
         info = store.begin_resume(run_ref, ir.digest)
         run_id = info.run.run_id
         grace = float(ir.globals["kill_grace_sec"])
-        recorded, tags, secret_outputs = _recorded_params_and_tags(state_dir, run_id)
+        recorded, tags, secret_outputs, resumed = _recorded_params_and_tags(state_dir, run_id)
         params = _resumed_params(ir, run_id, recorded, secret_assignments)
         killed = kill_leftovers(info.running_attempts, grace, tags)
         store.emit(run_id, "run_resumed", pid=os.getpid(), previous_status=info.previous_status)
@@ -316,11 +323,11 @@ def resume(
         options.params = params
         # Progress counts this session's work: steps that succeeded before are not redone.
         carried = kept_on_resume(previous, ir.steps) | left_out_on_resume(previous)
-        observer = _observer(output, len(ir.steps) - len(carried))
+        observer = _observer(output, len(ir.steps) - len(carried), ir)
         _record_ui_action(store, run_id, observer)
         executor = Executor(ir, store, run_id, options, observer, interrupts)
         executor.scrub_outputs((a.step_id, a.attempt) for a in info.running_attempts)
-        return _drive(executor, state_dir, output, lambda: executor.run(previous))
+        return _drive(executor, state_dir, output, lambda: executor.run(previous), resumed + 1)
 
 
 def _record_ui_action(store: RunStore, run_id: str, observer: Observer) -> None:
@@ -344,10 +351,11 @@ def bind_params(ir: IR, assignments: tuple[str, ...], params_file: str | None) -
 
 def _recorded_params_and_tags(
     state_dir: str, run_id: str
-) -> tuple[dict[str, Any], dict[tuple[str, int], str], dict[str, set[str]]]:
+) -> tuple[dict[str, Any], dict[tuple[str, int], str], dict[str, set[str]], int]:
     """From the run's events, in one read: the params it started with (a resumed run keeps
-    them), the PLANRUN_ATTEMPT_TAG of each attempt (to find daemons a dead planrun left) and
-    each step's secret outputs (whose values were not recorded)."""
+    them), the PLANRUN_ATTEMPT_TAG of each attempt (to find daemons a dead planrun left), each
+    step's secret outputs (whose values were not recorded) and how many times it was resumed
+    before."""
     with open_reader(state_dir) as reader:
         events = reader.events(run_id)
     params = events[0].payload.get("params") if events else None
@@ -361,7 +369,8 @@ def _recorded_params_and_tags(
         from planrun.secrecy import secret_outputs_in
 
         secret_outputs = secret_outputs_in(events)
-    return (dict(params) if isinstance(params, dict) else {}), tags, secret_outputs
+    resumed = sum(1 for e in events if e.type == "run_resumed")  # before this session
+    return (dict(params) if isinstance(params, dict) else {}), tags, secret_outputs, resumed
 
 
 def _resumed_params(
@@ -432,6 +441,7 @@ def status(state_dir: str, run_ref: str | None, as_json: bool, out: TextIO) -> i
         try:
             summary = reader.summary(run_id)
             steps = reader.steps(run_id)
+            ir_steps = json.loads(reader.ir(run_id))["steps"]
         except StoreError as exc:
             raise UsageError(str(exc)) from None
     if as_json:
@@ -439,7 +449,9 @@ def status(state_dir: str, run_ref: str | None, as_json: bool, out: TextIO) -> i
         return 0
     head = f"run {summary['run_id']}  plan {summary['plan_id']}  status {summary['status']}"
     out.write(printable(head) + "\n")
-    out.write(summary_table(steps))
+    from planrun.ci import tolerated
+
+    out.write(summary_table(steps, tolerated=tolerated(ir_steps, steps)))
     return 0
 
 
@@ -467,7 +479,7 @@ def _command_line(step: dict[str, Any], params: dict[str, Any]) -> str:
     return text if len(text) <= 72 else text[:69] + "..."
 
 
-def _observer(output: Output, total: int) -> Observer:
+def _observer(output: Output, total: int, ir: IR) -> Observer:
     """Human text on `err` (live view on a terminal, else plain lines); with --json the JSONL
     event stream on `out` as well, and then never the live view, so headless runs stay rich-free."""
     human = output.observer or reporter(
@@ -477,6 +489,7 @@ def _observer(output: Output, total: int) -> Observer:
         verbose=output.verbose,
         color=output.color,
         live=False if output.json_events else output.live,
+        plan_steps=ir.steps,
     )
     if output.json_events:
         return tee(_JsonStream(output.out), human)
@@ -492,15 +505,39 @@ class _JsonStream:
         self.out.flush()
 
 
-def _print_summary(state_dir: str, run_id: str, output: Output) -> None:
+def _print_summary(
+    state_dir: str, run_id: str, output: Output, ir_steps: list[dict[str, Any]], resumes: int
+) -> None:
+    from planrun.ci import append_step_summary, summary_markdown, tolerated
+
     with open_reader(state_dir) as reader:
         run_info = reader.run(run_id)
         steps = reader.steps(run_id)
+    why = tolerated(ir_steps, steps)
     stream = output.err
-    stream.write(summary_table(steps))
-    stream.write(
-        f"planrun: run {run_id} {run_info.status} in {run_info.duration_sec or 0:.2f}s"
-        f" (exit {run_info.exit_code})\n"
+    stream.write(summary_table(steps, tolerated=why))
+    line = f"run {run_id} {run_info.status} in {run_info.duration_sec or 0:.2f}s"
+    if resumes:
+        line += _timeline(run_info.started_at, run_info.finished_at, resumes)
+    stream.write(f"planrun: {line} (exit {run_info.exit_code})\n")
+    rows, footer = summary_rows(steps, tolerated=why)
+    title = f"planrun: {run_info.plan_id}: {line}"
+    error = append_step_summary(summary_markdown(title, rows, footer))
+    if error is not None:
+        stream.write(f"planrun: warning: {error}\n")
+
+
+def _timeline(started_at: str, finished_at: str | None, resumes: int) -> str:
+    """After a resume the duration counts the last session only; say what the whole took."""
+    from planrun.views.style import format_duration, local_time, parse_ts
+
+    if finished_at is None:
+        return ""
+    whole = (parse_ts(finished_at) - parse_ts(started_at)).total_seconds()
+    times = "once" if resumes == 1 else f"{resumes} times"
+    return (
+        f" since its last resume (resumed {times}; {format_duration(whole)} from its start at"
+        f" {local_time(started_at)})"
     )
 
 

@@ -37,6 +37,7 @@ def test_try_repo_flags_the_bad_plan_only(tmp_path: Path) -> None:
     (project / "plans" / "good.yaml").write_text(GOOD)
     (project / "plans" / "bad.yaml").write_text(BAD)
     (project / "README.md").write_text("not a plan\n")
+    (project / "plans" / "good.params.json").write_text('{"name": "x"}')  # a params file
     _git(project, "init", "-q")
     _git(project, "add", ".")
     env = {
@@ -54,7 +55,7 @@ def test_try_repo_flags_the_bad_plan_only(tmp_path: Path) -> None:
             cwd=project, capture_output=True, text=True, env=env, timeout=600,
         )  # fmt: skip
 
-    both = try_repo("plans/good.yaml", "plans/bad.yaml", "README.md")
+    both = try_repo("plans/good.yaml", "plans/bad.yaml", "README.md", "plans/good.params.json")
     assert both.returncode == 1, both.stdout
     report = both.stdout.split("- exit code: 1\n")[-1]
     assert report.strip().splitlines() == [

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -93,6 +94,8 @@ def test_github_actions_folds_the_stderr_tail_in_a_group() -> None:
         "    | FAIL: test_parse",  # prefixed: a log line can never be a workflow command
         "    | AssertionError: 1 != 2",
         "::endgroup::",
+        "::error title=step test failed::exit code 3 (1.2s)%0A| FAIL: test_parse%0A"
+        "| AssertionError: 1 != 2",
     ]
 
 
@@ -228,7 +231,17 @@ def test_a_real_run_in_ci_prints_lines_and_groups(
     assert "] ↻ flaky exit code 1; retrying in " in text
     assert "] ▶ flaky (attempt 2)" in text
     assert "] ✗ test exit code 3 (" in text
-    assert "::group::test stderr (last lines)\n    | FAIL: test_parse\n" in text
+    assert (
+        "::group::test output (3 lines, stdout, then stderr; | stdout, ! stderr)\n"
+        "    | collected 3 items\n"
+        "    ! FAIL: test_parse\n"
+        "    ! AssertionError: 1 != 2\n"
+        "    full log: "
+    ) in text
+    # on_failure: continue: a warning annotation, positioned at the step in the plan file
+    assert re.search(
+        r"^::warning file=[^,]*plan[^,]*,line=\d+,title=step test failed::exit code 3", text, re.M
+    )
     assert "] ⊘ docs condition" in text
     assert "\x1b[" not in text  # not a terminal: no colour
 

@@ -74,6 +74,8 @@ def bound_text(plan_id: str, result: BoundResult, deadline: float | None) -> str
     out.append(f"critical path:       {result.path_text()}\n")
     out.append(f"  unlimited workers  L = {format_seconds(L)}\n")
     out.append(f"  all steps          W = {format_seconds(W)}\n")
+    if L > W:
+        out.append(_path_over_work(result))
     if m >= len(result.steps):
         formula = f"L (max_concurrency {m} ≥ {len(result.steps)} steps: no step waits)"
     else:
@@ -84,6 +86,19 @@ def bound_text(plan_id: str, result: BoundResult, deadline: float | None) -> str
     if deadline is not None:
         out.append(f"deadline_sec {format_seconds(deadline)}: {_verdict(result, deadline)}\n")
     return "".join(out)
+
+
+def _path_over_work(result: BoundResult) -> str:
+    """Why L > W is possible: W counts every step once, the path counts a fallback after each
+    step on it that names it, although a fallback runs at most once per run."""
+    named = [result.steps[sid].fallback for sid in dict.fromkeys(result.critical_path)]
+    counts = {fb: named.count(fb) for fb in named if fb is not None}
+    repeated = [f"`{fb}` {n} times" for fb, n in sorted(counts.items()) if n > 1]
+    names = ", ".join(repeated) or "a fallback more than once"
+    return (
+        f"  L > W: L counts {names} (after each step on the path that falls back to it), W"
+        " counts every step once; a fallback runs at most once per run, so L over-estimates\n"
+    )
 
 
 def _verdict(result: BoundResult, deadline: float) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
 from collections.abc import Iterator
 
 from planc.diagnostics import Diagnostic, warning
@@ -25,6 +27,13 @@ CODES = {
         "`powershell.exe`, `cmd.exe`, `.ps1`/`.bat` scripts and `C:/` paths only work on"
         " Windows; elsewhere the step fails with `command not found`. Use `pwsh` (PowerShell"
         " 7, cross-platform) or a portable command.",
+    ),
+    "command-with-spaces": (
+        "warning: `command` holds a whole command line",
+        "Without `shell: true`, `command` is one program name, run as is: `command: ruff check .`"
+        " looks for a program called `ruff check .` and fails with `command not found`. Name"
+        " the program in `command` and put each argument in `args` (`command: ruff`,"
+        " `args: [check, .]`), or set `shell: true` to have `/bin/sh` read the line.",
     ),
 }
 
@@ -52,6 +61,7 @@ def check(ctx: RuleContext) -> Iterator[Diagnostic]:
                 "set `timeout_sec` on the step or `globals.default_timeout_sec`",
             )
         yield from _windows_only(ctx, step, step.get("command"))
+        yield from _command_line(ctx, step, step.get("command"))
         cwd = step.get("cwd")
         if isinstance(cwd, str) and _DRIVE_PATH.match(cwd):
             yield warning(
@@ -72,3 +82,51 @@ def _windows_only(ctx: RuleContext, step: SourceStep, command: object) -> Iterat
             f"step `{step.id}` runs `{command}`, which exists only on Windows",
             "use `pwsh` (PowerShell 7 runs on Linux and macOS) or a portable command",
         )
+
+
+_PLACEHOLDER = re.compile(r"\$\{\{.*?\}\}", re.DOTALL)
+
+
+def _command_line(ctx: RuleContext, step: SourceStep, command: object) -> Iterator[Diagnostic]:
+    """`command: ruff check .` without `shell: true`: planrun would look for a program of that
+    name (what go-task, just, make and GitHub Actions users write first)."""
+    if step.get("shell") is True or not isinstance(command, str):
+        return
+    if not any(c.isspace() for c in _PLACEHOLDER.sub("", command).strip()):
+        return
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        words = []
+    args = step.get("args")
+    if len(words) > 1 and not args:
+        listed = ", ".join(_yaml_word(w) for w in words[1:])
+        fix = (
+            f"write `command: {_yaml_word(words[0])}` and `args: [{listed}]`, or set `shell: true`"
+        )
+    else:
+        fix = "name only the program in `command` and put its arguments in `args`, or set"
+        fix += " `shell: true`"
+    yield warning(
+        ctx.path,
+        step.span_of("command"),
+        "command-with-spaces",
+        f"step `{step.id}` runs a program named `{command.strip()}`: without `shell: true` the"
+        " command is not split into words",
+        fix,
+    )
+
+
+def _yaml_word(word: str) -> str:
+    """A word as a plain YAML flow scalar when it can be one, else double-quoted."""
+    if re.fullmatch(r"[A-Za-z0-9_./=@%+-][A-Za-z0-9_./=@%+:-]*", word) and word not in (
+        "true",
+        "false",
+        "null",
+        "yes",
+        "no",
+        "on",
+        "off",
+    ):
+        return word
+    return json.dumps(word)

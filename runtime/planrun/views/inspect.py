@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, TextIO
 
+from planrun.ci import tolerated
 from planrun.store import Reader, RunInfo, StepInfo, open_reader
 from planrun.views.model import elapsed, pick_run, record_dict, run_dict, run_duration
 from planrun.views.style import (
@@ -115,6 +116,7 @@ def show(
         run = reader.run(pick_run(reader, run_ref))
         steps = reader.steps(run.run_id)
         attempts = reader.attempts(run.run_id) if as_json else []
+        why = tolerated(json.loads(reader.ir(run.run_id))["steps"], steps)
     if as_json:
         data: dict[str, Any] = {
             "run": run_dict(run),
@@ -131,7 +133,7 @@ def show(
         f"  started {local_time(run.started_at)}  {duration}  {_counts(run.step_counts)}\n"
     )
     header = ("STEP", "STATUS", "ATTEMPTS", "DURATION", "EXIT", "REASON")
-    rows = [header, *(_step_row(s) for s in steps)]
+    rows = [header, *(_step_row(s, why.get(s.step_id)) for s in steps)]
     statuses = ["", *(s.status for s in steps)]
     out.write(_table(rows, status_column=1, statuses=statuses, color=painted))
     out.write(_outputs(steps))
@@ -150,9 +152,11 @@ def _outputs(steps: list[StepInfo]) -> str:
     return "outputs:\n" + "".join(lines) if lines else ""
 
 
-def _step_row(step: StepInfo) -> tuple[str, ...]:
+def _step_row(step: StepInfo, tolerated: str | None = None) -> tuple[str, ...]:
     status = f"{symbol(step.status)} {step.status}"
-    if step.recovered_by:
+    if tolerated:
+        status += f", tolerated ({tolerated})"
+    elif step.recovered_by:
         status += f" (recovered by {step.recovered_by})"
     duration = format_duration(step.duration_sec)
     if step.status == "running" and step.started_at:

@@ -24,6 +24,7 @@ from rich.text import Text
 
 from planrun.console import EVENT_STATUS, FAILURES, FINAL, SYMBOLS, command_text
 from planrun.events import Event
+from planrun.failure import tail_block
 from planrun.views.style import (
     FINAL_STATUSES,
     RICH_STYLES,
@@ -172,9 +173,17 @@ class LiveView:
         elif payload.get("duration_sec") is not None:
             line.append(f" ({format_duration(payload['duration_sec'])})", "dim")
         self.console.print(line, highlight=False)
-        tail = payload.get("stderr_tail")
-        if tail and not self.verbose and not retrying:
-            for text in str(tail).splitlines():
+        if self.verbose or retrying:
+            return
+        tail = payload.get("output_tail")
+        if isinstance(tail, dict):
+            title, lines = tail_block(str(event.step_id), tail, event.run_id)
+            block = Text(f"    {title}", "dim")  # one print: the region is redrawn once
+            for text in lines:
+                block.append("\n    " + text)
+            self.console.print(block, highlight=False)
+        elif payload.get("stderr_tail"):  # an event of an older planrun: stderr only
+            for text in str(payload["stderr_tail"]).splitlines():
                 self.console.print(Text("    │ ", "dim") + Text(printable(text)), highlight=False)
 
     def _print_output(self, step_id: str, running: _Running, *, final: bool) -> None:

@@ -1,4 +1,4 @@
-"""`planrun logs RUN STEP`: print an attempt's stdout or stderr, or follow it while it runs."""
+"""`planrun logs [RUN] STEP`: print an attempt's stdout or stderr, or follow it while it runs."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from planrun.views.model import (
     find_attempt,
     find_step,
     log_path,
+    pick_run,
 )
 from planrun.views.style import printable
 from planrun.views.tail import LogTail
@@ -29,7 +30,7 @@ POLL_SEC = 0.2
 @dataclass
 class LogRequest:
     state_dir: str
-    run_ref: str
+    run_ref: str | None  # None: the latest run
     step_id: str
     attempt: int | None = None  # None: the latest, and with --follow every later one too
     stream: Stream = "stdout"
@@ -46,7 +47,7 @@ def logs(
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     with open_state(request.state_dir) as reader, _refusing_unsafe():
-        run_id = reader.resolve(request.run_ref)
+        run_id = pick_run(reader, request.run_ref)
         find_step(reader, run_id, request.step_id)  # unknown step: a clear error, even with -f
         printer = _Printer(out, run_id, request)
         if not request.follow:

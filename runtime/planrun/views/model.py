@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from planrun.bound import bound_for_ir
+from planrun.ci import tolerated
 from planrun.events import utc_now
 from planrun.store import AttemptInfo, Reader, RunInfo, StepInfo, StoreError, run_dir
 from planrun.views.dag import layered_layout
@@ -120,6 +121,8 @@ def run_dict(run: RunInfo) -> dict[str, Any]:
     data = record_dict(run)
     data["done"] = sum(n for status, n in run.step_counts.items() if status not in _OPEN)
     data["total"] = sum(run.step_counts.values())
+    # From the start to the end of the run: after a resume, `duration_sec` is the last session's.
+    data["span_sec"] = elapsed(run.started_at, run.finished_at) if run.finished_at else None
     return data
 
 
@@ -139,11 +142,12 @@ def snapshot(reader: Reader, run_ref: str, *, with_logs: bool = True) -> dict[st
     ir_steps = {s["id"]: s for s in ir["steps"]}
     steps = reader.steps(run_id)
     attempts = reader.attempts(run_id)
+    why = tolerated(ir["steps"], steps)
     data: dict[str, Any] = {
         "generated_at": utc_now(),
         "run": run_dict(run),
         "plan": {k: ir["plan"].get(k) or "" for k in ("id", "version", "description")},
-        "steps": [_step_dict(step, ir_steps.get(step.step_id, {})) for step in steps],
+        "steps": [_step_dict(step, ir_steps.get(step.step_id, {}), why) for step in steps],
         "attempts": [_attempt_dict(a) for a in attempts],
         "dag": _dag(ir["steps"]),
         "bound": bound_for_ir(ir).to_json(),
@@ -153,8 +157,9 @@ def snapshot(reader: Reader, run_ref: str, *, with_logs: bool = True) -> dict[st
     return data
 
 
-def _step_dict(step: StepInfo, ir_step: dict[str, Any]) -> dict[str, Any]:
+def _step_dict(step: StepInfo, ir_step: dict[str, Any], why: dict[str, str]) -> dict[str, Any]:
     data = record_dict(step)
+    data["tolerated"] = why.get(step.step_id)  # a failure that did not fail the run: why
     data["name"] = ir_step.get("name", step.step_id)
     data["depends_on"] = list(ir_step.get("depends_on", []))
     data["command"] = _command(ir_step)

@@ -17,6 +17,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, TextIO
 
+from planrun.console import plural
 from planrun.store import Reader
 from planrun.views.inspect import open_state
 from planrun.views.model import ViewError, pick_run, snapshot
@@ -86,6 +87,7 @@ def report(state_dir: str, run_ref: str | None, output: str | None, out: TextIO)
         run_id = pick_run(reader, run_ref)
     written = write_report(state_dir, run_id, output)
     out.write(
-        f"planrun: wrote {written.path} ({written.size / 1024:.0f} KiB, {written.steps} steps)\n"
+        f"planrun: wrote {written.path} ({written.size / 1024:.0f} KiB, {written.steps}"
+        f" {plural(written.steps, 'step')})\n"
     )
     return 0

@@ -156,7 +156,9 @@ const PlanViews = (() => {
         el("span", {}, "progress ", el("b", { id: "run-progress" }, `${run.done}/${run.total}`)),
         ...counts,
         el("span", {}, "started ", el("b", {}, fmtTime(parseTs(run.started_at)))),
-        el("span", {}, run.status === "running" ? "running for " : "took ", el("b", {}, fmtDuration(duration))),
+        el("span", {}, run.status === "running" ? "running for " : "took ", el("b", {}, fmtDuration(duration)),
+          // after a resume the duration is the last session's; the timeline spans the whole run
+          run.span_sec > duration + 1 ? ` since the last resume, ${fmtDuration(run.span_sec)} from its start` : ""),
         run.exit_code !== null ? el("span", {}, "exit ", el("b", {}, run.exit_code)) : null,
         el("span", {}, "host ", el("b", {}, run.host)),
         el("span", {}, "concurrency ", el("b", {}, run.max_concurrency)));
@@ -208,7 +210,8 @@ const PlanViews = (() => {
         if (step.attempts > 1) label.push(`${step.attempts} attempts`);
         if (step.exit_code !== null) label.push(`exit ${step.exit_code}`);
         if (step.reason) label.push(step.reason);
-        if (step.recovered_by) label.push(`recovered by ${step.recovered_by}`);
+        if (step.tolerated) label.push(`tolerated (${step.tolerated})`);
+        else if (step.recovered_by) label.push(`recovered by ${step.recovered_by}`);
         fragment.append(el("div", {
           class: `tile s-${status}${step.step_id === this.selected ? " selected" : ""}`,
           role: "listitem", tabindex: 0, "data-step": step.step_id, "data-status": status,
@@ -339,7 +342,9 @@ const PlanViews = (() => {
           `attempt ${log.attempt || step.attempts} of ${step.attempts}`].filter(Boolean).join(" · ");
         const parts = [el("h3", {}, `${SYMBOLS[step.status]} ${step.step_id} `,
           el("span", { class: "muted" }, what))];
-        if (step.recovered_by) parts.push(el("div", { class: "muted" }, `recovered by ${step.recovered_by}`));
+        if (step.tolerated) parts.push(el("div", { class: "muted tolerated" },
+          `tolerated: the run went on (${step.tolerated})`));
+        else if (step.recovered_by) parts.push(el("div", { class: "muted" }, `recovered by ${step.recovered_by}`));
         if (log.omitted) parts.push(el("div", { class: "empty" },
           `log omitted (report size limit): planrun logs ${this.data.run.run_id} ${step.step_id} --stderr`));
         for (const stream of ["stderr", "stdout"]) {
@@ -349,6 +354,8 @@ const PlanViews = (() => {
             el("pre", { class: `log ${stream}`, "data-stream": stream }, log[stream]));
         }
         if (!log.omitted && !log.stderr && !log.stdout) parts.push(el("div", { class: "empty" }, "no output"));
+        parts.push(el("div", { class: "muted full-log" },
+          `full log: planrun logs ${this.data.run.run_id} ${step.step_id} [--stderr]`));
         return el("article", { class: `failed-log s-${step.status}`, "data-step": step.step_id,
           id: `failed-${step.step_id}` }, ...parts);
       });

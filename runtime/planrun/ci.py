@@ -1,0 +1,112 @@
+"""What a run says to a CI system: GitHub Actions workflow commands and the job summary.
+
+Under `GITHUB_ACTIONS=true` a failed step becomes an `::error` annotation positioned at the step
+in the plan file, its output a foldable `::group::`, and the end-of-run table is appended as
+markdown to `$GITHUB_STEP_SUMMARY`. Any other CI (`CI=true`) gets the plain lines of
+planrun.console, with no workflow commands and no colour escapes. (docs/views.md)
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+from planrun.store import StepInfo
+
+CiKind = Literal["github", "plain", "none"]
+ANNOTATION_LINES = 10  # output lines quoted in an annotation (the group has the whole tail)
+
+
+def ci_kind(env: Mapping[str, str] | None = None) -> CiKind:
+    environ = os.environ if env is None else env
+    if environ.get("GITHUB_ACTIONS") == "true":
+        return "github"
+    return "plain" if environ.get("CI", "").lower() in ("true", "1") else "none"
+
+
+def escape_data(text: str) -> str:
+    """A workflow command's message: one line whatever the text holds (GitHub's own escaping)."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def split_location(location: str) -> tuple[str, int | None]:
+    """`plans/ci.yaml:12:5` -> (`plans/ci.yaml`, 12); a path without a line -> (path, None)."""
+    match = re.fullmatch(r"(.*?):(\d+)(?::\d+)?", location)
+    if match is None:
+        return location, None
+    return match.group(1), int(match.group(2))
+
+
+def annotation(
+    step_id: str,
+    location: str | None,
+    title: str,
+    lines: Sequence[str],
+    level: Literal["error", "warning"] = "error",
+) -> str:
+    """`::error file=PLAN,line=L,title=...::message`, the message ending with the output's last
+    lines (each a `| `/`! ` line of planrun.failure.tail_block). A tolerated failure
+    (`on_failure: continue`) is a `::warning`."""
+    props = []
+    if location:
+        path, line = split_location(location)
+        props.append(f"file={escape_property(path)}")
+        if line is not None:
+            props.append(f"line={line}")
+    props.append(f"title={escape_property(f'step {step_id} {title}')}")
+    return f"::{level} {','.join(props)}::{escape_data(chr(10).join(lines))}\n"
+
+
+def tolerated(steps: Iterable[Mapping[str, Any]], infos: Sequence[StepInfo]) -> dict[str, str]:
+    """The failed steps whose failure did not fail the run, and why (docs/semantics.md):
+    `on_failure: continue`, or a fallback step recovered it."""
+    policy = {str(s["id"]): str(s.get("on_failure", "abort")) for s in steps}
+    result: dict[str, str] = {}
+    for info in infos:
+        if info.status not in ("failed", "timed_out"):
+            continue
+        if info.recovered_by:
+            result[info.step_id] = f"recovered by {info.recovered_by}"
+        elif policy.get(info.step_id) == "continue":
+            result[info.step_id] = "on_failure: continue"
+    return result
+
+
+def _cell(text: str) -> str:
+    """A markdown table cell showing `text` literally: HTML escaped (no tag, no entity), the
+    inline markdown specials (code, emphasis, links, strike-through) and the cell separator
+    backslashed, on one line."""
+    text = html.escape(text, quote=False).replace("\n", " ").replace("\r", " ")
+    return re.sub(r"([\\`*_\[\]|~])", r"\\\1", text)
+
+
+def summary_markdown(title: str, rows: Sequence[Sequence[str]], footer: str = "") -> str:
+    """A job summary: a heading, the end-of-run table (first row: the header), a footer line."""
+    header, *body = rows
+    lines = [f"### {_cell(title)}", "", "| " + " | ".join(header) + " |"]
+    lines.append("|" + "---|" * len(header))
+    lines.extend("| " + " | ".join(_cell(cell) for cell in row) + " |" for row in body)
+    if footer:
+        lines += ["", _cell(footer)]
+    return "\n".join(lines) + "\n\n"
+
+
+def append_step_summary(text: str, env: Mapping[str, str] | None = None) -> str | None:
+    """Append to $GITHUB_STEP_SUMMARY; the error text when it cannot be written."""
+    environ = os.environ if env is None else env
+    path = environ.get("GITHUB_STEP_SUMMARY")
+    if not path or ci_kind(environ) != "github":
+        return None
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        return f"cannot append to $GITHUB_STEP_SUMMARY ({path}): {exc.strerror or exc}"
+    return None
