@@ -188,6 +188,8 @@ def _report(results: Sequence[Compilation], fmt: str, stream: TextIO) -> None:
     if not diagnostics and fmt == "text":
         return
     sources = {r.path: r.text for r in results if r.text is not None}
+    for r in results:  # included files, so their lines are shown too
+        sources.update((path, text) for path, text in r.sources.items() if path not in sources)
     stream.write(render(diagnostics, sources, fmt))
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from planrun import semantics as sem
 from planrun.events import Event
+from planrun.groups import FAIL_FAST, GroupControl
 from planrun.ir import IR
 from planrun.launch import AttemptFiles, LaunchError, RunContext, launch_spec
 from planrun.outputs import OutputError, read_outputs
@@ -128,6 +129,7 @@ class Executor:
         self.plan = sem.PlanState.create(rules, self._condition_holds)
         self.ready = ReadyQueue(rules)
         self.procs = ProcessSet()
+        self.groups = GroupControl(ir.raw.get("groups", {}))
         self.interrupts = interrupts or Interrupts()
         self.interrupts.wake = self.procs.wakeup
         self.records = {sid: StepRecord() for sid in self.steps}
@@ -199,12 +201,19 @@ class Executor:
                 self._attempt_finished(finished)
 
     def _start_ready(self) -> None:
+        held: list[str] = []  # a group's max_parallel reached: they wait for a sibling to end
         while self.procs.running < self.capacity:
             step_id = self.ready.pop()
             if step_id is None:
-                return
-            if self.plan.status[step_id] in (sem.PENDING, sem.RUNNING):
+                break
+            if self.plan.status[step_id] not in (sem.PENDING, sem.RUNNING):
+                continue
+            if self.groups.held(step_id, self.procs.__contains__):
+                held.append(step_id)
+            else:
                 self._start_attempt(step_id)
+        for step_id in held:
+            self.ready.push(step_id)
 
     def _next_timer_delay(self) -> float | None:
         if not self.retry_timers:
@@ -286,7 +295,8 @@ class Executor:
             )
             self._apply(self.plan.finished(step_id, sem.SUCCESS))
         elif finished.outcome == "cancelled":
-            self._emit("step_cancelled", step_id, reason=self._cancel_reason(), **details)
+            reason = FAIL_FAST if step_id in self.groups.cancelled else self._cancel_reason()
+            self._emit("step_cancelled", step_id, reason=reason, **details)
             self._apply(self.plan.finished(step_id, sem.CANCELLED))
         elif finished.outcome in ("timeout", "stalled"):
             details["limit_sec"] = self._limit(step_id, finished.outcome)
@@ -328,6 +338,25 @@ class Executor:
         event = "step_timed_out" if status == sem.TIMED_OUT else "step_failed"
         self._emit(event, step_id, reason=reason, **details)
         self._apply(self.plan.finished(step_id, status))
+        self._fail_fast(self.groups.to_cancel(step_id, step["on_failure"]))
+
+    def _fail_fast(self, siblings: list[str]) -> None:
+        """Cancel the other instances of a group whose member failed (docs/composition.md)."""
+        for step_id in siblings:
+            status = self.plan.status[step_id]
+            if status in sem.TERMINAL:
+                continue
+            self.groups.cancelled.add(step_id)
+            if step_id in self.procs:
+                self.procs.cancel(step_id)
+            elif status == sem.RUNNING:  # waiting for its retry delay, or queued for one
+                self.retry_timers = [t for t in self.retry_timers if t[2] != step_id]
+                heapq.heapify(self.retry_timers)
+                self._emit("step_cancelled", step_id, reason=FAIL_FAST, duration_sec=None)
+                self._apply(self.plan.finished(step_id, sem.CANCELLED))
+            else:
+                self._emit("step_cancelled", step_id, None, reason=FAIL_FAST, duration_sec=None)
+                self._apply(self.plan.finished(step_id, sem.CANCELLED))
 
     def _attempt_base(self, step_id: str, attempt: int) -> str:
         """The attempt's log path without its suffix (store.log_paths, as plain strings)."""
