@@ -145,7 +145,7 @@ class _Expander:
             )
             return None
         block = len(self.sources.files)
-        origin = (path, self.sources.file_of(target.line)[1])
+        origin = (target.line // LINE_BLOCK, self.sources.file_of(target.line)[1])
         text = data.decode("utf-8", errors="replace")
         self.sources.files.append(
             SourceFile(display, text, hashlib.sha256(data).hexdigest(), origin)
@@ -234,14 +234,20 @@ class _Expander:
                     path, key.span, "include-input", f"`{name}` is not an input of {display}", hint
                 )
         for name, spec in specs.items():
-            if not isinstance(spec, MapNode) or any(
-                str(k.value) not in _INPUT_KEYS for k, _ in spec.entries
-            ):
+            unknown = (
+                [k for k, _ in spec.entries if str(k.value) not in _INPUT_KEYS]
+                if isinstance(spec, MapNode)
+                else []
+            )
+            if not isinstance(spec, MapNode) or unknown:
+                where = unknown[0].span if unknown else spec.span
+                what = f"unknown key `{unknown[0].value}` in" if unknown else "a mapping for"
                 self.fail(
                     display,
-                    spec.span,
+                    where,
                     "include-input",
-                    f"input `{name}` takes {', '.join(_INPUT_KEYS)}",
+                    f"{what} input `{name}`",
+                    "keys: " + ", ".join(_INPUT_KEYS),
                 )
                 ok = False
                 continue

@@ -73,10 +73,8 @@ def lower(
     if groups:
         ir["groups"] = groups
     if len(composition.sources.files) > 1:
-        ir["source"]["includes"] = [
-            {"path": f.path.replace("\\", "/"), "sha256": f.sha256}
-            for f in composition.sources.files[1:]
-        ]
+        files = {f.path.replace("\\", "/"): f.sha256 for f in composition.sources.files[1:]}
+        ir["source"]["includes"] = [{"path": p, "sha256": h} for p, h in files.items()]
     return ir
 
 

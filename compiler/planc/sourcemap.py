@@ -21,7 +21,7 @@ class SourceFile:
     path: str
     text: str
     sha256: str
-    included_from: tuple[str, int] | None  # (path, line) of the `include:` that brought it in
+    included_from: tuple[int, int] | None  # (block, line) of the `include:` that brought it in
 
 
 @dataclass
@@ -49,10 +49,11 @@ class SourceMap:
     def chain(self, source: SourceFile) -> str:
         """` (included from plan.yaml:12)`, through every level of nesting."""
         parts: list[str] = []
-        current: SourceFile | None = source
-        while current is not None and current.included_from is not None:
-            parts.append(f"{current.included_from[0]}:{current.included_from[1]}")
-            current = next((f for f in self.files if f.path == current.included_from[0]), None)
+        current = source
+        while current.included_from is not None:
+            block, line = current.included_from
+            current = self.files[block]
+            parts.append(f"{current.path}:{line}")
         return f" (included from {', '.join(parts)})" if parts else ""
 
     def location(self, span: Span) -> str:
