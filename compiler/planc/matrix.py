@@ -82,6 +82,11 @@ def expand_matrices(document: Document, aliases: dict[str, list[str]]) -> Expand
     items: list[Node] = []
     for node in steps.items:
         assert isinstance(node, MapNode)
+        if node.get("matrix") is not None and node.get("for_each") is not None:
+            at = (node.key_node("for_each") or node).span
+            message = f"step `{_id(node)}` has both `matrix` and `for_each`: choose one"
+            result.diagnostics.append(error(path, at, "matrix-invalid", message))
+            continue
         if node.get("matrix") is None:
             result.diagnostics += _outside(path, node)
             items.append(node)

@@ -19,6 +19,7 @@ STEP_TIMED_OUT = "step_timed_out"
 STEP_SKIPPED = "step_skipped"
 STEP_CANCELLED = "step_cancelled"
 STEP_RECOVERED = "step_recovered"
+STEP_EXPANDED = "step_expanded"  # a for_each step made its instances (docs/composition.md)
 
 RUN_EVENTS = frozenset({RUN_STARTED, RUN_RESUMED, RUN_FINISHED})
 STEP_EVENTS = frozenset(
@@ -31,6 +32,7 @@ STEP_EVENTS = frozenset(
         STEP_SKIPPED,
         STEP_CANCELLED,
         STEP_RECOVERED,
+        STEP_EXPANDED,
     }
 )
 

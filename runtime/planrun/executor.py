@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from planrun import semantics as sem
 from planrun.events import Event
+from planrun.fanout import FanOut
 from planrun.groups import FAIL_FAST, GroupControl
 from planrun.ir import IR
 from planrun.launch import AttemptFiles, LaunchError, RunContext, launch_spec
@@ -124,12 +125,13 @@ class Executor:
         self.run_id = run_id
         self.options = options
         self.observer = observer
-        self.steps = ir.steps_by_id
+        self.steps = dict(ir.steps_by_id)  # a fan-out adds its instances (fanout.py)
         rules = sem.rules_from_ir(ir.steps)
         self.plan = sem.PlanState.create(rules, self._condition_holds)
         self.ready = ReadyQueue(rules)
         self.procs = ProcessSet()
         self.groups = GroupControl(ir.raw.get("groups", {}))
+        self.fanout = FanOut(self)
         self.interrupts = interrupts or Interrupts()
         self.interrupts.wake = self.procs.wakeup
         self.records = {sid: StepRecord() for sid in self.steps}
@@ -210,6 +212,8 @@ class Executor:
                 continue
             if self.groups.held(step_id, self.procs.__contains__):
                 held.append(step_id)
+            elif self.fanout.owns(step_id):
+                self.fanout.start(step_id)
             else:
                 self._start_attempt(step_id)
         for step_id in held:
@@ -240,7 +244,7 @@ class Executor:
         files = AttemptFiles(base + ".stdout", base + ".stderr", base + ".outputs")
         output_file = files.outputs
         try:
-            spec = launch_spec(step, attempt, self.context, files)
+            spec = launch_spec(step, attempt, self.fanout.context(step_id, self.context), files)
             if step["provides"]:  # fresh and empty for every attempt of a step with outputs
                 os.close(os.open(output_file, _CREATE_FLAGS, 0o666))
         except (LaunchError, OSError) as exc:
@@ -444,13 +448,17 @@ class Executor:
 
     def _restore(self, previous: dict[str, StepRecord]) -> None:
         for step_id, record in previous.items():
+            if step_id not in self.records:  # a fan-out's instance: made again if needed
+                self.fanout.previous[step_id] = record
+                continue
             # In place: the run context reads each record's outputs dict.
             current = self.records[step_id]
             current.attempts, current.exit_code = record.attempts, record.exit_code
             current.duration_sec, current.status = record.duration_sec, record.status
             current.outputs.update(record.outputs)
-        self.plan.restore(kept_on_resume(previous, self.ir.steps))
-        self.plan.exclude(left_out_on_resume(previous))
+        known = {sid: r for sid, r in previous.items() if sid in self.records}
+        self.plan.restore(kept_on_resume(known, self.ir.steps))
+        self.plan.exclude(left_out_on_resume(known))
 
     def _select(self, selection: Selection) -> None:
         for step_id, run_id in selection.reused.items():

@@ -1,6 +1,6 @@
-"""Groups of steps that run as one: a matrix's instances (docs/composition.md). The IR's `groups`
-says which steps belong together, how many may run at once (`max_parallel`) and whether one
-failing cancels the others (`fail_fast`, as GitHub Actions' strategy does)."""
+"""Groups of steps that run as one: a matrix's or a fan-out's instances (docs/composition.md).
+The IR's `groups` says which steps belong together, how many may run at once (`max_parallel`)
+and whether one failing cancels the others (`fail_fast`, as GitHub Actions' strategy does)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,12 @@ class GroupControl:
             for member in group["members"]:
                 self._group_of[member] = name
         self.cancelled: set[str] = set()  # steps stopped by fail_fast: their reason
+
+    def add_members(self, name: str, members: list[str]) -> None:
+        """A fan-out's instances, made at run time, join its group."""
+        self._members[name] = list(members)
+        for member in members:
+            self._group_of[member] = name
 
     def held(self, step_id: str, is_running: Callable[[str], bool]) -> bool:
         """Whether `step_id` must wait: its group already runs `max_parallel` processes."""

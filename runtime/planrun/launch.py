@@ -29,6 +29,7 @@ class RunContext:
     mask_patterns: tuple[bytes, ...]
     kill_grace_sec: float
     echo_fds: tuple[int, int] | None = None  # planrun exec: output also to these (LaunchSpec)
+    item: str | None = None  # `${{ item }}` of an instance of a for_each step (fanout.py)
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,10 @@ def _resolve(ref: Reference, ctx: RunContext) -> str:
         return format_param(ctx.params.get(ref.name))
     if ref.kind == "env":
         return ctx.environ.get(ref.name, "")
+    if ref.kind == "item":
+        if ctx.item is None:
+            raise LaunchError("`${{ item }}` is only set in an instance of a for_each step")
+        return ctx.item
     assert ref.step is not None
     value = ctx.outputs.get(ref.step, {}).get(ref.name)
     if value is None:

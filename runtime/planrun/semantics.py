@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 PENDING = "pending"
@@ -174,6 +174,28 @@ class PlanState:
         """`--only`/`--from`: steps outside the selection that nothing selected needs."""
         for step_id in step_ids:
             self.status[step_id] = SKIPPED
+
+    def expand(
+        self, step_id: str, instances: Sequence[StepRules], fallbacks: Sequence[StepRules]
+    ) -> list[Action]:
+        """A for_each step made its instances (docs/composition.md): the step now waits for them
+        (and is decided when they all are, whatever their outcome, like an `all_done` step);
+        each instance is decided at once. The fallback instances run only as fallbacks."""
+        for step in (*instances, *fallbacks):
+            self.steps[step.id] = step
+            self.status[step.id] = PENDING
+            self._unfinished_deps[step.id] = 0
+        self.steps[step_id] = replace(
+            self.steps[step_id],
+            depends_on=tuple(s.id for s in instances),
+            trigger_rule="all_done",
+            has_condition=False,
+        )
+        self._unfinished_deps[step_id] = len(instances)
+        actions: list[Action] = []
+        for step in instances:
+            actions.extend(self._mark_decided(step))
+        return actions
 
     def begin(self) -> list[Action]:
         """Decisions for the pending steps whose dependencies are all settled already."""

@@ -24,6 +24,7 @@ from planrun.events import (
     RUN_STARTED,
     STEP_CANCELLED,
     STEP_EVENTS,
+    STEP_EXPANDED,
     STEP_FAILED,
     STEP_RECOVERED,
     STEP_RETRYING,
@@ -389,6 +390,17 @@ def _project_step_recovered(
     )
 
 
+def _project_step_expanded(
+    cur: sqlite3.Cursor, run_id: str, step_id: str | None, n: int | None, ts: str, p: dict[str, Any]
+) -> None:
+    """A for_each step's instances become steps of the run, after every step it had."""
+    (last,) = cur.execute("SELECT MAX(ordinal) FROM steps WHERE run_id = ?", (run_id,)).fetchone()
+    cur.executemany(
+        "INSERT OR IGNORE INTO steps (run_id, step_id, ordinal, status) VALUES (?, ?, ?, ?)",
+        [(run_id, sid, last + 1 + i, PENDING) for i, sid in enumerate(p["instances"])],
+    )
+
+
 _PROJECTIONS: dict[str, Projection] = {
     RUN_RESUMED: _project_run_resumed,
     RUN_FINISHED: _project_run_finished,
@@ -400,6 +412,7 @@ _PROJECTIONS: dict[str, Projection] = {
     STEP_SKIPPED: _finishing(SKIPPED),
     STEP_CANCELLED: _finishing(CANCELLED),
     STEP_RECOVERED: _project_step_recovered,
+    STEP_EXPANDED: _project_step_expanded,
 }
 
 # The payload fields a projection cannot do without (the others default to NULL).
@@ -407,6 +420,7 @@ _REQUIRED_PAYLOAD = {
     RUN_FINISHED: "status",
     STEP_RETRYING: "previous_status",
     STEP_RECOVERED: "fallback",
+    STEP_EXPANDED: "instances",
 }
 
 _INSERT_EVENT = (
@@ -631,6 +645,9 @@ class RunStore:
             started = type == STEP_STARTED and step_id is not None and attempt is not None
             if started:
                 held.attempts[str(step_id)] = int(attempt or 0)
+            elif type == STEP_EXPANDED:  # later events may name the new steps
+                for instance in payload["instances"]:
+                    held.attempts.setdefault(str(instance), 0)
             event = Event(held.seq, utc_now(), run_id, type, step_id, attempt, payload)
             self._pending.append(_Pending(held, event, payload_json, project, started))
             if not self._batching:
