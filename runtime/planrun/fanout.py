@@ -113,6 +113,7 @@ class FanOut:
                 made.append(fb)
         ex.groups.add_members(step_id, ids)
         ex._emit("step_expanded", step_id, instances=made, items=len(items))
+        kept = self._kept(over["step"], ids)
         fallback_of: list[str | None] = list(fallback_ids) or [None] * len(ids)
         instance_rules = [
             replace(rules, id=sid, depends_on=(), dependents=(step_id,), fallback=fb)
@@ -121,7 +122,23 @@ class FanOut:
         fallback_rules = (
             [replace(ex.plan.steps[fallback], id=fb) for fb in fallback_ids] if fallback else []
         )
-        ex._apply(ex.plan.expand(step_id, instance_rules, fallback_rules))
+        ex._apply(ex.plan.expand(step_id, instance_rules, fallback_rules, kept))
+
+    def _kept(self, source: str, ids: list[str]) -> frozenset[str]:
+        """Resume: the instances that succeeded in an earlier session are not run again, as long
+        as the list is the one they ran for (its step was not run again in this session)."""
+        ex = self.ex
+        if ex.records[source].tries:
+            return frozenset()
+        kept = set()
+        for sid in ids:
+            earlier = self.previous.get(sid)
+            if earlier is not None and earlier.status == sem.SUCCESS:
+                record = ex.records[sid]
+                record.outputs.update(earlier.outputs)
+                record.exit_code, record.duration_sec = earlier.exit_code, earlier.duration_sec
+                kept.add(sid)
+        return frozenset(kept)
 
     def _add(
         self,

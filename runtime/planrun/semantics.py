@@ -176,11 +176,16 @@ class PlanState:
             self.status[step_id] = SKIPPED
 
     def expand(
-        self, step_id: str, instances: Sequence[StepRules], fallbacks: Sequence[StepRules]
+        self,
+        step_id: str,
+        instances: Sequence[StepRules],
+        fallbacks: Sequence[StepRules],
+        done: frozenset[str] = frozenset(),
     ) -> list[Action]:
         """A for_each step made its instances (docs/composition.md): the step now waits for them
         (and is decided when they all are, whatever their outcome, like an `all_done` step);
-        each instance is decided at once. The fallback instances run only as fallbacks."""
+        each instance is decided at once, except those in `done` (resume: they succeeded in an
+        earlier session). The fallback instances run only as fallbacks."""
         for step in (*instances, *fallbacks):
             self.steps[step.id] = step
             self.status[step.id] = PENDING
@@ -191,10 +196,15 @@ class PlanState:
             trigger_rule="all_done",
             has_condition=False,
         )
-        self._unfinished_deps[step_id] = len(instances)
+        for sid in done:
+            self.status[sid] = SUCCESS
+        self._unfinished_deps[step_id] = len(instances) - len(done)
+        if self._unfinished_deps[step_id] == 0:
+            return self._mark_decided(self.steps[step_id])
         actions: list[Action] = []
         for step in instances:
-            actions.extend(self._mark_decided(step))
+            if step.id not in done:
+                actions.extend(self._mark_decided(step))
         return actions
 
     def begin(self) -> list[Action]:

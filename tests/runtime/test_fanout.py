@@ -129,3 +129,33 @@ def test_max_parallel_bounds_the_instances_running_at_once(tmp_path: Path) -> No
             running += {"step_started": 1, "step_succeeded": -1}.get(event.type, 0)
             most = max(most, running)
     assert most == 2
+
+
+def test_resume_runs_again_only_the_instances_that_did_not_succeed(tmp_path: Path) -> None:
+    marker = tmp_path / "break-b"
+    marker.touch()
+    fails_while_marked = (
+        "import os, pathlib, sys; item = sys.argv[1];"
+        " open(os.environ['PLAN_OUTPUT'], 'a').write('size=' + str(len(item)) + '\\n');"
+        f" sys.exit(1 if item == 'bb' and pathlib.Path({str(marker)!r}).exists() else 0)"
+    )
+    plan = _plan(
+        '["a", "bb", "ccc"]',
+        item_step={"args": ["-c", fails_while_marked, "${{ item }}"], "fail_fast": False},
+    )
+    first = run_plan(tmp_path, plan)
+    assert first.exit_code == 1
+    assert (first.statuses["each[1]"], first.statuses["each"]) == ("failed", "failed")
+
+    marker.unlink()
+    second = run_plan(tmp_path, plan, resume=first.run_id)
+
+    assert second.exit_code == 0, second.output
+    assert set(second.statuses.values()) == {"success"}
+    this_session = [e for e in second.events if e.seq > first.events[-1].seq]
+    started = [e.step_id for e in this_session if e.type == "step_started"]
+    assert started == ["each", "each[1]", "after"]  # list, each[0] and each[2] kept
+    attempt = next(e for e in this_session if e.type == "step_started" and e.step_id == "each[1]")
+    assert attempt.attempt == 2
+    succeeded = {e.step_id: e.payload for e in this_session if e.type == "step_succeeded"}
+    assert succeeded["each"]["outputs"] == {"size": json.dumps(["1", "2", "3"])}
