@@ -393,12 +393,29 @@ def _project_step_recovered(
 def _project_step_expanded(
     cur: sqlite3.Cursor, run_id: str, step_id: str | None, n: int | None, ts: str, p: dict[str, Any]
 ) -> None:
-    """A for_each step's instances become steps of the run, after every step it had."""
-    (last,) = cur.execute("SELECT MAX(ordinal) FROM steps WHERE run_id = ?", (run_id,)).fetchone()
-    cur.executemany(
-        "INSERT OR IGNORE INTO steps (run_id, step_id, ordinal, status) VALUES (?, ?, ?, ?)",
-        [(run_id, sid, last + 1 + i, PENDING) for i, sid in enumerate(p["instances"])],
+    """A for_each step's instances become steps of the run, listed right after it (the steps
+    after it move down); on resume the rows are there already."""
+    new = [sid for sid in p["instances"] if _step_row_missing(cur, run_id, sid)]
+    if not new:
+        return
+    (at,) = cur.execute(
+        "SELECT ordinal FROM steps WHERE run_id = ? AND step_id = ?", (run_id, step_id)
+    ).fetchone()
+    cur.execute(
+        "UPDATE steps SET ordinal = ordinal + ? WHERE run_id = ? AND ordinal > ?",
+        (len(new), run_id, at),
     )
+    cur.executemany(
+        "INSERT INTO steps (run_id, step_id, ordinal, status) VALUES (?, ?, ?, ?)",
+        [(run_id, sid, at + 1 + i, PENDING) for i, sid in enumerate(new)],
+    )
+
+
+def _step_row_missing(cur: sqlite3.Cursor, run_id: str, step_id: str) -> bool:
+    row = cur.execute(
+        "SELECT 1 FROM steps WHERE run_id = ? AND step_id = ?", (run_id, step_id)
+    ).fetchone()
+    return row is None
 
 
 _PROJECTIONS: dict[str, Projection] = {
