@@ -336,3 +336,116 @@ def test_an_included_step_problem_names_the_include(tmp_path: Path) -> None:
         )
     ]
     assert result.sources["frag.yaml"].startswith("steps:")
+
+
+FAN_OUT = """
+    plan_id: F
+    globals: {default_timeout_sec: 10}
+    steps:
+      - id: list
+        command: ls
+        provides: [names]
+      - id: each
+        for_each: "${{ steps.list.outputs.names }}"
+        max_items: 5
+        depends_on: [list]
+        command: echo
+        args: ["${{ item }}"]
+        on_failure: fallback_step
+        fallback: again
+        provides: [result]
+      - id: again
+        command: echo
+        args: ["${{ item }}"]
+      - id: after
+        command: echo
+        args: ["${{ steps.each.outputs.result }}"]
+        depends_on: [each]
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ('"${{ steps.list.outputs.names }}"', '"${{ steps.list.outputs.nmes }}"'),
+            ["p.yaml:8:15: unknown-output: step `list` does not provide an output `nmes`"],
+        ),
+        (
+            ('"${{ steps.list.outputs.names }}"', '"x ${{ steps.list.outputs.names }}"'),
+            [
+                "p.yaml:8:15: for-each-invalid: `for_each` of `each` must be one"
+                " `${{ steps.ID.outputs.NAME }}`"
+            ],
+        ),
+        (
+            ("    depends_on: [list]\n", ""),
+            [
+                "p.yaml:8:15: output-not-upstream: `each` reads an output of `list`, which it"
+                " does not depend on, so the value may not exist yet"
+            ],
+        ),
+        (
+            ('args: ["${{ steps.each.outputs.result }}"]', 'args: ["${{ item }}"]'),
+            [
+                "p.yaml:21:13: item-outside-fan-out: step `after` reads `${{ item }}`, but it has"
+                " no `for_each`"
+            ],
+        ),
+        (
+            ("    max_items: 5\n", ""),
+            ["p.yaml:8:5: for-each-invalid: step `each` has `for_each` without `max_items`"],
+        ),
+        (
+            ("    max_items: 5\n", "    max_items: 5\n    matrix: {a: [1]}\n"),
+            [
+                "p.yaml:8:5: matrix-invalid: step `each` has both `matrix` and `for_each`: choose"
+                " one"
+            ],
+        ),
+    ],
+)
+def test_fan_out_mistakes_are_positioned(
+    tmp_path: Path, change: tuple[str, str], expected: list[str]
+) -> None:
+    text = textwrap.dedent(FAN_OUT).lstrip()
+    assert change[0] in text
+    plan = tmp_path / "p.yaml"
+    plan.write_text(text.replace(change[0], change[1], 1), encoding="utf-8")
+    assert problems(plan) == expected
+
+
+def test_a_fan_out_compiles_to_its_template_and_bound(tmp_path: Path) -> None:
+    ir = compiled(write(tmp_path / "f.yaml", FAN_OUT))
+    each = next(s for s in ir["steps"] if s["id"] == "each")
+    assert each["args"] == ["${{ item }}"]
+    assert each["fallback"] == "again"
+    assert ir["groups"]["each"] == {
+        "kind": "for_each",
+        "members": [],
+        "fail_fast": True,
+        "max_parallel": None,
+        "max_items": 5,
+        "over": {"step": "list", "output": "names"},
+        "location": "f.yaml:8:5",
+    }
+
+
+def test_two_includes_with_one_id_collide(tmp_path: Path) -> None:
+    write(tmp_path / "frag.yaml", "steps:\n  - id: a\n    command: 'true'\n")
+    plan = write(
+        tmp_path / "plan.yaml",
+        """
+        plan_id: D
+        globals: {default_timeout_sec: 1}
+        steps:
+          - include: frag.yaml
+            id: x
+          - include: frag.yaml
+            id: x
+        """,
+    )
+    assert problems(plan) == [
+        "frag.yaml:2:9: duplicate-step-id: step id `x.a` is already used by an included step"
+        " (included from plan.yaml:6)"
+    ]

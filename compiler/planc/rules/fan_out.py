@@ -33,6 +33,16 @@ def check(ctx: RuleContext) -> Iterator[Diagnostic]:
     fan_outs = {step.id for step in ctx.plan.steps if step.has("for_each")}
     fallbacks = {str(s.get("fallback")) for s in ctx.plan.steps if s.id in fan_outs}
     for step in ctx.plan.steps:
+        if step.has("for_each") != step.has("max_items"):
+            present, missing = ("for_each", "max_items") if step.has("for_each") else (
+                "max_items", "for_each")  # fmt: skip
+            yield error(
+                ctx.path,
+                step.key_span(present),
+                "for-each-invalid",
+                f"step `{step.id}` has `{present}` without `{missing}`",
+                "a fan-out needs both: the list to run over and its largest size",
+            )
         if step.has("for_each"):
             yield from _for_each(ctx, step.id, str(step.get("for_each")), step.span_of("for_each"))
             if step.id in ctx.graph.fallback_steps:
@@ -42,7 +52,20 @@ def check(ctx: RuleContext) -> Iterator[Diagnostic]:
                     "for-each-invalid",
                     f"fallback step `{step.id}` cannot fan out: it runs once per failure",
                 )
-        if step.id in fan_outs or step.id in fallbacks:
+        if step.id in fan_outs:
+            continue
+        if step.id in fallbacks:
+            others = [s.id for s in ctx.plan.steps if s.get("fallback") == step.id]
+            ordinary = [sid for sid in others if sid not in fan_outs]
+            if ordinary:
+                yield error(
+                    ctx.path,
+                    step.id_span,
+                    "item-outside-fan-out",
+                    f"`{step.id}` is the fallback of for_each step(s) and of `{ordinary[0]}`,"
+                    " which runs it once, without an element",
+                    "give the for_each step a fallback of its own",
+                )
             continue
         for scalar in strings_of(step):
             match = _ITEM.search(str(scalar.value))
