@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 from support import run_plan
 
+from planrun.store import open_reader
+from planrun.views.model import snapshot
+
 PY = sys.executable
 
 
@@ -66,6 +69,17 @@ def test_one_instance_per_element_and_the_outputs_as_a_list(tmp_path: Path) -> N
     assert result.summary["steps"]  # the summary lists the instances too
     succeeded = {e.step_id: e.payload for e in result.events if e.type == "step_succeeded"}
     assert succeeded["each"]["outputs"] == {"size": json.dumps(["1", "2", "8"])}
+    # the views list each instance right after its fan-out step, named after its template
+    with open_reader(result.state_dir) as reader:
+        shown = snapshot(reader, result.run_id, with_logs=False)["steps"]
+    assert [(s["step_id"], s["name"]) for s in shown] == [
+        ("list", "list"),
+        ("each", "each"),
+        ("each[0]", "each [0]"),
+        ("each[1]", "each [1]"),
+        ("each[2]", "each [2]"),
+        ("after", "after"),
+    ]
     logs = result.state_dir / "runs" / result.run_id / "logs"
     assert (logs / "each[2].1.stdout").read_text() == 'item {"n": 1}\n'
     assert (logs / "after.1.stdout").read_text() == '["1", "2", "8"]\n'
