@@ -69,6 +69,9 @@ def test_one_instance_per_element_and_the_outputs_as_a_list(tmp_path: Path) -> N
     assert result.summary["steps"]  # the summary lists the instances too
     succeeded = {e.step_id: e.payload for e in result.events if e.type == "step_succeeded"}
     assert succeeded["each"]["outputs"] == {"size": json.dumps(["1", "2", "8"])}
+    # the terminal counts the instances once they exist: 3 steps, then 6
+    assert "] ✓ list" in result.output and "[1/3] ✓ list" in result.output, result.output
+    assert "[6/6] ✓ after" in result.output, result.output
     # the views list each instance right after its fan-out step, named after its template
     with open_reader(result.state_dir) as reader:
         shown = snapshot(reader, result.run_id, with_logs=False)["steps"]

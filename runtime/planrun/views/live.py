@@ -110,6 +110,8 @@ class LiveView:
 
     def _handle(self, event: Event) -> None:
         step_id = event.step_id
+        if event.type == "step_expanded":  # a fan-out's instances are steps of the run too
+            self.total += len(event.payload.get("instances", ()))
         if step_id is None or event.type not in SYMBOLS:
             return
         if event.type == "step_started":
