@@ -194,7 +194,7 @@ class _Expander:
         values = self.inputs(root.get("inputs"), item, display, path)
         if values is None:
             return []
-        nodes = self.steps(steps, display, stack)
+        nodes = self.steps(self.forwarded(steps, values, display), display, stack)
         local = {_id_of(n) for n in nodes} - {""}
         fallbacks = {_text_of(n, "fallback") for n in nodes} - {""}
         after = item.get("depends_on")
@@ -322,6 +322,22 @@ class _Expander:
         if is_root and isinstance(after, SeqNode) and after.items and _id_of(node) not in fallbacks:
             updates["depends_on"] = after
         return with_entries(changed, updates)
+
+    def forwarded(self, steps: SeqNode, values: dict[str, str], display: str) -> SeqNode:
+        """The fragment's own includes with `${{ inputs.NAME }}` in their `with:` read from this
+        fragment's inputs, so a fragment can pass its inputs on."""
+
+        def change(scalar: ScalarNode) -> str:
+            text = str(scalar.value)
+            return _INPUT.sub(lambda m: self.input_value(m, values, scalar, display), text)
+
+        items: list[Node] = []
+        for item in steps.items:
+            given = item.get("with") if isinstance(item, MapNode) else None
+            if isinstance(item, MapNode) and item.get("include") is not None and given is not None:
+                item = with_entries(item, {"with": map_strings(given, change)})
+            items.append(item)
+        return SeqNode(tuple(items), steps.span)
 
     def input_value(
         self, match: re.Match[str], values: dict[str, str], scalar: ScalarNode, display: str

@@ -449,3 +449,55 @@ def test_two_includes_with_one_id_collide(tmp_path: Path) -> None:
         "frag.yaml:2:9: duplicate-step-id: step id `x.a` is already used by an included step"
         " (included from plan.yaml:6)"
     ]
+
+
+def test_fragments_nest_pass_inputs_on_and_may_hold_a_matrix(tmp_path: Path) -> None:
+    (tmp_path / "parts").mkdir()
+    write(
+        tmp_path / "parts" / "inner.yaml",
+        """
+        inputs:
+          v: {type: string}
+        steps:
+          - id: m
+            matrix: {k: [x, z]}
+            command: echo
+            args: ["${{ inputs.v }}-${{ matrix.k }}"]
+          - id: after
+            command: echo
+            depends_on: [m]
+        """,
+    )
+    write(
+        tmp_path / "parts" / "outer.yaml",
+        """
+        inputs:
+          w: {type: string, default: dflt}
+        steps:
+          - include: inner.yaml
+            id: in
+            with: {v: "pre-${{ inputs.w }}"}
+        """,
+    )
+    plan = write(
+        tmp_path / "plan.yaml",
+        """
+        plan_id: NEST
+        globals: {default_timeout_sec: 5}
+        steps:
+          - include: parts/outer.yaml
+            id: out
+          - id: last
+            command: "true"
+            depends_on: [out]
+        """,
+    )
+    ir = compiled(plan)
+    assert [(s["id"], s["args"], s["depends_on"]) for s in ir["steps"]] == [
+        ("out.in.m-x", ["pre-dflt-x"], []),
+        ("out.in.m-z", ["pre-dflt-z"], []),
+        ("out.in.after", [], ["out.in.m-x", "out.in.m-z"]),
+        ("last", [], ["out.in.m-x", "out.in.m-z", "out.in.after"]),
+    ]
+    assert ir["groups"]["out.in.m"]["location"] == "parts/inner.yaml:5:5"
+    assert [f["path"] for f in ir["source"]["includes"]] == ["parts/outer.yaml", "parts/inner.yaml"]
