@@ -191,6 +191,12 @@ class FanOut:
             ex._emit("step_succeeded", step_id, exit_code=0, duration_sec=duration, **extra)
             ex._apply(plan.finished(step_id, sem.SUCCESS))
             return
+        if not any(plan.status[i] in sem.FAILURES for i in failed):
+            # Only cancelled instances: the plan is aborting or interrupted, not this step failing.
+            reason = ex._cancel_reason()
+            ex._emit("step_cancelled", step_id, reason=reason, duration_sec=duration)
+            ex._apply(plan.finished(step_id, sem.CANCELLED))
+            return
         shown = ", ".join(f"{i} {plan.status[i]}" for i in failed[:5])
         more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
         reason = f"{len(failed)} of {len(ids)} instances did not succeed: {shown}{more}"
