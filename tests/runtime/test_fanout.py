@@ -5,12 +5,14 @@ list; fail_fast and max_parallel among the instances; resume."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import run_plan
+from support import collect, run_plan, start_planrun, wait_for
 
 from planrun.store import open_reader
 from planrun.views.model import snapshot
@@ -176,3 +178,39 @@ def test_resume_runs_again_only_the_instances_that_did_not_succeed(tmp_path: Pat
     assert attempt.attempt == 2
     succeeded = {e.step_id: e.payload for e in this_session if e.type == "step_succeeded"}
     assert succeeded["each"]["outputs"] == {"size": json.dumps(["1", "2", "3"])}
+
+
+def test_an_interrupt_cancels_the_instances_and_the_fan_out(
+    tmp_path: Path, spawned: list[subprocess.Popen[str]]
+) -> None:
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    plan = _plan(
+        '["a", "b", "c"]',
+        item_step={
+            "command": "sh",
+            "args": ["-c", f'echo $$ > "{pids}/$1"; exec sleep 300', "sh", "${{ item }}"],
+            "max_parallel": 2,
+            "provides": [],
+        },
+    )
+    plan["steps"][2]["args"] = ["-c", "print('after')"]
+    plan_path = tmp_path / "plan.json"
+    plan_path.write_text(json.dumps(plan), encoding="utf-8")
+    state = tmp_path / "state"
+    proc = start_planrun([str(plan_path), "--state-dir", str(state)], tmp_path, spawned)
+    wait_for(lambda: len(list(pids.iterdir())) == 2, what="two instances to start")
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+
+    result = collect(state, 130)
+    assert result.statuses == {
+        "list": "success",
+        "each": "cancelled",
+        "each[0]": "cancelled",
+        "each[1]": "cancelled",
+        "each[2]": "cancelled",
+        "after": "cancelled",
+    }
+    assert {result.reasons[s] for s in result.statuses if s != "list"} == {"interrupted"}
+    assert result.types("each[2]") == ["step_cancelled"]  # never started (max_parallel 2)
