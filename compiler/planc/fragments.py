@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 
 from planc.diagnostics import Diagnostic, DiagnosticError, Span, error
@@ -65,6 +66,11 @@ def expand_includes(document: Document, sha256: str) -> Included:
         return Included(document, sources)
     expander = _Expander(sources)
     items = expander.steps(steps, document.path, (os.path.realpath(document.path),))
+    ids = {_id_of(item) for item in items}
+    for ns, (path, span) in expander.alias_at.items():
+        if ns in ids:  # `depends_on: [ns]` would be ambiguous
+            message = f"include id `{ns}` is also the id of a step"
+            expander.fail(path, span, "include-invalid", message, "rename one of them")
     if expander.found:
         return Included(document, sources, diagnostics=expander.found)
     new_root = with_entries(root, {"steps": SeqNode(tuple(items), steps.span)})
@@ -80,6 +86,7 @@ class _Expander:
         self.sources = sources
         self.found: list[Diagnostic] = []
         self.aliases: dict[str, list[str]] = {}
+        self.alias_at: dict[str, tuple[str, Span]] = {}  # where each include id is written
 
     def fail(self, path: str, span: Span, code: str, message: str, hint: str | None = None) -> None:
         self.found.append(error(path, span, code, message, hint))
@@ -130,10 +137,13 @@ class _Expander:
         fragment = self.load(display, path, target)
         if fragment is None:
             return []
+        self.alias_at.setdefault(str(ns.value), (path, ns.span))
         return self.fragment(fragment, item, str(ns.value), path, (*stack, real))
 
     def load(self, display: str, path: str, target: ScalarNode) -> MapNode | None:
         try:
+            if not stat.S_ISREG(os.stat(display).st_mode):  # a FIFO would block, /dev/zero
+                raise OSError(0, "not a regular file")
             with open(display, "rb") as handle:
                 data = handle.read(MAX_PLAN_BYTES + 1)
         except OSError as exc:

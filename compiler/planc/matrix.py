@@ -79,6 +79,7 @@ def expand_matrices(document: Document, aliases: dict[str, list[str]]) -> Expand
         return result
     path = document.path
     aliases = dict(aliases)
+    plain_ids = {_id(n) for n in steps.items if isinstance(n, MapNode) and n.get("matrix") is None}
     items: list[Node] = []
     for node in steps.items:
         assert isinstance(node, MapNode)
@@ -90,6 +91,11 @@ def expand_matrices(document: Document, aliases: dict[str, list[str]]) -> Expand
         if node.get("matrix") is None:
             result.diagnostics += _outside(path, node)
             items.append(node)
+            continue
+        if _id(node) in plain_ids:  # `depends_on: [id]` would be ambiguous
+            at = (node.key_node("matrix") or node).span
+            message = f"matrix step `{_id(node)}` has the id of another step"
+            result.diagnostics.append(error(path, at, "matrix-id", message))
             continue
         instances = _expand(path, node, result)
         aliases[str(_scalar(node, "id"))] = [_id(i) for i in instances]

@@ -501,3 +501,46 @@ def test_fragments_nest_pass_inputs_on_and_may_hold_a_matrix(tmp_path: Path) -> 
     ]
     assert ir["groups"]["out.in.m"]["location"] == "parts/inner.yaml:5:5"
     assert [f["path"] for f in ir["source"]["includes"]] == ["parts/outer.yaml", "parts/inner.yaml"]
+
+
+def test_a_group_name_that_is_also_a_step_id_is_refused(tmp_path: Path) -> None:
+    write(tmp_path / "frag.yaml", "steps:\n  - id: a\n    command: 'true'\n")
+    plan = write(
+        tmp_path / "plan.yaml",
+        """
+        plan_id: D
+        globals: {default_timeout_sec: 1}
+        steps:
+          - id: x
+            command: "true"
+          - include: frag.yaml
+            id: x
+          - id: m
+            matrix: {a: [1]}
+            command: "true"
+          - id: m
+            command: "true"
+        """,
+    )
+    assert problems(plan) == [
+        "plan.yaml:7:9: include-invalid: include id `x` is also the id of a step",
+    ]
+    plan.write_text(plan.read_text().replace("id: x\n    command", "id: other\n    command"))
+    assert problems(plan) == [
+        "plan.yaml:9:5: matrix-id: matrix step `m` has the id of another step",
+    ]
+
+
+def test_an_include_of_something_else_than_a_file_is_refused(tmp_path: Path) -> None:
+    plan = write(
+        tmp_path / "plan.yaml",
+        """
+        plan_id: D
+        steps:
+          - include: /dev/zero
+            id: z
+        """,
+    )
+    assert problems(plan) == [
+        "plan.yaml:3:14: include-not-found: cannot read /dev/zero: not a regular file"
+    ]
