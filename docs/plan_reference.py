@@ -71,6 +71,8 @@ def _type_text(schema: Schema, name: str, sections: _Sections) -> str:
         ref_name, target = sections.resolve(schema)
         anchor = sections.add(ref_name, ref_name, target)
         return f"[{ref_name}](#{anchor})"
+    if "if" in schema:  # an item that is one thing or another (a step, or an include)
+        return " or ".join(_type_text(schema[k], name, sections) for k in ("else", "then"))
     if "enum" in schema:
         return "one of " + ", ".join(_code(v) for v in schema["enum"])
     if "const" in schema:

@@ -92,7 +92,12 @@ def bound(plan: str, fmt: str, max_concurrency: int | None) -> None:
 
 @main.command()
 @click.argument("plan", type=click.Path(dir_okay=False))
-@click.option("--fail", multiple=True, metavar="STEP[,STEP…]", help="Steps that exit 1.")
+@click.option(
+    "--fail",
+    multiple=True,
+    metavar="STEP[,STEP…]",
+    help="Steps that exit 1 (also NAME[*]: a matrix's instances, and globs).",
+)
 @click.option("--timeout", multiple=True, metavar="STEP[,STEP…]", help="Steps that time out.")
 @click.option("--env", multiple=True, metavar="NAME=VALUE", help="Environment conditions read.")
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="A param.")

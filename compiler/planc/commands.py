@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import sys
 from collections.abc import Sequence
@@ -132,7 +133,8 @@ def simulate(
         return EXIT_FINDINGS
     _, ir = compiled
     known = [step["id"] for step in ir["steps"]]
-    failing, timing_out = _step_list(fail), _step_list(timeout)
+    failing = _selected(_step_list(fail), ir)
+    timing_out = _selected(_step_list(timeout), ir)
     unknown = next((s for s in [*failing, *timing_out] if s not in known), None)
     if unknown is not None:
         hint = did_you_mean(unknown, known) or "`planc graph PLAN` lists the steps"
@@ -163,6 +165,24 @@ def simulate(
 def _step_list(values: Sequence[str]) -> list[str]:
     """`--fail a,b --fail c` → [a, b, c]."""
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def _selected(names: list[str], ir: dict[str, Any]) -> list[str]:
+    """Step ids, with `NAME[*]` (every instance of a matrix; a fan-out step: the step, whose
+    failure stands for its instances') and glob patterns (`test-3.1*`) expanded. A name that
+    matches nothing is kept, to be reported as unknown."""
+    groups = ir.get("groups", {})
+    known = [step["id"] for step in ir["steps"]]
+    out: list[str] = []
+    for name in names:
+        group = groups.get(name[:-3]) if name.endswith("[*]") else None
+        if group is not None:
+            out += group["members"] or [name[:-3]]
+        elif any(char in name for char in "*?["):
+            out += fnmatch.filter(known, name) or [name]
+        else:
+            out.append(name)
+    return list(dict.fromkeys(out))
 
 
 def _compile_for_analysis(path: str, err: TextIO) -> tuple[Compilation, dict[str, Any]] | None:
@@ -207,6 +227,8 @@ def _report(results: Sequence[Compilation], fmt: str, stream: TextIO) -> None:
     if not diagnostics and fmt == "text":
         return
     sources = {r.path: r.text for r in results if r.text is not None}
+    for r in results:  # included files, so their lines are shown too
+        sources.update((path, text) for path, text in r.sources.items() if path not in sources)
     stream.write(render(diagnostics, sources, fmt))
 
 

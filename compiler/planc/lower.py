@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import planc
+from planc.diagnostics import Span
 from planc.graph import PlanGraph
+from planc.matrix import Group
 from planc.model import SourcePlan, SourceStep
 from planc.rules.conditions import condition_ir
+from planc.sourcemap import SourceMap
 from planrun.reads import as_text
 
 IR_VERSION = 1
@@ -31,13 +35,30 @@ WATCH_DEFAULTS: dict[str, Any] = {
 }
 
 
-def lower(plan: SourcePlan, graph: PlanGraph, source_sha256: str) -> dict[str, Any]:
+@dataclass
+class Composition:
+    """What includes and matrices left for the IR: the files read and the groups of steps."""
+
+    sources: SourceMap = field(default_factory=SourceMap)
+    groups: dict[str, Group] = field(default_factory=dict)
+
+
+def lower(
+    plan: SourcePlan,
+    graph: PlanGraph,
+    source_sha256: str,
+    composition: Composition | None = None,
+) -> dict[str, Any]:
     """The IR without its digest. `graph` must be acyclic (the rules have passed)."""
     order = graph.topo_order()
     assert order is not None, "lowering needs an acyclic graph"
+    composition = composition or Composition()
     position = {sid: i for i, sid in enumerate(order)}
     resolved_globals = _globals(plan)
     steps = [_step(plan, graph, graph.steps[sid], resolved_globals, position) for sid in order]
+    if len(composition.sources.files) > 1:
+        for step in steps:
+            step["location"] = composition.sources.location(graph.steps[step["id"]].span)
     raw = plan.raw
     ir: dict[str, Any] = {
         "ir_version": IR_VERSION,
@@ -59,7 +80,50 @@ def lower(plan: SourcePlan, graph: PlanGraph, source_sha256: str) -> dict[str, A
     }
     if plan.watch is not None:  # only then: the IR of a plan without `watch:` stays as it was
         ir["watch"] = _watch(plan.watch)
+    # Only plans that use them get these keys: every other plan's IR stays byte for byte the same.
+    groups = _groups(plan, composition)
+    if groups:
+        ir["groups"] = groups
+    if len(composition.sources.files) > 1:
+        files = {f.path.replace("\\", "/"): f.sha256 for f in composition.sources.files[1:]}
+        ir["source"]["includes"] = [{"path": p, "sha256": h} for p, h in files.items()]
     return ir
+
+
+def _groups(plan: SourcePlan, composition: Composition) -> dict[str, Any]:
+    """Matrices (members known) and fan-outs (members made at run time), by name."""
+
+    def locate(span: Span) -> str:
+        if composition.sources.files:
+            return composition.sources.location(span)
+        return f"{as_text(plan.path)}:{span.line}:{span.col}"
+
+    out: dict[str, Any] = {}
+    for name, group in composition.groups.items():
+        out[name] = {
+            "kind": group.kind,
+            "members": group.members,
+            "fail_fast": group.fail_fast,
+            "max_parallel": group.max_parallel,
+            "max_items": None,
+            "over": None,
+            "location": locate(group.span),
+        }
+    for step in plan.steps:
+        over = step.get("for_each")
+        if over is None:
+            continue
+        producer, _, output = over.strip()[3:-2].strip()[len("steps.") :].rpartition(".outputs.")
+        out[step.id] = {
+            "kind": "for_each",
+            "members": [],
+            "fail_fast": step.get("fail_fast") is not False,
+            "max_parallel": step.get("max_parallel"),
+            "max_items": step.get("max_items"),
+            "over": {"step": producer, "output": output},
+            "location": locate(step.key_span("for_each")),
+        }
+    return dict(sorted(out.items()))
 
 
 def _watch(given: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
@@ -111,3 +112,30 @@ def node_at(root: Node, path: list[str | int]) -> Node:
         else:
             break
     return node
+
+
+def map_strings(node: Node, change: Callable[[ScalarNode], str]) -> Node:
+    """`node` with each string scalar (not the keys) replaced by `change(scalar)`; a changed one
+    loses its character positions, so diagnostics inside it point at the whole scalar."""
+    if isinstance(node, ScalarNode):
+        if not isinstance(node.value, str):
+            return node
+        text = change(node)
+        return node if text == node.value else node._replace(value=text, text_col=None)
+    if isinstance(node, SeqNode):
+        return SeqNode(tuple(map_strings(item, change) for item in node.items), node.span)
+    return MapNode(tuple((k, map_strings(v, change)) for k, v in node.entries), node.span)
+
+
+def with_entries(
+    node: MapNode, changes: dict[str, Node | None], span: Span | None = None
+) -> MapNode:
+    """`node` with the values of some keys replaced (None drops the key); new keys come last.
+    The new key nodes of added keys sit at the mapping's start."""
+    entries = [(k, changes.get(str(k.value), v)) for k, v in node.entries]
+    kept: list[tuple[ScalarNode, Node]] = [(k, v) for k, v in entries if v is not None]
+    present = {str(k.value) for k, _ in node.entries}
+    for key, value in changes.items():
+        if key not in present and value is not None:
+            kept.append((ScalarNode.at(key, node.span), value))
+    return MapNode(tuple(kept), span or node.span)

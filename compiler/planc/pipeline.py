@@ -8,13 +8,16 @@ from dataclasses import dataclass, field
 
 from planc.diagnostics import Diagnostic, DiagnosticError, Severity, Span, error
 from planc.emit import emit
+from planc.fragments import expand_includes
 from planc.graph import PlanGraph, build_graph
 from planc.load import gc_paused, load_document, too_large
-from planc.lower import lower
+from planc.lower import Composition, lower
+from planc.matrix import expand_matrices
 from planc.model import SourcePlan, build_model
 from planc.rules import RULES
 from planc.rules.base import RuleContext
 from planc.schema import validate_document
+from planc.sourcemap import SourceMap
 from planrun.reads import InputTooLarge, read_bounded
 
 
@@ -26,6 +29,7 @@ class Compilation:
     plan: SourcePlan | None = None
     graph: PlanGraph | None = None
     ir: bytes | None = None
+    sources: dict[str, str] = field(default_factory=dict)  # every file read, included ones too
 
     @property
     def has_errors(self) -> bool:
@@ -63,30 +67,49 @@ def _compile(
         result.diagnostics = sorted(exc.diagnostics, key=Diagnostic.sort_key)
         return result
     result.text = document.text
+    sha256 = hashlib.sha256(data).hexdigest()
+    included = expand_includes(document, sha256)
+    sources = included.sources
+    result.sources = sources.sources
+    if included.diagnostics:
+        return _done(result, included.diagnostics, sources)
+    document = included.document
     schema_errors = validate_document(document)
     if schema_errors:
-        result.diagnostics = sorted(schema_errors, key=Diagnostic.sort_key)
-        return result
+        return _done(result, schema_errors, sources)
+    expanded = expand_matrices(document, included.aliases)
+    if expanded.diagnostics:
+        return _done(result, expanded.diagnostics, sources)
+    document = expanded.document
     plan = build_model(document)
     graph = build_graph(plan)
     context = RuleContext(plan, graph)
     found = [diagnostic for rule in RULES for diagnostic in rule(context)]
     result.plan, result.graph = plan, graph
-    result.diagnostics = sorted(set(found), key=Diagnostic.sort_key)
+    _done(result, found, sources)
     if not result.has_errors and (want_ir or analyses):
-        ir = lower(plan, graph, hashlib.sha256(data).hexdigest())
+        composition = Composition(sources, expanded.groups)
+        ir = lower(plan, graph, sha256, composition)
         if analyses:
             # Imported here: `planc compile` runs no analysis and need not load them.
             from planc.analysis import run_analyses
             from planc.analysis.context import AnalysisContext
 
             found += run_analyses(AnalysisContext(ir, plan, graph), analyses)
-            result.diagnostics = sorted(set(found), key=Diagnostic.sort_key)
+            _done(result, found, sources)
         if want_ir and not result.has_errors:
             if not keep_model:
                 result.plan = result.graph = None
                 del document, plan, graph, context
             result.ir = emit(ir)
+    return result
+
+
+def _done(result: Compilation, found: list[Diagnostic], sources: SourceMap) -> Compilation:
+    """Diagnostics in included files mapped back to those files, sorted, without repeats (the
+    instances of a matrix share their template's positions and words)."""
+    mapped = [sources.remap(d) for d in found] if len(sources.files) > 1 else found
+    result.diagnostics = sorted(set(mapped), key=Diagnostic.sort_key)
     return result
 
 

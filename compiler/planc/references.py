@@ -75,7 +75,8 @@ def referenced_outputs(ctx: RuleContext) -> set[tuple[str, str]]:
     """(producer, output) pairs that some placeholder or condition reads."""
     found: set[tuple[str, str]] = set()
     for step in ctx.plan.steps:
-        texts = [step.get("command"), step.get("cwd"), *(step.get("args") or [])]
+        texts = [step.get("command"), step.get("cwd"), step.get("for_each")]
+        texts += list(step.get("args") or [])
         texts += list((step.get("env") or {}).values())
         for text in texts:
             if isinstance(text, str) and "${{" in text:

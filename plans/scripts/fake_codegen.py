@@ -1,12 +1,13 @@
 """A stand-in for a headless AI code generator CLI: streams progress, sometimes stalls.
 
-    fake_codegen.py --task slug --out-dir REPO [--stall-first N] [--state FILE]
+    fake_codegen.py --task slug --out-dir REPO [--stall-first N [--stall-tasks T,T]] [--state FILE]
 
 It prints a progress line every `--interval` seconds (flushed, so a heartbeat sees it), then
 writes the task's module into `--out-dir` (atomically) and exits 0. Attempts number 1..N of
 `--stall-first N` stall instead: after a few lines they print "waiting for the model" and then
 nothing at all for `--stall-sec` seconds (default an hour), like a real generator whose backend
-stopped answering. Only a heartbeat timeout gets the plan past that.
+stopped answering. Only a heartbeat timeout gets the plan past that. With `--stall-tasks` only
+the named tasks stall (a comma-separated list; empty: every task).
 
 The attempt number is `$PLAN_ATTEMPT` (set by planrun for every attempt), or, with `--state
 FILE`, a counter kept in FILE (incremented on every start), so the behaviour is deterministic
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", required=True, help=f"one of {', '.join(TASKS)}")
     parser.add_argument("--out-dir", required=True, type=Path)
     parser.add_argument("--stall-first", type=int, default=0, metavar="N")
+    parser.add_argument("--stall-tasks", default="", metavar="T,T")
     parser.add_argument("--state", type=Path, default=None, metavar="FILE")
     parser.add_argument("--lines", type=int, default=5, help="progress lines before writing")
     parser.add_argument("--interval", type=float, default=0.05, metavar="SEC")
@@ -55,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     attempt = attempt_number(args.state)
-    stall = attempt <= args.stall_first
+    stalling = [t for t in args.stall_tasks.split(",") if t]
+    stall = attempt <= args.stall_first and (not stalling or args.task in stalling)
     say(f"attempt {attempt}: generating {args.task!r}")
     for i in range(1, args.lines + 1):
         time.sleep(args.interval)

@@ -121,6 +121,20 @@ def bound_for_ir(
     bounds = {step["id"]: step_bound(step, grace) for step in steps}
 
     with_fallbacks = _with_fallbacks(bounds)
+    work = sum(b.total_sec for b in bounds.values())
+    count = len(steps)
+    for sid, group in ir.get("groups", {}).items():
+        if group["kind"] != "for_each":
+            continue
+        # A fan-out (docs/composition.md) runs up to max_items instances, each with its own
+        # fallback instance, at most `parallel` at a time: rounds of the one instance's bound.
+        items = int(group["max_items"])
+        parallel = min(int(group["max_parallel"] or items), workers, items)
+        one = with_fallbacks[sid]
+        with_fallbacks[sid] = math.ceil(items / parallel) * one
+        work += (items - 1) * one
+        count += items - 1
+    rounds = _matrix_rounds(ir, with_fallbacks)
     # Longest path in a DAG, steps in topological order: finish(s) = E(s) + max finish(dep).
     finish: dict[str, float] = {}
     via: dict[str, str | None] = {}
@@ -130,22 +144,39 @@ def bound_for_ir(
             if best is None or finish[dep] > finish[best]:
                 best = dep
         start = 0.0 if best is None else finish[best]
-        finish[step["id"]] = start + with_fallbacks[step["id"]]
+        finish[step["id"]] = start + rounds.get(step["id"], with_fallbacks[step["id"]])
         via[step["id"]] = best
     last = max(finish, key=finish.__getitem__, default=None)
     path = _expand(_walk_back(last, via), bounds)
     length = 0.0 if last is None else finish[last]
-    work = sum(b.total_sec for b in bounds.values())
     return BoundResult(
         steps=bounds,
         work_sec=work,
         critical_path=path,
         critical_path_sec=length,
         max_concurrency=workers,
-        concurrency_bound_sec=list_scheduling_bound(work, length, workers, len(steps)),
+        concurrency_bound_sec=list_scheduling_bound(work, length, workers, count),
         unbounded=tuple(sid for sid, b in bounds.items() if math.isinf(b.total_sec)),
         kill_grace_sec=grace,
     )
+
+
+def _matrix_rounds(ir: dict[str, Any], own: dict[str, float]) -> dict[str, float]:
+    """A matrix instance under `max_parallel` p < n instances may wait for slots: with the same
+    dependencies all n are ready together and finish within ceil(n/p) rounds of the longest
+    instance; otherwise an instance waits at most ceil((n-1)/p) rounds, then runs one."""
+    out: dict[str, float] = {}
+    steps = {step["id"]: step for step in ir["steps"]}
+    for group in ir.get("groups", {}).values():
+        members, limit = group["members"], group["max_parallel"]
+        if group["kind"] != "matrix" or limit is None or limit >= len(members):
+            continue
+        longest = max(own[m] for m in members)
+        same = len({tuple(steps[m]["depends_on"]) for m in members}) == 1
+        n = len(members)
+        count = math.ceil(n / limit) if same else math.ceil((n - 1) / limit) + 1
+        out.update(dict.fromkeys(members, count * longest))
+    return out
 
 
 def list_scheduling_bound(work: float, path: float, workers: int, steps: int) -> float:

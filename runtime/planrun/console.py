@@ -201,6 +201,8 @@ class LineReporter:
         step_id = event.step_id
         if event.type in FINAL:
             self.done += 1
+        elif event.type == "step_expanded":  # a fan-out's instances are steps of the run too
+            self.total += len(event.payload.get("instances", ()))
         if step_id is None or event.type not in SYMBOLS:
             return
         if event.type == "step_started":

@@ -21,6 +21,7 @@ STEP_UPSTREAM_FAILED = "step_upstream_failed"
 STEP_CANCELLED = "step_cancelled"
 STEP_RECOVERED = "step_recovered"
 UI_ACTION = "ui_action"  # who did what from `planrun ui` (planrun.uiactions)
+STEP_EXPANDED = "step_expanded"  # a for_each step made its instances (docs/composition.md)
 
 RUN_EVENTS = frozenset({RUN_STARTED, RUN_RESUMED, RUN_FINISHED, UI_ACTION})
 STEP_EVENTS = frozenset(
@@ -34,6 +35,7 @@ STEP_EVENTS = frozenset(
         STEP_UPSTREAM_FAILED,
         STEP_CANCELLED,
         STEP_RECOVERED,
+        STEP_EXPANDED,
     }
 )
 

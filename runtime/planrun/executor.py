@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from planrun import semantics as sem
 from planrun.events import Event
 from planrun.failure import output_tail
+from planrun.fanout import FanOut
+from planrun.groups import FAIL_FAST, GroupControl
 from planrun.ir import IR
 from planrun.launch import AttemptFiles, LaunchError, RunContext, launch_spec
 from planrun.outputs import OutputError, read_outputs
@@ -129,11 +131,13 @@ class Executor:
         self.run_id = run_id
         self.options = options
         self.observer = observer
-        self.steps = ir.steps_by_id
+        self.steps = dict(ir.steps_by_id)  # a fan-out adds its instances (fanout.py)
         rules = sem.rules_from_ir(ir.steps)
         self.plan = sem.PlanState.create(rules, self._condition_holds)
         self.ready = ReadyQueue(rules)
         self.procs = ProcessSet()
+        self.groups = GroupControl(ir.raw.get("groups", {}))
+        self.fanout = FanOut(self)
         self.interrupts = interrupts or Interrupts()
         self.interrupts.wake = self.procs.wakeup
         self.records = {sid: StepRecord() for sid in self.steps}
@@ -152,7 +156,8 @@ class Executor:
         self._log_fd = store.log_dir_fd(run_id)
         all_secrets = secret_names(ir)
         self.masker = run_masker(ir, all_secrets, self.environ, options.params)
-        self.unavailable: dict[str, set[str]] = {sid: set() for sid in self.steps}
+        # step id -> its secret outputs recorded by an earlier process (none for most steps)
+        self.unavailable: dict[str, set[str]] = {}
         self.context = RunContext(
             run_id=run_id,
             workdir=options.workdir,
@@ -209,12 +214,21 @@ class Executor:
                 self._attempt_finished(finished)
 
     def _start_ready(self) -> None:
+        held: list[str] = []  # a group's max_parallel reached: they wait for a sibling to end
         while self.procs.running < self.capacity:
             step_id = self.ready.pop()
             if step_id is None:
-                return
-            if self.plan.status[step_id] in (sem.PENDING, sem.RUNNING):
+                break
+            if self.plan.status[step_id] not in (sem.PENDING, sem.RUNNING):
+                continue
+            if self.groups.held(step_id, self.procs.__contains__):
+                held.append(step_id)
+            elif self.fanout.owns(step_id):
+                self.fanout.start(step_id)
+            else:
                 self._start_attempt(step_id)
+        for step_id in held:
+            self.ready.push(step_id)
 
     def _next_timer_delay(self) -> float | None:
         if not self.retry_timers:
@@ -241,7 +255,7 @@ class Executor:
         files = AttemptFiles(base + ".stdout", base + ".stderr", base + ".outputs", self._log_fd)
         output_file = files.outputs
         try:
-            spec = launch_spec(step, attempt, self.context, files)
+            spec = launch_spec(step, attempt, self.fanout.context(step_id, self.context), files)
             if step["provides"]:  # fresh and empty for every attempt of a step with outputs
                 os.close(create_private(os.path.basename(output_file), dir_fd=self._log_fd))
         except (LaunchError, OSError) as exc:
@@ -302,7 +316,8 @@ class Executor:
             )
             self._apply(self.plan.finished(step_id, sem.SUCCESS))
         elif finished.outcome == "cancelled":
-            self._emit("step_cancelled", step_id, reason=self._cancel_reason(), **details)
+            reason = FAIL_FAST if step_id in self.groups.cancelled else self._cancel_reason()
+            self._emit("step_cancelled", step_id, reason=reason, **details)
             self._apply(self.plan.finished(step_id, sem.CANCELLED))
         elif finished.outcome in ("timeout", "stalled"):
             details["limit_sec"] = self._limit(step_id, finished.outcome)
@@ -328,7 +343,7 @@ class Executor:
         record.outputs.update(values)
         holds = self.masker.holds_secret if self.masker is not None else None
         record.secret_outputs = {n for n, v in values.items() if holds and holds(v)}
-        self.unavailable[step_id].clear()  # raw values of this process from now on
+        self.unavailable.pop(step_id, None)  # raw values of this process from now on
         return None
 
     def _attempt_ended(
@@ -352,6 +367,25 @@ class Executor:
         event = "step_timed_out" if status == sem.TIMED_OUT else "step_failed"
         self._emit(event, step_id, reason=reason, **details)
         self._apply(self.plan.finished(step_id, status))
+        self._fail_fast(self.groups.to_cancel(step_id, step["on_failure"]))
+
+    def _fail_fast(self, siblings: list[str]) -> None:
+        """Cancel the other instances of a group whose member failed (docs/composition.md)."""
+        for step_id in siblings:
+            status = self.plan.status[step_id]
+            if status in sem.TERMINAL:
+                continue
+            self.groups.cancelled.add(step_id)
+            if step_id in self.procs:
+                self.procs.cancel(step_id)
+            elif status == sem.RUNNING:  # waiting for its retry delay, or queued for one
+                self.retry_timers = [t for t in self.retry_timers if t[2] != step_id]
+                heapq.heapify(self.retry_timers)
+                self._emit("step_cancelled", step_id, reason=FAIL_FAST, duration_sec=None)
+                self._apply(self.plan.finished(step_id, sem.CANCELLED))
+            else:
+                self._emit("step_cancelled", step_id, None, reason=FAIL_FAST, duration_sec=None)
+                self._apply(self.plan.finished(step_id, sem.CANCELLED))
 
     def scrub_outputs(self, attempts: Iterable[tuple[str, int]]) -> None:
         """Mask the $PLAN_OUTPUT files of attempts a dead planrun never read (resume)."""
@@ -464,14 +498,18 @@ class Executor:
 
     def _restore(self, previous: dict[str, StepRecord]) -> None:
         for step_id, record in previous.items():
+            if step_id not in self.records:  # a fan-out's instance: made again if needed
+                self.fanout.previous[step_id] = record
+                continue
             # In place: the run context reads each record's outputs dict.
             current = self.records[step_id]
             current.attempts, current.exit_code = record.attempts, record.exit_code
             current.duration_sec, current.status = record.duration_sec, record.status
             current.outputs.update(record.outputs)
             self.unavailable[step_id] = set(record.secret_outputs)
-        self.plan.restore(kept_on_resume(previous, self.ir.steps))
-        self.plan.exclude(left_out_on_resume(previous))
+        known = {sid: r for sid, r in previous.items() if sid in self.records}
+        self.plan.restore(kept_on_resume(known, self.ir.steps))
+        self.plan.exclude(left_out_on_resume(known))
 
     def _select(self, selection: Selection) -> None:
         for step_id, run_id in selection.reused.items():

@@ -1,4 +1,5 @@
-"""`${{ params.NAME }}`, `${{ steps.ID.outputs.NAME }}`, `${{ env.NAME }}` (docs/dataflow.md).
+"""`${{ params.NAME }}`, `${{ steps.ID.outputs.NAME }}`, `${{ env.NAME }}` (docs/dataflow.md), and
+`${{ item }}` in a fan-out step (docs/composition.md).
 
 The one definition of the placeholder syntax: planc checks plans with `find`, planrun
 substitutes with `substitute` just before a step starts.
@@ -17,13 +18,14 @@ _REFERENCE = re.compile(
     r"params\.(?P<param>[A-Za-z_][A-Za-z0-9_]*)"
     r"|steps\.(?P<step>[A-Za-z_][A-Za-z0-9_.\-]*?)\.outputs\.(?P<output>[A-Za-z_][A-Za-z0-9_.\-]*)"
     r"|env\.(?P<env>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<item>item)"
     r")\s*"
 )
 
 
 @dataclass(frozen=True)
 class Reference:
-    kind: Literal["param", "output", "env"]
+    kind: Literal["param", "output", "env", "item"]
     name: str
     step: str | None
     start: int  # the placeholder's position in the string, `${{` included
@@ -45,6 +47,8 @@ def find(text: str) -> Iterator[Reference | Malformed]:
             yield Malformed(match.group(1).strip(), match.start(), match.end())
         elif inner.group("param"):
             yield Reference("param", inner.group("param"), None, match.start(), match.end())
+        elif inner.group("item"):
+            yield Reference("item", "item", None, match.start(), match.end())
         elif inner.group("env"):
             yield Reference("env", inner.group("env"), None, match.start(), match.end())
         else:

@@ -21,12 +21,19 @@ from planrun.trigger_rules import NAMES
 _TOP_KEYS = frozenset(
     {"ir_version", "compiler", "source", "plan", "globals", "params", "secrets", "steps", "digest"}
 )
-_WITH_WATCH = _TOP_KEYS | {"watch"}  # only a plan with a `watch:` section has it
 _WATCH_KEYS = frozenset(
     {"paths", "ignore", "debounce_sec", "interval_sec", "backoff_sec", "max_backoff_sec"}
 )
 _COMPILER_KEYS = frozenset({"name", "version"})
+# Only a plan with a `watch:` section has `watch`, only one with a matrix or a fan-out `groups`.
+_OPTIONAL_KEYS = frozenset({"watch", "groups"})
 _SOURCE_KEYS = frozenset({"path", "sha256"})
+_SOURCE_KEYS_INCLUDES = _SOURCE_KEYS | {"includes"}  # only a plan with includes has them
+_FILE_KEYS = frozenset({"path", "sha256"})
+_GROUP_KEYS = frozenset(
+    {"kind", "members", "fail_fast", "max_parallel", "max_items", "over", "location"}
+)
+_OVER_KEYS = frozenset({"step", "output"})
 _PLAN_KEYS = frozenset({"id", "version", "description", "metadata"})
 _GLOBAL_KEYS = frozenset(
     {
@@ -94,9 +101,11 @@ _SCALAR_CHOICE = (str, int, bool)
 
 def conforms(raw: Any) -> bool:
     """Whether `raw` (parsed JSON) is valid against ir.schema.json."""
-    if type(raw) is not dict or raw.keys() not in (_TOP_KEYS, _WITH_WATCH):
+    if type(raw) is not dict or not _TOP_KEYS <= raw.keys() <= _TOP_KEYS | _OPTIONAL_KEYS:
         return False
     if "watch" in raw and not _watch(raw["watch"]):
+        return False
+    if "groups" in raw and not _groups(raw["groups"]):
         return False
     version = raw["ir_version"]  # const 1: jsonschema's equality, so 1.0 too but never true
     if type(version) not in _NUMBER or version != 1:
@@ -128,10 +137,53 @@ def _compiler(value: Any) -> bool:
 
 
 def _source(value: Any) -> bool:
-    if type(value) is not dict or value.keys() != _SOURCE_KEYS:
+    if type(value) is not dict or value.keys() not in (_SOURCE_KEYS, _SOURCE_KEYS_INCLUDES):
         return False
+    includes = value.get("includes", [])
+    if type(includes) is not list or not all(
+        type(f) is dict and f.keys() == _FILE_KEYS and _file(f) for f in includes
+    ):
+        return False
+    return _file(value)
+
+
+def _file(value: dict[str, Any]) -> bool:
     sha = value["sha256"]
     return type(value["path"]) is str and type(sha) is str and _SHA256(sha)
+
+
+def _groups(value: Any) -> bool:
+    if type(value) is not dict:
+        return False
+    for name, group in value.items():
+        if not _STEP_ID(name) or type(group) is not dict or group.keys() != _GROUP_KEYS:
+            return False
+        members, over = group["members"], group["over"]
+        if (
+            group["kind"] not in ("matrix", "for_each")
+            or type(members) is not list
+            or not all(type(m) is str and _STEP_ID(m) for m in members)
+            or type(group["fail_fast"]) is not bool
+            or not all(_optional_count(group[k]) for k in ("max_parallel", "max_items"))
+            or type(group["location"]) is not str
+        ):
+            return False
+        if over is not None and not (
+            type(over) is dict
+            and over.keys() == _OVER_KEYS
+            and type(over["step"]) is str
+            and _STEP_ID(over["step"])
+            and type(over["output"]) is str
+        ):
+            return False
+    return True
+
+
+def _optional_count(value: Any) -> bool:
+    if value is None:
+        return True
+    is_int = type(value) is int or (type(value) is float and value.is_integer())
+    return is_int and value >= 1
 
 
 def _plan(value: Any) -> bool:

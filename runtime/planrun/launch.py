@@ -40,6 +40,7 @@ class RunContext:
     unavailable: Mapping[str, Set[str]]
     kill_grace_sec: float
     echo_fds: tuple[int, int] | None = None  # planrun exec: output also to these (LaunchSpec)
+    item: str | None = None  # `${{ item }}` of an instance of a for_each step (fanout.py)
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,10 @@ def _resolve(ref: Reference, step: dict[str, Any], ctx: RunContext) -> str:
             # planc refuses this (secret-out-of-scope); an IR made by hand gets no further.
             raise LaunchError(f"secret {ref.name} is not given to step {step['id']}")
         return ctx.environ.get(ref.name, "")
+    if ref.kind == "item":
+        if ctx.item is None:
+            raise LaunchError("`${{ item }}` is only set in an instance of a for_each step")
+        return ctx.item
     assert ref.step is not None
     if ref.name in ctx.unavailable.get(ref.step, ()):
         raise LaunchError(

@@ -32,6 +32,11 @@ class ReadyQueue:
         entry = (0 if urgent else 1, -self._path[step_id], self._index[step_id], step_id)
         heapq.heappush(self._heap, entry)
 
+    def add(self, step_id: str, like: str) -> None:
+        """A step made at run time (a fan-out's instance) ranks as the step it was made from."""
+        self._path[step_id] = self._path[like]
+        self._index[step_id] = self._index[like]
+
     def pop(self) -> str | None:
         if not self._heap:
             return None

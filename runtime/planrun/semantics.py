@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from planrun import trigger_rules as tr
@@ -215,6 +215,38 @@ class PlanState:
         """`--only`/`--from`: steps outside the selection that nothing selected needs."""
         for step_id in step_ids:
             self.status[step_id] = SKIPPED
+
+    def expand(
+        self,
+        step_id: str,
+        instances: Sequence[StepRules],
+        fallbacks: Sequence[StepRules],
+        done: frozenset[str] = frozenset(),
+    ) -> list[Action]:
+        """A for_each step made its instances (docs/composition.md): the step now waits for them
+        (and is decided when they all are, whatever their outcome, like an `all_done` step);
+        each instance is decided at once, except those in `done` (resume: they succeeded in an
+        earlier session). The fallback instances run only as fallbacks."""
+        for step in (*instances, *fallbacks):
+            self.steps[step.id] = step
+            self.status[step.id] = PENDING
+            self._unfinished_deps[step.id] = 0
+        self.steps[step_id] = replace(
+            self.steps[step_id],
+            depends_on=tuple(s.id for s in instances),
+            trigger_rule="all_done",
+            has_condition=False,
+        )
+        for sid in done:
+            self.status[sid] = SUCCESS
+        self._unfinished_deps[step_id] = len(instances) - len(done)
+        if self._unfinished_deps[step_id] == 0:
+            return self._mark_decided(self.steps[step_id])
+        actions: list[Action] = []
+        for step in instances:
+            if step.id not in done:
+                actions.extend(self._mark_decided(step))
+        return actions
 
     def begin(self) -> list[Action]:
         """Decisions for the pending steps whose dependencies are all settled already."""

@@ -27,6 +27,7 @@ from planrun.events import (
     RUN_STARTED,
     STEP_CANCELLED,
     STEP_EVENTS,
+    STEP_EXPANDED,
     STEP_FAILED,
     STEP_RECOVERED,
     STEP_RETRYING,
@@ -427,6 +428,34 @@ def _project_nothing(
     """An event that records who did something (ui_action), not a state change."""
 
 
+def _project_step_expanded(
+    cur: sqlite3.Cursor, run_id: str, step_id: str | None, n: int | None, ts: str, p: dict[str, Any]
+) -> None:
+    """A for_each step's instances become steps of the run, listed right after it (the steps
+    after it move down); on resume the rows are there already."""
+    new = [sid for sid in p["instances"] if _step_row_missing(cur, run_id, sid)]
+    if not new:
+        return
+    (at,) = cur.execute(
+        "SELECT ordinal FROM steps WHERE run_id = ? AND step_id = ?", (run_id, step_id)
+    ).fetchone()
+    cur.execute(
+        "UPDATE steps SET ordinal = ordinal + ? WHERE run_id = ? AND ordinal > ?",
+        (len(new), run_id, at),
+    )
+    cur.executemany(
+        "INSERT INTO steps (run_id, step_id, ordinal, status) VALUES (?, ?, ?, ?)",
+        [(run_id, sid, at + 1 + i, PENDING) for i, sid in enumerate(new)],
+    )
+
+
+def _step_row_missing(cur: sqlite3.Cursor, run_id: str, step_id: str) -> bool:
+    row = cur.execute(
+        "SELECT 1 FROM steps WHERE run_id = ? AND step_id = ?", (run_id, step_id)
+    ).fetchone()
+    return row is None
+
+
 _PROJECTIONS: dict[str, Projection] = {
     RUN_RESUMED: _project_run_resumed,
     RUN_FINISHED: _project_run_finished,
@@ -440,6 +469,7 @@ _PROJECTIONS: dict[str, Projection] = {
     STEP_CANCELLED: _finishing(CANCELLED),
     STEP_RECOVERED: _project_step_recovered,
     UI_ACTION: _project_nothing,
+    STEP_EXPANDED: _project_step_expanded,
 }
 
 # The payload fields a projection cannot do without (the others default to NULL).
@@ -448,6 +478,7 @@ _REQUIRED_PAYLOAD = {
     STEP_RETRYING: "previous_status",
     STEP_RECOVERED: "fallback",
     UI_ACTION: "action",
+    STEP_EXPANDED: "instances",
 }
 
 _INSERT_EVENT = (
@@ -827,6 +858,9 @@ class RunStore:
             started = type == STEP_STARTED and step_id is not None and attempt is not None
             if started:
                 held.attempts[str(step_id)] = int(attempt or 0)
+            elif type == STEP_EXPANDED:  # later events may name the new steps
+                for instance in payload["instances"]:
+                    held.attempts.setdefault(str(instance), 0)
             event = Event(held.seq, utc_now(), run_id, type, step_id, attempt, payload)
             self._pending.append(_Pending(held, event, payload_json, project, started))
             if not self._batching:

@@ -473,6 +473,11 @@ def test_only_metadata_and_ui_hints_are_open() -> None:
             assert "additionalProperties" not in sub, name
         elif name.endswith("env"):
             assert sub["additionalProperties"] == {"type": "string"}, name
+        elif name == "steps[].matrix":  # any name, each value a list of scalars
+            scalars = {"type": ["string", "integer", "number", "boolean"]}
+            assert sub["additionalProperties"] == {"type": "array", "minItems": 1, "items": scalars}
+            for key in ("include", "exclude"):
+                assert sub["properties"][key]["items"]["additionalProperties"] == scalars
         elif name == "params":  # any name, each value a strict param declaration
             assert sub["additionalProperties"] == {"$ref": "#/definitions/param"}, name
             assert schema["definitions"]["param"]["additionalProperties"] is False

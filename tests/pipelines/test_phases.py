@@ -5,14 +5,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipelines_support import load_plan, run_pipeline
+from pipelines_support import PLANS, load_plan, run_pipeline
+
+from planc.pipeline import compile_file
 
 PHASES = range(8)
 WORKSTREAMS = ("code", "docs")
 
 
 def test_phases_shape() -> None:
-    steps = {s["id"]: s for s in load_plan("phases.yaml")["steps"]}
+    """The plan includes plans/fragments/phase.yaml once per phase: the compiled steps are the
+    24 the plan had when it was written out by hand."""
+    assert [item["include"] for item in load_plan("phases.yaml")["steps"]] == [
+        "fragments/phase.yaml"
+    ] * 8
+    compiled = compile_file(str(PLANS / "phases.yaml"))
+    assert compiled.ir is not None, compiled.diagnostics
+    steps = {s["id"]: s for s in json.loads(compiled.ir)["steps"]}
     assert len(steps) == 24
     for phase in PHASES:
         for ws in WORKSTREAMS:

@@ -10,6 +10,7 @@ from planc.rules import (
     dependency_cycle,
     duplicate_ids,
     fallbacks,
+    fan_out,
     nul_characters,
     portability,
     resources,
@@ -27,6 +28,7 @@ RULE_MODULES: tuple[ModuleType, ...] = (
     trigger_rules,
     conditions,
     dataflow,
+    fan_out,
     nul_characters,
     portability,
 )

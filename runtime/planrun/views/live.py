@@ -118,9 +118,12 @@ class LiveView:
     # --- state ------------------------------------------------------------------------------
 
     def _handle(self, event: Event) -> None:
-        if event.step_id is None or event.type not in SYMBOLS:
+        step_id = event.step_id
+        if event.type == "step_expanded":  # a fan-out's instances are steps of the run too
+            self.total += len(event.payload.get("instances", ()))
+        if step_id is None or event.type not in SYMBOLS:
             return
-        step_id = printable(event.step_id)  # every text from the plan or a step is made printable
+        step_id = printable(step_id)  # every text from the plan or a step is made printable
         if event.type == "step_started":
             self._started(step_id, event)
             return

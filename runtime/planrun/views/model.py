@@ -147,7 +147,7 @@ def snapshot(reader: Reader, run_ref: str, *, with_logs: bool = True) -> dict[st
         "generated_at": utc_now(),
         "run": run_dict(run),
         "plan": {k: ir["plan"].get(k) or "" for k in ("id", "version", "description")},
-        "steps": [_step_dict(step, ir_steps.get(step.step_id, {}), why) for step in steps],
+        "steps": [_step_dict(step, _ir_step(ir_steps, step.step_id), why) for step in steps],
         "attempts": [_attempt_dict(a) for a in attempts],
         "dag": _dag(ir["steps"]),
         "bound": bound_for_ir(ir).to_json(),
@@ -155,6 +155,19 @@ def snapshot(reader: Reader, run_ref: str, *, with_logs: bool = True) -> dict[st
     if with_logs:
         data["logs"] = failed_logs(reader.state_dir, run_id, steps, attempts)
     return data
+
+
+def _ir_step(ir_steps: dict[str, dict[str, Any]], step_id: str) -> dict[str, Any]:
+    """A step's IR fields; a fan-out's instance (`build[2]`) shows its template's, named
+    `NAME [2]` as planrun names it (docs/composition.md)."""
+    found = ir_steps.get(step_id)
+    if found is not None:
+        return found
+    base, _, index = step_id.partition("[")
+    template = ir_steps.get(base)
+    if template is None or not index.endswith("]"):
+        return {}
+    return {**template, "name": f"{template['name']} [{index[:-1]}]", "depends_on": []}
 
 
 def _step_dict(step: StepInfo, ir_step: dict[str, Any], why: dict[str, str]) -> dict[str, Any]:
