@@ -82,20 +82,24 @@ class BoundedServer(ThreadingHTTPServer):
         if not self._slots.acquire(blocking=False):
             self._refuse(request)
             return
+        slot = _Slot(self._slots)
         try:
-            super().process_request(request, client_address)
-        except BaseException:  # no thread started: it will not give the slot back
-            self._slots.release()
+            thread = threading.Thread(
+                target=self._serve_one, args=(request, client_address, slot), daemon=True
+            )
+            thread.start()
+        except BaseException:  # no thread, or an interrupt while it starts: free the slot once
+            slot.release()
             raise
 
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
+    def _serve_one(self, request: Any, client_address: Any, slot: _Slot) -> None:
         try:
             self.finish_request(request, client_address)
         except Exception:
             self.handle_error(request, client_address)
         finally:
             # Free the slot before the client sees the connection end, so its next one fits.
-            self._slots.release()
+            slot.release()
             self.shutdown_request(request)
 
     def shutdown_request(self, request: Any) -> None:
@@ -153,6 +157,23 @@ class BoundedServer(ThreadingHTTPServer):
         if not isinstance(error, OSError):  # a client going away is not worth a line
             name = kind.__name__ if kind else "error"
             sys.stderr.write(f"planrun ui: {name}: {error}\n")
+
+
+class _Slot:
+    """One connection's hold on the server's slots, given back exactly once: by its thread when
+    it ends, or by the accepting thread when no thread could take it (an interrupt may come in
+    between the two)."""
+
+    def __init__(self, slots: threading.BoundedSemaphore) -> None:
+        self._slots = slots
+        self._lock = threading.Lock()
+        self._held = True
+
+    def release(self) -> None:
+        with self._lock:
+            held, self._held = self._held, False
+        if held:
+            self._slots.release()
 
 
 def _ended(parked: socket.socket) -> bool:
