@@ -123,7 +123,7 @@ def run(
             f"run id {run_id!r} must be 1 to 128 letters, digits, _ . or -, starting with a letter"
             " or digit"
         )
-    selection = _selection(ir, state_dir, only, from_) if only or from_ else None
+    selection = _selection(ir, only, from_) if only or from_ else None
     output = _surviving(output)
     run_id = run_id or new_run_id()
     with _recording(state_dir, sync) as (store, interrupts):
@@ -209,20 +209,13 @@ def _stopped(exc: StoreWriteError, run_id: str) -> StoreWriteError:
     )
 
 
-def _selection(ir: IR, state_dir: str, only: tuple[str, ...], from_: tuple[str, ...]) -> Selection:
+def _selection(ir: IR, only: tuple[str, ...], from_: tuple[str, ...]) -> Selection:
     from planrun.selection import SelectionError, select
 
     try:
-        reader = open_reader(state_dir)
-    except StoreError:
-        reader = None  # no earlier runs: fine as long as nothing upstream is needed
-    try:
-        return select(ir.steps, ir.digest, reader, only, from_)
+        return select(ir.steps, only, from_)
     except SelectionError as exc:
         raise UsageError(str(exc)) from None
-    finally:
-        if reader is not None:
-            reader.close()
 
 
 def resume(
@@ -238,16 +231,27 @@ def resume(
     secret params, which were recorded as `***`."""
     output = _surviving(output)
     with _recording(state_dir, sync) as (store, interrupts):
-        info = store.begin_resume(run_ref, ir.digest)
+        step_ids = [s["id"] for s in ir.steps]
+        info = store.begin_resume(run_ref, ir.digest, ir.data, step_ids)
         run_id = info.run.run_id
+        ir_changed = info.run.ir_digest != ir.digest
         grace = float(ir.globals["kill_grace_sec"])
-        recorded, tags, secret_outputs = _recorded_params_and_tags(state_dir, run_id)
+        recorded, tags, secret_outputs, parts = _recorded_params_and_tags(state_dir, run_id)
         params = _resumed_params(ir, run_id, recorded, secret_assignments)
         killed = kill_leftovers(info.running_attempts, grace, tags)
-        store.emit(run_id, "run_resumed", pid=os.getpid(), previous_status=info.previous_status)
+        changed: dict[str, Any] = {"ir_digest": ir.digest} if ir_changed else {}
+        store.emit(
+            run_id, "run_resumed", pid=os.getpid(), previous_status=info.previous_status, **changed
+        )
         output.err.write(
             f"planrun: resuming run {run_id} (was {info.previous_status};"
-            f" {killed} leftover process group(s) killed)\n"
+            f" {killed} leftover process group(s) killed"
+            + (
+                "; the plan changed: steps whose fingerprint changed run again"
+                if ir_changed
+                else ""
+            )
+            + ")\n"
         )
         previous = {
             s.step_id: StepRecord(
@@ -259,6 +263,8 @@ def resume(
                 s.outputs,
                 s.reason,
                 secret_outputs.get(s.step_id, set()),
+                s.fingerprint,
+                parts.get(s.step_id, {}),
             )
             for s in info.steps
         }
@@ -268,7 +274,7 @@ def resume(
         observer = _observer(output, len(ir.steps) - len(carried))
         executor = Executor(ir, store, run_id, options, observer, interrupts)
         executor.scrub_outputs((a.step_id, a.attempt) for a in info.running_attempts)
-        return _drive(executor, state_dir, output, lambda: executor.run(previous))
+        return _drive(executor, state_dir, output, lambda: executor.run(previous, None, ir_changed))
 
 
 def bind_params(ir: IR, assignments: tuple[str, ...], params_file: str | None) -> dict[str, Any]:
@@ -283,12 +289,16 @@ def bind_params(ir: IR, assignments: tuple[str, ...], params_file: str | None) -
 
 def _recorded_params_and_tags(
     state_dir: str, run_id: str
-) -> tuple[dict[str, Any], dict[tuple[str, int], str], dict[str, set[str]]]:
+) -> tuple[
+    dict[str, Any], dict[tuple[str, int], str], dict[str, set[str]], dict[str, dict[str, Any]]
+]:
     """From the run's events, in one read: the params it started with (a resumed run keeps
-    them), the PLANRUN_ATTEMPT_TAG of each attempt (to find daemons a dead planrun left) and
-    each step's secret outputs (whose values were not recorded)."""
+    them), the PLANRUN_ATTEMPT_TAG of each attempt (to find daemons a dead planrun left),
+    each step's secret outputs (whose values were not recorded), and the fingerprint parts
+    each step was last started with (to say why a step runs again)."""
     with open_reader(state_dir) as reader:
         events = reader.events(run_id)
+        parts = reader.fingerprint_parts(run_id)
     params = events[0].payload.get("params") if events else None
     tags = {
         (str(e.step_id), int(e.attempt or 0)): str(e.payload["tag"])
@@ -300,7 +310,7 @@ def _recorded_params_and_tags(
         from planrun.secrecy import secret_outputs_in
 
         secret_outputs = secret_outputs_in(events)
-    return (dict(params) if isinstance(params, dict) else {}), tags, secret_outputs
+    return (dict(params) if isinstance(params, dict) else {}), tags, secret_outputs, parts
 
 
 def _resumed_params(
