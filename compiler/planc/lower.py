@@ -83,7 +83,7 @@ def _step(
     get = step.raw.get
     sid = step.id
     condition = get("condition")
-    return {
+    step_ir: dict[str, Any] = {
         "id": sid,
         "index": step.index,
         "name": get("name") or sid,
@@ -116,6 +116,11 @@ def _step(
         "ui_hints": get("ui_hints") or {},
         "location": f"{plan.path}:{step.span.line}:{step.span.col}",
     }
+    # Only when declared: the IR of a plan without them stays as it was (docs/ir.md).
+    for key in ("sources", "generates"):
+        if get(key):
+            step_ir[key] = list(get(key))
+    return step_ir
 
 
 def _first(value: Any, default: Any) -> Any:

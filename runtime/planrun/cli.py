@@ -97,6 +97,14 @@ def main() -> None:
 )
 @click.option("--only", multiple=True, metavar="STEP", help="Run only STEP (repeatable).")
 @click.option("--from", "from_", multiple=True, metavar="STEP", help="Run STEP and its dependents.")
+@click.option("--force", "force_all", is_flag=True, help="No step is up to date: run them all.")
+@click.option(
+    "--force-step",
+    "force",
+    multiple=True,
+    metavar="STEP",
+    help="STEP is not up to date (repeatable).",
+)
 @click.option("--workdir", default=None, help="Base for relative step cwd [default: here].")
 @click.option("--kill-grace", type=click.FloatRange(min=0), help="SIGTERM→SIGKILL grace (s).")
 @click.option("--sync", type=click.Choice(["normal", "full"]), default="normal", show_default=True)
@@ -114,6 +122,8 @@ def run(
     params_file: str | None,
     only: tuple[str, ...],
     from_: tuple[str, ...],
+    force_all: bool,
+    force: tuple[str, ...],
     workdir: str | None,
     kill_grace: float | None,
     sync: str,
@@ -135,6 +145,7 @@ def run(
         if dry_run:
             return runner.dry_run(ir, sys.stdout, runner.bind_params(ir, param_values, params_file))
         options = RunOptions(max_concurrency=max_concurrency, kill_grace_sec=kill_grace)
+        options.force, options.force_all = runner.forced_steps(ir, force), force_all
         options.argv = sys.argv
         if resume_id is not None and params_file:
             raise runner.UsageError("a resumed run keeps its params; --params-file starts new runs")

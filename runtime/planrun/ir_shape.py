@@ -68,6 +68,8 @@ _STEP_KEYS = frozenset(
         "location",
     }
 )
+# Present only when the plan declares them (docs/fingerprints.md)
+_OPTIONAL_STEP_KEYS = frozenset({"sources", "generates"})
 _CONDITION_KEYS = frozenset({"source", "ast"})
 _TRIGGER_RULES = frozenset({"all_success", "all_done", "none_failed", "one_failed", "one_success"})
 _ON_FAILURE = frozenset({"abort", "skip_dependents", "continue", "fallback_step"})
@@ -180,7 +182,7 @@ def _scalar(value: Any, types: tuple[type, ...]) -> bool:
 
 
 def _step(step: Any) -> bool:
-    if type(step) is not dict or step.keys() != _STEP_KEYS:
+    if type(step) is not dict or step.keys() - _OPTIONAL_STEP_KEYS != _STEP_KEYS:
         return False
     step_id, command = step["id"], step["command"]
     trigger, on_failure = step["trigger_rule"], step["on_failure"]
@@ -215,6 +217,8 @@ def _step(step: Any) -> bool:
         and (fallback is None or type(fallback) is str)
         and type(step["is_fallback"]) is bool
         and _ids(step["provides"])
+        and _ids(step.get("sources", []))
+        and _ids(step.get("generates", []))
         and _ids(step["consumes"])
         and _ids(step["tags"])
         and type(step["ui_hints"]) is dict

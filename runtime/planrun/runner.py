@@ -277,6 +277,17 @@ def resume(
         return _drive(executor, state_dir, output, lambda: executor.run(previous, None, ir_changed))
 
 
+def forced_steps(ir: IR, names: tuple[str, ...]) -> frozenset[str]:
+    """The steps of `--force-step`, each checked to be a step of the plan."""
+    from planrun.selection import SelectionError, select
+
+    try:
+        select(ir.steps, names, ())
+    except SelectionError as exc:
+        raise UsageError(str(exc)) from None
+    return frozenset(names)
+
+
 def bind_params(ir: IR, assignments: tuple[str, ...], params_file: str | None) -> dict[str, Any]:
     """The run's param values, checked against the plan before anything runs."""
     try:

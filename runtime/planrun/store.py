@@ -669,10 +669,10 @@ class RunStore:
                 )
             )
         self.acquire(run_id)
-        if recorded != ir_digest and ir_bytes is not None:
-            self._replace_ir(run_id, ir_digest, ir_bytes)
         with self._lock:
-            run = _read_run(self._conn, run_id)
+            run = _read_run(self._conn, run_id)  # as recorded: with the IR it had until now
+            if recorded != ir_digest and ir_bytes is not None:
+                self._replace_ir(run_id, ir_digest, ir_bytes)
             # We own the run now, so a `running` status can only be a crashed previous owner's.
             previous = INTERRUPTED if run.status == RUNNING else run.status
             attempts = _read_attempts(self._conn, run_id, None)
