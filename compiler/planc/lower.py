@@ -118,8 +118,9 @@ def _step(
     }
     # Only when declared: the IR of a plan without them stays as it was (docs/ir.md).
     for key in ("sources", "generates"):
-        if get(key):
-            step_ir[key] = list(get(key))
+        patterns = get(key)
+        if patterns:
+            step_ir[key] = list(patterns)
     return step_ir
 
 
