@@ -143,7 +143,9 @@ def run(
         else:
             raise runner.UsageError("missing PLAN (an IR file or a plan file) to run")
         if dry_run:
-            return runner.dry_run(ir, sys.stdout, runner.bind_params(ir, param_values, params_file))
+            params = runner.bind_params(ir, param_values, params_file)
+            forced = None if force_all else runner.forced_steps(ir, force)
+            return runner.dry_run(ir, sys.stdout, params, directory, only, from_, forced)
         options = RunOptions(max_concurrency=max_concurrency, kill_grace_sec=kill_grace)
         options.force, options.force_all = runner.forced_steps(ir, force), force_all
         options.argv = sys.argv

@@ -144,3 +144,44 @@ class Decider:
         if self._stats is not None:
             self._stats.save()
             self._stats.close()
+
+
+def dry_decider(
+    state_dir: str, steps: Mapping[str, dict[str, Any]], plan_id: str, context: RunContext,
+    secret_params: frozenset[str], needed: frozenset[str], forced: frozenset[str] | None,
+) -> Decider | None:  # fmt: skip
+    """The decider of a dry run: what the state dir has recorded, read only; None when there is
+    no state yet. `forced` None: --force (every step)."""
+    from planrun.store import StoreError, open_reader
+
+    try:
+        reader = open_reader(state_dir)
+    except StoreError:
+        return None
+    with reader:
+        records = reader.fingerprints(plan_id)
+    decider = Decider(state_dir, steps, context, secret_params, readonly=True)
+    decider.offer_latest(records, set(needed), "reused")
+    if forced is not None:
+        decider.offer_latest(records, decider.up_to_date_steps(forced) - needed, "up_to_date")
+    return decider
+
+
+def dry_verdict(decider: Decider, step_id: str, statuses: Mapping[str, str]) -> str:
+    """What a run would do with the step, in words: `reuse (…)` or `run (why: …)`."""
+    decision = decider.decide(step_id, statuses)
+    step = decider.steps[step_id]
+    rerun = [d for d in step["depends_on"] if d in decider.ran]
+    if rerun and step_id in decider.candidates and (decision.reuse or not decision.fingerprint):
+        # The upstream step has not run yet: its files and outputs are not known.
+        decider.ran.add(step_id)
+        return f"run (why: upstream {rerun[0]} re-runs)"
+    if decision.reuse is not None:
+        context = decider.context
+        outputs = context.outputs.get(step_id)
+        if isinstance(outputs, dict):
+            outputs.update(decision.reuse.outputs)
+        word = "up to date" if decision.reuse.kind == "up_to_date" else "reuse"
+        return f"{word} (fingerprint matches run {decision.reuse.run_id})"
+    why = (decision.why or "").replace(" re-ran", " re-runs")
+    return f"run (why: {why})" if why else "run"

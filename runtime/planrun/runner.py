@@ -34,7 +34,8 @@ from planrun.store import RunStore, StoreError, StoreWriteError, open_reader
 from planrun.streams import surviving
 from planrun.views.style import ColorMode
 
-if TYPE_CHECKING:  # --only/--from import it when used
+if TYPE_CHECKING:  # --only/--from and --dry-run import them when used
+    from planrun.reuse import Decider
     from planrun.selection import Selection
 
 EXIT_USAGE = 2
@@ -355,11 +356,23 @@ def _resumed_params(
     return {**recorded, **values}
 
 
-def dry_run(ir: IR, out: TextIO, params: dict[str, Any] | None = None) -> int:
+def dry_run(
+    ir: IR, out: TextIO, params: dict[str, Any] | None = None, state_dir: str | None = None,
+    only: tuple[str, ...] = (), from_: tuple[str, ...] = (), force: frozenset[str] | None = None,
+) -> int:  # fmt: skip
     """The order steps would start in if every step succeeded and every condition held; the
-    commands with the bound params filled in (outputs are not known before a run)."""
+    commands with the bound params filled in (outputs are not known before a run). With the
+    state dir of earlier runs, each step's reuse decision (docs/fingerprints.md); `force` None:
+    --force."""
     rules = sem.rules_from_ir(ir.steps)
     plan = sem.PlanState.create(rules, lambda _step: True)
+    selection = _selection(ir, only, from_) if only or from_ else None
+    if selection is not None:
+        plan.exclude(set(selection.excluded))
+    decider = None
+    if state_dir is not None:
+        decider = _dry_decider(ir, state_dir, params or {}, selection, force)
+    from planrun.reuse import dry_verdict
     from planrun.scheduler import ReadyQueue
 
     queue = ReadyQueue(rules)
@@ -374,10 +387,30 @@ def dry_run(ir: IR, out: TextIO, params: dict[str, Any] | None = None) -> int:
             break
         order += 1
         command = _command_line(ir.steps_by_id[step_id], _shown_params(ir, params or {}))
-        out.write(f"{order:4}. {step_id}  ({command})\n")
+        verdict = "" if decider is None else "  " + dry_verdict(decider, step_id, plan.status)
+        out.write(f"{order:4}. {step_id}  ({command}){verdict}\n")
         plan.started(step_id)
         pending = plan.finished(step_id, sem.SUCCESS)
     return 0
+
+
+def _dry_decider(
+    ir: IR, state_dir: str, params: dict[str, Any], selection: Selection | None,
+    force: frozenset[str] | None,
+) -> Decider | None:  # fmt: skip
+    from planrun.launch import RunContext
+    from planrun.reuse import dry_decider
+
+    environ = dict(os.environ)
+    secrets = secret_names(ir)
+    context = RunContext(
+        run_id="dry-run", workdir=os.getcwd(), params=params,
+        outputs={s["id"]: {} for s in ir.steps}, environ=environ, all_secrets=secrets,
+        masker=run_masker(ir, secrets, environ, params), unavailable={}, kill_grace_sec=0.0,
+    )  # fmt: skip
+    secret_params = frozenset(n for n, p in ir.raw["params"].items() if p.get("secret"))
+    needed = selection.needed if selection is not None else frozenset()
+    return dry_decider(state_dir, ir.steps_by_id, ir.plan_id, context, secret_params, needed, force)
 
 
 def status(state_dir: str, run_ref: str | None, as_json: bool, out: TextIO) -> int:

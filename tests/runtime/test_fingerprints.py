@@ -258,3 +258,45 @@ def test_secret_values_enter_only_as_a_keyed_hash(tmp_path: Path) -> None:
     third = next(e for e in collect(tmp_path / "s", 0).events if e.type == "step_started")
     assert third.payload["fingerprint"] != event.payload["fingerprint"]
     assert os.stat(key).st_size == 32
+
+
+def test_dry_run_says_what_each_step_would_do_and_why(tmp_path: Path) -> None:
+    (tmp_path / "pipeline.yaml").write_text(PIPELINE.format())
+    run = ("pipeline.yaml", "--state-dir", "s")
+    fresh = planrun_cli("--dry-run", *run, cwd=tmp_path)
+    assert fresh.returncode == 0
+    assert "reuse" not in fresh.stdout and " run" not in fresh.stdout  # no state dir yet
+    assert planrun_cli(*run, "-q", cwd=tmp_path).returncode == 0
+    run_id = collect(tmp_path / "s", 0).run_id
+    dry = planrun_cli("--dry-run", *run, "--only", "report", "-p", "threshold=34", cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    verdicts = [line.rsplit(")  ", 1)[1] for line in dry.stdout.splitlines()]
+    assert verdicts == [
+        f"reuse (fingerprint matches run {run_id})",
+        "run (why: param threshold 10→34)",
+        "run",
+    ]
+    assert collect(tmp_path / "s", 0).run_id == run_id  # the dry run recorded nothing
+
+
+def test_dry_run_of_up_to_date_steps(tmp_path: Path) -> None:
+    (tmp_path / "plan.yaml").write_text(COPY.format())
+    (tmp_path / "src").mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "src" / "a.txt").write_text("a\n")
+    assert effects_of(tmp_path) == ["build", "package", "notify"]
+    run_id = collect(tmp_path / "s", 0).run_id
+    (tmp_path / "src" / "a.txt").write_text("a, edited\n")
+    dry = planrun_cli("--dry-run", "plan.yaml", "--state-dir", "s", cwd=tmp_path)
+    verdicts = [line.rsplit(")  ", 1)[1] for line in dry.stdout.splitlines()]
+    assert verdicts == [
+        "run (why: input src/a.txt changed)",
+        "run (why: upstream build re-runs)",
+        "run",
+    ]
+    (tmp_path / "src" / "a.txt").write_text("a\n")
+    dry = planrun_cli("--dry-run", "plan.yaml", "--state-dir", "s", cwd=tmp_path)
+    verdicts = [line.rsplit(")  ", 1)[1] for line in dry.stdout.splitlines()]
+    assert verdicts == [f"up to date (fingerprint matches run {run_id})"] * 2 + ["run"]
+    forced = planrun_cli("--dry-run", "plan.yaml", "--state-dir", "s", "--force", cwd=tmp_path)
+    assert [line.rsplit(")  ", 1)[1] for line in forced.stdout.splitlines()] == ["run"] * 3
