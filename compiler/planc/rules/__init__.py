@@ -10,6 +10,7 @@ from planc.rules import (
     dependency_cycle,
     duplicate_ids,
     fallbacks,
+    file_globs,
     nul_characters,
     portability,
     resources,
@@ -29,6 +30,7 @@ RULE_MODULES: tuple[ModuleType, ...] = (
     dataflow,
     nul_characters,
     portability,
+    file_globs,
 )
 
 RULES: tuple[Rule, ...] = tuple(module.check for module in RULE_MODULES)
