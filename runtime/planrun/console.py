@@ -276,7 +276,7 @@ def summary_table(steps: Sequence[StepInfo], max_rows: int = SUMMARY_ROWS) -> st
     """
     shown = list(steps)
     if len(shown) > max_rows:
-        shown = [s for s in steps if s.status != "success"][:max_rows]
+        shown = [s for s in steps if not _done(s)][:max_rows]
     header = ("STEP", "STATUS", "ATTEMPTS", "DURATION", "EXIT", "REASON")
     rows = [header]
     for step in shown:
@@ -293,8 +293,16 @@ def summary_table(steps: Sequence[StepInfo], max_rows: int = SUMMARY_ROWS) -> st
     hidden = len(steps) - len(shown)
     if hidden:
         succeeded = sum(1 for s in steps if s.status == "success")
+        current = sum(1 for s in steps if s.status != "success" and _done(s))
+        also = f", {current} up to date or reused" if current else ""
         lines.append(
-            f"… {hidden} more steps not listed ({succeeded} succeeded);"
+            f"… {hidden} more steps not listed ({succeeded} succeeded{also});"
             " `planrun show RUN` lists every step"
         )
     return "\n".join(lines) + "\n"
+
+
+def _done(step: StepInfo) -> bool:
+    """Succeeded, or a recorded success stood in for it (docs/fingerprints.md): nothing to see
+    in a long plan's summary."""
+    return step.status == "success" or step.reason in ("up_to_date", "reused")
