@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import re
 import sqlite3
 import stat
 import time
@@ -19,6 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 CHUNK = 1 << 20
+_MAGIC = re.compile(r"[*?\[]")  # what makes a pattern a glob, as for the glob module
 # A file modified less than this long ago may be modified again within the same timestamp tick
 # (2 s on FAT, a few ms on ext4) without its stat changing: its digest is used but not cached
 # ("racily clean" in git's index).
@@ -44,7 +46,11 @@ class StatCache:
         """Each file matched by `patterns` (relative to `cwd`) -> its content digest, by path
         relative to `cwd`, sorted. Directories and files that vanish while we look are left out."""
         found: dict[str, str] = {}
-        for rel in expand(cwd, patterns):
+        patterns = list(patterns)
+        # A literal path needs no directory walk: its stat is the one digest() makes anyway.
+        names = expand(cwd, [p for p in patterns if _MAGIC.search(p)])
+        names += [os.path.normpath(p) for p in patterns if not _MAGIC.search(p)]
+        for rel in sorted(set(names)):
             path = os.path.join(cwd, rel)
             try:
                 digest = self.digest(path)
