@@ -175,6 +175,23 @@ def status(run_id: str | None, state_dir: str | None, as_json: bool) -> None:
     _exit_with(lambda: runner.status(directory, run_id, as_json, sys.stdout))
 
 
+@main.command()
+@click.argument("step_id")
+@click.argument("run_id", required=False)
+@state_dir_option
+def explain(step_id: str, run_id: str | None, state_dir: str | None) -> None:
+    """Why STEP ran or did not run in RUN (the latest run by default)."""
+    from planrun.explain import ExplainError, explain_step
+
+    def action() -> int:
+        try:
+            return explain_step(_state_dir(state_dir), step_id, run_id, sys.stdout)
+        except ExplainError as exc:
+            raise runner.UsageError(str(exc)) from None
+
+    _exit_with(action)
+
+
 # The views are imported inside each command, so a plain `planrun PLAN` never loads them.
 
 

@@ -509,6 +509,9 @@ class Executor:
             current.outputs.update(record.outputs)
             self.unavailable[step_id] = set(record.secret_outputs)
             if step_id not in kept:
+                self.reuse.why_no_candidate[step_id] = (
+                    f"no success in this run yet ({record.status})"
+                )
                 continue
             if record.fingerprint is not None:
                 parts = record.fingerprint_parts

@@ -60,6 +60,21 @@ def test_only_with_another_param_reruns_the_upstream_step_that_reads_it(tmp_path
     assert run_info.reasons["generate"] == "reused"
     (skipped,) = [e for e in run_info.events if e.type == "step_skipped"]
     assert skipped.payload["detail"].startswith("fingerprint matches run ")
+    explained = planrun_cli("explain", "filter", "--state-dir", "s", cwd=tmp_path)
+    assert explained.returncode == 0, explained.stderr
+    assert explained.stdout.startswith(
+        f"filter in run {run_info.run_id}: ran (why: param threshold 10→34)\n  fingerprint "
+    )
+    explained = planrun_cli("explain", "generate", "--state-dir", "s", cwd=tmp_path)
+    assert explained.stdout.startswith(
+        f"generate in run {run_info.run_id}: reused (fingerprint matches run"
+        f" {skipped.payload['from_run']})\n"
+    )
+    unknown = planrun_cli("explain", "nope", "--state-dir", "s", cwd=tmp_path)
+    assert (unknown.returncode, unknown.stderr) == (
+        2,
+        f"planrun: run {run_info.run_id} has no step `nope`\n",
+    )
 
     # The same params again: filter's success (threshold 34) stands in now.
     (tmp_path / "effects").unlink()
@@ -109,6 +124,14 @@ def test_fix_and_continue_through_an_edited_plan(tmp_path: Path) -> None:
     assert (
         resumed_event.payload["ir_digest"]
         == json.loads((tmp_path / "s" / "runs" / run.run_id / "ir.json").read_text())["digest"]
+    )
+    kept = planrun_cli("explain", "prepare", run_id, "--state-dir", "s", cwd=tmp_path)
+    assert kept.stdout.startswith(
+        f"prepare in run {run_id}: kept: its success in this run still had the same fingerprint"
+    )
+    fixed = planrun_cli("explain", "typo", run_id, "--state-dir", "s", cwd=tmp_path)
+    assert fixed.stdout.startswith(
+        f"typo in run {run_id}: ran (why: no success in this run yet (failed))\n"
     )
     # A later `--resume RUN` without PLAN continues with the fixed IR.
     assert planrun_cli("--resume", run_id, "--state-dir", "s", cwd=tmp_path).returncode == 0
