@@ -228,7 +228,7 @@ class Executor:
             if self.records[step_id].tries:  # a retry: decided at its first attempt
                 self._start_attempt(step_id)
                 continue
-            decision = self.reuse.decide(step_id, self.plan.status)
+            decision = self.reuse.decide(step_id)
             if decision.reuse is not None:
                 self._stand_in(step_id, decision.reuse)
             else:
@@ -508,6 +508,10 @@ class Executor:
             current.duration_sec, current.status = record.duration_sec, record.status
             current.outputs.update(record.outputs)
             self.unavailable[step_id] = set(record.secret_outputs)
+            if record.fingerprint is not None:
+                # What its dependents saw of it, until it is decided again: a step an interrupt
+                # cancels before it starts must not look changed to them.
+                self.reuse.fingerprints[step_id] = record.fingerprint
             if step_id not in kept:
                 self.reuse.why_no_candidate[step_id] = (
                     f"no success in this run yet ({record.status})"

@@ -95,13 +95,11 @@ def compute(
     step: Mapping[str, Any],
     ctx: RunContext,
     upstream: Mapping[str, str],
-    statuses: Mapping[str, str],
     secret_key: SecretKey,
     secret_params: frozenset[str],
     stats: StatCache | None,
 ) -> Fingerprint:
-    """The fingerprint of `step` now. `upstream`: the fingerprints of the steps decided so far;
-    `statuses`: the plan's step statuses (its dependencies are settled)."""
+    """The fingerprint of `step` now; `upstream`: the fingerprints of the steps decided so far."""
     texts = [step["command"], *step["args"], step["cwd"], *step["env"].values()]
     refs = [r for text in texts if "${{" in text for r in find(text) if isinstance(r, Reference)]
     params = {r.name for r in refs if r.kind == "param"}
@@ -146,9 +144,6 @@ def compute(
     read_from = {s for s, _ in outputs}
     deps = read_from if step.get("sources") else read_from | set(step["depends_on"])
     parts["upstream"] = {d: upstream.get(d) for d in sorted(deps)}
-    unusual = {d: statuses[d] for d in step["depends_on"] if statuses.get(d) != "success"}
-    if unusual:
-        parts["dep_status"] = unusual
     if step.get("sources"):
         cwd = os.path.abspath(os.path.join(ctx.workdir, _resolved(step["cwd"], ctx)))
         assert stats is not None
@@ -222,7 +217,6 @@ def explain(old: Mapping[str, Any], new: Mapping[str, Any], reran: Callable[[str
     reasons += _diff(
         old, new, "outputs", lambda n, a, b: "output {1} of {0} changed".format(*n.rsplit(".", 1))
     )
-    reasons += _diff(old, new, "dep_status", lambda n, a, b: f"dependency {n} {b or 'success'}")
     for dep in new.get("upstream", {}):
         if old.get("upstream", {}).get(dep) != new["upstream"][dep]:
             reasons.append(f"upstream {dep} {'re-ran' if reran(dep) else 'changed'}")

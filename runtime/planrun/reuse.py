@@ -95,18 +95,18 @@ class Decider:
 
     # --- deciding --------------------------------------------------------------------------
 
-    def decide(self, step_id: str, statuses: Mapping[str, str]) -> Decision:
-        decision = self._decide(step_id, statuses)
+    def decide(self, step_id: str) -> Decision:
+        decision = self._decide(step_id)
         if decision.reuse is None:
             self.ran.add(step_id)
         return decision
 
-    def _decide(self, step_id: str, statuses: Mapping[str, str]) -> Decision:
+    def _decide(self, step_id: str) -> Decision:
         step = self.steps[step_id]
         stats = self.stats() if step.get("sources") else None
         try:
             current: fp.Fingerprint | None = fp.compute(
-                step, self.context, self.fingerprints, statuses, self.key, self.secret_params, stats
+                step, self.context, self.fingerprints, self.key, self.secret_params, stats
             )
         except (fp.Unresolvable, OSError, ValueError):
             current = None
@@ -167,9 +167,9 @@ def dry_decider(
     return decider
 
 
-def dry_verdict(decider: Decider, step_id: str, statuses: Mapping[str, str]) -> str:
+def dry_verdict(decider: Decider, step_id: str) -> str:
     """What a run would do with the step, in words: `reuse (…)` or `run (why: …)`."""
-    decision = decider.decide(step_id, statuses)
+    decision = decider.decide(step_id)
     step = decider.steps[step_id]
     rerun = [d for d in step["depends_on"] if d in decider.ran]
     if rerun and step_id in decider.candidates and (decision.reuse or not decision.fingerprint):

@@ -387,7 +387,7 @@ def dry_run(
             break
         order += 1
         command = _command_line(ir.steps_by_id[step_id], _shown_params(ir, params or {}))
-        verdict = "" if decider is None else "  " + dry_verdict(decider, step_id, plan.status)
+        verdict = "" if decider is None else "  " + dry_verdict(decider, step_id)
         out.write(f"{order:4}. {step_id}  ({command}){verdict}\n")
         plan.started(step_id)
         pending = plan.finished(step_id, sem.SUCCESS)
