@@ -23,7 +23,7 @@ from planrun.launch import AttemptFiles, LaunchError, RunContext, launch_spec
 from planrun.outputs import OutputError, read_outputs
 from planrun.params import ParamValue
 from planrun.process import Finished, ProcessSet, SpawnError, kill_leftover
-from planrun.reuse import Candidate, Decider, Decision
+from planrun.reuse import Candidate, Decider, secret_outputs_of
 from planrun.scheduler import ReadyQueue
 from planrun.store import AttemptInfo, RunStore
 
@@ -232,7 +232,7 @@ class Executor:
             if decision.reuse is not None:
                 self._stand_in(step_id, decision.reuse)
             else:
-                self._start_attempt(step_id, _fingerprint_payload(decision))
+                self._start_attempt(step_id, decision.payload())
 
     def _next_timer_delay(self) -> float | None:
         if not self.retry_timers:
@@ -305,7 +305,9 @@ class Executor:
             extra: dict[str, Any] = {}
             if candidate.outputs:
                 extra["outputs"] = dict(candidate.outputs)
-            secret = self._secret_outputs(step_id, candidate) if candidate.outputs else set()
+            secret = set()
+            if candidate.outputs and self.masker is not None:  # else nothing can be a secret
+                secret = secret_outputs_of(self.store.state_dir, candidate.run_id, step_id)
             self.unavailable[step_id] = secret
             if secret:
                 extra["secret_outputs"] = sorted(secret)
@@ -315,18 +317,6 @@ class Executor:
                 fingerprint=candidate.fingerprint, from_run=candidate.run_id, **extra,
             )  # fmt: skip
         self._apply(self.plan.finished(step_id, sem.SUCCESS))
-
-    def _secret_outputs(self, step_id: str, candidate: Candidate) -> set[str]:
-        """The outputs of the success standing in that held a secret (from its run's events):
-        recorded masked, so not there to hand on."""
-        if self.masker is None:  # nothing of this plan can be a secret
-            return set()
-        from planrun.secrecy import secret_outputs_in
-        from planrun.store import open_reader
-
-        with open_reader(self.store.state_dir) as reader:
-            in_run = secret_outputs_in(reader.events(candidate.run_id))
-        return set(in_run.get(step_id, set()))
 
     def _attempt_finished(self, finished: Finished) -> None:
         step_id = finished.key
@@ -569,17 +559,6 @@ class Executor:
         if self.observer is not None:
             for event in events:
                 self.observer(event)
-
-
-def _fingerprint_payload(decision: Decision) -> dict[str, Any]:
-    """What step_started records of the decision to run the step."""
-    payload: dict[str, Any] = {}
-    if decision.fingerprint is not None:
-        payload["fingerprint"] = decision.fingerprint.digest
-        payload["fingerprint_parts"] = decision.fingerprint.parts
-    if decision.why is not None:
-        payload["why"] = decision.why
-    return payload
 
 
 def secret_names(ir: IR) -> frozenset[str]:

@@ -39,6 +39,16 @@ class Decision:
     reuse: Candidate | None  # None: the step runs
     why: str | None  # why it runs when something could have stood in, or why nothing could
 
+    def payload(self) -> dict[str, Any]:
+        """What step_started records of the decision to run the step."""
+        payload: dict[str, Any] = {}
+        if self.fingerprint is not None:
+            payload["fingerprint"] = self.fingerprint.digest
+            payload["fingerprint_parts"] = self.fingerprint.parts
+        if self.why is not None:
+            payload["why"] = self.why
+        return payload
+
 
 class Decider:
     """Fingerprints of the steps decided so far, and the candidates that may stand in."""
@@ -185,3 +195,14 @@ def dry_verdict(decider: Decider, step_id: str) -> str:
         return f"{word} (fingerprint matches run {decision.reuse.run_id})"
     why = (decision.why or "").replace(" re-ran", " re-runs")
     return f"run (why: {why})" if why else "run"
+
+
+def secret_outputs_of(state_dir: str | Path, run_id: str, step_id: str) -> set[str]:
+    """The outputs of `step_id` that held a secret in run `run_id` (from its events): recorded
+    masked, so a success standing in cannot hand them on."""
+    from planrun.secrecy import secret_outputs_in
+    from planrun.store import open_reader
+
+    with open_reader(state_dir) as reader:
+        in_run = secret_outputs_in(reader.events(run_id))
+    return set(in_run.get(step_id, set()))
