@@ -52,13 +52,17 @@ class Unresolvable(Exception):
 class SecretKey:
     """The state dir's key for hashing secret values, read or created on first use."""
 
-    def __init__(self, state_dir: str | Path) -> None:
+    def __init__(self, state_dir: str | Path, create: bool = True) -> None:
         self._path = Path(state_dir) / KEY_FILE
         self._key: bytes | None = None
+        self._create = create  # a dry run records nothing: without a key nothing can match
 
     def hash(self, value: str) -> str:
         if self._key is None:
-            self._key = _load_or_create_key(self._path)
+            if self._create or self._path.exists():
+                self._key = _load_or_create_key(self._path)
+            else:
+                self._key = os.urandom(_KEY_BYTES)
         return "k:" + hashlib.blake2b(value.encode(), key=self._key, digest_size=16).hexdigest()
 
 

@@ -70,7 +70,7 @@ class Decider:
         self.fingerprints: dict[str, str] = {}  # step -> fingerprint, once decided
         self.ran: set[str] = set()  # steps decided to run (not reused) in this run
         self.why_no_candidate: dict[str, str] = {}
-        self.key = fp.SecretKey(state_dir)
+        self.key = fp.SecretKey(state_dir, create=not readonly)
         self._stats: StatCache | None = None
 
     # --- candidates ------------------------------------------------------------------------

@@ -323,3 +323,25 @@ def test_dry_run_of_up_to_date_steps(tmp_path: Path) -> None:
     assert verdicts == [f"up to date (fingerprint matches run {run_id})"] * 2 + ["run"]
     forced = planrun_cli("--dry-run", "plan.yaml", "--state-dir", "s", "--force", cwd=tmp_path)
     assert [line.rsplit(")  ", 1)[1] for line in forced.stdout.splitlines()] == ["run"] * 3
+
+
+def test_a_plan_without_sources_or_secrets_hashes_no_file(tmp_path: Path) -> None:
+    """The cost of fingerprints for plans that do not use them: one hash per step, no file
+    read, no key, nothing in the stat cache."""
+    (tmp_path / "plan.yaml").write_text(
+        "plan_id: plain\nglobals: {default_timeout_sec: 30}\nsteps:\n"
+        "  - id: a\n    command: 'true'\n  - id: b\n    command: 'true'\n    depends_on: [a]\n"
+    )
+    assert planrun_cli("plan.yaml", "--state-dir", "s", "-q", cwd=tmp_path).returncode == 0
+    assert planrun_cli("plan.yaml", "--state-dir", "s", "-q", cwd=tmp_path).returncode == 0
+    run = collect(tmp_path / "s", 0)
+    starts = [e for e in run.events if e.type == "step_started"]
+    assert [e.step_id for e in starts] == ["a", "b"]  # no sources: never up to date
+    assert all(len(e.payload["fingerprint"]) == 32 and "why" not in e.payload for e in starts)
+    assert not (tmp_path / "s" / "fingerprint.key").exists()
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "s" / "state.db") as db:
+        assert db.execute("SELECT count(*) FROM stat_cache").fetchone() == (0,)
+        rows = db.execute("SELECT step_id FROM fingerprints ORDER BY step_id").fetchall()
+    assert rows == [("a",), ("b",)]
