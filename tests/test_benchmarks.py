@@ -44,3 +44,13 @@ def test_runtime_vs_floor_quick_runs_every_reference() -> None:
             assert any(line.split()[:2] == [workload, tool] for line in out.splitlines()), (
                 f"no {workload} {tool} run in the report"
             )
+
+
+@pytest.mark.skipif(not BENCHMARKS.is_dir(), reason="benchmarks/ is not part of this checkout")
+def test_fingerprints_quick_checks_what_reruns() -> None:
+    """The script asserts itself that a no-op runs nothing and one change runs exactly the
+    changed step and its descendants, for every tool."""
+    out = run_quick("fingerprints.py")
+    assert "| planrun |" in out
+    assert "one change: step 10 and its 2 descendants re-run (checked)" in out
+    assert "| warm (stat cache: no file read) | 8 MiB in 1 files |" in out

@@ -169,7 +169,7 @@ def _step(
     sid = step.id
     condition = get("condition")
     teardown_for = get("teardown_for")
-    return {
+    step_ir: dict[str, Any] = {
         "id": sid,
         "index": step.index,
         "name": get("name") or sid,
@@ -205,6 +205,12 @@ def _step(
         # Only on a teardown, so that the IR of every other plan stays byte-identical.
         **({"teardown_for": teardown_for} if teardown_for else {}),
     }
+    # Only when declared: the IR of a plan without them stays as it was (docs/ir.md).
+    for key in ("sources", "generates"):
+        patterns = get(key)
+        if patterns:
+            step_ir[key] = list(patterns)
+    return step_ir
 
 
 def _first(value: Any, default: Any) -> Any:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from planrun.store import StepInfo
+from planrun.store import DamagedStateError, Reader, StepInfo
 
 CiKind = Literal["github", "plain", "none"]
 ANNOTATION_LINES = 10  # output lines quoted in an annotation (the group has the whole tail)
@@ -62,6 +62,16 @@ def annotation(
             props.append(f"line={line}")
     props.append(f"title={escape_property(f'step {step_id} {title}')}")
     return f"::{level} {','.join(props)}::{escape_data(chr(10).join(lines))}\n"
+
+
+def recorded_tolerance(reader: Reader, run_id: str, infos: Sequence[StepInfo]) -> dict[str, str]:
+    """`tolerated` for a recorded run, from its IR in state.db; nothing when that IR is damaged
+    (the steps' own records still show, docs/state.md *Trust*)."""
+    try:
+        steps = reader.ir_document(run_id)["steps"]
+    except DamagedStateError:
+        return {}
+    return tolerated(steps, infos)
 
 
 def tolerated(steps: Iterable[Mapping[str, Any]], infos: Sequence[StepInfo]) -> dict[str, str]:

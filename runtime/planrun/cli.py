@@ -100,6 +100,14 @@ def main() -> None:
 )
 @click.option("--only", multiple=True, metavar="STEP", help="Run only STEP (repeatable).")
 @click.option("--from", "from_", multiple=True, metavar="STEP", help="Run STEP and its dependents.")
+@click.option("--force", "force_all", is_flag=True, help="No step is up to date: run them all.")
+@click.option(
+    "--force-step",
+    "force",
+    multiple=True,
+    metavar="STEP",
+    help="STEP is not up to date (repeatable).",
+)
 @click.option("--workdir", default=None, help="Base for relative step cwd [default: here].")
 @click.option("--kill-grace", type=click.FloatRange(min=0), help="SIGTERM→SIGKILL grace (s).")
 @click.option("--sync", type=click.Choice(["normal", "full"]), default="normal", show_default=True)
@@ -120,6 +128,8 @@ def run(
     params_file: str | None,
     only: tuple[str, ...],
     from_: tuple[str, ...],
+    force_all: bool,
+    force: tuple[str, ...],
     workdir: str | None,
     kill_grace: float | None,
     sync: str,
@@ -145,8 +155,11 @@ def run(
             sys.stdout.write(params_help(ir.plan_id, ir.raw["params"]))
             return 0
         if dry_run:
-            return runner.dry_run(ir, sys.stdout, runner.bind_params(ir, param_values, params_file))
+            params = runner.bind_params(ir, param_values, params_file)
+            forced = None if force_all else runner.forced_steps(ir, force)
+            return runner.dry_run(ir, sys.stdout, params, directory, only, from_, forced)
         options = RunOptions(max_concurrency=max_concurrency, kill_grace_sec=kill_grace)
+        options.force, options.force_all = runner.forced_steps(ir, force), force_all
         options.argv = [as_text(word) for word in sys.argv]  # a file name may not be UTF-8
         if resume_id is not None and params_file:
             raise runner.UsageError("a resumed run keeps its params; --params-file starts new runs")
@@ -172,6 +185,23 @@ def run(
 def status(run_id: str | None, state_dir: str | None, as_json: bool) -> None:
     """Print a run's summary (the latest run by default), even while it is going."""
     _exit_with(lambda: runner.status(_state_dir(state_dir), run_id, as_json, sys.stdout))
+
+
+@main.command()
+@click.argument("step_id")
+@click.argument("run_id", required=False)
+@state_dir_option
+def explain(step_id: str, run_id: str | None, state_dir: str | None) -> None:
+    """Why STEP ran or did not run in RUN (the latest run by default)."""
+    from planrun.explain import ExplainError, explain_step
+
+    def action() -> int:
+        try:
+            return explain_step(_state_dir(state_dir), step_id, run_id, sys.stdout)
+        except ExplainError as exc:
+            raise runner.UsageError(str(exc)) from None
+
+    _exit_with(action)
 
 
 # The views are imported inside each command, so a plain `planrun PLAN` never loads them.

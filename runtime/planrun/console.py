@@ -338,7 +338,7 @@ def summary_rows(
     not listed ("" when all are); a tolerated failure says so in its status."""
     shown = list(steps)
     if len(shown) > max_rows:
-        shown = [s for s in steps if s.status != "success"][:max_rows]
+        shown = [s for s in steps if not _done(s)][:max_rows]
     header = ("STEP", "STATUS", "ATTEMPTS", "DURATION", "EXIT", "REASON")
     rows: list[tuple[str, ...]] = [header]
     why = tolerated or {}
@@ -358,8 +358,10 @@ def summary_rows(
     footer = ""
     if hidden:
         succeeded = sum(1 for s in steps if s.status == "success")
+        current = sum(1 for s in steps if s.status != "success" and _done(s))
+        also = f", {current} up to date or reused" if current else ""
         footer = (
-            f"… {hidden} more {plural(hidden, 'step')} not listed ({succeeded} succeeded);"
+            f"… {hidden} more {plural(hidden, 'step')} not listed ({succeeded} succeeded{also});"
             " `planrun show RUN` lists every step"
         )
     return rows, footer
@@ -389,3 +391,9 @@ def summary_table(
 def plural(count: int, word: str) -> str:
     """`1 step`, `2 steps`: the word for `count` of them (regular English plurals only)."""
     return word if count == 1 else word + "s"
+
+
+def _done(step: StepInfo) -> bool:
+    """Succeeded, or a recorded success stood in for it (docs/fingerprints.md): nothing to see
+    in a long plan's summary."""
+    return step.status == "success" or step.reason in ("up_to_date", "reused")

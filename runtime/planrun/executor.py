@@ -27,6 +27,7 @@ from planrun.launch import AttemptFiles, LaunchError, RunContext, launch_spec
 from planrun.outputs import OutputError, read_outputs
 from planrun.params import ParamValue
 from planrun.process import Finished, ProcessSet, SpawnError, kill_leftover
+from planrun.reuse import Candidate, Decider, secret_outputs_of
 from planrun.safefs import create_private
 from planrun.scheduler import ReadyQueue
 from planrun.store import AttemptInfo, RunStore
@@ -57,6 +58,8 @@ class RunOptions:
     argv: list[str] = field(default_factory=list)
     params: dict[str, ParamValue] = field(default_factory=dict)  # bound and checked by runner
     echo_fds: tuple[int, int] | None = None  # steps' output also to these fds (planrun exec)
+    force: frozenset[str] = frozenset()  # --force STEP: never up to date
+    force_all: bool = False  # --force: no step is up to date
 
 
 @dataclass
@@ -73,6 +76,8 @@ class StepRecord:
     # Names of outputs holding a secret. Their raw values live in `outputs` only in the process
     # that read them; restored from the store they are masked, so no consumer may get them.
     secret_outputs: set[str] = field(default_factory=set)
+    fingerprint: str | None = None  # only read on resume: what a kept success was started with
+    fingerprint_parts: dict[str, Any] = field(default_factory=dict)
 
 
 # What interrupts a run: Ctrl-C, `kill`, and the terminal or SSH session going away (SIGHUP, as
@@ -170,14 +175,20 @@ class Executor:
             kill_grace_sec=self.kill_grace,
             echo_fds=options.echo_fds,
         )
+        secret_params = frozenset(n for n, p in ir.raw["params"].items() if p.get("secret"))
+        self.reuse = Decider(store.state_dir, self.steps, self.context, secret_params)
 
     # --- entry points ----------------------------------------------------------------------
 
     def run(
-        self, previous: dict[str, StepRecord] | None = None, selection: Selection | None = None
+        self,
+        previous: dict[str, StepRecord] | None = None,
+        selection: Selection | None = None,
+        ir_changed: bool = False,
     ) -> int:
-        """Run the plan; `previous` (resume) holds what earlier sessions recorded per step,
-        `selection` (--only/--from) the steps reused from an earlier run or left out."""
+        """Run the plan; `previous` (resume) holds what earlier sessions recorded per step
+        (`ir_changed`: with another IR than theirs), `selection` (--only/--from) the steps
+        needed from earlier runs or left out."""
         installed_here = not self.interrupts.installed
         self.interrupts.install()
         try:
@@ -185,9 +196,10 @@ class Executor:
             # happened since the last wait, e.g. A succeeded, B and C started, in one transaction.
             with self.store.batch():
                 if previous:
-                    self._restore(previous)
+                    self._restore(previous, ir_changed)
                 if selection:
                     self._select(selection)
+                self._offer_up_to_date()
                 self._apply(self.plan.begin())
                 self._loop()
                 return self._finish()
@@ -195,6 +207,7 @@ class Executor:
             if installed_here:  # else the runner's, which keeps them until it has reported
                 self.interrupts.restore()
             self.procs.close()
+            self.reuse.close()
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -225,8 +238,14 @@ class Executor:
                 held.append(step_id)
             elif self.fanout.owns(step_id):
                 self.fanout.start(step_id)
-            else:
+            elif self.records[step_id].tries:  # a retry: decided at its first attempt
                 self._start_attempt(step_id)
+            else:
+                decision = self.reuse.decide(step_id)
+                if decision.reuse is not None:
+                    self._stand_in(step_id, decision.reuse)
+                else:
+                    self._start_attempt(step_id, decision.payload())
         for step_id in held:
             self.ready.push(step_id)
 
@@ -244,7 +263,10 @@ class Executor:
 
     # --- attempts ---------------------------------------------------------------------------
 
-    def _start_attempt(self, step_id: str) -> None:
+    def _start_attempt(self, step_id: str, decided: dict[str, Any] | None = None) -> None:
+        """Start the step's next attempt; `decided` (its first attempt in this run) goes into
+        step_started: the fingerprint and why it runs."""
+        decided = decided or {}
         step = self.steps[step_id]
         record = self.records[step_id]
         record.attempts += 1
@@ -260,7 +282,7 @@ class Executor:
                 os.close(create_private(os.path.basename(output_file), dir_fd=self._log_fd))
         except (LaunchError, OSError) as exc:
             extra = {"argv": exc.argv} if isinstance(exc, LaunchError) and exc.argv else {}
-            self._emit("step_started", step_id, attempt, pid=None, pgid=None, **extra)
+            self._emit("step_started", step_id, attempt, pid=None, pgid=None, **extra, **decided)
             reason = str(exc) if isinstance(exc, LaunchError) else f"cannot create {output_file}"
             self._attempt_ended(step_id, sem.FAILED, reason, {"exit_code": None})
             return
@@ -269,6 +291,7 @@ class Executor:
             "cwd": spec.cwd,
             "stdout_log": spec.stdout_path,
             "stderr_log": spec.stderr_path,
+            **decided,
         }
         try:
             started = self.procs.start(step_id, spec)
@@ -286,6 +309,29 @@ class Executor:
             tag=started.tag,
             **common,
         )
+
+    def _stand_in(self, step_id: str, candidate: Candidate) -> None:
+        """A recorded success stands in for the step (its fingerprint matches): it counts as a
+        success for its dependents, with the outputs it set then."""
+        if candidate.kind != "kept":  # a kept step keeps its record of this run as it is
+            record = self.records[step_id]
+            record.outputs.clear()
+            record.outputs.update(candidate.outputs)
+            extra: dict[str, Any] = {}
+            if candidate.outputs:
+                extra["outputs"] = dict(candidate.outputs)
+            secret = set()
+            if candidate.outputs and self.masker is not None:  # else nothing can be a secret
+                secret = secret_outputs_of(self.store.state_dir, candidate.run_id, step_id)
+            self.unavailable[step_id] = secret
+            if secret:
+                extra["secret_outputs"] = sorted(secret)
+            self._emit(
+                "step_skipped", step_id, None, reason=candidate.kind,
+                detail=f"fingerprint matches run {candidate.run_id}",
+                fingerprint=candidate.fingerprint, from_run=candidate.run_id, **extra,
+            )  # fmt: skip
+        self._apply(self.plan.finished(step_id, sem.SUCCESS))
 
     def _attempt_finished(self, finished: Finished) -> None:
         step_id = finished.key
@@ -496,7 +542,10 @@ class Executor:
         env = ChainMap(self.steps[step_id]["env"], self.environ)
         return evaluate(condition["ast"], self._facts, env, self.options.params)
 
-    def _restore(self, previous: dict[str, StepRecord]) -> None:
+    def _restore(self, previous: dict[str, StepRecord], ir_changed: bool) -> None:
+        known = {sid: r for sid, r in previous.items() if sid in self.records}
+        kept = kept_on_resume(known, self.ir.steps)
+        legacy: set[str] = set()  # successes recorded before fingerprints: kept as before
         for step_id, record in previous.items():
             if step_id not in self.records:  # a fan-out's instance: made again if needed
                 self.fanout.previous[step_id] = record
@@ -507,28 +556,41 @@ class Executor:
             current.duration_sec, current.status = record.duration_sec, record.status
             current.outputs.update(record.outputs)
             self.unavailable[step_id] = set(record.secret_outputs)
-        known = {sid: r for sid, r in previous.items() if sid in self.records}
-        self.plan.restore(kept_on_resume(known, self.ir.steps))
+            if record.fingerprint is not None:
+                # What its dependents saw of it, until it is decided again: a step an interrupt
+                # cancels before it starts must not look changed to them.
+                self.reuse.fingerprints[step_id] = record.fingerprint
+            if step_id not in kept:
+                self.reuse.why_no_candidate[step_id] = (
+                    f"no success in this run yet ({record.status})"
+                )
+                continue
+            if record.fingerprint is not None:
+                parts = record.fingerprint_parts
+                self.reuse.offer(step_id, Candidate("kept", record.fingerprint, parts, self.run_id))
+            elif not ir_changed:
+                legacy.add(step_id)
+        self.plan.restore(legacy)
         self.plan.exclude(left_out_on_resume(known))
 
     def _select(self, selection: Selection) -> None:
-        for step_id, run_id in selection.reused.items():
-            detail = f"succeeded in run {run_id}"
-            # Its outputs come along: the selected steps read them, and so does a resume.
-            outputs = selection.outputs.get(step_id, {})
-            self.records[step_id].outputs.update(outputs)
-            secret = selection.secret_outputs.get(step_id, set())
-            self.unavailable[step_id] = set(secret)
-            extra: dict[str, Any] = {"outputs": dict(outputs)} if outputs else {}
-            if secret:
-                extra["secret_outputs"] = sorted(secret)
-            self._emit("step_skipped", step_id, reason="reused", detail=detail, **extra)
+        if selection.needed:
+            records = self.store.fingerprints(self.ir.plan_id)
+            self.reuse.offer_latest(records, set(selection.needed), "reused")
         for step_id in sorted(selection.excluded, key=lambda s: self.steps[s]["index"]):
             self._emit("step_skipped", step_id, reason="not_selected", detail="not selected")
-        self.plan.restore(set(selection.reused))
         self.plan.exclude(set(selection.excluded))
 
+    def _offer_up_to_date(self) -> None:
+        if self.options.force_all:
+            return
+        steps = self.reuse.up_to_date_steps(self.options.force)
+        steps -= set(self.reuse.candidates)  # a resume's own successes come first
+        if steps:
+            self.reuse.offer_latest(self.store.fingerprints(self.ir.plan_id), steps, "up_to_date")
+
     def _finish(self) -> int:
+        self.reuse.save()
         outcome = self.plan.outcome()
         exit_code = _OUTCOME_EXIT[outcome]
         duration = round(time.monotonic() - self.started_at, 6)

@@ -81,7 +81,9 @@ _STEP_KEYS = frozenset(
         "location",
     }
 )
-_OPTIONAL_STEP_KEYS = frozenset({"teardown_for"})
+# Present only when the plan declares them: a teardown's `teardown_for`, the fingerprint
+# inputs `sources`/`generates` (docs/fingerprints.md); the IR of other plans is unchanged.
+_OPTIONAL_STEP_KEYS = frozenset({"teardown_for", "sources", "generates"})
 _CONDITION_KEYS = frozenset({"source", "ast"})
 _TRIGGER_RULES = frozenset(NAMES)
 _ON_FAILURE = frozenset({"abort", "skip_dependents", "continue", "fallback_step"})
@@ -299,6 +301,8 @@ def _step(step: Any) -> bool:
         and (fallback is None or type(fallback) is str)
         and type(step["is_fallback"]) is bool
         and _ids(step["provides"])
+        and _ids(step.get("sources", []))
+        and _ids(step.get("generates", []))
         and _ids(step["consumes"])
         and _ids(step["tags"])
         and type(step["ui_hints"]) is dict

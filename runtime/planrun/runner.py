@@ -34,7 +34,8 @@ from planrun.store import RunStore, StoreError, StoreWriteError, open_reader
 from planrun.streams import surviving
 from planrun.views.style import ColorMode, printable
 
-if TYPE_CHECKING:  # --only/--from import it when used
+if TYPE_CHECKING:  # --only/--from and --dry-run import them when used
+    from planrun.reuse import Decider
     from planrun.selection import Selection
 
 EXIT_USAGE = 2
@@ -170,7 +171,7 @@ def run(
             f"run id {run_id!r} must be 1 to 128 letters, digits, _ . or -, starting with a letter"
             " or digit"
         )
-    selection = _selection(ir, state_dir, only, from_) if only or from_ else None
+    selection = _selection(ir, only, from_) if only or from_ else None
     output = _surviving(output)
     run_id = run_id or new_run_id()
     with _recording(state_dir, sync, interrupts) as (store, interrupts):
@@ -267,20 +268,13 @@ def _stopped(exc: StoreWriteError, run_id: str) -> StoreWriteError:
     )
 
 
-def _selection(ir: IR, state_dir: str, only: tuple[str, ...], from_: tuple[str, ...]) -> Selection:
+def _selection(ir: IR, only: tuple[str, ...], from_: tuple[str, ...]) -> Selection:
     from planrun.selection import SelectionError, select
 
     try:
-        reader = open_reader(state_dir)
-    except StoreError:
-        reader = None  # no earlier runs: fine as long as nothing upstream is needed
-    try:
-        return select(ir.steps, ir.digest, reader, only, from_)
+        return select(ir.steps, only, from_)
     except SelectionError as exc:
         raise UsageError(str(exc)) from None
-    finally:
-        if reader is not None:
-            reader.close()
 
 
 def resume(
@@ -296,16 +290,29 @@ def resume(
     secret params, which were recorded as `***`."""
     output = _surviving(output)
     with _recording(state_dir, sync) as (store, interrupts):
-        info = store.begin_resume(run_ref, ir.digest)
+        step_ids = [s["id"] for s in ir.steps]
+        info = store.begin_resume(run_ref, ir.digest, ir.data, step_ids)
         run_id = info.run.run_id
+        ir_changed = info.run.ir_digest != ir.digest
         grace = float(ir.globals["kill_grace_sec"])
-        recorded, tags, secret_outputs, resumed = _recorded_params_and_tags(state_dir, run_id)
+        recorded, tags, secret_outputs, resumed, parts = _recorded_params_and_tags(
+            state_dir, run_id
+        )
         params = _resumed_params(ir, run_id, recorded, secret_assignments)
         killed = kill_leftovers(info.running_attempts, grace, tags)
-        store.emit(run_id, "run_resumed", pid=os.getpid(), previous_status=info.previous_status)
+        changed: dict[str, Any] = {"ir_digest": ir.digest} if ir_changed else {}
+        store.emit(
+            run_id, "run_resumed", pid=os.getpid(), previous_status=info.previous_status, **changed
+        )
         output.err.write(
             f"planrun: resuming run {run_id} (was {info.previous_status};"
-            f" {killed} leftover process group(s) killed)\n"
+            f" {killed} leftover process group(s) killed"
+            + (
+                "; the plan changed: steps whose fingerprint changed run again"
+                if ir_changed
+                else ""
+            )
+            + ")\n"
         )
         previous = {
             s.step_id: StepRecord(
@@ -317,6 +324,8 @@ def resume(
                 s.outputs,
                 s.reason,
                 secret_outputs.get(s.step_id, set()),
+                s.fingerprint,
+                parts.get(s.step_id, {}),
             )
             for s in info.steps
         }
@@ -327,7 +336,13 @@ def resume(
         _record_ui_action(store, run_id, observer)
         executor = Executor(ir, store, run_id, options, observer, interrupts)
         executor.scrub_outputs((a.step_id, a.attempt) for a in info.running_attempts)
-        return _drive(executor, state_dir, output, lambda: executor.run(previous), resumed + 1)
+        return _drive(
+            executor,
+            state_dir,
+            output,
+            lambda: executor.run(previous, None, ir_changed),
+            resumed + 1,
+        )
 
 
 def _record_ui_action(store: RunStore, run_id: str, observer: Observer) -> None:
@@ -337,6 +352,17 @@ def _record_ui_action(store: RunStore, run_id: str, observer: Observer) -> None:
     action = take_from_environment()
     if action is not None:
         observer(store.emit(run_id, "ui_action", None, None, **action))
+
+
+def forced_steps(ir: IR, names: tuple[str, ...]) -> frozenset[str]:
+    """The steps of `--force-step`, each checked to be a step of the plan."""
+    from planrun.selection import SelectionError, select
+
+    try:
+        select(ir.steps, names, ())
+    except SelectionError as exc:
+        raise UsageError(str(exc)) from None
+    return frozenset(names)
 
 
 def bind_params(ir: IR, assignments: tuple[str, ...], params_file: str | None) -> dict[str, Any]:
@@ -351,13 +377,21 @@ def bind_params(ir: IR, assignments: tuple[str, ...], params_file: str | None) -
 
 def _recorded_params_and_tags(
     state_dir: str, run_id: str
-) -> tuple[dict[str, Any], dict[tuple[str, int], str], dict[str, set[str]], int]:
+) -> tuple[
+    dict[str, Any],
+    dict[tuple[str, int], str],
+    dict[str, set[str]],
+    int,
+    dict[str, dict[str, Any]],
+]:
     """From the run's events, in one read: the params it started with (a resumed run keeps
     them), the PLANRUN_ATTEMPT_TAG of each attempt (to find daemons a dead planrun left), each
-    step's secret outputs (whose values were not recorded) and how many times it was resumed
-    before."""
+    step's secret outputs (whose values were not recorded), how many times it was resumed
+    before, and the fingerprint parts each step was last started with (to say why a step runs
+    again)."""
     with open_reader(state_dir) as reader:
         events = reader.events(run_id)
+        parts = reader.fingerprint_parts(run_id)
     params = events[0].payload.get("params") if events else None
     tags = {
         (str(e.step_id), int(e.attempt or 0)): str(e.payload["tag"])
@@ -370,7 +404,8 @@ def _recorded_params_and_tags(
 
         secret_outputs = secret_outputs_in(events)
     resumed = sum(1 for e in events if e.type == "run_resumed")  # before this session
-    return (dict(params) if isinstance(params, dict) else {}), tags, secret_outputs, resumed
+    params = dict(params) if isinstance(params, dict) else {}
+    return params, tags, secret_outputs, resumed, parts
 
 
 def _resumed_params(
@@ -404,11 +439,23 @@ def _resumed_params(
     return {**recorded, **values}
 
 
-def dry_run(ir: IR, out: TextIO, params: dict[str, Any] | None = None) -> int:
+def dry_run(
+    ir: IR, out: TextIO, params: dict[str, Any] | None = None, state_dir: str | None = None,
+    only: tuple[str, ...] = (), from_: tuple[str, ...] = (), force: frozenset[str] | None = None,
+) -> int:  # fmt: skip
     """The order steps would start in if every step succeeded and every condition held; the
-    commands with the bound params filled in (outputs are not known before a run)."""
+    commands with the bound params filled in (outputs are not known before a run). With the
+    state dir of earlier runs, each step's reuse decision (docs/fingerprints.md); `force` None:
+    --force."""
     rules = sem.rules_from_ir(ir.steps)
     plan = sem.PlanState.create(rules, lambda _step: True)
+    selection = _selection(ir, only, from_) if only or from_ else None
+    if selection is not None:
+        plan.exclude(set(selection.excluded))
+    decider = None
+    if state_dir is not None:
+        decider = _dry_decider(ir, state_dir, params or {}, selection, force)
+    from planrun.reuse import dry_verdict
     from planrun.scheduler import ReadyQueue
 
     queue = ReadyQueue(rules)
@@ -423,10 +470,30 @@ def dry_run(ir: IR, out: TextIO, params: dict[str, Any] | None = None) -> int:
             break
         order += 1
         command = _command_line(ir.steps_by_id[step_id], _shown_params(ir, params or {}))
-        out.write(f"{order:4}. {printable(step_id)}  ({printable(command)})\n")
+        verdict = "" if decider is None else "  " + dry_verdict(decider, step_id)
+        out.write(f"{order:4}. {printable(step_id)}  ({printable(command)}){printable(verdict)}\n")
         plan.started(step_id)
         pending = plan.finished(step_id, sem.SUCCESS)
     return 0
+
+
+def _dry_decider(
+    ir: IR, state_dir: str, params: dict[str, Any], selection: Selection | None,
+    force: frozenset[str] | None,
+) -> Decider | None:  # fmt: skip
+    from planrun.launch import RunContext
+    from planrun.reuse import dry_decider
+
+    environ = dict(os.environ)
+    secrets = secret_names(ir)
+    context = RunContext(
+        run_id="dry-run", workdir=os.getcwd(), params=params,
+        outputs={s["id"]: {} for s in ir.steps}, environ=environ, all_secrets=secrets,
+        masker=run_masker(ir, secrets, environ, params), unavailable={}, kill_grace_sec=0.0,
+    )  # fmt: skip
+    secret_params = frozenset(n for n, p in ir.raw["params"].items() if p.get("secret"))
+    needed = selection.needed if selection is not None else frozenset()
+    return dry_decider(state_dir, ir.steps_by_id, ir.plan_id, context, secret_params, needed, force)
 
 
 def status(state_dir: str, run_ref: str | None, as_json: bool, out: TextIO) -> int:
@@ -441,7 +508,9 @@ def status(state_dir: str, run_ref: str | None, as_json: bool, out: TextIO) -> i
         try:
             summary = reader.summary(run_id)
             steps = reader.steps(run_id)
-            ir_steps = json.loads(reader.ir(run_id))["steps"]
+            from planrun.ci import recorded_tolerance
+
+            why = recorded_tolerance(reader, run_id, steps)
         except StoreError as exc:
             raise UsageError(str(exc)) from None
     if as_json:
@@ -449,9 +518,7 @@ def status(state_dir: str, run_ref: str | None, as_json: bool, out: TextIO) -> i
         return 0
     head = f"run {summary['run_id']}  plan {summary['plan_id']}  status {summary['status']}"
     out.write(printable(head) + "\n")
-    from planrun.ci import tolerated
-
-    out.write(summary_table(steps, tolerated=tolerated(ir_steps, steps)))
+    out.write(summary_table(steps, tolerated=why))
     return 0
 
 

@@ -65,7 +65,7 @@ from planrun.semantics import (
 )
 from planrun.writes import replace_whole
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 INTERRUPTED = "interrupted"  # read-side only: a `running` run whose owner process is gone
 BUSY_TIMEOUT = 10.0  # seconds a writer waits for another writer (another run, same state dir)
 
@@ -143,6 +143,28 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE steps ADD COLUMN outputs TEXT;
     """,
+    # 3: fingerprints (docs/fingerprints.md): each step's, its latest success per plan, and the
+    # stat cache of input files
+    """
+    ALTER TABLE steps ADD COLUMN fingerprint TEXT;
+    ALTER TABLE steps ADD COLUMN fingerprint_parts TEXT;
+    CREATE TABLE fingerprints (
+        plan_id     TEXT NOT NULL,
+        step_id     TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        parts       TEXT NOT NULL,
+        run_id      TEXT NOT NULL,
+        outputs     TEXT,
+        PRIMARY KEY (plan_id, step_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE stat_cache (
+        path     TEXT PRIMARY KEY,
+        size     INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        inode    INTEGER NOT NULL,
+        digest   TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 
 
@@ -218,6 +240,17 @@ class StepInfo:
     detail: str | None
     recovered_by: str | None
     outputs: dict[str, str] = field(default_factory=dict)
+    fingerprint: str | None = None  # schema 3: docs/fingerprints.md
+
+
+@dataclass(frozen=True)
+class FingerprintRecord:
+    """A step's latest success in the state dir (table `fingerprints`)."""
+
+    fingerprint: str
+    parts: dict[str, Any]
+    run_id: str
+    outputs: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -312,6 +345,8 @@ def _project_step_started(
         " WHERE run_id = ? AND step_id = ?",
         (RUNNING, n, ts, run_id, step_id),
     )
+    if "fingerprint" in p:
+        _record_fingerprint(cur, run_id, step_id, p)
     cur.execute(
         "INSERT INTO attempts (run_id, step_id, attempt, pid, pgid, proc_start_time, started_at,"
         " status, stdout_log, stderr_log) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -381,6 +416,33 @@ def _record_outputs(
         )
 
 
+def _record_fingerprint(
+    cur: sqlite3.Cursor, run_id: str, step_id: str | None, p: dict[str, Any]
+) -> None:
+    """A step starts with a fingerprint: its latest success no longer describes what is on disk
+    (the step may change its files), so it is forgotten until the step succeeds again."""
+    cur.execute(
+        "UPDATE steps SET fingerprint = ?, fingerprint_parts = ? WHERE run_id = ? AND step_id = ?",
+        (p["fingerprint"], json.dumps(p.get("fingerprint_parts"), sort_keys=True), run_id, step_id),
+    )
+    cur.execute(
+        "DELETE FROM fingerprints WHERE step_id = ?"
+        " AND plan_id = (SELECT plan_id FROM runs WHERE run_id = ?)",
+        (step_id, run_id),
+    )
+
+
+def _remember_success(cur: sqlite3.Cursor, run_id: str, step_id: str | None) -> None:
+    cur.execute(
+        "INSERT OR REPLACE INTO fingerprints"
+        " (plan_id, step_id, fingerprint, parts, run_id, outputs)"
+        " SELECT r.plan_id, s.step_id, s.fingerprint, s.fingerprint_parts, s.run_id, s.outputs"
+        " FROM steps s JOIN runs r USING (run_id)"
+        " WHERE s.run_id = ? AND s.step_id = ? AND s.fingerprint IS NOT NULL",
+        (run_id, step_id),
+    )
+
+
 def _finishing(status: str) -> Projection:
     """Projection of an event that ends a step's latest attempt and the step with `status`."""
 
@@ -409,6 +471,13 @@ def _finishing(status: str) -> Projection:
             ),
         )
         _record_outputs(cur, run_id, step_id, p)
+        if status == SUCCESS:
+            _remember_success(cur, run_id, step_id)
+        elif "fingerprint" in p:  # reused or up to date: the success it stands for
+            cur.execute(
+                "UPDATE steps SET fingerprint = ? WHERE run_id = ? AND step_id = ?",
+                (p["fingerprint"], run_id, step_id),
+            )
 
     return project
 
@@ -802,21 +871,35 @@ class RunStore:
                 raise
             self._hold(run_id)
 
-    def begin_resume(self, run_id: str, ir_digest: str) -> ResumeInfo:
-        """Lock a previous run (full id or unique prefix) for resuming with the same IR; the
-        executor then kills the leftovers in `running_attempts` and emits run_resumed."""
+    def begin_resume(
+        self, run_id: str, ir_digest: str, ir_bytes: bytes | None = None,
+        step_ids: list[str] | None = None,
+    ) -> ResumeInfo:  # fmt: skip
+        """Lock a previous run (full id or unique prefix) for resuming; the executor then kills
+        the leftovers in `running_attempts` and emits run_resumed. With `ir_bytes` (an edited
+        plan with the same steps, `step_ids`) the run goes on with that IR from now on; without,
+        another IR than the recorded one is refused."""
         with self._lock, _reading(self.state_dir / "state.db"):
             run_id = _resolve_run_id(self._conn, run_id, self.state_dir)
             recorded = _read_run(self._conn, run_id).ir_digest
-        if recorded != ir_digest:
+            recorded_ids = [s.step_id for s in _read_steps(self._conn, run_id)]
+        if recorded != ir_digest and (ir_bytes is None or recorded_ids != step_ids):
             raise DigestMismatchError(
-                f"run {run_id} was started with IR {recorded} but this IR is {ir_digest};"
-                " a run can only be resumed with the IR it started with (leave out PLAN:"
-                f" `planrun --resume {run_id}` uses it)"
+                f"run {run_id} was started with IR {recorded} but this IR is {ir_digest}"
+                + (
+                    " and has other steps; a run can only be resumed with a plan of the same"
+                    " steps (start a new run instead: `planrun PLAN --from STEP` reuses every"
+                    " success whose fingerprint still matches)"
+                    if ir_bytes is not None
+                    else "; a run can only be resumed with the IR it started with (leave out"
+                    f" PLAN: `planrun --resume {run_id}` uses it)"
+                )
             )
         self.acquire(run_id)
         with self._lock, _reading(self.state_dir / "state.db"):
-            run = _read_run(self._conn, run_id)
+            run = _read_run(self._conn, run_id)  # as recorded: with the IR it had until now
+            if recorded != ir_digest and ir_bytes is not None:
+                self._replace_ir(run_id, ir_digest, ir_bytes)
             # We own the run now, so a `running` status can only be a crashed previous owner's.
             previous = INTERRUPTED if run.status == RUNNING else run.status
             attempts = _read_attempts(self._conn, run_id, None)
@@ -1010,6 +1093,31 @@ class RunStore:
             ),
         )
 
+    def _replace_ir(self, run_id: str, ir_digest: str, ir_bytes: bytes) -> None:
+        """A resume with an edited plan: the run goes on with its IR (a later `--resume RUN`
+        without PLAN uses it too)."""
+        with self._lock, self._writing():
+            self._begin()
+            try:
+                self._cur.execute(
+                    "UPDATE runs SET ir_digest = ?, ir = ? WHERE run_id = ?",
+                    (ir_digest, ir_bytes, run_id),
+                )
+                self._cur.execute("COMMIT")
+            except BaseException:
+                _rollback(self._conn)
+                raise
+            run_fd = open_dirs(self._files.root_fd, ("runs", run_id), create=True)
+            try:  # no link followed, as every file under the state dir (docs/state.md)
+                replace_whole("ir.json", ir_bytes, PRIVATE_FILE, run_fd)
+            finally:
+                os.close(run_fd)
+
+    def fingerprints(self, plan_id: str) -> dict[str, FingerprintRecord]:
+        """Each step's latest success in this state dir among runs of plan `plan_id`."""
+        with self._lock:
+            return _read_fingerprints(self._conn, plan_id)
+
     def _hold(self, run_id: str) -> None:
         """Called with the lock held: rebuild the derived files from SQLite, load the counters."""
         with _reading(self.state_dir / "state.db"):  # a damaged row: one line, exit 2
@@ -1154,7 +1262,7 @@ _RUN_COLUMNS = (
 )
 _STEP_COLUMNS = (
     "step_id, ordinal, status, attempts, exit_code, started_at, finished_at, duration_sec,"
-    " reason, detail, recovered_by, outputs"
+    " reason, detail, recovered_by, outputs, fingerprint"
 )
 _ATTEMPT_COLUMNS = (
     "a.step_id, a.attempt, a.pid, a.pgid, a.proc_start_time, a.started_at, a.finished_at,"
@@ -1257,11 +1365,13 @@ def _step_info(
     detail: str | None,
     recovered_by: str | None,
     outputs: str | None,
+    fingerprint: str | None = None,
 ) -> StepInfo:
     # The outputs column is NULL or "{}" for most steps: parse only the others.
     return StepInfo(
         step_id, ordinal, status, attempts, exit_code, started_at, finished_at, duration_sec,
         reason, detail, recovered_by, json.loads(outputs) if outputs and outputs != "{}" else {},
+        fingerprint,
     )  # fmt: skip
 
 
@@ -1300,6 +1410,17 @@ def _summary(conn: sqlite3.Connection, run_id: str) -> dict[str, Any]:
         "duration_sec": run.duration_sec,
         "exit_code": run.exit_code,
         "steps": steps,
+    }
+
+
+def _read_fingerprints(conn: sqlite3.Connection, plan_id: str) -> dict[str, FingerprintRecord]:
+    rows = conn.execute(
+        "SELECT step_id, fingerprint, parts, run_id, outputs FROM fingerprints WHERE plan_id = ?",
+        (plan_id,),
+    )
+    return {
+        step: FingerprintRecord(fp, json.loads(parts) or {}, run, json.loads(outs or "{}") or {})
+        for step, fp, parts, run, outs in rows
     }
 
 
@@ -1483,6 +1604,19 @@ class Reader:
             if not ir_shape.conforms(document):
                 raise ValueError(f"the IR of run {self.resolve(run_id)} is not a valid IR")
         return dict(document)
+
+    def fingerprints(self, plan_id: str) -> dict[str, FingerprintRecord]:
+        """Each step's latest success in this state dir among runs of plan `plan_id`."""
+        return _read_fingerprints(self._conn, plan_id)
+
+    def fingerprint_parts(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """The fingerprint parts each step of a run was last started with."""
+        rows = self._conn.execute(
+            "SELECT step_id, fingerprint_parts FROM steps WHERE run_id = ?"
+            " AND fingerprint_parts IS NOT NULL",
+            (self.resolve(run_id),),
+        )
+        return {step: json.loads(parts) for step, parts in rows if parts != "null"}
 
     def _snapshot(self) -> _Snapshot:
         return _Snapshot(self._conn, self._db)

@@ -185,6 +185,8 @@ def why_not_run_here(doc: str, command: str) -> str | None:
         return ELSEWHERE[(doc, command)]
     if doc == "docs/views.md" and _UI_BLOCK.match(command):
         return "the `planrun ui` blocks: run as shown by tests/views/test_web_access.py and test_web_actions_cli.py"
+    if doc == "docs/fingerprints.md":
+        return "the reader's own plans: tests/runtime/test_fingerprints.py runs these scenarios"
     if command.startswith("planrun watch "):
         return "a watcher runs until stopped: tests/pipelines/test_watch_docs.py runs each one"
     if doc == "docs/analysis.md" and _WORKED.match(command):

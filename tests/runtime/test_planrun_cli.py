@@ -250,12 +250,14 @@ def test_dry_run_prints_order_and_runs_nothing(tmp_path: Path) -> None:
 def test_only_and_from_reuse_an_earlier_run(tmp_path: Path) -> None:
     effects = tmp_path / "effects"
     plan = write(tmp_path, chain_plan(effects))
-    refused = planrun_cli(str(plan), "--only", "c", "--state-dir", "s", cwd=tmp_path)
-    assert refused.returncode == 2
-    assert (
-        "need `a` (never run), `b` (never run) to have succeeded in an earlier run"
-        in refused.stderr
-    )
+    # Nothing recorded yet: the steps c needs run first (docs/fingerprints.md); they used to
+    # be refused ("need `a` (never run) … to have succeeded in an earlier run").
+    first = planrun_cli(str(plan), "--only", "c", "--state-dir", "s", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert effects.read_text().split() == ["a", "b", "c"]
+    started = [e for e in collect(tmp_path / "s", 0).events if e.type == "step_started"]
+    why = {e.step_id: e.payload.get("why") for e in started}
+    assert why == {s: "never succeeded in this state dir" for s in ("a", "b")} | {"c": None}
     assert planrun_cli(str(plan), "--state-dir", "s", cwd=tmp_path).returncode == 0
     effects.unlink()
 
@@ -361,7 +363,9 @@ def test_a_reused_step_brings_its_outputs(tmp_path: Path) -> None:
     assert json.loads(shown.stdout)["steps"][0]["outputs"] == {"v": "value-1"}
 
 
-def test_only_refuses_when_upstream_failed(tmp_path: Path) -> None:
+def test_only_runs_a_needed_step_that_failed_before(tmp_path: Path) -> None:
+    """It used to be refused ("need `a` (failed) to have succeeded"); a needed step without a
+    recorded success now runs, and fails here again."""
     plan = {
         "plan_id": "UPFAIL",
         "globals": {"default_timeout_sec": 10},
@@ -373,8 +377,11 @@ def test_only_refuses_when_upstream_failed(tmp_path: Path) -> None:
     path = write(tmp_path, plan)
     assert planrun_cli(str(path), "--state-dir", "s", cwd=tmp_path).returncode == 1
     result = planrun_cli(str(path), "--only", "b", "--state-dir", "s", cwd=tmp_path)
-    assert result.returncode == 2
-    assert "need `a` (failed) to have succeeded" in result.stderr
+    assert result.returncode == 1
+    run = collect(tmp_path / "s", 1)
+    assert run.statuses == {"a": "failed", "b": "cancelled"}
+    (started,) = [e for e in run.events if e.type == "step_started"]
+    assert started.payload["why"] == "never succeeded in this state dir"
 
 
 def test_200_mb_of_output_with_bounded_memory(tmp_path: Path) -> None:

@@ -216,7 +216,8 @@ def test_a_full_disk_stops_the_run_cleanly_and_resume_finishes_it(tmp_path: Path
     assert [json.loads(line)["seq"] for line in lines] == [e.seq for e in result.events]
 
 
-def test_resume_refuses_a_changed_ir(tmp_path: Path) -> None:
+def test_resume_refuses_a_plan_with_other_steps(tmp_path: Path) -> None:
+    """An edited plan continues a run (docs/fingerprints.md) only when it has the same steps."""
     plan = {
         "plan_id": "CHANGED",
         "globals": {"default_timeout_sec": 30},
@@ -224,6 +225,7 @@ def test_resume_refuses_a_changed_ir(tmp_path: Path) -> None:
     }
     first = run_plan(tmp_path, plan)
     plan["steps"][0]["command"] = "true"
+    plan["steps"].append({"id": "b", "command": "true"})
     source = tmp_path / "plan.json"
     source.write_text(json.dumps(plan))
     result = planrun_cli(
@@ -231,8 +233,9 @@ def test_resume_refuses_a_changed_ir(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.endswith(
-        "; a run can only be resumed with the IR it started with (leave out PLAN:"
-        f" `planrun --resume {first.run_id}` uses it)\n"
+        " and has other steps; a run can only be resumed with a plan of the same steps (start a"
+        " new run instead: `planrun PLAN --from STEP` reuses every success whose fingerprint"
+        " still matches)\n"
     )
     assert "Traceback" not in result.stderr
 

@@ -412,7 +412,28 @@ def test_a_second_cancel_kills_at_once_as_a_second_ctrl_c(tmp_path: Path) -> Non
 
 
 def test_a_planrun_that_refuses_to_start_is_a_409_with_its_message(tmp_path: Path) -> None:
-    """Re-running `after` needs `hello` to have succeeded in some run of the IR: it never did."""
+    """Resuming a run with a secret param needs its value again, which the UI never passes: the
+    resumed planrun refuses, and the UI answers 409 with its message."""
+    plan = {
+        "plan_id": "SECRET_PARAM",
+        "params": {"token": {"type": "string", "secret": True}},
+        "steps": [{"id": "use", "command": "false"}],
+    }
+    path = write_plan(tmp_path, plan)
+    started = start_planrun(tmp_path, plan, "-p", "token=s3cr3t-value")
+    assert started.wait(60) == 1
+    started.communicate()
+    with serving(tmp_path / "state") as server:
+        (run,) = call(server, "/api/runs", headers=bearer(server)).json["runs"]
+        answer = post(server, f"/api/runs/{run['run_id']}/resume")
+    assert path.exists()
+    assert answer.status == 409
+    assert answer.json["error"].startswith("planrun exited with 2: planrun: ")
+    assert "secret param" in answer.json["error"] and "token" in answer.json["error"]
+
+
+def test_re_running_a_step_runs_what_it_needs_when_no_success_matches(tmp_path: Path) -> None:
+    """Re-running `after` needs `hello`, which never succeeded: it runs first (docs/fingerprints.md)."""
     gate = tmp_path / "gate"
     with ui_with_plan(tmp_path, param_plan(gate)) as (server, state):
         run_id = post(server, "/api/start", {"plan": "file-0", "params": {"who": "x"}}).json[
@@ -421,10 +442,12 @@ def test_a_planrun_that_refuses_to_start_is_a_409_with_its_message(tmp_path: Pat
         wait_for(lambda: step_statuses(state, run_id)["hello"] == "running", what="hello running")
         assert post(server, f"/api/runs/{run_id}/cancel").status == 202
         wait_for(lambda: run_status(state, run_id) == "cancelled", what="cancelled")
+        gate.touch()
         answer = post(server, f"/api/runs/{run_id}/steps/after/rerun")
-    assert answer.status == 409
-    assert answer.json["error"].startswith("planrun exited with 2: planrun: ")
-    assert "hello" in answer.json["error"]
+        assert answer.status == 202, answer.body
+        rerun = answer.json["run_id"]
+        wait_for(lambda: run_status(state, rerun) == "success", what="the re-run succeeding")
+        assert step_statuses(state, rerun) == {"hello": "success", "after": "success"}
 
 
 def test_a_plan_with_secret_params_is_not_started_from_the_ui(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from planc.rules import (
     duplicate_ids,
     fallbacks,
     fan_out,
+    file_globs,
     nul_characters,
     portability,
     resources,
@@ -31,6 +32,7 @@ RULE_MODULES: tuple[ModuleType, ...] = (
     fan_out,
     nul_characters,
     portability,
+    file_globs,
 )
 
 RULES: tuple[Rule, ...] = tuple(module.check for module in RULE_MODULES)

@@ -253,7 +253,7 @@ class Actions:
             run = reader.run(run_ref)
             find_step(reader, run.run_id, step_id)  # a 404 naming the steps it has
             plan_file = self._ir_file(reader, run.run_id)
-            recorded = json.loads(reader.ir(run.run_id))
+            recorded = reader.ir_document(run.run_id)
             first = reader.events(run.run_id)[:1]
         params = first[0].payload.get("params") if first else None
         given = {k: v for k, v in (params or {}).items() if v is not None}

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, TextIO
 
-from planrun.ci import tolerated
+from planrun.ci import recorded_tolerance
 from planrun.store import Reader, RunInfo, StepInfo, open_reader
 from planrun.views.model import elapsed, pick_run, record_dict, run_dict, run_duration
 from planrun.views.style import (
@@ -116,7 +116,7 @@ def show(
         run = reader.run(pick_run(reader, run_ref))
         steps = reader.steps(run.run_id)
         attempts = reader.attempts(run.run_id) if as_json else []
-        why = tolerated(json.loads(reader.ir(run.run_id))["steps"], steps)
+        why = recorded_tolerance(reader, run.run_id, steps)
     if as_json:
         data: dict[str, Any] = {
             "run": run_dict(run),
