@@ -313,14 +313,24 @@ class PlanState:
         """`step_id` is settled: decide each dependent whose dependencies are all settled."""
         actions: list[Action] = []
         worklist = [step_id]
+        # One decrement per edge; the dependencies are only read again (trigger_verdict) when
+        # the last one settles or the rule can fire early: O(steps + edges) for the whole run.
+        unfinished, status, steps, early = (
+            self._unfinished_deps,
+            self.status,
+            self.steps,
+            tr.EARLY_RULES,
+        )
         while worklist:
             current = worklist.pop()
-            for child_id in self.steps[current].dependents:
-                self._unfinished_deps[child_id] -= 1
-                child = self.steps[child_id]
-                if self.status[child_id] != PENDING or child_id in self._fired_early:
+            for child_id in steps[current].dependents:
+                unfinished[child_id] -= 1
+                if status[child_id] != PENDING or child_id in self._fired_early:
                     continue
-                if self._unfinished_deps[child_id] == 0 or self._fires_early(child):
+                child = steps[child_id]
+                if unfinished[child_id] == 0 or (
+                    child.trigger_rule in early and self._fires_early(child)
+                ):
                     decided = self._decide(child)
                     actions.extend(decided)
                     worklist.extend(a.step_id for a in decided if isinstance(a, NotStarted))
