@@ -10,10 +10,16 @@ makes sure each one checks clean (`planc check --strict`: no error, no warning),
 time(100k)/time(10k) ratio (linear ⇒ ≈ 10) and whether the targets are met. Every compile of
 the same plan must produce byte-identical IR.
 
+`--shape findings` generates the other kind of plan: each step depends on up to 3 random earlier
+steps anywhere in the plan, and a third of the steps carry a redundant condition (on a
+dependency that cannot fail), so planc reports one `always-true` warning each; `check` must then
+report exactly those warnings, and `check --format json|github|sarif` is timed too.
+
     python benchmarks/compile_scale.py                  # 1k, 10k, 100k; 3 runs each
     python benchmarks/compile_scale.py --sizes 1000,10000 --repeat 5
     python benchmarks/compile_scale.py --quick          # smoke run, a few seconds
     python benchmarks/compile_scale.py --profile 10000  # + cProfile of one compile
+    python benchmarks/compile_scale.py --shape findings --sizes 10000,100000 --repeat 1
 
 See docs/benchmarks.md.
 """
@@ -50,6 +56,9 @@ DEFAULT_SIZES = (1_000, 10_000, 100_000)
 QUICK_SIZES = (300, 1_000)
 WINDOW = 64  # a step depends on steps at most this far before it
 MAX_FAN_IN = 4
+FINDINGS_FAN_IN = 3  # --shape findings: up to 3 dependencies anywhere before the step
+SHAPES = ("clean", "findings")
+CHECK_FORMATS = ("json", "github", "sarif")  # timed besides text with --shape findings
 TARGETS = {10_000: (2.0, None), 100_000: (20.0, 1024.0)}  # steps: (seconds, peak MiB)
 
 _KINDS = ("fetch", "build", "test", "lint", "package", "publish")
@@ -67,6 +76,7 @@ class GeneratedPlan:
     edges: int
     conditions: int
     text: str
+    warnings: int = 0  # what `planc check` must report (the findings shape)
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,7 @@ class SizeResult:
     deterministic: bool = False
     compile_runs: list[Measurement] = field(default_factory=list)
     check_runs: list[Measurement] = field(default_factory=list)
+    format_runs: dict[str, list[Measurement]] = field(default_factory=dict)
 
     def compile_s(self) -> float:
         return median([m.seconds for m in self.compile_runs])
@@ -103,19 +114,25 @@ def step_id(index: int) -> str:
     return f"{_KINDS[index % len(_KINDS)]}_{index:06d}"
 
 
-def generate_plan(steps: int, seed: int = 2026) -> GeneratedPlan:
-    """A plan with mixed fan-in and conditions that planc accepts without any diagnostic."""
-    rng = random.Random(f"{seed}:{steps}")
+def generate_plan(steps: int, seed: int = 2026, shape: str = "clean") -> GeneratedPlan:
+    """A plan with mixed fan-in and conditions that planc accepts without any diagnostic.
+
+    With `shape="findings"`: dependencies anywhere before the step and no `on_failure:
+    continue`, so every condition is redundant (always true) and draws one warning.
+    """
+    rng = random.Random(f"{seed}:{steps}" + ("" if shape == "clean" else f":{shape}"))
+    findings = shape == "findings"
     deps: list[list[int]] = []
     for i in range(steps):
-        window = range(max(0, i - WINDOW), i)
-        fan_in = min(rng.randint(0, MAX_FAN_IN), len(window))
+        window = range(0 if findings else max(0, i - WINDOW), i)
+        fan_in = min(rng.randint(0, FINDINGS_FAN_IN if findings else MAX_FAN_IN), len(window))
         deps.append(sorted(rng.sample(window, fan_in)))
     with_deps = [i for i in range(steps) if deps[i]]
     conditioned: dict[int, int] = {}  # step -> the dependency its condition reads
     for i in rng.sample(with_deps, min(len(with_deps), steps // 3)):
         conditioned[i] = rng.choice(deps[i])
-    tolerant = set(conditioned.values())  # on_failure: continue, so a condition can be false
+    # on_failure: continue, so a condition can be false (none in the findings shape)
+    tolerant = set() if findings else set(conditioned.values())
 
     lines = [
         f"plan_id: BENCH-SCALE-{steps}",
@@ -156,9 +173,12 @@ def generate_plan(steps: int, seed: int = 2026) -> GeneratedPlan:
             lines.append("    on_failure: continue")
         if i in conditioned:
             form = _CONDITIONS[rng.randrange(len(_CONDITIONS))]
+            if findings:  # the one form planc proves always true here (the others may not be)
+                form = _CONDITIONS[0]
             lines.append(f'    condition: "{form.format(x=step_id(conditioned[i]))}"')
     edges = sum(len(d) for d in deps)
-    return GeneratedPlan(steps, edges, len(conditioned), "\n".join(lines) + "\n")
+    warnings = len(conditioned) if findings else 0
+    return GeneratedPlan(steps, edges, len(conditioned), "\n".join(lines) + "\n", warnings)
 
 
 def planc(*args: str) -> list[str]:
@@ -185,13 +205,17 @@ def _failure(what: str, m: Measurement, stderr: Path, limits: Limits) -> str:
     )
 
 
-def measure_size(workdir: Path, steps: int, repeat: int, seed: int, limits: Limits) -> SizeResult:
+def measure_size(
+    workdir: Path, steps: int, repeat: int, seed: int, limits: Limits, shape: str = "clean"
+) -> SizeResult:
     """Alternate `check --strict` and `compile` `repeat` times; every IR must be identical.
 
     `check --strict` must print nothing and exit 0 (the plan has no error and no warning), so
-    the first timed check is also the validation of the generated plan.
+    the first timed check is also the validation of the generated plan. The findings shape
+    runs `check` (no --strict), which must report exactly the plan's warnings, and then each
+    of CHECK_FORMATS.
     """
-    plan = generate_plan(steps, seed)
+    plan = generate_plan(steps, seed, shape)
     plan_name = f"plan-{steps}.yaml"
     (workdir / plan_name).write_text(plan.text, encoding="utf-8")
     result = SizeResult(plan, len(plan.text.encode()))
@@ -210,7 +234,24 @@ def measure_size(workdir: Path, steps: int, repeat: int, seed: int, limits: Limi
         )
 
     for run in range(max(repeat, 2)):  # at least two compiles, for the determinism check
-        if run < repeat:
+        if run < repeat and plan.warnings:
+            checked = run_planc("check", plan_name, stdout_path=report)
+            text = report.read_text(encoding="utf-8", errors="replace")
+            expected = f"0 errors, {plan.warnings} warnings"
+            if checked.exit_code == 0 and not text.rstrip().endswith(expected):
+                tail = "\n".join(text.splitlines()[-3:])
+                raise BenchError(f"{plan_name}: expected {expected!r}, planc check said:\n{tail}")
+            if checked.exit_code != 0:
+                result.failure = _failure("check", checked, errors, limits)
+                return result
+            result.check_runs.append(checked)
+            for fmt in CHECK_FORMATS:
+                shown = run_planc("check", "--format", fmt, plan_name, stdout_path=report)
+                if shown.exit_code != 0:
+                    result.failure = _failure(f"check --format {fmt}", shown, errors, limits)
+                    return result
+                result.format_runs.setdefault(fmt, []).append(shown)
+        elif run < repeat:
             checked = run_planc("check", "--strict", plan_name, stdout_path=report)
             text = report.read_text(encoding="utf-8", errors="replace")
             if checked.exit_code == 1 or (checked.exit_code == 0 and text.strip()):
@@ -250,6 +291,11 @@ def report(results: list[SizeResult]) -> str:
         "steps", "edges", "conds", "plan MiB", "IR MiB", "compile s", "(min–max)",
         "peak MiB", "µs/step", "check s", "(min–max)", "peak MiB",
     ]  # fmt: skip
+    formats = [fmt for fmt in CHECK_FORMATS if any(fmt in r.format_runs for r in results)]
+    if formats:
+        headers.insert(3, "warnings")
+        for fmt in formats:
+            headers += [f"--format {fmt} s", "peak MiB"]
     rows = []
     for r in results:
         per_step = f"{r.compile_s() / r.plan.steps * 1e6:.0f}" if r.compile_runs else "–"
@@ -265,6 +311,10 @@ def report(results: list[SizeResult]) -> str:
                 *_cells(r.check_runs),
             ]
         )
+        if formats:
+            rows[-1].insert(3, f"{r.plan.warnings:,}")
+            for fmt in formats:
+                rows[-1] += [_cells(r.format_runs.get(fmt, []))[i] for i in (0, 2)]
     lines = [table(headers, rows), ""]
     lines += [f"{r.plan.steps:,} steps: {r.failure}" for r in results if r.failure]
     complete = [r for r in results if r.compile_runs and r.check_runs and not r.failure]
@@ -286,8 +336,14 @@ def report(results: list[SizeResult]) -> str:
         if r.failure or not r.compile_runs:
             lines.append(f"{goal}: {r.failure or 'not measured'}  [{verdict(False)}]")
             continue
-        ok = r.compile_s() < seconds and (mib is None or r.compile_mib() < mib)
+        every = [r.compile_runs, r.check_runs, *r.format_runs.values()]
+        slowest = max(median([m.seconds for m in runs]) for runs in every if runs)
+        biggest = max(m.peak_rss_mib for runs in every for m in runs)
+        ok = slowest < seconds and (mib is None or biggest < mib)
         measured = f"{r.compile_s():.2f} s, {r.compile_mib():.0f} MiB"
+        if r.format_runs:
+            goal += " (and check in every format)"
+            measured = f"slowest {slowest:.2f} s, peak {biggest:.0f} MiB"
         lines.append(f"{goal}: {measured}  [{verdict(ok)}]")
     checked = [f"{r.plan.steps:,}" for r in results if r.deterministic]
     if checked:
@@ -298,10 +354,11 @@ def report(results: list[SizeResult]) -> str:
     return "\n".join(lines)
 
 
-def profile(workdir: Path, steps: int, seed: int, limits: Limits) -> str:
+def profile(workdir: Path, steps: int, seed: int, limits: Limits, shape: str = "clean") -> str:
     plan_name = f"plan-{steps}.yaml"
     if not (workdir / plan_name).exists():
-        (workdir / plan_name).write_text(generate_plan(steps, seed).text, encoding="utf-8")
+        plan = generate_plan(steps, seed, shape)
+        (workdir / plan_name).write_text(plan.text, encoding="utf-8")
     args = ["-m", "planc", "compile", plan_name, "-o", "profiled-ir.json"]
     title = f"cProfile: planc compile, {steps:,} steps"
     return profile_child(
@@ -327,6 +384,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--rev", help="measure this git revision (a snapshot) instead of the working tree"
     )
+    parser.add_argument(
+        "--shape",
+        choices=SHAPES,
+        default="clean",
+        help="clean plans, or findings: long-range deps and one warning per third step [clean]",
+    )
     args = parser.parse_args(argv)
     if args.sizes:
         args.sizes = sorted(int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip())
@@ -351,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
             print(machine_header([__file__, *argv], code))
             print(
                 f"sizes: {args.sizes}  repeat: {args.repeat}  seed: {args.seed}"
+                f"  shape: {args.shape}"
                 f"  limits per planc run: {args.timeout:g} s, {args.mem_limit} MiB\n",
                 flush=True,
             )
@@ -359,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
             warm_up(workdir, limits)
             for steps in args.sizes:
                 print(f"  measuring {steps:,} steps…", file=sys.stderr, flush=True)
-                result = measure_size(workdir, steps, args.repeat, args.seed, limits)
+                result = measure_size(workdir, steps, args.repeat, args.seed, limits, args.shape)
                 results.append(result)
                 if result.failure:
                     print(f"  {result.failure}; larger sizes skipped", file=sys.stderr)
@@ -368,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{load_text()} at the end", flush=True)
             if args.profile:
                 print()
-                print(profile(workdir, args.profile, args.seed, limits))
+                print(profile(workdir, args.profile, args.seed, limits, args.shape))
         except BenchError as exc:
             print(f"compile_scale: {exc}", file=sys.stderr)
             return 1

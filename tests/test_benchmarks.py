@@ -35,6 +35,16 @@ def test_compile_scale_quick_checks_determinism() -> None:
 
 
 @pytest.mark.skipif(not BENCHMARKS.is_dir(), reason="benchmarks/ is not part of this checkout")
+def test_compile_scale_findings_shape_times_every_format() -> None:
+    out = run_quick("compile_scale.py", "--shape", "findings", "--sizes", "300")
+    header = next(line for line in out.splitlines() if line.startswith("| steps"))
+    for column in ("warnings", "--format json s", "--format github s", "--format sarif s"):
+        assert f" {column} " in header
+    row = next(line for line in out.splitlines() if line.startswith("| 300 "))
+    assert [cell.strip() for cell in row.split("|")][3:5] == ["100", "100"]  # conds, warnings
+
+
+@pytest.mark.skipif(not BENCHMARKS.is_dir(), reason="benchmarks/ is not part of this checkout")
 def test_runtime_vs_floor_quick_runs_every_reference() -> None:
     out = run_quick("runtime_vs_floor.py", "--tools", "planrun,python,pyrun,pyrun-db")
     header = next(line for line in out.splitlines() if line.startswith("| workload | steps"))

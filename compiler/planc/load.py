@@ -18,20 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
-
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import (
-    AliasEvent,
-    CollectionStartEvent,
-    DocumentStartEvent,
-    MappingEndEvent,
-    MappingStartEvent,
-    ScalarEvent,
-    SequenceEndEvent,
-)
-from ruamel.yaml.reader import ReaderError
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from planc import yaml_lines
 from planc.diagnostics import Diagnostic, DiagnosticError, Span, error
@@ -580,6 +567,42 @@ class _YamlFrame:
     seen: dict[str, ScalarNode] = field(default_factory=dict)
 
 
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.events import (
+        AliasEvent,
+        CollectionStartEvent,
+        DocumentStartEvent,
+        MappingEndEvent,
+        MappingStartEvent,
+        ScalarEvent,
+        SequenceEndEvent,
+    )
+    from ruamel.yaml.reader import ReaderError
+
+
+def _import_ruamel() -> None:
+    """Bind ruamel's names in this module. Deferred: JSON plans and the block YAML that
+    planc.yaml_lines reads never need ruamel, whose import is most of `planc check`'s start-up
+    on a small plan (issue 17)."""
+    global YAML, MarkedYAMLError, YAMLError, ReaderError
+    global AliasEvent, CollectionStartEvent, DocumentStartEvent, MappingEndEvent
+    global MappingStartEvent, ScalarEvent, SequenceEndEvent
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.events import (
+        AliasEvent,
+        CollectionStartEvent,
+        DocumentStartEvent,
+        MappingEndEvent,
+        MappingStartEvent,
+        ScalarEvent,
+        SequenceEndEvent,
+    )
+    from ruamel.yaml.reader import ReaderError
+
+
 class _FastPathFailed(Exception):
     """libyaml refused the text: the pure parser must give the verdict (see _events)."""
 
@@ -632,6 +655,7 @@ class _YamlLoader(_Loader):
             if root is not None:
                 return root
         self._check_directives()
+        _import_ruamel()
         try:
             for event in _events(self.text, self.pure):
                 self.mark = event.start_mark

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from urllib.parse import quote
 
 from planc.diagnostics import Diagnostic, Severity
-from planrun.views.style import printable
+from planrun.printable import printable
 
 FORMATS = ("text", "json", "github", "sarif")
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache, cached_property
-from importlib import resources
 from typing import TYPE_CHECKING, Any, cast
 
 from planc.diagnostics import Diagnostic, Span, error
@@ -41,7 +41,10 @@ _ID_CHARS = re.compile(r"[A-Za-z0-9_.-]")
 
 def plan_schema() -> dict[str, Any]:
     """The plan JSON Schema (draft-07), as shipped in the planc package."""
-    text = resources.files("planc").joinpath("plan.schema.json").read_text(encoding="utf-8")
+    # Next to this module, as the package ships it; not through importlib.resources, whose
+    # import (tempfile, random, …) was a tenth of `planc check`'s start-up (issue 17).
+    with open(os.path.join(os.path.dirname(__file__), "plan.schema.json"), encoding="utf-8") as f:
+        text = f.read()
     schema: dict[str, Any] = json.loads(text)
     return schema
 

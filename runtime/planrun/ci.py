@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+from planrun.printable import printable
 from planrun.store import DamagedStateError, Reader, StepInfo
 
 CiKind = Literal["github", "plain", "none"]
@@ -57,11 +58,12 @@ def annotation(
     props = []
     if location:
         path, line = split_location(location)
-        props.append(f"file={escape_property(path)}")
+        props.append(f"file={escape_property(printable(path))}")
         if line is not None:
             props.append(f"line={line}")
-    props.append(f"title={escape_property(f'step {step_id} {title}')}")
-    return f"::{level} {','.join(props)}::{escape_data(chr(10).join(lines))}\n"
+    props.append(f"title={escape_property(printable(f'step {step_id} {title}'))}")
+    message = chr(10).join(printable(line) for line in lines)  # no escape reaches the log
+    return f"::{level} {','.join(props)}::{escape_data(message)}\n"
 
 
 def recorded_tolerance(reader: Reader, run_id: str, infos: Sequence[StepInfo]) -> dict[str, str]:

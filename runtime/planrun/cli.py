@@ -9,12 +9,13 @@ from collections.abc import Callable
 import click
 
 from planrun import __version__, runner
+from planrun.entry import EXIT_OWN_ERROR
 from planrun.executor import RunOptions
 from planrun.ir import IRError
+from planrun.printable import printable
 from planrun.reads import as_text
 from planrun.store import SQLITE_MAX_INT, StoreError, StoreWriteError
-from planrun.supervise import EXIT_OWN_ERROR
-from planrun.views.style import COLOR_MODES, ColorMode, printable
+from planrun.views.style import COLOR_MODES, ColorMode
 from planrun.watch_cli import watch_command
 
 

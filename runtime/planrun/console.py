@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol, TextIO
 
 from planrun.events import Event
 from planrun.failure import tail_block
+from planrun.printable import printable
 from planrun.store import StepInfo
 from planrun.views.style import (
     ColorMode,
@@ -24,7 +25,6 @@ from planrun.views.style import (
     format_duration,
     is_terminal,
     paint,
-    printable,
     use_color,
 )
 from planrun.views.tail import LogTail

@@ -15,6 +15,9 @@ from types import FrameType
 from typing import NoReturn
 
 EXIT_INTERRUPTED = 130
+# `planrun exec` itself failed: bad options, unusable state dir (as timeout). Here rather than in
+# planrun.supervise so that the CLI can name it without loading `exec` for every command.
+EXIT_OWN_ERROR = 125
 
 
 def run_program(program: str, cli_module: str) -> NoReturn:

@@ -29,10 +29,11 @@ from planrun.executor import (
 )
 from planrun.ir import IR, IRError, load_ir, parse_if_ir, parse_ir
 from planrun.params import ParamError, bind, parse_assignments, read_params_file
+from planrun.printable import printable
 from planrun.reads import MAX_IR_BYTES, InputTooLarge, not_utf8, read_bounded
 from planrun.store import RunStore, StoreError, StoreWriteError, open_reader
 from planrun.streams import surviving
-from planrun.views.style import ColorMode, printable
+from planrun.views.style import ColorMode
 
 if TYPE_CHECKING:  # --only/--from and --dry-run import them when used
     from planrun.reuse import Decider

@@ -30,7 +30,6 @@ from planrun.store import AttemptInfo, StepInfo, open_reader
 from planrun.streams import surviving
 
 EXIT_TIMEOUT = 124  # timed out or stalled (coreutils timeout says 124 for a timeout)
-EXIT_OWN_ERROR = 125  # planrun exec itself failed: bad options, unusable state dir (as timeout)
 EXIT_CANNOT_RUN = 126  # found but not runnable, or the cwd is unusable (as the shells)
 EXIT_NOT_FOUND = 127  # command not found (as the shells)
 EXIT_SIGNAL_BASE = 128  # killed by signal N: 128 + N (as the shells)

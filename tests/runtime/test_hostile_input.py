@@ -102,7 +102,9 @@ RAW = ("\x1b]", "\x07", "\x1b[2J", "\x1b[", "\x9b")
 def assert_inert(text: str) -> None:
     for raw in RAW:
         assert raw not in text, (raw, text)
-    assert not any(line.startswith("::error") for line in text.splitlines()), text
+    # planrun's own annotations carry properties (`::error file=…,line=…,title=…::`); a forged
+    # one would be the step's `::error::forged` at the start of a line
+    assert not any(line.startswith("::error::") for line in text.splitlines()), text
 
 
 def test_a_step_cannot_drive_the_terminal_or_forge_ci_lines(tmp_path: Path) -> None:
@@ -111,9 +113,9 @@ def test_a_step_cannot_drive_the_terminal_or_forge_ci_lines(tmp_path: Path) -> N
     run = planrun_cli(str(plan), "--state-dir", "s", cwd=tmp_path, env=env)
     assert run.returncode == 1
     assert_inert(run.stdout + run.stderr)
-    assert "    | \\x1b]0;pwned\\x07 \\x1b[2J boom\n    | ::error::forged\n" in run.stderr
+    assert "    ! \\x1b]0;pwned\\x07 \\x1b[2J boom\n    ! ::error::forged\n" in run.stderr
     assert "command not found: no\\n::error::forged\\x1b[2J" in run.stderr
-    assert "::group::a stderr (last lines)\n" in run.stderr  # planrun's own workflow commands
+    assert "::group::a output (2 lines, stdout, then stderr; | stdout, ! stderr)\n" in run.stderr
     for command in (["show"], ["status"], ["runs"]):
         shown = planrun_cli(*command, "--state-dir", "s", cwd=tmp_path, env=env)
         assert shown.returncode == 0

@@ -25,12 +25,12 @@ from rich.text import Text
 from planrun.console import EVENT_STATUS, FAILURES, FINAL, SYMBOLS, command_text
 from planrun.events import Event
 from planrun.failure import tail_block
+from planrun.printable import printable
 from planrun.views.style import (
     FINAL_STATUSES,
     RICH_STYLES,
     ColorMode,
     format_duration,
-    printable,
     symbol,
     use_color,
 )

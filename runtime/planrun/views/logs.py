@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TextIO
 
+from planrun.printable import printable
 from planrun.safefs import UnsafeFileError
 from planrun.store import AttemptInfo, Reader
 from planrun.views.inspect import open_state
@@ -21,7 +22,6 @@ from planrun.views.model import (
     log_path,
     pick_run,
 )
-from planrun.views.style import printable
 from planrun.views.tail import LogTail
 
 POLL_SEC = 0.2
