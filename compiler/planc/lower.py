@@ -8,6 +8,7 @@ import planc
 from planc.graph import PlanGraph
 from planc.model import SourcePlan, SourceStep
 from planc.rules.conditions import condition_ir
+from planc.rules.invariants import invariants_ir
 
 IR_VERSION = 1
 
@@ -58,6 +59,9 @@ def lower(plan: SourcePlan, graph: PlanGraph, source_sha256: str) -> dict[str, A
     }
     if plan.watch is not None:  # only then: the IR of a plan without `watch:` stays as it was
         ir["watch"] = _watch(plan.watch)
+    invariants = invariants_ir(plan)
+    if invariants is not None:  # likewise: a plan without `invariants:` keeps its IR bytes
+        ir["invariants"] = invariants
     return ir
 
 

@@ -10,6 +10,7 @@ from planc.rules import (
     dependency_cycle,
     duplicate_ids,
     fallbacks,
+    invariants,
     nul_characters,
     portability,
     resources,
@@ -27,6 +28,7 @@ RULE_MODULES: tuple[ModuleType, ...] = (
     trigger_rules,
     conditions,
     dataflow,
+    invariants,
     nul_characters,
     portability,
 )
