@@ -65,7 +65,7 @@ def why(invariant: Mapping[str, Any], status: Mapping[str, str]) -> str:
     """The event's detail: the invariant, and what the steps it reads had ended with."""
     read = list(dict.fromkeys(_steps(invariant["guard"])))
     shown = ", ".join(f"{s} {status.get(s, 'not finished')}" for s in read)
-    return f"invariant `{invariant['source']}` does not hold ({shown})"
+    return f"`{invariant['source']}` does not hold ({shown})"
 
 
 def _steps(guard: Mapping[str, Any]) -> list[str]:

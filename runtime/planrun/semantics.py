@@ -71,6 +71,8 @@ class Skip:
 class UpstreamFailed:
     step_id: str
     detail: str
+    # `invariant`: about to start, refused by one of the plan's invariants (docs/invariants.md).
+    reason: Literal["upstream", "invariant"] = "upstream"
 
 
 @dataclass(frozen=True)
@@ -248,6 +250,12 @@ class PlanState:
         if step.is_fallback:
             actions.extend(self._resolve_fallback(step_id))
         return actions
+
+    def refuse(self, step_id: str, detail: str) -> list[Action]:
+        """A step about to start whose invariant does not hold: it never starts and ends
+        `upstream_failed` (reason `invariant`), a failure for every rule downstream."""
+        self.status[step_id] = UPSTREAM_FAILED
+        return [UpstreamFailed(step_id, detail, "invariant"), *self._release(step_id)]
 
     def stop_ordinary(self, reason: Literal["aborted", "interrupted"]) -> list[Action]:
         """Abort or first interrupt: cancel every pending ordinary step (semantics.md §5)."""
