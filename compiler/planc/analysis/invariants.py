@@ -112,8 +112,11 @@ def _invariant_spans(ctx: AnalysisContext) -> list[Span]:
 class Prover:
     """The steps of one IR, prepared once for every invariant of the plan."""
 
-    def __init__(self, steps: list[dict[str, Any]]) -> None:
+    def __init__(self, steps: list[dict[str, Any]], interrupts: bool = True) -> None:
+        """`interrupts=False` leaves first interrupts out (the agreement test's model, whose
+        reference has none); `planc check` always considers them."""
         self.steps = steps
+        self.interrupts = interrupts
         self.by_id = {s["id"]: s for s in steps}
         self.index = {s["id"]: i for i, s in enumerate(steps)}
         self.can_abort = any(_aborts(s) for s in steps)
@@ -239,6 +242,8 @@ class Prover:
         cleanup = cleanup or rule in tr.CLEANUP_RULES
         floor = self._floor(step, outcomes)
         modes = [floor] if cleanup else [m for m in (NORMAL, ABORTING, INTERRUPTED) if m >= floor]
+        if not self.interrupts:
+            modes = [m for m in modes if m != INTERRUPTED]
         for mode in modes:
             if mode == ABORTING and floor < ABORTING and not self.can_abort:
                 continue
@@ -266,7 +271,7 @@ class Prover:
     ) -> Iterator[tuple[Outcome, dict[str, str], tuple[str, ...], bool, bool]]:
         sid = step["id"]
         yield ("success", False, "", mode, True), fallbacks, (), needs, False
-        if not cleanup:  # a first interrupt terminates a running ordinary step
+        if not cleanup and self.interrupts:  # a first interrupt terminates a running step
             event = (f"an interrupt stops {sid} while it runs",)
             yield (
                 ("cancelled", False, "interrupted", INTERRUPTED, True),
@@ -392,13 +397,14 @@ class Prover:
         if _early(step):
             return frozenset()
         cleanup = step.get("teardown_for") is not None or step["trigger_rule"] in tr.CLEANUP_RULES
+        stoppable = self.interrupts or self.can_abort  # else nothing cancels a pending step
         found: set[str] = set()
         for dep in step["depends_on"]:
             found.add(dep)
             dep_step = self.by_id[dep]
             dep_cleanup = dep_step.get("teardown_for") is not None
             dep_cleanup = dep_cleanup or dep_step["trigger_rule"] in tr.CLEANUP_RULES
-            if not cleanup or dep_cleanup:
+            if not cleanup or dep_cleanup or not stoppable:
                 found |= self._must(dep)
         return frozenset(found)
 
