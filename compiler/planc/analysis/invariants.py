@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from planc.analysis.context import AnalysisContext
@@ -38,8 +37,8 @@ NORMAL, ABORTING, INTERRUPTED = 0, 1, 2  # the plan's mode when a step is decide
 PENDING = "pending"  # not finished when the guarded step starts
 
 # An outcome: (status, tolerated, cancel reason or "", the mode its dependents are decided in
-# at the earliest, whether it started).
-Outcome = tuple[str, bool, str, int, bool]
+# at the earliest, the mode it started in or -1 when it never started).
+Outcome = tuple[str, bool, str, int, int]
 # A world: sorted (step, outcome) pairs of the live steps, sorted (fallback, result) pairs,
 # need_abort (a step was decided in an aborting mode nobody caused yet), have_abort.
 World = tuple[tuple[tuple[str, Outcome], ...], tuple[tuple[str, str], ...], bool, bool]
@@ -139,6 +138,9 @@ class Prover:
         # Steps read only by trigger rules are kept as their kind: fewer distinct worlds.
         self.detailed = keep | {r for sid in order for r in self.reads.get(sid, ())}
         self.detailed |= {str(s["teardown_for"]) for s in self.steps if s.get("teardown_for")}
+        if _early(self.by_id[subject]):  # which dependency fired it matters (_violation)
+            self.detailed |= set(self.by_id[subject]["depends_on"])
+            keep |= set(self.by_id[subject]["depends_on"])
         last = self._last_readers(order, keep)
         outside_abort = any(
             _aborts(s) for s in self.steps if s["id"] not in relevant and not s["is_fallback"]
@@ -158,7 +160,7 @@ class Prover:
             if need_abort and not (have_abort or outside_abort):
                 continue
             outcomes = dict(live)
-            if not outcomes[subject][4]:
+            if outcomes[subject][4] < 0:
                 continue  # the guarded step never started in this world
             late = self._violation(invariant, guard_steps, outcomes, dict(fallbacks), must, below)
             if late is None:
@@ -182,17 +184,31 @@ class Prover:
         """The steps that must still be unfinished when the subject starts for the guard to
         be false (empty: false as finished), or None when it holds at every such moment."""
         choices: list[list[str]] = []
+        started_in = outcomes[invariant["step"]][4]
         for sid in guard_steps:
             final = self._final_status(sid, outcomes, fallbacks)
             if sid in below or sid == invariant["step"]:
                 choices.append([PENDING])
             elif sid in must:
                 choices.append([final])
+            elif sid in outcomes and outcomes[sid][3] > started_in:
+                # Finished before the subject started, it would have stopped the plan first.
+                choices.append([PENDING])
             else:
                 choices.append([final, PENDING])
+        subject = self.by_id[invariant["step"]]
+        firing: list[str] = []
+        if _early(subject):  # it started when one dependency of a kind that meets it settled
+            early = tr.RULES[subject["trigger_rule"]].early
+            firing = [
+                d for d in subject["depends_on"]
+                if _kind(outcomes[d]) in early and outcomes[d][3] <= started_in
+            ]  # fmt: skip
         best: tuple[str, ...] | None = None
         for combo in _product(choices):
             status = {sid: value for sid, value in zip(guard_steps, combo, strict=True)}
+            if firing and all(status.get(d) == PENDING for d in firing):
+                continue  # the one that fired it has finished
             if allows(invariant, status):
                 continue
             late = tuple(s for s, v in status.items() if v == PENDING)
@@ -216,7 +232,7 @@ class Prover:
                 step, outcomes, dict(fallbacks)
             ):
                 if sid not in self.detailed:
-                    outcome = (_KIND_MARK + _kind(outcome), False, "", outcome[3], False)
+                    outcome = (_KIND_MARK + _kind(outcome), False, "", outcome[3], -1)
                 world: World = (
                     tuple(sorted({**outcomes, sid: outcome}.items())),
                     tuple(sorted(fb.items())),
@@ -251,16 +267,16 @@ class Prover:
             if not cleanup and mode != NORMAL:
                 reason = "aborted" if mode == ABORTING else "interrupted"
                 event = () if floor == mode else (_event_cancel(sid, reason),)
-                yield ("cancelled", False, reason, mode, False), fallbacks, event, needs, False
+                yield ("cancelled", False, reason, mode, -1), fallbacks, event, needs, False
                 continue
             verdict = self._verdict(step, outcomes)
             if verdict != "run":
-                yield (verdict, False, "", mode, False), fallbacks, (), needs, False
+                yield (verdict, False, "", mode, -1), fallbacks, (), needs, False
                 continue
             condition = self._condition(sid, outcomes)
             if condition is not True:
                 event = (f"the condition of {sid} is false",) if condition is None else ()
-                yield ("skipped", False, "", mode, False), fallbacks, event, needs, False
+                yield ("skipped", False, "", mode, -1), fallbacks, event, needs, False
                 if condition is False:
                     continue
             yield from self._ran(step, mode, cleanup, fallbacks, needs)
@@ -270,11 +286,11 @@ class Prover:
         self, step: dict[str, Any], mode: int, cleanup: bool, fallbacks: dict[str, str], needs: bool
     ) -> Iterator[tuple[Outcome, dict[str, str], tuple[str, ...], bool, bool]]:
         sid = step["id"]
-        yield ("success", False, "", mode, True), fallbacks, (), needs, False
+        yield ("success", False, "", mode, mode), fallbacks, (), needs, False
         if not cleanup and self.interrupts:  # a first interrupt terminates a running step
             event = (f"an interrupt stops {sid} while it runs",)
             yield (
-                ("cancelled", False, "interrupted", INTERRUPTED, True),
+                ("cancelled", False, "interrupted", INTERRUPTED, mode),
                 fallbacks,
                 event,
                 needs,
@@ -295,7 +311,7 @@ class Prover:
                 told += " -> tolerated by `on_failure: continue`"
             elif aborts and mode == NORMAL:
                 told += " -> the plan aborts"
-            outcome: Outcome = (status, tolerated, "", after, True)
+            outcome: Outcome = (status, tolerated, "", after, mode)
             yield outcome, fallbacks, (told,), needs, aborts and mode == NORMAL
 
     def _recovery(
@@ -317,7 +333,7 @@ class Prover:
             else:
                 shown = {"skipped": "is skipped by its condition"}.get(result, result)
                 event = f"{sid} {verb} -> fallback `{fb}` {shown}, not recovered"
-            outcome = (status, recovered, "", after, True)
+            outcome = (status, recovered, "", after, mode)
             yield outcome, {**fallbacks, fb: result}, (event,), needs, aborts and mode == NORMAL
 
     def _fallback_results(self, fb: dict[str, Any]) -> list[str]:
@@ -388,24 +404,27 @@ class Prover:
                 dead.setdefault(at, []).append(sid)
         return dead
 
-    @cache  # noqa: B019 - one Prover per plan, a few subjects
     def _must(self, sid: str) -> frozenset[str]:
         """Steps certainly finished when `sid` starts: the dependencies it waits for, and theirs.
         A rule that fires early waits for none; a cleanup step does not inherit what an
         ordinary dependency waits for (an abort or interrupt cancels that one while pending)."""
-        step = self.by_id[sid]
-        if _early(step):
-            return frozenset()
-        cleanup = step.get("teardown_for") is not None or step["trigger_rule"] in tr.CLEANUP_RULES
         stoppable = self.interrupts or self.can_abort  # else nothing cancels a pending step
         found: set[str] = set()
-        for dep in step["depends_on"]:
-            found.add(dep)
-            dep_step = self.by_id[dep]
-            dep_cleanup = dep_step.get("teardown_for") is not None
-            dep_cleanup = dep_cleanup or dep_step["trigger_rule"] in tr.CLEANUP_RULES
-            if not cleanup or dep_cleanup or not stoppable:
-                found |= self._must(dep)
+        expanded: set[str] = set()
+        stack = [sid]
+        while stack:
+            current = stack.pop()
+            if current in expanded:
+                continue
+            expanded.add(current)
+            step = self.by_id[current]
+            if _early(step):
+                continue
+            cleanup = _is_cleanup(step)
+            for dep in step["depends_on"]:
+                found.add(dep)
+                if not cleanup or _is_cleanup(self.by_id[dep]) or not stoppable:
+                    stack.append(dep)
         return frozenset(found)
 
     def _descendants(self, sid: str) -> frozenset[str]:
@@ -468,6 +487,10 @@ def _event_cancel(sid: str, reason: str) -> str:
     if reason == "aborted":
         return f"an abort (a critical failure elsewhere) cancels {sid} before it starts"
     return f"an interrupt cancels {sid} before it starts"
+
+
+def _is_cleanup(step: dict[str, Any]) -> bool:
+    return step.get("teardown_for") is not None or step["trigger_rule"] in tr.CLEANUP_RULES
 
 
 def _aborts(step: dict[str, Any]) -> bool:
