@@ -219,3 +219,23 @@ def test_a_thousand_steps_and_ten_invariants_check_quickly() -> None:
     assert all(v is None or isinstance(v, Counterexample) for v in verdicts)
     assert sum(v is not None for v in verdicts) >= 1  # g332: `b` continues (332 % 7 == 3)
     assert elapsed < 5.0, elapsed  # ~1 s on one core of the CI machine; shared cores vary
+
+
+DOC = REPO / "docs" / "invariants.md"
+
+
+def test_the_doc_shows_the_grammar_as_it_is() -> None:
+    assert (REPO / "grammar" / "invariant.lark").read_text() in DOC.read_text()
+
+
+def test_the_doc_examples_print_what_they_show(tmp_path: Path) -> None:
+    text = DOC.read_text()
+    plan_text = text.split("```yaml\n# release.yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "release.yaml").write_text(plan_text)
+    consoles = [block.split("```", 1)[0] for block in text.split("```console\n")[1:]]
+    assert len(consoles) == 2
+    for block in consoles:
+        command, _, shown = block.partition("\n")
+        args = command.removeprefix("$ planc ").split()
+        done = planc_cli(*args, cwd=tmp_path)
+        assert done.stdout == shown, command
