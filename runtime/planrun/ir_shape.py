@@ -175,6 +175,7 @@ def _invariants(value: Any) -> bool:
         and item.keys() == _INVARIANT_KEYS
         and type(item["source"]) is str
         and type(item["step"]) is str
+        and type(item["kind"]) is str
         and item["kind"] in _INVARIANT_KINDS
         and _guard(item["guard"], 0)
         for item in value
@@ -190,6 +191,7 @@ def _guard(value: Any, depth: int) -> bool:
         return (
             value.keys() == {"kind", "step", "status"}
             and type(value["step"]) is str
+            and type(value["status"]) is str
             and value["status"] in _GUARD_STATUSES
         )
     if kind == "not":

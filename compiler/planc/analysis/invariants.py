@@ -42,6 +42,10 @@ Outcome = tuple[str, bool, str, int, int]
 # A world: sorted (step, outcome) pairs of the live steps, sorted (fallback, result) pairs,
 # need_abort (a step was decided in an aborting mode nobody caused yet), have_abort.
 World = tuple[tuple[tuple[str, Outcome], ...], tuple[tuple[str, str], ...], bool, bool]
+Path = tuple[int, tuple[str, ...]]  # the cost of the choices that reach a world, and them
+# One outcome of a step in a world: outcome, the fallback result it fixes, the choices, their
+# cost, whether it assumes an abort caused elsewhere, whether it causes one.
+Choice = tuple[Outcome, tuple[str, str] | None, tuple[str, ...], int, bool, bool]
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,7 @@ class Prover:
         outside_abort = any(
             _aborts(s) for s in self.steps if s["id"] not in relevant and not s["is_fallback"]
         )
-        worlds: dict[World, tuple[str, ...]] = {((), (), False, False): ()}
+        worlds: dict[World, Path] = {((), (), False, False): (0, ())}
         for position, sid in enumerate(order):
             worlds = self._visit(sid, worlds)
             if len(worlds) > MAX_WORLDS:
@@ -156,7 +160,7 @@ class Prover:
         must = self._must(subject)
         below = self._descendants(subject)
         best: tuple[int, tuple[str, ...], tuple[str, ...]] | None = None
-        for (live, fallbacks, need_abort, have_abort), trace in worlds.items():
+        for (live, fallbacks, need_abort, have_abort), (cost, trace) in worlds.items():
             if need_abort and not (have_abort or outside_abort):
                 continue
             outcomes = dict(live)
@@ -166,8 +170,8 @@ class Prover:
             if late is None:
                 continue
             # A step still running is a matter of timing too: it weighs as an interrupt.
-            if best is None or _cost(trace) + 3 * len(late) < best[0]:
-                best = (_cost(trace) + 3 * len(late), trace, late)
+            if best is None or cost + 3 * len(late) < best[0]:
+                best = (cost + 3 * len(late), trace, late)
         if best is None:
             return None
         return self._explain(invariant, subject, best[1], best[2])
@@ -221,29 +225,58 @@ class Prover:
             return fb.get(sid, "skipped")
         return outcomes[sid][0]
 
-    def _visit(
-        self, sid: str, worlds: dict[World, tuple[str, ...]]
-    ) -> dict[World, tuple[str, ...]]:
+    def _visit(self, sid: str, worlds: dict[World, Path]) -> dict[World, Path]:
         step = self.by_id[sid]
-        out: dict[World, tuple[str, ...]] = {}
-        for (live, fallbacks, need_abort, have_abort), trace in worlds.items():
+        reads = self._inputs(step)
+        fb_name = step["fallback"] if step["on_failure"] == "fallback_step" else None
+        memo: dict[tuple[Any, ...], list[Choice]] = {}
+        out: dict[World, Path] = {}
+        for (live, fallbacks, need_abort, have_abort), (cost, trace) in worlds.items():
             outcomes = dict(live)
-            for outcome, fb, events, needs, aborts in self._choices(
-                step, outcomes, dict(fallbacks)
-            ):
-                if sid not in self.detailed:
-                    outcome = (_KIND_MARK + _kind(outcome), False, "", outcome[3], -1)
+            fb_now = dict(fallbacks).get(fb_name) if fb_name is not None else None
+            key = (tuple(outcomes[r] for r in reads), fb_now)
+            choices = memo.get(key)
+            if choices is None:
+                choices = memo[key] = self._choices_of(step, outcomes, fb_name, fb_now)
+            for outcome, fb_set, events, extra, needs, aborts in choices:
+                # Every world visits the steps in the same order and drops the same ones, so
+                # appending keeps one canonical order without sorting.
+                new_fallbacks = fallbacks
+                if fb_set is not None and fb_now is None:
+                    new_fallbacks = tuple(sorted((*fallbacks, fb_set)))
                 world: World = (
-                    tuple(sorted({**outcomes, sid: outcome}.items())),
-                    tuple(sorted(fb.items())),
+                    (*live, (sid, outcome)),
+                    new_fallbacks,
                     need_abort or needs,
                     have_abort or aborts,
                 )
-                new_trace = trace + events
+                new_cost = cost + extra
                 known = out.get(world)
-                if known is None or _cost(new_trace) < _cost(known):
-                    out[world] = new_trace
+                if known is None or new_cost < known[0]:
+                    out[world] = (new_cost, trace + events)
         return out
+
+    def _inputs(self, step: dict[str, Any]) -> tuple[str, ...]:
+        """What `_choices` reads of the world for this step."""
+        sid = step["id"]
+        reads = [*step["depends_on"], *self.reads.get(sid, ())]
+        if step.get("teardown_for"):
+            reads.append(str(step["teardown_for"]))
+        return tuple(dict.fromkeys(reads))
+
+    def _choices_of(
+        self, step: dict[str, Any], outcomes: dict[str, Outcome], fb_name: str | None,
+        fb_now: str | None,
+    ) -> list[Choice]:  # fmt: skip
+        sid = step["id"]
+        given = {} if fb_name is None or fb_now is None else {fb_name: fb_now}
+        found: list[Choice] = []
+        for outcome, fb, events, needs, aborts in self._choices(step, outcomes, given):
+            if sid not in self.detailed:
+                outcome = (_KIND_MARK + _kind(outcome), False, "", outcome[3], -1)
+            fb_set = (fb_name, fb[fb_name]) if fb_name is not None and fb_name in fb else None
+            found.append((outcome, fb_set, events, _cost(events), needs, aborts))
+        return found
 
     def _choices(
         self, step: dict[str, Any], outcomes: dict[str, Outcome], fallbacks: dict[str, str]
@@ -525,15 +558,13 @@ def _kind(outcome: Outcome) -> str:
     return tr.FAILED
 
 
-def _project(
-    worlds: dict[World, tuple[str, ...]], dead: frozenset[str]
-) -> dict[World, tuple[str, ...]]:
-    out: dict[World, tuple[str, ...]] = {}
-    for (live, fallbacks, need, have), trace in worlds.items():
+def _project(worlds: dict[World, Path], dead: frozenset[str]) -> dict[World, Path]:
+    out: dict[World, Path] = {}
+    for (live, fallbacks, need, have), path in worlds.items():
         world: World = (tuple(p for p in live if p[0] not in dead), fallbacks, need, have)
         known = out.get(world)
-        if known is None or _cost(trace) < _cost(known):
-            out[world] = trace
+        if known is None or path[0] < known[0]:
+            out[world] = path
     return out
 
 
