@@ -128,6 +128,7 @@ class Prover:
         }
         self.reads = {sid: _reads(ast) for sid, ast in self.conditions.items()}
         self.detailed: set[str] = set()
+        self.memo: dict[tuple[Any, ...], list[Choice]] = {}
 
     # --- the search ------------------------------------------------------------------------
 
@@ -229,15 +230,16 @@ class Prover:
         step = self.by_id[sid]
         reads = self._inputs(step)
         fb_name = step["fallback"] if step["on_failure"] == "fallback_step" else None
-        memo: dict[tuple[Any, ...], list[Choice]] = {}
+        detailed = sid in self.detailed
         out: dict[World, Path] = {}
         for (live, fallbacks, need_abort, have_abort), (cost, trace) in worlds.items():
             outcomes = dict(live)
             fb_now = dict(fallbacks).get(fb_name) if fb_name is not None else None
-            key = (tuple(outcomes[r] for r in reads), fb_now)
-            choices = memo.get(key)
+            # Shared by every invariant: a step's choices depend only on what it reads.
+            key = (sid, detailed, tuple(outcomes[r] for r in reads), fb_now)
+            choices = self.memo.get(key)
             if choices is None:
-                choices = memo[key] = self._choices_of(step, outcomes, fb_name, fb_now)
+                choices = self.memo[key] = self._choices_of(step, outcomes, fb_name, fb_now)
             for outcome, fb_set, events, extra, needs, aborts in choices:
                 # Every world visits the steps in the same order and drops the same ones, so
                 # appending keeps one canonical order without sorting.
