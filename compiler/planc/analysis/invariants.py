@@ -24,6 +24,24 @@ from typing import Any
 
 from planc.analysis.context import AnalysisContext
 from planc.analysis.reachability import from_ir
+from planc.analysis.worlds import (
+    KIND_MARK,
+    Choice,
+    Outcome,
+    Path,
+    World,
+    aborts_plan,
+    condition_reads,
+    cost_of,
+    event_cancel,
+    fires_early,
+    guard_text,
+    is_cleanup,
+    kind_of,
+    product,
+    project,
+    steps_of_guard,
+)
 from planc.condition_verdict import constant_value
 from planc.diagnostics import Diagnostic, Span, error, warning
 from planrun import trigger_rules as tr
@@ -35,17 +53,6 @@ from planrun.invariants import allows
 MAX_WORLDS = 4000
 NORMAL, ABORTING, INTERRUPTED = 0, 1, 2  # the plan's mode when a step is decided
 PENDING = "pending"  # not finished when the guarded step starts
-
-# An outcome: (status, tolerated, cancel reason or "", the mode its dependents are decided in
-# at the earliest, the mode it started in or -1 when it never started).
-Outcome = tuple[str, bool, str, int, int]
-# A world: sorted (step, outcome) pairs of the live steps, sorted (fallback, result) pairs,
-# need_abort (a step was decided in an aborting mode nobody caused yet), have_abort.
-World = tuple[tuple[tuple[str, Outcome], ...], tuple[tuple[str, str], ...], bool, bool]
-Path = tuple[int, tuple[str, ...]]  # the cost of the choices that reach a world, and them
-# One outcome of a step in a world: outcome, the fallback result it fixes, the choices, their
-# cost, whether it assumes an abort caused elsewhere, whether it causes one.
-Choice = tuple[Outcome, tuple[str, str] | None, tuple[str, ...], int, bool, bool]
 
 
 @dataclass(frozen=True)
@@ -122,11 +129,11 @@ class Prover:
         self.interrupts = interrupts
         self.by_id = {s["id"]: s for s in steps}
         self.index = {s["id"]: i for i, s in enumerate(steps)}
-        self.can_abort = any(_aborts(s) for s in steps)
+        self.can_abort = any(aborts_plan(s) for s in steps)
         self.conditions = {
             s["id"]: from_ir(s["condition"]["ast"]) for s in steps if s["condition"] is not None
         }
-        self.reads = {sid: _reads(ast) for sid, ast in self.conditions.items()}
+        self.reads = {sid: condition_reads(ast) for sid, ast in self.conditions.items()}
         self.detailed: set[str] = set()
         self.memo: dict[tuple[Any, ...], list[Choice]] = {}
 
@@ -136,19 +143,19 @@ class Prover:
         subject = str(invariant["step"])
         if subject not in self.by_id or self.by_id[subject]["is_fallback"]:
             return None  # a fallback starts as a recovery: planrun's check still applies
-        guard_steps = sorted(set(_guard_steps(invariant["guard"])) & set(self.by_id))
+        guard_steps = sorted(set(steps_of_guard(invariant["guard"])) & set(self.by_id))
         relevant = self._relevant([subject, *guard_steps])
         order = [s["id"] for s in self.steps if s["id"] in relevant and not s["is_fallback"]]
         keep = {subject, *guard_steps}
         # Steps read only by trigger rules are kept as their kind: fewer distinct worlds.
         self.detailed = keep | {r for sid in order for r in self.reads.get(sid, ())}
         self.detailed |= {str(s["teardown_for"]) for s in self.steps if s.get("teardown_for")}
-        if _early(self.by_id[subject]):  # which dependency fired it matters (_violation)
+        if fires_early(self.by_id[subject]):  # which dependency fired it matters (_violation)
             self.detailed |= set(self.by_id[subject]["depends_on"])
             keep |= set(self.by_id[subject]["depends_on"])
         last = self._last_readers(order, keep)
         outside_abort = any(
-            _aborts(s) for s in self.steps if s["id"] not in relevant and not s["is_fallback"]
+            aborts_plan(s) for s in self.steps if s["id"] not in relevant and not s["is_fallback"]
         )
         worlds: dict[World, Path] = {((), (), False, False): (0, ())}
         for position, sid in enumerate(order):
@@ -157,7 +164,7 @@ class Prover:
                 return Undecided(sid, len(worlds))
             dead = last.get(position, ())
             if dead:
-                worlds = _project(worlds, frozenset(dead))
+                worlds = project(worlds, frozenset(dead))
         must = self._must(subject)
         below = self._descendants(subject)
         best: tuple[int, tuple[str, ...], tuple[str, ...]] | None = None
@@ -203,14 +210,14 @@ class Prover:
                 choices.append([final, PENDING])
         subject = self.by_id[invariant["step"]]
         firing: list[str] = []
-        if _early(subject):  # it started when one dependency of a kind that meets it settled
+        if fires_early(subject):  # it started when one dependency of a kind that meets it settled
             early = tr.RULES[subject["trigger_rule"]].early
             firing = [
                 d for d in subject["depends_on"]
-                if _kind(outcomes[d]) in early and outcomes[d][3] <= started_in
+                if kind_of(outcomes[d]) in early and outcomes[d][3] <= started_in
             ]  # fmt: skip
         best: tuple[str, ...] | None = None
-        for combo in _product(choices):
+        for combo in product(choices):
             status = {sid: value for sid, value in zip(guard_steps, combo, strict=True)}
             if firing and all(status.get(d) == PENDING for d in firing):
                 continue  # the one that fired it has finished
@@ -275,9 +282,9 @@ class Prover:
         found: list[Choice] = []
         for outcome, fb, events, needs, aborts in self._choices(step, outcomes, given):
             if sid not in self.detailed:
-                outcome = (_KIND_MARK + _kind(outcome), False, "", outcome[3], -1)
+                outcome = (KIND_MARK + kind_of(outcome), False, "", outcome[3], -1)
             fb_set = (fb_name, fb[fb_name]) if fb_name is not None and fb_name in fb else None
-            found.append((outcome, fb_set, events, _cost(events), needs, aborts))
+            found.append((outcome, fb_set, events, cost_of(events), needs, aborts))
         return found
 
     def _choices(
@@ -288,7 +295,6 @@ class Prover:
         assumes an abort caused elsewhere, whether it causes one."""
         sid = step["id"]
         rule = step["trigger_rule"]
-        deps: list[str] = step["depends_on"]
         cleanup = step["is_fallback"] or step.get("teardown_for") is not None
         cleanup = cleanup or rule in tr.CLEANUP_RULES
         floor = self._floor(step, outcomes)
@@ -301,7 +307,7 @@ class Prover:
             needs = mode == ABORTING and floor < ABORTING
             if not cleanup and mode != NORMAL:
                 reason = "aborted" if mode == ABORTING else "interrupted"
-                event = () if floor == mode else (_event_cancel(sid, reason),)
+                event = () if floor == mode else (event_cancel(sid, reason),)
                 yield ("cancelled", False, reason, mode, -1), fallbacks, event, needs, False
                 continue
             verdict = self._verdict(step, outcomes)
@@ -315,7 +321,6 @@ class Prover:
                 if condition is False:
                     continue
             yield from self._ran(step, mode, cleanup, fallbacks, needs)
-            del deps
 
     def _ran(
         self, step: dict[str, Any], mode: int, cleanup: bool, fallbacks: dict[str, str], needs: bool
@@ -339,7 +344,7 @@ class Prover:
                 yield from self._recovery(step, status, verb, mode, fallbacks, needs)
                 continue
             tolerated = policy == "continue"
-            aborts = _aborts(step)
+            aborts = aborts_plan(step)
             after = max(mode, ABORTING) if aborts else mode
             told = f"{sid} {verb}"
             if tolerated:
@@ -361,7 +366,7 @@ class Prover:
         results = [shared] if shared is not None else self._fallback_results(fb_step)
         for result in results:
             recovered = result == "success"
-            aborts = result in ("failed", "timed_out") and _aborts(fb_step)
+            aborts = result in ("failed", "timed_out") and aborts_plan(fb_step)
             after = max(mode, ABORTING) if aborts else mode
             if recovered:
                 event = f"{sid} {verb} -> recovered by fallback `{fb}`"
@@ -383,9 +388,9 @@ class Prover:
         if not deps:
             return NORMAL
         floors = [outcomes[d][3] for d in deps]
-        if _early(step):
+        if fires_early(step):
             early = tr.RULES[step["trigger_rule"]].early
-            firing = [outcomes[d][3] for d in deps if _kind(outcomes[d]) in early]
+            firing = [outcomes[d][3] for d in deps if kind_of(outcomes[d]) in early]
             if firing:
                 return min(firing)
         return max(floors)
@@ -395,8 +400,8 @@ class Prover:
         if setup is not None:
             if outcomes[setup][0] == "success":
                 return "run"
-            return "upstream_failed" if _kind(outcomes[setup]) == tr.FAILED else "skipped"
-        kinds = frozenset(_kind(outcomes[d]) for d in step["depends_on"])
+            return "upstream_failed" if kind_of(outcomes[setup]) == tr.FAILED else "skipped"
+        kinds = frozenset(kind_of(outcomes[d]) for d in step["depends_on"])
         return tr.verdict(step["trigger_rule"], kinds)
 
     def _condition(self, sid: str, outcomes: dict[str, Outcome]) -> bool | None:
@@ -453,12 +458,12 @@ class Prover:
                 continue
             expanded.add(current)
             step = self.by_id[current]
-            if _early(step):
+            if fires_early(step):
                 continue
-            cleanup = _is_cleanup(step)
+            cleanup = is_cleanup(step)
             for dep in step["depends_on"]:
                 found.add(dep)
-                if not cleanup or _is_cleanup(self.by_id[dep]) or not stoppable:
+                if not cleanup or is_cleanup(self.by_id[dep]) or not stoppable:
                     stack.append(dep)
         return frozenset(found)
 
@@ -488,10 +493,8 @@ class Prover:
             steps.append(f"{subject} is the teardown of {setup}, which succeeded")
         elif step["depends_on"]:
             steps.append(f"{subject}'s rule {rule} is met")
-        guard = invariant["source"].split(" when " if invariant["kind"] == "never" else None)
-        what = _guard_text(invariant)
+        what = guard_text(invariant)
         steps.append(f"{subject} runs {what}")
-        del guard
         through, key = self._through(subject, trace, late)
         return Counterexample(invariant, tuple(steps), through, key)
 
@@ -508,92 +511,3 @@ class Prover:
         if late:
             return subject, "depends_on"
         return subject, "trigger_rule" if step["trigger_rule"] != "all_success" else "depends_on"
-
-
-def _guard_text(invariant: dict[str, Any]) -> str:
-    source = str(invariant["source"])
-    if invariant["kind"] == "never":
-        return "when " + source.split(" when ", 1)[1].strip()
-    keyword = " requires " if invariant["kind"] == "requires" else " after "
-    return "without " + source.split(keyword, 1)[1].strip()
-
-
-def _event_cancel(sid: str, reason: str) -> str:
-    if reason == "aborted":
-        return f"an abort (a critical failure elsewhere) cancels {sid} before it starts"
-    return f"an interrupt cancels {sid} before it starts"
-
-
-def _is_cleanup(step: dict[str, Any]) -> bool:
-    return step.get("teardown_for") is not None or step["trigger_rule"] in tr.CLEANUP_RULES
-
-
-def _aborts(step: dict[str, Any]) -> bool:
-    return bool(step["on_failure"] == "abort" and step["critical"])
-
-
-def _early(step: dict[str, Any]) -> bool:
-    return bool(
-        step["trigger_rule"] in tr.EARLY_RULES
-        and step["condition"] is None
-        and step.get("teardown_for") is None
-        and step["depends_on"]
-    )
-
-
-_KIND_MARK = "kind:"  # an outcome kept only as its kind
-
-
-def _kind(outcome: Outcome) -> str:
-    """How the trigger rules read an outcome (planrun.semantics.PlanState.kind)."""
-    status, tolerated, reason, _, _ = outcome
-    if status.startswith(_KIND_MARK):
-        return status[len(_KIND_MARK) :]
-    if status == "success":
-        return tr.OK
-    if status in ("failed", "timed_out"):
-        return tr.TOLERATED if tolerated else tr.FAILED
-    if status == "skipped":
-        return tr.SKIPPED
-    if status == "cancelled" and reason == "interrupted":
-        return tr.INTERRUPTED
-    return tr.FAILED
-
-
-def _project(worlds: dict[World, Path], dead: frozenset[str]) -> dict[World, Path]:
-    out: dict[World, Path] = {}
-    for (live, fallbacks, need, have), path in worlds.items():
-        world: World = (tuple(p for p in live if p[0] not in dead), fallbacks, need, have)
-        known = out.get(world)
-        if known is None or path[0] < known[0]:
-            out[world] = path
-    return out
-
-
-def _cost(trace: tuple[str, ...]) -> int:
-    """A counterexample's size: each choice counts, an abort or an interrupt (a matter of
-    timing, the least telling cause) more than a step's own outcome."""
-    return sum(3 if event.startswith(("an interrupt", "an abort")) else 1 for event in trace)
-
-
-def _product(choices: list[list[str]]) -> Iterator[tuple[str, ...]]:
-    if not choices:
-        yield ()
-        return
-    for head in choices[0]:
-        for tail in _product(choices[1:]):
-            yield (head, *tail)
-
-
-def _guard_steps(guard: dict[str, Any]) -> list[str]:
-    if guard["kind"] == "status":
-        return [str(guard["step"])]
-    if guard["kind"] == "not":
-        return _guard_steps(guard["operand"])
-    return [s for operand in guard["operands"] for s in _guard_steps(operand)]
-
-
-def _reads(ast: Any) -> tuple[str, ...]:
-    from planc.condition_syntax import StepRef, walk
-
-    return tuple(dict.fromkeys(n.step for n in walk(ast) if isinstance(n, StepRef)))
