@@ -255,7 +255,11 @@ class PlanState:
         """A step about to start whose invariant does not hold: it never starts and ends
         `upstream_failed` (reason `invariant`), a failure for every rule downstream."""
         self.status[step_id] = UPSTREAM_FAILED
-        return [UpstreamFailed(step_id, detail, "invariant"), *self._release(step_id)]
+        actions: list[Action] = [UpstreamFailed(step_id, detail, "invariant")]
+        actions.extend(self._release(step_id))
+        if self.steps[step_id].is_fallback:  # the steps waiting for it are not recovered
+            actions.extend(self._resolve_fallback(step_id))
+        return actions
 
     def stop_ordinary(self, reason: Literal["aborted", "interrupted"]) -> list[Action]:
         """Abort or first interrupt: cancel every pending ordinary step (semantics.md §5)."""

@@ -124,3 +124,29 @@ def test_resume_checks_again_against_what_was_recorded(tmp_path: Path) -> None:
     assert pushed.exists()
     summary = json.loads((tmp_path / "state" / "runs" / first.run_id / "summary.json").read_text())
     assert summary["steps"]["push"]["status"] == "success"
+
+
+FALLS_BACK: dict[str, Any] = {"on_failure": "fallback_step", "fallback": "restore"}
+
+
+def test_a_refused_fallback_leaves_the_failure_unrecovered(tmp_path: Path) -> None:
+    restored = tmp_path / "restored"
+    result = run(
+        tmp_path,
+        plan(
+            ["restore requires snapshot.success"],
+            sh("snapshot", "exit 1", on_failure="continue"),
+            sh("merge", "exit 1", depends_on=["snapshot"], **FALLS_BACK),
+            sh("restore", f"touch {restored}"),
+            sh("push", "true", depends_on=["merge"]),
+        ),
+    )
+    assert not restored.exists()
+    assert result.statuses == {
+        "snapshot": "failed",
+        "merge": "failed",
+        "restore": "upstream_failed",
+        "push": "upstream_failed",
+    }
+    assert result.reasons["restore"] == "invariant"
+    assert result.exit_code == 1
