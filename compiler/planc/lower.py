@@ -11,6 +11,7 @@ from planc.graph import PlanGraph
 from planc.matrix import Group
 from planc.model import SourcePlan, SourceStep
 from planc.rules.conditions import condition_ir
+from planc.rules.invariants import invariants_ir
 from planc.sourcemap import SourceMap
 from planrun.reads import as_text
 
@@ -87,6 +88,9 @@ def lower(
     if len(composition.sources.files) > 1:
         files = {f.path.replace("\\", "/"): f.sha256 for f in composition.sources.files[1:]}
         ir["source"]["includes"] = [{"path": p, "sha256": h} for p, h in files.items()]
+    invariants = invariants_ir(plan)
+    if invariants is not None:  # likewise: a plan without `invariants:` keeps its IR bytes
+        ir["invariants"] = invariants
     return ir
 
 

@@ -53,8 +53,9 @@ def _text(d: Diagnostic, source: list[str] | None) -> list[str]:
         width = _caret_width(d, len(shown))
         out.append(f" {gutter} | {shown}")
         out.append(f" {pad} | {' ' * (d.col - 1)}^{'~' * (width - 1)}")
-    if d.hint:
-        out.append(f"  help: {d.hint}")
+    if d.hint:  # a hint of several lines (an invariant's trace) keeps them, each printable
+        first, *more = d.hint.split("\n")
+        out += [f"  help: {first}", *more]
     return [printable(line) for line in out]  # a file name or a source line may hold escapes
 
 

@@ -146,6 +146,7 @@ class Executor:
         self.interrupts = interrupts or Interrupts()
         self.interrupts.wake = self.procs.wakeup
         self.records = {sid: StepRecord() for sid in self.steps}
+        self.invariants = _invariants_by_step(ir.raw)
         self._facts = _Facts(self.plan.status, self.records)
         self.retry_timers: list[tuple[float, int, str]] = []
         self.capacity = options.max_concurrency or int(ir.globals["max_concurrency"])
@@ -234,6 +235,11 @@ class Executor:
                 break
             if self.plan.status[step_id] not in (sem.PENDING, sem.RUNNING):
                 continue
+            if self.plan.status[step_id] == sem.PENDING and step_id in self.invariants:
+                refused = self._refusal(step_id)
+                if refused:
+                    self._apply(refused)
+                    continue
             if self.groups.held(step_id, self.procs.__contains__):
                 held.append(step_id)
             elif self.fanout.owns(step_id):
@@ -248,6 +254,17 @@ class Executor:
                     self._start_attempt(step_id, decision.payload())
         for step_id in held:
             self.ready.push(step_id)
+
+    def _refusal(self, step_id: str) -> list[sem.Action]:
+        """The one runtime check of the plan's invariants (docs/invariants.md): before a step's
+        first attempt, against the statuses recorded so far: this run's, a resume's restored
+        successes and an --only/--from selection's reused ones (both recorded as success)."""
+        from planrun.invariants import refusal, why
+
+        invariant = refusal(self.invariants[step_id], self.plan.status)
+        if invariant is None:
+            return []
+        return self.plan.refuse(step_id, why(invariant, self.plan.status))
 
     def _next_timer_delay(self) -> float | None:
         if not self.retry_timers:
@@ -470,7 +487,7 @@ class Executor:
                 )
             elif isinstance(action, sem.UpstreamFailed):
                 self._emit(
-                    "step_upstream_failed", action.step_id, None, reason="upstream",
+                    "step_upstream_failed", action.step_id, None, reason=action.reason,
                     detail=action.detail,
                 )  # fmt: skip
             elif isinstance(action, sem.Cancel):
@@ -617,6 +634,15 @@ class Executor:
         if self.observer is not None:
             for event in events:
                 self.observer(event)
+
+
+def _invariants_by_step(raw: Mapping[str, Any]) -> dict[str, list[Mapping[str, Any]]]:
+    """step -> its invariants; empty (and nothing imported) for a plan without any."""
+    if not raw.get("invariants"):
+        return {}
+    from planrun.invariants import by_step
+
+    return by_step(raw["invariants"])
 
 
 def secret_names(ir: IR) -> frozenset[str]:

@@ -21,12 +21,18 @@ from planrun.trigger_rules import NAMES
 _TOP_KEYS = frozenset(
     {"ir_version", "compiler", "source", "plan", "globals", "params", "secrets", "steps", "digest"}
 )
+_INVARIANT_KEYS = frozenset({"source", "kind", "step", "guard"})
+_INVARIANT_KINDS = frozenset({"requires", "after", "never"})
+_GUARD_STATUSES = frozenset(
+    {"success", "failed", "timed_out", "skipped", "upstream_failed", "cancelled"}
+)
 _WATCH_KEYS = frozenset(
     {"paths", "ignore", "debounce_sec", "interval_sec", "backoff_sec", "max_backoff_sec"}
 )
 _COMPILER_KEYS = frozenset({"name", "version"})
-# Only a plan with a `watch:` section has `watch`, only one with a matrix or a fan-out `groups`.
-_OPTIONAL_KEYS = frozenset({"watch", "groups"})
+# Only a plan with a `watch:` section has `watch`, only one with a matrix or a fan-out `groups`,
+# only one with `invariants:` has `invariants`.
+_OPTIONAL_KEYS = frozenset({"watch", "groups", "invariants"})
 _SOURCE_KEYS = frozenset({"path", "sha256"})
 _SOURCE_KEYS_INCLUDES = _SOURCE_KEYS | {"includes"}  # only a plan with includes has them
 _FILE_KEYS = frozenset({"path", "sha256"})
@@ -106,6 +112,8 @@ def conforms(raw: Any) -> bool:
     if type(raw) is not dict or not _TOP_KEYS <= raw.keys() <= _TOP_KEYS | _OPTIONAL_KEYS:
         return False
     if "watch" in raw and not _watch(raw["watch"]):
+        return False
+    if "invariants" in raw and not _invariants(raw["invariants"]):
         return False
     if "groups" in raw and not _groups(raw["groups"]):
         return False
@@ -213,6 +221,44 @@ def _globals(value: Any) -> bool:
         and _number_at_least(value["kill_grace_sec"], 0)
         and _env(value["env"])
     )
+
+
+def _invariants(value: Any) -> bool:
+    return type(value) is list and all(
+        type(item) is dict
+        and item.keys() == _INVARIANT_KEYS
+        and type(item["source"]) is str
+        and type(item["step"]) is str
+        and type(item["kind"]) is str
+        and item["kind"] in _INVARIANT_KINDS
+        and _guard(item["guard"], 0)
+        for item in value
+    )
+
+
+def _guard(value: Any, depth: int) -> bool:
+    """planc nests guards at most ~100 deep: deeper is not planc's IR (and would recurse)."""
+    if type(value) is not dict or depth > 200:
+        return False
+    kind = value.get("kind")
+    if kind == "status":
+        return (
+            value.keys() == {"kind", "step", "status"}
+            and type(value["step"]) is str
+            and type(value["status"]) is str
+            and value["status"] in _GUARD_STATUSES
+        )
+    if kind == "not":
+        return value.keys() == {"kind", "operand"} and _guard(value["operand"], depth + 1)
+    if kind in ("and", "or"):
+        operands = value.get("operands")
+        return (
+            value.keys() == {"kind", "operands"}
+            and type(operands) is list
+            and len(operands) >= 2
+            and all(_guard(o, depth + 1) for o in operands)
+        )
+    return False
 
 
 def _watch(value: Any) -> bool:

@@ -71,6 +71,8 @@ class Skip:
 class UpstreamFailed:
     step_id: str
     detail: str
+    # `invariant`: about to start, refused by one of the plan's invariants (docs/invariants.md).
+    reason: Literal["upstream", "invariant"] = "upstream"
 
 
 @dataclass(frozen=True)
@@ -278,6 +280,16 @@ class PlanState:
                 actions.extend(self.stop_ordinary("aborted"))
             actions.extend(self._release(step_id))
         if step.is_fallback:
+            actions.extend(self._resolve_fallback(step_id))
+        return actions
+
+    def refuse(self, step_id: str, detail: str) -> list[Action]:
+        """A step about to start whose invariant does not hold: it never starts and ends
+        `upstream_failed` (reason `invariant`), a failure for every rule downstream."""
+        self.status[step_id] = UPSTREAM_FAILED
+        actions: list[Action] = [UpstreamFailed(step_id, detail, "invariant")]
+        actions.extend(self._release(step_id))
+        if self.steps[step_id].is_fallback:  # the steps waiting for it are not recovered
             actions.extend(self._resolve_fallback(step_id))
         return actions
 

@@ -33,8 +33,9 @@ def test_check_analyses_none_and_a_selection() -> None:
 def test_check_unknown_analysis_is_a_usage_error() -> None:
     done = planc_cli("check", "--analyses=bogus", str(LOCK))
     assert done.returncode == 2
-    assert "unknown analysis `bogus`; choose from bound, reachability, cleanup, all, none" in (
-        done.stderr
+    assert (
+        "unknown analysis `bogus`; choose from bound, reachability, cleanup, invariants, all, none"
+        in (done.stderr)
     )
 
 

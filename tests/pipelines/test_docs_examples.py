@@ -147,7 +147,7 @@ ELSEWHERE = {
     ),
 }
 for _synopsis in (
-    "planc check PLAN                                  # rules + bound, reachability, cleanup",
+    "planc check PLAN                                  # rules + bound, reachability, cleanup, invariants",
     "planc check --analyses=bound,cleanup PLAN         # choose; also `all` and `none`",
     "planc check --format json PLAN                    # every format of check has them",
     "planc bound PLAN [-j N] [--format json]",
@@ -185,6 +185,10 @@ def why_not_run_here(doc: str, command: str) -> str | None:
         return ELSEWHERE[(doc, command)]
     if doc == "docs/views.md" and _UI_BLOCK.match(command):
         return "the `planrun ui` blocks: run as shown by tests/views/test_web_access.py and test_web_actions_cli.py"
+    if doc == "docs/invariants.md":
+        return (
+            "the reader's release.yaml: tests/analysis/test_invariants.py runs the doc's examples"
+        )
     if doc == "docs/fingerprints.md":
         return "the reader's own plans: tests/runtime/test_fingerprints.py runs these scenarios"
     if command.startswith("planrun watch "):

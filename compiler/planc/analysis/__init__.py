@@ -19,9 +19,10 @@ Analysis = Callable[["AnalysisContext"], Iterable[Diagnostic]]
 # Simulation has no verdict of its own to report in `check`: it answers "what if" questions.
 # Only the names live here: the modules (the condition machinery, planrun's bound) are imported
 # by the first run, so that `planc compile`, which runs none, does not pay ~0.1 s for them.
-ANALYSES: tuple[str, ...] = ("bound", "reachability", "cleanup")
-# All three are linear in steps + edges, so `planc check` runs them unless told otherwise.
-DEFAULT: tuple[str, ...] = ("bound", "reachability", "cleanup")
+ANALYSES: tuple[str, ...] = ("bound", "reachability", "cleanup", "invariants")
+# The first three are linear in steps + edges, the proof of invariants in steps × worlds
+# (docs/invariants.md), so `planc check` runs them all unless told otherwise.
+DEFAULT: tuple[str, ...] = ("bound", "reachability", "cleanup", "invariants")
 
 
 class UnknownAnalysis(ValueError):
@@ -48,6 +49,11 @@ def run_analyses(ctx: AnalysisContext, names: Sequence[str]) -> list[Diagnostic]
 
 
 def _checks() -> dict[str, Analysis]:
-    from planc.analysis import bound, cleanup, reachability
+    from planc.analysis import bound, cleanup, invariants, reachability
 
-    return {"bound": bound.check, "reachability": reachability.check, "cleanup": cleanup.check}
+    return {
+        "bound": bound.check,
+        "reachability": reachability.check,
+        "cleanup": cleanup.check,
+        "invariants": invariants.check,
+    }

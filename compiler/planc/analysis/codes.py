@@ -80,4 +80,25 @@ CODES: dict[str, tuple[str, str]] = {
         "warning: `cleanup_required` names a resource no step provides",
         "Nothing can acquire it, so nothing is checked; usually a typo of a `provides` name.",
     ),
+    "invariant-violable": (
+        "some combination of step outcomes lets a step start against an invariant",
+        "`planc check` searches every run the plan allows (each step succeeding, failing or"
+        " timing out, shared fallbacks recovering or not, conditions the statuses do not decide,"
+        " an abort or a first interrupt at any moment) for one in which the guarded step starts"
+        " while the invariant's guard is false, and prints the one with the fewest choices"
+        " (docs/invariants.md). Typical causes: `on_failure: continue` or a recovered fallback"
+        " on the required step, a rule that runs after failures (`none_failed` after a skip,"
+        " `all_done`), a dependency that is missing.\n\n"
+        "    invariants: [push requires validate.success]\n    steps:\n"
+        "      - {id: validate, command: make, args: [check], on_failure: continue}\n"
+        "      - {id: push, command: git, args: [push], depends_on: [validate]}",
+    ),
+    "invariant-undecided": (
+        "warning: an invariant could not be decided within planc's bound",
+        "The proof keeps one world per combination of outcomes that later steps still read; when"
+        " the steps between the guarded step and the steps its guard reads are so intertwined"
+        " that more than 4000 combinations stay relevant at once, planc stops and says so"
+        " instead of guessing. planrun still checks the invariant before the step starts"
+        " (docs/invariants.md).",
+    ),
 }

@@ -138,9 +138,19 @@ def simulation_text(sim: Simulation, ir: dict[str, Any]) -> str:
         table(["#", "step", "status", "attempts", "why"], rows, right=(0, 3)),
         "\n",
         f"plan outcome: {sim.outcome}; planrun would exit {sim.exit_code}\n",
+        _stopped(sim),
         _assumed(sim),
     ]
     return "".join(out)
+
+
+def _stopped(sim: Simulation) -> str:
+    """Which invariants would have stopped which steps (docs/invariants.md)."""
+    stopped = [r for r in sim.steps.values() if r.reason == "invariant"]
+    if not stopped:
+        return ""
+    lines = "".join(f"  {r.step_id}: {r.detail}\n" for r in stopped)
+    return f"invariants that would stop steps:\n{lines}"
 
 
 def _assumed(sim: Simulation) -> str:
@@ -165,6 +175,8 @@ def _why(r: StepReport, step: dict[str, Any], sim: Simulation) -> str:
         if r.reason == "condition" and step["condition"] is not None:
             detail = f"`{step['condition']['source']}` is false"
         return f"{r.reason}: {detail}"
+    if r.status == "upstream_failed" and r.reason == "invariant":
+        return f"stopped by an invariant: {r.detail}"
     if r.status == "upstream_failed":
         return f"an upstream failure blocked it: {r.detail}"
     if r.status == "cancelled":

@@ -16,6 +16,7 @@ from typing import Any
 from planc.analysis.fixed import fixed_exit_code
 from planrun import semantics as sem
 from planrun.conditions import StepFacts, Value, evaluate
+from planrun.invariants import by_step, refusal, why
 from planrun.scheduler import ReadyQueue
 
 # planrun's exit code for each plan outcome (docs/semantics.md §7).
@@ -130,6 +131,14 @@ class _Replay:
         self.queue = ReadyQueue(rules)
         self.order: list[str] = []
         self.aborted_by: str | None = None
+        self.invariants = by_step(ir.get("invariants") or [])
+
+    def _refusal(self, step_id: str) -> list[sem.Action]:
+        """planrun's check before a step starts (Executor._refusal), on the replay's statuses."""
+        invariant = refusal(self.invariants[step_id], self.state.status)
+        if invariant is None:
+            return []
+        return self.state.refuse(step_id, why(invariant, self.state.status))
 
     def report(self, step_id: str) -> StepReport:
         report = self.reports.get(step_id)
@@ -149,6 +158,11 @@ class _Replay:
                     break
                 self._apply(settled)
                 continue
+            if self.state.status[step_id] == sem.PENDING and step_id in self.invariants:
+                refused = self._refusal(step_id)
+                if refused:
+                    self._apply(refused)
+                    continue
             if self.state.status[step_id] in (sem.PENDING, sem.RUNNING):
                 self._run_step(step_id)
         reports: dict[str, StepReport] = {}
@@ -217,12 +231,9 @@ class _Replay:
         for action in actions:
             if isinstance(action, sem.Start):
                 self.queue.push(action.step_id, action.urgent)
-            elif isinstance(action, sem.Skip):
+            elif isinstance(action, (sem.Skip, sem.UpstreamFailed)):
                 report = self.report(action.step_id)
                 report.reason, report.detail = action.reason, action.detail
-            elif isinstance(action, sem.UpstreamFailed):
-                report = self.report(action.step_id)
-                report.reason, report.detail = "upstream", action.detail
             elif isinstance(action, sem.Cancel):
                 report = self.report(action.step_id)
                 report.reason = action.reason
