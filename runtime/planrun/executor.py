@@ -1,7 +1,7 @@
 """The run loop: start ready steps while there is capacity, wait for one to finish, record it.
 
-Decisions come from `semantics.PlanState`, process control from `process.ProcessSet`, records go
-to `store.RunStore`; this module only wires them together (ninja's Builder).
+Decisions come from `semantics.PlanState`, process control from a `launcher.Launcher` (local:
+`process.ProcessSet`), records go to `store.RunStore`; this module only wires them together (ninja's Builder).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from planrun import semantics as sem
 from planrun.events import Event
 from planrun.ir import IR
+from planrun.launcher import Launcher
 from planrun.launch import AttemptFiles, LaunchError, RunContext, launch_spec
 from planrun.outputs import OutputError, read_outputs
 from planrun.params import ParamValue
@@ -53,6 +54,7 @@ class RunOptions:
     argv: list[str] = field(default_factory=list)
     params: dict[str, ParamValue] = field(default_factory=dict)  # bound and checked by runner
     echo_fds: tuple[int, int] | None = None  # steps' output also to these fds (planrun exec)
+    launcher: Launcher | None = None  # where attempts run [default: here, a ProcessSet]
 
 
 @dataclass
@@ -131,7 +133,7 @@ class Executor:
         rules = sem.rules_from_ir(ir.steps)
         self.plan = sem.PlanState.create(rules, self._condition_holds)
         self.ready = ReadyQueue(rules)
-        self.procs = ProcessSet()
+        self.procs: Launcher = options.launcher or ProcessSet()
         self.interrupts = interrupts or Interrupts()
         self.interrupts.wake = self.procs.wakeup
         self.records = {sid: StepRecord() for sid in self.steps}
@@ -203,7 +205,9 @@ class Executor:
                 self._apply(settled)
                 continue
             self._commit()  # before blocking: every step_started is on disk while its step runs
-            for finished in self.procs.wait(self._next_timer_delay()):
+            ended = self.procs.wait(self._next_timer_delay())
+            self._record_placements()  # where an attempt ran is recorded before how it ended
+            for finished in ended:
                 self._attempt_finished(finished)
 
     def _start_ready(self) -> None:
@@ -270,6 +274,14 @@ class Executor:
             tag=started.tag,
             **common,
         )
+
+    def _record_placements(self) -> None:
+        for placed in self.procs.placements():
+            attempt = self.records[placed.key].attempts
+            self._emit(
+                "step_placed", placed.key, attempt, worker=placed.worker, host=placed.host,
+                pid=placed.pid,
+            )  # fmt: skip
 
     def _attempt_finished(self, finished: Finished) -> None:
         step_id = finished.key

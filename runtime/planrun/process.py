@@ -34,6 +34,7 @@ from planrun.safefs import create_private, read_slice
 if TYPE_CHECKING:  # subprocess is imported only for steps that need Popen (another cwd)
     import subprocess
 
+    from planrun.launcher import Placement
     from planrun.masking import StreamMasker
 
 Outcome = Literal["exited", "signalled", "timeout", "stalled", "cancelled", "spawn_error"]
@@ -93,9 +94,9 @@ class LaunchSpec:
 
 @dataclass(frozen=True)
 class Started:
-    pid: int
-    pgid: int
-    proc_start_time: float  # psutil.Process(pid).create_time()
+    pid: int | None  # None: a remote attempt (launcher.Placement tells where it runs)
+    pgid: int | None
+    proc_start_time: float | None  # psutil.Process(pid).create_time()
     tag: str  # the PLANRUN_ATTEMPT_TAG value; lets kill_leftover() find escaped daemons
 
 
@@ -316,6 +317,10 @@ class ProcessSet:
             if att.status is None and att.outcome is None:
                 att.outcome, att.reason = "cancelled", "cancelled"
             self._escalate(att)
+
+    def placements(self) -> list[Placement]:
+        """The launcher protocol's: local attempts run here, where step_started says."""
+        return []
 
     @property
     def running(self) -> int:
