@@ -1,7 +1,8 @@
 """The run loop: start ready steps while there is capacity, wait for one to finish, record it.
 
 Decisions come from `semantics.PlanState`, process control from a `launcher.Launcher` (local:
-`process.ProcessSet`), records go to `store.RunStore`; this module only wires them together (ninja's Builder).
+`process.ProcessSet`), records go to `store.RunStore`; this module only wires them together
+(ninja's Builder).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from planrun import semantics as sem
 from planrun.events import Event
 from planrun.ir import IR
-from planrun.launcher import Launcher
 from planrun.launch import AttemptFiles, LaunchError, RunContext, launch_spec
+from planrun.launcher import Launcher
 from planrun.outputs import OutputError, read_outputs
 from planrun.params import ParamValue
 from planrun.process import Finished, ProcessSet, SpawnError, kill_leftover
