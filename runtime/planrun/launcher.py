@@ -7,9 +7,16 @@ cluster. The executor talks only to this protocol, so it does not know where a s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from planrun.process import Finished, LaunchSpec, Started
+
+if TYPE_CHECKING:
+    from planrun.ir import IR
+
+# `planrun PLAN --executor URL`: where the run's attempts go [default: this machine].
+EXECUTOR_ENV = "PLANRUN_EXECUTOR"
+LOCAL = "local"
 
 
 class LauncherError(Exception):
@@ -62,3 +69,23 @@ class Launcher(Protocol):
     def close(self) -> None:
         """Kill what still runs and release everything."""
         ...
+
+
+def open_launcher(url: str | None, ir: IR) -> Launcher | None:
+    """The launcher `--executor URL` names; None for this machine (the executor's ProcessSet).
+    Dask is imported only here, only for a dask:// URL."""
+    if not url or url == LOCAL:
+        return None
+    try:
+        import distributed  # noqa: F401
+    except ImportError as exc:
+        raise LauncherError(
+            f"--executor {url}: needs the dask extra (pip install 'plan[dask]'): {exc}"
+        ) from None
+    from planrun.dask_launcher import DaskLauncher
+    from planrun.executor import secret_names
+
+    has_secrets = bool(secret_names(ir)) or any(
+        spec.get("secret") for spec in ir.raw["params"].values()
+    )
+    return DaskLauncher(url, ir, has_secrets)

@@ -37,7 +37,8 @@ if TYPE_CHECKING:  # subprocess is imported only for steps that need Popen (anot
     from planrun.launcher import Placement
     from planrun.masking import StreamMasker
 
-Outcome = Literal["exited", "signalled", "timeout", "stalled", "cancelled", "spawn_error"]
+# "lost": a remote attempt whose worker died (planrun.dask_launcher)
+Outcome = Literal["exited", "signalled", "timeout", "stalled", "cancelled", "spawn_error", "lost"]
 
 TAG_VAR = "PLANRUN_ATTEMPT_TAG"
 # Leftovers of a step that already exited on its own get a short SIGTERM grace:
@@ -311,6 +312,13 @@ class ProcessSet:
         att = self._attempts[key]
         if att.status is None and att.outcome is None:
             self._stop(att, "cancelled", "cancelled", att.spec.kill_grace_sec)
+
+    def kill(self, key: str) -> None:
+        """Kill one attempt's tree at once (SIGKILL, no grace); it ends `cancelled`."""
+        att = self._attempts[key]
+        if att.status is None and att.outcome is None:
+            att.outcome, att.reason = "cancelled", "cancelled"
+        self._escalate(att)
 
     def kill_all(self) -> None:
         for att in self._attempts.values():

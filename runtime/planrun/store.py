@@ -28,6 +28,7 @@ from planrun.events import (
     STEP_CANCELLED,
     STEP_EVENTS,
     STEP_FAILED,
+    STEP_PLACED,
     STEP_RECOVERED,
     STEP_RETRYING,
     STEP_SKIPPED,
@@ -410,6 +411,12 @@ def _project_step_recovered(
     )
 
 
+def _project_nothing(
+    cur: sqlite3.Cursor, run_id: str, step_id: str | None, n: int | None, ts: str, p: dict[str, Any]
+) -> None:
+    """Events only the log keeps (step_placed: where a remote attempt ran)."""
+
+
 _PROJECTIONS: dict[str, Projection] = {
     RUN_RESUMED: _project_run_resumed,
     RUN_FINISHED: _project_run_finished,
@@ -421,6 +428,7 @@ _PROJECTIONS: dict[str, Projection] = {
     STEP_SKIPPED: _finishing(SKIPPED),
     STEP_CANCELLED: _finishing(CANCELLED),
     STEP_RECOVERED: _project_step_recovered,
+    STEP_PLACED: _project_nothing,
 }
 
 # The payload fields a projection cannot do without (the others default to NULL).

@@ -1,0 +1,117 @@
+"""`planrun worker` and `planrun scheduler`: a Dask worker whose tasks run attempts through the
+planrun agent (planrun.agent), and `dask scheduler` with safe defaults (docs/distributed.md).
+
+Imported only by those commands and, on a worker, by the tasks the coordinator submits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import sys
+from typing import Any
+
+from planrun.agent import AgentHandle
+from planrun.process import LaunchSpec
+
+# The worker process's agent (set by `serve`); tasks reach it through this module.
+_AGENT: AgentHandle | None = None
+# Dask re-runs a task whose worker died; planrun retries by itself (the plan's `retries`), so
+# the scheduler must give up at once: a step never runs twice behind planrun's back.
+SCHEDULER_ENV = {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
+_LOST_STATES = frozenset({"cancelled", "released", "forgotten"})
+
+
+def run_attempt(tag: str, spec: LaunchSpec, topic: str, step_id: str) -> dict[str, Any]:
+    """The Dask task of one attempt: run it through the agent, return its end and its files."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    agent = _AGENT
+    if agent is None:
+        raise RuntimeError("this Dask worker was not started by `planrun worker`")
+    task_key = worker.get_current_task()
+    host = socket.gethostname()
+
+    def cancelled() -> bool:  # client.cancel, or the coordinator's client went away
+        state = worker.state.tasks.get(task_key)
+        return state is None or state.state in _LOST_STATES
+
+    def placed(pid: int) -> None:
+        event = {"step": step_id, "tag": tag, "worker": worker.address, "host": host, "pid": pid}
+        worker.log_event(topic, event)
+
+    result = agent.run(tag, spec, cancelled, placed)
+    try:
+        files = {name: _read(result.directory, name) for name in ("stdout", "stderr", "outputs")}
+    finally:
+        shutil.rmtree(result.directory, ignore_errors=True)
+    place = {"worker": worker.address, "host": host, "pid": result.pid}
+    return {"finished": result.finished, **place, **files}
+
+
+async def stop_attempts(tags: list[str], hard: bool) -> None:
+    """Run by `Client.run` on every worker, in its event loop (a coroutine, which Dask needs
+    for `wait=False`): stop these attempts, or never start them."""
+    if _AGENT is not None:
+        for tag in tags:
+            _AGENT.stop(tag, hard)
+
+
+def _read(directory: str, name: str) -> bytes | None:
+    try:
+        with open(os.path.join(directory, name), "rb") as file:
+            return file.read()
+    except FileNotFoundError:
+        return None
+
+
+def serve_worker(
+    scheduler: str, resources: dict[str, float], name: str | None, nthreads: int, host: str
+) -> int:
+    """Run a Dask worker (no nanny: the agent's parent is this process) until it is told to stop."""
+    global _AGENT
+    import dask
+
+    # Nothing a task holds may be written to this machine's disk (secrets in an attempt's env).
+    dask.config.set(
+        {"distributed.worker.memory.spill": False, "distributed.worker.memory.target": False}
+    )
+    _AGENT = AgentHandle.spawn()
+    try:
+        asyncio.run(_run_worker(scheduler, resources, name, nthreads, host))
+    finally:
+        _AGENT.close()
+    return 0
+
+
+async def _run_worker(
+    scheduler: str, resources: dict[str, float], name: str | None, nthreads: int, host: str
+) -> None:
+    from distributed import Worker
+
+    async with Worker(
+        scheduler, resources=resources or None, name=name, nthreads=nthreads, host=host,
+        dashboard=False, dashboard_address="127.0.0.1:0",
+    ) as worker:  # fmt: skip
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, lambda: asyncio.ensure_future(worker.close()))
+        await worker.finished()
+
+
+def scheduler_argv(host: str, port: int, extra: tuple[str, ...]) -> list[str]:
+    """`dask scheduler` bound to `host`, its HTTP server (which --no-dashboard still opens)
+    on loopback."""
+    return [
+        sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", host,
+        "--port", str(port), "--no-dashboard", "--dashboard-address", "127.0.0.1:0", *extra,
+    ]  # fmt: skip
+
+
+def exec_scheduler(host: str, port: int, extra: tuple[str, ...]) -> None:
+    argv = scheduler_argv(host, port, extra)
+    os.execve(sys.executable, argv, {**os.environ, **SCHEDULER_ENV})
