@@ -83,7 +83,7 @@ def _step(
     get = step.raw.get
     sid = step.id
     condition = get("condition")
-    return {
+    lowered = {
         "id": sid,
         "index": step.index,
         "name": get("name") or sid,
@@ -116,6 +116,16 @@ def _step(
         "ui_hints": get("ui_hints") or {},
         "location": f"{plan.path}:{step.span.line}:{step.span.col}",
     }
+    # Only when given: the IR of a plan without them is byte for byte what it was before.
+    for key in _PLACEMENT_KEYS:
+        value = get(key)
+        if value is not None:
+            lowered[key] = dict(sorted(value.items())) if key == "resources" else value
+    return lowered
+
+
+# Where a step may run (docs/distributed.md); in the IR only when the plan says.
+_PLACEMENT_KEYS = ("resources", "executor")
 
 
 def _first(value: Any, default: Any) -> Any:

@@ -68,6 +68,8 @@ _STEP_KEYS = frozenset(
         "location",
     }
 )
+# Optional step keys, present only when the plan gives them (docs/distributed.md).
+_PLACEMENT_KEYS = frozenset({"resources", "executor"})
 _CONDITION_KEYS = frozenset({"source", "ast"})
 _TRIGGER_RULES = frozenset({"all_success", "all_done", "none_failed", "one_failed", "one_success"})
 _ON_FAILURE = frozenset({"abort", "skip_dependents", "continue", "fallback_step"})
@@ -180,7 +182,9 @@ def _scalar(value: Any, types: tuple[type, ...]) -> bool:
 
 
 def _step(step: Any) -> bool:
-    if type(step) is not dict or step.keys() != _STEP_KEYS:
+    if type(step) is not dict or not _STEP_KEYS <= step.keys() <= _STEP_KEYS | _PLACEMENT_KEYS:
+        return False
+    if not _placement(step):
         return False
     step_id, command = step["id"], step["command"]
     trigger, on_failure = step["trigger_rule"], step["on_failure"]
@@ -219,6 +223,15 @@ def _step(step: Any) -> bool:
         and _ids(step["tags"])
         and type(step["ui_hints"]) is dict
         and type(step["location"]) is str
+    )
+
+
+def _placement(step: dict[str, Any]) -> bool:
+    resources = step.get("resources", {})
+    return (
+        type(resources) is dict
+        and all(type(v) in (int, float) and v > 0 for v in resources.values())
+        and step.get("executor", "local") == "local"
     )
 
 

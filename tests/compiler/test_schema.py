@@ -472,6 +472,8 @@ def test_only_metadata_and_ui_hints_are_open() -> None:
             assert "additionalProperties" not in sub, name
         elif name.endswith("env"):
             assert sub["additionalProperties"] == {"type": "string"}, name
+        elif name == "steps[].resources":  # any resource name, each amount a positive number
+            assert sub["additionalProperties"] == {"type": "number", "exclusiveMinimum": 0}
         elif name == "params":  # any name, each value a strict param declaration
             assert sub["additionalProperties"] == {"$ref": "#/definitions/param"}, name
             assert schema["definitions"]["param"]["additionalProperties"] is False
