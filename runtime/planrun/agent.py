@@ -196,6 +196,9 @@ class AgentHandle:
             ],
             pass_fds=(req_r, rep_w),
             stdin=subprocess.DEVNULL,
+            # Its own session: a signal to the worker's process group (Ctrl-C, a kill of the
+            # group) reaches the agent only as its parent's death, after which it kills its trees.
+            start_new_session=True,
             preexec_fn=lambda: set_parent_death_signal(signal.SIGTERM),
         )
         os.close(req_r)
