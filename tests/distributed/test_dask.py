@@ -220,7 +220,9 @@ def _placed(state: Path, step: str, attempt: int) -> dict[str, Any] | None:
         for line in path.read_text().splitlines():
             event = json.loads(line)
             if (event["type"], event.get("step_id"), event.get("attempt")) == (
-                "step_placed", step, attempt
+                "step_placed",
+                step,
+                attempt,
             ):
                 return dict(event["payload"])
     return None
@@ -252,7 +254,7 @@ def test_a_worker_killed_mid_step_fails_the_attempt_and_the_retry_does_the_work_
         lost = next(n for n, p in own_cluster.workers.items() if p.pid == worker_pid)
         (work / "go").touch()  # the retry does not sleep; the killed attempt never gets here
         os.killpg(worker_pid, signal.SIGKILL)
-        out, err = proc.communicate(timeout=90)
+        _out, err = proc.communicate(timeout=90)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -283,7 +285,7 @@ def test_ctrl_c_stops_the_remote_step_and_the_run_ends_cancelled(
         wait_for(lambda: _placed(state, "long", 1) is not None, 60, "the step to be placed")
         step_pid = (_placed(state, "long", 1) or {})["pid"]
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
