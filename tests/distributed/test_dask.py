@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from typing import Any
 
 import psutil
 from conftest import Cluster
-from support import collect, planrun_cli, wait_for, write_plan
+from support import REPO, collect, planc_cli, planrun_cli, wait_for, write_plan
 
 # Where an attempt ran and how long it took differ between runs; the rest must not.
 _VOLATILE = {"pid", "pgid", "proc_start_time", "tag", "duration_sec", "host"}
@@ -295,3 +296,52 @@ def test_ctrl_c_stops_the_remote_step_and_the_run_ends_cancelled(
     assert result.statuses == {"long": "cancelled"}
     assert result.reasons == {"long": "interrupted"}
     wait_for(lambda: not psutil.pid_exists(step_pid), 10, "the remote step to be gone")
+
+
+def test_the_guide_plan_checks_and_compiles_its_placement_keys(tmp_path: Path) -> None:
+    text = (REPO / "docs" / "distributed.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"```yaml\n(.*?)```", text, re.DOTALL)
+    plan = tmp_path / "train.yaml"
+    plan.write_text(block, encoding="utf-8")
+    done = planc_cli("check", str(plan))
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    done = planc_cli("compile", str(plan), "-o", str(tmp_path / "ir.json"))
+    assert done.returncode == 0, done.stderr
+    steps = json.loads((tmp_path / "ir.json").read_text())["steps"]
+    assert steps[0]["resources"] == {"gpu": 1} and "executor" not in steps[0]
+    assert steps[1]["executor"] == "local" and "resources" not in steps[1]
+
+
+def test_an_executor_local_step_runs_on_the_coordinator(tmp_path: Path, cluster: Cluster) -> None:
+    plan = _plan(
+        [{"id": "here", "command": "sh", "args": ["-c", "echo $PPID"], "executor": "local",
+          "timeout_sec": 30},
+         {"id": "there", "command": "true", "depends_on": ["here"], "timeout_sec": 30}]
+    )  # fmt: skip
+    result, _ = _run(tmp_path, plan, "--executor", cluster.url)
+    assert result.exit_code == 0, result.output
+    started = {e.step_id: e for e in result.events if e.type == "step_started"}
+    assert started["here"].payload["pid"] is not None
+    assert started["there"].payload["pid"] is None
+    assert [e.step_id for e in result.events if e.type == "step_placed"] == ["there"]
+
+
+def test_a_killed_coordinator_takes_its_remote_steps_down(tmp_path: Path, cluster: Cluster) -> None:
+    plan = _plan([{"id": "long", "command": "sleep", "args": ["60"], "timeout_sec": 120}])
+    state = tmp_path / "state"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "planrun", str(write_plan(tmp_path, plan)), "--state-dir",
+         str(state), "--executor", cluster.url],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: _placed(state, "long", 1) is not None, 60, "the step to be placed")
+        step_pid = (_placed(state, "long", 1) or {})["pid"]
+        proc.kill()
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    wait_for(lambda: not psutil.pid_exists(step_pid), 30, "the remote step to be gone")
