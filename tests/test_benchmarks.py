@@ -44,3 +44,12 @@ def test_runtime_vs_floor_quick_runs_every_reference() -> None:
             assert any(line.split()[:2] == [workload, tool] for line in out.splitlines()), (
                 f"no {workload} {tool} run in the report"
             )
+
+
+@pytest.mark.skipif(not BENCHMARKS.is_dir(), reason="benchmarks/ is not part of this checkout")
+def test_dask_overhead_quick_runs_local_and_dask() -> None:
+    pytest.importorskip("distributed")
+    out = run_quick("dask_overhead.py", "--repeat", "1")
+    rows = [line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| W")]
+    assert rows == ["W1", "W2"]
+    assert "Estimate, 100 workers × 10,000 steps" in out

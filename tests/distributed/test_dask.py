@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from conftest import Cluster
+from cluster import Cluster
 from support import REPO, collect, planc_cli, planrun_cli, wait_for, write_plan
 
 # Where an attempt ran and how long it took differ between runs; the rest must not.
