@@ -345,3 +345,62 @@ def test_a_killed_coordinator_takes_its_remote_steps_down(tmp_path: Path, cluste
             proc.kill()
             proc.wait()
     wait_for(lambda: not psutil.pid_exists(step_pid), 30, "the remote step to be gone")
+
+
+def test_the_scheduler_and_workers_listen_only_on_loopback(cluster: Cluster) -> None:
+    for proc in [cluster.scheduler, *cluster.workers.values()]:
+        listening = [
+            c.laddr for c in psutil.Process(proc.pid).net_connections("inet")
+            if c.status == psutil.CONN_LISTEN
+        ]  # fmt: skip
+        assert listening, proc.args
+        assert all(addr.ip == "127.0.0.1" for addr in listening), (proc.args, listening)
+
+
+def test_planrun_executor_env_names_the_executor(tmp_path: Path, cluster: Cluster) -> None:
+    plan = _plan([{"id": "one", "command": "true", "timeout_sec": 30}])
+    done = planrun_cli(
+        str(write_plan(tmp_path, plan)), "--state-dir", "state", cwd=tmp_path,
+        env={"PLANRUN_EXECUTOR": cluster.url},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = collect(tmp_path / "state", 0)
+    assert [e.type for e in result.events if e.step_id == "one"] == [
+        "step_started", "step_placed", "step_succeeded"
+    ]  # fmt: skip
+
+
+def test_a_bad_executor_url_is_a_usage_error(tmp_path: Path) -> None:
+    plan = _plan([{"id": "one", "command": "true", "timeout_sec": 30}])
+    path = str(write_plan(tmp_path, plan))
+    done = planrun_cli(path, "--state-dir", "state", "--executor", "ray://x:1", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "planrun: --executor 'ray://x:1': expected dask://HOST:PORT or dask+tls://HOST:PORT\n"
+    )
+    assert not (tmp_path / "state").exists()
+
+
+def test_a_scheduler_that_would_rerun_lost_tasks_is_refused(tmp_path: Path) -> None:
+    """A plain `dask scheduler` re-runs a lost worker's task elsewhere (allowed-failures 3)."""
+    from cluster import _free_port
+
+    port = _free_port()
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+         "--port", str(port), "--no-dashboard", "--dashboard-address", "127.0.0.1:0"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        plan = _plan([{"id": "one", "command": "touch", "args": ["ran"], "timeout_sec": 30}])
+        done = planrun_cli(
+            str(write_plan(tmp_path, plan)), "--state-dir", "state", "--executor",
+            f"dask://127.0.0.1:{port}", cwd=tmp_path,
+        )  # fmt: skip
+    finally:
+        os.killpg(scheduler.pid, signal.SIGTERM)
+        scheduler.wait(timeout=30)
+    assert done.returncode == 2, done.stderr
+    assert "re-runs the tasks of lost workers (allowed-failures=3)" in done.stderr
+    assert not (tmp_path / "ran").exists() and not (tmp_path / "state").exists()
