@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -28,6 +29,8 @@ from multiprocessing.connection import Connection
 from planrun.process import Finished, LaunchSpec, ProcessSet, SpawnError, Started
 
 _PR_SET_PDEATHSIG = 1
+# How often the agent looks whether its worker is stopped, while attempts run.
+FROZEN_CHECK_SEC = 1.0
 # Where the attempts' files live on the worker: memory-backed when the machine has one, so
 # what a step writes to $PLAN_OUTPUT (which may hold a secret) does not touch a disk.
 _SHM = "/dev/shm"
@@ -60,7 +63,7 @@ class _Request:
 
 
 class _Agent:
-    def __init__(self, requests: Connection, replies: Connection) -> None:
+    def __init__(self, requests: Connection, replies: Connection, frozen_sec: float | None) -> None:
         self.requests = requests
         self.replies = replies
         self.procs = ProcessSet()
@@ -70,6 +73,11 @@ class _Agent:
         self.stopped: set[str] = set()  # stopped before they started: never run them
         self.ending = False
         self.base = _SHM if os.access(_SHM, os.W_OK) else tempfile.gettempdir()
+        # A worker stopped (SIGSTOP) this long has been dropped by the scheduler (its
+        # worker-ttl) and its attempts retried elsewhere: their trees must not run on.
+        self.frozen_sec = frozen_sec
+        self.frozen_since: float | None = None
+        self.lost: set[str] = set()
 
     def read_requests(self) -> None:
         """The reader thread: requests into the inbox, then a wakeup of the main loop."""
@@ -83,8 +91,11 @@ class _Agent:
 
     def serve(self) -> None:
         while not self.ending:
-            for finished in self.procs.wait(None):
+            watch = self.frozen_sec is not None and self.procs.running > 0
+            for finished in self.procs.wait(FROZEN_CHECK_SEC if watch else None):
                 self._reply(finished)
+            if watch:
+                self._check_frozen()
             while self.inbox:
                 request = self.inbox.popleft()
                 if request is None:
@@ -95,6 +106,19 @@ class _Agent:
         self.procs.close()
         for directory in self.dirs.values():
             shutil.rmtree(directory, ignore_errors=True)
+
+    def _check_frozen(self) -> None:
+        assert self.frozen_sec is not None
+        if not _parent_stopped():
+            self.frozen_since = None
+            return
+        now = time.monotonic()
+        self.frozen_since = self.frozen_since or now
+        if now - self.frozen_since >= self.frozen_sec:
+            for tag in self.dirs:
+                if tag in self.procs and tag not in self.lost:
+                    self.lost.add(tag)
+                    self.procs.kill(tag)
 
     def _handle(self, request: _Request) -> None:
         if request.op == "start" and request.spec is not None:
@@ -134,9 +158,22 @@ class _Agent:
 
     def _reply(self, finished: Finished) -> None:
         tag = finished.key
+        if tag in self.lost:
+            self.lost.discard(tag)
+            reason = f"worker lost: frozen for over {self.frozen_sec:g}s"
+            finished = replace(finished, outcome="lost", reason=reason)
         directory = self.dirs.pop(tag, "")
         result = AttemptResult(finished, self.pids.pop(tag, None), directory)
         self.replies.send(("finished", tag, result))
+
+
+def _parent_stopped() -> bool:
+    try:
+        with open(f"/proc/{os.getppid()}/stat", "rb") as stat:
+            state = stat.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in (b"T", b"t")
 
 
 def _cancelled(tag: str) -> Finished:
@@ -144,10 +181,11 @@ def _cancelled(tag: str) -> Finished:
 
 
 def main() -> None:
-    """`python -m planrun.agent REQUEST_FD REPLY_FD`, started by AgentHandle.spawn."""
-    requests = Connection(int(sys.argv[-2]), writable=False)
-    replies = Connection(int(sys.argv[-1]), readable=False)
-    agent = _Agent(requests, replies)
+    """`python -c … REQUEST_FD REPLY_FD FROZEN_SEC`, started by AgentHandle.spawn."""
+    requests = Connection(int(sys.argv[-3]), writable=False)
+    replies = Connection(int(sys.argv[-2]), readable=False)
+    frozen = float(sys.argv[-1])
+    agent = _Agent(requests, replies, frozen if frozen > 0 else None)
 
     def parent_died(signum: int, frame: object) -> None:
         agent.inbox.append(None)
@@ -182,7 +220,8 @@ class AgentHandle:
         threading.Thread(target=self._read_replies, daemon=True).start()
 
     @classmethod
-    def spawn(cls) -> AgentHandle:
+    def spawn(cls, frozen_sec: float) -> AgentHandle:
+        """The agent; it kills the trees of a worker stopped for `frozen_sec` (0: never)."""
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         proc = subprocess.Popen(
@@ -193,6 +232,7 @@ class AgentHandle:
                 "from planrun.agent import main; main()",
                 str(req_r),
                 str(rep_w),
+                str(frozen_sec),
             ],
             pass_fds=(req_r, rep_w),
             stdin=subprocess.DEVNULL,

@@ -80,7 +80,14 @@ def serve_worker(
     dask.config.set(
         {"distributed.worker.memory.spill": False, "distributed.worker.memory.target": False}
     )
-    _AGENT = AgentHandle.spawn()
+    import distributed  # noqa: F401  (loads Dask's distributed.* configuration)
+    from dask.utils import parse_timedelta
+
+    # The scheduler drops a worker silent for its worker-ttl; the same setting (a cluster sets
+    # it alike everywhere, e.g. DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL) tells the agent when a
+    # stopped worker's attempts have been given up on.
+    ttl = dask.config.get("distributed.scheduler.worker-ttl")
+    _AGENT = AgentHandle.spawn(float(parse_timedelta(ttl) or 0) if ttl else 0.0)
     try:
         asyncio.run(_run_worker(scheduler, resources, name, nthreads, host))
     finally:

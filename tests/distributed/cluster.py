@@ -40,12 +40,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _planrun(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+def _planrun(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     with open(log, "wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "planrun", *args],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, env={**os.environ, **env},
         )  # fmt: skip
 
 
@@ -56,12 +56,16 @@ def _worker_count(address: str) -> int:
         return len(client.scheduler_info(n_workers=-1)["workers"])
 
 
-def start_cluster(directory: Path, workers: dict[str, list[str]]) -> Cluster:
-    """A scheduler and one worker per entry (name -> extra `planrun worker` arguments), ready."""
+def start_cluster(
+    directory: Path, workers: dict[str, list[str]], env: dict[str, str] | None = None
+) -> Cluster:
+    """A scheduler and one worker per entry (name -> extra `planrun worker` arguments), ready;
+    `env` is added to the environment of all of them (Dask's configuration)."""
+    env = env or {}
     directory.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     url = f"dask://127.0.0.1:{port}"
-    scheduler = _planrun(["scheduler", "--port", str(port)], directory / "scheduler.log")
+    scheduler = _planrun(["scheduler", "--port", str(port)], directory / "scheduler.log", env)
     cluster = Cluster(url, scheduler)
     try:
         deadline = time.monotonic() + START_TIMEOUT_SEC
@@ -75,7 +79,7 @@ def start_cluster(directory: Path, workers: dict[str, list[str]]) -> Cluster:
                 time.sleep(0.05)
         for name, extra in workers.items():
             args = ["worker", url, "--name", name, "--nthreads", "2", *extra]
-            cluster.workers[name] = _planrun(args, directory / f"worker-{name}.log")
+            cluster.workers[name] = _planrun(args, directory / f"worker-{name}.log", env)
         address = f"tcp://127.0.0.1:{port}"
         while _worker_count(address) < len(workers):
             if time.monotonic() > deadline:

@@ -404,3 +404,46 @@ def test_a_scheduler_that_would_rerun_lost_tasks_is_refused(tmp_path: Path) -> N
     assert done.returncode == 2, done.stderr
     assert "re-runs the tasks of lost workers (allowed-failures=3)" in done.stderr
     assert not (tmp_path / "ran").exists() and not (tmp_path / "state").exists()
+
+
+def test_a_frozen_worker_is_lost_after_its_ttl_and_its_tree_killed(tmp_path: Path) -> None:
+    from cluster import start_cluster
+
+    ttl = {"DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": "3s"}
+    frozen_cluster = start_cluster(tmp_path / "cluster", {"a": [], "b": []}, ttl)
+    work = tmp_path / "work"
+    work.mkdir()
+    plan = _plan(
+        [{"id": "job", "command": "sh", "retries": 1, "retry_delay_sec": 0, "timeout_sec": 90,
+          "args": ["-c", "echo $$ >> starts; if [ ! -e go ]; then sleep 60; fi; echo x >> done"]}]
+    )  # fmt: skip
+    state = tmp_path / "state"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "planrun", str(write_plan(tmp_path, plan)), "--state-dir",
+         str(state), "--workdir", str(work), "--executor", frozen_cluster.url],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    stopped = None
+    try:
+        wait_for(lambda: _placed(state, "job", 1) is not None, 60, "the attempt to be placed")
+        placed = _placed(state, "job", 1) or {}
+        worker_pid = psutil.Process(placed["pid"]).parent().ppid()
+        (work / "go").touch()  # the retry does not sleep
+        os.kill(worker_pid, signal.SIGSTOP)
+        stopped = worker_pid
+        _out, err = proc.communicate(timeout=90)
+        # The frozen worker's agent kills the first attempt's tree once the TTL is over.
+        wait_for(lambda: not psutil.pid_exists(placed["pid"]), 30, "the frozen attempt's end")
+    finally:
+        if stopped is not None:
+            os.kill(stopped, signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        frozen_cluster.stop()
+    assert proc.returncode == 0, err
+    assert (work / "done").read_text() == "x\n"
+    assert len((work / "starts").read_text().split()) == 2
+    result = collect(state, 0)
+    (retrying,) = [e for e in result.events if e.type == "step_retrying"]
+    assert retrying.payload["reason"] == f"worker lost: {placed['worker']}"
