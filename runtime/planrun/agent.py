@@ -29,6 +29,8 @@ from multiprocessing.connection import Connection
 from planrun.process import Finished, LaunchSpec, ProcessSet, SpawnError, Started
 
 _PR_SET_PDEATHSIG = 1
+# How often a task thread looks for the end of its attempt, a cancellation and new output.
+POLL_SEC = 0.05
 # How often the agent looks whether its worker is stopped, while attempts run.
 FROZEN_CHECK_SEC = 1.0
 # Where the attempts' files live on the worker: memory-backed when the machine has one, so
@@ -154,7 +156,7 @@ class _Agent:
             self._reply(Finished.from_spawn_error(tag, exc))
             return
         self.pids[tag] = started.pid
-        self.replies.send(("started", tag, started.pid))
+        self.replies.send(("started", tag, (started.pid, directory)))
 
     def _reply(self, finished: Finished) -> None:
         tag = finished.key
@@ -204,7 +206,7 @@ def main() -> None:
 class _Waiter:
     done: threading.Event = field(default_factory=threading.Event)
     result: AttemptResult | None = None
-    pid: int | None = None
+    started: tuple[int, str] | None = None  # the attempt's pid and directory
 
 
 class AgentHandle:
@@ -252,17 +254,21 @@ class AgentHandle:
         tag: str,
         spec: LaunchSpec,
         cancelled: Callable[[], bool],
-        on_started: Callable[[int], None],
+        on_started: Callable[[int, str], None],
+        on_tick: Callable[[], None],
     ) -> AttemptResult:
         """Run one attempt to its end; `cancelled()` is polled: True stops it gracefully;
-        `on_started(pid)` is called once the attempt's process runs."""
+        `on_started(pid, directory)` is called once the attempt's process runs (its files are
+        in `directory`), then `on_tick()` at every poll."""
         waiter = self.waiters[tag] = _Waiter()
         self._send(_Request("start", tag, spec))
         asked = placed = False
-        while not waiter.done.wait(0.05):
-            if not placed and waiter.pid is not None:
+        while not waiter.done.wait(POLL_SEC):
+            if not placed and waiter.started is not None:
                 placed = True
-                on_started(waiter.pid)
+                on_started(*waiter.started)
+            if placed:
+                on_tick()
             if not asked and cancelled():
                 asked = True
                 self.stop(tag, hard=False)
@@ -289,7 +295,7 @@ class AgentHandle:
                 if waiter is None:
                     continue
                 if kind == "started":
-                    waiter.pid = value
+                    waiter.started = value
                 else:
                     waiter.result = value
                     waiter.done.set()

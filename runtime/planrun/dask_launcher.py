@@ -81,8 +81,8 @@ class DaskLauncher:
         except BaseException:
             self.local.close()
             raise
-        self.topic = f"planrun-placed-{self.client.id}"
-        self.client.subscribe_topic(self.topic, self._on_placed)
+        self.topic = f"planrun-{self.client.id}"  # placements and live output
+        self.client.subscribe_topic(self.topic, self._on_event)
         self.remote: dict[str, _Remote] = {}
         self.done: deque[tuple[str, str, Future]] = deque()
         self.placed: deque[dict[str, Any]] = deque()  # raw, from the workers
@@ -176,9 +176,29 @@ class DaskLauncher:
         self.done.append((key, tag, future))
         self.local.wakeup()
 
-    def _on_placed(self, event: tuple[float, dict[str, Any]]) -> None:
-        self.placed.append(event[1])
+    def _on_event(self, event: tuple[float, dict[str, Any]]) -> None:
+        msg = event[1]
+        if "data" in msg:
+            self._write_chunk(msg)
+            return
+        self.placed.append(msg)
         self.local.wakeup()
+
+    def _write_chunk(self, msg: dict[str, Any]) -> None:
+        """Live output of a running attempt, written in place (the client's thread; the whole
+        log is written again from the result, so a chunk that comes late changes nothing)."""
+        remote = self.remote.get(msg["step"])
+        if remote is None or remote.tag != msg["tag"]:
+            return
+        spec = remote.spec
+        path = spec.stdout_path if msg["stream"] == "stdout" else spec.stderr_path
+        name = os.path.basename(path) if spec.log_dir_fd is not None else path
+        with contextlib.suppress(OSError):
+            fd = os.open(name, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=spec.log_dir_fd)
+            try:
+                os.pwrite(fd, msg["data"], int(msg["offset"]))
+            finally:
+                os.close(fd)
 
     def _stop(self, tags: list[str], hard: bool) -> None:
         from planrun.dask_worker import stop_attempts

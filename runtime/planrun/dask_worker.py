@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from planrun.agent import AgentHandle
@@ -23,6 +24,36 @@ _AGENT: AgentHandle | None = None
 # the scheduler must give up at once: a step never runs twice behind planrun's back.
 SCHEDULER_ENV = {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
 _LOST_STATES = frozenset({"cancelled", "released", "forgotten"})
+
+
+# Output is streamed to the coordinator in chunks of at most this size (Dask's events are
+# small messages; the scheduler keeps the last 1,000 of a topic for late subscribers).
+LOG_CHUNK = 65536
+
+
+class _LogStream:
+    """Sends what an attempt's logs gained since the last look, as `log_event`s with offsets:
+    the coordinator writes them in place for `planrun logs -f` and the live views. The full
+    logs still come with the result: a lost chunk costs liveness, never content."""
+
+    def __init__(self, send: Callable[[dict[str, Any]], None], spec: LaunchSpec) -> None:
+        self.send = send
+        self.merged = spec.stderr_path == spec.stdout_path
+        self.offsets = {"stdout": 0} if self.merged else {"stdout": 0, "stderr": 0}
+        self.directory = ""
+
+    def tick(self) -> None:
+        for stream, offset in self.offsets.items():
+            try:
+                with open(os.path.join(self.directory, stream), "rb") as file:
+                    file.seek(offset)
+                    data = file.read(LOG_CHUNK * 16)
+            except OSError:
+                continue
+            for start in range(0, len(data), LOG_CHUNK):
+                chunk = data[start : start + LOG_CHUNK]
+                self.send({"stream": stream, "offset": offset + start, "data": chunk})
+            self.offsets[stream] = offset + len(data)
 
 
 def run_attempt(tag: str, spec: LaunchSpec, topic: str, step_id: str) -> dict[str, Any]:
@@ -40,11 +71,16 @@ def run_attempt(tag: str, spec: LaunchSpec, topic: str, step_id: str) -> dict[st
         state = worker.state.tasks.get(task_key)
         return state is None or state.state in _LOST_STATES
 
-    def placed(pid: int) -> None:
-        event = {"step": step_id, "tag": tag, "worker": worker.address, "host": host, "pid": pid}
-        worker.log_event(topic, event)
+    def send(event: dict[str, Any]) -> None:
+        worker.log_event(topic, {"step": step_id, "tag": tag, **event})
 
-    result = agent.run(tag, spec, cancelled, placed)
+    logs = _LogStream(send, spec)
+
+    def placed(pid: int, directory: str) -> None:
+        logs.directory = directory
+        send({"worker": worker.address, "host": host, "pid": pid})
+
+    result = agent.run(tag, spec, cancelled, placed, logs.tick)
     try:
         files = {name: _read(result.directory, name) for name in ("stdout", "stderr", "outputs")}
     finally:

@@ -447,3 +447,39 @@ def test_a_frozen_worker_is_lost_after_its_ttl_and_its_tree_killed(tmp_path: Pat
     result = collect(state, 0)
     (retrying,) = [e for e in result.events if e.type == "step_retrying"]
     assert retrying.payload["reason"] == f"worker lost: {placed['worker']}"
+
+
+def test_a_remote_steps_output_reaches_its_log_while_it_runs(
+    tmp_path: Path, cluster: Cluster
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    plan = _plan(
+        [{"id": "talk", "command": "sh", "timeout_sec": 60,
+          "args": ["-c", "echo first; echo oops >&2; while [ ! -e go ]; do sleep 0.05; done;"
+                   " echo last"]}]
+    )  # fmt: skip
+    state = tmp_path / "state"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "planrun", str(write_plan(tmp_path, plan)), "--state-dir",
+         str(state), "--workdir", str(work), "--executor", cluster.url],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+    def log(stream: str) -> bytes:
+        paths = list((state / "runs").glob(f"*/logs/talk.1.{stream}"))
+        return paths[0].read_bytes() if paths else b""
+
+    try:
+        wait_for(lambda: log("stdout") == b"first\n", 60, "the first line in the log")
+        wait_for(lambda: log("stderr") == b"oops\n", 10, "the stderr line in its log")
+        assert proc.poll() is None  # still running: the output came live
+        (work / "go").touch()
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    assert log("stdout") == b"first\nlast\n"
