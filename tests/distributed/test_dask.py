@@ -483,3 +483,45 @@ def test_a_remote_steps_output_reaches_its_log_while_it_runs(
             proc.wait()
     assert proc.returncode == 0
     assert log("stdout") == b"first\nlast\n"
+
+
+def test_kill_9_of_planrun_then_resume_runs_the_step_again_and_once(
+    tmp_path: Path, cluster: Cluster
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    plan = _plan(
+        [{"id": "job", "command": "sh", "timeout_sec": 60,
+          "args": ["-c", "echo $$ >> starts; if [ ! -e go ]; then sleep 60; fi; echo x >> done"]}]
+    )  # fmt: skip
+    plan_path = str(write_plan(tmp_path, plan))
+    state = tmp_path / "state"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "planrun", plan_path, "--state-dir", str(state), "--workdir",
+         str(work), "--executor", cluster.url],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: _placed(state, "job", 1) is not None, 60, "the attempt to be placed")
+        first_pid = (_placed(state, "job", 1) or {})["pid"]
+        proc.kill()
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # The dropped client connection stops the remote tree; then the resume runs it again.
+    wait_for(lambda: not psutil.pid_exists(first_pid), 30, "the orphaned attempt's end")
+    (work / "go").touch()
+    run_id = collect(state, 0).run_id
+    done = planrun_cli(
+        "--resume", run_id, "--state-dir", str(state), "--workdir", str(work), "--executor",
+        cluster.url, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (work / "done").read_text() == "x\n"
+    assert len((work / "starts").read_text().split()) == 2
+    result = collect(state, 0)
+    assert result.statuses == {"job": "success"}
+    assert _placed(state, "job", 2) is not None
