@@ -42,6 +42,7 @@ class _Remote:
     spec: LaunchSpec
     t0: float
     placed: bool = False
+    stopping: bool = False  # cancelled by planrun (else a dropped future is a lost attempt)
 
 
 def scheduler_address(url: str) -> str:
@@ -130,6 +131,7 @@ class DaskLauncher:
             self.local.cancel(key)
             return
         remote = self.remote[key]
+        remote.stopping = True
         if not remote.placed:  # still queued: the scheduler drops it
             self.client.cancel(remote.future)
         self._stop([remote.tag], hard=False)
@@ -137,6 +139,7 @@ class DaskLauncher:
     def kill_all(self) -> None:
         self.local.kill_all()
         for remote in self.remote.values():
+            remote.stopping = True
             if not remote.placed:
                 self.client.cancel(remote.future)
         self._stop([r.tag for r in self.remote.values()], hard=True)
@@ -215,16 +218,19 @@ class DaskLauncher:
                 return self._record(key, remote, result)
             now = time.time()
             duration = time.monotonic() - remote.t0
-            if status == "cancelled":
+            if status == "cancelled" and remote.stopping:
                 return Finished(key, "cancelled", None, None, "cancelled", "", duration, now, now)
-            reason = _failure_reason(future.exception())
+            if status == "cancelled":  # not by planrun: the scheduler (or the link) dropped it
+                reason = "lost: the Dask scheduler dropped the task"
+            else:
+                reason = _failure_reason(future.exception())
             return Finished(key, "lost", None, None, reason, "", duration, now - duration, now)
         finally:
             future.release()  # a kept future is recomputed when a worker dies
 
     def _record(self, key: str, remote: _Remote, result: dict[str, Any]) -> Finished:
-        """Write the attempt's files where a local attempt's are, then its end as the worker
-        saw it (the stderr tail read back from the file, as locally)."""
+        """Write the attempt's files where a local attempt's are; its end is as the worker's
+        ProcessSet saw it (the stderr tail taken there from the masked log, as locally)."""
         spec = remote.spec
         finished: Finished = result["finished"]
         if not remote.placed and result["pid"] is not None:  # the result overtook the event
