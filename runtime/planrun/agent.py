@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
+from typing import Any
 
 from planrun.process import Finished, LaunchSpec, ProcessSet, SpawnError, Started
 
@@ -92,22 +93,24 @@ class _Agent:
             self.procs.wakeup()
 
     def serve(self) -> None:
-        while not self.ending:
-            watch = self.frozen_sec is not None and self.procs.running > 0
-            for finished in self.procs.wait(FROZEN_CHECK_SEC if watch else None):
-                self._reply(finished)
-            if watch:
-                self._check_frozen()
-            while self.inbox:
-                request = self.inbox.popleft()
-                if request is None:
-                    self.ending = True
-                    break
-                self._handle(request)
-        self.procs.kill_all()
-        self.procs.close()
-        for directory in self.dirs.values():
-            shutil.rmtree(directory, ignore_errors=True)
+        try:
+            while not self.ending:
+                watch = self.frozen_sec is not None and self.procs.running > 0
+                for finished in self.procs.wait(FROZEN_CHECK_SEC if watch else None):
+                    self._reply(finished)
+                if watch:
+                    self._check_frozen()
+                while self.inbox and not self.ending:
+                    request = self.inbox.popleft()
+                    if request is None:
+                        self.ending = True
+                    else:
+                        self._handle(request)
+        finally:  # whatever ends the agent, no tree it ran outlives it
+            self.procs.kill_all()
+            self.procs.close()
+            for directory in self.dirs.values():
+                shutil.rmtree(directory, ignore_errors=True)
 
     def _check_frozen(self) -> None:
         assert self.frozen_sec is not None
@@ -134,7 +137,12 @@ class _Agent:
             self.stopped.add(request.tag)
 
     def _start(self, tag: str, spec: LaunchSpec) -> None:
-        directory = tempfile.mkdtemp(prefix="planrun-", dir=self.base)
+        try:
+            directory = tempfile.mkdtemp(prefix="planrun-", dir=self.base)
+        except OSError as exc:
+            reason = f"cannot create the attempt's directory on the worker: {exc.strerror}"
+            self._send(("finished", tag, AttemptResult(_failed(tag, reason), None, "")))
+            return
         self.dirs[tag] = directory
         local = replace(
             spec,
@@ -156,7 +164,7 @@ class _Agent:
             self._reply(Finished.from_spawn_error(tag, exc))
             return
         self.pids[tag] = started.pid
-        self.replies.send(("started", tag, (started.pid, directory)))
+        self._send(("started", tag, (started.pid, directory)))
 
     def _reply(self, finished: Finished) -> None:
         tag = finished.key
@@ -166,7 +174,13 @@ class _Agent:
             finished = replace(finished, outcome="lost", reason=reason)
         directory = self.dirs.pop(tag, "")
         result = AttemptResult(finished, self.pids.pop(tag, None), directory)
-        self.replies.send(("finished", tag, result))
+        self._send(("finished", tag, result))
+
+    def _send(self, reply: tuple[str, str, Any]) -> None:
+        try:
+            self.replies.send(reply)
+        except OSError:  # the worker is gone: end, killing every tree
+            self.ending = True
 
 
 def _parent_stopped() -> bool:
@@ -178,8 +192,12 @@ def _parent_stopped() -> bool:
     return state in (b"T", b"t")
 
 
+def _failed(tag: str, reason: str) -> Finished:
+    return Finished.from_spawn_error(tag, SpawnError(reason))
+
+
 def _cancelled(tag: str) -> Finished:
-    return replace(Finished.from_spawn_error(tag, SpawnError("cancelled")), outcome="cancelled")
+    return replace(_failed(tag, "cancelled"), outcome="cancelled")
 
 
 def main() -> None:

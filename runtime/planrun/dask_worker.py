@@ -81,10 +81,12 @@ def run_attempt(tag: str, spec: LaunchSpec, topic: str, step_id: str) -> dict[st
         send({"worker": worker.address, "host": host, "pid": pid})
 
     result = agent.run(tag, spec, cancelled, placed, logs.tick)
-    try:
-        files = {name: _read(result.directory, name) for name in ("stdout", "stderr", "outputs")}
-    finally:
-        shutil.rmtree(result.directory, ignore_errors=True)
+    files: dict[str, bytes | None] = dict.fromkeys(("stdout", "stderr", "outputs"))
+    if result.directory:  # none when the agent could not even create it
+        try:
+            files = {name: _read(result.directory, name) for name in files}
+        finally:
+            shutil.rmtree(result.directory, ignore_errors=True)
     place = {"worker": worker.address, "host": host, "pid": result.pid}
     return {"finished": result.finished, **place, **files}
 

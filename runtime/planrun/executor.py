@@ -286,6 +286,9 @@ class Executor:
 
     def _attempt_finished(self, finished: Finished) -> None:
         step_id = finished.key
+        if finished.outcome == "spawn_error":  # a remote launcher's: as when start() raises
+            self._attempt_ended(step_id, sem.FAILED, finished.reason, {"exit_code": None})
+            return
         record = self.records[step_id]
         record.duration_sec = round(finished.duration_sec, 6)
         record.exit_code = finished.exit_code

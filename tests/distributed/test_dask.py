@@ -54,6 +54,10 @@ SEMANTICS = _plan(
             "on_failure": "continue",
         },
         {
+            "id": "nowhere", "command": "true", "cwd": "/nonexistent-planrun-dir",
+            "on_failure": "continue", "timeout_sec": 30,
+        },
+        {
             "id": "skipped", "command": "echo", "args": ["never"], "depends_on": ["consume"],
             "condition": "steps.produce.outputs.x == '41'", "timeout_sec": 30,
         },
@@ -101,20 +105,22 @@ def test_a_plan_gives_the_same_events_logs_and_outputs_locally_and_on_dask(
     assert local.exit_code == remote.exit_code == 0, remote.output  # on_failure: continue
     assert local.statuses == remote.statuses == {
         "produce": "success", "consume": "success", "flaky": "success", "fails": "failed",
-        "after": "success", "slow": "timed_out", "skipped": "skipped",
+        "after": "success", "slow": "timed_out", "skipped": "skipped", "nowhere": "failed",
     }  # fmt: skip
+    assert remote.reasons["nowhere"] == "cwd does not exist: /nonexistent-planrun-dir"
     assert _normalized(remote, remote_work) == _normalized(local, local_work)
     assert _logs(remote) == _logs(local)
     assert _logs(remote)["consume.1.stdout"] == b"got 42\n"
     # Every remote attempt that ran is placed, after its step_started, on a worker.
     started = [e for e in remote.events if e.type == "step_started"]
     placed = [e for e in remote.events if e.type == "step_placed"]
-    assert {(e.step_id, e.attempt) for e in placed} == {(e.step_id, e.attempt) for e in started}
+    ran = {(e.step_id, e.attempt) for e in started} - {("nowhere", 1)}  # it could not start
+    assert {(e.step_id, e.attempt) for e in placed} == ran
     for event in placed:
         start = next(e for e in started if (e.step_id, e.attempt) == (event.step_id, event.attempt))
         assert start.seq < event.seq
         assert event.payload["worker"].startswith("tcp://127.0.0.1:")
-        assert start.payload["pid"] is None
+    assert all(e.payload["pid"] is None for e in started)
 
 
 def test_a_step_needing_a_resource_goes_to_the_worker_offering_it(
