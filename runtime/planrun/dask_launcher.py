@@ -169,6 +169,11 @@ class DaskLauncher:
                 give_up = time.monotonic() + CLOSE_TIMEOUT_SEC
                 while self.remote and time.monotonic() < give_up:
                     self.wait(give_up - time.monotonic())
+            # The scheduler keeps a topic's last 1,000 events (up to 64 KiB of output each) for
+            # its lifetime: drop this run's (best effort: private API, planrun on the scheduler).
+            with contextlib.suppress(Exception):
+                self.client.unsubscribe_topic(self.topic)
+                self.client.run_on_scheduler(_forget_topic, self.topic)
             self.client.close()
         finally:
             self.local.close()
@@ -243,6 +248,10 @@ class DaskLauncher:
         if result["outputs"]:
             _write(spec.env["PLAN_OUTPUT"], spec.log_dir_fd, result["outputs"])
         return replace(finished, key=key)  # the agent knew it by its tag
+
+
+def _forget_topic(topic: str, dask_scheduler: Any = None) -> None:
+    dask_scheduler._broker.truncate(topic)
 
 
 def _failure_reason(exc: BaseException | None) -> str:

@@ -364,7 +364,9 @@ def test_the_scheduler_and_workers_listen_only_on_loopback(cluster: Cluster) -> 
 
 
 def test_planrun_executor_env_names_the_executor(tmp_path: Path, cluster: Cluster) -> None:
-    plan = _plan([{"id": "one", "command": "true", "timeout_sec": 30}])
+    plan = _plan(
+        [{"id": "one", "command": "sh", "args": ["-c", "echo hi; sleep 0.5"], "timeout_sec": 30}]
+    )
     done = planrun_cli(
         str(write_plan(tmp_path, plan)), "--state-dir", "state", cwd=tmp_path,
         env={"PLANRUN_EXECUTOR": cluster.url},
@@ -374,6 +376,12 @@ def test_planrun_executor_env_names_the_executor(tmp_path: Path, cluster: Cluste
     assert [e.type for e in result.events if e.step_id == "one"] == [
         "step_started", "step_placed", "step_succeeded"
     ]  # fmt: skip
+    # The run's events topic (placements, live output) is not left on the scheduler.
+    from distributed import Client
+
+    with Client(cluster.url.replace("dask://", "tcp://"), set_as_default=False) as client:
+        topics = client.get_events()
+    assert not [t for t in topics if t.startswith("planrun-")], sorted(topics)
 
 
 def test_a_bad_executor_url_is_a_usage_error(tmp_path: Path) -> None:
