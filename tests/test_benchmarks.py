@@ -64,3 +64,11 @@ def test_fingerprints_quick_checks_what_reruns() -> None:
     assert "| planrun |" in out
     assert "one change: step 10 and its 2 descendants re-run (checked)" in out
     assert "| warm (stat cache: no file read) | 8 MiB in 1 files |" in out
+
+
+def test_dask_overhead_quick_runs_local_and_dask() -> None:
+    pytest.importorskip("distributed")
+    out = run_quick("dask_overhead.py", "--repeat", "1")
+    rows = [line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| W")]
+    assert rows == ["W1", "W2"]
+    assert "Estimate, 100 workers × 10,000 steps" in out

@@ -214,7 +214,16 @@ def _step(
         patterns = get(key)
         if patterns:
             step_ir[key] = list(patterns)
+    # Only when given: the IR of a plan without them is byte for byte what it was before.
+    for key in _PLACEMENT_KEYS:
+        value = get(key)
+        if value is not None:
+            step_ir[key] = dict(sorted(value.items())) if key == "resources" else value
     return step_ir
+
+
+# Where a step may run (docs/distributed.md); in the IR only when the plan says.
+_PLACEMENT_KEYS = ("resources", "executor")
 
 
 def _first(value: Any, default: Any) -> Any:

@@ -12,6 +12,7 @@ from planrun import __version__, runner
 from planrun.entry import EXIT_OWN_ERROR
 from planrun.executor import RunOptions
 from planrun.ir import IRError
+from planrun.launcher import EXECUTOR_ENV, LauncherError, open_launcher
 from planrun.printable import printable
 from planrun.reads import as_text
 from planrun.store import SQLITE_MAX_INT, StoreError, StoreWriteError
@@ -118,6 +119,12 @@ def main() -> None:
 @click.option(
     "--help-params", is_flag=True, help="List PLAN's params (type, default, choices) and exit."
 )
+@click.option(
+    "--executor",
+    envvar=EXECUTOR_ENV,
+    metavar="URL",
+    help="Where steps run: local, dask://HOST:PORT or dask+tls://HOST:PORT [default: local].",
+)
 @color_option
 def run(
     plan: str | None,
@@ -138,6 +145,7 @@ def run(
     verbose: bool,
     json_events: bool,
     help_params: bool,
+    executor: str | None,
     color: ColorMode,
 ) -> None:
     """Run PLAN (an IR file, or a plan compiled in memory). Exit 0/1/2/130."""
@@ -170,9 +178,13 @@ def run(
             options.workdir = runner.text_option("--workdir", workdir)
         runner.check_environment(ir)
         output = runner.Output(quiet=quiet, json_events=json_events, verbose=verbose, color=color)
+        if resume_id is not None and (only or from_):
+            raise runner.UsageError("--only/--from start a new run; they cannot --resume one")
+        try:
+            options.launcher = open_launcher(executor, ir)
+        except LauncherError as exc:
+            raise runner.UsageError(str(exc)) from None
         if resume_id is not None:
-            if only or from_:
-                raise runner.UsageError("--only/--from start a new run; they cannot --resume one")
             return runner.resume(resume_id, ir, directory, options, sync, output, param_values)
         return runner.run(ir, directory, options, sync, output, only, from_)
 
@@ -379,6 +391,65 @@ def exec_(
         return supervise.exec_command(spec, _state_dir(state_dir), run_id, sync, quiet)
 
     _exit_with(action, own_error=EXIT_OWN_ERROR)
+
+
+def _resources(values: tuple[str, ...]) -> dict[str, float]:
+    resources: dict[str, float] = {}
+    for item in ",".join(values).split(","):
+        name, _, amount = item.strip().partition("=")
+        if not item.strip():
+            continue
+        try:
+            resources[name] = float(amount)
+        except ValueError:
+            raise runner.UsageError(f"--resources {item!r}: expected NAME=NUMBER") from None
+    return resources
+
+
+@main.command()
+@click.argument("scheduler")
+@click.option("--resources", multiple=True, metavar="NAME=N", help="e.g. gpu=1 (repeatable).")
+@click.option("--name", help="The worker's name [default: Dask's].")
+@click.option("--nthreads", type=COUNT, help="Steps run at once here [default: CPU count].")
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to bind.")
+def worker(
+    scheduler: str, resources: tuple[str, ...], name: str | None, nthreads: int | None, host: str
+) -> None:
+    """Serve a Dask scheduler's planrun runs as a worker (the dask extra; docs/distributed.md)."""
+
+    def action() -> int:
+        try:
+            from planrun import dask_worker
+        except ImportError as exc:
+            raise runner.UsageError(
+                f"needs the dask extra (pip install 'plan[dask]'): {exc}"
+            ) from None
+        address = scheduler.replace("dask+tls://", "tls://").replace("dask://", "tcp://")
+        threads = nthreads or os.cpu_count() or 1
+        return dask_worker.serve_worker(address, _resources(resources), name, threads, host)
+
+    _exit_with(action)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to bind.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8786, show_default=True)
+@click.argument("dask_args", nargs=-1, type=click.UNPROCESSED)
+def scheduler(host: str, port: int, dask_args: tuple[str, ...]) -> None:
+    """`dask scheduler` with planrun's settings: no re-runs, dashboard off (docs/distributed.md);
+    DASK_ARGS (e.g. --tls-cert) are passed on."""
+
+    def action() -> int:
+        try:
+            from planrun import dask_worker
+        except ImportError as exc:
+            raise runner.UsageError(
+                f"needs the dask extra (pip install 'plan[dask]'): {exc}"
+            ) from None
+        dask_worker.exec_scheduler(host, port, dask_args)
+        return 0  # not reached: exec replaced this process
+
+    _exit_with(action)
 
 
 main.add_command(watch_command(state_dir_option, color_option, COUNT, _exit_with))

@@ -12,6 +12,7 @@ RUN_STARTED = "run_started"
 RUN_RESUMED = "run_resumed"
 RUN_FINISHED = "run_finished"
 STEP_STARTED = "step_started"
+STEP_PLACED = "step_placed"  # a remote attempt reached its worker (docs/distributed.md)
 STEP_RETRYING = "step_retrying"
 STEP_SUCCEEDED = "step_succeeded"
 STEP_FAILED = "step_failed"
@@ -27,6 +28,7 @@ RUN_EVENTS = frozenset({RUN_STARTED, RUN_RESUMED, RUN_FINISHED, UI_ACTION})
 STEP_EVENTS = frozenset(
     {
         STEP_STARTED,
+        STEP_PLACED,
         STEP_RETRYING,
         STEP_SUCCEEDED,
         STEP_FAILED,

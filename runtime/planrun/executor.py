@@ -1,7 +1,8 @@
 """The run loop: start ready steps while there is capacity, wait for one to finish, record it.
 
-Decisions come from `semantics.PlanState`, process control from `process.ProcessSet`, records go
-to `store.RunStore`; this module only wires them together (ninja's Builder).
+Decisions come from `semantics.PlanState`, process control from a `launcher.Launcher` (local:
+`process.ProcessSet`), records go to `store.RunStore`; this module only wires them together
+(ninja's Builder).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from planrun.fanout import FanOut
 from planrun.groups import FAIL_FAST, GroupControl
 from planrun.ir import IR
 from planrun.launch import AttemptFiles, LaunchError, RunContext, launch_spec
+from planrun.launcher import Launcher
 from planrun.outputs import OutputError, read_outputs
 from planrun.params import ParamValue
 from planrun.process import Finished, ProcessSet, SpawnError, kill_leftover
@@ -60,6 +62,7 @@ class RunOptions:
     echo_fds: tuple[int, int] | None = None  # steps' output also to these fds (planrun exec)
     force: frozenset[str] = frozenset()  # --force STEP: never up to date
     force_all: bool = False  # --force: no step is up to date
+    launcher: Launcher | None = None  # where attempts run [default: here, a ProcessSet]
 
 
 @dataclass
@@ -140,7 +143,7 @@ class Executor:
         rules = sem.rules_from_ir(ir.steps)
         self.plan = sem.PlanState.create(rules, self._condition_holds)
         self.ready = ReadyQueue(rules)
-        self.procs = ProcessSet()
+        self.procs: Launcher = options.launcher or ProcessSet()
         self.groups = GroupControl(ir.raw.get("groups", {}))
         self.fanout = FanOut(self)
         self.interrupts = interrupts or Interrupts()
@@ -224,7 +227,9 @@ class Executor:
                 self._apply(settled)
                 continue
             self._commit()  # before blocking: every step_started is on disk while its step runs
-            for finished in self.procs.wait(self._next_timer_delay()):
+            ended = self.procs.wait(self._next_timer_delay())
+            self._record_placements()  # where an attempt ran is recorded before how it ended
+            for finished in ended:
                 self._attempt_finished(finished)
 
     def _start_ready(self) -> None:
@@ -350,8 +355,19 @@ class Executor:
             )  # fmt: skip
         self._apply(self.plan.finished(step_id, sem.SUCCESS))
 
+    def _record_placements(self) -> None:
+        for placed in self.procs.placements():
+            attempt = self.records[placed.key].attempts
+            self._emit(
+                "step_placed", placed.key, attempt, worker=placed.worker, host=placed.host,
+                pid=placed.pid,
+            )  # fmt: skip
+
     def _attempt_finished(self, finished: Finished) -> None:
         step_id = finished.key
+        if finished.outcome == "spawn_error":  # a remote launcher's: as when start() raises
+            self._attempt_ended(step_id, sem.FAILED, finished.reason, {"exit_code": None})
+            return
         record = self.records[step_id]
         record.duration_sec = round(finished.duration_sec, 6)
         record.exit_code = finished.exit_code

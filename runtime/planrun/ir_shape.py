@@ -90,6 +90,8 @@ _STEP_KEYS = frozenset(
 # Present only when the plan declares them: a teardown's `teardown_for`, the fingerprint
 # inputs `sources`/`generates` (docs/fingerprints.md); the IR of other plans is unchanged.
 _OPTIONAL_STEP_KEYS = frozenset({"teardown_for", "sources", "generates"})
+# Optional step keys, present only when the plan gives them (docs/distributed.md).
+_PLACEMENT_KEYS = frozenset({"resources", "executor"})
 _CONDITION_KEYS = frozenset({"source", "ast"})
 _TRIGGER_RULES = frozenset(NAMES)
 _ON_FAILURE = frozenset({"abort", "skip_dependents", "continue", "fallback_step"})
@@ -308,8 +310,11 @@ def _scalar(value: Any, types: tuple[type, ...]) -> bool:
 
 
 def _step(step: Any) -> bool:
-    # `teardown_for` is only present on a teardown: the IR of plans without one is unchanged.
-    if type(step) is not dict or step.keys() - _OPTIONAL_STEP_KEYS != _STEP_KEYS:
+    # Optional keys are present only when the plan gives them: the IR of other plans is unchanged.
+    optional = _OPTIONAL_STEP_KEYS | _PLACEMENT_KEYS
+    if type(step) is not dict or step.keys() - optional != _STEP_KEYS:
+        return False
+    if not _placement(step):
         return False
     teardown_for = step.get("teardown_for")
     if teardown_for is not None and (type(teardown_for) is not str or not _STEP_ID(teardown_for)):
@@ -353,6 +358,15 @@ def _step(step: Any) -> bool:
         and _ids(step["tags"])
         and type(step["ui_hints"]) is dict
         and type(step["location"]) is str
+    )
+
+
+def _placement(step: dict[str, Any]) -> bool:
+    resources = step.get("resources", {})
+    return (
+        type(resources) is dict
+        and all(type(v) in (int, float) and v > 0 for v in resources.values())
+        and step.get("executor", "local") == "local"
     )
 
 

@@ -35,9 +35,11 @@ from planrun.safefs import create_private, read_slice
 if TYPE_CHECKING:  # subprocess is imported only for steps that need Popen (another cwd)
     import subprocess
 
+    from planrun.launcher import Placement
     from planrun.masking import StreamMasker
 
-Outcome = Literal["exited", "signalled", "timeout", "stalled", "cancelled", "spawn_error"]
+# "lost": a remote attempt whose worker died (planrun.dask_launcher)
+Outcome = Literal["exited", "signalled", "timeout", "stalled", "cancelled", "spawn_error", "lost"]
 
 TAG_VAR = "PLANRUN_ATTEMPT_TAG"
 # Leftovers of a step that already exited on its own get a short SIGTERM grace:
@@ -94,9 +96,9 @@ class LaunchSpec:
 
 @dataclass(frozen=True)
 class Started:
-    pid: int
-    pgid: int
-    proc_start_time: float  # psutil.Process(pid).create_time()
+    pid: int | None  # None: a remote attempt (launcher.Placement tells where it runs)
+    pgid: int | None
+    proc_start_time: float | None  # psutil.Process(pid).create_time()
     tag: str  # the PLANRUN_ATTEMPT_TAG value; lets kill_leftover() find escaped daemons
 
 
@@ -323,11 +325,22 @@ class ProcessSet:
         if att.status is None and att.outcome is None:
             self._stop(att, "cancelled", "cancelled", att.spec.kill_grace_sec)
 
+    def kill(self, key: str) -> None:
+        """Kill one attempt's tree at once (SIGKILL, no grace); it ends `cancelled`."""
+        att = self._attempts[key]
+        if att.status is None and att.outcome is None:
+            att.outcome, att.reason = "cancelled", "cancelled"
+        self._escalate(att)
+
     def kill_all(self) -> None:
         for att in self._attempts.values():
             if att.status is None and att.outcome is None:
                 att.outcome, att.reason = "cancelled", "cancelled"
             self._escalate(att)
+
+    def placements(self) -> list[Placement]:
+        """The launcher protocol's: local attempts run here, where step_started says."""
+        return []
 
     @property
     def running(self) -> int:

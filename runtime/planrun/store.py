@@ -29,6 +29,7 @@ from planrun.events import (
     STEP_EVENTS,
     STEP_EXPANDED,
     STEP_FAILED,
+    STEP_PLACED,
     STEP_RECOVERED,
     STEP_RETRYING,
     STEP_SKIPPED,
@@ -494,7 +495,8 @@ def _project_step_recovered(
 def _project_nothing(
     cur: sqlite3.Cursor, run_id: str, step_id: str | None, n: int | None, ts: str, p: dict[str, Any]
 ) -> None:
-    """An event that records who did something (ui_action), not a state change."""
+    """Events only the log keeps: who did something (ui_action), where a remote attempt ran
+    (step_placed); no state changes."""
 
 
 def _project_step_expanded(
@@ -539,6 +541,7 @@ _PROJECTIONS: dict[str, Projection] = {
     STEP_RECOVERED: _project_step_recovered,
     UI_ACTION: _project_nothing,
     STEP_EXPANDED: _project_step_expanded,
+    STEP_PLACED: _project_nothing,
 }
 
 # The payload fields a projection cannot do without (the others default to NULL).

@@ -478,6 +478,8 @@ def test_only_metadata_and_ui_hints_are_open() -> None:
             assert sub["additionalProperties"] == {"type": "array", "minItems": 1, "items": scalars}
             for key in ("include", "exclude"):
                 assert sub["properties"][key]["items"]["additionalProperties"] == scalars
+        elif name == "steps[].resources":  # any resource name, each amount a positive number
+            assert sub["additionalProperties"] == {"type": "number", "exclusiveMinimum": 0}
         elif name == "params":  # any name, each value a strict param declaration
             assert sub["additionalProperties"] == {"$ref": "#/definitions/param"}, name
             assert schema["definitions"]["param"]["additionalProperties"] is False

@@ -1,5 +1,6 @@
 """The views stay optional: a headless run (--json, plain lines, library use) loads no rich and
-no web code; only `planrun.views.style` and `.tail` (plain text helpers) come along."""
+no web code; only `planrun.views.style` and `.tail` (plain text helpers) come along. Nor does a
+local run load anything of Dask (the dask extra, docs/distributed.md)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ PROBE = textwrap.dedent(
             code = exit.code
     heavy = sorted(
         name for name in sys.modules
-        if name.split(".")[0] in ("rich", "pygments", "markdown_it")
+        if name.split(".")[0] in ("rich", "pygments", "markdown_it", "dask", "distributed")
+        or name in ("planrun.dask_launcher", "planrun.dask_worker", "planrun.agent")
         or name in ("http.server", "socketserver")
         or (name.startswith("planrun.views.") and name not in ("planrun.views.style", "planrun.views.tail"))
     )
