@@ -9,8 +9,10 @@ from collections.abc import Sequence
 
 # Anything under a `plans/` directory, or named `*.plan.yaml|yml|json`...
 PLAN_FILES = r"(^|/)plans/.*\.(ya?ml|json)$|\.plan\.(ya?ml|json)$"
-# ...but not the params files that sit next to plans (`planrun --params-file`).
-NOT_PLANS = r"\.params\.json$"
+# ...but not the params files that sit next to plans (`planrun --params-file`), nor fragments
+# (`include:`d by plans and checked through them, docs/composition.md): files under a
+# `fragments/` directory or named `*.fragment.yaml|yml|json`.
+NOT_PLANS = r"\.params\.json$|(^|/)fragments/|\.fragment\.(ya?ml|json)$"
 _PLAN = re.compile(PLAN_FILES)
 _NOT_PLAN = re.compile(NOT_PLANS)
 
@@ -40,7 +42,8 @@ def expand(paths: Sequence[str]) -> list[str]:
         if not plans:
             raise NoPlansError(
                 f"no plan files under {path} (plans are files under a `plans/` directory or"
-                " named `*.plan.yaml`, `*.plan.yml` or `*.plan.json`, except `*.params.json`)"
+                " named `*.plan.yaml`, `*.plan.yml` or `*.plan.json`, except `*.params.json` and"
+                " fragments: under `fragments/` or named `*.fragment.yaml`)"
             )
         found.extend(plans)
     return found

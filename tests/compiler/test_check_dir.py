@@ -25,6 +25,16 @@ def test_which_files_are_plans() -> None:
     assert not is_plan_file("plans/release.params.json")
     assert not is_plan_file("README.md") and not is_plan_file("plans/scripts/x.py")
     assert not is_plan_file("myplans/a.yaml")
+    # fragments are checked through the plans that include them
+    assert not is_plan_file("plans/fragments/phase.yaml")
+    assert not is_plan_file("plans/build.fragment.yml")
+
+
+def test_planc_check_plans_of_this_repository() -> None:
+    """Every plan in plans/ checks without errors; its fragments are not taken for plans."""
+    done = planc_cli("check", "plans/", cwd=REPO)
+    assert done.returncode == 0, done.stdout
+    assert "fragments/" not in done.stdout
 
 
 def test_planc_check_a_directory(tmp_path: Path) -> None:
