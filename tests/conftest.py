@@ -1,12 +1,14 @@
 """Make tests/support.py importable from every test directory; let SIGINT reach planrun; kill
 what a test leaves running."""
 
+import contextlib
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -29,3 +31,31 @@ def spawned() -> Iterator[list[subprocess.Popen[str]]]:
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=30)
+
+
+@pytest.fixture(autouse=True)
+def _no_process_outlives_its_test() -> Iterator[None]:
+    """A safety net under each test's own clean-up: the descendants of this pytest process that
+    the test started and left running (a server whose test failed before stopping it) are
+    killed. Processes that existed before the test (a session's Dask cluster) are left alone."""
+    me = psutil.Process()
+    before = {(p.pid, p.create_time()) for p in _descendants(me)}
+    yield
+    left = [p for p in _descendants(me) if (p.pid, p.create_time()) not in before]
+    for proc in left:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(left, timeout=10)
+
+
+def _descendants(proc: psutil.Process) -> list[psutil.Process]:
+    try:
+        found = proc.children(recursive=True)
+    except psutil.Error:
+        return []
+    alive = []
+    for child in found:
+        with contextlib.suppress(psutil.Error):
+            child.create_time()
+            alive.append(child)
+    return alive
