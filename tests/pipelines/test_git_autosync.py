@@ -243,7 +243,10 @@ def test_watchers_on_both_clones_keep_them_in_sync(
 
     wait_for(converged, 90, "both clones and the remote to hold both files")
     triggers = {r["watch"]["trigger"] for r in work.runs()}
-    assert "change" in triggers
+    # The edits ran the plan again: by their change, or by the 0.3 s interval when its tick came
+    # first and took the pending change along (both happen on a loaded machine; which one comes
+    # first is timing, not behaviour: tests/runtime/test_watch.py tests each trigger alone).
+    assert triggers & {"change", "interval"}
     assert (remote.other / "from-work.txt").read_text() == "w\n"
     assert work.stop() == 130 and other.stop() == 130
     assert not _lock_dir(remote.work).exists() and not _lock_dir(remote.other).exists()
