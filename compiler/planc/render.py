@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from urllib.parse import quote
 
 from planc.diagnostics import Diagnostic, Severity
-from planrun.printable import printable
+from planrun.printable import github_data, github_property, printable
 
 FORMATS = ("text", "json", "github", "sarif")
 
@@ -89,17 +89,11 @@ def _as_dict(d: Diagnostic) -> dict[str, object]:
     }
 
 
-# How GitHub's toolkit (@actions/core, command.ts) escapes a workflow command's message and its
-# property values; the runner decodes them. Anything else a terminal acts on is made printable.
-_GITHUB_DATA = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A"})
-_GITHUB_PROPERTY = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A", ":": "%3A", ",": "%2C"})
-
-
 def _github(d: Diagnostic) -> str:
     level = "error" if d.severity is Severity.ERROR else "warning"
     message = d.message + (f" ({d.hint})" if d.hint else "")
-    message = printable(message.translate(_GITHUB_DATA))
-    path = printable(d.path.translate(_GITHUB_PROPERTY))
+    message = printable(github_data(message))
+    path = printable(github_property(d.path))
     return (
         f"::{level} file={path},line={d.span.line},col={d.span.col},"
         f"endLine={d.span.end_line},endColumn={d.span.end_col},title=planc {d.code}::{message}"

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from planrun.printable import printable
+from planrun.printable import github_data, github_property, printable
 from planrun.store import DamagedStateError, Reader, StepInfo
 
 CiKind = Literal["github", "plain", "none"]
@@ -26,15 +26,6 @@ def ci_kind(env: Mapping[str, str] | None = None) -> CiKind:
     if environ.get("GITHUB_ACTIONS") == "true":
         return "github"
     return "plain" if environ.get("CI", "").lower() in ("true", "1") else "none"
-
-
-def escape_data(text: str) -> str:
-    """A workflow command's message: one line whatever the text holds (GitHub's own escaping)."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def escape_property(text: str) -> str:
-    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def split_location(location: str) -> tuple[str, int | None]:
@@ -58,12 +49,12 @@ def annotation(
     props = []
     if location:
         path, line = split_location(location)
-        props.append(f"file={escape_property(printable(path))}")
+        props.append(f"file={github_property(printable(path))}")
         if line is not None:
             props.append(f"line={line}")
-    props.append(f"title={escape_property(printable(f'step {step_id} {title}'))}")
+    props.append(f"title={github_property(printable(f'step {step_id} {title}'))}")
     message = chr(10).join(printable(line) for line in lines)  # no escape reaches the log
-    return f"::{level} {','.join(props)}::{escape_data(message)}\n"
+    return f"::{level} {','.join(props)}::{github_data(message)}\n"
 
 
 def recorded_tolerance(reader: Reader, run_id: str, infos: Sequence[StepInfo]) -> dict[str, str]:

@@ -34,3 +34,20 @@ def _escape(match: re.Match[str]) -> str:
     if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's stand-in for a byte that is not UTF-8
         code -= 0xDC00
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+# How GitHub's toolkit (@actions/core, command.ts) escapes a workflow command's message and its
+# property values; the runner decodes them. planc's `--format github` and planrun under GitHub
+# Actions both use these.
+_GITHUB_DATA = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A"})
+_GITHUB_PROPERTY = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A", ":": "%3A", ",": "%2C"})
+
+
+def github_data(text: str) -> str:
+    """A workflow command's message: one line whatever the text holds."""
+    return text.translate(_GITHUB_DATA)
+
+
+def github_property(text: str) -> str:
+    """A workflow command's property value (`file=`, `title=`)."""
+    return text.translate(_GITHUB_PROPERTY)
