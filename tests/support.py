@@ -11,12 +11,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from planrun import runner
 from planrun.events import Event
 from planrun.executor import RunOptions
 from planrun.store import open_reader
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -118,13 +120,22 @@ def planc_cli(
 REPO = Path(__file__).resolve().parent.parent
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    """Wait for an observable condition (not for time to pass); fail loudly if it never holds."""
+def wait_for(probe: Callable[[], T | None], timeout: float = 30.0, what: str = "condition") -> T:
+    """Poll `probe` until it returns something truthy, and return that: an observable condition,
+    not time passing. A probe that raises (a state dir not written yet) counts as not yet; if it
+    never holds, the last exception is in the failure."""
     deadline = time.monotonic() + timeout
-    while not predicate():
+    last_error: Exception | None = None
+    while True:
+        try:
+            value = probe()
+        except Exception as error:
+            value, last_error = None, error
+        if value:
+            return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}") from last_error
+        time.sleep(0.02)
 
 
 def start_planrun(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -109,12 +108,6 @@ class Watcher:
     def stop(self, signum: int = signal.SIGTERM, timeout: float = 30) -> int:
         self.proc.send_signal(signum)
         return self.proc.wait(timeout=timeout)
-
-
-def write_plan(directory: Path, plan: dict[str, Any]) -> Path:
-    path = directory / "plan.json"
-    path.write_text(json.dumps(plan))
-    return path
 
 
 def shell_step(step_id: str, script: str, **more: Any) -> dict[str, Any]:

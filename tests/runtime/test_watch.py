@@ -10,8 +10,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from support import planrun_cli, wait_for
-from watch_support import Watcher, shell_step, write_plan
+from support import planrun_cli, wait_for, write_plan
+from watch_support import Watcher, shell_step
 
 Procs = list[subprocess.Popen[str]]
 

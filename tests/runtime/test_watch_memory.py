@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support import wait_for
-from watch_support import Watcher, shell_step, write_plan
+from support import wait_for, write_plan
+from watch_support import Watcher, shell_step
 
 
 def _peak_rss_kib(pid: int) -> int:

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from click.testing import CliRunner
-from support import RunResult
-from viewkit import gated_plan, latest_run, start_planrun, step_status, wait_for
+from support import RunResult, wait_for
+from viewkit import gated_plan, latest_run, start_planrun, step_status
 
 from planrun.cli import main
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import run_plan, write_plan
-from viewkit import sample_plan, wait_for
+from support import run_plan, wait_for, write_plan
+from viewkit import sample_plan
 
 from planrun.console import LineReporter, reporter, summary_table
 from planrun.events import Event

@@ -6,7 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from viewkit import gated_plan, latest_run, start_planrun, step_status, wait_for
+from support import wait_for
+from viewkit import gated_plan, latest_run, start_planrun, step_status
 
 
 def logs(state: Path, *args: str) -> subprocess.Popen[str]:

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import RunResult, write_plan
+from support import RunResult, wait_for, write_plan
 from test_web_actions import param_plan, ui_actions
-from viewkit import gated_plan, latest_run, serving, start_planrun, step_status, wait_for
+from viewkit import gated_plan, latest_run, serving, start_planrun, step_status
 
-from planrun.views.web import make_server
 from planrun.views.webauth import NO_TOKEN
 
 LIVE = 30_000  # ms: generous, the page reacts within a second
@@ -25,48 +21,45 @@ def test_the_page_follows_a_run_as_it_goes(page: Any, tmp_path: Path) -> None:
     gate = tmp_path / "gate"
     state = tmp_path / "state"
     planrun = start_planrun(tmp_path, gated_plan(gate))
-    server = make_server(str(state), 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        wait_for(lambda: step_status(state, "wait") == "running", what="step `wait` running")
-        run_id = latest_run(state)
-        page.goto(server.login_url)  # the URL planrun ui prints
-        page.wait_for_url(server.url)  # the token left the address bar for a cookie
-        row = page.locator(f'#runs tr[data-run="{run_id}"]')
-        expect(row).to_contain_text("running", timeout=LIVE)
-        row.locator("a").click()
+        with serving(state) as server:
+            wait_for(lambda: step_status(state, "wait") == "running", what="step `wait` running")
+            run_id = latest_run(state)
+            page.goto(server.login_url)  # the URL planrun ui prints
+            page.wait_for_url(server.url)  # the token left the address bar for a cookie
+            row = page.locator(f'#runs tr[data-run="{run_id}"]')
+            expect(row).to_contain_text("running", timeout=LIVE)
+            row.locator("a").click()
 
-        waiting = page.locator('.tile[data-step="wait"]')
-        expect(waiting).to_have_attribute("data-status", "running", timeout=LIVE)
-        expect(page.locator("#run-status")).to_have_text("running")
-        expect(page.locator('#timeline rect.bar[data-step="wait"]')).to_have_count(1)
+            waiting = page.locator('.tile[data-step="wait"]')
+            expect(waiting).to_have_attribute("data-status", "running", timeout=LIVE)
+            expect(page.locator("#run-status")).to_have_text("running")
+            expect(page.locator('#timeline rect.bar[data-step="wait"]')).to_have_count(1)
 
-        failed = page.locator('.tile[data-step="boom"]')
-        expect(failed).to_have_attribute("data-status", "failed", timeout=LIVE)
-        failed.click()  # a failed step opens on its stderr
-        log = page.locator("#log-view")
-        expect(log).to_have_attribute("data-stream", "stderr")
-        expect(log).to_have_text("kaboom: the disk is lava\n", timeout=LIVE)
-        expect(page.locator('#sec-failed article[data-step="boom"]')).to_contain_text("kaboom")
+            failed = page.locator('.tile[data-step="boom"]')
+            expect(failed).to_have_attribute("data-status", "failed", timeout=LIVE)
+            failed.click()  # a failed step opens on its stderr
+            log = page.locator("#log-view")
+            expect(log).to_have_attribute("data-stream", "stderr")
+            expect(log).to_have_text("kaboom: the disk is lava\n", timeout=LIVE)
+            expect(page.locator('#sec-failed article[data-step="boom"]')).to_contain_text("kaboom")
 
-        waiting.click()  # the running step's output, while it is still running
-        expect(log).to_have_attribute("data-step", "wait")
-        expect(log).to_contain_text("waiting for gate", timeout=LIVE)
-        assert "gate open" not in log.inner_text()
+            waiting.click()  # the running step's output, while it is still running
+            expect(log).to_have_attribute("data-step", "wait")
+            expect(log).to_contain_text("waiting for gate", timeout=LIVE)
+            assert "gate open" not in log.inner_text()
 
-        gate.touch()  # let it finish: no sleep, the page must notice by itself
-        expect(waiting).to_have_attribute("data-status", "success", timeout=LIVE)
-        expect(log).to_contain_text("gate open", timeout=LIVE)
-        expect(page.locator('.tile[data-step="after"]')).to_have_attribute(
-            "data-status", "success", timeout=LIVE
-        )
-        expect(page.locator("#run-status")).to_have_text("success", timeout=LIVE)
-        expect(page.locator("#run-progress")).to_have_text("3/3")
+            gate.touch()  # let it finish: no sleep, the page must notice by itself
+            expect(waiting).to_have_attribute("data-status", "success", timeout=LIVE)
+            expect(log).to_contain_text("gate open", timeout=LIVE)
+            expect(page.locator('.tile[data-step="after"]')).to_have_attribute(
+                "data-status", "success", timeout=LIVE
+            )
+            expect(page.locator("#run-status")).to_have_text("success", timeout=LIVE)
+            expect(page.locator("#run-progress")).to_have_text("3/3")
     finally:
         gate.touch()
         planrun.communicate(timeout=60)
-        server.shutdown()
-        server.server_close()
     assert planrun.returncode == 0
 
 
@@ -193,8 +186,6 @@ def test_start_a_plan_from_the_form_watch_it_live_cancel_resume_and_rerun_a_step
             )
         finally:
             gate.touch()
-            for pid in server.actions.still_running():
-                os.killpg(pid, signal.SIGKILL)
 
 
 def test_the_history_grid_filters_by_plan_status_and_date(page: Any, sample_run: RunResult) -> None:

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import planrun_cli, wait_for
-from watch_support import Watcher, shell_step, write_plan
+from support import planrun_cli, wait_for, write_plan
+from viewkit import serving
+from watch_support import Watcher, shell_step
 
-from planrun.views.web import UiServer, make_server
+from planrun.views.web import UiServer
 
 Procs = list[subprocess.Popen[str]]
 
@@ -27,13 +27,8 @@ def _plan(tmp_path: Path, script: str) -> None:
 
 @pytest.fixture
 def ui(tmp_path: Path) -> Iterator[UiServer]:
-    server = make_server(str(tmp_path / "state"), 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(10)
+    with serving(tmp_path / "state") as server:
+        yield server
 
 
 def _api_runs(server: UiServer) -> dict[str, Any]:

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import write_plan
-from viewkit import Answer, call, cookie, gated_plan, serving, start_planrun, wait_for
+from support import wait_for, write_plan
+from viewkit import Answer, bearer, call, cookie, gated_plan, serving, start_planrun
 
 from planrun.store import open_reader
-from planrun.views.web import UiServer, make_server
+from planrun.views.web import UiServer
 from planrun.views.webauth import NO_TOKEN
 
 
@@ -44,10 +44,6 @@ def param_plan(gate: Path) -> dict[str, Any]:
             {"id": "after", "command": "true", "depends_on": ["hello"]},
         ],
     }
-
-
-def bearer(server: UiServer) -> dict[str, str]:
-    return {"Authorization": f"Bearer {server.access.token}"}
 
 
 def post(server: UiServer, path: str, body: Any = None, **headers: str) -> Answer:
@@ -90,19 +86,8 @@ def step_statuses(state: Path, run_id: str) -> dict[str, str]:
 def ui_with_plan(tmp_path: Path, plan: dict[str, Any]) -> Iterator[tuple[UiServer, Path]]:
     plan_file = write_plan(tmp_path, plan)
     state = tmp_path / "state"
-    server = make_server(str(state), 0, plan_files=(str(plan_file),))
-    import threading
-
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(state, plan_files=(str(plan_file),)) as server:
         yield server, state
-    finally:
-        for pid in server.actions.still_running():  # a failed test leaves no planrun behind
-            os.killpg(pid, signal.SIGKILL)
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
 
 
 def test_plans_lists_the_command_line_plans_with_their_params(tmp_path: Path) -> None:
@@ -201,8 +186,6 @@ def test_a_recorded_plan_can_be_started_again(tmp_path: Path) -> None:
         run_id = answer.json["run_id"]
         wait_for(lambda: run_status(state, run_id) != "running", what="the run ends")
         assert step_statuses(state, run_id)["after"] == "success"
-        for pid in server.actions.still_running():
-            os.killpg(pid, signal.SIGKILL)
 
 
 @pytest.mark.parametrize(

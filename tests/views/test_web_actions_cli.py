@@ -14,9 +14,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from support import REPO, planrun_cli, write_plan
+from support import REPO, planrun_cli, wait_for, write_plan
 from test_web_actions import param_plan, run_status, ui_actions
-from viewkit import wait_for
 
 
 def test_ui_command_line_takes_plan_files_and_refuses_one_with_errors(tmp_path: Path) -> None:

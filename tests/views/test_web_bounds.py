@@ -9,8 +9,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from support import RunResult
-from viewkit import call, cookie, serving, wait_for
+from support import RunResult, wait_for
+from viewkit import call, cookie, serving
 
 from planrun.views.web import UiServer
 from planrun.views.webserver import MAX_HEAD_BYTES, MAX_REQUEST_LINE, Limits

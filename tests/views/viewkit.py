@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from support import write_plan
 
 from planrun.views.web import HOST, UiServer, make_server
-
-T = TypeVar("T")
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -119,20 +118,6 @@ def start_planrun(tmp_path: Path, plan: dict[str, Any], *args: str) -> subproces
     )
 
 
-def wait_for(probe: Callable[[], T | None], timeout: float = 30.0, what: str = "condition") -> T:
-    """Poll `probe` until it returns something truthy (a condition, not a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = probe()
-        except Exception:  # the state dir may not exist yet
-            value = None
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 def latest_run(state_dir: Path) -> str | None:
     from planrun.store import open_reader
 
@@ -152,16 +137,31 @@ def step_status(state_dir: Path, step_id: str) -> str | None:
 
 @contextmanager
 def serving(state_dir: Path, **options: Any) -> Iterator[UiServer]:
-    """`planrun ui`'s server on a free port in a thread, shut down and closed afterwards."""
+    """`planrun ui`'s server on a free port in a thread, shut down and closed afterwards;
+    a planrun it launched and that still runs is killed, so a failed test leaves none behind."""
     server = make_server(str(state_dir), 0, **options)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield server
     finally:
+        kill_launched(server)
         server.shutdown()
         server.server_close()
         thread.join(10)
+
+
+def kill_launched(server: UiServer) -> None:
+    """Kill the process group of each planrun the UI started that has not ended."""
+    for pid in server.actions.still_running():
+        # The UI's reaper thread may reap it between the check and the kill.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+def bearer(server: UiServer) -> dict[str, str]:
+    """The header an API client sends: the printed token."""
+    return {"Authorization": f"Bearer {server.access.token}"}
 
 
 @dataclass
