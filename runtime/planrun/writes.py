@@ -42,6 +42,13 @@ def replace_whole(name: str, data: bytes, mode: int, directory: str | int) -> No
         raise
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """os.write until all of `data` is written (a pipe or a signal may take it in parts)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def abandon(fd: int) -> None:
     """Point a descriptor that can no longer be written to at /dev/null, so that what a buffer
     still holds for it (the interpreter flushes stdout at exit) goes nowhere instead of failing

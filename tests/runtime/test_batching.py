@@ -17,7 +17,7 @@ import pytest
 from support import write_plan
 from test_store import DIGEST, IR, RUN, STEPS, assert_jsonl_matches_sqlite, kill_and_reap, start
 
-import planrun.store
+import planrun.store.projections
 from planrun import runner
 from planrun.events import Event
 from planrun.executor import Executor, RunOptions
@@ -61,7 +61,7 @@ def test_a_failed_flush_records_nothing_and_takes_nothing(
 
     with store.batch():
         start(store, "build")
-        monkeypatch.setitem(planrun.store._PROJECTIONS, "step_recovered", broken)
+        monkeypatch.setitem(planrun.store.projections.PROJECTIONS, "step_recovered", broken)
         store.emit(RUN, "step_recovered", "build", fallback="lint")
         with pytest.raises(RuntimeError, match="disk on fire"):
             store.flush()

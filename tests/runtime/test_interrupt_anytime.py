@@ -129,13 +129,13 @@ def test_an_interrupt_before_the_loop_cancels_the_recorded_run(tmp_path: Path) -
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "handlers restored"
 
 
-# Opens a state directory with planrun's own RunStore.open and _migrate, the connection wrapped
+# Opens a state directory with planrun's own RunStore.open and schema.migrate, the connection wrapped
 # so that a KeyboardInterrupt (Ctrl-C) arrives right after the statement that starts with
 # argv[2].
 _INTERRUPTED_MIGRATION = """\
 import sys
-from planrun import store
-real_migrate, when = store._migrate, sys.argv[2]
+from planrun.store import RunStore, schema
+real_migrate, when = schema.migrate, sys.argv[2]
 class CtrlCAfter:
     def __init__(self, conn):
         self.conn = conn
@@ -147,9 +147,9 @@ class CtrlCAfter:
         if sql.lstrip().startswith(when):
             raise KeyboardInterrupt
         return result
-store._migrate = lambda conn: real_migrate(CtrlCAfter(conn))
+schema.migrate = lambda conn: real_migrate(CtrlCAfter(conn))
 try:
-    store.RunStore.open(sys.argv[1])
+    RunStore.open(sys.argv[1])
 except KeyboardInterrupt:
     sys.exit(130)
 """
