@@ -227,16 +227,16 @@ def test_start_times_are_procs_also_without_reading_it(
     """Started.proc_start_time comes from the clock read around the spawn when both readings
     fall in one tick (no /proc read); it must be /proc's value every time, whether the spawn
     crossed a tick or not."""
-    import planrun.process
+    import planrun.process.process_set
 
     reads: list[int] = []
-    real = planrun.process._proc_stat
+    real = planrun.process.process_set.proc_stat
 
     def counting(pid: int) -> object:
         reads.append(pid)
         return real(pid)
 
-    monkeypatch.setattr(planrun.process, "_proc_stat", counting)
+    monkeypatch.setattr(planrun.process.process_set, "proc_stat", counting)
     boot = path_harness.ps._boot_time
     for i in range(60):
         started = path_harness.start(f"s{i}", ["sleep", "30"])
