@@ -87,19 +87,9 @@ class ProcessSet(Reaper):
         pid, popen, pumps = spawn(spec, env, self._devnull)
         after = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
         now = time.monotonic()
-        att = Attempt(
-            key=key,
-            spec=spec,
-            pid=pid,
-            tag=tag,
-            popen=popen,
-            started_at=started_at,
-            t0=t0,
-            deadline=None if spec.timeout_sec is None else t0 + spec.timeout_sec,
-            last_output=now,
-            hb_checked=now,
-            pumps=pumps,
-        )
+        deadline = None if spec.timeout_sec is None else t0 + spec.timeout_sec
+        # The logs are empty: output counts as seen now (last_output, hb_checked).
+        att = Attempt(key, spec, pid, tag, popen, started_at, t0, deadline, now, now, pumps=pumps)
         for pump in pumps:
             self._selector.register(pump.read_fd, selectors.EVENT_READ, pump)
         self._attempts[key] = att

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import errno
 import os
+import sqlite3
 import stat
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
 
 from planrun.safefs import (
     PRIVATE_DIR,
@@ -19,6 +24,7 @@ from planrun.safefs import (
     trust_problem,
 )
 from planrun.store.errors import StateLostError, StoreError, no_state, shown, unusable
+from planrun.store.schema import BUSY_TIMEOUT
 from planrun.writes import replace_whole, write_all
 
 _CREATE_DB = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -108,6 +114,51 @@ class StateFiles:
             return os.stat(name, dir_fd=self.root_fd, follow_symlinks=False)
         except FileNotFoundError:
             return None
+
+
+class Closing(ABC):
+    """Something holding state.db open: a `with` block closes it."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close everything it holds; safe to call twice."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def connect(
+    root: Path,
+    *,
+    create: bool,
+    setup: Callable[[sqlite3.Connection, StateFiles], None],
+    **options: Any,
+) -> tuple[sqlite3.Connection, StateFiles]:
+    """DIR/state.db checked (StateFiles.open), opened by SQLite (read-only unless `create`) and
+    made ready by `setup`; on any failure nothing is left open and the error is one line."""
+    files = StateFiles.open(root, create=create)
+    db = root / "state.db"
+    target = str(db) if create else Path(os.path.abspath(db)).as_uri() + "?mode=ro"
+    try:
+        # isolation_level=None: transactions are explicit, so one event is one commit.
+        conn = sqlite3.connect(
+            target, uri=not create, isolation_level=None, timeout=BUSY_TIMEOUT, **options
+        )
+    except (OSError, sqlite3.Error) as exc:
+        files.close()
+        raise unusable(root, exc) from None
+    try:
+        setup(conn, files)
+    except BaseException:
+        conn.close()
+        files.close()
+        raise
+    return conn, files
 
 
 def _check_db(root: Path, root_fd: int, create: bool) -> os.stat_result:

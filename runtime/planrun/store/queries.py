@@ -86,20 +86,9 @@ def run_info(conn: sqlite3.Connection, row: tuple[Any, ...]) -> RunInfo:
         "SELECT status, count(*) FROM steps WHERE run_id = ? GROUP BY status", (run_id,)
     )
     return RunInfo(
-        run_id=run_id,
-        plan_id=plan_id,
-        ir_digest=digest,
-        status=status,
-        started_at=started,
-        finished_at=finished,
-        duration_sec=duration,
-        exit_code=exit_code,
-        max_concurrency=max_conc,
-        argv=json.loads(argv),
-        host=host,
-        owner_pid=owner_pid,
-        step_counts=dict(counts.fetchall()),
-    )
+        run_id, plan_id, digest, status, started, finished, duration, exit_code, max_conc,
+        json.loads(argv), host, owner_pid, dict(counts.fetchall()),
+    )  # fmt: skip
 
 
 def read_run(conn: sqlite3.Connection, run_id: str) -> RunInfo:

@@ -4,17 +4,16 @@ is writing."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from contextlib import suppress
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from planrun import ir_shape
 from planrun.events import Event
-from planrun.store.errors import DAMAGE, NoStateError, damaged, reading, shown, unusable
-from planrun.store.files import StateFiles
+from planrun.store.errors import DAMAGE, NoStateError, damaged, reading, shown
+from planrun.store.files import Closing, StateFiles, connect
 from planrun.store.queries import (
     RUN_COLUMNS,
     TABLE_COLUMNS,
@@ -27,39 +26,27 @@ from planrun.store.queries import (
     run_info,
 )
 from planrun.store.records import AttemptInfo, FingerprintRecord, RunInfo, StepInfo
-from planrun.store.schema import BUSY_TIMEOUT, SCHEMA_VERSION, schema_version
+from planrun.store.schema import SCHEMA_VERSION, schema_version
 
 
 def open_reader(state_dir: str | Path) -> Reader:
     """A read-only view of DIR/state.db; safe while planrun processes write to it."""
     root = Path(state_dir)
-    files = StateFiles.open(root, create=False)
     db = root / "state.db"
-    try:
-        conn = sqlite3.connect(
-            Path(os.path.abspath(db)).as_uri() + "?mode=ro",
-            uri=True,
-            isolation_level=None,
-            timeout=BUSY_TIMEOUT,
-        )
-    except (OSError, sqlite3.Error) as exc:
-        files.close()
-        raise unusable(root, exc) from None
-    try:
+
+    def setup(conn: sqlite3.Connection, files: StateFiles) -> None:
         with reading(db):
             files.verify(root)
             if schema_version(conn) < SCHEMA_VERSION:
                 raise NoStateError(f"{shown(db)} holds no runs yet (schema not initialised)")
             for table, columns in TABLE_COLUMNS:
                 conn.execute(f"SELECT {columns} FROM {table} LIMIT 0")
-    except BaseException:
-        conn.close()
-        files.close()
-        raise
+
+    conn, files = connect(root, create=False, setup=setup)
     return Reader(root, conn, files)
 
 
-class Reader:
+class Reader(Closing):
     """The read model. Every method accepts a full run id or a unique prefix of one; whatever
     a damaged database makes a query raise comes out as one DamagedStateError."""
 
@@ -68,14 +55,6 @@ class Reader:
         self._conn = conn
         self._files = files  # closed after the connection (StateFiles.close)
         self._db = state_dir / "state.db"
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         try:

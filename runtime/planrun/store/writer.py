@@ -10,8 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal, NamedTuple, Self
+from typing import Any, Literal, NamedTuple
 
 from planrun.events import (
     RUN_STARTED,
@@ -25,7 +24,7 @@ from planrun.events import (
 from planrun.procinfo import create_time
 from planrun.safefs import PRIVATE_FILE, open_dirs
 from planrun.semantics import PENDING, RUNNING
-from planrun.store import schema
+from planrun.store import queries, schema
 from planrun.store.errors import (
     DigestMismatchError,
     RunExistsError,
@@ -36,21 +35,13 @@ from planrun.store.errors import (
     reading,
     unusable,
 )
-from planrun.store.files import StateFiles, open_run_files
+from planrun.store.files import Closing, StateFiles, connect, open_run_files
 from planrun.store.projections import (
     INSERT_EVENT,
     PROJECTIONS,
     REQUIRED_PAYLOAD,
     Projection,
     check_step,
-)
-from planrun.store.queries import (
-    read_attempts,
-    read_fingerprints,
-    read_run,
-    read_steps,
-    read_summary,
-    resolve_run_id,
 )
 from planrun.store.records import (
     INTERRUPTED,
@@ -60,7 +51,7 @@ from planrun.store.records import (
     process_alive,
     run_dir,
 )
-from planrun.store.schema import BUSY_TIMEOUT, transaction
+from planrun.store.schema import transaction
 from planrun.writes import replace_whole, write_all
 
 
@@ -86,7 +77,7 @@ class _Pending(NamedTuple):
     advanced: bool  # a step_started: it advanced the step's attempt counter from attempt - 1
 
 
-class RunStore:
+class RunStore(Closing):
     """Writes runs under a state directory. Thread-safe; one instance per planrun process."""
 
     def __init__(self, state_dir: Path, conn: sqlite3.Connection, files: StateFiles) -> None:
@@ -108,40 +99,18 @@ class RunStore:
         """Open (creating if needed) DIR/state.db. `full` fsyncs every event; `normal` fsyncs
         at checkpoints only, so a power loss may lose the last events but never corrupts."""
         root = Path(state_dir)
-        files = StateFiles.open(root, create=True)
-        try:
-            # isolation_level=None: transactions are explicit, so one event is one commit.
-            conn = sqlite3.connect(
-                root / "state.db",
-                isolation_level=None,
-                check_same_thread=False,
-                timeout=BUSY_TIMEOUT,
-            )
-        except (OSError, sqlite3.Error) as exc:
-            files.close()
-            raise unusable(root, exc) from None
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(f"PRAGMA synchronous = {'FULL' if sync == 'full' else 'NORMAL'}")
-            schema.migrate(conn)
-            files.verify(root)
-        except (OSError, sqlite3.Error) as exc:
-            conn.close()
-            files.close()
-            raise unusable(root, exc) from None
-        except BaseException:
-            conn.close()
-            files.close()
-            raise
+
+        def setup(conn: sqlite3.Connection, files: StateFiles) -> None:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute(f"PRAGMA synchronous = {'FULL' if sync == 'full' else 'NORMAL'}")
+                schema.migrate(conn)
+                files.verify(root)
+            except (OSError, sqlite3.Error) as exc:
+                raise unusable(root, exc) from None
+
+        conn, files = connect(root, create=True, setup=setup, check_same_thread=False)
         return cls(root, conn, files)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def log_dir(self, run_id: str) -> Path:
         """The directory of a run's attempt logs and output files (docs/state.md layout), as an
@@ -238,9 +207,9 @@ class RunStore:
         plan with the same steps, `step_ids`) the run goes on with that IR from now on; without,
         another IR than the recorded one is refused."""
         with self._lock, reading(self.state_dir / "state.db"):
-            run_id = resolve_run_id(self._conn, run_id, self.state_dir)
-            recorded = read_run(self._conn, run_id).ir_digest
-            recorded_ids = [s.step_id for s in read_steps(self._conn, run_id)]
+            run_id = queries.resolve_run_id(self._conn, run_id, self.state_dir)
+            recorded = queries.read_run(self._conn, run_id).ir_digest
+            recorded_ids = [s.step_id for s in queries.read_steps(self._conn, run_id)]
         if recorded != ir_digest and (ir_bytes is None or recorded_ids != step_ids):
             raise DigestMismatchError(
                 f"run {run_id} was started with IR {recorded} but this IR is {ir_digest}"
@@ -255,16 +224,16 @@ class RunStore:
             )
         self.acquire(run_id)
         with self._lock, reading(self.state_dir / "state.db"):
-            run = read_run(self._conn, run_id)  # as recorded: with the IR it had until now
+            run = queries.read_run(self._conn, run_id)  # as recorded: with the IR it had until now
             if recorded != ir_digest and ir_bytes is not None:
                 self._replace_ir(run_id, ir_digest, ir_bytes)
             # We own the run now, so a `running` status can only be a crashed previous owner's.
             previous = INTERRUPTED if run.status == RUNNING else run.status
-            attempts = read_attempts(self._conn, run_id, None)
+            attempts = queries.read_attempts(self._conn, run_id, None)
             return ResumeInfo(
                 run=replace(run, status=previous),
                 previous_status=previous,
-                steps=read_steps(self._conn, run_id),
+                steps=queries.read_steps(self._conn, run_id),
                 running_attempts=[a for a in attempts if a.finished_at is None],
                 reemitted_events=self._held[run_id].reemitted,
             )
@@ -365,7 +334,7 @@ class RunStore:
         """Write DIR/runs/RUN_ID/summary.json from SQLite (normally once run_finished is in)."""
         path = run_dir(self.state_dir, run_id) / "summary.json"
         with self._lock, self._writing():
-            summary = read_summary(self._conn, run_id)
+            summary = queries.read_summary(self._conn, run_id)
             text = json.dumps(summary, sort_keys=True, indent=2) + "\n"
             held = self._held.get(run_id)
             run_fd = held.run_fd if held else open_dirs(self._files.root_fd, ("runs", run_id))
@@ -459,7 +428,7 @@ class RunStore:
     def fingerprints(self, plan_id: str) -> dict[str, FingerprintRecord]:
         """Each step's latest success in this state dir among runs of plan `plan_id`."""
         with self._lock:
-            return read_fingerprints(self._conn, plan_id)
+            return queries.read_fingerprints(self._conn, plan_id)
 
     def _hold(self, run_id: str) -> None:
         """Called with the lock held: rebuild the derived files from SQLite, load the counters."""
