@@ -599,8 +599,11 @@ def test_problems_are_sorted_by_position(tmp_path: Path) -> None:
     ("frame", "text"),
     [
         # The line-by-line fast path reads the plain plan; a block scalar is left to the events.
-        ("planc.yaml_lines._Frame", b"plan_id: p\nsteps:\n  - id: a\n"),
-        ("planc.load._YamlFrame", b"plan_id: p\nsteps:\n  - id: a\n    command: |\n      x\n"),
+        ("planc.load.yaml_lines._Frame", b"plan_id: p\nsteps:\n  - id: a\n"),
+        (
+            "planc.load.yaml_events._YamlFrame",
+            b"plan_id: p\nsteps:\n  - id: a\n    command: |\n      x\n",
+        ),
     ],
 )
 def test_unexpected_loader_failures_become_diagnostics(

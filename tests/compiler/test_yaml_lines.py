@@ -1,4 +1,4 @@
-"""planc.yaml_lines, the line-by-line fast path of the YAML loader, against the event path.
+"""planc.load.yaml_lines, the line-by-line fast path of the YAML loader, against the event path.
 
 Whatever the fast path accepts must load, through the parser events, into the very same nodes
 (values and their types, spans, text columns, order) without any diagnostic; everything else
@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planc import load as load_module
 from planc.diagnostics import DiagnosticError
+from planc.load import yaml_events
 from planc.nodes import MapNode, Node, SeqNode
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,18 +32,18 @@ def shape(node: Node) -> object:
 
 def by_lines(text: str) -> object | None:
     """What the fast path makes of `text`, or None when it leaves it to the events."""
-    root = load_module._YamlLoader("p.yaml", text)._read_lines()
+    root = yaml_events.YamlLoader("p.yaml", text)._read_lines()
     return None if root is None else shape(root)
 
 
 def by_events(text: str) -> object:
     """What the event path makes of `text` (libyaml, then the pure parser if libyaml fails)."""
-    loader = load_module._YamlLoader("p.yaml", text)
+    loader = yaml_events.YamlLoader("p.yaml", text)
     loader._read_lines = lambda: None  # type: ignore[method-assign]
     try:
         return shape(loader.load())
-    except load_module._FastPathFailed:
-        return shape(load_module._YamlLoader("p.yaml", text, pure=True).load())
+    except yaml_events.FastPathFailed:
+        return shape(yaml_events.YamlLoader("p.yaml", text, pure=True).load())
 
 
 def assert_same_as_events(text: str) -> bool:
