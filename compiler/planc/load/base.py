@@ -58,6 +58,13 @@ class Report:
             raise DiagnosticError(self.diagnostics)
 
 
+# What a number a plan cannot hold is told: the message (of the number as written) and the hint.
+_NUMBER_PROBLEMS = {
+    "non-finite-number": ("`{}` is not a finite number", "plans accept only finite numbers"),
+    "number-too-large": (f"the integer `{{}}` has more than {MAX_INT_DIGITS} digits", None),
+}
+
+
 class Loader(ABC):
     def __init__(self, path: str, text: str) -> None:
         self.path = path
@@ -95,20 +102,10 @@ class Loader(ABC):
                 hint="escape characters outside the BMP as a surrogate pair, or write them as is",
             )
 
-    def report_non_finite(self, span: Span, written: str) -> None:
-        self.report.add(
-            span,
-            "non-finite-number",
-            f"`{shorten(written)}` is not a finite number",
-            hint="plans accept only finite numbers",
-        )
-
-    def report_too_large(self, span: Span, written: str) -> None:
-        self.report.add(
-            span,
-            "number-too-large",
-            f"the integer `{shorten(written)}` has more than {MAX_INT_DIGITS} digits",
-        )
+    def report_number(self, code: str, span: Span, written: str) -> None:
+        """A number a plan cannot hold (`non-finite-number`, `number-too-large`)."""
+        message, hint = _NUMBER_PROBLEMS[code]
+        self.report.add(span, code, message.format(shorten(written)), hint)
 
     def check_depth(self, depth: int, span: Span) -> None:
         if depth > MAX_DEPTH:

@@ -213,7 +213,7 @@ class JsonLoader(Loader):
     def _int(self, written: str, line: int, col: int) -> ScalarNode:
         span = Span(line, col, line, col + len(written))
         if len(written) > MAX_INT_DIGITS and len(written.lstrip("-")) > MAX_INT_DIGITS:
-            self.report_too_large(span, written)
+            self.report_number("number-too-large", span, written)
             return ScalarNode.at(None, span)
         return ScalarNode.at(int(written), span)
 
@@ -235,7 +235,7 @@ class JsonLoader(Loader):
             return ScalarNode.at(_LITERALS[written], span)
         value = float(written) if group == _FLOAT else math.inf
         if math.isinf(value):
-            self.report_non_finite(span, written)
+            self.report_number("non-finite-number", span, written)
             return ScalarNode.at(None, span)
         return ScalarNode.at(value, span)
 

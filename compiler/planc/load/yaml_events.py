@@ -56,38 +56,20 @@ class _YamlFrame:
 
 if TYPE_CHECKING:
     from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
-    from ruamel.yaml.events import (
-        AliasEvent,
-        CollectionStartEvent,
-        DocumentStartEvent,
-        MappingEndEvent,
-        MappingStartEvent,
-        ScalarEvent,
-        SequenceEndEvent,
-    )
-    from ruamel.yaml.reader import ReaderError
+    from ruamel.yaml import error as ruamel_error
+    from ruamel.yaml import events as ruamel_events
+    from ruamel.yaml import reader as ruamel_reader
 
 
 def _import_ruamel() -> None:
     """Bind ruamel's names in this module. Deferred: JSON plans and the block YAML that
-    planc.load.yaml_lines reads never need ruamel, whose import is most of `planc check`'s start-up
-    on a small plan (issue 17)."""
-    global YAML, MarkedYAMLError, YAMLError, ReaderError
-    global AliasEvent, CollectionStartEvent, DocumentStartEvent, MappingEndEvent
-    global MappingStartEvent, ScalarEvent, SequenceEndEvent
+    planc.load.yaml_lines reads never need ruamel, whose import is most of `planc check`'s
+    start-up on a small plan (issue 17)."""
+    global YAML, ruamel_error, ruamel_events, ruamel_reader
     from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
-    from ruamel.yaml.events import (
-        AliasEvent,
-        CollectionStartEvent,
-        DocumentStartEvent,
-        MappingEndEvent,
-        MappingStartEvent,
-        ScalarEvent,
-        SequenceEndEvent,
-    )
-    from ruamel.yaml.reader import ReaderError
+    from ruamel.yaml import error as ruamel_error
+    from ruamel.yaml import events as ruamel_events
+    from ruamel.yaml import reader as ruamel_reader
 
 
 class FastPathFailed(Exception):
@@ -117,7 +99,7 @@ def _events(text: str, pure: bool) -> Iterator[Any]:
     try:
         while parser.check_event():
             yield parser.get_event()
-    except YAMLError as exc:
+    except ruamel_error.YAMLError as exc:
         raise FastPathFailed from exc
 
 
@@ -155,11 +137,11 @@ class YamlLoader(Loader):
                 self.mark = event.start_mark
                 self._event(event)
                 self.previous_end = event.end_mark
-        except ReaderError as exc:
+        except ruamel_reader.ReaderError as exc:
             self._reader_error(exc)
-        except MarkedYAMLError as exc:
+        except ruamel_error.MarkedYAMLError as exc:
             self._syntax_error(exc)
-        except YAMLError as exc:
+        except ruamel_error.YAMLError as exc:
             self.report.fatal(self.position(), "yaml-syntax", f"invalid YAML: {exc}")
         if self.root is None:
             self.report.fatal(Span(1, 1), "empty-plan", "the plan file has no content")
@@ -208,15 +190,15 @@ class YamlLoader(Loader):
         self.report.raise_if_any()
 
     def _event(self, event: Any) -> None:
-        if isinstance(event, ScalarEvent):
+        if isinstance(event, ruamel_events.ScalarEvent):
             self._scalar(event)
-        elif isinstance(event, CollectionStartEvent):
+        elif isinstance(event, ruamel_events.CollectionStartEvent):
             self._open(event)
-        elif isinstance(event, (MappingEndEvent, SequenceEndEvent)):
+        elif isinstance(event, (ruamel_events.MappingEndEvent, ruamel_events.SequenceEndEvent)):
             self._close(event)
-        elif isinstance(event, AliasEvent):
+        elif isinstance(event, ruamel_events.AliasEvent):
             self._alias(event)
-        elif isinstance(event, DocumentStartEvent):
+        elif isinstance(event, ruamel_events.DocumentStartEvent):
             self.documents += 1
             if self.documents > 1:
                 self.report.fatal(
@@ -229,7 +211,7 @@ class YamlLoader(Loader):
     def _expecting_key(self) -> bool:
         return bool(self.stack) and self.stack[-1].is_mapping and self.stack[-1].key is None
 
-    def _scalar(self, event: ScalarEvent) -> None:
+    def _scalar(self, event: ruamel_events.ScalarEvent) -> None:
         self._check_properties(event)
         is_key = self._expecting_key()
         raw: str = event.value
@@ -282,16 +264,16 @@ class YamlLoader(Loader):
         if base is not None:
             digits = match.group(kind).lstrip("+-")
             if len(digits) > MAX_INT_DIGITS:
-                self.report_too_large(span, raw)
+                self.report_number("number-too-large", span, raw)
                 return None
             return int(match.group(kind), base)
         value = float("nan") if kind == "special" else float(raw)
         if kind == "special" or math.isinf(value):
-            self.report_non_finite(span, raw)
+            self.report_number("non-finite-number", span, raw)
             return None
         return value
 
-    def _text_col(self, event: ScalarEvent, raw: str) -> int | None:
+    def _text_col(self, event: ruamel_events.ScalarEvent, raw: str) -> int | None:
         start, end = event.start_mark, event.end_mark
         if start.line != end.line or (event.style or None) not in (None, "'", '"'):
             return None
@@ -300,14 +282,14 @@ class YamlLoader(Loader):
             return None
         return int(start.column) + 1 + quote
 
-    def _open(self, event: CollectionStartEvent) -> None:
+    def _open(self, event: ruamel_events.CollectionStartEvent) -> None:
         self._check_properties(event)
         span = _mark_span(event.start_mark)
         self.check_depth(len(self.stack) + 1, span)
-        is_mapping = isinstance(event, MappingStartEvent)
+        is_mapping = isinstance(event, ruamel_events.MappingStartEvent)
         self.stack.append(_YamlFrame(span.line, span.col, is_mapping, bool(event.flow_style)))
 
-    def _close(self, event: MappingEndEvent | SequenceEndEvent) -> None:
+    def _close(self, event: ruamel_events.MappingEndEvent | ruamel_events.SequenceEndEvent) -> None:
         frame = self.stack.pop()
         end = _mark_span(event.end_mark) if frame.flow else self._last_child_end(frame)
         span = Span(frame.line, frame.col, end.end_line, end.end_col)
@@ -324,7 +306,7 @@ class YamlLoader(Loader):
         node: Node = last[1] if frame.is_mapping else last
         return node.span
 
-    def _alias(self, event: AliasEvent) -> None:
+    def _alias(self, event: ruamel_events.AliasEvent) -> None:
         span = _event_span(event)
         self.report.add(
             span,
@@ -334,7 +316,9 @@ class YamlLoader(Loader):
         )
         self._attach(ScalarNode.at(None, span))
 
-    def _check_properties(self, event: ScalarEvent | CollectionStartEvent) -> None:
+    def _check_properties(
+        self, event: ruamel_events.ScalarEvent | ruamel_events.CollectionStartEvent
+    ) -> None:
         if event.anchor is None and event.tag is None:
             return
         pos = event.start_mark.index
@@ -390,7 +374,7 @@ class YamlLoader(Loader):
         )
         return ScalarNode.at(str(node.value) if isinstance(node, ScalarNode) else "", node.span)
 
-    def _reader_error(self, exc: ReaderError) -> NoReturn:
+    def _reader_error(self, exc: ruamel_reader.ReaderError) -> NoReturn:
         span = point(self.text, min(int(exc.position), len(self.text)))
         character = exc.character
         code = ord(character) if isinstance(character, str) else int(character)
@@ -398,7 +382,7 @@ class YamlLoader(Loader):
             span, "yaml-syntax", f"the character U+{code:04X} is not allowed in a YAML file"
         )
 
-    def _syntax_error(self, exc: MarkedYAMLError) -> NoReturn:
+    def _syntax_error(self, exc: ruamel_error.MarkedYAMLError) -> NoReturn:
         mark = exc.problem_mark or exc.context_mark
         span = self.position() if mark is None else _mark_span(mark)
         problem = str(exc.problem or exc.context or "unreadable YAML").strip()
