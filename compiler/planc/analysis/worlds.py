@@ -1,4 +1,4 @@
-"""The pieces of the invariant proof's world search (planc.analysis.invariants): what a world
+"""The pieces of the invariant proof's world search (planc.analysis.prover): what a world
 holds, how the trigger rules read an outcome, and the small pure helpers the search and its
 counterexamples use."""
 
