@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
@@ -112,6 +112,18 @@ def node_at(root: Node, path: list[str | int]) -> Node:
         else:
             break
     return node
+
+
+def string_scalars(node: Node) -> Iterator[ScalarNode]:
+    """The string scalars in `node` (not the keys), in the order they are written."""
+    if isinstance(node, ScalarNode) and isinstance(node.value, str):
+        yield node
+    elif isinstance(node, SeqNode):
+        for item in node.items:
+            yield from string_scalars(item)
+    elif isinstance(node, MapNode):
+        for _, value in node.entries:
+            yield from string_scalars(value)
 
 
 def map_strings(node: Node, change: Callable[[ScalarNode], str]) -> Node:

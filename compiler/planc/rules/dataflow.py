@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from planc.diagnostics import Diagnostic, Span, error
 from planc.model import SourceStep
-from planc.nodes import MapNode, Node, ScalarNode, SeqNode
+from planc.nodes import MapNode, ScalarNode, string_scalars
 from planc.references import (
     Problem,
     declared_params,
@@ -103,27 +103,17 @@ def check(ctx: RuleContext) -> Iterator[Diagnostic]:
     yield from _watch(ctx)
     carriers = possibly_secret_steps(ctx)
     for step in ctx.plan.steps:
-        for field_name, node in _fields(step):
-            for scalar in _strings(node):
-                yield from _placeholders(ctx, step, field_name, scalar, carriers)
+        for field_name, scalar in placeholder_strings(step):
+            yield from _placeholders(ctx, step, field_name, scalar, carriers)
 
 
-def _fields(step: SourceStep) -> Iterator[tuple[str, Node]]:
+def placeholder_strings(step: SourceStep) -> Iterator[tuple[str, ScalarNode]]:
+    """The string scalars of the fields placeholders may appear in, with the field's name."""
     for name in ("command", "args", "env", "cwd"):
         node = step.node.get(name)
         if node is not None:
-            yield name, node
-
-
-def _strings(node: Node) -> Iterator[ScalarNode]:
-    if isinstance(node, ScalarNode) and isinstance(node.value, str):
-        yield node
-    elif isinstance(node, SeqNode):
-        for item in node.items:
-            yield from _strings(item)
-    elif isinstance(node, MapNode):
-        for _, value in node.entries:
-            yield from _strings(value)
+            for scalar in string_scalars(node):
+                yield name, scalar
 
 
 def _placeholders(
@@ -136,13 +126,8 @@ def _placeholders(
     for found in find(text):
         span = node.position_of(found.start, found.end - found.start)
         if isinstance(found, Malformed):
-            yield error(
-                ctx.path,
-                span,
-                "interpolation-syntax",
-                f"`{text[found.start : found.end]}` is not a reference",
-                "write `${{ params.NAME }}`, `${{ steps.ID.outputs.NAME }}` or `${{ env.NAME }}`",
-            )
+            forms = "`${{ params.NAME }}`, `${{ steps.ID.outputs.NAME }}` or `${{ env.NAME }}`"
+            yield _not_a_reference(ctx, span, text, found, forms)
             continue
         if shell_string:
             yield error(
@@ -211,6 +196,19 @@ def _env_problem(ctx: RuleContext, step: SourceStep, field_name: str, name: str)
     return None
 
 
+def _not_a_reference(
+    ctx: RuleContext, span: Span, text: str, found: Malformed, forms: str
+) -> Diagnostic:
+    """A `${{ … }}` in `text` that is no reference; `forms`: the ones that may be written there."""
+    return error(
+        ctx.path,
+        span,
+        "interpolation-syntax",
+        f"`{text[found.start : found.end]}` is not a reference",
+        f"write {forms}",
+    )
+
+
 def _watch(ctx: RuleContext) -> Iterator[Diagnostic]:
     """Placeholders in `watch.paths` and `watch.ignore`: params and env only."""
     watch = ctx.plan.node.get("watch")
@@ -218,18 +216,13 @@ def _watch(ctx: RuleContext) -> Iterator[Diagnostic]:
         return
     for name in ("paths", "ignore"):
         node = watch.get(name)
-        for scalar in _strings(node) if node is not None else ():
+        for scalar in string_scalars(node) if node is not None else ():
             text = str(scalar.value)
             for found in find(text) if "${{" in text else ():
                 span = scalar.position_of(found.start, found.end - found.start)
                 if isinstance(found, Malformed):
-                    yield error(
-                        ctx.path,
-                        span,
-                        "interpolation-syntax",
-                        f"`{text[found.start : found.end]}` is not a reference",
-                        "write `${{ params.NAME }}` or `${{ env.NAME }}`",
-                    )
+                    forms = "`${{ params.NAME }}` or `${{ env.NAME }}`"
+                    yield _not_a_reference(ctx, span, text, found, forms)
                 elif found.kind == "output":
                     yield error(
                         ctx.path,

@@ -6,10 +6,9 @@ import re
 from collections.abc import Iterator
 
 from planc.diagnostics import Diagnostic, Span, error
-from planc.model import SourceStep
-from planc.nodes import MapNode, Node, ScalarNode, SeqNode
 from planc.references import output_problem
 from planc.rules.base import RuleContext
+from planc.rules.dataflow import placeholder_strings
 
 CODES = {
     "for-each-invalid": (
@@ -67,7 +66,7 @@ def check(ctx: RuleContext) -> Iterator[Diagnostic]:
                     "give the for_each step a fallback of its own",
                 )
             continue
-        for scalar in strings_of(step):
+        for _, scalar in placeholder_strings(step):
             match = _ITEM.search(str(scalar.value))
             if match is not None:
                 yield error(
@@ -77,25 +76,6 @@ def check(ctx: RuleContext) -> Iterator[Diagnostic]:
                     f"step `{step.id}` reads `${{{{ item }}}}`, but it has no `for_each`",
                     "add `for_each` and `max_items`, or make it the fallback of a for_each step",
                 )
-
-
-def strings_of(step: SourceStep) -> Iterator[ScalarNode]:
-    """The string scalars of the fields placeholders may appear in."""
-    for name in ("command", "args", "env", "cwd"):
-        node = step.node.get(name)
-        if node is not None:
-            yield from _strings(node)
-
-
-def _strings(node: Node) -> Iterator[ScalarNode]:
-    if isinstance(node, ScalarNode) and isinstance(node.value, str):
-        yield node
-    elif isinstance(node, SeqNode):
-        for item in node.items:
-            yield from _strings(item)
-    elif isinstance(node, MapNode):
-        for _, value in node.entries:
-            yield from _strings(value)
 
 
 def _for_each(ctx: RuleContext, reader: str, text: str, span: Span) -> Iterator[Diagnostic]:
