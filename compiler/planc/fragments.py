@@ -7,14 +7,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 
 from planc.diagnostics import Diagnostic, DiagnosticError, Span, error
-from planc.load import MAX_PLAN_BYTES, load_document
+from planc.load import MAX_PLAN_BYTES, load_document, too_large
 from planc.nodes import Document, MapNode, Node, ScalarNode, SeqNode, map_strings, with_entries
 from planc.sourcemap import LINE_BLOCK, SourceFile, SourceMap, shift
 from planc.suggest import did_you_mean
+from planrun.reads import InputTooLarge, read_bounded
 
 CODES = {
     "include-invalid": (
@@ -141,11 +141,11 @@ class _Expander:
         return self.fragment(fragment, item, str(ns.value), path, (*stack, real))
 
     def load(self, display: str, path: str, target: ScalarNode) -> MapNode | None:
+        refused: DiagnosticError | None = None
         try:
-            if not stat.S_ISREG(os.stat(display).st_mode):  # a FIFO would block, /dev/zero
-                raise OSError(0, "not a regular file")
-            with open(display, "rb") as handle:
-                data = handle.read(MAX_PLAN_BYTES + 1)
+            data = read_bounded(display, MAX_PLAN_BYTES, regular=True)
+        except InputTooLarge as exc:  # said as load_document says it, in the included file
+            data, refused = b"", DiagnosticError([too_large(display, exc.size)])
         except OSError as exc:
             self.fail(
                 path,
@@ -161,6 +161,8 @@ class _Expander:
             SourceFile(display, text, hashlib.sha256(data).hexdigest(), origin)
         )
         try:
+            if refused is not None:
+                raise refused
             document = load_document(display, data)
         except DiagnosticError as exc:  # positioned in the included file already: shift them
             for d in exc.diagnostics:

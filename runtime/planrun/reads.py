@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 
 # 32 MiB: a 100k-step plan is about 30 MB; anything larger is a mistake or an attack. The limit
 # of plans and params files (docs/cli.md, "Input limits").
@@ -26,13 +27,23 @@ class InputTooLarge(Exception):
         super().__init__(f"{path} holds {held} the {limit} bytes ({limit >> 20} MiB) allowed")
 
 
-def read_bounded(path: str, limit: int = MAX_INPUT_BYTES) -> bytes:
+def read_bounded(path: str, limit: int = MAX_INPUT_BYTES, *, regular: bool = False) -> bytes:
     """The bytes of the file at `path`; InputTooLarge past `limit` (a regular file is refused
-    from its size before anything is read); OSError as open() and read() raise it."""
-    with open(path, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size > limit:
-            raise InputTooLarge(path, size, limit)
+    from its size before anything is read); OSError as open() and read() raise it. With
+    `regular`, anything but a regular file (a FIFO, /dev/zero, a directory) is refused with
+    OSError "not a regular file": checked on the file opened (never stat, then open), which a
+    FIFO cannot block."""
+    if regular:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        handle = open(fd, "rb")  # noqa: SIM115 - closed by the with below
+    else:
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
+    with handle:
+        st = os.fstat(handle.fileno())
+        if regular and not stat.S_ISREG(st.st_mode):
+            raise OSError(0, "not a regular file")
+        if st.st_size > limit:
+            raise InputTooLarge(path, st.st_size, limit)
         data = handle.read(limit + 1)
     if len(data) > limit:
         raise InputTooLarge(path, None, limit)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from planc.load import MAX_PLAN_BYTES
 from planc.pipeline import Compilation, compile_file
 
 
@@ -543,4 +544,41 @@ def test_an_include_of_something_else_than_a_file_is_refused(tmp_path: Path) -> 
     )
     assert problems(plan) == [
         "plan.yaml:3:14: include-not-found: cannot read /dev/zero: not a regular file"
+    ]
+
+
+def test_an_include_of_a_named_pipe_is_refused_without_blocking(tmp_path: Path) -> None:
+    """The file is checked once opened (no stat, then open): a FIFO nobody writes to is
+    opened without waiting for a writer and refused."""
+    os.mkfifo(tmp_path / "pipe.yaml")
+    plan = write(
+        tmp_path / "plan.yaml",
+        """
+        plan_id: D
+        steps:
+          - include: pipe.yaml
+            id: z
+        """,
+    )
+    assert problems(plan) == [
+        "plan.yaml:3:14: include-not-found: cannot read pipe.yaml: not a regular file"
+    ]
+
+
+def test_an_include_past_the_size_limit_is_refused_from_its_size(tmp_path: Path) -> None:
+    """Refused before a byte is read, with the file's own size, at line 1 of the included file."""
+    with open(tmp_path / "big.yaml", "wb") as big:
+        big.truncate(MAX_PLAN_BYTES + 5)  # sparse: nothing written
+    plan = write(
+        tmp_path / "plan.yaml",
+        """
+        plan_id: D
+        steps:
+          - include: big.yaml
+            id: z
+        """,
+    )
+    assert problems(plan) == [
+        f"big.yaml:1:1: file-too-large: the plan file is {MAX_PLAN_BYTES + 5} bytes; the limit"
+        f" is {MAX_PLAN_BYTES} bytes (32 MiB) (included from plan.yaml:3)"
     ]
