@@ -10,7 +10,8 @@ Here: spec (LaunchSpec, Started, Finished, the limits), spawn (starting the main
 (log files, masked pumps, stderr's tail), attempt (one tracked attempt), reaping (the wait loop's
 work: deadlines, kills, orphans), orphans (subreaper, attempt tags), process_set (ProcessSet),
 leftovers (kill_leftover, for resume). May import: the runtime's leaf modules (procinfo, safefs,
-failure, masking, writes), never the store, the executor or planc. Import from here.
+failure, masking, writes; launcher for types only), never the store, the executor or planc.
+Import from here.
 """
 
 from planrun.process.leftovers import kill_leftover
