@@ -22,14 +22,14 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from planrun.console import EVENT_STATUS, FAILURES, FINAL, SYMBOLS, command_text
-from planrun.events import Event
+from planrun.events import EVENT_STATUS, FAILURE_EVENTS, FINAL_EVENTS, Event
 from planrun.failure import tail_block
 from planrun.printable import printable
 from planrun.views.style import (
     FINAL_STATUSES,
     RICH_STYLES,
     ColorMode,
+    command_text,
     format_duration,
     symbol,
     use_color,
@@ -121,7 +121,7 @@ class LiveView:
         step_id = event.step_id
         if event.type == "step_expanded":  # a fan-out's instances are steps of the run too
             self.total += len(event.payload.get("instances", ()))
-        if step_id is None or event.type not in SYMBOLS:
+        if step_id is None or event.type not in EVENT_STATUS:
             return
         step_id = printable(step_id)  # every text from the plan or a step is made printable
         if event.type == "step_started":
@@ -135,7 +135,7 @@ class LiveView:
                 running.waiting = True
             self._print_failure(event, retrying=True)
             return
-        if event.type not in FINAL:
+        if event.type not in FINAL_EVENTS:
             return  # step_recovered: the result line already went by
         self.running.pop(step_id, None)
         status = EVENT_STATUS[event.type]
@@ -148,7 +148,7 @@ class LiveView:
                 str(event.payload.get("reason") or event.payload.get("detail") or "")
             )
         self.recent.appendleft((status, step_id, detail))
-        if event.type in FAILURES or event.type == "step_cancelled":
+        if event.type in FAILURE_EVENTS or event.type == "step_cancelled":
             self._print_failure(event, retrying=False)
 
     def _started(self, step_id: str, event: Event) -> None:
@@ -159,7 +159,7 @@ class LiveView:
                 if path:
                     running.tails.append((marker, LogTail(str(path))))
             command = f" $ {printable(command_text(event.payload))}"
-            line = Text.assemble((f"▶ {step_id}", "cyan"), (command, "dim"))
+            line = Text.assemble((f"{symbol('running')} {step_id}", RICH_STYLES["running"]), (command, "dim"))
             self.console.print(line, highlight=False)
         self.running[step_id] = running
 
@@ -168,7 +168,7 @@ class LiveView:
     def _print_failure(self, event: Event, *, retrying: bool) -> None:
         payload = event.payload
         status = "retrying" if retrying else EVENT_STATUS[event.type]
-        mark = SYMBOLS[event.type]
+        mark = symbol(EVENT_STATUS[event.type])
         line = Text.assemble((f"{mark} {printable(event.step_id or '')}", RICH_STYLES[status]))
         line.append(f" {printable(str(payload.get('reason') or ''))}")
         if retrying:
@@ -217,7 +217,7 @@ class LiveView:
                 line.append(f"  {symbol(status)} {self.counts[status]}", RICH_STYLES[status])
         active = sum(1 for r in self.running.values() if not r.waiting)
         if active:
-            line.append(f"  ▶ {active} running", RICH_STYLES["running"])
+            line.append(f"  {symbol('running')} {active} running", RICH_STYLES["running"])
         line.append(f"  {format_duration(self.clock() - self.started)}", "dim")
         return line
 

@@ -5,10 +5,8 @@
 
 const PlanViews = (() => {
   const SVG_NS = "http://www.w3.org/2000/svg";
-  const SYMBOLS = {
-    pending: "·", running: "▶", success: "✓", failed: "✗", timed_out: "⏱", skipped: "⊘",
-    upstream_failed: "↯", cancelled: "⊗", interrupted: "‖", retrying: "↻",
-  };
+  // The status symbols are planrun.views.style.SYMBOLS, embedded in the page by render_page.
+  const SYMBOLS = JSON.parse(document.getElementById("status-symbols").textContent);
   const STATUS_ORDER = [
     "failed", "timed_out", "upstream_failed", "running", "retrying", "success", "skipped",
     "cancelled", "pending"];
