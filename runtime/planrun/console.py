@@ -49,6 +49,7 @@ def reporter(
     color: ColorMode = "auto",
     live: bool | None = None,
     plan_steps: Sequence[Mapping[str, Any]] = (),
+    groups: Mapping[str, Mapping[str, Any]] | None = None,  # the IR's: matrices, fan-outs
 ) -> Observer:
     """The human view of a run on `stream`: live on a terminal (unless -q), else plain lines."""
     if live is None:
@@ -59,7 +60,7 @@ def reporter(
         except ImportError:
             pass
         else:
-            return LiveView.on_stream(stream, total, verbose=verbose, color=color)
+            return LiveView.on_stream(stream, total, verbose=verbose, color=color, groups=groups)
     return LineReporter(
         stream,
         total,

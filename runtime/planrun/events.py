@@ -55,7 +55,14 @@ EVENT_STATUS = {
 }
 # The events that end a step, and those of them that are its failures.
 FINAL_EVENTS = frozenset(
-    {STEP_SUCCEEDED, STEP_FAILED, STEP_TIMED_OUT, STEP_SKIPPED, STEP_UPSTREAM_FAILED, STEP_CANCELLED}
+    {
+        STEP_SUCCEEDED,
+        STEP_FAILED,
+        STEP_TIMED_OUT,
+        STEP_SKIPPED,
+        STEP_UPSTREAM_FAILED,
+        STEP_CANCELLED,
+    }
 )
 FAILURE_EVENTS = frozenset({STEP_FAILED, STEP_TIMED_OUT})
 

@@ -83,6 +83,7 @@ const PlanViews = (() => {
       this.opts = opts || {};
       this.filter = new Set();
       this.search = "";
+      this.expanded = new Set(); // the groups shown open (kept across live updates)
       this.selected = null;
       this.data = null;
       this.now = Date.now();
@@ -107,6 +108,8 @@ const PlanViews = (() => {
       this.data = data;
       this.now = nowMs;
       this.steps = new Map(data.steps.map((s) => [s.step_id, s]));
+      this.groupOf = new Map();
+      for (const group of data.groups || []) for (const id of group.members) this.groupOf.set(id, group);
       this.renderHeader();
       this.renderGrid();
       this.renderTimeline();
@@ -128,6 +131,11 @@ const PlanViews = (() => {
       for (const node of document.querySelectorAll(".selected-row")) node.classList.remove("selected-row");
       for (const node of document.querySelectorAll("svg .edge.hl")) node.classList.remove("hl");
       if (stepId === null) return;
+      const group = this.groupOf && this.groupOf.get(stepId);
+      if (group && !this.expanded.has(group.name)) {  // its tile is inside a folded group
+        this.expanded.add(group.name);
+        this.renderTiles();
+      }
       const key = CSS.escape(stepId);
       for (const node of document.querySelectorAll(`.tile[data-step="${key}"], .node[data-step="${key}"]`)) {
         node.classList.add("selected");
@@ -196,30 +204,76 @@ const PlanViews = (() => {
       this.renderTiles();
     }
 
+    /* A matrix's or a fan-out's instances are one group row (counts per status) that opens to
+       their tiles; the row stands where its first instance would. */
     renderTiles() {
       const fragment = document.createDocumentFragment();
       const needle = this.search.toLowerCase();
+      const drawn = new Set();
       for (const step of this.data.steps) {
-        const status = statusOf(step);
-        if (this.filter.size && !this.filter.has(status)) continue;
-        if (needle && !step.step_id.toLowerCase().includes(needle)) continue;
-        const duration = stepDuration(step, this.now);
-        const label = [`${step.step_id}: ${status}`];
-        if (step.attempts > 1) label.push(`${step.attempts} attempts`);
-        if (step.exit_code !== null) label.push(`exit ${step.exit_code}`);
-        if (step.reason) label.push(step.reason);
-        if (step.tolerated) label.push(`tolerated (${step.tolerated})`);
-        else if (step.recovered_by) label.push(`recovered by ${step.recovered_by}`);
-        fragment.append(el("div", {
-          class: `tile s-${status}${step.step_id === this.selected ? " selected" : ""}`,
-          role: "listitem", tabindex: 0, "data-step": step.step_id, "data-status": status,
-          title: `${label.join(" · ")}\n${step.command}`, "aria-label": label.join(", "),
-          onclick: () => this.select(step.step_id),
-        }, el("span", { class: "sym" }, SYMBOLS[status] || "?"), el("span", { class: "id" }, step.step_id),
-        el("span", { class: "dur" }, (step.attempts > 1 ? `×${step.attempts} ` : "") + fmtDuration(duration))));
+        const group = this.groupOf.get(step.step_id);
+        if (!group) {
+          if (this.shows(step, needle)) fragment.append(this.tile(step));
+        } else if (!drawn.has(group.name)) {
+          drawn.add(group.name);
+          const row = this.groupRow(group, needle);
+          if (row) fragment.append(row);
+        }
       }
       this.tiles.replaceChildren(fragment);
       if (!this.tiles.childElementCount) this.tiles.append(el("div", { class: "empty" }, "no step matches"));
+    }
+
+    shows(step, needle) {
+      if (this.filter.size && !this.filter.has(statusOf(step))) return false;
+      return !needle || step.step_id.toLowerCase().includes(needle);
+    }
+
+    groupRow(group, needle) {
+      const members = group.members.map((id) => this.steps.get(id)).filter(Boolean);
+      // A search for the group's name shows all of it.
+      const query = group.name.toLowerCase().includes(needle) ? "" : needle;
+      const shown = members.filter((step) => this.shows(step, query));
+      if (!shown.length) return null;
+      const counts = {};
+      for (const step of members) counts[statusOf(step)] = (counts[statusOf(step)] || 0) + 1;
+      const present = STATUS_ORDER.filter((s) => counts[s]);
+      const open = this.expanded.has(group.name);
+      const toggle = () => {
+        if (open) this.expanded.delete(group.name); else this.expanded.add(group.name);
+        this.renderTiles();
+      };
+      const what = `${members.length} ${group.kind === "matrix" ? "matrix instances" : "instances"}`;
+      const summary = present.map((s) => `${counts[s]} ${s}`).join(", ");
+      const head = el("div", {
+        class: `group-head s-${present[0] || "pending"}`, role: "button", tabindex: 0,
+        "aria-expanded": open ? "true" : "false", "aria-label": `${group.name}: ${what}, ${summary}`,
+        onclick: toggle,
+      }, el("span", { class: "fold" }, open ? "▾" : "▸"), el("span", { class: "id" }, group.name),
+      el("span", { class: "muted" }, what),
+      ...present.map((s) => el("span", { class: `count s-${s}`, "data-status": s, title: s },
+        `${SYMBOLS[s] || "?"} ${counts[s]}`)));
+      const body = open ? el("div", { class: "grid members", role: "list" }, ...shown.map((s) => this.tile(s))) : null;
+      return el("div", { class: "group", role: "listitem", "data-group": group.name, "data-kind": group.kind },
+        head, body);
+    }
+
+    tile(step) {
+      const status = statusOf(step);
+      const duration = stepDuration(step, this.now);
+      const label = [`${step.step_id}: ${status}`];
+      if (step.attempts > 1) label.push(`${step.attempts} attempts`);
+      if (step.exit_code !== null) label.push(`exit ${step.exit_code}`);
+      if (step.reason) label.push(step.reason);
+      if (step.tolerated) label.push(`tolerated (${step.tolerated})`);
+      else if (step.recovered_by) label.push(`recovered by ${step.recovered_by}`);
+      return el("div", {
+        class: `tile s-${status}${step.step_id === this.selected ? " selected" : ""}`,
+        role: "listitem", tabindex: 0, "data-step": step.step_id, "data-status": status,
+        title: `${label.join(" · ")}\n${step.command}`, "aria-label": label.join(", "),
+        onclick: () => this.select(step.step_id),
+      }, el("span", { class: "sym" }, SYMBOLS[status] || "?"), el("span", { class: "id" }, step.step_id),
+      el("span", { class: "dur" }, (step.attempts > 1 ? `×${step.attempts} ` : "") + fmtDuration(duration)));
     }
 
     /* --- timeline (Gantt) ---------------------------------------------------------------- */
@@ -300,8 +354,10 @@ const PlanViews = (() => {
       const height = PAD * 2 + dag.rows * (H + GY) - GY;
       const chart = svg("svg", { width, height, id: "dag", role: "img",
         "aria-label": `dependency graph of ${this.data.steps.length} steps` });
+      // A fan-out's instances, made at run time, have no node: their fan-out step stands for them.
+      const drawn = this.data.steps.filter((step) => dag.nodes[step.step_id]);
       const edges = svg("g", {});
-      for (const step of this.data.steps) {
+      for (const step of drawn) {
         const [x2, y2] = pos(step.step_id);
         for (const dep of step.depends_on) {
           const [x1, y1] = pos(dep);
@@ -312,7 +368,7 @@ const PlanViews = (() => {
         }
       }
       const nodes = svg("g", {});
-      for (const step of this.data.steps) {
+      for (const step of drawn) {
         const [px, py] = pos(step.step_id);
         const status = statusOf(step);
         nodes.append(svg("g", {
