@@ -13,7 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = {"planrun": ROOT / "runtime" / "planrun", "planc": ROOT / "compiler" / "planc"}
+PACKAGES = {
+    "planrun": ROOT / "runtime" / "planrun",
+    "planc": ROOT / "compiler" / "planc",
+    "grammar": ROOT / "grammar",
+}
 
 Graph = dict[str, set[str]]
 
