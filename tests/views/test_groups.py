@@ -59,6 +59,11 @@ def check_groups(page: Any) -> None:
     assert [counts.nth(i).get_attribute("data-status") for i in range(2)] == ["failed", "success"]
     assert "s-failed" in (head.get_attribute("class") or "")  # drawn in its worst status' colour
     assert page.locator('.tile[data-step^="test-"]').count() == 0  # folded
+    # ... on the timeline too: one row for the group, with every instance's bar
+    label = page.locator('#timeline .row-label[data-group="test"]')
+    assert label.text_content() == "▸ test[*]"
+    assert page.locator('#timeline .row-label[data-step^="test-"]').count() == 0
+    assert page.locator('#timeline rect.bar[data-step^="test-"]').count() == len(MATRIX)
 
     fanout = page.locator('.group[data-group="each"]')
     assert fanout.get_attribute("data-kind") == "for_each"
@@ -70,6 +75,8 @@ def check_groups(page: Any) -> None:
 
     head.click()
     expect(head).to_have_attribute("aria-expanded", "true")
+    expect(label).to_have_count(0)  # opened on the timeline too: a row per instance
+    expect(page.locator('#timeline .row-label[data-step^="test-"]')).to_have_count(len(MATRIX))
     tiles = matrix.locator(".tile")
     assert [tiles.nth(i).get_attribute("data-step") for i in range(tiles.count())] == MATRIX
     assert matrix.locator('.tile[data-status="failed"]').get_attribute("data-step") == "test-3.12-2"
@@ -80,13 +87,19 @@ def check_groups(page: Any) -> None:
     page.locator('.chip[data-status="failed"]').click()
     expect(tiles).to_have_count(5)
 
-    head.click()  # and folds again
+    head.click()  # folds again
+    expect(tiles).to_have_count(0)
+    expect(label).to_have_count(1)
+    label.click()  # the timeline's group row opens it as well
+    expect(tiles).to_have_count(len(MATRIX))
+    head.click()
     expect(tiles).to_have_count(0)
     # Selecting an instance elsewhere (its bar on the timeline) opens its group at its tile.
     page.locator('#timeline rect.bar[data-step="each[2]"]').click()
     selected = fanout.locator('.tile[data-step="each[2]"]')
     expect(selected).to_have_class("tile s-success selected")
     expect(fanout.locator(".group-head")).to_have_attribute("aria-expanded", "true")
+    expect(page.locator('#timeline .row-label[data-step="each[2]"]')).to_have_count(1)
 
 
 def test_the_report_folds_instances_into_group_rows(

@@ -132,10 +132,7 @@ const PlanViews = (() => {
       for (const node of document.querySelectorAll("svg .edge.hl")) node.classList.remove("hl");
       if (stepId === null) return;
       const group = this.groupOf && this.groupOf.get(stepId);
-      if (group && !this.expanded.has(group.name)) {  // its tile is inside a folded group
-        this.expanded.add(group.name);
-        this.renderTiles();
-      }
+      if (group && !this.expanded.has(group.name)) this.toggleGroup(group.name);  // it was folded
       const key = CSS.escape(stepId);
       for (const node of document.querySelectorAll(`.tile[data-step="${key}"], .node[data-step="${key}"]`)) {
         node.classList.add("selected");
@@ -224,6 +221,13 @@ const PlanViews = (() => {
       if (!this.tiles.childElementCount) this.tiles.append(el("div", { class: "empty" }, "no step matches"));
     }
 
+    /* Open or fold a group in the grid and on the timeline alike. */
+    toggleGroup(name) {
+      if (this.expanded.has(name)) this.expanded.delete(name); else this.expanded.add(name);
+      this.renderTiles();
+      this.renderTimeline();
+    }
+
     shows(step, needle) {
       if (this.filter.size && !this.filter.has(statusOf(step))) return false;
       return !needle || step.step_id.toLowerCase().includes(needle);
@@ -239,10 +243,7 @@ const PlanViews = (() => {
       for (const step of members) counts[statusOf(step)] = (counts[statusOf(step)] || 0) + 1;
       const present = STATUS_ORDER.filter((s) => counts[s]);
       const open = this.expanded.has(group.name);
-      const toggle = () => {
-        if (open) this.expanded.delete(group.name); else this.expanded.add(group.name);
-        this.renderTiles();
-      };
+      const toggle = () => this.toggleGroup(group.name);
       const what = `${members.length} ${group.kind === "matrix" ? "matrix instances" : "instances"}`;
       const summary = present.map((s) => `${counts[s]} ${s}`).join(", ");
       const head = el("div", {
@@ -280,14 +281,18 @@ const PlanViews = (() => {
 
     renderTimeline() {
       const { run } = this.data;
-      const byStep = new Map();
+      // One row per step; a folded group's instances share one row (`each[*]`), bars and all.
+      const byRow = new Map();
       for (const a of this.data.attempts) {
-        if (!byStep.has(a.step_id)) byStep.set(a.step_id, []);
-        byStep.get(a.step_id).push(a);
+        const group = this.groupOf.get(a.step_id);
+        const folded = group && !this.expanded.has(group.name) ? group : null;
+        const key = folded ? `[*]${folded.name}` : a.step_id;
+        if (!byRow.has(key)) byRow.set(key, { stepId: folded ? null : a.step_id, group: folded, attempts: [] });
+        byRow.get(key).attempts.push(a);
       }
-      const rows = [...byStep.entries()].sort((x, y) =>
-        parseTs(x[1][0].started_at) - parseTs(y[1][0].started_at) ||
-        this.steps.get(x[0]).ordinal - this.steps.get(y[0]).ordinal);
+      const first = (row) => Math.min(...row.attempts.map((a) => parseTs(a.started_at)));
+      const rows = [...byRow.values()].sort((x, y) => first(x) - first(y) ||
+        this.steps.get(x.attempts[0].step_id).ordinal - this.steps.get(y.attempts[0].step_id).ordinal);
       const t0 = parseTs(run.started_at);
       let t1 = run.finished_at ? parseTs(run.finished_at) : this.now;
       for (const a of this.data.attempts) t1 = Math.max(t1, a.finished_at ? parseTs(a.finished_at) : this.now);
@@ -312,23 +317,24 @@ const PlanViews = (() => {
       chart.append(axis);
       const bars = svg("g", { class: "bars" });
       this.criticalSteps = new Set(this.data.bound ? this.data.bound.critical_path : []);
-      rows.forEach(([stepId, attempts], i) => {
+      rows.forEach(({ stepId, group, attempts }, i) => {
         const y = top + i * rowH;
-        const rowClass = `row-bg${i % 2 ? " odd" : ""}${stepId === this.selected ? " selected-row" : ""}`;
-        bars.append(svg("rect", { class: rowClass,
-          x: 0, y, width, height: rowH, "data-step": stepId }));
-        bars.append(svg("text", { class: "row-label", x: 4, y: y + rowH - 5, "data-step": stepId,
-          onclick: () => this.select(stepId) }, clip(stepId, 30)));
+        const rowClass = `row-bg${i % 2 ? " odd" : ""}${stepId !== null && stepId === this.selected ? " selected-row" : ""}`;
+        const key = group ? { "data-group": group.name } : { "data-step": stepId };
+        bars.append(svg("rect", { class: rowClass, x: 0, y, width, height: rowH, ...key }));
+        bars.append(svg("text", { class: "row-label", x: 4, y: y + rowH - 5, ...key,
+          onclick: () => group ? this.toggleGroup(group.name) : this.select(stepId) },
+        group ? `▸ ${clip(group.name, 26)}[*]` : clip(stepId, 30)));
         for (const a of attempts) {
           const start = parseTs(a.started_at);
           const end = a.finished_at ? parseTs(a.finished_at) : this.now;
           const status = a.status;
-          const critical = this.criticalSteps.has(stepId) ? " critical" : "";
+          const critical = this.criticalSteps.has(a.step_id) ? " critical" : "";
           const bar = svg("rect", {
             class: `bar s-${status}${critical}`, x: x(start), y: y + 2, height: rowH - 4, rx: 2,
-            width: Math.max(2, x(end) - x(start)), "data-step": stepId, "data-attempt": a.attempt,
-            "data-status": status, onclick: () => this.select(stepId),
-          }, svg("title", {}, `${stepId} · attempt ${a.attempt} · ${status}` +
+            width: Math.max(2, x(end) - x(start)), "data-step": a.step_id, "data-attempt": a.attempt,
+            "data-status": status, onclick: () => this.select(a.step_id),
+          }, svg("title", {}, `${a.step_id} · attempt ${a.attempt} · ${status}` +
             ` · ${fmtDuration(a.duration_sec !== null ? a.duration_sec : (end - start) / 1000)}` +
             (a.reason ? ` · ${a.reason}` : "")));
           bars.append(bar);
