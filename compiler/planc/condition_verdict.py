@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import TypeGuard
 
-from planc.condition_syntax import (
+from planc.model import SourceStep
+from planrun import trigger_rules as tr
+from planrun.conditions import (
     STATUSES,
     And,
     Compare,
@@ -20,8 +22,6 @@ from planc.condition_syntax import (
     Or,
     StepRef,
 )
-from planc.model import SourceStep
-from planrun import trigger_rules as tr
 
 ALL_STATUSES = frozenset(STATUSES)
 FAILED = frozenset({"failed", "timed_out"})
