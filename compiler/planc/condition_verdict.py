@@ -12,6 +12,7 @@ from typing import TypeGuard
 from planc.model import SourceStep
 from planrun import trigger_rules as tr
 from planrun.conditions import (
+    MEMBERSHIP_OPS,
     STATUSES,
     And,
     Compare,
@@ -99,7 +100,7 @@ def constant_value(node: Expr, outcomes: Outcomes) -> bool | None:
 
 
 def _status_test(node: Compare, outcomes: Outcomes) -> bool | None:
-    if node.op in ("in", "not in"):
+    if node.op in MEMBERSHIP_OPS:
         if not is_status_of(node.left, outcomes) or not isinstance(node.right, ListLit):
             return None
         found = _contains(outcomes[node.left.step], {item.value for item in node.right.items})

@@ -23,6 +23,8 @@ from planc.condition_syntax import (
     end_of,
 )
 from planrun.conditions import (
+    MEMBERSHIP_OPS,
+    ORDERING_OPS,
     STATUSES,
     And,
     Compare,
@@ -175,7 +177,6 @@ _BOOLEAN_EXAMPLES = {
     "attempts": " > 1",
     "duration_sec": " > 60",
 }
-_ORDERING_OPS = ("<", "<=", ">", ">=")
 
 
 def _literal_type(value: Value) -> Type:
@@ -252,9 +253,9 @@ class _Checker:
 
     def compare(self, node: Compare) -> None:
         left, right = self._type(node.left), self._type(node.right)
-        if node.op in ("in", "not in"):
+        if node.op in MEMBERSHIP_OPS:
             self._membership(node, left)
-        elif node.op in _ORDERING_OPS:
+        elif node.op in ORDERING_OPS:
             self._ordering(node, left, right)
         elif not _comparable(left, right):
             verdict = "always false" if node.op == "==" else "always true"

@@ -25,7 +25,9 @@ MAX_DEPTH = 200
 # The statuses a condition can see: the steps it reads have all finished.
 STATUSES = ("success", "failed", "timed_out", "skipped", "upstream_failed", "cancelled")
 ATTRIBUTES = ("status", "exit_code", "attempts", "duration_sec")
-COMPARE_OPS = ("==", "!=", "<", "<=", ">", ">=", "in", "not in")
+ORDERING_OPS = ("<", "<=", ">", ">=")  # numbers only
+MEMBERSHIP_OPS = ("in", "not in")  # a list of literals on the right
+COMPARE_OPS = ("==", "!=", *ORDERING_OPS, *MEMBERSHIP_OPS)
 _ORDERING: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt,
     "<=": operator.le,
@@ -267,7 +269,7 @@ def _check_node(node: Any, role: str, where: str) -> list[tuple[Any, str, str]]:
     if kind == "compare":
         op = node.get("op")
         _require(op in COMPARE_OPS, where, f"unknown comparison operator {op!r}")
-        right_role = "list" if op in ("in", "not in") else "value"
+        right_role = "list" if op in MEMBERSHIP_OPS else "value"
         return [(node.get("left"), "value", "/left"), (node.get("right"), right_role, "/right")]
     if kind == "step":
         _require(isinstance(node.get("step"), str), where, "`step` must be a string")
@@ -335,7 +337,7 @@ class _Evaluation:
     def _compare(self, node: Compare) -> bool:
         op = node.op
         left = self._value(node.left)
-        if op in ("in", "not in"):
+        if op in MEMBERSHIP_OPS:
             items = node.right.items if isinstance(node.right, ListLit) else ()
             found = any(_equal(left, item.value) for item in items)
             return found if op == "in" else not found
