@@ -83,7 +83,7 @@ def open_launcher(url: str | None, ir: IR) -> Launcher | None:
             f"--executor {url}: needs the dask extra (pip install 'plan[dask]'): {exc}"
         ) from None
     from planrun.dask_launcher import DaskLauncher
-    from planrun.executor import secret_names
+    from planrun.run_secrets import secret_names
 
     has_secrets = bool(secret_names(ir)) or any(
         spec.get("secret") for spec in ir.raw["params"].values()
