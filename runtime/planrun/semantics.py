@@ -241,9 +241,8 @@ class PlanState:
         or the failure is final and this is what follows from it (`finished`)."""
         step = self.steps[step_id]
         if should_retry(status, tries, step.retries, self.mode, step.is_cleanup):
-            cap = step.max_retry_delay_sec
-            delay = retry_delay(step.retry_delay_sec, step.retry_backoff, cap, tries + 1)
-            return Retry(step_id, delay)
+            delay, cap = step.retry_delay_sec, step.max_retry_delay_sec
+            return Retry(step_id, retry_delay(delay, step.retry_backoff, cap, tries + 1))
         return self.finished(step_id, status)
 
     def finished(self, step_id: str, status: str) -> list[Action]:
