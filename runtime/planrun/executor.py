@@ -61,6 +61,8 @@ class RunOptions:
 
 
 class Executor(Loop):
+    """A run of `ir` recorded in `store` as `run_id`, its attempts on `options.launcher`."""
+
     def __init__(
         self,
         ir: IR,
