@@ -9,17 +9,17 @@ import click
 
 from planc import __version__, analysis, commands
 from planc.render import FORMATS
+from planrun.cli_group import Program
+from planrun.entry import EXIT_INTERRUPTED
 from planrun.writes import abandon
 
 
 def _run(action: Callable[[], int]) -> None:
+    """Run `action` and exit with its code; an interrupt goes on to planrun.entry (exit 130)."""
     try:
         code = action()
-    except KeyboardInterrupt:
-        sys.stderr.write("planc: interrupted\n")
-        code = 130
     except BrokenPipeError:
-        code = 130
+        code = EXIT_INTERRUPTED
     except OSError as exc:  # the input is read as diagnostics: this is stdout failing
         sys.stderr.write(f"planc: cannot write to stdout: {exc.strerror or exc}\n")
         abandon(sys.stdout.fileno())
@@ -29,7 +29,7 @@ def _run(action: Callable[[], int]) -> None:
     sys.exit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Program, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="planc")
 def main() -> None:
     """Check plans and compile them into frozen IR for planrun."""

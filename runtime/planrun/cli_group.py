@@ -1,0 +1,67 @@
+"""The click group both programs are: an interrupt inside a command reaches planrun.entry (the
+one place that turns it into a line and exit 130), and planrun's default command.
+
+Light on purpose: planc's CLI uses it too, and neither may load the runtime to start.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from click.shell_completion import CompletionItem
+
+from planrun.entry import Interrupted
+
+
+class Program(click.Group):
+    """A program's top-level group."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # click's main would print an empty line and raise Abort; entry says it in one line
+            raise Interrupted from None
+
+
+class DefaultCommandProgram(Program):
+    """`planrun IR.json …` means `planrun run IR.json …`: the first word that is not an option
+    and names no command starts the default command. `--help` says so."""
+
+    def __init__(self, *args: Any, default_command: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.default_command = default_command
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        first = next((a for a in args if not a.startswith("-")), None)
+        if first is not None and first not in self.commands and args[:1] != ["--help"]:
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's help, with the default command's usage under the group's (only in the help:
+        a usage error's lines stay as they were)."""
+        self.format_usage(ctx, formatter)
+        pieces = self.commands[self.default_command].collect_usage_pieces(ctx)
+        formatter.write_usage(ctx.command_path, " ".join(pieces), prefix="  or:  ")
+        self.format_help_text(ctx, formatter)
+        self.format_options(ctx, formatter)
+        self.format_epilog(ctx, formatter)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        default = self.commands[self.default_command]
+        short_help = default.short_help
+        default.short_help = f"(default) {default.get_short_help_str(formatter.width)}"
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            default.short_help = short_help
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        """Commands, and files for the default command's PLAN. A file item first: bash then
+        offers files only when no command matches; zsh and fish offer both."""
+        items = super().shell_complete(ctx, incomplete)
+        if incomplete.startswith("-"):
+            return items
+        return [CompletionItem(incomplete, type="file"), *items]
