@@ -34,10 +34,18 @@ class DefaultCommandProgram(Program):
         self.default_command = default_command
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        first = next((a for a in args if not a.startswith("-")), None)
-        if first is not None and first not in self.commands and args[:1] != ["--help"]:
+        if self._starts_default(ctx, args):
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)
+
+    def _starts_default(self, ctx: click.Context, args: list[str]) -> bool:
+        first = next((a for a in args if not a.startswith("-")), None)
+        if first is not None:
+            return first not in self.commands and args[:1] != ["--help"]
+        # Only options so far: when completing one of the default command's
+        # (`planrun --state-dir <TAB>`), it is the default command's.
+        own = {name for param in self.get_params(ctx) for name in param.opts}
+        return ctx.resilient_parsing and bool(args) and args[0] not in own
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """click's help, with the default command's usage under the group's (only in the help:
