@@ -25,9 +25,28 @@ class Program(click.Group):
             raise Interrupted from None
 
 
+class CompletingCommand(click.Command):
+    """While completing the value of an option (`planrun PLAN --only <TAB>`), the words before
+    that option are parsed: click's parser stops at an option without its value, and the
+    arguments before it (PLAN, which the candidates come from) would be lost."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.resilient_parsing and args and self._takes_a_value(ctx, args[-1]):
+            args = args[:-1]
+        return super().parse_args(ctx, args)
+
+    def _takes_a_value(self, ctx: click.Context, word: str) -> bool:
+        return any(
+            isinstance(param, click.Option) and word in param.opts and not param.is_flag
+            for param in self.get_params(ctx)
+        )
+
+
 class DefaultCommandProgram(Program):
     """`planrun IR.json …` means `planrun run IR.json …`: the first word that is not an option
     and names no command starts the default command. `--help` says so."""
+
+    command_class = CompletingCommand
 
     def __init__(self, *args: Any, default_command: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -67,9 +86,11 @@ class DefaultCommandProgram(Program):
             default.short_help = short_help
 
     def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
-        """Commands, and files for the default command's PLAN. A file item first: bash then
-        offers files only when no command matches; zsh and fish offer both."""
+        """Commands, and the default command's PLAN (files) or options. A file item first: bash
+        then offers files only when no command matches; zsh and fish offer both."""
         items = super().shell_complete(ctx, incomplete)
-        if incomplete.startswith("-"):
-            return items
-        return [CompletionItem(incomplete, type="file"), *items]
+        if not incomplete.startswith("-"):
+            return [CompletionItem(incomplete, type="file"), *items]
+        default = self.commands[self.default_command].shell_complete(ctx, incomplete)
+        offered = {item.value for item in items}
+        return [*items, *(item for item in default if item.value not in offered)]

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable
 import click
 from click.shell_completion import CompletionItem
 
+from planrun.printable import printable
+
 # A candidate is offered only as one plain word: ids are made of these, and a value from a
 # damaged or foreign state.db must not reach the shell's completion line otherwise.
 _PLAIN_WORD = re.compile(r"[A-Za-z0-9_.-]{1,128}")
@@ -63,7 +65,7 @@ def _offered(
     items: dict[str, CompletionItem] = {}
     for value, help_text in found:
         if value.startswith(incomplete) and _PLAIN_WORD.fullmatch(value) and value not in items:
-            items[value] = CompletionItem(value, help=help_text)
+            items[value] = CompletionItem(value, help=help_text and printable(help_text))
     return list(items.values())
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from planrun import runner
+from planrun.cli_group import CompletingCommand
 from planrun.cli_options import COUNT, RunArgs, run_args
 from planrun.executor import RunOptions
 
@@ -50,7 +51,7 @@ def watch_command(exit_with: Callable[[Callable[[], int]], None]) -> click.Comma
     """The command, with the options it shares with `planrun run` (planrun.cli passes in how
     its commands exit)."""
 
-    @click.command()
+    @click.command(cls=CompletingCommand)
     @click.argument("plan", type=click.Path(dir_okay=False))
     @run_args
     @click.option(
