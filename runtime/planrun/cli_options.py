@@ -26,11 +26,14 @@ class Count(click.IntRange):
 
     def __init__(self, least: int) -> None:
         super().__init__(min=least)
+        self.least = least
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        number = click.types.IntParamType.convert(self, value, param, ctx)  # no range check
-        if not self.min <= number <= SQLITE_MAX_INT:
-            self.fail(f"{number} is not in the range {self.min}<=x<={SQLITE_MAX_INT}.", param, ctx)
+        unchecked: Any = self  # click's parsing of an integer, its message naming this type
+        number: int = click.types.IntParamType.convert(unchecked, value, param, ctx)
+        if not self.least <= number <= SQLITE_MAX_INT:
+            bounds = f"{self.least}<=x<={SQLITE_MAX_INT}"
+            self.fail(f"{number} is not in the range {bounds}.", param, ctx)
         return number
 
 
