@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable
 
 import click
+from click.shell_completion import CompletionItem
 
 from planc import __version__, analysis, commands
 from planc.render import FORMATS
@@ -127,8 +128,18 @@ def schema() -> None:
     _run(lambda: commands.schema(sys.stdout))
 
 
+def _codes(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    from planc.codes import all_codes
+
+    return [
+        CompletionItem(code, help=summary)
+        for code, (summary, _) in all_codes().items()
+        if code.startswith(incomplete)
+    ]
+
+
 @main.command()
-@click.argument("code", required=False)
+@click.argument("code", required=False, shell_complete=_codes)
 @click.option("--list", "list_all", is_flag=True, help="List every diagnostic code.")
 def explain(code: str | None, list_all: bool) -> None:
     """Explain a diagnostic CODE, with an example."""

@@ -239,6 +239,7 @@ def test_commands_options_and_files_complete(two_runs: tuple[Path, list[str]]) -
     assert complete("planrun --vers", work) == plain("--version")
     assert complete("planrun watch plan.json --max-r", work) == plain("--max-runs")
     assert complete("planc ch", work, program="planc") == plain("check")
+    assert complete("planc explain no-t", work, program="planc") == plain("no-timeout")
 
 
 @pytest.mark.parametrize("damage", ["missing", "file", "garbage", "group-writable", "bad-plan"])
