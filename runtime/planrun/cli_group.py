@@ -1,7 +1,9 @@
-"""The click group both programs are: an interrupt inside a command reaches planrun.entry (the
-one place that turns it into a line and exit 130), and planrun's default command.
+"""The click groups of both programs: an interrupt inside a command reaches planrun.entry (the
+one place that turns it into a line and exit 130); planrun's default command, shown in its help;
+completion of an option's value that sees the words before it.
 
-Light on purpose: planc's CLI uses it too, and neither may load the runtime to start.
+Light on purpose (click and planrun.entry only): planc's CLI uses it too, and planc must not
+load the runtime to start.
 """
 
 from __future__ import annotations

@@ -22,8 +22,6 @@ from planrun.printable import printable
 _PLAIN_WORD = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 _RUNS_OFFERED = 200
 
-Completer = Callable[[click.Context, click.Parameter, str], list[CompletionItem]]
-
 
 def directories(
     ctx: click.Context, param: click.Parameter, incomplete: str
