@@ -28,6 +28,7 @@ from planrun.executor import (
     secret_names,
 )
 from planrun.ir import IR, IRError, load_ir, parse_if_ir, parse_ir
+from planrun.launcher import kill_remote_leftovers
 from planrun.params import ParamError, bind, parse_assignments, read_params_file
 from planrun.printable import printable
 from planrun.reads import MAX_IR_BYTES, InputTooLarge, not_utf8, read_bounded
@@ -301,6 +302,7 @@ def resume(
         )
         params = _resumed_params(ir, run_id, recorded, secret_assignments)
         killed = kill_leftovers(info.running_attempts, grace, tags)
+        killed += kill_remote_leftovers(options.launcher, info.running_attempts, tags)
         changed: dict[str, Any] = {"ir_digest": ir.digest} if ir_changed else {}
         store.emit(
             run_id, "run_resumed", pid=os.getpid(), previous_status=info.previous_status, **changed
