@@ -13,9 +13,10 @@ import contextlib
 import ipaddress
 import os
 import socket
+import threading
 import time
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -52,6 +53,7 @@ class _Remote:
     placed: bool = False
     stopping: bool = False  # cancelled by planrun (else a dropped future is a lost attempt)
     held: tuple[Finished, float] | None = None  # lost: its end, held until then (monotonic)
+    echoed: dict[str, int] = field(default_factory=lambda: {"stdout": 0, "stderr": 0})
 
 
 def scheduler_address(url: str) -> str:
@@ -99,6 +101,7 @@ class DaskLauncher:
         self.placed: deque[dict[str, Any]] = deque()  # raw, from the workers
         self.placed_out: list[Placement] = []
         self.dead: set[str] = set()  # tags whose tree a worker confirmed dead after a loss
+        self.echo_lock = threading.Lock()  # live chunks (the client's thread) and results
         self.token = os.urandom(4).hex()
         self.seq = 0
 
@@ -266,6 +269,21 @@ class DaskLauncher:
                 os.pwrite(fd, msg["data"], int(msg["offset"]))
             finally:
                 os.close(fd)
+        self._echo(remote, msg["stream"], msg["data"], int(msg["offset"]))
+
+    def _echo(self, remote: _Remote, stream: str, data: bytes, offset: int) -> None:
+        """`planrun exec`: a remote attempt's (masked) output on our stdout/stderr, each byte
+        once and in order: what follows what was echoed, from a live chunk or the result."""
+        if remote.spec.echo_fds is None:
+            return
+        with self.echo_lock:
+            done = remote.echoed[stream]
+            if offset > done or offset + len(data) <= done:
+                return  # a gap (the result fills it) or echoed already
+            remote.echoed[stream] = offset + len(data)
+            fd = remote.spec.echo_fds[0 if stream == "stdout" else 1]
+            with contextlib.suppress(OSError):  # a closed pipe ends the echo, never the step
+                _write_all(fd, data[done - offset :])
 
     def _stop(self, tags: list[str], hard: bool) -> None:
         from planrun.dask_worker import stop_attempts
@@ -300,8 +318,10 @@ class DaskLauncher:
             placed = Placement(key, result["worker"], result["host"], result["pid"])
             self.placed_out.append(placed)
         _write(spec.stdout_path, spec.log_dir_fd, result["stdout"] or b"")
+        self._echo(remote, "stdout", result["stdout"] or b"", 0)
         if spec.stderr_path != spec.stdout_path:
             _write(spec.stderr_path, spec.log_dir_fd, result["stderr"] or b"")
+            self._echo(remote, "stderr", result["stderr"] or b"", 0)
         if result["outputs"]:
             _write(spec.env["PLAN_OUTPUT"], spec.log_dir_fd, result["outputs"])
         return replace(finished, key=key)  # the agent knew it by its tag
@@ -324,11 +344,15 @@ def _write(path: str, dir_fd: int | None, data: bytes) -> None:
     name = os.path.basename(path) if dir_fd is not None else path
     fd = create_private(name, dir_fd=dir_fd)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        _write_all(fd, data)
     finally:
         os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _connect(address: str) -> Client:

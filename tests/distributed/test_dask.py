@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -629,3 +630,91 @@ def test_resume_kills_by_tag_on_every_worker_what_a_killed_planrun_left_running(
     assert (work / "done").read_text() == "x\n"
     assert len((work / "starts").read_text().split()) == 2
     assert collect(state, 0).statuses == {"job": "success"}
+
+
+def test_planrun_exec_runs_the_command_on_a_worker_with_its_output_live_and_masked(
+    tmp_path: Path, cluster: Cluster
+) -> None:
+    script = 'echo out; echo err >&2; echo "token $TOKEN"; exit 3'
+    done = planrun_cli(
+        "exec", "--state-dir", "state", "--secret", "TOKEN", "--executor", cluster.url, "--",
+        "sh", "-c", script, cwd=tmp_path, env={"TOKEN": "s3cr3t-exec-value"},
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr  # the command's own status, as locally
+    assert done.stdout == "out\ntoken ***\n"
+    assert "\nerr\n" in done.stderr
+    assert "s3cr3t-exec-value" not in done.stderr
+    result = collect(tmp_path / "state", 3)
+    assert [e.type for e in result.events if e.step_id == "sh"] == [
+        "step_started", "step_placed", "step_failed"
+    ]  # fmt: skip
+
+
+def test_planrun_exec_shows_a_remote_commands_output_as_it_comes(
+    tmp_path: Path, cluster: Cluster
+) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "planrun", "exec", "--state-dir", "state", "--executor",
+         cluster.url, "--", "sh", "-c", "echo first; while [ ! -e go ]; do sleep 0.05; done;"
+         " echo last"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        assert ready, "no output while the command runs"
+        assert os.read(proc.stdout.fileno(), 100) == b"first\n"
+        (tmp_path / "go").touch()
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    assert rest == b"last\n"  # each byte once
+
+
+def test_planrun_exec_with_an_unusable_executor_is_its_own_error(tmp_path: Path) -> None:
+    done = planrun_cli(
+        "exec", "--state-dir", "state", "--executor", "ray://x:1", "--", "touch", "ran",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 125
+    assert done.stderr == (
+        "planrun: --executor 'ray://x:1': expected dask://HOST:PORT or dask+tls://HOST:PORT\n"
+    )
+    assert not (tmp_path / "ran").exists() and not (tmp_path / "state").exists()
+
+
+_API = """\
+import json, sys
+from planrun.api import PlanrunError, run_command, run_plan
+url = sys.argv[1]
+plan = {"plan_id": "API", "version": "1.0", "steps": [
+    {"id": "hello", "command": "sh", "args": ["-c", "echo x=1 >> $PLAN_OUTPUT"],
+     "provides": ["x"], "timeout_sec": 30}]}
+import pathlib; pathlib.Path("plan.json").write_text(json.dumps(plan))
+ran = run_plan("plan.json", state_dir="state", executor=url)
+cmd = run_command(["sh", "-c", "exit 4"], state_dir="state", executor=url)
+try:
+    run_plan("plan.json", state_dir="state", executor="ray://x:1")
+except PlanrunError as exc:
+    refused = str(exc)
+print(json.dumps([ran.run_id, ran.outputs, cmd.run_id, cmd.exit_code, refused]))
+"""
+
+
+def test_the_api_runs_plans_and_commands_on_dask(tmp_path: Path, cluster: Cluster) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _API, cluster.url], cwd=tmp_path, capture_output=True,
+        text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    plan_run, outputs, command_run, code, refused = json.loads(done.stdout)
+    assert outputs == {"hello": {"x": "1"}}
+    assert code == 4
+    assert refused == "--executor 'ray://x:1': expected dask://HOST:PORT or dask+tls://HOST:PORT"
+    for run_id in (plan_run, command_run):
+        events = collect(tmp_path / "state", 0, run_id=run_id).events
+        assert [e.type for e in events if e.type == "step_placed"] == ["step_placed"]
