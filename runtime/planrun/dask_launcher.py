@@ -141,6 +141,7 @@ class DaskLauncher:
                 remote.held = (finished, time.monotonic() + LOST_CONFIRM_SEC)
             else:
                 del self.remote[key]
+                self.dead.discard(tag)  # a cancelled attempt's task confirms its end too
                 ended.append(finished)
         return ended + self._released()
 
