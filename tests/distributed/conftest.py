@@ -1,5 +1,5 @@
 """A real Dask cluster on 127.0.0.1 (cluster.py) for the tests of this directory, stopped (every
-process group) when the test or session is done. Skipped when the dask extra (distributed) is
+process group) when the test or module is done. Skipped when the dask extra (distributed) is
 not installed."""
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from cluster import Cluster, start_cluster
 TWO_WORKERS = {"cpu": [], "gpu": ["--resources", "gpu=1"]}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """Shared by the tests of this directory: two workers, one offering gpu=1."""
+    """Shared by a module's tests: two workers, one offering gpu=1. Not by the session's: an
+    in-process run of a later test (its ProcessSet, a subreaper) would take the cluster's
+    processes, this process's children in sessions of their own, for orphans of its steps."""
     started = start_cluster(tmp_path_factory.mktemp("cluster"), TWO_WORKERS)
     yield started
     started.stop()
