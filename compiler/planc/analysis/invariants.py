@@ -91,12 +91,10 @@ def check(ctx: AnalysisContext) -> Iterator[Diagnostic]:
                 " guarded step and the steps its guard reads make it decidable",
             )
             continue
-        trace = " -> ".join(found.trace)
-        hint = trace
+        hint = " -> ".join(found.trace)
         related: tuple[tuple[str, Span], ...] = ()
         if found.through is not None:
             where = ctx.step_span(found.through, found.through_key)
-            hint += f"\n  lets it through: `{found.through}` (line {where.line})"
             related = ((f"`{found.through}` lets it through", where),)
         diagnostic = error(
             ctx.path,
