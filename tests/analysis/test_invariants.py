@@ -244,7 +244,9 @@ def test_a_thousand_steps_and_ten_invariants_check_quickly() -> None:
     elapsed = time.perf_counter() - started
     assert all(v is None or isinstance(v, Counterexample) for v in verdicts)
     assert sum(v is not None for v in verdicts) >= 1  # g332: `b` continues (332 % 7 == 3)
-    assert elapsed < 3.0, elapsed  # ~0.5 s on one core of the CI machine; shared cores vary
+    # Not a speed test (the figure is in docs/invariants.md): a guard against the exponential
+    # slip the world cap prevents, which would take hours; 3 s failed under a load of 13.
+    assert elapsed < 60.0, elapsed
 
 
 DOC = REPO / "docs" / "invariants.md"
