@@ -347,6 +347,9 @@ SECONDS = click.FloatRange(min=0, min_open=True)
 @state_dir_option
 @click.option("--sync", type=click.Choice(["normal", "full"]), default="normal", show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="Only the command's output and failures.")
+@click.option(
+    "--executor", envvar=EXECUTOR_ENV, metavar="URL", help="Where it runs, as for `planrun PLAN`."
+)
 def exec_(
     command: tuple[str, ...],
     timeout: float | None,
@@ -363,6 +366,7 @@ def exec_(
     state_dir: str,
     sync: str,
     quiet: bool,
+    executor: str | None,
 ) -> None:
     """Supervise one COMMAND as a one-step run; exit with its status (124 timeout or stall,
     125 planrun's own error, 126/127 cannot run / not found, 128+N signal N, 130 interrupted)."""
@@ -374,7 +378,8 @@ def exec_(
             command, name, timeout, heartbeat, retries, retry_delay, backoff, cwd, env, secrets,
             kill_grace,
         )  # fmt: skip
-        return supervise.exec_command(spec, checked_state_dir(state_dir), run_id, sync, quiet)
+        directory = checked_state_dir(state_dir)
+        return supervise.exec_command(spec, directory, run_id, sync, quiet, executor)
 
     _exit_with(action, own_error=EXIT_OWN_ERROR)
 

@@ -15,6 +15,7 @@ from planrun.process import Finished, LaunchSpec, Started
 
 if TYPE_CHECKING:
     from planrun.ir import IR
+    from planrun.store import AttemptInfo
 
 # `planrun PLAN --executor URL`: where the run's attempts go [default: this machine].
 EXECUTOR_ENV = "PLANRUN_EXECUTOR"
@@ -91,3 +92,18 @@ def open_launcher(url: str | None, ir: IR) -> Launcher | None:
         spec.get("secret") for spec in ir.raw["params"].values()
     )
     return DaskLauncher(url, ir, has_secrets)
+
+
+def kill_remote_leftovers(
+    launcher: Launcher | None, attempts: list[AttemptInfo], tags: dict[tuple[str, int], str]
+) -> int:
+    """`--resume`: the attempts a dead planrun ran elsewhere (no pid recorded here) are killed
+    by their tag on every worker of `launcher` before anything runs again; how many ran.
+    LauncherError when the launcher cannot make sure of it: the resume is refused (exit 2)."""
+    sweep = getattr(launcher, "kill_leftovers", None)
+    remote = [
+        tags[(a.step_id, a.attempt)]
+        for a in attempts
+        if a.pid is None and (a.step_id, a.attempt) in tags
+    ]
+    return int(sweep(remote)) if sweep is not None and remote else 0

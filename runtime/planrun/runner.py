@@ -17,6 +17,7 @@ from planrun.events import Event
 from planrun.executor import Executor, RunOptions
 from planrun.interrupts import Interrupts
 from planrun.ir import IR, IRError, load_ir, parse_if_ir, parse_ir
+from planrun.launcher import LauncherError, kill_remote_leftovers
 from planrun.loop import StepRecord
 from planrun.params import ParamError, bind, parse_assignments, read_params_file
 from planrun.printable import printable
@@ -299,6 +300,10 @@ def resume(
         recorded, tags, secret_outputs, resumed, parts = recorded_params_and_tags(state_dir, run_id)
         params = _resumed_params(ir, run_id, recorded, secret_assignments)
         killed = kill_leftovers(info.running_attempts, grace, tags)
+        try:
+            killed += kill_remote_leftovers(options.launcher, info.running_attempts, tags)
+        except LauncherError as exc:
+            raise UsageError(str(exc)) from None
         changed: dict[str, Any] = {"ir_digest": ir.digest} if ir_changed else {}
         store.emit(
             run_id, "run_resumed", pid=os.getpid(), previous_status=info.previous_status, **changed
