@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from planrun.launcher import LauncherError, Placement
 from planrun.process import Finished, LaunchSpec, ProcessSet, Started
 from planrun.safefs import create_private
+from planrun.writes import write_all
 
 if TYPE_CHECKING:
     from planrun.ir import IR
@@ -284,7 +285,7 @@ class DaskLauncher:
             remote.echoed[stream] = offset + len(data)
             fd = remote.spec.echo_fds[0 if stream == "stdout" else 1]
             with contextlib.suppress(OSError):  # a closed pipe ends the echo, never the step
-                _write_all(fd, data[done - offset :])
+                write_all(fd, data[done - offset :])
 
     def _stop(self, tags: list[str], hard: bool) -> None:
         from planrun.dask_worker import stop_attempts
@@ -345,15 +346,9 @@ def _write(path: str, dir_fd: int | None, data: bytes) -> None:
     name = os.path.basename(path) if dir_fd is not None else path
     fd = create_private(name, dir_fd=dir_fd)
     try:
-        _write_all(fd, data)
+        write_all(fd, data)
     finally:
         os.close(fd)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _connect(address: str) -> Client:
