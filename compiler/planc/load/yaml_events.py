@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
+import planc.load.yaml_lines as yaml_lines
 from planc.diagnostics import Span
-from planc.load import yaml_lines
 from planc.load.base import MAX_INT_DIGITS, Loader, Report, kind, point, shorten
 from planc.nodes import MapNode, Node, Scalar, ScalarNode, SeqNode
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
+import planrun.store.queries as queries
+import planrun.store.schema as schema
 from planrun.events import (
     RUN_STARTED,
     STEP_EXPANDED,
@@ -24,7 +26,6 @@ from planrun.events import (
 from planrun.procinfo import create_time
 from planrun.safefs import PRIVATE_FILE, open_dirs
 from planrun.semantics import PENDING, RUNNING
-from planrun.store import queries, schema
 from planrun.store.errors import (
     DigestMismatchError,
     RunExistsError,
