@@ -13,9 +13,8 @@ from planc.model import SourcePlan, SourceStep
 from planc.rules.conditions import condition_ir
 from planc.rules.invariants import invariants_ir
 from planc.sourcemap import SourceMap
+from planrun.ir import IR_VERSION
 from planrun.reads import as_text
-
-IR_VERSION = 1
 
 GLOBAL_DEFAULTS: dict[str, Any] = {
     "max_concurrency": 4,
