@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Any
 
+from planrun.ir_types import IR_VERSION, IRPlan
 from planrun.reads import MAX_IR_BYTES, InputTooLarge, read_bounded
 from planrun.schema_check import Check, compile_check
 
-IR_VERSION = 1
+__all__ = ["IR", "IR_VERSION", "IRError", "load_ir", "parse_if_ir", "parse_ir"]
 
 
 class IRError(Exception):
@@ -22,8 +23,11 @@ class IRError(Exception):
 
 @dataclass(frozen=True)
 class IR:
+    """A checked IR file: its bytes, the parsed document and the typed IR (`model`)."""
+
     raw: dict[str, Any]
     data: bytes
+    model: IRPlan
 
     @property
     def digest(self) -> str:
@@ -154,7 +158,7 @@ def _checked(raw: Any, data: bytes, path: str) -> IR:
     _validate_schema(raw, path)
     _verify_digest(raw, data, path)
     _verify_graph(raw, path)
-    return IR(raw, data)
+    return IR(raw, data, IRPlan.from_json(raw))
 
 
 def _validate_schema(raw: dict[str, Any], path: str) -> None:
