@@ -24,6 +24,7 @@ from planrun.failure import output_tail
 from planrun.fanout import FanOut
 from planrun.groups import FAIL_FAST, GroupControl
 from planrun.ir import IR
+from planrun.ir_types import IRStep
 from planrun.launch import AttemptFiles, LaunchError, RunContext, launch_spec
 from planrun.launcher import Launcher
 from planrun.outputs import OutputError, read_outputs
@@ -152,9 +153,9 @@ class Executor:
         self.invariants = _invariants_by_step(ir.raw)
         self._facts = _Facts(self.plan.status, self.records)
         self.retry_timers: list[tuple[float, int, str]] = []
-        self.capacity = options.max_concurrency or int(ir.globals["max_concurrency"])
+        self.capacity = options.max_concurrency or int(ir.globals.max_concurrency)
         grace = options.kill_grace_sec
-        self.kill_grace = float(ir.globals["kill_grace_sec"] if grace is None else grace)
+        self.kill_grace = float(ir.globals.kill_grace_sec if grace is None else grace)
         self.handled_interrupts = 0
         self._unobserved: list[Event] = []  # recorded, not committed yet: the observer waits
         self.started_at = time.monotonic()
@@ -300,7 +301,7 @@ class Executor:
         output_file = files.outputs
         try:
             spec = launch_spec(step, attempt, self.fanout.context(step_id, self.context), files)
-            if step["provides"]:  # fresh and empty for every attempt of a step with outputs
+            if step.provides:  # fresh and empty for every attempt of a step with outputs
                 os.close(create_private(os.path.basename(output_file), dir_fd=self._log_fd))
         except (LaunchError, OSError) as exc:
             extra = {"argv": exc.argv} if isinstance(exc, LaunchError) and exc.argv else {}
@@ -407,7 +408,7 @@ class Executor:
 
     def _collect_outputs(self, step_id: str, record: StepRecord) -> str | None:
         """Read the attempt's $PLAN_OUTPUT into `record.outputs`; the error text, if any."""
-        provides = frozenset(self.steps[step_id]["provides"])
+        provides = frozenset(self.steps[step_id].provides)
         output_file = self._attempt_base(step_id, record.attempts) + ".outputs"
         try:
             values = read_outputs(os.path.basename(output_file), provides, self._log_fd)
@@ -432,9 +433,9 @@ class Executor:
         step = self.steps[step_id]
         tries = self.records[step_id].tries
         rules = self.plan.steps[step_id]
-        if sem.should_retry(status, tries, step["retries"], self.plan.mode, rules.is_cleanup):
+        if sem.should_retry(status, tries, step.retries, self.plan.mode, rules.is_cleanup):
             delay = sem.retry_delay(
-                step["retry_delay_sec"], step["retry_backoff"], step["max_retry_delay_sec"],
+                step.retry_delay_sec, step.retry_backoff, step.max_retry_delay_sec,
                 tries + 1,
             )  # fmt: skip
             self._emit(
@@ -446,7 +447,7 @@ class Executor:
         event = "step_timed_out" if status == sem.TIMED_OUT else "step_failed"
         self._emit(event, step_id, reason=reason, **details)
         self._apply(self.plan.finished(step_id, status))
-        self._fail_fast(self.groups.to_cancel(step_id, step["on_failure"]))
+        self._fail_fast(self.groups.to_cancel(step_id, step.on_failure))
 
     def _fail_fast(self, siblings: list[str]) -> None:
         """Cancel the other instances of a group whose member failed (docs/composition.md)."""
@@ -480,8 +481,8 @@ class Executor:
         return f"{self._log_dir}/{step_id}.{attempt}"
 
     def _limit(self, step_id: str, outcome: str) -> float | None:
-        key = "timeout_sec" if outcome == "timeout" else "heartbeat_timeout_sec"
-        value = self.steps[step_id][key]
+        step = self.steps[step_id]
+        value = step.timeout_sec if outcome == "timeout" else step.heartbeat_timeout_sec
         return None if value is None else float(value)
 
     def _cancel_reason(self) -> str:
@@ -495,7 +496,7 @@ class Executor:
                 self.ready.push(action.step_id, action.urgent)
             elif isinstance(action, sem.Skip):
                 detail = action.detail
-                condition = self.steps[action.step_id]["condition"]
+                condition = self.steps[action.step_id].condition
                 if action.reason == "condition" and condition is not None:
                     detail = f"`{condition['source']}` is false"  # as `planc simulate` says it
                 self._emit(
@@ -567,12 +568,12 @@ class Executor:
     # --- conditions, resume, end ------------------------------------------------------------
 
     def _condition_holds(self, step_id: str) -> bool:
-        condition = self.steps[step_id]["condition"]
+        condition = self.steps[step_id].condition
         if condition is None:
             return True
         from planrun.conditions import evaluate
 
-        env = ChainMap(self.steps[step_id]["env"], self.environ)
+        env = ChainMap(dict(self.steps[step_id].env), self.environ)
         return evaluate(condition["ast"], self._facts, env, self.options.params)
 
     def _restore(self, previous: dict[str, StepRecord], ir_changed: bool) -> None:
@@ -610,7 +611,7 @@ class Executor:
         if selection.needed:
             records = self.store.fingerprints(self.ir.plan_id)
             self.reuse.offer_latest(records, set(selection.needed), "reused")
-        for step_id in sorted(selection.excluded, key=lambda s: self.steps[s]["index"]):
+        for step_id in sorted(selection.excluded, key=lambda s: self.steps[s].index):
             self._emit("step_skipped", step_id, reason="not_selected", detail="not selected")
         self.plan.exclude(set(selection.excluded))
 
@@ -663,7 +664,7 @@ def _invariants_by_step(raw: Mapping[str, Any]) -> dict[str, list[Mapping[str, A
 
 def secret_names(ir: IR) -> frozenset[str]:
     """Every secret of the plan, declared at plan level or on any step."""
-    return frozenset(ir.raw["secrets"]).union(*(s["secrets"] for s in ir.steps))
+    return frozenset(ir.raw["secrets"]).union(*(s.secrets for s in ir.steps))
 
 
 def run_masker(
@@ -706,14 +707,12 @@ class _Facts(Mapping[str, "StepFacts"]):
         return len(self._status)
 
 
-def kept_on_resume(
-    previous: Mapping[str, StepRecord], steps: Iterable[Mapping[str, Any]]
-) -> set[str]:
+def kept_on_resume(previous: Mapping[str, StepRecord], steps: Iterable[IRStep]) -> set[str]:
     """The steps a resumed run does not run again: those that succeeded, except fallbacks (a
     fallback answers a failure of its own session, so it runs again if that failure recurs),
     and those an --only/--from run reused from an earlier run (its selection holds)."""
     steps = list(steps)
-    fallbacks = {step["id"] for step in steps if step["is_fallback"]}
+    fallbacks = {step.id for step in steps if step.is_fallback}
     reused = _skipped_as(previous, "reused")
     succeeded = {sid for sid, record in previous.items() if record.status == sem.SUCCESS}
     kept = (succeeded | reused) - fallbacks

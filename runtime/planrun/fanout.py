@@ -16,6 +16,7 @@ from planrun.launch import RunContext
 
 if TYPE_CHECKING:
     from planrun.executor import Executor, StepRecord
+    from planrun.ir_types import IRStep
 
 
 class FanOutError(Exception):
@@ -143,7 +144,7 @@ class FanOut:
     def _add(
         self,
         sid: str,
-        template: dict[str, Any],
+        template: IRStep,
         like: str,
         item: str,
         index: int,
@@ -154,14 +155,14 @@ class FanOut:
         from planrun.executor import StepRecord
 
         ex = self.ex
-        ex.steps[sid] = {
-            **template,
-            "id": sid,
-            "name": f"{template['name']} [{index}]",
-            "fallback": fallback,
-            "depends_on": [],
-            "dependents": dependents,
-        }
+        ex.steps[sid] = replace(
+            template,
+            id=sid,
+            name=f"{template.name} [{index}]",
+            fallback=fallback,
+            depends_on=(),
+            dependents=tuple(dependents),
+        )
         record = StepRecord()
         earlier = self.previous.get(sid)
         if earlier is not None:  # resume: attempts are numbered across sessions
@@ -179,7 +180,7 @@ class FanOut:
         failed = [i for i in ids if plan.status[i] != sem.SUCCESS and not plan.is_tolerated(i)]
         outputs = {
             name: json.dumps([ex.records[i].outputs.get(name) for i in ids], ensure_ascii=False)
-            for name in ex.steps[step_id]["provides"]
+            for name in ex.steps[step_id].provides
         }
         record = ex.records[step_id]
         record.outputs.update(outputs)

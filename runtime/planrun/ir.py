@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Any
 
-from planrun.ir_types import IR_VERSION, IRPlan
+from planrun.ir_types import IR_VERSION, IRGlobals, IRPlan, IRStep
 from planrun.reads import MAX_IR_BYTES, InputTooLarge, read_bounded
 from planrun.schema_check import Check, compile_check
 
@@ -35,21 +35,19 @@ class IR:
 
     @property
     def plan_id(self) -> str:
-        return str(self.raw["plan"]["id"])
+        return self.model.id
 
     @property
-    def steps(self) -> list[dict[str, Any]]:
-        steps: list[dict[str, Any]] = self.raw["steps"]
-        return steps
+    def steps(self) -> tuple[IRStep, ...]:
+        return self.model.steps
 
     @cached_property
-    def steps_by_id(self) -> dict[str, dict[str, Any]]:
-        return {step["id"]: step for step in self.steps}
+    def steps_by_id(self) -> dict[str, IRStep]:
+        return {step.id: step for step in self.model.steps}
 
     @property
-    def globals(self) -> dict[str, Any]:
-        value: dict[str, Any] = self.raw["globals"]
-        return value
+    def globals(self) -> IRGlobals:
+        return self.model.globals
 
 
 def canonical_text(value: object) -> str:

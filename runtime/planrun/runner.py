@@ -28,6 +28,7 @@ from planrun.executor import (
     secret_names,
 )
 from planrun.ir import IR, IRError, load_ir, parse_if_ir, parse_ir
+from planrun.ir_types import IRStep
 from planrun.params import ParamError, bind, parse_assignments, read_params_file
 from planrun.printable import printable
 from planrun.reads import MAX_IR_BYTES, InputTooLarge, not_utf8, read_bounded
@@ -91,8 +92,8 @@ def check_environment(ir: IR, environ: Mapping[str, str] = os.environ) -> None:
 def _environment_names(ir: IR) -> set[str]:
     from planrun.interpolate import Reference, find
 
-    names = set(ir.raw["secrets"]).union(*(step["secrets"] for step in ir.steps))
-    pending: list[Any] = list(ir.steps)
+    names = set(ir.raw["secrets"]).union(*(step.secrets for step in ir.steps))
+    pending: list[Any] = list(ir.raw["steps"])
     while pending:
         value = pending.pop()
         if isinstance(value, str):
@@ -176,8 +177,8 @@ def run(
     output = _surviving(output)
     run_id = run_id or new_run_id()
     with _recording(state_dir, sync, interrupts) as (store, interrupts):
-        capacity = options.max_concurrency or int(ir.globals["max_concurrency"])
-        step_ids = [s["id"] for s in ir.steps]
+        capacity = options.max_concurrency or int(ir.globals.max_concurrency)
+        step_ids = [s.id for s in ir.steps]
         argv, params = _recordable(ir, options)
         started = store.create_run(
             run_id, ir.plan_id, ir.digest, ir.data, step_ids, argv, capacity, params, watch=watch
@@ -226,7 +227,7 @@ def _drive(
     except StoreWriteError as exc:
         raise _stopped(exc, executor.run_id) from exc
     if output.observer is None:
-        _print_summary(state_dir, executor.run_id, output, executor.ir.steps, resumes)
+        _print_summary(state_dir, executor.run_id, output, executor.ir.raw["steps"], resumes)
     return code
 
 
@@ -291,11 +292,11 @@ def resume(
     secret params, which were recorded as `***`."""
     output = _surviving(output)
     with _recording(state_dir, sync) as (store, interrupts):
-        step_ids = [s["id"] for s in ir.steps]
+        step_ids = [s.id for s in ir.steps]
         info = store.begin_resume(run_ref, ir.digest, ir.data, step_ids)
         run_id = info.run.run_id
         ir_changed = info.run.ir_digest != ir.digest
-        grace = float(ir.globals["kill_grace_sec"])
+        grace = float(ir.globals.kill_grace_sec)
         recorded, tags, secret_outputs, resumed, parts = _recorded_params_and_tags(
             state_dir, run_id
         )
@@ -489,7 +490,7 @@ def _dry_decider(
     secrets = secret_names(ir)
     context = RunContext(
         run_id="dry-run", workdir=os.getcwd(), params=params,
-        outputs={s["id"]: {} for s in ir.steps}, environ=environ, all_secrets=secrets,
+        outputs={s.id: {} for s in ir.steps}, environ=environ, all_secrets=secrets,
         masker=run_masker(ir, secrets, environ, params), unavailable={}, kill_grace_sec=0.0,
     )  # fmt: skip
     secret_params = frozenset(n for n, p in ir.raw["params"].items() if p.get("secret"))
@@ -529,7 +530,7 @@ def _shown_params(ir: IR, params: dict[str, Any]) -> dict[str, Any]:
     return {n: v for n, v in params.items() if not declared.get(n, {}).get("secret")}
 
 
-def _command_line(step: dict[str, Any], params: dict[str, Any]) -> str:
+def _command_line(step: IRStep, params: dict[str, Any]) -> str:
     """One line: params substituted, words shell-quoted, newlines shown as `\\n`, clipped."""
     from planrun.interpolate import Reference, substitute
     from planrun.launch import format_param
@@ -542,7 +543,7 @@ def _command_line(step: dict[str, Any], params: dict[str, Any]) -> str:
         )
         return f"${{{{ {scope}.{ref.name} }}}}"
 
-    words = [substitute(word, resolve) for word in [step["command"], *step["args"]]]
+    words = [substitute(word, resolve) for word in [step.command, *step.args]]
     text = shlex.join(words).replace("\n", "\\n")
     return text if len(text) <= 72 else text[:69] + "..."
 
@@ -557,7 +558,7 @@ def _observer(output: Output, total: int, ir: IR) -> Observer:
         verbose=output.verbose,
         color=output.color,
         live=False if output.json_events else output.live,
-        plan_steps=ir.steps,
+        plan_steps=ir.raw["steps"],
     )
     if output.json_events:
         return tee(_JsonStream(output.out), human)

@@ -4,10 +4,11 @@ their fingerprint still matches (docs/fingerprints.md), else they run too."""
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from planrun.ir_types import IRStep
 from planrun.semantics import setup_scopes
 
 
@@ -23,21 +24,21 @@ class Selection:
     excluded: frozenset[str] = frozenset()  # neither selected nor needed: recorded not_selected
 
 
-def select(steps: list[dict[str, Any]], only: Iterable[str], from_: Iterable[str]) -> Selection:
-    by_id = {s["id"]: s for s in steps}
+def select(steps: Sequence[IRStep], only: Iterable[str], from_: Iterable[str]) -> Selection:
+    by_id = {s.id: s for s in steps}
     only, from_ = list(only), list(from_)
     for step_id in [*only, *from_]:
         if step_id not in by_id:
             close = difflib.get_close_matches(step_id, by_id, n=1)
             hint = f"; did you mean `{close[0]}`?" if close else ""
             raise SelectionError(f"no step `{step_id}` in this plan{hint}")
-    selected = set(only) | _closure(from_, lambda s: by_id[s]["dependents"])
-    selected |= _closure(selected, lambda s: [by_id[s]["fallback"]] if by_id[s]["fallback"] else [])
+    selected = set(only) | _closure(from_, lambda s: by_id[s].dependents)
+    selected |= _closure(selected, lambda s: [by_id[s].fallback] if by_id[s].fallback else [])
     # Work inside a setup/teardown scope brings its setup and teardown (semantics.md §5b).
     for teardown, (setup, between) in setup_scopes(steps).items():
         if selected & (between | {setup}):
             selected |= {setup, teardown}
-    needed = _closure(selected, lambda s: by_id[s]["depends_on"]) - selected
+    needed = _closure(selected, lambda s: by_id[s].depends_on) - selected
     return Selection(frozenset(needed), frozenset(by_id) - selected - needed)
 
 

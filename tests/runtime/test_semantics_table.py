@@ -396,13 +396,19 @@ def test_a_teardown_runs_when_its_setup_succeeded_whatever_else_failed() -> None
 
 def test_resume_reruns_the_setup_and_teardown_around_work_to_redo() -> None:
     from planrun.executor import StepRecord, kept_on_resume
+    from planrun.ir_types import IRStep
+
+    def ir_step(fields: dict[str, object]) -> IRStep:
+        base = {key: None for key in IRStep.__slots__}
+        base.update(is_fallback=False, trigger_rule="all_success", on_failure="abort")
+        return IRStep(**{**base, **fields})  # type: ignore[arg-type]
 
     ir = [
-        {"id": "take", "is_fallback": False, "depends_on": [], "dependents": ["work", "rel"]},
-        {"id": "work", "is_fallback": False, "depends_on": ["take"], "dependents": ["rel"]},
-        {"id": "rel", "is_fallback": False, "depends_on": ["take", "work"], "dependents": [],
-         "teardown_for": "take"},
-        {"id": "other", "is_fallback": False, "depends_on": [], "dependents": []},
+        ir_step({"id": "take", "depends_on": (), "dependents": ("work", "rel")}),
+        ir_step({"id": "work", "depends_on": ("take",), "dependents": ("rel",)}),
+        ir_step({"id": "rel", "depends_on": ("take", "work"), "dependents": (),
+                 "teardown_for": "take"}),
+        ir_step({"id": "other", "depends_on": (), "dependents": ()}),
     ]  # fmt: skip
     done = {"take": "success", "work": "failed", "rel": "success", "other": "success"}
     previous = {sid: StepRecord(status=status) for sid, status in done.items()}

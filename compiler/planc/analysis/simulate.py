@@ -17,6 +17,7 @@ from planc.analysis.fixed import fixed_exit_code
 from planrun import semantics as sem
 from planrun.conditions import StepFacts, Value, evaluate
 from planrun.invariants import by_step, refusal, why
+from planrun.ir_types import IRStep
 from planrun.scheduler import ReadyQueue
 
 # planrun's exit code for each plan outcome (docs/semantics.md §7).
@@ -265,10 +266,10 @@ def simulate(
     `timeout` timed out (every other attempt exits 0). O((steps + edges) · log steps).
 
     `params` are the bound params (`planrun.params.bind`; each declared param's default when
-    None). `rules` (`planrun.semantics.rules_from_ir(ir["steps"])`) may be passed in by a caller
+    None). `rules` (`planrun.semantics.rules_from_ir` of its steps) may be passed in by a caller
     that replays the same IR many times; they are immutable."""
     if rules is None:
-        rules = sem.rules_from_ir(ir["steps"])
+        rules = sem.rules_from_ir(map(IRStep.from_json, ir["steps"]))
     if params is None:
         params = default_params(ir)
     return _Replay(ir, fail, timeout, env or {}, rules, params).run()
@@ -305,7 +306,7 @@ def all_single_failures(
     params: Mapping[str, Value] | None = None,
 ) -> tuple[Simulation, list[SingleFailure]]:
     """The run without failures, and one row per step failing alone: steps × (steps + edges)."""
-    rules = sem.rules_from_ir(ir["steps"])
+    rules = sem.rules_from_ir(map(IRStep.from_json, ir["steps"]))
     params = default_params(ir) if params is None else params
     baseline = simulate(ir, env=env, rules=rules, params=params)
     ran = set(baseline.order)

@@ -105,7 +105,7 @@ class Startable:
             "plan_id": self.ir.plan_id,
             "description": plan.get("description") or "",
             "params": self.ir.raw["params"],
-            "steps": [step["id"] for step in self.ir.steps],
+            "steps": [step.id for step in self.ir.steps],
         }
 
 
