@@ -12,7 +12,7 @@ import os
 import signal
 import time
 from collections import ChainMap
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -145,12 +145,12 @@ class Executor:
         self.plan = sem.PlanState.create(rules, self._condition_holds)
         self.ready = ReadyQueue(rules)
         self.procs: Launcher = options.launcher or ProcessSet()
-        self.groups = GroupControl(ir.raw.get("groups", {}))
+        self.groups = GroupControl(ir.model.groups or {})
         self.fanout = FanOut(self)
         self.interrupts = interrupts or Interrupts()
         self.interrupts.wake = self.procs.wakeup
         self.records = {sid: StepRecord() for sid in self.steps}
-        self.invariants = _invariants_by_step(ir.raw)
+        self.invariants = _invariants_by_step(ir.model.invariants)
         self._facts = _Facts(self.plan.status, self.records)
         self.retry_timers: list[tuple[float, int, str]] = []
         self.capacity = options.max_concurrency or int(ir.globals.max_concurrency)
@@ -180,7 +180,7 @@ class Executor:
             kill_grace_sec=self.kill_grace,
             echo_fds=options.echo_fds,
         )
-        secret_params = frozenset(n for n, p in ir.raw["params"].items() if p.get("secret"))
+        secret_params = ir.model.secret_params
         self.reuse = Decider(store.state_dir, self.steps, self.context, secret_params)
 
     # --- entry points ----------------------------------------------------------------------
@@ -653,18 +653,20 @@ class Executor:
                 self.observer(event)
 
 
-def _invariants_by_step(raw: Mapping[str, Any]) -> dict[str, list[Mapping[str, Any]]]:
+def _invariants_by_step(
+    invariants: Sequence[Mapping[str, Any]] | None,
+) -> dict[str, list[Mapping[str, Any]]]:
     """step -> its invariants; empty (and nothing imported) for a plan without any."""
-    if not raw.get("invariants"):
+    if not invariants:
         return {}
     from planrun.invariants import by_step
 
-    return by_step(raw["invariants"])
+    return by_step(invariants)
 
 
 def secret_names(ir: IR) -> frozenset[str]:
     """Every secret of the plan, declared at plan level or on any step."""
-    return frozenset(ir.raw["secrets"]).union(*(s.secrets for s in ir.steps))
+    return frozenset(ir.model.secrets).union(*(s.secrets for s in ir.steps))
 
 
 def run_masker(
@@ -672,11 +674,11 @@ def run_masker(
 ) -> Masker | None:
     """The run's masker (planrun.secrecy), None when there is nothing to mask: a plan without
     secrets or secret params does not even import the masking code."""
-    if not secrets and not any(spec.get("secret") for spec in ir.raw["params"].values()):
+    if not secrets and not ir.model.secret_params:
         return None
     from planrun.secrecy import run_masker as build
 
-    return build(sorted(secrets), ir.raw["params"], environ, params)
+    return build(sorted(secrets), ir.model.params, environ, params)
 
 
 class _Facts(Mapping[str, "StepFacts"]):

@@ -59,7 +59,7 @@ class FanOut:
 
     def __init__(self, executor: Executor) -> None:
         self.ex = executor
-        groups = executor.ir.raw.get("groups", {})
+        groups = executor.ir.model.groups or {}
         self.groups = {name: g for name, g in groups.items() if g["kind"] == "for_each"}
         self.instances: dict[str, list[str]] = {}
         self.items: dict[str, str] = {}  # instance (or its fallback instance) -> its item

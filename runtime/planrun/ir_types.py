@@ -216,6 +216,11 @@ class IRPlan:
     def id(self) -> str:
         return str(self.plan["id"])
 
+    @property
+    def secret_params(self) -> frozenset[str]:
+        """The params declared `secret: true` (their values are masked everywhere)."""
+        return frozenset(name for name, spec in self.params.items() if spec["secret"])
+
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> IRPlan:
         """An IR that conforms to ir.schema.json (its `digest`, if any, is left out)."""

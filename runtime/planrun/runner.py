@@ -92,7 +92,7 @@ def check_environment(ir: IR, environ: Mapping[str, str] = os.environ) -> None:
 def _environment_names(ir: IR) -> set[str]:
     from planrun.interpolate import Reference, find
 
-    names = set(ir.raw["secrets"]).union(*(step.secrets for step in ir.steps))
+    names = set(ir.model.secrets).union(*(step.secrets for step in ir.steps))
     pending: list[Any] = list(ir.raw["steps"])
     while pending:
         value = pending.pop()
@@ -234,9 +234,9 @@ def _drive(
 def _recordable(ir: IR, options: RunOptions) -> tuple[list[str], dict[str, Any]]:
     """planrun's argv and the bound params as run_started records them: secret params' values
     `***`, and every secret masked in the command line (`-p TOKEN=…`)."""
-    ir_params = ir.raw["params"]
+    ir_params = ir.model.params
     masker = run_masker(ir, secret_names(ir), os.environ, options.params)
-    if masker is None and not any(spec.get("secret") for spec in ir_params.values()):
+    if masker is None and not ir.model.secret_params:
         return options.argv, options.params
     from planrun.secrecy import masked_argv, masked_params
 
@@ -247,8 +247,8 @@ def _recordable(ir: IR, options: RunOptions) -> tuple[list[str], dict[str, Any]]
 
 
 def _warn_unmasked(executor: Executor, output: Output) -> None:
-    ir_params = executor.ir.raw["params"]
-    if not executor.context.all_secrets and not any(s.get("secret") for s in ir_params.values()):
+    ir_params = executor.ir.model.params
+    if not executor.context.all_secrets and not executor.ir.model.secret_params:
         return
     from planrun.masking import MIN_SECRET_LENGTH
     from planrun.secrecy import too_short
@@ -372,7 +372,7 @@ def bind_params(ir: IR, assignments: tuple[str, ...], params_file: str | None) -
     try:
         given: dict[str, Any] = read_params_file(params_file) if params_file else {}
         given.update(parse_assignments(assignments))
-        return dict(bind(ir.raw["params"], given))
+        return dict(bind(ir.model.params, given))
     except ParamError as exc:
         raise UsageError(str(exc)) from None
 
@@ -415,8 +415,8 @@ def _resumed_params(
 ) -> dict[str, Any]:
     """The recorded params, with each secret param's value given again on the command line
     (the run recorded `***`); -p for any other param is refused."""
-    declared = ir.raw["params"]
-    secret = {name for name, spec in declared.items() if spec.get("secret")}
+    declared = ir.model.params
+    secret = ir.model.secret_params
     try:
         given = parse_assignments(assignments)
     except ParamError as exc:
@@ -493,7 +493,7 @@ def _dry_decider(
         outputs={s.id: {} for s in ir.steps}, environ=environ, all_secrets=secrets,
         masker=run_masker(ir, secrets, environ, params), unavailable={}, kill_grace_sec=0.0,
     )  # fmt: skip
-    secret_params = frozenset(n for n, p in ir.raw["params"].items() if p.get("secret"))
+    secret_params = ir.model.secret_params
     needed = selection.needed if selection is not None else frozenset()
     return dry_decider(state_dir, ir.steps_by_id, ir.plan_id, context, secret_params, needed, force)
 
@@ -526,8 +526,7 @@ def status(state_dir: str, run_ref: str | None, as_json: bool, out: TextIO) -> i
 
 def _shown_params(ir: IR, params: dict[str, Any]) -> dict[str, Any]:
     """The params a dry run fills in: not the secret ones (their placeholders stay)."""
-    declared = ir.raw["params"]
-    return {n: v for n, v in params.items() if not declared.get(n, {}).get("secret")}
+    return {n: v for n, v in params.items() if n not in ir.model.secret_params}
 
 
 def _command_line(step: IRStep, params: dict[str, Any]) -> str:

@@ -15,18 +15,19 @@ from typing import Literal
 
 from planrun import trigger_rules as tr
 from planrun.ir_types import IRStep
+from planrun.status import FAILURES as FAILURES
+from planrun.status import TERMINAL as TERMINAL
+from planrun.status import Status
 
-PENDING = "pending"
-RUNNING = "running"
-SUCCESS = "success"
-FAILED = "failed"
-TIMED_OUT = "timed_out"
-SKIPPED = "skipped"
-CANCELLED = "cancelled"
-UPSTREAM_FAILED = "upstream_failed"  # never started: an upstream failure blocked it (§1)
-
-TERMINAL = frozenset({SUCCESS, FAILED, TIMED_OUT, SKIPPED, CANCELLED, UPSTREAM_FAILED})
-FAILURES = frozenset({FAILED, TIMED_OUT})
+# The status names, as the plain strings events and state.db hold (planrun/status.py).
+PENDING = Status.PENDING.value
+RUNNING = Status.RUNNING.value
+SUCCESS = Status.SUCCESS.value
+FAILED = Status.FAILED.value
+TIMED_OUT = Status.TIMED_OUT.value
+SKIPPED = Status.SKIPPED.value
+CANCELLED = Status.CANCELLED.value
+UPSTREAM_FAILED = Status.UPSTREAM_FAILED.value
 CLEANUP_RULES = tr.CLEANUP_RULES
 
 Mode = Literal["normal", "aborting", "interrupted"]
