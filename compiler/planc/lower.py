@@ -195,11 +195,11 @@ def _step(
         max_retry_delay_sec=get("max_retry_delay_sec"),
         critical=bool(get("critical", True)),
         # A teardown runs whatever the other dependencies did, once its setup succeeded.
-        trigger_rule=TriggerRule(
-            "all_done" if teardown_for else get("trigger_rule") or "all_success"
-        ),
+        trigger_rule=TriggerRule.ALL_DONE
+        if teardown_for
+        else TriggerRule(get("trigger_rule") or TriggerRule.ALL_SUCCESS),
         condition=condition_ir(condition) if isinstance(condition, str) else None,
-        on_failure=OnFailure(get("on_failure") or "abort"),
+        on_failure=OnFailure(get("on_failure") or OnFailure.ABORT),
         fallback=get("fallback"),
         is_fallback=sid in graph.fallback_steps,
         provides=tuple(get("provides") or ()),

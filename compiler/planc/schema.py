@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 from planc.nodes import Document, MapNode, Node, ScalarNode, SeqNode, node_at, to_plain
 from planc.suggest import did_you_mean
+from planrun.ir_types import OnFailure
 from planrun.schema_check import Check, compile_check
 from planrun.schema_pattern import ecma_draft7
 
@@ -341,7 +342,7 @@ class _Translator:
         if not isinstance(step, MapNode):
             return
         policy = step.get("on_failure")
-        if isinstance(policy, ScalarNode) and policy.value not in _FAILURE_POLICIES:
+        if isinstance(policy, ScalarNode) and policy.value not in tuple(OnFailure):
             return  # already reported as an invalid on_failure value
         fallback = step.key_node("fallback")
         yield self._diag(
@@ -350,9 +351,6 @@ class _Translator:
             "add `on_failure: fallback_step`, or remove `fallback`",
             fallback.span if fallback is not None else step.span,
         )
-
-
-_FAILURE_POLICIES = ("abort", "skip_dependents", "continue", "fallback_step")
 
 
 def _label(path: list[str | int]) -> str:
