@@ -84,10 +84,11 @@ def tolerated(steps: Iterable[Mapping[str, Any]], infos: Sequence[StepInfo]) -> 
 
 
 def _cell(text: str) -> str:
-    """A markdown table cell showing `text` literally: HTML escaped (no tag, no entity), the
-    inline markdown specials (code, emphasis, links, strike-through) and the cell separator
-    backslashed, on one line."""
-    text = html.escape(text, quote=False).replace("\n", " ").replace("\r", " ")
+    """A markdown table cell showing `text` literally: controls, bidirectional overrides and
+    line breaks written as escapes (`printable`, as on the terminal), HTML escaped (no tag, no
+    entity), the inline markdown specials (code, emphasis, links, strike-through) and the cell
+    separator backslashed."""
+    text = html.escape(printable(text), quote=False)
     return re.sub(r"([\\`*_\[\]|~])", r"\\\1", text)
 
 

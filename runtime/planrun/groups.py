@@ -4,6 +4,7 @@ and whether one failing cancels the others (`fail_fast`, as GitHub Actions' stra
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -11,6 +12,37 @@ from planrun.ir_types import OnFailure
 from planrun.status import Reason
 
 FAIL_FAST = Reason.FAIL_FAST.value  # the reason of a step cancelled because a sibling failed
+
+_INSTANCE = re.compile(r"(.+)\[(0|[1-9][0-9]*)\]")
+
+
+def instance_of(step_id: str) -> tuple[str, int] | None:
+    """`build[3]` -> (`build`, 3): a fan-out's instance (fanout.instance_id), else None."""
+    match = _INSTANCE.fullmatch(step_id)
+    return None if match is None else (match[1], int(match[2]))
+
+
+def matrix_of(groups: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Each matrix instance's matrix, from the IR's `groups`."""
+    return {m: n for n, g in groups.items() if g["kind"] == "matrix" for m in g["members"]}
+
+
+def view_groups(
+    groups: Mapping[str, Mapping[str, Any]], step_ids: list[str]
+) -> list[dict[str, Any]]:
+    """The groups the views fold, in the order of their first member among `step_ids`: each
+    matrix of the IR, and the instances of each fan-out (and of its fallback step) that
+    `step_ids`, the run's steps, hold."""
+    members: dict[str, list[str]] = {}
+    kinds: dict[str, str] = {}
+    matrices = matrix_of(groups)
+    for step_id in step_ids:
+        instance = instance_of(step_id)
+        name = matrices.get(step_id) if instance is None else instance[0]
+        if name is not None:
+            members.setdefault(name, []).append(step_id)
+            kinds[name] = "matrix" if instance is None else "for_each"
+    return [{"name": n, "kind": kinds[n], "members": m} for n, m in members.items()]
 
 
 class GroupControl:

@@ -274,7 +274,7 @@ def _selection(ir: IR, only: tuple[str, ...], from_: tuple[str, ...]) -> Selecti
     from planrun.selection import SelectionError, select
 
     try:
-        return select(ir.steps, only, from_)
+        return select(ir.steps, only, from_, ir.model.groups or {})
     except SelectionError as exc:
         raise UsageError(str(exc)) from None
 
@@ -558,6 +558,7 @@ def _observer(output: Output, total: int, ir: IR) -> Observer:
         color=output.color,
         live=False if output.json_events else output.live,
         plan_steps=ir.raw["steps"],
+        groups=ir.model.groups,
     )
     if output.json_events:
         return tee(_JsonStream(output.out), human)
