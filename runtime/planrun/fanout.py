@@ -15,8 +15,9 @@ from planrun import semantics as sem
 from planrun.launch import RunContext
 
 if TYPE_CHECKING:
-    from planrun.executor import Executor, StepRecord
+    from planrun.executor import Executor
     from planrun.ir_types import IRStep
+    from planrun.loop import StepRecord
 
 
 class FanOutError(Exception):
@@ -152,7 +153,7 @@ class FanOut:
         fallback: str | None,
         dependents: list[str],
     ) -> None:
-        from planrun.executor import StepRecord
+        from planrun.loop import StepRecord
 
         ex = self.ex
         ex.steps[sid] = replace(

@@ -1,7 +1,9 @@
 """The launcher seam: what the executor asks of whatever runs its attempts (docs/distributed.md).
 
 `process.ProcessSet` is the local launcher; `planrun.dask_launcher` runs attempts on a Dask
-cluster. The executor talks only to this protocol, so it does not know where a step runs.
+cluster; `replay.ReplayLauncher` ends each attempt as it starts (`planc simulate`, `--dry-run`).
+The executor's loop (`loop.Loop`) talks only to this protocol, so it does not know where a step
+runs, or whether it runs at all.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def open_launcher(url: str | None, ir: IR) -> Launcher | None:
             f"--executor {url}: needs the dask extra (pip install 'plan[dask]'): {exc}"
         ) from None
     from planrun.dask_launcher import DaskLauncher
-    from planrun.executor import secret_names
+    from planrun.run_secrets import secret_names
 
     has_secrets = bool(secret_names(ir) or ir.model.secret_params)
     return DaskLauncher(url, ir, has_secrets)

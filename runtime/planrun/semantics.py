@@ -14,6 +14,17 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from planrun import trigger_rules as tr
+from planrun.actions import (
+    Abort,
+    Action,
+    Cancel,
+    NotStarted,
+    Recovered,
+    Retry,
+    Skip,
+    Start,
+    UpstreamFailed,
+)
 from planrun.ir_types import IRStep
 from planrun.status import FAILURES as FAILURES
 from planrun.status import TERMINAL as TERMINAL
@@ -32,6 +43,9 @@ CLEANUP_RULES = tr.CLEANUP_RULES
 
 Mode = Literal["normal", "aborting", "interrupted"]
 
+# planrun's exit code for each plan outcome (semantics.md §7).
+EXIT_CODES = {"success": 0, "failed": 1, "cancelled": 130}
+
 
 @dataclass(frozen=True)
 class StepRules:
@@ -48,57 +62,16 @@ class StepRules:
     is_fallback: bool = False
     has_condition: bool = False
     teardown_for: str | None = None  # the setup step whose work this one undoes (§5b)
+    retries: int = 0  # attempts after the first (semantics.md §3), with their delays
+    retry_delay_sec: float = 0
+    retry_backoff: float = 1
+    max_retry_delay_sec: float | None = None
 
     @property
     def is_cleanup(self) -> bool:
         return (
             self.is_fallback or self.teardown_for is not None or self.trigger_rule in CLEANUP_RULES
         )
-
-
-@dataclass(frozen=True)
-class Start:
-    step_id: str
-    urgent: bool = False  # fallbacks jump the queue (semantics.md §6)
-
-
-@dataclass(frozen=True)
-class Skip:
-    step_id: str
-    reason: Literal["upstream", "condition", "not_needed"]
-    detail: str
-
-
-@dataclass(frozen=True)
-class UpstreamFailed:
-    step_id: str
-    detail: str
-    # `invariant`: about to start, refused by one of the plan's invariants (docs/invariants.md).
-    reason: Literal["upstream", "invariant"] = "upstream"
-
-
-@dataclass(frozen=True)
-class Cancel:
-    step_id: str
-    reason: Literal["aborted", "interrupted"]
-
-
-@dataclass(frozen=True)
-class Recovered:
-    step_id: str
-    fallback: str
-
-
-@dataclass(frozen=True)
-class Abort:
-    """The plan starts aborting because of this step (semantics.md §4)."""
-
-    step_id: str
-
-
-Action = Start | Skip | UpstreamFailed | Cancel | Recovered | Abort
-# Decisions that settle a step without starting it: its dependents are decided next.
-NotStarted = (Skip, UpstreamFailed, Cancel)
 
 
 # Why a `one_*` rule is not met once every dependency is settled: none of them had the kind.
@@ -264,6 +237,15 @@ class PlanState:
 
     def started(self, step_id: str) -> None:
         self.status[step_id] = RUNNING
+
+    def attempt_ended(self, step_id: str, status: str, tries: int) -> Retry | list[Action]:
+        """The `tries`-th attempt of this session failed or timed out: retry it after a delay,
+        or the failure is final and this is what follows from it (`finished`)."""
+        step = self.steps[step_id]
+        if should_retry(status, tries, step.retries, self.mode, step.is_cleanup):
+            delay, cap = step.retry_delay_sec, step.max_retry_delay_sec
+            return Retry(step_id, retry_delay(delay, step.retry_backoff, cap, tries + 1))
+        return self.finished(step_id, status)
 
     def finished(self, step_id: str, status: str) -> list[Action]:
         """A started step is terminal (after its retries); returns what follows from it."""
@@ -472,6 +454,11 @@ def rules_from_ir(ir_steps: Iterable[IRStep]) -> list[StepRules]:
             is_fallback=step.is_fallback,
             has_condition=step.condition is not None,
             teardown_for=step.teardown_for,
+            # An IR number as it is (an int stays an int: delays are recorded in events as given).
+            retries=step.retries,
+            retry_delay_sec=step.retry_delay_sec,
+            retry_backoff=step.retry_backoff,
+            max_retry_delay_sec=step.max_retry_delay_sec,
         )
         for step in ir_steps
     ]
