@@ -60,8 +60,11 @@ class Output:
     observer: Observer | None = None
 
 
+STATE_DIR_ENV, STATE_DIR_DEFAULT = "PLANRUN_STATE_DIR", ".planrun"  # the CLI's --state-dir too
+
+
 def state_dir_default() -> str:
-    return os.environ.get("PLANRUN_STATE_DIR") or ".planrun"
+    return os.environ.get(STATE_DIR_ENV) or STATE_DIR_DEFAULT
 
 
 def text_option(option: str, value: str) -> str:
