@@ -126,7 +126,7 @@ def run_plan(
     with _errors():
         ir = _load(plan)
         try:
-            bound = dict(bind(ir.raw["params"], dict(params or {})))
+            bound = dict(bind(ir.model.params, dict(params or {})))
         except ParamError as exc:
             raise runner.UsageError(str(exc)) from None
         options = RunOptions(max_concurrency=max_concurrency, kill_grace_sec=kill_grace)

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from planrun.printable import github_data, github_property, printable
+from planrun.status import FAILURES
 from planrun.store import DamagedStateError, Reader, StepInfo
 
 CiKind = Literal["github", "plain", "none"]
@@ -73,7 +74,7 @@ def tolerated(steps: Iterable[Mapping[str, Any]], infos: Sequence[StepInfo]) -> 
     policy = {str(s["id"]): str(s.get("on_failure", "abort")) for s in steps}
     result: dict[str, str] = {}
     for info in infos:
-        if info.status not in ("failed", "timed_out"):
+        if info.status not in FAILURES:
             continue
         if info.recovered_by:
             result[info.step_id] = f"recovered by {info.recovered_by}"

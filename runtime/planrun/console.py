@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol, TextIO
 from planrun.events import EVENT_STATUS, FAILURE_EVENTS, FINAL_EVENTS, Event
 from planrun.failure import tail_block
 from planrun.printable import printable
+from planrun.status import REUSE_REASONS
 from planrun.store import StepInfo
 from planrun.views.style import (
     ColorMode,
@@ -355,4 +356,4 @@ def plural(count: int, word: str) -> str:
 def _done(step: StepInfo) -> bool:
     """Succeeded, or a recorded success stood in for it (docs/fingerprints.md): nothing to see
     in a long plan's summary."""
-    return step.status == "success" or step.reason in ("up_to_date", "reused")
+    return step.status == "success" or step.reason in REUSE_REASONS

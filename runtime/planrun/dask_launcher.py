@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -110,7 +111,7 @@ class DaskLauncher:
 
     def start(self, key: str, spec: LaunchSpec) -> Started:
         step = self.steps[key]
-        if step.get("executor") == "local":
+        if step.executor == "local":
             return self.local.start(key, spec)
         from planrun.dask_worker import run_attempt
 
@@ -120,7 +121,7 @@ class DaskLauncher:
             _write(path, spec.log_dir_fd, b"")
         future = self.client.submit(
             run_attempt, tag, spec, self.topic, key, key=f"planrun-{key}-{tag}", pure=False,
-            resources=step.get("resources") or None, retries=0,
+            resources=step.resources or None, retries=0,
         )  # fmt: skip
         self.remote[key] = _Remote(tag, future, spec, time.monotonic())
         future.add_done_callback(lambda f: self._on_done(key, tag, f))
@@ -385,13 +386,13 @@ def _check_resources(client: Client, ir: IR, address: str) -> None:
         raise LauncherError(f"no worker is connected to the Dask scheduler at {address}")
     offered = [w.get("resources") or {} for w in workers.values()]
     for step in ir.steps:
-        needs: dict[str, float] = step.get("resources") or {}
-        if step.get("executor") == "local" or not needs:
+        needs: Mapping[str, float] = step.resources or {}
+        if step.executor == "local" or not needs:
             continue
         if not any(all(o.get(r, 0) >= n for r, n in needs.items()) for o in offered):
             wanted = ", ".join(f"{r}={n:g}" for r, n in sorted(needs.items()))
             client.close()
             raise LauncherError(
-                f"step {step['id']} needs {wanted}, which no worker of {address} offers"
+                f"step {step.id} needs {wanted}, which no worker of {address} offers"
                 f" ({len(workers)} worker(s) connected)"
             )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from planrun import semantics as sem
 from planrun.ir import IR
+from planrun.ir_types import IRStep
 from planrun.printable import printable
 from planrun.replay import Replay
 from planrun.run_secrets import run_masker, secret_names
@@ -62,21 +63,20 @@ def dry_decider(
     secrets = secret_names(ir)
     context = RunContext(
         run_id="dry-run", workdir=os.getcwd(), params=params,
-        outputs={s["id"]: {} for s in ir.steps}, environ=environ, all_secrets=secrets,
+        outputs={s.id: {} for s in ir.steps}, environ=environ, all_secrets=secrets,
         masker=run_masker(ir, secrets, environ, params), unavailable={}, kill_grace_sec=0.0,
     )  # fmt: skip
-    secret_params = frozenset(n for n, p in ir.raw["params"].items() if p.get("secret"))
+    secret_params = ir.model.secret_params
     needed = selection.needed if selection is not None else frozenset()
     return decider(state_dir, ir.steps_by_id, ir.plan_id, context, secret_params, needed, force)
 
 
 def _shown_params(ir: IR, params: dict[str, Any]) -> dict[str, Any]:
     """The params a dry run fills in: not the secret ones (their placeholders stay)."""
-    declared = ir.raw["params"]
-    return {n: v for n, v in params.items() if not declared.get(n, {}).get("secret")}
+    return {n: v for n, v in params.items() if n not in ir.model.secret_params}
 
 
-def _command_line(step: dict[str, Any], params: dict[str, Any]) -> str:
+def _command_line(step: IRStep, params: dict[str, Any]) -> str:
     """One line: params substituted, words shell-quoted, newlines shown as `\\n`, clipped."""
     from planrun.interpolate import Reference, substitute
     from planrun.launch import format_param
@@ -89,6 +89,6 @@ def _command_line(step: dict[str, Any], params: dict[str, Any]) -> str:
         )
         return f"${{{{ {scope}.{ref.name} }}}}"
 
-    words = [substitute(word, resolve) for word in [step["command"], *step["args"]]]
+    words = [substitute(word, resolve) for word in [step.command, *step.args]]
     text = shlex.join(words).replace("\n", "\\n")
     return text if len(text) <= 72 else text[:69] + "..."

@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -84,17 +84,17 @@ class Executor(Loop):
             dict(ir.steps_by_id),
             sem.rules_from_ir(ir.steps),
             options.launcher or ProcessSet(),
-            options.max_concurrency or int(ir.globals["max_concurrency"]),
+            options.max_concurrency or int(ir.globals.max_concurrency),
             self.environ,
             options.params,
-            _invariants_by_step(ir.raw),
+            _invariants_by_step(ir.model.invariants),
         )
-        self.groups = GroupControl(ir.raw.get("groups", {}))
+        self.groups = GroupControl(ir.model.groups or {})
         self.fanout = FanOut(self)
         self.interrupts = interrupts or Interrupts()
         self.interrupts.wake = self.procs.wakeup
         grace = options.kill_grace_sec
-        self.kill_grace = float(ir.globals["kill_grace_sec"] if grace is None else grace)
+        self.kill_grace = float(ir.globals.kill_grace_sec if grace is None else grace)
         self.handled_interrupts = 0
         self._unobserved: list[Event] = []  # recorded, not committed yet: the observer waits
         self.started_at = time.monotonic()
@@ -116,7 +116,7 @@ class Executor(Loop):
             kill_grace_sec=self.kill_grace,
             echo_fds=options.echo_fds,
         )
-        secret_params = frozenset(n for n, p in ir.raw["params"].items() if p.get("secret"))
+        secret_params = ir.model.secret_params
         self.reuse = Decider(store.state_dir, self.steps, self.context, secret_params)
 
     # --- entry points ----------------------------------------------------------------------
@@ -184,7 +184,7 @@ class Executor(Loop):
         output_file = files.outputs
         try:
             spec = launch_spec(step, attempt, self.fanout.context(step_id, self.context), files)
-            if step["provides"]:  # fresh and empty for every attempt of a step with outputs
+            if step.provides:  # fresh and empty for every attempt of a step with outputs
                 os.close(create_private(os.path.basename(output_file), dir_fd=self._log_fd))
         except (LaunchError, OSError) as exc:
             extra = {"argv": exc.argv} if isinstance(exc, LaunchError) and exc.argv else {}
@@ -292,7 +292,7 @@ class Executor(Loop):
 
     def _collect_outputs(self, step_id: str, record: StepRecord) -> str | None:
         """Read the attempt's $PLAN_OUTPUT into `record.outputs`; the error text, if any."""
-        provides = frozenset(self.steps[step_id]["provides"])
+        provides = frozenset(self.steps[step_id].provides)
         output_file = self._attempt_base(step_id, record.attempts) + ".outputs"
         try:
             values = read_outputs(os.path.basename(output_file), provides, self._log_fd)
@@ -323,7 +323,7 @@ class Executor(Loop):
         self._emit(event, step_id, reason=reason, **details)
 
     def _after_failure(self, step_id: str) -> None:
-        self._fail_fast(self.groups.to_cancel(step_id, self.steps[step_id]["on_failure"]))
+        self._fail_fast(self.groups.to_cancel(step_id, self.steps[step_id].on_failure))
 
     def _fail_fast(self, siblings: list[str]) -> None:
         """Cancel the other instances of a group whose member failed (docs/composition.md)."""
@@ -357,8 +357,8 @@ class Executor(Loop):
         return f"{self._log_dir}/{step_id}.{attempt}"
 
     def _limit(self, step_id: str, outcome: str) -> float | None:
-        key = "timeout_sec" if outcome == "timeout" else "heartbeat_timeout_sec"
-        value = self.steps[step_id][key]
+        step = self.steps[step_id]
+        value = step.timeout_sec if outcome == "timeout" else step.heartbeat_timeout_sec
         return None if value is None else float(value)
 
     def _cancel_reason(self) -> str:
@@ -369,7 +369,7 @@ class Executor(Loop):
     def _record(self, action: act.Action) -> None:
         if isinstance(action, act.Skip):
             detail = action.detail
-            condition = self.steps[action.step_id]["condition"]
+            condition = self.steps[action.step_id].condition
             if action.reason == "condition" and condition is not None:
                 detail = f"`{condition['source']}` is false"  # as `planc simulate` says it
             self._emit("step_skipped", action.step_id, None, reason=action.reason, detail=detail)
@@ -442,7 +442,7 @@ class Executor(Loop):
         if selection.needed:
             records = self.store.fingerprints(self.ir.plan_id)
             self.reuse.offer_latest(records, set(selection.needed), "reused")
-        for step_id in sorted(selection.excluded, key=lambda s: self.steps[s]["index"]):
+        for step_id in sorted(selection.excluded, key=lambda s: self.steps[s].index):
             self._emit("step_skipped", step_id, reason="not_selected", detail="not selected")
         self.plan.exclude(set(selection.excluded))
 
@@ -484,10 +484,12 @@ class Executor(Loop):
                 self.observer(event)
 
 
-def _invariants_by_step(raw: Mapping[str, Any]) -> dict[str, list[Mapping[str, Any]]]:
+def _invariants_by_step(
+    invariants: Sequence[Mapping[str, Any]] | None,
+) -> dict[str, list[Mapping[str, Any]]]:
     """step -> its invariants; empty (and nothing imported) for a plan without any."""
-    if not raw.get("invariants"):
+    if not invariants:
         return {}
     from planrun.invariants import by_step
 
-    return by_step(raw["invariants"])
+    return by_step(invariants)

@@ -8,7 +8,10 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-FAIL_FAST = "fail_fast"  # the reason of a step cancelled because a sibling failed
+from planrun.ir_types import OnFailure
+from planrun.status import Reason
+
+FAIL_FAST = Reason.FAIL_FAST.value  # the reason of a step cancelled because a sibling failed
 
 _INSTANCE = re.compile(r"(.+)\[(0|[1-9][0-9]*)\]")
 
@@ -71,11 +74,11 @@ class GroupControl:
         running = sum(1 for m in self._members[name] if m != step_id and is_running(m))
         return running >= limit
 
-    def to_cancel(self, step_id: str, on_failure: str) -> list[str]:
+    def to_cancel(self, step_id: str, on_failure: OnFailure) -> list[str]:
         """The siblings that a final failure of `step_id` cancels. A failure its policy
         tolerates (`continue`) or may recover (`fallback_step`) cancels nothing, as a job with
         `continue-on-error` does not trigger GitHub Actions' fail-fast."""
         name = self._group_of.get(step_id)
-        if name is None or not self._fail_fast[name] or on_failure in ("continue", "fallback_step"):
+        if name is None or not self._fail_fast[name] or on_failure.may_recover:
             return []
         return [m for m in self._members[name] if m != step_id]

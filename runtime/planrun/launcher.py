@@ -88,9 +88,7 @@ def open_launcher(url: str | None, ir: IR) -> Launcher | None:
     from planrun.dask_launcher import DaskLauncher
     from planrun.run_secrets import secret_names
 
-    has_secrets = bool(secret_names(ir)) or any(
-        spec.get("secret") for spec in ir.raw["params"].values()
-    )
+    has_secrets = bool(secret_names(ir) or ir.model.secret_params)
     return DaskLauncher(url, ir, has_secrets)
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from planrun import actions as act
 from planrun import semantics as sem
+from planrun.ir_types import IRStep
 from planrun.scheduler import ReadyQueue
 
 if TYPE_CHECKING:  # conditions are imported where a plan has one
@@ -60,7 +61,7 @@ class Loop:
 
     def __init__(
         self,
-        steps: dict[str, dict[str, Any]],
+        steps: dict[str, IRStep],
         rules: Sequence[sem.StepRules],
         launcher: Launcher,
         capacity: int,
@@ -167,12 +168,12 @@ class Loop:
                 self._record(action)
 
     def _condition_holds(self, step_id: str) -> bool:
-        condition = self.steps[step_id]["condition"]
+        condition = self.steps[step_id].condition
         if condition is None:
             return True
         from planrun.conditions import evaluate
 
-        env = ChainMap(self.steps[step_id]["env"], self.environ)
+        env = ChainMap(dict(self.steps[step_id].env), self.environ)
         return evaluate(condition["ast"], self._facts, env, self.params)
 
     # --- what drivers do --------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from planrun import actions as act
 from planrun import semantics as sem
+from planrun.ir_types import IRStep
 from planrun.launcher import Placement
 from planrun.loop import Loop, instant
 from planrun.process import Finished, Started
@@ -66,7 +67,7 @@ class Replay(Loop):
 
     def __init__(
         self,
-        steps: dict[str, dict[str, Any]],
+        steps: dict[str, IRStep],
         rules: Sequence[sem.StepRules],
         outcome: Outcomes,
         environ: dict[str, str],

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from planrun import semantics as sem
+from planrun.ir_types import IRStep
 from planrun.loop import StepRecord
 from planrun.process import kill_leftover
 from planrun.reuse import Candidate
@@ -16,14 +17,12 @@ if TYPE_CHECKING:
     from planrun.executor import Executor
 
 
-def kept_on_resume(
-    previous: Mapping[str, StepRecord], steps: Iterable[Mapping[str, Any]]
-) -> set[str]:
+def kept_on_resume(previous: Mapping[str, StepRecord], steps: Iterable[IRStep]) -> set[str]:
     """The steps a resumed run does not run again: those that succeeded, except fallbacks (a
     fallback answers a failure of its own session, so it runs again if that failure recurs),
     and those an --only/--from run reused from an earlier run (its selection holds)."""
     steps = list(steps)
-    fallbacks = {step["id"] for step in steps if step["is_fallback"]}
+    fallbacks = {step.id for step in steps if step.is_fallback}
     reused = _skipped_as(previous, "reused")
     succeeded = {sid for sid, record in previous.items() if record.status == sem.SUCCESS}
     kept = (succeeded | reused) - fallbacks

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def secret_names(ir: IR) -> frozenset[str]:
     """Every secret of the plan, declared at plan level or on any step."""
-    return frozenset(ir.raw["secrets"]).union(*(s["secrets"] for s in ir.steps))
+    return frozenset(ir.model.secrets).union(*(s.secrets for s in ir.steps))
 
 
 def run_masker(
@@ -23,8 +23,8 @@ def run_masker(
 ) -> Masker | None:
     """The run's masker (planrun.secrecy), None when there is nothing to mask: a plan without
     secrets or secret params does not even import the masking code."""
-    if not secrets and not any(spec.get("secret") for spec in ir.raw["params"].values()):
+    if not secrets and not ir.model.secret_params:
         return None
     from planrun.secrecy import run_masker as build
 
-    return build(sorted(secrets), ir.raw["params"], environ, params)
+    return build(sorted(secrets), ir.model.params, environ, params)

@@ -92,8 +92,8 @@ def check_environment(ir: IR, environ: Mapping[str, str] = os.environ) -> None:
 def _environment_names(ir: IR) -> set[str]:
     from planrun.interpolate import Reference, find
 
-    names = set(ir.raw["secrets"]).union(*(step["secrets"] for step in ir.steps))
-    pending: list[Any] = list(ir.steps)
+    names = set(ir.model.secrets).union(*(step.secrets for step in ir.steps))
+    pending: list[Any] = list(ir.raw["steps"])
     while pending:
         value = pending.pop()
         if isinstance(value, str):
@@ -177,8 +177,8 @@ def run(
     output = _surviving(output)
     run_id = run_id or new_run_id()
     with _recording(state_dir, sync, interrupts) as (store, interrupts):
-        capacity = options.max_concurrency or int(ir.globals["max_concurrency"])
-        step_ids = [s["id"] for s in ir.steps]
+        capacity = options.max_concurrency or int(ir.globals.max_concurrency)
+        step_ids = [s.id for s in ir.steps]
         argv, params = _recordable(ir, options)
         started = store.create_run(
             run_id, ir.plan_id, ir.digest, ir.data, step_ids, argv, capacity, params, watch=watch
@@ -227,16 +227,16 @@ def _drive(
     except StoreWriteError as exc:
         raise _stopped(exc, executor.run_id) from exc
     if output.observer is None:
-        print_summary(state_dir, executor.run_id, output.err, executor.ir.steps, resumes)
+        print_summary(state_dir, executor.run_id, output.err, executor.ir.raw["steps"], resumes)
     return code
 
 
 def _recordable(ir: IR, options: RunOptions) -> tuple[list[str], dict[str, Any]]:
     """planrun's argv and the bound params as run_started records them: secret params' values
     `***`, and every secret masked in the command line (`-p TOKEN=…`)."""
-    ir_params = ir.raw["params"]
+    ir_params = ir.model.params
     masker = run_masker(ir, secret_names(ir), os.environ, options.params)
-    if masker is None and not any(spec.get("secret") for spec in ir_params.values()):
+    if masker is None and not ir.model.secret_params:
         return options.argv, options.params
     from planrun.secrecy import masked_argv, masked_params
 
@@ -247,8 +247,8 @@ def _recordable(ir: IR, options: RunOptions) -> tuple[list[str], dict[str, Any]]
 
 
 def _warn_unmasked(executor: Executor, output: Output) -> None:
-    ir_params = executor.ir.raw["params"]
-    if not executor.context.all_secrets and not any(s.get("secret") for s in ir_params.values()):
+    ir_params = executor.ir.model.params
+    if not executor.context.all_secrets and not executor.ir.model.secret_params:
         return
     from planrun.masking import MIN_SECRET_LENGTH
     from planrun.secrecy import too_short
@@ -274,7 +274,7 @@ def _selection(ir: IR, only: tuple[str, ...], from_: tuple[str, ...]) -> Selecti
     from planrun.selection import SelectionError, select
 
     try:
-        return select(ir.steps, only, from_, ir.raw.get("groups", {}))
+        return select(ir.steps, only, from_, ir.model.groups or {})
     except SelectionError as exc:
         raise UsageError(str(exc)) from None
 
@@ -292,11 +292,11 @@ def resume(
     secret params, which were recorded as `***`."""
     output = _surviving(output)
     with _recording(state_dir, sync) as (store, interrupts):
-        step_ids = [s["id"] for s in ir.steps]
+        step_ids = [s.id for s in ir.steps]
         info = store.begin_resume(run_ref, ir.digest, ir.data, step_ids)
         run_id = info.run.run_id
         ir_changed = info.run.ir_digest != ir.digest
-        grace = float(ir.globals["kill_grace_sec"])
+        grace = float(ir.globals.kill_grace_sec)
         recorded, tags, secret_outputs, resumed, parts = recorded_params_and_tags(state_dir, run_id)
         params = _resumed_params(ir, run_id, recorded, secret_assignments)
         killed = kill_leftovers(info.running_attempts, grace, tags)
@@ -374,7 +374,7 @@ def bind_params(ir: IR, assignments: tuple[str, ...], params_file: str | None) -
     try:
         given: dict[str, Any] = read_params_file(params_file) if params_file else {}
         given.update(parse_assignments(assignments))
-        return dict(bind(ir.raw["params"], given))
+        return dict(bind(ir.model.params, given))
     except ParamError as exc:
         raise UsageError(str(exc)) from None
 
@@ -384,8 +384,8 @@ def _resumed_params(
 ) -> dict[str, Any]:
     """The recorded params, with each secret param's value given again on the command line
     (the run recorded `***`); -p for any other param is refused."""
-    declared = ir.raw["params"]
-    secret = {name for name, spec in declared.items() if spec.get("secret")}
+    declared = ir.model.params
+    secret = ir.model.secret_params
     try:
         given = parse_assignments(assignments)
     except ParamError as exc:
@@ -463,8 +463,8 @@ def _observer(output: Output, total: int, ir: IR) -> Observer:
         verbose=output.verbose,
         color=output.color,
         live=False if output.json_events else output.live,
-        plan_steps=ir.steps,
-        groups=ir.raw.get("groups"),
+        plan_steps=ir.raw["steps"],
+        groups=ir.model.groups,
     )
     if output.json_events:
         return tee(_JsonStream(output.out), human)

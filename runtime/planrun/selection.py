@@ -6,11 +6,12 @@ the list is read; docs/composition.md)."""
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from planrun.groups import instance_of
+from planrun.ir_types import IRStep
 from planrun.semantics import setup_scopes
 
 
@@ -27,25 +28,25 @@ class Selection:
 
 
 def select(
-    steps: list[dict[str, Any]],
+    steps: Sequence[IRStep],
     only: Iterable[str],
     from_: Iterable[str],
     groups: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Selection:
     """With the IR's `groups`, a name may also be a matrix or a fan-out instance; without, only
     a plan step (what `--force-step` checks)."""
-    by_id = {s["id"]: s for s in steps}
+    by_id = {s.id: s for s in steps}
     matrices = {n: list(g["members"]) for n, g in (groups or {}).items() if g["kind"] == "matrix"}
     grouped = groups is not None
     only = [s for name in only for s in _steps_named(name, by_id, matrices, grouped)]
     from_ = [s for name in from_ for s in _steps_named(name, by_id, matrices, grouped)]
-    selected = set(only) | _closure(from_, lambda s: by_id[s]["dependents"])
-    selected |= _closure(selected, lambda s: [by_id[s]["fallback"]] if by_id[s]["fallback"] else [])
+    selected = set(only) | _closure(from_, lambda s: by_id[s].dependents)
+    selected |= _closure(selected, lambda s: [by_id[s].fallback] if by_id[s].fallback else [])
     # Work inside a setup/teardown scope brings its setup and teardown (semantics.md §5b).
     for teardown, (setup, between) in setup_scopes(steps).items():
         if selected & (between | {setup}):
             selected |= {setup, teardown}
-    needed = _closure(selected, lambda s: by_id[s]["depends_on"]) - selected
+    needed = _closure(selected, lambda s: by_id[s].depends_on) - selected
     return Selection(frozenset(needed), frozenset(by_id) - selected - needed)
 
 

@@ -11,7 +11,7 @@ import math
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Literal
 
 from planrun import trigger_rules as tr
 from planrun.actions import (
@@ -25,18 +25,20 @@ from planrun.actions import (
     Start,
     UpstreamFailed,
 )
+from planrun.ir_types import IRStep
+from planrun.status import FAILURES as FAILURES
+from planrun.status import TERMINAL as TERMINAL
+from planrun.status import Status
 
-PENDING = "pending"
-RUNNING = "running"
-SUCCESS = "success"
-FAILED = "failed"
-TIMED_OUT = "timed_out"
-SKIPPED = "skipped"
-CANCELLED = "cancelled"
-UPSTREAM_FAILED = "upstream_failed"  # never started: an upstream failure blocked it (§1)
-
-TERMINAL = frozenset({SUCCESS, FAILED, TIMED_OUT, SKIPPED, CANCELLED, UPSTREAM_FAILED})
-FAILURES = frozenset({FAILED, TIMED_OUT})
+# The status names, as the plain strings events and state.db hold (planrun/status.py).
+PENDING = Status.PENDING.value
+RUNNING = Status.RUNNING.value
+SUCCESS = Status.SUCCESS.value
+FAILED = Status.FAILED.value
+TIMED_OUT = Status.TIMED_OUT.value
+SKIPPED = Status.SKIPPED.value
+CANCELLED = Status.CANCELLED.value
+UPSTREAM_FAILED = Status.UPSTREAM_FAILED.value
 CLEANUP_RULES = tr.CLEANUP_RULES
 
 Mode = Literal["normal", "aborting", "interrupted"]
@@ -438,62 +440,53 @@ class PlanState:
         return [action, *self._release(step_id)]
 
 
-def rules_from_ir(ir_steps: Iterable[dict[str, object]]) -> list[StepRules]:
-    rules = []
-    for raw in ir_steps:
-        fallback, cap = raw.get("fallback"), raw.get("max_retry_delay_sec")
-        rules.append(
-            StepRules(
-                id=str(raw["id"]),
-                index=int(str(raw["index"])),
-                depends_on=tuple(str(d) for d in _strings(raw.get("depends_on"))),
-                dependents=tuple(str(d) for d in _strings(raw.get("dependents"))),
-                trigger_rule=str(raw.get("trigger_rule", "all_success")),
-                on_failure=str(raw.get("on_failure", "abort")),
-                critical=bool(raw.get("critical", True)),
-                fallback=None if fallback is None else str(fallback),
-                is_fallback=bool(raw.get("is_fallback", False)),
-                has_condition=raw.get("condition") is not None,
-                teardown_for=None if raw.get("teardown_for") is None else str(raw["teardown_for"]),
-                retries=int(str(raw.get("retries", 0))),
-                retry_delay_sec=_number(raw.get("retry_delay_sec", 0)),
-                retry_backoff=_number(raw.get("retry_backoff", 1)),
-                max_retry_delay_sec=None if cap is None else _number(cap),
-            )
+def rules_from_ir(ir_steps: Iterable[IRStep]) -> list[StepRules]:
+    return [
+        StepRules(
+            id=step.id,
+            index=step.index,
+            depends_on=step.depends_on,
+            dependents=step.dependents,
+            trigger_rule=step.trigger_rule,
+            on_failure=step.on_failure,
+            critical=step.critical,
+            fallback=step.fallback,
+            is_fallback=step.is_fallback,
+            has_condition=step.condition is not None,
+            teardown_for=step.teardown_for,
+            # An IR number as it is (an int stays an int: delays are recorded in events as given).
+            retries=step.retries,
+            retry_delay_sec=step.retry_delay_sec,
+            retry_backoff=step.retry_backoff,
+            max_retry_delay_sec=step.max_retry_delay_sec,
         )
-    return rules
+        for step in ir_steps
+    ]
 
 
-def setup_scopes(ir_steps: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, frozenset[str]]]:
+def setup_scopes(ir_steps: Iterable[IRStep]) -> dict[str, tuple[str, frozenset[str]]]:
     """teardown -> (its setup, the steps between them: descendants of the setup that are
     ancestors of the teardown). What re-runs the setup and teardown on resume/--only/--from."""
-    by_id = {str(s["id"]): s for s in ir_steps}
+    by_id = {s.id: s for s in ir_steps}
     scopes: dict[str, tuple[str, frozenset[str]]] = {}
     for sid, step in by_id.items():
-        setup = step.get("teardown_for")
+        setup = step.teardown_for
         if setup is None or setup not in by_id:
             continue
-        after = _reach(by_id, str(setup), "dependents")
-        before = _reach(by_id, sid, "depends_on")
-        scopes[sid] = (str(setup), frozenset(after & before))
+        after = _reach(by_id, setup, lambda s: s.dependents)
+        before = _reach(by_id, sid, lambda s: s.depends_on)
+        scopes[sid] = (setup, frozenset(after & before))
     return scopes
 
 
-def _reach(by_id: Mapping[str, Mapping[str, Any]], start: str, edges: str) -> set[str]:
+def _reach(
+    by_id: Mapping[str, IRStep], start: str, edges: Callable[[IRStep], tuple[str, ...]]
+) -> set[str]:
     seen: set[str] = set()
-    stack = _strings(by_id[start][edges])
+    stack = list(edges(by_id[start]))
     while stack:
         current = stack.pop()
         if current not in seen:
             seen.add(current)
-            stack.extend(_strings(by_id[current][edges]))
+            stack.extend(edges(by_id[current]))
     return seen
-
-
-def _number(value: object) -> float:
-    """An IR number as it is (an int stays an int: delays are recorded in events as given)."""
-    return value if isinstance(value, int | float) else float(str(value))
-
-
-def _strings(value: object) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list) else []

@@ -59,8 +59,8 @@ class WatchSettings:
 
     @classmethod
     def from_ir(cls, ir: IR) -> WatchSettings:
-        section = ir.raw.get("watch")
-        if not isinstance(section, dict):
+        section = ir.model.watch
+        if section is None:
             return cls()
         return cls(
             paths=list(section["paths"]),

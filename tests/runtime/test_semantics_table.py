@@ -16,6 +16,7 @@ import pytest
 
 from planrun import actions as act
 from planrun import semantics as sem
+from planrun.ir_types import IRStep
 from planrun.replay import Replay
 
 
@@ -63,6 +64,13 @@ def build(specs: list[dict[str, object]]) -> list[sem.StepRules]:
     ]
 
 
+def ir_step(fields: dict[str, object]) -> IRStep:
+    """An IR step with the given fields; what the loop and resume do not read left None."""
+    base: dict[str, object] = {key: None for key in IRStep.__slots__}
+    base.update(is_fallback=False, trigger_rule="all_success", on_failure="abort", env={})
+    return IRStep(**{**base, **fields})  # type: ignore[arg-type]
+
+
 # The scripted status of every attempt of a step, as the replay launcher's exit code.
 EXIT_CODE_OF = {sem.SUCCESS: 0, sem.FAILED: 1, sem.TIMED_OUT: None}
 
@@ -79,7 +87,7 @@ class Driver(Replay):
         self.conditions = conditions
         self.reasons: dict[str, str] = {}
         rules = build(specs)
-        steps = {r.id: {"condition": None, "env": {}} for r in rules}
+        steps = {r.id: ir_step({"id": r.id}) for r in rules}
         code = {sid: EXIT_CODE_OF[outcome] for sid, outcome in outcomes.items()}
         super().__init__(steps, rules, lambda sid: code.get(sid, 0), {}, {}, {})
 
@@ -357,7 +365,7 @@ def test_an_interrupt_leaves_only_cleanup_with_its_retries() -> None:
 def test_the_replay_retries_a_step_back_to_back_and_counts_its_attempts() -> None:
     specs = [step("a", on_failure="continue"), step("b"), step("c", ("a",))]
     rules = [replace(r, retries=2) if r.id == "a" else r for r in build(specs)]
-    steps = {r.id: {"condition": None, "env": {}} for r in rules}
+    steps = {r.id: ir_step({"id": r.id}) for r in rules}
     replay = Replay(steps, rules, lambda sid: 1 if sid == "a" else 0, {}, {}, {})
     assert replay.replay() == "success"
     assert replay.order == ["a", "b", "c"]  # a's retries start before b, as -j1 with no delay
@@ -442,11 +450,11 @@ def test_resume_reruns_the_setup_and_teardown_around_work_to_redo() -> None:
     from planrun.resume import kept_on_resume
 
     ir = [
-        {"id": "take", "is_fallback": False, "depends_on": [], "dependents": ["work", "rel"]},
-        {"id": "work", "is_fallback": False, "depends_on": ["take"], "dependents": ["rel"]},
-        {"id": "rel", "is_fallback": False, "depends_on": ["take", "work"], "dependents": [],
-         "teardown_for": "take"},
-        {"id": "other", "is_fallback": False, "depends_on": [], "dependents": []},
+        ir_step({"id": "take", "depends_on": (), "dependents": ("work", "rel")}),
+        ir_step({"id": "work", "depends_on": ("take",), "dependents": ("rel",)}),
+        ir_step({"id": "rel", "depends_on": ("take", "work"), "dependents": (),
+                 "teardown_for": "take"}),
+        ir_step({"id": "other", "depends_on": (), "dependents": ()}),
     ]  # fmt: skip
     done = {"take": "success", "work": "failed", "rel": "success", "other": "success"}
     previous = {sid: StepRecord(status=status) for sid, status in done.items()}

@@ -18,6 +18,7 @@ from planrun import actions as act
 from planrun import semantics as sem
 from planrun.conditions import Value
 from planrun.invariants import by_step
+from planrun.ir_types import IRStep, OnFailure
 from planrun.replay import Replay
 
 
@@ -98,7 +99,8 @@ class _Replay(Replay):
         self.ir = ir
         self.fail = tuple(dict.fromkeys(fail))
         self.timeout = tuple(dict.fromkeys(timeout))
-        steps: dict[str, dict[str, Any]] = {s["id"]: s for s in ir["steps"]}
+        self.raw_steps: dict[str, dict[str, Any]] = {s["id"]: s for s in ir["steps"]}
+        steps = {sid: IRStep.from_json(s) for sid, s in self.raw_steps.items()}
         invariants = by_step(ir.get("invariants") or [])
         # planrun reads its own environment under the step's env; a replay reads --env instead.
         super().__init__(steps, rules, self._exit_code, dict(env), dict(params), invariants)
@@ -143,7 +145,7 @@ class _Replay(Replay):
         if step_id in self.fail:
             return 1
         if step_id not in self.fixed:
-            self.fixed[step_id] = fixed_exit_code(self.steps[step_id])
+            self.fixed[step_id] = fixed_exit_code(self.raw_steps[step_id])
         code = self.fixed[step_id]
         return 0 if code is None else code
 
@@ -159,8 +161,8 @@ class _Replay(Replay):
     def _failed(self, step_id: str, status: str, reason: str, details: dict[str, Any]) -> None:
         self.report(step_id).reason = reason
         step = self.steps[step_id]
-        if step["on_failure"] == "fallback_step" and step["fallback"] is not None:
-            self.report(step["fallback"]).fallback_for.append(step_id)
+        if step.on_failure is OnFailure.FALLBACK_STEP and step.fallback is not None:
+            self.report(step.fallback).fallback_for.append(step_id)
 
     def _record(self, action: act.Action) -> None:
         if isinstance(action, (act.Skip, act.UpstreamFailed)):
@@ -189,10 +191,10 @@ def simulate(
     `timeout` timed out (every other attempt exits 0). O((steps + edges) · log steps).
 
     `params` are the bound params (`planrun.params.bind`; each declared param's default when
-    None). `rules` (`planrun.semantics.rules_from_ir(ir["steps"])`) may be passed in by a caller
+    None). `rules` (`planrun.semantics.rules_from_ir` of its steps) may be passed in by a caller
     that replays the same IR many times; they are immutable."""
     if rules is None:
-        rules = sem.rules_from_ir(ir["steps"])
+        rules = sem.rules_from_ir(map(IRStep.from_json, ir["steps"]))
     if params is None:
         params = default_params(ir)
     return _Replay(ir, fail, timeout, env or {}, rules, params).run()
@@ -229,7 +231,7 @@ def all_single_failures(
     params: Mapping[str, Value] | None = None,
 ) -> tuple[Simulation, list[SingleFailure]]:
     """The run without failures, and one row per step failing alone: steps × (steps + edges)."""
-    rules = sem.rules_from_ir(ir["steps"])
+    rules = sem.rules_from_ir(map(IRStep.from_json, ir["steps"]))
     params = default_params(ir) if params is None else params
     baseline = simulate(ir, env=env, rules=rules, params=params)
     ran = set(baseline.order)

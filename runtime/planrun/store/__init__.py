@@ -7,7 +7,7 @@ the database read-only, so it works while a planrun process is writing. Beside t
 connection), files (state.db's trust checks, events.jsonl repair), records and errors (what the
 store hands out and raises). See docs/state.md for the contract.
 
-May import: the runtime's leaf modules (events, semantics, safefs, procinfo, writes, ir_shape),
+May import: the runtime's leaf modules (events, semantics, safefs, procinfo, writes, ir),
 never the executor, the views or planc. Import the public names from here, not the submodules.
 """
 

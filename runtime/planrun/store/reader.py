@@ -10,8 +10,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from planrun import ir_shape
 from planrun.events import Event
+from planrun.ir import conforms as conforms_to_ir_schema
 from planrun.store.errors import DAMAGE, NoStateError, damaged, reading, shown
 from planrun.store.files import Closing, StateFiles, connect
 from planrun.store.queries import (
@@ -142,7 +142,7 @@ class Reader(Closing):
         data = self.ir(run_id)
         with reading(self._db):
             document = json.loads(data)
-            if not ir_shape.conforms(document):
+            if not conforms_to_ir_schema(document):
                 raise ValueError(f"the IR of run {self.resolve(run_id)} is not a valid IR")
         return dict(document)
 

@@ -17,13 +17,13 @@ from planrun.bound import bound_for_ir
 from planrun.ci import tolerated
 from planrun.events import utc_now
 from planrun.groups import instance_of, view_groups
+from planrun.status import FAILURES
 from planrun.store import AttemptInfo, Reader, RunInfo, StepInfo, StoreError, run_dir
 from planrun.views.dag import layered_layout
 from planrun.views.style import parse_ts
 from planrun.views.tail import read_tail
 
 Stream = Literal["stdout", "stderr"]
-FAILED_STATUSES = frozenset({"failed", "timed_out"})
 LOG_TAIL_LINES = 40
 LOG_TAIL_BYTES = 8192
 LOG_BUDGET_BYTES = 2_000_000  # all failed steps' log tails together, so a report stays loadable
@@ -213,7 +213,7 @@ def failed_logs(
     budget = LOG_BUDGET_BYTES
     for step in steps:
         attempt = latest.get(step.step_id)
-        if step.status not in FAILED_STATUSES or attempt is None:
+        if step.status not in FAILURES or attempt is None:
             continue
         entry: dict[str, Any] = {"attempt": attempt.attempt, "omitted": budget <= 0}
         for stream in ("stderr", "stdout"):
