@@ -148,7 +148,7 @@ def test_the_observer_only_sees_committed_events_and_steps_find_their_start(
 
     with RunStore.open(state) as store:
         run_id = "20261130T101500Z-000001"
-        ids = [s["id"] for s in ir.steps]
+        ids = [s.id for s in ir.steps]
         store.create_run(run_id, ir.plan_id, ir.digest, ir.data, ids, [], 2)
         options = RunOptions(workdir=str(tmp_path), max_concurrency=2)
         code = Executor(ir, store, run_id, options, observer).run()
@@ -185,7 +185,7 @@ def test_a_condition_builds_facts_only_for_the_steps_it_reads(
     monkeypatch.setattr(planrun.conditions, "StepFacts", counting)
     with RunStore.open(tmp_path / "state") as store:
         run_id = "20261130T101500Z-000002"
-        store.create_run(run_id, ir.plan_id, ir.digest, ir.data, [s["id"] for s in ir.steps], [], 1)
+        store.create_run(run_id, ir.plan_id, ir.digest, ir.data, [s.id for s in ir.steps], [], 1)
         executor = Executor(ir, store, run_id, RunOptions(workdir=str(tmp_path)))
         try:
             assert executor._condition_holds("s1") is False  # s0 is still pending
