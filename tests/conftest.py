@@ -1,17 +1,40 @@
 """Make tests/support.py importable from every test directory; let SIGINT reach planrun; kill
-what a test leaves running."""
+what a test leaves running; choose the Hypothesis profile."""
 
 import contextlib
+import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
+from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+# Hypothesis: the example counts written in the tests are CI's (HYPOTHESIS_PROFILE=ci, set by
+# .ci/run); a local run (the default profile, "dev") runs a tenth of each, at least
+# DEV_MIN_EXAMPLES. Hypothesis's home (the example database, its caches) lives under the system
+# temp dir, so no .hypothesis/ appears in the working tree.
+HYPOTHESIS_HOME = Path(tempfile.gettempdir()) / "plan-hypothesis"
+DEV_DIVISOR = 10
+DEV_MIN_EXAMPLES = 10
+set_hypothesis_home_dir(HYPOTHESIS_HOME)
+# Hypothesis's own "ci" profile (loaded by itself when $CI is set): derandomized, no database.
+settings.register_profile("ci", settings.get_profile("ci"))
+settings.register_profile(
+    "dev",
+    max_examples=DEV_MIN_EXAMPLES,
+    database=DirectoryBasedExampleDatabase(HYPOTHESIS_HOME / "examples"),
+)
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "dev")
+settings.load_profile(HYPOTHESIS_PROFILE)
 
 # planrun keeps SIGINT and SIGTERM ignored when it starts with them ignored (docs/cli.md), and an
 # ignored signal is inherited through exec. Should the suite itself run with them ignored (a
@@ -20,6 +43,22 @@ sys.path.insert(0, str(Path(__file__).parent))
 for _signum in (signal.SIGINT, signal.SIGTERM):
     if signal.getsignal(_signum) is signal.SIG_IGN:
         signal.signal(_signum, signal.default_int_handler)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under the dev profile, a test's own `@settings(max_examples=N)` runs N / DEV_DIVISOR."""
+    if HYPOTHESIS_PROFILE != "dev":
+        return
+    scaled: set[int] = set()
+    for item in items:
+        test = getattr(getattr(item, "obj", None), "__func__", getattr(item, "obj", None))
+        if not getattr(test, "is_hypothesis_test", False) or id(test) in scaled:
+            continue
+        scaled.add(id(test))
+        # The attribute @settings itself sets; @given reads it when the test runs.
+        own: settings = test._hypothesis_internal_use_settings  # type: ignore[union-attr]
+        fewer = min(own.max_examples, max(DEV_MIN_EXAMPLES, own.max_examples // DEV_DIVISOR))
+        test._hypothesis_internal_use_settings = settings(own, max_examples=fewer)  # type: ignore[union-attr]
 
 
 @pytest.fixture

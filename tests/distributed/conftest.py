@@ -1,6 +1,7 @@
 """A real Dask cluster on 127.0.0.1 (cluster.py) for the tests of this directory, stopped (every
 process group) when the test or module is done. Skipped when the dask extra (distributed) is
-not installed."""
+not installed. Under pytest-xdist (`--dist loadgroup`) this directory's tests go to one worker,
+so that they share one module cluster rather than each worker starting its own."""
 
 from __future__ import annotations
 
@@ -14,6 +15,13 @@ pytest.importorskip("distributed")
 from cluster import Cluster, start_cluster
 
 TWO_WORKERS = {"cpu": [], "gpu": ["--resources", "gpu=1"]}
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.xdist_group("dask"))
 
 
 @pytest.fixture(scope="module")
