@@ -9,10 +9,11 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.database import DirectoryBasedExampleDatabase
 
@@ -26,8 +27,15 @@ HYPOTHESIS_HOME = Path(tempfile.gettempdir()) / "plan-hypothesis"
 DEV_DIVISOR = 10
 DEV_MIN_EXAMPLES = 10
 set_hypothesis_home_dir(HYPOTHESIS_HOME)
-# Hypothesis's own "ci" profile (loaded by itself when $CI is set): derandomized, no database.
-settings.register_profile("ci", settings.get_profile("ci"))
+# As Hypothesis's own profile for CI: the same examples on every run, nothing stored.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 settings.register_profile(
     "dev",
     max_examples=DEV_MIN_EXAMPLES,
@@ -49,16 +57,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under the dev profile, a test's own `@settings(max_examples=N)` runs N / DEV_DIVISOR."""
     if HYPOTHESIS_PROFILE != "dev":
         return
-    scaled: set[int] = set()
-    for item in items:
-        test = getattr(getattr(item, "obj", None), "__func__", getattr(item, "obj", None))
-        if not getattr(test, "is_hypothesis_test", False) or id(test) in scaled:
-            continue
-        scaled.add(id(test))
-        # The attribute @settings itself sets; @given reads it when the test runs.
-        own: settings = test._hypothesis_internal_use_settings  # type: ignore[union-attr]
-        fewer = min(own.max_examples, max(DEV_MIN_EXAMPLES, own.max_examples // DEV_DIVISOR))
-        test._hypothesis_internal_use_settings = settings(own, max_examples=fewer)  # type: ignore[union-attr]
+    functions = {item.obj for item in items if isinstance(item, pytest.Function)}
+    tests: set[Any] = {getattr(function, "__func__", function) for function in functions}
+    for test in tests:
+        if getattr(test, "is_hypothesis_test", False):
+            # The attribute @settings itself sets; @given reads it each time the test runs.
+            own: settings = test._hypothesis_internal_use_settings
+            fewer = min(own.max_examples, max(DEV_MIN_EXAMPLES, own.max_examples // DEV_DIVISOR))
+            test._hypothesis_internal_use_settings = settings(own, max_examples=fewer)
 
 
 @pytest.fixture
