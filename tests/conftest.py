@@ -51,6 +51,10 @@ settings.load_profile(HYPOTHESIS_PROFILE)
 for _signum in (signal.SIGINT, signal.SIGTERM):
     if signal.getsignal(_signum) is signal.SIG_IGN:
         signal.signal(_signum, signal.default_int_handler)
+# Under `nohup` SIGHUP is ignored the same way: a handler that does nothing lets the suite
+# survive the hangup nohup was asked for, while exec resets it to the default in planrun.
+if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+    signal.signal(signal.SIGHUP, lambda signum, frame: None)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
