@@ -6,20 +6,21 @@ import sys
 from collections.abc import Callable
 
 import click
+from click.shell_completion import CompletionItem
 
 from planc import __version__, analysis, commands
 from planc.render import FORMATS
+from planrun.cli_group import Program
+from planrun.entry import EXIT_INTERRUPTED
 from planrun.writes import abandon
 
 
 def _run(action: Callable[[], int]) -> None:
+    """Run `action` and exit with its code; an interrupt goes on to planrun.entry (exit 130)."""
     try:
         code = action()
-    except KeyboardInterrupt:
-        sys.stderr.write("planc: interrupted\n")
-        code = 130
     except BrokenPipeError:
-        code = 130
+        code = EXIT_INTERRUPTED
     except OSError as exc:  # the input is read as diagnostics: this is stdout failing
         sys.stderr.write(f"planc: cannot write to stdout: {exc.strerror or exc}\n")
         abandon(sys.stdout.fileno())
@@ -29,7 +30,7 @@ def _run(action: Callable[[], int]) -> None:
     sys.exit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Program, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="planc")
 def main() -> None:
     """Check plans and compile them into frozen IR for planrun."""
@@ -127,8 +128,18 @@ def schema() -> None:
     _run(lambda: commands.schema(sys.stdout))
 
 
+def _codes(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    from planc.codes import all_codes
+
+    return [
+        CompletionItem(code, help=summary)
+        for code, (summary, _) in all_codes().items()
+        if code.startswith(incomplete)
+    ]
+
+
 @main.command()
-@click.argument("code", required=False)
+@click.argument("code", required=False, shell_complete=_codes)
 @click.option("--list", "list_all", is_flag=True, help="List every diagnostic code.")
 def explain(code: str | None, list_all: bool) -> None:
     """Explain a diagnostic CODE, with an example."""

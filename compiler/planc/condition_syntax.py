@@ -1,10 +1,11 @@
-"""The condition language's syntax tree, and the builder both of its parsers share.
+"""The builder both parsers of the condition language share, and its positioned errors.
 
-Every node knows where it was written (offset and length into the condition text). The two
-parsers, `planc.conditions_fast` (hand-written, for speed) and `planc.conditions_lark` (the
-reference, Lark's parser of grammar/condition.lark), build the tree through one `TreeBuilder`,
-which also reports bad references and literals: the text parses, but a name or a number in it
-is wrong. `planc.conditions` drives the parsers and checks the tree.
+The tree is `planrun.conditions`' (the runtime's): every node the builder makes knows where it
+was written (offset and length into the condition text). The two parsers,
+`planc.conditions_fast` (hand-written, for speed) and `planc.conditions_lark` (the reference,
+Lark's parser of grammar/condition.lark), build the tree through one `TreeBuilder`, which also
+reports bad references and literals: the text parses, but a name or a number in it is wrong.
+`planc.conditions` drives the parsers and checks the tree.
 """
 
 from __future__ import annotations
@@ -12,115 +13,34 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-STATUSES = ("success", "failed", "timed_out", "skipped", "upstream_failed", "cancelled")
-ATTRIBUTES = ("status", "exit_code", "attempts", "duration_sec")
+from planc import condition_tokens
+from planrun.conditions import (
+    ATTRIBUTES,
+    And,
+    Compare,
+    EnvRef,
+    Expr,
+    Invalid,
+    ListLit,
+    Literal,
+    Not,
+    Or,
+    OutputRef,
+    ParamRef,
+    StepRef,
+)
+
 STEP_ID_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,127}")
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 OUTPUT_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
-KEYWORDS = ("and", "or", "not", "in", "true", "false", "null")
+KEYWORDS = tuple(condition_tokens.KEYWORDS)
 
 # Signed 64-bit: what every JSON consumer of the IR can hold exactly.
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 _ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t", "r": "\r"}
-
-LiteralValue = str | int | float | bool | None
-
-
-@dataclass(frozen=True)
-class Or:
-    offset: int
-    length: int
-    operands: tuple[Expr, ...]
-
-
-@dataclass(frozen=True)
-class And:
-    offset: int
-    length: int
-    operands: tuple[Expr, ...]
-
-
-@dataclass(frozen=True)
-class Not:
-    offset: int
-    length: int
-    operand: Expr
-
-
-@dataclass(frozen=True)
-class Compare:
-    offset: int
-    length: int
-    op: str
-    left: Expr
-    right: Expr
-
-
-@dataclass(frozen=True)
-class StepRef:
-    """`steps.<id>.<attr>` or its alias `prev.<id>.<attr>`."""
-
-    offset: int
-    length: int
-    step: str
-    attr: str
-
-
-@dataclass(frozen=True)
-class EnvRef:
-    offset: int
-    length: int
-    name: str
-
-
-@dataclass(frozen=True)
-class ParamRef:
-    """`params.NAME` (docs/dataflow.md)."""
-
-    offset: int
-    length: int
-    name: str
-
-
-@dataclass(frozen=True)
-class OutputRef:
-    """`steps.<id>.outputs.NAME`: a value the step wrote to $PLAN_OUTPUT, or null."""
-
-    offset: int
-    length: int
-    step: str
-    name: str
-
-
-@dataclass(frozen=True)
-class Literal:
-    offset: int
-    length: int
-    value: LiteralValue
-
-
-@dataclass(frozen=True)
-class ListLit:
-    offset: int
-    length: int
-    items: tuple[Literal, ...]
-
-
-@dataclass(frozen=True)
-class Invalid:
-    """Stands in for a reference or literal already reported as an error, so checking can go on
-    and report the other mistakes too. Never part of a `ParsedCondition.ast`."""
-
-    offset: int
-    length: int
-
-
-Expr = (
-    Or | And | Not | Compare | StepRef | EnvRef | ParamRef | OutputRef | Literal | ListLit | Invalid
-)
 
 
 @dataclass(frozen=True)
@@ -130,27 +50,6 @@ class ConditionError:
     code: str
     message: str
     hint: str | None = None
-
-
-def children(node: Expr) -> tuple[Expr, ...]:
-    if isinstance(node, Or | And):
-        return node.operands
-    if isinstance(node, Not):
-        return (node.operand,)
-    if isinstance(node, Compare):
-        return (node.left, node.right)
-    if isinstance(node, ListLit):
-        return node.items
-    return ()
-
-
-def walk(node: Expr) -> Iterator[Expr]:
-    """Every node, pre-order, left to right; iterative so any depth is safe."""
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(children(current)))
 
 
 class TreeBuilder:
@@ -165,13 +64,13 @@ class TreeBuilder:
     def int_(self, written: str, start: int) -> Expr:
         value = int(written)
         if _INT_MIN <= value <= _INT_MAX:
-            return Literal(start, len(written), value)
+            return Literal(value, offset=start, length=len(written))
         return self._out_of_range(written, start)
 
     def float_(self, written: str, start: int) -> Expr:
         value = float(written)
         if math.isfinite(value):
-            return Literal(start, len(written), value)
+            return Literal(value, offset=start, length=len(written))
         return self._out_of_range(written, start)
 
     def _out_of_range(self, written: str, start: int) -> Expr:
@@ -182,13 +81,15 @@ class TreeBuilder:
             f"number `{clip(written)}` is out of range",
             "integers must fit in 64 bits and floats must be finite",
         )
-        return Invalid(start, len(written))
+        return Invalid(offset=start, length=len(written))
 
     def string(self, written: str, start: int) -> Expr:
         """`written` with its quotes."""
         raw = written[1:-1]
         if "\\" not in raw:
-            return Literal(start, len(written), raw)  # no escape: the value is as written
+            return Literal(
+                raw, offset=start, length=len(written)
+            )  # no escape: the value is as written
         chars: list[str] = []
         i = 0
         while i < len(raw):
@@ -203,28 +104,28 @@ class TreeBuilder:
                         f"unknown escape `\\{escaped}` in string",
                         "the escapes are \\\\ \\' \\\" \\n \\t \\r",
                     )
-                    return Invalid(start, len(written))
+                    return Invalid(offset=start, length=len(written))
                 chars.append(_ESCAPES[escaped])
                 i += 2
             else:
                 chars.append(ch)
                 i += 1
-        return Literal(start, len(written), "".join(chars))
+        return Literal("".join(chars), offset=start, length=len(written))
 
     def reference(self, path: str, start: int) -> Expr:
         head, dot, rest = path.partition(".")
         if dot and head in ("steps", "prev") and ".outputs." in rest:
             step, _, name = rest.partition(".outputs.")
             if STEP_ID_RE.fullmatch(step) and OUTPUT_NAME_RE.fullmatch(name):
-                return OutputRef(start, len(path), step, name)
+                return OutputRef(step, name, offset=start, length=len(path))
         if dot and head in ("steps", "prev"):
             return self._step_ref(path, start, rest)
         if dot and head == "params" and ENV_NAME_RE.fullmatch(rest):
-            return ParamRef(start, len(path), rest)
+            return ParamRef(rest, offset=start, length=len(path))
         if dot and head == "env":
             return self._env_ref(path, start, rest)
         self._error(start, len(path), "condition-bad-reference", *_unknown_name(path))
-        return Invalid(start, len(path))
+        return Invalid(offset=start, length=len(path))
 
     def _step_ref(self, path: str, start: int, rest: str) -> Expr:
         step, dot, attr = rest.rpartition(".")
@@ -243,7 +144,7 @@ class TreeBuilder:
             )
         if problem is not None:
             self._error(start, len(path), "condition-bad-reference", *problem)
-            return Invalid(start, len(path))
+            return Invalid(offset=start, length=len(path))
         if attr not in ATTRIBUTES:
             self._error(
                 start + len(path) - len(attr),
@@ -252,12 +153,12 @@ class TreeBuilder:
                 f"unknown attribute `{clip(attr)}` of step `{step}`",
                 did_you_mean(attr, ATTRIBUTES, "`") + f"attributes are {', '.join(ATTRIBUTES)}",
             )
-            return Invalid(start, len(path))
-        return StepRef(start, len(path), step, attr)
+            return Invalid(offset=start, length=len(path))
+        return StepRef(step, attr, offset=start, length=len(path))
 
     def _env_ref(self, path: str, start: int, name: str) -> Expr:
         if ENV_NAME_RE.fullmatch(name):
-            return EnvRef(start, len(path), name)
+            return EnvRef(name, offset=start, length=len(path))
         self._error(
             start,
             len(path),
@@ -265,7 +166,7 @@ class TreeBuilder:
             f"`{clip(name)}` is not a valid environment variable name",
             "a name starts with a letter or `_`; then letters, digits and `_`",
         )
-        return Invalid(start, len(path))
+        return Invalid(offset=start, length=len(path))
 
 
 def end_of(node: Expr) -> int:
@@ -277,15 +178,15 @@ def flatten(kind: type[Or] | type[And], left: Expr, right: Expr) -> Expr:
     operands: list[Expr] = []
     for side in (left, right):
         operands.extend(side.operands if isinstance(side, kind) else (side,))
-    return kind(left.offset, end_of(right) - left.offset, tuple(operands))
+    return kind(tuple(operands), offset=left.offset, length=end_of(right) - left.offset)
 
 
 def compare(op: str, left: Expr, right: Expr) -> Expr:
-    return Compare(left.offset, end_of(right) - left.offset, op, left, right)
+    return Compare(op, left, right, offset=left.offset, length=end_of(right) - left.offset)
 
 
 def negate(start: int, operand: Expr) -> Expr:
-    return Not(start, end_of(operand) - start, operand)
+    return Not(operand, offset=start, length=end_of(operand) - start)
 
 
 def parenthesised(inner: Expr, lpar: int, rpar: int) -> Expr:
@@ -296,7 +197,7 @@ def parenthesised(inner: Expr, lpar: int, rpar: int) -> Expr:
 def list_literal(lsqb: int, rsqb: int, items: Sequence[object]) -> Expr:
     """Items already reported as bad literals (Invalid) are dropped: the AST is discarded."""
     literals = tuple(item for item in items if isinstance(item, Literal))
-    return ListLit(lsqb, rsqb + 1 - lsqb, literals)
+    return ListLit(literals, offset=lsqb, length=rsqb + 1 - lsqb)
 
 
 def clip(text: str, width: int = 30) -> str:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import TypeGuard
 
-from planc.condition_syntax import (
+from planc.model import SourceStep
+from planrun import trigger_rules as tr
+from planrun.conditions import (
+    MEMBERSHIP_OPS,
     STATUSES,
     And,
     Compare,
@@ -20,8 +23,6 @@ from planc.condition_syntax import (
     Or,
     StepRef,
 )
-from planc.model import SourceStep
-from planrun import trigger_rules as tr
 
 ALL_STATUSES = frozenset(STATUSES)
 FAILED = frozenset({"failed", "timed_out"})
@@ -99,7 +100,7 @@ def constant_value(node: Expr, outcomes: Outcomes) -> bool | None:
 
 
 def _status_test(node: Compare, outcomes: Outcomes) -> bool | None:
-    if node.op in ("in", "not in"):
+    if node.op in MEMBERSHIP_OPS:
         if not is_status_of(node.left, outcomes) or not isinstance(node.right, ListLit):
             return None
         found = _contains(outcomes[node.left.step], {item.value for item in node.right.items})

@@ -1,7 +1,7 @@
-"""The condition language: text → positioned AST → local checks → the IR's JSON AST.
+"""The condition language: text → positioned AST (`planrun.conditions`' nodes) → local checks.
 
-The tree and its builder are in `planc.condition_syntax`, the parsers in
-`planc.conditions_fast` and `planc.conditions_lark`; this module drives them.
+The builder is in `planc.condition_syntax`, the parsers in `planc.conditions_fast` and
+`planc.conditions_lark`; this module drives them. `planrun.conditions.to_json` lowers the tree.
 
 Pure: nothing here knows about plans or graphs (`planc.rules.conditions` adds those checks).
 Never raises on any input text: every problem becomes a `ConditionError` with an offset into
@@ -13,30 +13,33 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
 
 from planc import conditions_fast
 from planc.condition_syntax import (
+    ConditionError,
+    TreeBuilder,
+    clip,
+    did_you_mean,
+    end_of,
+)
+from planrun.conditions import (
+    MEMBERSHIP_OPS,
+    ORDERING_OPS,
     STATUSES,
     And,
     Compare,
-    ConditionError,
     EnvRef,
     Expr,
     Invalid,
     ListLit,
     Literal,
-    LiteralValue,
     Not,
     Or,
     OutputRef,
     ParamRef,
     StepRef,
-    TreeBuilder,
+    Value,
     children,
-    clip,
-    did_you_mean,
-    end_of,
 )
 
 # Limits. The text limit bounds everything else (tokens, terms, list items); the nesting limits
@@ -174,10 +177,9 @@ _BOOLEAN_EXAMPLES = {
     "attempts": " > 1",
     "duration_sec": " > 60",
 }
-_ORDERING_OPS = ("<", "<=", ">", ">=")
 
 
-def _literal_type(value: LiteralValue) -> Type:
+def _literal_type(value: Value) -> Type:
     if value is None:
         return frozenset({"null"})
     if isinstance(value, bool):
@@ -251,9 +253,9 @@ class _Checker:
 
     def compare(self, node: Compare) -> None:
         left, right = self._type(node.left), self._type(node.right)
-        if node.op in ("in", "not in"):
+        if node.op in MEMBERSHIP_OPS:
             self._membership(node, left)
-        elif node.op in _ORDERING_OPS:
+        elif node.op in ORDERING_OPS:
             self._ordering(node, left, right)
         elif not _comparable(left, right):
             verdict = "always false" if node.op == "==" else "always true"
@@ -384,32 +386,3 @@ def _ordering_hint(side: Expr) -> str:
     if isinstance(side, EnvRef):
         return "environment values are strings and have no order: use `==` or `in [...]`"
     return "only numbers (exit_code, attempts, duration_sec, number literals) have an order"
-
-
-# ---------------------------------------------------------------------------------------------
-# Lowering
-
-
-def to_ir(ast: Expr) -> dict[str, Any]:
-    """The IR's JSON AST (docs/ir.md, "Condition AST"). Takes only an AST from a
-    `ParsedCondition` without errors, whose depth the nesting limit bounds."""
-    if isinstance(ast, Or | And):
-        kind = "or" if isinstance(ast, Or) else "and"
-        return {"kind": kind, "operands": [to_ir(operand) for operand in ast.operands]}
-    if isinstance(ast, Not):
-        return {"kind": "not", "operand": to_ir(ast.operand)}
-    if isinstance(ast, Compare):
-        return {"kind": "compare", "op": ast.op, "left": to_ir(ast.left), "right": to_ir(ast.right)}
-    if isinstance(ast, StepRef):
-        return {"kind": "step", "step": ast.step, "attr": ast.attr}
-    if isinstance(ast, EnvRef):
-        return {"kind": "env", "name": ast.name}
-    if isinstance(ast, ParamRef):
-        return {"kind": "param", "name": ast.name}
-    if isinstance(ast, OutputRef):
-        return {"kind": "output", "step": ast.step, "name": ast.name}
-    if isinstance(ast, Literal):
-        return {"kind": "literal", "value": ast.value}
-    if isinstance(ast, ListLit):
-        return {"kind": "list", "items": [to_ir(item) for item in ast.items]}
-    raise ValueError("to_ir got an AST with errors; check ParsedCondition.errors first")

@@ -1,23 +1,19 @@
 """The fast parser of the condition language: recursive descent over the same grammar.
 
-Lark's LALR parser (planc.conditions_lark) costs ~60 µs per condition, between its lexer, the
-parse tree and the transformer, and ~90 ms to import and build: together a fifth of
-compiling a 10k-step plan. Conditions are short, so this recursive-descent parser of the same
-grammar reads a valid one directly into the AST, with the same actions. On anything it does
-not accept it gives up, and Lark parses the text again and words the syntax error. So it must
-never accept a text that Lark refuses, nor build a different AST (tests compare the two).
-"""
+Lark's LALR parser (planc.conditions_lark) reads a condition 4-6 times slower than this one,
+with or without a parse tree (`transformer=`), and takes ~40 ms to build: ~1 s of a 100k-step
+plan's compile. Conditions are short, so this recursive-descent parser of the same grammar reads
+a valid one directly into the AST, with the same actions, and the same tokens: its token table
+(planc.condition_tokens) is generated from the grammar. On anything it does not accept it gives
+up, and Lark parses the text again and words the syntax error. So it must never accept a text
+that Lark refuses, nor build a different AST (tests compare the two)."""
 
 from __future__ import annotations
 
 import re
 
+from planc import condition_tokens
 from planc.condition_syntax import (
-    And,
-    Expr,
-    Literal,
-    LiteralValue,
-    Or,
     TreeBuilder,
     compare,
     flatten,
@@ -25,34 +21,16 @@ from planc.condition_syntax import (
     negate,
     parenthesised,
 )
+from planrun.conditions import And, Expr, Literal, Or, Value
 
-# Lark's basic lexer tries one union of the terminals' patterns, in this order, and takes the
-# first alternative that matches (not the longest); whitespace is ignored. Keywords are lexed
-# as PATH and re-typed when the whole word is one, which gives them word boundaries.
+# Lark's basic lexer tries one union of the terminals' patterns, in the order of
+# planc.condition_tokens (generated from the grammar), and takes the first alternative that
+# matches (not the longest). Keywords are lexed as PATH and re-typed when the whole word is
+# one, which gives them word boundaries.
 _TOKEN = re.compile(
-    "|".join(
-        (
-            r"(?P<FLOAT>-?(?:[0-9]+\.[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?"
-            r"|[0-9]+[eE][+-]?[0-9]+))",
-            r"""(?P<STRING>'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")""",
-            r"(?P<PATH>[A-Za-z_][A-Za-z0-9_.\-]*)",
-            r"(?P<INT>-?[0-9]+)",
-            r"(?P<WS>[ \t\r\n]+)",
-            r"(?P<COMPARE_OP>==|!=|<=|>=|<|>)",
-            r"(?P<COMMA>,)|(?P<LPAR>\()|(?P<LSQB>\[)|(?P<RPAR>\))|(?P<RSQB>\])",
-            r"(?P<UNKNOWN>[\s\S])",  # a character no terminal matches: Lark words the error
-        )
-    )
+    "|".join(f"(?P<{name}>{pattern})" for name, pattern in condition_tokens.TERMINALS)
+    + r"|(?P<UNKNOWN>[\s\S])"  # a character no terminal matches: Lark words the error
 )
-_KEYWORDS = {
-    "or": "OR",
-    "and": "AND",
-    "not": "NOT",
-    "in": "IN",
-    "true": "TRUE",
-    "false": "FALSE",
-    "null": "NULL",
-}
 # Parentheses are the parser's only recursion (five frames a level); deeper nesting is rare
 # enough to leave to Lark, whose parser is iterative.
 _FAST_MAX_PARENS = 32
@@ -78,13 +56,13 @@ class _Parser:
         tokens: list[_Token] = []
         for match in _TOKEN.finditer(text):
             kind = match.lastgroup
-            if kind == "WS":
+            if kind in condition_tokens.IGNORED:
                 continue
             if kind == "UNKNOWN" or kind is None:
                 return None
             written = match.group()
             if kind == "PATH":
-                kind = _KEYWORDS.get(written, kind)
+                kind = condition_tokens.KEYWORDS.get(written, kind)
             tokens.append((kind, written, match.start()))
         tokens.append(("$END", "", len(text)))
         parser = cls(tokens, actions)
@@ -181,11 +159,11 @@ class _Parser:
         if kind == "FLOAT":
             return self.actions.float_(written, offset)
         if kind in _KEYWORD_VALUES:
-            return Literal(offset, len(written), _KEYWORD_VALUES[kind])
+            return Literal(_KEYWORD_VALUES[kind], offset=offset, length=len(written))
         raise _GiveUp
 
 
-_KEYWORD_VALUES: dict[str, LiteralValue] = {"TRUE": True, "FALSE": False, "NULL": None}
+_KEYWORD_VALUES: dict[str, Value] = {"TRUE": True, "FALSE": False, "NULL": None}
 
 
 def parse(text: str, builder: TreeBuilder) -> Expr | None:

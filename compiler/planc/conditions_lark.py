@@ -9,18 +9,16 @@ from __future__ import annotations
 
 from functools import cache
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token, Transformer_NonRecursive
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.lexer import BasicLexer, UnlessCallback
 
 from planc.condition_syntax import (
     KEYWORDS,
-    And,
     ConditionError,
-    Expr,
-    Literal,
-    Or,
     TreeBuilder,
     clip,
     compare,
@@ -29,6 +27,7 @@ from planc.condition_syntax import (
     negate,
     parenthesised,
 )
+from planrun.conditions import And, Expr, Literal, Or
 
 
 def parse(text: str, actions: TreeBuilder) -> Expr | ConditionError:
@@ -68,6 +67,42 @@ _CHAR_HINTS = {
     "!": "write `not` (or `!=` to compare)",
     "=": "use `==` to compare",
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# The fast parser's token table (planc.condition_tokens), generated from the grammar
+
+
+def token_table() -> str:
+    """The source of planc.condition_tokens: the terminals of Lark's basic lexer for the
+    grammar, in the order it tries them, and the keywords it re-types from PATH."""
+    lexer = _parser().parser.lexer
+    assert isinstance(lexer, BasicLexer), "the grammar is parsed with lexer='basic'"
+    scanner = lexer._build_scanner()
+    keywords: dict[str, str] = {}
+    for callback in lexer.callback.values():
+        assert isinstance(callback, UnlessCallback), "no user callbacks"
+        keywords.update((t.pattern.value, t.name) for t in callback.scanner.terminals)
+    terminals = "".join(
+        f"    ({t.name!r}, {t.pattern.to_regexp()!r}),\n" for t in scanner.terminals
+    )
+    return (
+        '"""The terminals of grammar/condition.lark in the order Lark\'s basic lexer tries them'
+        " (the first\nthat matches wins), and the keywords it re-types from PATH. Generated from"
+        " the grammar by\n`python -m planc.conditions_lark` for planc.conditions_fast: do not"
+        ' edit (a test checks it).\n"""\n\n'
+        "# ruff: noqa: E501\n# fmt: off\n"
+        f"TERMINALS: tuple[tuple[str, str], ...] = (\n{terminals})\n"
+        f"IGNORED = frozenset({sorted(lexer.ignore_types)!r})\n"
+        f"KEYWORDS: dict[str, str] = {keywords!r}\n"
+        "# fmt: on\n"
+    )
+
+
+def main() -> None:
+    target = Path(__file__).with_name("condition_tokens.py")
+    target.write_text(token_table(), encoding="utf-8")
+    print(f"wrote {target}")
 
 
 def _syntax_error(text: str, exc: UnexpectedInput) -> ConditionError:
@@ -187,13 +222,13 @@ class _Builder(Transformer_NonRecursive[Token, Expr]):
         return list_literal(_at(c[0]), _at(c[-1]), c[1:-1])
 
     def true(self, c: list[Token]) -> Expr:
-        return Literal(_at(c[0]), len(c[0]), True)
+        return _keyword(c[0], True)
 
     def false(self, c: list[Token]) -> Expr:
-        return Literal(_at(c[0]), len(c[0]), False)
+        return _keyword(c[0], False)
 
     def null(self, c: list[Token]) -> Expr:
-        return Literal(_at(c[0]), len(c[0]), None)
+        return _keyword(c[0], None)
 
     def int_(self, c: list[Token]) -> Expr:
         return self.actions.int_(str(c[0]), _at(c[0]))
@@ -208,6 +243,10 @@ class _Builder(Transformer_NonRecursive[Token, Expr]):
         return self.actions.reference(str(c[0]), _at(c[0]))
 
 
+def _keyword(token: Token, value: bool | None) -> Expr:
+    return Literal(value, offset=_at(token), length=len(token))
+
+
 def _known(position: int | None) -> int:
     """Lark types positions as optional; its basic lexer always sets them."""
     assert position is not None
@@ -216,3 +255,7 @@ def _known(position: int | None) -> int:
 
 def _at(token: Token) -> int:
     return _known(token.start_pos)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,8 +1,8 @@
-"""Lowering: a checked plan → the IR dict (defaults resolved, topological order)."""
+"""Lowering: a checked plan → the typed IR (defaults resolved, topological order)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import planc
@@ -13,9 +13,9 @@ from planc.model import SourcePlan, SourceStep
 from planc.rules.conditions import condition_ir
 from planc.rules.invariants import invariants_ir
 from planc.sourcemap import SourceMap
+from planrun.ir_types import IRGlobals, IRPlan, IRStep, OnFailure
 from planrun.reads import as_text
-
-IR_VERSION = 1
+from planrun.trigger_rules import TriggerRule
 
 GLOBAL_DEFAULTS: dict[str, Any] = {
     "max_concurrency": 4,
@@ -49,7 +49,7 @@ def lower(
     graph: PlanGraph,
     source_sha256: str,
     composition: Composition | None = None,
-) -> dict[str, Any]:
+) -> IRPlan:
     """The IR without its digest. `graph` must be acyclic (the rules have passed)."""
     order = graph.topo_order()
     assert order is not None, "lowering needs an acyclic graph"
@@ -58,40 +58,41 @@ def lower(
     resolved_globals = _globals(plan)
     steps = [_step(plan, graph, graph.steps[sid], resolved_globals, position) for sid in order]
     if len(composition.sources.files) > 1:
-        for step in steps:
-            step["location"] = composition.sources.location(graph.steps[step["id"]].span)
+        steps = [
+            replace(step, location=composition.sources.location(graph.steps[step.id].span))
+            for step in steps
+        ]
     raw = plan.raw
-    ir: dict[str, Any] = {
-        "ir_version": IR_VERSION,
-        "compiler": {"name": "planc", "version": planc.__version__},
-        "source": {
-            "path": as_text(plan.path.replace("\\", "/")),
-            "sha256": source_sha256,
-        },
-        "plan": {
+    source: dict[str, Any] = {
+        "path": as_text(plan.path.replace("\\", "/")),
+        "sha256": source_sha256,
+    }
+    if len(composition.sources.files) > 1:
+        files = {f.path.replace("\\", "/"): f.sha256 for f in composition.sources.files[1:]}
+        source["includes"] = [{"path": p, "sha256": h} for p, h in files.items()]
+    # Only plans that use them get `watch`, `groups` and `invariants`: every other plan's IR
+    # stays byte for byte the same.
+    return IRPlan(
+        compiler={"name": "planc", "version": planc.__version__},
+        source=source,
+        plan={
             "id": raw["plan_id"],
             "version": str(raw.get("version", "")),
             "description": raw.get("description") or "",
             "metadata": raw.get("metadata") or {},
         },
-        "globals": resolved_globals,
-        "params": _params(plan),
-        "secrets": sorted(set(raw.get("secrets") or [])),
-        "steps": steps,
-    }
-    if plan.watch is not None:  # only then: the IR of a plan without `watch:` stays as it was
-        ir["watch"] = _watch(plan.watch)
-    # Only plans that use them get these keys: every other plan's IR stays byte for byte the same.
-    groups = _groups(plan, composition)
-    if groups:
-        ir["groups"] = groups
-    if len(composition.sources.files) > 1:
-        files = {f.path.replace("\\", "/"): f.sha256 for f in composition.sources.files[1:]}
-        ir["source"]["includes"] = [{"path": p, "sha256": h} for p, h in files.items()]
-    invariants = invariants_ir(plan)
-    if invariants is not None:  # likewise: a plan without `invariants:` keeps its IR bytes
-        ir["invariants"] = invariants
-    return ir
+        globals=resolved_globals,
+        params=_params(plan),
+        secrets=tuple(sorted(set(raw.get("secrets") or []))),
+        steps=tuple(steps),
+        watch=None if plan.watch is None else _watch(plan.watch),
+        groups=_groups(plan, composition) or None,
+        invariants=_tuple_or_none(invariants_ir(plan)),
+    )
+
+
+def _tuple_or_none(items: list[dict[str, Any]] | None) -> tuple[dict[str, Any], ...] | None:
+    return None if items is None else tuple(items)
 
 
 def _groups(plan: SourcePlan, composition: Composition) -> dict[str, Any]:
@@ -154,76 +155,66 @@ def _params(plan: SourcePlan) -> dict[str, Any]:
     }
 
 
-def _globals(plan: SourcePlan) -> dict[str, Any]:
+def _globals(plan: SourcePlan) -> IRGlobals:
     given = plan.globals
     resolved = {key: given.get(key, default) for key, default in GLOBAL_DEFAULTS.items()}
-    resolved["env"] = dict(given.get("env") or {})
-    return resolved
+    return IRGlobals(**resolved, env=dict(given.get("env") or {}))
 
 
 def _step(
     plan: SourcePlan,
     graph: PlanGraph,
     step: SourceStep,
-    globals_: dict[str, Any],
+    globals_: IRGlobals,
     position: dict[str, int],
-) -> dict[str, Any]:
+) -> IRStep:
     # The plain values, read directly: this runs for every step of the plan.
     get = step.raw.get
     sid = step.id
     condition = get("condition")
     teardown_for = get("teardown_for")
-    step_ir: dict[str, Any] = {
-        "id": sid,
-        "index": step.index,
-        "name": get("name") or sid,
-        "description": get("description") or "",
-        "command": get("command"),
-        "args": list(get("args") or []),
-        "cwd": get("cwd") or ".",
-        "shell": bool(get("shell", False)),
-        "env": {**globals_["env"], **(get("env") or {})},
-        "secrets": sorted({*(plan.raw.get("secrets") or []), *(get("secrets") or [])}),
-        "depends_on": sorted(graph.deps[sid], key=position.__getitem__),
-        "dependents": sorted(graph.dependents[sid], key=position.__getitem__),
-        "timeout_sec": _first(get("timeout_sec"), globals_["default_timeout_sec"]),
-        "heartbeat_timeout_sec": _first(
-            get("heartbeat_timeout_sec"), globals_["heartbeat_timeout_sec"]
-        ),
-        "retries": _first(get("retries"), globals_["default_retries"]),
-        "retry_delay_sec": _first(get("retry_delay_sec"), globals_["default_retry_delay_sec"]),
-        "retry_backoff": _first(get("retry_backoff"), 1),
-        "max_retry_delay_sec": get("max_retry_delay_sec"),
-        "critical": bool(get("critical", True)),
+    resources = get("resources")
+    return IRStep(
+        id=sid,
+        index=step.index,
+        name=get("name") or sid,
+        description=get("description") or "",
+        command=step.raw["command"],
+        args=tuple(get("args") or ()),
+        cwd=get("cwd") or ".",
+        shell=bool(get("shell", False)),
+        env={**globals_.env, **(get("env") or {})},
+        secrets=tuple(sorted({*(plan.raw.get("secrets") or []), *(get("secrets") or [])})),
+        depends_on=tuple(sorted(graph.deps[sid], key=position.__getitem__)),
+        dependents=tuple(sorted(graph.dependents[sid], key=position.__getitem__)),
+        timeout_sec=_first(get("timeout_sec"), globals_.default_timeout_sec),
+        heartbeat_timeout_sec=_first(get("heartbeat_timeout_sec"), globals_.heartbeat_timeout_sec),
+        retries=_first(get("retries"), globals_.default_retries),
+        retry_delay_sec=_first(get("retry_delay_sec"), globals_.default_retry_delay_sec),
+        retry_backoff=_first(get("retry_backoff"), 1),
+        max_retry_delay_sec=get("max_retry_delay_sec"),
+        critical=bool(get("critical", True)),
         # A teardown runs whatever the other dependencies did, once its setup succeeded.
-        "trigger_rule": "all_done" if teardown_for else get("trigger_rule") or "all_success",
-        "condition": condition_ir(condition) if isinstance(condition, str) else None,
-        "on_failure": get("on_failure") or "abort",
-        "fallback": get("fallback"),
-        "is_fallback": sid in graph.fallback_steps,
-        "provides": list(get("provides") or []),
-        "consumes": list(get("consumes") or []),
-        "tags": list(get("tags") or []),
-        "ui_hints": get("ui_hints") or {},
-        "location": f"{as_text(plan.path)}:{step.span.line}:{step.span.col}",
-        # Only on a teardown, so that the IR of every other plan stays byte-identical.
-        **({"teardown_for": teardown_for} if teardown_for else {}),
-    }
-    # Only when declared: the IR of a plan without them stays as it was (docs/ir.md).
-    for key in ("sources", "generates"):
-        patterns = get(key)
-        if patterns:
-            step_ir[key] = list(patterns)
-    # Only when given: the IR of a plan without them is byte for byte what it was before.
-    for key in _PLACEMENT_KEYS:
-        value = get(key)
-        if value is not None:
-            step_ir[key] = dict(sorted(value.items())) if key == "resources" else value
-    return step_ir
-
-
-# Where a step may run (docs/distributed.md); in the IR only when the plan says.
-_PLACEMENT_KEYS = ("resources", "executor")
+        trigger_rule=TriggerRule.ALL_DONE
+        if teardown_for
+        else TriggerRule(get("trigger_rule") or TriggerRule.ALL_SUCCESS),
+        condition=condition_ir(condition) if isinstance(condition, str) else None,
+        on_failure=OnFailure(get("on_failure") or OnFailure.ABORT),
+        fallback=get("fallback"),
+        is_fallback=sid in graph.fallback_steps,
+        provides=tuple(get("provides") or ()),
+        consumes=tuple(get("consumes") or ()),
+        tags=tuple(get("tags") or ()),
+        ui_hints=get("ui_hints") or {},
+        location=f"{as_text(plan.path)}:{step.span.line}:{step.span.col}",
+        # Only when declared or given: the IR of a plan without them stays byte-identical
+        # (docs/ir.md, docs/fingerprints.md, docs/distributed.md).
+        teardown_for=teardown_for or None,
+        sources=tuple(get("sources") or ()) or None,
+        generates=tuple(get("generates") or ()) or None,
+        resources=None if resources is None else dict(sorted(resources.items())),
+        executor=get("executor"),
+    )
 
 
 def _first(value: Any, default: Any) -> Any:

@@ -89,7 +89,7 @@ def _compile(
     _done(result, found, sources)
     if not result.has_errors and (want_ir or analyses):
         composition = Composition(sources, expanded.groups)
-        ir = lower(plan, graph, sha256, composition)
+        ir = lower(plan, graph, sha256, composition).to_json()
         if analyses:
             # Imported here: `planc compile` runs no analysis and need not load them.
             from planc.analysis import run_analyses

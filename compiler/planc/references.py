@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from planc.condition_syntax import OutputRef, walk
 from planc.conditions import parse_condition
 from planc.model import SourceStep
 from planc.rules.base import RuleContext
 from planc.suggest import did_you_mean
+from planrun.conditions import OutputRef, walk
 from planrun.interpolate import Reference, find
 
 

@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 from urllib.parse import quote
 
-from planc.diagnostics import Diagnostic, Severity
+from planc.diagnostics import Diagnostic, Severity, Span
 from planrun.printable import github_data, github_property, printable
 
 FORMATS = ("text", "json", "github", "sarif")
@@ -43,20 +43,29 @@ def _plural(count: int, word: str) -> str:
 
 
 def _text(d: Diagnostic, source: list[str] | None) -> list[str]:
-    head = f"{d.path}:{d.line}:{d.col}: {d.severity.value}[{d.code}]: {d.message}"
-    out = [head]
-    source_line = _source_line(source, d.line)
-    if source_line is not None:
-        gutter = str(d.line)
-        pad = " " * len(gutter)
-        shown = source_line.replace("\t", " ")
-        width = _caret_width(d, len(shown))
-        out.append(f" {gutter} | {shown}")
-        out.append(f" {pad} | {' ' * (d.col - 1)}^{'~' * (width - 1)}")
+    out = [f"{d.path}:{d.line}:{d.col}: {d.severity.value}[{d.code}]: {d.message}"]
+    out += _excerpt(source, d.span)
     if d.hint:  # a hint of several lines (an invariant's trace) keeps them, each printable
         first, *more = d.hint.split("\n")
         out += [f"  help: {first}", *more]
+    for message, span in d.related:  # a second place the reader must see, as a compiler's note
+        out.append(f"{d.path}:{span.line}:{span.col}: note: {message}")
+        out += _excerpt(source, span)
     return [printable(line) for line in out]  # a file name or a source line may hold escapes
+
+
+def _excerpt(source: list[str] | None, span: Span) -> list[str]:
+    """The source line of `span` with a caret under it, when the line is there to show."""
+    source_line = _source_line(source, span.line)
+    if source_line is None:
+        return []
+    gutter = str(span.line)
+    shown = source_line.replace("\t", " ")
+    width = _caret_width(span, len(shown))
+    return [
+        f" {gutter} | {shown}",
+        f" {' ' * len(gutter)} | {' ' * (span.col - 1)}^{'~' * (width - 1)}",
+    ]
 
 
 def _source_line(lines: list[str] | None, line: int) -> str | None:
@@ -69,8 +78,7 @@ def _source_line(lines: list[str] | None, line: int) -> str | None:
     return text if len(text) <= 400 else None
 
 
-def _caret_width(d: Diagnostic, line_length: int) -> int:
-    span = d.span
+def _caret_width(span: Span, line_length: int) -> int:
     end = span.end_col if span.end_line == span.line else line_length + 1
     return max(1, min(end, line_length + 1) - span.col)
 
@@ -78,26 +86,43 @@ def _caret_width(d: Diagnostic, line_length: int) -> int:
 def _as_dict(d: Diagnostic) -> dict[str, object]:
     return {
         "path": d.path,
-        "line": d.span.line,
-        "column": d.span.col,
-        "end_line": d.span.end_line,
-        "end_column": d.span.end_col,
+        **_region(d.span),
         "severity": d.severity.value,
         "code": d.code,
         "message": d.message,
         "hint": d.hint,
+        "related": [{"message": message, **_region(span)} for message, span in d.related],
+    }
+
+
+def _region(span: Span) -> dict[str, int]:
+    return {
+        "line": span.line,
+        "column": span.col,
+        "end_line": span.end_line,
+        "end_column": span.end_col,
     }
 
 
 def _github(d: Diagnostic) -> str:
+    """One workflow command, and a `::notice` at each related place (GitHub annotates one
+    region per command)."""
     level = "error" if d.severity is Severity.ERROR else "warning"
     message = d.message + (f" ({d.hint})" if d.hint else "")
-    message = printable(github_data(message))
     path = printable(github_property(d.path))
-    return (
-        f"::{level} file={path},line={d.span.line},col={d.span.col},"
-        f"endLine={d.span.end_line},endColumn={d.span.end_col},title=planc {d.code}::{message}"
-    )
+    title = f"title=planc {d.code}::"
+    lines = [f"::{level} file={path},{_github_region(d.span)},{title}{_github_text(message)}"]
+    for note, span in d.related:
+        lines.append(f"::notice file={path},{_github_region(span)},{title}{_github_text(note)}")
+    return "\n".join(lines)
+
+
+def _github_region(span: Span) -> str:
+    return f"line={span.line},col={span.col},endLine={span.end_line},endColumn={span.end_col}"
+
+
+def _github_text(text: str) -> str:
+    return printable(github_data(text))
 
 
 def sarif_uri(path: str) -> str:
@@ -108,31 +133,40 @@ def sarif_uri(path: str) -> str:
     return "file://" + quoted if path.startswith("/") else quoted
 
 
+def _sarif_location(path: str, span: Span) -> dict[str, object]:
+    return {
+        "physicalLocation": {
+            "artifactLocation": {"uri": sarif_uri(path)},
+            "region": {
+                "startLine": span.line,
+                "startColumn": span.col,
+                "endLine": span.end_line,
+                "endColumn": span.end_col,
+            },
+        }
+    }
+
+
+def _sarif_result(d: Diagnostic) -> dict[str, object]:
+    result: dict[str, object] = {
+        "ruleId": d.code,
+        "level": "error" if d.severity is Severity.ERROR else "warning",
+        "message": {"text": d.message + (f" ({d.hint})" if d.hint else "")},
+        "locations": [_sarif_location(d.path, d.span)],
+    }
+    if d.related:
+        result["relatedLocations"] = [
+            {"id": index, "message": {"text": note}, **_sarif_location(d.path, span)}
+            for index, (note, span) in enumerate(d.related)
+        ]
+    return result
+
+
 def _sarif(diagnostics: Sequence[Diagnostic]) -> dict[str, object]:
     from planc import __version__
 
     rules = sorted({d.code for d in diagnostics})
-    results = [
-        {
-            "ruleId": d.code,
-            "level": "error" if d.severity is Severity.ERROR else "warning",
-            "message": {"text": d.message + (f" ({d.hint})" if d.hint else "")},
-            "locations": [
-                {
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": sarif_uri(d.path)},
-                        "region": {
-                            "startLine": d.span.line,
-                            "startColumn": d.span.col,
-                            "endLine": d.span.end_line,
-                            "endColumn": d.span.end_col,
-                        },
-                    }
-                }
-            ],
-        }
-        for d in diagnostics
-    ]
+    results = [_sarif_result(d) for d in diagnostics]
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",

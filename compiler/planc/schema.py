@@ -10,10 +10,10 @@ import copy
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache, cached_property
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from planc.diagnostics import Diagnostic, Span, error
 from planc.load import gc_paused
@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 from planc.nodes import Document, MapNode, Node, ScalarNode, SeqNode, node_at, to_plain
 from planc.suggest import did_you_mean
-from planrun.schema_pattern import ecma_draft7, matcher
+from planrun.ir_types import OnFailure
+from planrun.schema_check import Check, compile_check
+from planrun.schema_pattern import ecma_draft7
 
 _TYPE_NAMES = {
     "string": "a string",
@@ -340,7 +342,7 @@ class _Translator:
         if not isinstance(step, MapNode):
             return
         policy = step.get("on_failure")
-        if isinstance(policy, ScalarNode) and policy.value not in _FAILURE_POLICIES:
+        if isinstance(policy, ScalarNode) and policy.value not in tuple(OnFailure):
             return  # already reported as an invalid on_failure value
         fallback = step.key_node("fallback")
         yield self._diag(
@@ -349,9 +351,6 @@ class _Translator:
             "add `on_failure: fallback_step`, or remove `fallback`",
             fallback.span if fallback is not None else step.span,
         )
-
-
-_FAILURE_POLICIES = ("abort", "skip_dependents", "continue", "fallback_step")
 
 
 def _label(path: list[str | int]) -> str:
@@ -432,167 +431,3 @@ def _id_problem(value: str, *, digit_first: bool = False) -> str:
         return f"it starts with {first!r}"
     bad = next(char for char in value if not _ID_CHARS.fullmatch(char))
     return f"it contains {bad!r}"
-
-
-# --------------------------------------------------------------------------------------------
-# The fast yes/no check
-# --------------------------------------------------------------------------------------------
-# jsonschema spends ~10 µs per subschema it enters, which is seconds for a 10k-step plan. Most
-# plans are valid, so a compiled yes/no check of the same schema answers first, and jsonschema
-# only explains what the check refused. The check may refuse a valid value (then jsonschema
-# finds nothing and the cost is only time) but must never accept what jsonschema would refuse:
-# it supports exactly the keywords the plan schema uses and fails to compile on any other.
-
-Check = Callable[[Any], bool]
-
-_ANNOTATIONS = frozenset({"$schema", "$id", "title", "description", "default", "definitions"})
-_TYPE_CHECKS: dict[str, Check] = {
-    "string": lambda x: isinstance(x, str),
-    "integer": lambda x: isinstance(x, int) and not isinstance(x, bool),
-    "number": lambda x: isinstance(x, (int, float)) and not isinstance(x, bool),
-    "boolean": lambda x: isinstance(x, bool),
-    "object": lambda x: isinstance(x, dict),
-    "array": lambda x: isinstance(x, list),
-    "null": lambda x: x is None,
-}
-
-
-def compile_check(schema: Mapping[str, Any], root: Mapping[str, Any] | None = None) -> Check:
-    """A function telling whether a value is valid against `schema` (draft-07 subset)."""
-    root = schema if root is None else root
-    if "$ref" in schema:  # draft-07: $ref replaces its siblings
-        return compile_check(_resolve(root, schema["$ref"]), root)
-    checks = [
-        _compile_keyword(name, value, schema, root)
-        for name, value in schema.items()
-        if name not in _ANNOTATIONS and name not in ("then", "else")
-    ]
-    return _all_of(checks)
-
-
-def _all_of(checks: list[Check]) -> Check:
-    if len(checks) == 1:
-        return checks[0]
-
-    def check(value: Any) -> bool:
-        # A loop, twice as fast as all() over a generator: this runs for every value of the plan.
-        for part in checks:  # noqa: SIM110
-            if not part(value):
-                return False
-        return True
-
-    return check
-
-
-def _resolve(root: Mapping[str, Any], ref: str) -> Mapping[str, Any]:
-    if not ref.startswith("#/"):
-        raise ValueError(f"the fast check only follows local references, not {ref!r}")
-    target: Any = root
-    for part in ref[2:].split("/"):
-        target = target[part]
-    return cast(Mapping[str, Any], target)
-
-
-def _compile_keyword(
-    name: str, value: Any, schema: Mapping[str, Any], root: Mapping[str, Any]
-) -> Check:
-    if name == "type":
-        if isinstance(value, str):
-            return _TYPE_CHECKS[value]
-        types = [_TYPE_CHECKS[t] for t in value]
-        return lambda x: any(check(x) for check in types)
-    if name in _OBJECT_KEYWORDS:
-        return _compile_object_keyword(name, value, schema, root)
-    if name in _ARRAY_KEYWORDS:
-        return _compile_array_keyword(name, value, root)
-    if name in _SCALAR_KEYWORDS:
-        return _compile_scalar_keyword(name, value)
-    if name == "allOf":
-        return _all_of([compile_check(part, root) for part in value])
-    if name == "if":
-        condition = compile_check(value, root)
-        then = compile_check(schema.get("then", {}), root)
-        otherwise = compile_check(schema.get("else", {}), root)
-        return lambda x: then(x) if condition(x) else otherwise(x)
-    raise ValueError(f"the fast check does not support the keyword {name!r}")
-
-
-_OBJECT_KEYWORDS = frozenset({"properties", "additionalProperties", "required", "propertyNames"})
-_ARRAY_KEYWORDS = frozenset({"items", "minItems", "uniqueItems"})
-_SCALAR_KEYWORDS = frozenset(
-    {"enum", "const", "pattern", "minLength", "minimum", "maximum", "exclusiveMinimum"}
-)
-
-
-def _compile_object_keyword(
-    name: str, value: Any, schema: Mapping[str, Any], root: Mapping[str, Any]
-) -> Check:
-    if name == "properties":
-        properties = {key: compile_check(sub, root) for key, sub in value.items()}
-
-        def check(x: Any) -> bool:
-            if not isinstance(x, dict):
-                return True
-            for key, item in x.items():
-                sub = properties.get(key)
-                if sub is not None and not sub(item):
-                    return False
-            return True
-
-        return check
-    if name == "additionalProperties":
-        return _compile_additional(value, frozenset(schema.get("properties", {})), root)
-    if name == "required":
-        return lambda x: not isinstance(x, dict) or all(key in x for key in value)
-    names = compile_check(value, root)
-    return lambda x: not isinstance(x, dict) or all(map(names, x))
-
-
-def _compile_additional(value: Any, known: frozenset[str], root: Mapping[str, Any]) -> Check:
-    if value is False:
-        return lambda x: not isinstance(x, dict) or known.issuperset(x)
-    if value is True:
-        return lambda x: True
-    extra = compile_check(value, root)
-    return lambda x: (
-        not isinstance(x, dict) or all(extra(item) for key, item in x.items() if key not in known)
-    )
-
-
-def _compile_array_keyword(name: str, value: Any, root: Mapping[str, Any]) -> Check:
-    if name == "items":
-        if not isinstance(value, Mapping):
-            raise ValueError("the fast check supports only a single `items` schema")
-        item_check = compile_check(value, root)
-        return lambda x: not isinstance(x, list) or all(map(item_check, x))
-    if name == "minItems":
-        return lambda x: not isinstance(x, list) or len(x) >= value
-    # uniqueItems: only lists of strings are judged here; jsonschema's equality decides others.
-    return lambda x: (
-        not value
-        or not isinstance(x, list)
-        or (all(isinstance(item, str) for item in x) and len(set(x)) == len(x))
-    )
-
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def _compile_scalar_keyword(name: str, value: Any) -> Check:
-    if name == "enum" or name == "const":
-        choices = value if name == "enum" else [value]
-        if not all(isinstance(choice, str) for choice in choices):
-            raise ValueError("the fast check supports only string enums and consts")
-        allowed = frozenset(choices)
-        return lambda x: isinstance(x, str) and x in allowed
-    if name == "pattern":
-        matches = matcher(value)
-        return lambda x: not isinstance(x, str) or matches(x)
-    if name == "minLength":
-        return lambda x: not isinstance(x, str) or len(x) >= value
-    if name == "minimum":
-        return lambda x: not _is_number(x) or x >= value
-    if name == "maximum":
-        return lambda x: not _is_number(x) or x <= value
-    return lambda x: not _is_number(x) or x > value

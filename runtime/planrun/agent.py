@@ -6,7 +6,9 @@ ProcessSet wants the main thread of its process (SIGCHLD, the subreaper), which 
 thread is not; so the worker starts this agent as a child (`AgentHandle.spawn`) and talks to it
 over a pipe pair. The agent dies with its worker: PR_SET_PDEATHSIG delivers SIGTERM when the
 worker goes (even by SIGKILL), and the end of the request pipe does the same, so the agent kills
-every tree it runs (docs/distributed.md, "Guarantees").
+every tree it runs (docs/distributed.md, "Guarantees"). Once those trees are dead, the agent
+tells the coordinator so through the scheduler (`_confirm_dead`): the coordinator holds the retry
+of a lost worker's attempt until then, so that a step's work never runs twice at once.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ FROZEN_CHECK_SEC = 1.0
 # Where the attempts' files live on the worker: memory-backed when the machine has one, so
 # what a step writes to $PLAN_OUTPUT (which may hold a secret) does not touch a disk.
 _SHM = "/dev/shm"
+# How long the agent tries to reach the scheduler to confirm that a lost attempt's tree is dead.
+CONFIRM_TIMEOUT_SEC = 10.0
 
 
 def set_parent_death_signal(sig: int) -> None:
@@ -60,13 +64,16 @@ class _Request:
     op: str  # "start", "stop", "kill"
     tag: str
     spec: LaunchSpec | None = None
+    report: tuple[str, str] = ("", "")  # a start's events topic and step id (_confirm_dead)
 
 
 # --- the agent process ------------------------------------------------------------------------
 
 
 class _Agent:
-    def __init__(self, requests: Connection, replies: Connection, frozen_sec: float | None) -> None:
+    def __init__(
+        self, requests: Connection, replies: Connection, frozen_sec: float | None, scheduler: str
+    ) -> None:
         self.requests = requests
         self.replies = replies
         self.procs = ProcessSet()
@@ -81,6 +88,9 @@ class _Agent:
         self.frozen_sec = frozen_sec
         self.frozen_since: float | None = None
         self.lost: set[str] = set()
+        self.scheduler = scheduler
+        self.reports: dict[str, tuple[str, str]] = {}  # tag -> its run's topic and step id
+        self.unsent: list[str] = []  # ended, but the worker went before it could be told
 
     def read_requests(self) -> None:
         """The reader thread: requests into the inbox, then a wakeup of the main loop."""
@@ -107,10 +117,22 @@ class _Agent:
                     else:
                         self._handle(request)
         finally:  # whatever ends the agent, no tree it ran outlives it
-            self.procs.kill_all()
+            dead = self._kill_all()
             self.procs.close()
             for directory in self.dirs.values():
                 shutil.rmtree(directory, ignore_errors=True)
+            ended = [(t, *self.reports.get(t, ("", ""))) for t in [*self.unsent, *dead]]
+            _confirm_dead(self.scheduler, ended)
+
+    def _kill_all(self) -> list[str]:
+        """Kill every tree; the tags of those known dead (their attempt ended: its main process
+        reaped, its process group empty, no adopted orphan left)."""
+        self.procs.kill_all()
+        dead: list[str] = []
+        give_up = time.monotonic() + CONFIRM_TIMEOUT_SEC
+        while self.procs.running and time.monotonic() < give_up:
+            dead += [f.key for f in self.procs.wait(give_up - time.monotonic())]
+        return dead
 
     def _check_frozen(self) -> None:
         assert self.frozen_sec is not None
@@ -127,7 +149,7 @@ class _Agent:
 
     def _handle(self, request: _Request) -> None:
         if request.op == "start" and request.spec is not None:
-            self._start(request.tag, request.spec)
+            self._start(request.tag, request.spec, request.report)
         elif request.tag in self.procs:
             if request.op == "kill":
                 self.procs.kill(request.tag)
@@ -136,7 +158,7 @@ class _Agent:
         else:
             self.stopped.add(request.tag)
 
-    def _start(self, tag: str, spec: LaunchSpec) -> None:
+    def _start(self, tag: str, spec: LaunchSpec, report: tuple[str, str]) -> None:
         try:
             directory = tempfile.mkdtemp(prefix="planrun-", dir=self.base)
         except OSError as exc:
@@ -158,6 +180,7 @@ class _Agent:
         if tag in self.stopped:
             self._reply(_cancelled(tag))
             return
+        self.reports[tag] = report
         try:
             started: Started = self.procs.start(tag, local)
         except SpawnError as exc:
@@ -168,19 +191,28 @@ class _Agent:
 
     def _reply(self, finished: Finished) -> None:
         tag = finished.key
+        report = self.reports.get(tag, ("", ""))
         if tag in self.lost:
             self.lost.discard(tag)
             reason = f"worker lost: frozen for over {self.frozen_sec:g}s"
             finished = replace(finished, outcome="lost", reason=reason)
+            # The worker is stopped: the coordinator learns that this tree is dead from here.
+            args = (self.scheduler, [(tag, *report)])
+            threading.Thread(target=_confirm_dead, args=args, daemon=True).start()
         directory = self.dirs.pop(tag, "")
         result = AttemptResult(finished, self.pids.pop(tag, None), directory)
-        self._send(("finished", tag, result))
+        if self._send(("finished", tag, result)):
+            self.reports.pop(tag, None)
+        else:
+            self.unsent.append(tag)
 
-    def _send(self, reply: tuple[str, str, Any]) -> None:
+    def _send(self, reply: tuple[str, str, Any]) -> bool:
         try:
             self.replies.send(reply)
         except OSError:  # the worker is gone: end, killing every tree
             self.ending = True
+            return False
+        return True
 
 
 def _parent_stopped() -> bool:
@@ -192,6 +224,26 @@ def _parent_stopped() -> bool:
     return state in (b"T", b"t")
 
 
+def _confirm_dead(scheduler: str, dead: list[tuple[str, str, str]]) -> None:
+    """Tell the coordinators, through the scheduler (an event on each run's topic), that these
+    attempts' trees (tag, topic, step id) are dead; best effort: a coordinator that hears
+    nothing gives up waiting after dask_launcher.LOST_CONFIRM_SEC."""
+    dead = [d for d in dead if d[1]]
+    if not dead or not scheduler:
+        return
+    try:
+        from distributed import Client
+
+        client = Client(  # type: ignore[no-untyped-call]
+            scheduler, timeout=CONFIRM_TIMEOUT_SEC, set_as_default=False
+        )
+        with client:
+            for tag, topic, step in dead:
+                client.log_event(topic, {"step": step, "tag": tag, "dead": True})
+    except Exception as exc:  # the scheduler is gone or unreachable: nothing to tell it
+        sys.stderr.write(f"planrun agent: cannot confirm {len(dead)} attempt(s) ended: {exc}\n")
+
+
 def _failed(tag: str, reason: str) -> Finished:
     return Finished.from_spawn_error(tag, SpawnError(reason))
 
@@ -201,11 +253,11 @@ def _cancelled(tag: str) -> Finished:
 
 
 def main() -> None:
-    """`python -c … REQUEST_FD REPLY_FD FROZEN_SEC`, started by AgentHandle.spawn."""
-    requests = Connection(int(sys.argv[-3]), writable=False)
-    replies = Connection(int(sys.argv[-2]), readable=False)
-    frozen = float(sys.argv[-1])
-    agent = _Agent(requests, replies, frozen if frozen > 0 else None)
+    """`python -c … REQUEST_FD REPLY_FD FROZEN_SEC SCHEDULER`, started by AgentHandle.spawn."""
+    requests = Connection(int(sys.argv[-4]), writable=False)
+    replies = Connection(int(sys.argv[-3]), readable=False)
+    frozen = float(sys.argv[-2])
+    agent = _Agent(requests, replies, frozen if frozen > 0 else None, sys.argv[-1])
 
     def parent_died(signum: int, frame: object) -> None:
         agent.inbox.append(None)
@@ -240,8 +292,9 @@ class AgentHandle:
         threading.Thread(target=self._read_replies, daemon=True).start()
 
     @classmethod
-    def spawn(cls, frozen_sec: float) -> AgentHandle:
-        """The agent; it kills the trees of a worker stopped for `frozen_sec` (0: never)."""
+    def spawn(cls, frozen_sec: float, scheduler: str) -> AgentHandle:
+        """The agent; it kills the trees of a worker stopped for `frozen_sec` (0: never), and
+        confirms the end of a lost worker's trees to the coordinator through `scheduler`."""
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         proc = subprocess.Popen(
@@ -253,6 +306,7 @@ class AgentHandle:
                 str(req_r),
                 str(rep_w),
                 str(frozen_sec),
+                scheduler,
             ],
             pass_fds=(req_r, rep_w),
             stdin=subprocess.DEVNULL,
@@ -271,15 +325,18 @@ class AgentHandle:
         self,
         tag: str,
         spec: LaunchSpec,
+        report: tuple[str, str],
         cancelled: Callable[[], bool],
         on_started: Callable[[int, str], None],
         on_tick: Callable[[], None],
     ) -> AttemptResult:
-        """Run one attempt to its end; `cancelled()` is polled: True stops it gracefully;
+        """Run one attempt to its end (`report`: its run's topic and step id, for the agent to
+        confirm its tree's end should the worker die); `cancelled()` is polled: True stops it
+        gracefully;
         `on_started(pid, directory)` is called once the attempt's process runs (its files are
         in `directory`), then `on_tick()` at every poll."""
         waiter = self.waiters[tag] = _Waiter()
-        self._send(_Request("start", tag, spec))
+        self._send(_Request("start", tag, spec, report))
         asked = placed = False
         while not waiter.done.wait(POLL_SEC):
             if not placed and waiter.started is not None:

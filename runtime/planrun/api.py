@@ -108,21 +108,25 @@ def run_plan(
     kill_grace: float | None = None,
     sync: Sync = "normal",
     on_event: EventCallback | None = None,
+    executor: str | None = None,
 ) -> RunResult:
     """Run a plan as `planrun PLAN -p …` does and return its result.
 
     `plan` is a path (an IR file, or a plan file compiled in memory when planc is installed),
     the bytes of an IR, or an IR as a dict (its digest is checked like a file's). `on_event`
-    sees each event once it is recorded. Call from the main thread (signals, child reaping)."""
+    sees each event once it is recorded. `executor` is where the steps run, as `--executor`
+    (`dask://HOST:PORT`…; None or "local": here; `$PLANRUN_EXECUTOR` is not read). Call from
+    the main thread (signals, child reaping)."""
     from planrun import runner
     from planrun.executor import RunOptions
+    from planrun.launcher import LauncherError, open_launcher
     from planrun.params import ParamError, bind
 
     directory = _directory(state_dir)
     with _errors():
         ir = _load(plan)
         try:
-            bound = dict(bind(ir.raw["params"], dict(params or {})))
+            bound = dict(bind(ir.model.params, dict(params or {})))
         except ParamError as exc:
             raise runner.UsageError(str(exc)) from None
         options = RunOptions(max_concurrency=max_concurrency, kill_grace_sec=kill_grace)
@@ -131,6 +135,10 @@ def run_plan(
             options.workdir = os.fspath(workdir)
         fresh = run_id or runner.new_run_id()
         _main_thread_only()
+        try:
+            options.launcher = open_launcher(executor, ir)
+        except LauncherError as exc:
+            raise runner.UsageError(str(exc)) from None
         output = runner.Output(observer=_observer(on_event) or _ignore)
         code = runner.run(ir, directory, options, sync, output, run_id=fresh)
     return _finished(load_result(fresh, directory, exit_code=code))
@@ -154,10 +162,12 @@ def run_command(
     sync: Sync = "normal",
     echo: bool = False,
     on_event: EventCallback | None = None,
+    executor: str | None = None,
 ) -> RunResult:
     """Supervise one command as `planrun exec` does (the seed's `run_cli_tool`); the result's
     `exit_code` is the exec exit status (124 timeout or stall, 127 not found… docs/cli.md).
-    With `echo`, its output is also copied (masked) to this process's stdout and stderr."""
+    With `echo`, its output is also copied (masked) to this process's stdout and stderr.
+    `executor`: where it runs, as for run_plan."""
     from planrun.supervise import CommandSpec, supervise
 
     spec = CommandSpec(
@@ -177,8 +187,9 @@ def run_command(
     with _errors():
         _main_thread_only()
         done = supervise(
-            spec, directory, run_id=run_id, sync=sync, echo=echo, observer=_observer(on_event)
-        )
+            spec, directory, run_id=run_id, sync=sync, echo=echo, observer=_observer(on_event),
+            executor=executor,
+        )  # fmt: skip
     return _finished(load_result(done.run_id, directory, exit_code=done.exit_status))
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from planrun.printable import github_data, github_property, printable
+from planrun.status import FAILURES
 from planrun.store import DamagedStateError, Reader, StepInfo
 
 CiKind = Literal["github", "plain", "none"]
@@ -73,7 +74,7 @@ def tolerated(steps: Iterable[Mapping[str, Any]], infos: Sequence[StepInfo]) -> 
     policy = {str(s["id"]): str(s.get("on_failure", "abort")) for s in steps}
     result: dict[str, str] = {}
     for info in infos:
-        if info.status not in ("failed", "timed_out"):
+        if info.status not in FAILURES:
             continue
         if info.recovered_by:
             result[info.step_id] = f"recovered by {info.recovered_by}"
@@ -83,10 +84,11 @@ def tolerated(steps: Iterable[Mapping[str, Any]], infos: Sequence[StepInfo]) -> 
 
 
 def _cell(text: str) -> str:
-    """A markdown table cell showing `text` literally: HTML escaped (no tag, no entity), the
-    inline markdown specials (code, emphasis, links, strike-through) and the cell separator
-    backslashed, on one line."""
-    text = html.escape(text, quote=False).replace("\n", " ").replace("\r", " ")
+    """A markdown table cell showing `text` literally: controls, bidirectional overrides and
+    line breaks written as escapes (`printable`, as on the terminal), HTML escaped (no tag, no
+    entity), the inline markdown specials (code, emphasis, links, strike-through) and the cell
+    separator backslashed."""
+    text = html.escape(printable(text), quote=False)
     return re.sub(r"([\\`*_\[\]|~])", r"\\\1", text)
 
 

@@ -5,33 +5,36 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import click
 
-from planrun import __version__, runner
+from planrun import __version__, completion, runner
+from planrun.cli_group import DefaultCommandProgram
+from planrun.cli_options import (
+    COUNT,
+    Count,
+    Decorator,
+    RunArgs,
+    checked_state_dir,
+    color_option,
+    grouped,
+    run_args,
+    state_dir_option,
+)
 from planrun.entry import EXIT_OWN_ERROR
-from planrun.executor import RunOptions
 from planrun.ir import IRError
 from planrun.launcher import EXECUTOR_ENV, LauncherError, open_launcher
 from planrun.printable import printable
 from planrun.reads import as_text
-from planrun.store import SQLITE_MAX_INT, StoreError, StoreWriteError
-from planrun.views.style import COLOR_MODES, ColorMode
+from planrun.store import StoreError, StoreWriteError
+from planrun.views.style import ColorMode
 from planrun.watch_cli import watch_command
 
 
-class _RunByDefault(click.Group):
-    """`planrun IR.json …` means `planrun run IR.json …`; subcommands keep their names."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        first = next((a for a in args if not a.startswith("-")), None)
-        if first is not None and first not in self.commands and args[:1] != ["--help"]:
-            args = ["run", *args]
-        return super().parse_args(ctx, args)
-
-
 def _exit_with(action: Callable[[], int], own_error: int | None = None) -> None:
-    """Run `action`; `own_error` replaces the exit codes of planrun's own errors (exec: 125)."""
+    """Run `action`; `own_error` replaces the exit codes of planrun's own errors (exec: 125).
+    An interrupt goes on to planrun.entry, which says so and exits 130."""
     try:
         code = action()
     except StoreWriteError as exc:
@@ -40,82 +43,65 @@ def _exit_with(action: Callable[[], int], own_error: int | None = None) -> None:
     except (runner.UsageError, IRError, StoreError) as exc:
         sys.stderr.write(f"planrun: {printable(str(exc))}\n")
         code = own_error or runner.EXIT_USAGE
-    except KeyboardInterrupt:  # before the run exists, or in a command that records nothing
-        sys.stderr.write("planrun: interrupted\n")
-        code = 130
     sys.exit(code)
 
 
-# Counts compared with what SQLite holds, whose INTEGER stops at 2**63 - 1: past it, a usage
-# error rather than an OverflowError from the store.
-COUNT = click.IntRange(min=1, max=SQLITE_MAX_INT)
-
-state_dir_option = click.option(
-    "--state-dir",
-    default=None,
-    help="Where runs are recorded [default: $PLANRUN_STATE_DIR or .planrun].",
+@click.group(
+    cls=DefaultCommandProgram,
+    default_command="run",
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-color_option = click.option(
-    "--color",
-    type=click.Choice(COLOR_MODES),
-    default="auto",
-    show_default=True,
-    help="Colour output; auto honours NO_COLOR and FORCE_COLOR.",
-)
-
-
-def _state_dir(value: str | None) -> str:
-    """--state-dir, or its default; a usage error (raised inside _exit_with) when not UTF-8."""
-    return runner.text_option("the state dir", value or runner.state_dir_default())
-
-
-@click.group(cls=_RunByDefault, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="planrun")
 def main() -> None:
-    """Run a compiled plan (IR.json) or a plan file, and inspect runs."""
+    """Run a compiled plan (IR.json) or a plan file, and inspect runs.
+
+    `planrun PLAN …` is `planrun run PLAN …`, the default command (its options: `planrun run
+    --help`)."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which steps a new run runs, and which are not up to date."""
+
+    only: tuple[str, ...]
+    from_: tuple[str, ...]
+    force_all: bool
+    force: tuple[str, ...]
+
+
+def _steps_option(*names: str, help: str) -> Decorator:
+    return click.option(
+        *names, metavar="STEP", multiple=True, shell_complete=completion.step_ids, help=help
+    )
+
+
+selection_options = grouped(
+    Selection,
+    "selection",
+    [
+        _steps_option("--only", help="Run only STEP (repeatable)."),
+        _steps_option("--from", "from_", help="Run STEP and its dependents."),
+        click.option(
+            "--force", "force_all", is_flag=True, help="No step is up to date: run them all."
+        ),
+        _steps_option("--force-step", "force", help="STEP is not up to date (repeatable)."),
+    ],
+)
 
 
 @main.command()
 @click.argument("plan", required=False, type=click.Path(dir_okay=False))
-@state_dir_option
-@click.option("-j", "--max-concurrency", type=COUNT, help="Override the plan.")
+@run_args
 @click.option(
     "--resume",
     "resume_id",
     metavar="RUN_ID",
+    shell_complete=completion.run_ids,
     help="Continue an earlier run (with PLAN, which must compile to the same IR, or without: the"
     " IR the run started with).",
 )
 @click.option("--dry-run", is_flag=True, help="Print the order steps would start in; run nothing.")
-@click.option(
-    "-p",
-    "--param",
-    "param_values",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="Bind a plan param (repeatable).",
-)
-@click.option(
-    "--params-file", type=click.Path(dir_okay=False), help="Params as a JSON object; -p wins."
-)
-@click.option("--only", multiple=True, metavar="STEP", help="Run only STEP (repeatable).")
-@click.option("--from", "from_", multiple=True, metavar="STEP", help="Run STEP and its dependents.")
-@click.option("--force", "force_all", is_flag=True, help="No step is up to date: run them all.")
-@click.option(
-    "--force-step",
-    "force",
-    multiple=True,
-    metavar="STEP",
-    help="STEP is not up to date (repeatable).",
-)
-@click.option("--workdir", default=None, help="Base for relative step cwd [default: here].")
-@click.option("--kill-grace", type=click.FloatRange(min=0), help="SIGTERM→SIGKILL grace (s).")
-@click.option("--sync", type=click.Choice(["normal", "full"]), default="normal", show_default=True)
-@click.option("-q", "--quiet", is_flag=True, help="Only failures and the summary.")
-@click.option("-v", "--verbose", is_flag=True, help="Also each step's command and its output.")
-@click.option("--json", "json_events", is_flag=True, help="Stream events as JSONL on stdout.")
+@selection_options
 @click.option(
     "--help-params", is_flag=True, help="List PLAN's params (type, default, choices) and exit."
 )
@@ -125,33 +111,20 @@ def main() -> None:
     metavar="URL",
     help="Where steps run: local, dask://HOST:PORT or dask+tls://HOST:PORT [default: local].",
 )
-@color_option
 def run(
     plan: str | None,
-    state_dir: str | None,
-    max_concurrency: int | None,
+    args: RunArgs,
     resume_id: str | None,
     dry_run: bool,
-    param_values: tuple[str, ...],
-    params_file: str | None,
-    only: tuple[str, ...],
-    from_: tuple[str, ...],
-    force_all: bool,
-    force: tuple[str, ...],
-    workdir: str | None,
-    kill_grace: float | None,
-    sync: str,
-    quiet: bool,
-    verbose: bool,
-    json_events: bool,
+    selection: Selection,
     help_params: bool,
     executor: str | None,
-    color: ColorMode,
 ) -> None:
     """Run PLAN (an IR file, or a plan compiled in memory). Exit 0/1/2/130."""
+    only, from_ = selection.only, selection.from_
 
     def action() -> int:
-        directory = _state_dir(state_dir)
+        directory = checked_state_dir(args.state_dir)
         if plan is not None:
             ir = runner.load_runnable(plan, sys.stderr)
         elif resume_id is not None:
@@ -164,20 +137,21 @@ def run(
             sys.stdout.write(params_help(ir.plan_id, ir.raw["params"]))
             return 0
         if dry_run:
-            params = runner.bind_params(ir, param_values, params_file)
-            forced = None if force_all else runner.forced_steps(ir, force)
+            params = runner.bind_params(ir, args.param_values, args.params_file)
+            forced = None if selection.force_all else runner.forced_steps(ir, selection.force)
             return runner.dry_run(ir, sys.stdout, params, directory, only, from_, forced)
-        options = RunOptions(max_concurrency=max_concurrency, kill_grace_sec=kill_grace)
-        options.force, options.force_all = runner.forced_steps(ir, force), force_all
+        options = args.run_options()
+        options.force = runner.forced_steps(ir, selection.force)
+        options.force_all = selection.force_all
         options.argv = [as_text(word) for word in sys.argv]  # a file name may not be UTF-8
-        if resume_id is not None and params_file:
+        if resume_id is not None and args.params_file:
             raise runner.UsageError("a resumed run keeps its params; --params-file starts new runs")
         if resume_id is None:
-            options.params = runner.bind_params(ir, param_values, params_file)
-        if workdir is not None:
-            options.workdir = runner.text_option("--workdir", workdir)
+            options.params = runner.bind_params(ir, args.param_values, args.params_file)
+        if args.workdir is not None:
+            options.workdir = runner.text_option("--workdir", args.workdir)
         runner.check_environment(ir)
-        output = runner.Output(quiet=quiet, json_events=json_events, verbose=verbose, color=color)
+        output = args.output()
         if resume_id is not None and (only or from_):
             raise runner.UsageError("--only/--from start a new run; they cannot --resume one")
         try:
@@ -185,32 +159,34 @@ def run(
         except LauncherError as exc:
             raise runner.UsageError(str(exc)) from None
         if resume_id is not None:
-            return runner.resume(resume_id, ir, directory, options, sync, output, param_values)
-        return runner.run(ir, directory, options, sync, output, only, from_)
+            return runner.resume(
+                resume_id, ir, directory, options, args.sync, output, args.param_values
+            )
+        return runner.run(ir, directory, options, args.sync, output, only, from_)
 
     _exit_with(action)
 
 
 @main.command()
-@click.argument("run_id", required=False)
+@click.argument("run_id", required=False, shell_complete=completion.run_ids)
 @state_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def status(run_id: str | None, state_dir: str | None, as_json: bool) -> None:
+def status(run_id: str | None, state_dir: str, as_json: bool) -> None:
     """Print a run's summary (the latest run by default), even while it is going."""
-    _exit_with(lambda: runner.status(_state_dir(state_dir), run_id, as_json, sys.stdout))
+    _exit_with(lambda: runner.status(checked_state_dir(state_dir), run_id, as_json, sys.stdout))
 
 
 @main.command()
-@click.argument("step_id")
-@click.argument("run_id", required=False)
+@click.argument("step_id", shell_complete=completion.step_ids)
+@click.argument("run_id", required=False, shell_complete=completion.run_ids)
 @state_dir_option
-def explain(step_id: str, run_id: str | None, state_dir: str | None) -> None:
+def explain(step_id: str, run_id: str | None, state_dir: str) -> None:
     """Why STEP ran or did not run in RUN (the latest run by default)."""
     from planrun.explain import ExplainError, explain_step
 
     def action() -> int:
         try:
-            return explain_step(_state_dir(state_dir), step_id, run_id, sys.stdout)
+            return explain_step(checked_state_dir(state_dir), step_id, run_id, sys.stdout)
         except ExplainError as exc:
             raise runner.UsageError(str(exc)) from None
 
@@ -225,27 +201,37 @@ def explain(step_id: str, run_id: str | None, state_dir: str | None) -> None:
 @click.option("-n", "--limit", type=COUNT, default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 @color_option
-def runs(state_dir: str | None, limit: int, as_json: bool, color: ColorMode) -> None:
+def runs(state_dir: str, limit: int, as_json: bool, color: ColorMode) -> None:
     """List recent runs, newest first: id, plan, status, start, duration, steps."""
     from planrun.views import inspect
 
-    _exit_with(lambda: inspect.runs(_state_dir(state_dir), limit, as_json, sys.stdout, color))
+    _exit_with(
+        lambda: inspect.runs(checked_state_dir(state_dir), limit, as_json, sys.stdout, color)
+    )
 
 
 @main.command()
-@click.argument("run_id", required=False)
+@click.argument("run_id", required=False, shell_complete=completion.run_ids)
 @state_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print the run, steps and attempts as JSON.")
 @color_option
-def show(run_id: str | None, state_dir: str | None, as_json: bool, color: ColorMode) -> None:
+def show(run_id: str | None, state_dir: str, as_json: bool, color: ColorMode) -> None:
     """Print the step table of RUN (an id or unique prefix; the latest run by default)."""
     from planrun.views import inspect
 
-    _exit_with(lambda: inspect.show(_state_dir(state_dir), run_id, as_json, sys.stdout, color))
+    _exit_with(
+        lambda: inspect.show(checked_state_dir(state_dir), run_id, as_json, sys.stdout, color)
+    )
 
 
 @main.command()
-@click.argument("run_and_step", nargs=-1, required=True, metavar="[RUN] STEP")
+@click.argument(
+    "run_and_step",
+    nargs=-1,
+    required=True,
+    metavar="[RUN] STEP",
+    shell_complete=completion.run_then_step,
+)
 @state_dir_option
 @click.option("--attempt", type=COUNT, help="Attempt number [default: latest].")
 @click.option("--stderr", "use_stderr", is_flag=True, help="Print stderr instead of stdout.")
@@ -253,7 +239,7 @@ def show(run_id: str | None, state_dir: str | None, as_json: bool, color: ColorM
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per log line.")
 def logs(
     run_and_step: tuple[str, ...],
-    state_dir: str | None,
+    state_dir: str,
     attempt: int | None,
     use_stderr: bool,
     follow: bool,
@@ -268,7 +254,7 @@ def logs(
 
     def action() -> int:
         request = log_view.LogRequest(
-            _state_dir(state_dir),
+            checked_state_dir(state_dir),
             run_id,
             step_id,
             attempt,
@@ -282,21 +268,21 @@ def logs(
 
 
 @main.command()
-@click.argument("run_id", required=False)
+@click.argument("run_id", required=False, shell_complete=completion.run_ids)
 @state_dir_option
 @click.option("-o", "--output", help="The HTML file to write [default: report-RUN_ID.html].")
-def report(run_id: str | None, state_dir: str | None, output: str | None) -> None:
+def report(run_id: str | None, state_dir: str, output: str | None) -> None:
     """Write a self-contained HTML report of RUN (the latest run by default)."""
     from planrun.views import report as report_view
 
-    _exit_with(lambda: report_view.report(_state_dir(state_dir), run_id, output, sys.stderr))
+    _exit_with(lambda: report_view.report(checked_state_dir(state_dir), run_id, output, sys.stderr))
 
 
 @main.command()
 @click.argument("plans", nargs=-1, type=click.Path(dir_okay=False))
 @state_dir_option
 @click.option("--port", type=click.IntRange(min=0, max=65535), default=8765, show_default=True)
-def ui(plans: tuple[str, ...], state_dir: str | None, port: int) -> None:
+def ui(plans: tuple[str, ...], state_dir: str, port: int) -> None:
     """Serve a live web view of the runs on http://127.0.0.1:PORT/ (0 picks a free port).
 
     PLANS (plan or IR files) can be started from the page, as can every plan already run in
@@ -307,7 +293,7 @@ def ui(plans: tuple[str, ...], state_dir: str | None, port: int) -> None:
     from planrun.views.webauth import TOKEN_ENV
 
     token = os.environ.get(TOKEN_ENV)
-    _exit_with(lambda: web.serve(_state_dir(state_dir), port, sys.stdout, token, plans))
+    _exit_with(lambda: web.serve(checked_state_dir(state_dir), port, sys.stdout, token, plans))
 
 
 class _ExecCommand(click.Command):
@@ -339,7 +325,7 @@ SECONDS = click.FloatRange(min=0, min_open=True)
     "--heartbeat", type=SECONDS, metavar="SEC", help="Stalled: no output for SEC; exit 124."
 )
 @click.option(
-    "--retries", type=click.IntRange(min=0, max=SQLITE_MAX_INT), default=0, metavar="N",
+    "--retries", type=Count(0), default=0, metavar="N",
     help="Run again after a failure, timeout or stall, up to N times.",
 )  # fmt: skip
 @click.option(
@@ -361,6 +347,9 @@ SECONDS = click.FloatRange(min=0, min_open=True)
 @state_dir_option
 @click.option("--sync", type=click.Choice(["normal", "full"]), default="normal", show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="Only the command's output and failures.")
+@click.option(
+    "--executor", envvar=EXECUTOR_ENV, metavar="URL", help="Where it runs, as for `planrun PLAN`."
+)
 def exec_(
     command: tuple[str, ...],
     timeout: float | None,
@@ -374,9 +363,10 @@ def exec_(
     kill_grace: float | None,
     name: str | None,
     run_id: str | None,
-    state_dir: str | None,
+    state_dir: str,
     sync: str,
     quiet: bool,
+    executor: str | None,
 ) -> None:
     """Supervise one COMMAND as a one-step run; exit with its status (124 timeout or stall,
     125 planrun's own error, 126/127 cannot run / not found, 128+N signal N, 130 interrupted)."""
@@ -388,7 +378,8 @@ def exec_(
             command, name, timeout, heartbeat, retries, retry_delay, backoff, cwd, env, secrets,
             kill_grace,
         )  # fmt: skip
-        return supervise.exec_command(spec, _state_dir(state_dir), run_id, sync, quiet)
+        directory = checked_state_dir(state_dir)
+        return supervise.exec_command(spec, directory, run_id, sync, quiet, executor)
 
     _exit_with(action, own_error=EXIT_OWN_ERROR)
 
@@ -452,4 +443,4 @@ def scheduler(host: str, port: int, dask_args: tuple[str, ...]) -> None:
     _exit_with(action)
 
 
-main.add_command(watch_command(state_dir_option, color_option, COUNT, _exit_with))
+main.add_command(watch_command(_exit_with))

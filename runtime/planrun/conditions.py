@@ -1,5 +1,10 @@
-"""Evaluates a condition's JSON AST (docs/ir.md, "Condition AST") against what is known of the
-steps so far, with the rules of docs/semantics.md §2 and docs/conditions.md.
+"""The condition language's syntax tree, and its evaluation (docs/ir.md "Condition AST",
+docs/semantics.md §2, docs/conditions.md).
+
+The one tree of the language: planc's parser builds these nodes with their position in the
+condition text attached (`offset`, `length`, as Jinja2's nodes carry `lineno`); `to_json`
+writes them into the IR, `from_json` reads the IR back into them (validating it in full first),
+and `evaluate` gives a condition's truth. The language's constants live here too.
 
 Imports nothing from the compiler (no planc, lark or ruamel): the IR is all the runtime has.
 The AST is validated in full before anything is evaluated, so a malformed (hand-edited) IR
@@ -9,7 +14,7 @@ fails the same way whatever the step statuses are, and evaluation itself cannot 
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,8 +22,12 @@ from typing import Any
 # shallow enough that the recursive evaluation stays far from Python's recursion limit.
 MAX_DEPTH = 200
 
+# The statuses a condition can see: the steps it reads have all finished.
+STATUSES = ("success", "failed", "timed_out", "skipped", "upstream_failed", "cancelled")
 ATTRIBUTES = ("status", "exit_code", "attempts", "duration_sec")
-COMPARE_OPS = ("==", "!=", "<", "<=", ">", ">=", "in", "not in")
+ORDERING_OPS = ("<", "<=", ">", ">=")  # numbers only
+MEMBERSHIP_OPS = ("in", "not in")  # a list of literals on the right
+COMPARE_OPS = ("==", "!=", *ORDERING_OPS, *MEMBERSHIP_OPS)
 _ORDERING: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt,
     "<=": operator.le,
@@ -35,6 +44,171 @@ class ConditionError(ValueError):
     """The condition AST is malformed: never raised for an AST planc wrote."""
 
 
+# ---------------------------------------------------------------------------------------------
+# The tree. Positions are keyword-only and 0 when the node was read from the IR.
+
+
+@dataclass(frozen=True, slots=True)
+class _Node:
+    offset: int = field(default=0, kw_only=True)
+    length: int = field(default=0, kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Or(_Node):
+    operands: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class And(_Node):
+    operands: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not(_Node):
+    operand: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Compare(_Node):
+    op: str
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class StepRef(_Node):
+    """`steps.<id>.<attr>` or its alias `prev.<id>.<attr>`."""
+
+    step: str
+    attr: str
+
+
+@dataclass(frozen=True, slots=True)
+class EnvRef(_Node):
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParamRef(_Node):
+    """`params.NAME` (docs/dataflow.md)."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRef(_Node):
+    """`steps.<id>.outputs.NAME`: a value the step wrote to $PLAN_OUTPUT, or null."""
+
+    step: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Literal(_Node):
+    value: Value
+
+
+@dataclass(frozen=True, slots=True)
+class ListLit(_Node):
+    items: tuple[Literal, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid(_Node):
+    """Where a parser reported a bad reference or literal, so checking can go on and report
+    the other mistakes too. Never in a valid AST: `to_json` refuses it."""
+
+
+Expr = (
+    Or | And | Not | Compare | StepRef | EnvRef | ParamRef | OutputRef | Literal | ListLit | Invalid
+)
+
+
+def children(node: Expr) -> tuple[Expr, ...]:
+    if isinstance(node, Or | And):
+        return node.operands
+    if isinstance(node, Not):
+        return (node.operand,)
+    if isinstance(node, Compare):
+        return (node.left, node.right)
+    if isinstance(node, ListLit):
+        return node.items
+    return ()
+
+
+def walk(node: Expr) -> Iterator[Expr]:
+    """Every node, pre-order, left to right; iterative so any depth is safe."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(children(current)))
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON (the IR's form)
+
+
+def to_json(ast: Expr) -> dict[str, Any]:
+    """The IR's JSON AST. Takes only an AST without `Invalid` nodes, whose depth planc's
+    nesting limit bounds."""
+    if isinstance(ast, Or | And):
+        kind = "or" if isinstance(ast, Or) else "and"
+        return {"kind": kind, "operands": [to_json(operand) for operand in ast.operands]}
+    if isinstance(ast, Not):
+        return {"kind": "not", "operand": to_json(ast.operand)}
+    if isinstance(ast, Compare):
+        left, right = to_json(ast.left), to_json(ast.right)
+        return {"kind": "compare", "op": ast.op, "left": left, "right": right}
+    if isinstance(ast, StepRef):
+        return {"kind": "step", "step": ast.step, "attr": ast.attr}
+    if isinstance(ast, EnvRef):
+        return {"kind": "env", "name": ast.name}
+    if isinstance(ast, ParamRef):
+        return {"kind": "param", "name": ast.name}
+    if isinstance(ast, OutputRef):
+        return {"kind": "output", "step": ast.step, "name": ast.name}
+    if isinstance(ast, Literal):
+        return {"kind": "literal", "value": ast.value}
+    if isinstance(ast, ListLit):
+        return {"kind": "list", "items": [to_json(item) for item in ast.items]}
+    raise ValueError("to_json got an AST with errors; check ParsedCondition.errors first")
+
+
+def from_json(ast: Mapping[str, Any]) -> Expr:
+    """The tree of an IR condition AST; raises ConditionError unless it is well formed."""
+    validate(ast)
+    return _build(ast)
+
+
+def _build(node: Mapping[str, Any]) -> Expr:
+    """Recursion bounded by MAX_DEPTH: only called on a validated AST."""
+    kind = node["kind"]
+    if kind in ("or", "and"):
+        operands = tuple(_build(operand) for operand in node["operands"])
+        return Or(operands) if kind == "or" else And(operands)
+    if kind == "not":
+        return Not(_build(node["operand"]))
+    if kind == "compare":
+        return Compare(node["op"], _build(node["left"]), _build(node["right"]))
+    if kind == "step":
+        return StepRef(node["step"], node["attr"])
+    if kind == "env":
+        return EnvRef(node["name"])
+    if kind == "param":
+        return ParamRef(node["name"])
+    if kind == "output":
+        return OutputRef(node["step"], node["name"])
+    if kind == "list":
+        return ListLit(tuple(Literal(item["value"]) for item in node["items"]))
+    return Literal(node["value"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation and evaluation
+
+
 @dataclass(frozen=True)
 class StepFacts:
     """What a condition may read about one step."""
@@ -47,15 +221,15 @@ class StepFacts:
 
 
 def evaluate(
-    ast: Mapping[str, Any],
+    ast: Mapping[str, Any] | Expr,
     steps: Mapping[str, StepFacts],
     env: Mapping[str, str],
     params: Mapping[str, Value] | None = None,
 ) -> bool:
-    """The condition's truth. A step missing from `steps` reads as null for every attribute;
-    an unset `env.X`, param or step output is null."""
-    validate(ast)
-    return _Evaluation(steps, env, params or {}).truth(ast)
+    """The condition's truth (an IR AST is validated first). A step missing from `steps` reads
+    as null for every attribute; an unset `env.X`, param or step output is null."""
+    tree = ast if isinstance(ast, _Node) else from_json(ast)
+    return _Evaluation(steps, env, params or {}).truth(tree)
 
 
 def validate(ast: Mapping[str, Any]) -> None:
@@ -95,7 +269,7 @@ def _check_node(node: Any, role: str, where: str) -> list[tuple[Any, str, str]]:
     if kind == "compare":
         op = node.get("op")
         _require(op in COMPARE_OPS, where, f"unknown comparison operator {op!r}")
-        right_role = "list" if op in ("in", "not in") else "value"
+        right_role = "list" if op in MEMBERSHIP_OPS else "value"
         return [(node.get("left"), "value", "/left"), (node.get("right"), right_role, "/right")]
     if kind == "step":
         _require(isinstance(node.get("step"), str), where, "`step` must be a string")
@@ -124,7 +298,7 @@ def _sequence(node: Mapping[str, Any], key: str, where: str) -> Sequence[Any]:
 
 
 class _Evaluation:
-    """Evaluates a validated AST; recursion is bounded by MAX_DEPTH."""
+    """Evaluates a valid tree; recursion is bounded by MAX_DEPTH."""
 
     def __init__(
         self, steps: Mapping[str, StepFacts], env: Mapping[str, str], params: Mapping[str, Value]
@@ -133,43 +307,41 @@ class _Evaluation:
         self.env = env
         self.params = params
 
-    def truth(self, node: Mapping[str, Any]) -> bool:
-        kind = node["kind"]
-        if kind == "or":
-            return any(self.truth(operand) for operand in node["operands"])
-        if kind == "and":
-            return all(self.truth(operand) for operand in node["operands"])
-        if kind == "not":
-            return not self.truth(node["operand"])
-        if kind == "compare":
+    def truth(self, node: Expr) -> bool:
+        if isinstance(node, Or):
+            return any(self.truth(operand) for operand in node.operands)
+        if isinstance(node, And):
+            return all(self.truth(operand) for operand in node.operands)
+        if isinstance(node, Not):
+            return not self.truth(node.operand)
+        if isinstance(node, Compare):
             return self._compare(node)
-        return node["value"] is True
+        return isinstance(node, Literal) and node.value is True
 
-    def _value(self, node: Mapping[str, Any]) -> Value:
-        kind = node["kind"]
-        if kind == "step":
-            facts = self.steps.get(node["step"])
-            value: Value = None if facts is None else getattr(facts, node["attr"])
+    def _value(self, node: Expr) -> Value:
+        if isinstance(node, StepRef):
+            facts = self.steps.get(node.step)
+            value: Value = None if facts is None else getattr(facts, node.attr)
             return value
-        if kind == "env":
-            return self.env.get(node["name"])
-        if kind == "param":
-            return self.params.get(node["name"])
-        if kind == "output":
-            facts = self.steps.get(node["step"])
-            return None if facts is None else facts.outputs.get(node["name"])
-        if kind == "literal":
-            literal: Value = node["value"]
-            return literal
+        if isinstance(node, EnvRef):
+            return self.env.get(node.name)
+        if isinstance(node, ParamRef):
+            return self.params.get(node.name)
+        if isinstance(node, OutputRef):
+            facts = self.steps.get(node.step)
+            return None if facts is None else facts.outputs.get(node.name)
+        if isinstance(node, Literal):
+            return node.value
         return self.truth(node)
 
-    def _compare(self, node: Mapping[str, Any]) -> bool:
-        op = node["op"]
-        left = self._value(node["left"])
-        if op in ("in", "not in"):
-            found = any(_equal(left, item["value"]) for item in node["right"]["items"])
+    def _compare(self, node: Compare) -> bool:
+        op = node.op
+        left = self._value(node.left)
+        if op in MEMBERSHIP_OPS:
+            items = node.right.items if isinstance(node.right, ListLit) else ()
+            found = any(_equal(left, item.value) for item in items)
             return found if op == "in" else not found
-        right = self._value(node["right"])
+        right = self._value(node.right)
         if op == "==":
             return _equal(left, right)
         if op == "!=":

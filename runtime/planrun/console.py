@@ -7,7 +7,6 @@ elsewhere (CI, pipes, `--json`). This module never imports rich, so headless run
 from __future__ import annotations
 
 import os
-import shlex
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -15,16 +14,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any, Literal, Protocol, TextIO
 
-from planrun.events import Event
+from planrun.events import EVENT_STATUS, FAILURE_EVENTS, FINAL_EVENTS, Event
 from planrun.failure import tail_block
 from planrun.printable import printable
+from planrun.status import REUSE_REASONS
 from planrun.store import StepInfo
 from planrun.views.style import (
     ColorMode,
+    command_text,
     dim,
     format_duration,
     is_terminal,
     paint,
+    symbol,
     use_color,
 )
 from planrun.views.tail import LogTail
@@ -36,40 +38,6 @@ class Observer(Protocol):
     def __call__(self, event: Event) -> None: ...
 
 
-# Event type -> the status it shows (symbol and colour come from planrun.views.style).
-EVENT_STATUS = {
-    "step_succeeded": "success",
-    "step_failed": "failed",
-    "step_timed_out": "timed_out",
-    "step_skipped": "skipped",
-    "step_upstream_failed": "upstream_failed",
-    "step_cancelled": "cancelled",
-    "step_retrying": "retrying",
-    "step_started": "running",
-    "step_recovered": "recovered",
-}
-SYMBOLS = {
-    "step_succeeded": "✓",
-    "step_failed": "✗",
-    "step_timed_out": "⏱",
-    "step_skipped": "⊘",
-    "step_upstream_failed": "↯",
-    "step_cancelled": "⊗",
-    "step_retrying": "↻",
-    "step_started": "▶",
-    "step_recovered": "⤷",
-}
-FINAL = frozenset(
-    {
-        "step_succeeded",
-        "step_failed",
-        "step_timed_out",
-        "step_skipped",
-        "step_upstream_failed",
-        "step_cancelled",
-    }
-)
-FAILURES = frozenset({"step_failed", "step_timed_out"})
 HEARTBEAT_SEC = 60.0  # CI systems kill jobs silent for a few minutes; say something every minute
 
 
@@ -82,6 +50,7 @@ def reporter(
     color: ColorMode = "auto",
     live: bool | None = None,
     plan_steps: Sequence[Mapping[str, Any]] = (),
+    groups: Mapping[str, Mapping[str, Any]] | None = None,  # the IR's: matrices, fan-outs
 ) -> Observer:
     """The human view of a run on `stream`: live on a terminal (unless -q), else plain lines."""
     if live is None:
@@ -92,7 +61,7 @@ def reporter(
         except ImportError:
             pass
         else:
-            return LiveView.on_stream(stream, total, verbose=verbose, color=color)
+            return LiveView.on_stream(stream, total, verbose=verbose, color=color, groups=groups)
     return LineReporter(
         stream,
         total,
@@ -199,22 +168,23 @@ class LineReporter:
 
     def _handle(self, event: Event) -> None:
         step_id = event.step_id
-        if event.type in FINAL:
+        if event.type in FINAL_EVENTS:
             self.done += 1
         elif event.type == "step_expanded":  # a fan-out's instances are steps of the run too
             self.total += len(event.payload.get("instances", ()))
-        if step_id is None or event.type not in SYMBOLS:
+        if step_id is None or event.type not in EVENT_STATUS:
             return
         if event.type == "step_started":
             self._started(step_id, event)
-        elif event.type == "step_retrying" or event.type in FINAL:
+        elif event.type == "step_retrying" or event.type in FINAL_EVENTS:
             running = self.running.pop(step_id, None)
             if running is not None:
                 self._copy_output(step_id, running, final=True)
-        failure = event.type in FAILURES
+        failure = event.type in FAILURE_EVENTS
         if self.quiet and not failure:
             return
-        self._line(EVENT_STATUS[event.type], SYMBOLS[event.type], step_id, _detail(event))
+        status = EVENT_STATUS[event.type]
+        self._line(status, symbol(status), step_id, _detail(event))
         if event.type == "step_started" and self.verbose:
             # a multi-line shell script stays indented under its step
             lines = command_text(event.payload).split("\n")
@@ -301,16 +271,6 @@ class LineReporter:
                 self.out.write(f"{prefix} {printable(line)}\n")
 
 
-def command_text(payload: Mapping[str, object]) -> str:
-    argv = payload.get("argv")
-    if not isinstance(argv, list):
-        return str(payload.get("shell_command", ""))
-    words = [str(a) for a in argv]
-    if words[:2] == ["/bin/sh", "-c"] and len(words) == 3:
-        return words[2]  # a `shell: true` step: show the line the user wrote
-    return shlex.join(words)
-
-
 def _detail(event: Event) -> str:
     payload = event.payload
     if event.type == "step_started":
@@ -319,7 +279,7 @@ def _detail(event: Event) -> str:
         return f" {format_duration(payload.get('duration_sec') or 0)}"
     if event.type == "step_retrying":
         return f" {payload.get('reason')}; retrying in {payload.get('delay_sec', 0):g}s"
-    if event.type in FAILURES:
+    if event.type in FAILURE_EVENTS:
         return f" {payload.get('reason')} ({format_duration(payload.get('duration_sec') or 0)})"
     if event.type == "step_recovered":
         return f" recovered by {payload.get('fallback')}"
@@ -396,4 +356,4 @@ def plural(count: int, word: str) -> str:
 def _done(step: StepInfo) -> bool:
     """Succeeded, or a recorded success stood in for it (docs/fingerprints.md): nothing to see
     in a long plan's summary."""
-    return step.status == "success" or step.reason in ("up_to_date", "reused")
+    return step.status == "success" or step.reason in REUSE_REASONS

@@ -13,9 +13,11 @@ import contextlib
 import ipaddress
 import os
 import socket
+import threading
 import time
 from collections import deque
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -33,6 +35,14 @@ Future = Any
 SCHEMES = {"dask": "tcp", "dask+tls": "tls"}
 CONNECT_TIMEOUT_SEC = 10.0
 CLOSE_TIMEOUT_SEC = 10.0
+# A lost worker's attempt ends once its agent confirmed that its tree is dead (so that the retry
+# never runs beside it), or after this long without word (the machine is gone, or cut off).
+LOST_CONFIRM_SEC = 30.0
+# The reasons of lost attempts whose tree may still run on its worker (a task that raised did
+# not get to run one, or its agent is gone: docs/distributed.md, "Limits").
+_WORKER_LOST = "worker lost: "
+_DROPPED = "lost: the Dask scheduler dropped the task"
+_TREE_MAY_RUN = (_WORKER_LOST, _DROPPED)
 
 
 @dataclass
@@ -43,6 +53,8 @@ class _Remote:
     t0: float
     placed: bool = False
     stopping: bool = False  # cancelled by planrun (else a dropped future is a lost attempt)
+    held: tuple[Finished, float] | None = None  # lost: its end, held until then (monotonic)
+    echoed: dict[str, int] = field(default_factory=lambda: {"stdout": 0, "stderr": 0})
 
 
 def scheduler_address(url: str) -> str:
@@ -74,6 +86,7 @@ class DaskLauncher:
                 ' network in clear; use dask+tls:// (docs/distributed.md, "Secrets")'
             )
         self.steps = ir.steps_by_id
+        self.address = address
         self.local = ProcessSet()
         try:
             self.client = _connect(address)
@@ -88,6 +101,8 @@ class DaskLauncher:
         self.done: deque[tuple[str, str, Future]] = deque()
         self.placed: deque[dict[str, Any]] = deque()  # raw, from the workers
         self.placed_out: list[Placement] = []
+        self.dead: set[str] = set()  # tags whose tree a worker confirmed dead after a loss
+        self.echo_lock = threading.Lock()  # live chunks (the client's thread) and results
         self.token = os.urandom(4).hex()
         self.seq = 0
 
@@ -95,7 +110,7 @@ class DaskLauncher:
 
     def start(self, key: str, spec: LaunchSpec) -> Started:
         step = self.steps[key]
-        if step.get("executor") == "local":
+        if step.executor == "local":
             return self.local.start(key, spec)
         from planrun.dask_worker import run_attempt
 
@@ -105,23 +120,66 @@ class DaskLauncher:
             _write(path, spec.log_dir_fd, b"")
         future = self.client.submit(
             run_attempt, tag, spec, self.topic, key, key=f"planrun-{key}-{tag}", pure=False,
-            resources=step.get("resources") or None, retries=0,
+            resources=step.resources or None, retries=0,
         )  # fmt: skip
         self.remote[key] = _Remote(tag, future, spec, time.monotonic())
         future.add_done_callback(lambda f: self._on_done(key, tag, f))
         return Started(None, None, None, tag)
 
     def wait(self, timeout: float | None) -> list[Finished]:
+        holds = [r.held[1] - time.monotonic() for r in self.remote.values() if r.held]
+        if holds:
+            timeout = max(0.0, min(holds if timeout is None else [timeout, *holds]))
         ended = self.local.wait(0 if self.done else timeout)
         while self.done:
             key, tag, future = self.done.popleft()
             remote = self.remote.get(key)
-            if remote is None or remote.tag != tag:  # an attempt already closed: ignored
+            if remote is None or remote.tag != tag or remote.held:  # already closed: ignored
                 future.release()
                 continue
+            finished = self._finished(key, remote, future)
+            if finished.reason.startswith(_TREE_MAY_RUN) and not remote.stopping:
+                remote.held = (finished, time.monotonic() + LOST_CONFIRM_SEC)
+            else:
+                del self.remote[key]
+                self.dead.discard(tag)  # a cancelled attempt's task confirms its end too
+                ended.append(finished)
+        return ended + self._released()
+
+    def _released(self) -> list[Finished]:
+        """The lost attempts whose tree is now known dead, or waited for long enough: the
+        attempt ends there, and only then may the executor retry the step."""
+        ended = []
+        for key, remote in list(self.remote.items()):
+            if remote.held is None:
+                continue
+            finished, give_up = remote.held
+            if remote.tag in self.dead or remote.stopping:
+                self.dead.discard(remote.tag)
+            elif time.monotonic() >= give_up:
+                why = f" (its process tree was not confirmed dead within {LOST_CONFIRM_SEC:g}s)"
+                finished = replace(finished, reason=f"{finished.reason}{why}")
+            else:
+                continue
             del self.remote[key]
-            ended.append(self._finished(key, remote, future))
+            ended.append(finished)
         return ended
+
+    def kill_leftovers(self, tags: list[str]) -> int:
+        """`--resume`: kill the trees these attempts of a dead coordinator left on any worker,
+        and return once they are dead: how many there were."""
+        from planrun.dask_worker import kill_leftovers
+
+        if not tags:
+            return 0
+        try:
+            counts: dict[str, int] = self.client.run(kill_leftovers, tags)
+        except Exception as exc:  # a worker that cannot answer may still run one of them
+            raise LauncherError(
+                f"cannot make sure that the run's attempts on the workers of {self.address} are"
+                f" stopped ({type(exc).__name__}: {exc}); the run was not resumed"
+            ) from None
+        return sum(counts.values())
 
     def wakeup(self) -> None:
         self.local.wakeup()
@@ -132,7 +190,7 @@ class DaskLauncher:
             return
         remote = self.remote[key]
         remote.stopping = True
-        if not remote.placed:  # still queued: the scheduler drops it
+        if not remote.placed and not remote.held:  # still queued: the scheduler drops it
             self.client.cancel(remote.future)
         self._stop([remote.tag], hard=False)
 
@@ -140,7 +198,7 @@ class DaskLauncher:
         self.local.kill_all()
         for remote in self.remote.values():
             remote.stopping = True
-            if not remote.placed:
+            if not remote.placed and not remote.held:
                 self.client.cancel(remote.future)
         self._stop([r.tag for r in self.remote.values()], hard=True)
 
@@ -189,6 +247,12 @@ class DaskLauncher:
         if "data" in msg:
             self._write_chunk(msg)
             return
+        if msg.get("dead"):
+            remote = self.remote.get(msg["step"])
+            if remote is not None and remote.tag == msg["tag"]:
+                self.dead.add(msg["tag"])
+                self.local.wakeup()
+            return
         self.placed.append(msg)
         self.local.wakeup()
 
@@ -207,6 +271,21 @@ class DaskLauncher:
                 os.pwrite(fd, msg["data"], int(msg["offset"]))
             finally:
                 os.close(fd)
+        self._echo(remote, msg["stream"], msg["data"], int(msg["offset"]))
+
+    def _echo(self, remote: _Remote, stream: str, data: bytes, offset: int) -> None:
+        """`planrun exec`: a remote attempt's (masked) output on our stdout/stderr, each byte
+        once and in order: what follows what was echoed, from a live chunk or the result."""
+        if remote.spec.echo_fds is None:
+            return
+        with self.echo_lock:
+            done = remote.echoed[stream]
+            if offset > done or offset + len(data) <= done:
+                return  # a gap (the result fills it) or echoed already
+            remote.echoed[stream] = offset + len(data)
+            fd = remote.spec.echo_fds[0 if stream == "stdout" else 1]
+            with contextlib.suppress(OSError):  # a closed pipe ends the echo, never the step
+                _write_all(fd, data[done - offset :])
 
     def _stop(self, tags: list[str], hard: bool) -> None:
         from planrun.dask_worker import stop_attempts
@@ -225,10 +304,8 @@ class DaskLauncher:
             duration = time.monotonic() - remote.t0
             if status == "cancelled" and remote.stopping:
                 return Finished(key, "cancelled", None, None, "cancelled", "", duration, now, now)
-            if status == "cancelled":  # not by planrun: the scheduler (or the link) dropped it
-                reason = "lost: the Dask scheduler dropped the task"
-            else:
-                reason = _failure_reason(future.exception())
+            # Cancelled, not by planrun: the scheduler (or the link) dropped it.
+            reason = _DROPPED if status == "cancelled" else _failure_reason(future.exception())
             return Finished(key, "lost", None, None, reason, "", duration, now - duration, now)
         finally:
             future.release()  # a kept future is recomputed when a worker dies
@@ -243,8 +320,10 @@ class DaskLauncher:
             placed = Placement(key, result["worker"], result["host"], result["pid"])
             self.placed_out.append(placed)
         _write(spec.stdout_path, spec.log_dir_fd, result["stdout"] or b"")
+        self._echo(remote, "stdout", result["stdout"] or b"", 0)
         if spec.stderr_path != spec.stdout_path:
             _write(spec.stderr_path, spec.log_dir_fd, result["stderr"] or b"")
+            self._echo(remote, "stderr", result["stderr"] or b"", 0)
         if result["outputs"]:
             _write(spec.env["PLAN_OUTPUT"], spec.log_dir_fd, result["outputs"])
         return replace(finished, key=key)  # the agent knew it by its tag
@@ -259,7 +338,7 @@ def _failure_reason(exc: BaseException | None) -> str:
 
     if isinstance(exc, KilledWorker):
         worker = getattr(exc.last_worker, "address", exc.last_worker)
-        return f"worker lost: {worker}"
+        return f"{_WORKER_LOST}{worker}"
     return f"remote error: {type(exc).__name__}: {exc}"
 
 
@@ -267,11 +346,15 @@ def _write(path: str, dir_fd: int | None, data: bytes) -> None:
     name = os.path.basename(path) if dir_fd is not None else path
     fd = create_private(name, dir_fd=dir_fd)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        _write_all(fd, data)
     finally:
         os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _connect(address: str) -> Client:
@@ -308,13 +391,13 @@ def _check_resources(client: Client, ir: IR, address: str) -> None:
         raise LauncherError(f"no worker is connected to the Dask scheduler at {address}")
     offered = [w.get("resources") or {} for w in workers.values()]
     for step in ir.steps:
-        needs: dict[str, float] = step.get("resources") or {}
-        if step.get("executor") == "local" or not needs:
+        needs: Mapping[str, float] = step.resources or {}
+        if step.executor == "local" or not needs:
             continue
         if not any(all(o.get(r, 0) >= n for r, n in needs.items()) for o in offered):
             wanted = ", ".join(f"{r}={n:g}" for r, n in sorted(needs.items()))
             client.close()
             raise LauncherError(
-                f"step {step['id']} needs {wanted}, which no worker of {address} offers"
+                f"step {step.id} needs {wanted}, which no worker of {address} offers"
                 f" ({len(workers)} worker(s) connected)"
             )

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from planrun.agent import AgentHandle
+from planrun.agent import POLL_SEC, AgentHandle
 from planrun.process import LaunchSpec
 
 # The worker process's agent (set by `serve`); tasks reach it through this module.
@@ -24,6 +24,8 @@ _AGENT: AgentHandle | None = None
 # the scheduler must give up at once: a step never runs twice behind planrun's back.
 SCHEDULER_ENV = {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
 _LOST_STATES = frozenset({"cancelled", "released", "forgotten"})
+# How long `kill_leftovers` waits for killed trees to be gone (SIGKILL: milliseconds).
+LEFTOVER_TIMEOUT_SEC = 30.0
 
 
 # Output is streamed to the coordinator in chunks of at most this size (Dask's events are
@@ -80,7 +82,9 @@ def run_attempt(tag: str, spec: LaunchSpec, topic: str, step_id: str) -> dict[st
         logs.directory = directory
         send({"worker": worker.address, "host": host, "pid": pid})
 
-    result = agent.run(tag, spec, cancelled, placed, logs.tick)
+    result = agent.run(tag, spec, (topic, step_id), cancelled, placed, logs.tick)
+    if cancelled():  # nobody may wait for the result: say that the tree is dead (a held retry)
+        send({"dead": True})
     files: dict[str, bytes | None] = dict.fromkeys(("stdout", "stderr", "outputs"))
     if result.directory:  # none when the agent could not even create it
         try:
@@ -89,6 +93,23 @@ def run_attempt(tag: str, spec: LaunchSpec, topic: str, step_id: str) -> dict[st
             shutil.rmtree(result.directory, ignore_errors=True)
     place = {"worker": worker.address, "host": host, "pid": result.pid}
     return {"finished": result.finished, **place, **files}
+
+
+async def kill_leftovers(tags: list[str]) -> int:
+    """Run by `Client.run` on every worker for `planrun --resume`: kill at once the trees of
+    these attempts of a dead coordinator (never start them, should their task come late) and
+    return, once they are dead, how many ran here."""
+    if _AGENT is None:
+        return 0
+    waiters = [w for tag, w in list(_AGENT.waiters.items()) if tag in tags]
+    for tag in tags:
+        _AGENT.stop(tag, hard=True)
+    give_up = asyncio.get_running_loop().time() + LEFTOVER_TIMEOUT_SEC
+    while not all(w.done.is_set() for w in waiters):
+        if asyncio.get_running_loop().time() > give_up:
+            raise TimeoutError(f"the trees of {tags} did not end in {LEFTOVER_TIMEOUT_SEC:g}s")
+        await asyncio.sleep(POLL_SEC)
+    return len(waiters)
 
 
 async def stop_attempts(tags: list[str], hard: bool) -> None:
@@ -125,7 +146,7 @@ def serve_worker(
     # it alike everywhere, e.g. DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL) tells the agent when a
     # stopped worker's attempts have been given up on.
     ttl = dask.config.get("distributed.scheduler.worker-ttl")
-    _AGENT = AgentHandle.spawn(float(parse_timedelta(ttl) or 0) if ttl else 0.0)
+    _AGENT = AgentHandle.spawn(float(parse_timedelta(ttl) or 0) if ttl else 0.0, scheduler)
     try:
         asyncio.run(_run_worker(scheduler, resources, name, nthreads, host))
     finally:

@@ -1,5 +1,6 @@
 """How planc and planrun start: their click CLI, with Ctrl-C, SIGTERM or SIGHUP at any moment
-one line and exit 130, never a traceback (docs/cli.md, *Interrupts*).
+one line and exit 130, never a traceback (docs/cli.md, *Interrupts*). This is the one place
+that says so: the commands let an interrupt propagate.
 
 The CLI module is imported inside the handler: loading it is most of either program's
 start-up, and an interrupt then must not print a traceback either. Once planrun records a run,
@@ -20,6 +21,11 @@ EXIT_INTERRUPTED = 130
 EXIT_OWN_ERROR = 125
 
 
+class Interrupted(BaseException):
+    """A KeyboardInterrupt raised inside a command, carried past click's main (planrun.cli_group),
+    which would print an empty line and turn it into Abort."""
+
+
 def run_program(program: str, cli_module: str) -> NoReturn:
     """Run the click group `main` of `cli_module` as `program`, and exit with its code."""
     # A signal the program was started with ignored stays ignored, as in make: a shell ignores
@@ -33,13 +39,15 @@ def run_program(program: str, cli_module: str) -> NoReturn:
 
         cli = importlib.import_module(cli_module).main
         try:
-            code = cli.main(standalone_mode=False)
+            # `python -m planrun` completes too (click would derive the variable from argv[0])
+            complete_var = f"_{program.upper()}_COMPLETE"
+            code = cli.main(standalone_mode=False, complete_var=complete_var)
         except click.exceptions.Abort:  # click's rewording of a KeyboardInterrupt
             raise KeyboardInterrupt from None
         except click.ClickException as exc:
             exc.show()
             code = exc.exit_code
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         sys.stderr.write(f"{program}: interrupted\n")
         code = EXIT_INTERRUPTED
     sys.exit(code)

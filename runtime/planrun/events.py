@@ -41,6 +41,31 @@ STEP_EVENTS = frozenset(
     }
 )
 
+# The status each step event shows in the views (its symbol and colour: planrun.views.style).
+EVENT_STATUS = {
+    STEP_STARTED: "running",
+    STEP_RETRYING: "retrying",
+    STEP_SUCCEEDED: "success",
+    STEP_FAILED: "failed",
+    STEP_TIMED_OUT: "timed_out",
+    STEP_SKIPPED: "skipped",
+    STEP_UPSTREAM_FAILED: "upstream_failed",
+    STEP_CANCELLED: "cancelled",
+    STEP_RECOVERED: "recovered",
+}
+# The events that end a step, and those of them that are its failures.
+FINAL_EVENTS = frozenset(
+    {
+        STEP_SUCCEEDED,
+        STEP_FAILED,
+        STEP_TIMED_OUT,
+        STEP_SKIPPED,
+        STEP_UPSTREAM_FAILED,
+        STEP_CANCELLED,
+    }
+)
+FAILURE_EVENTS = frozenset({STEP_FAILED, STEP_TIMED_OUT})
+
 
 # utc_now is on the hot path (every event): format the seconds once per second, not per call.
 _second_cache: tuple[int, str] = (-1, "")

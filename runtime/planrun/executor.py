@@ -1,49 +1,44 @@
-"""The run loop: start ready steps while there is capacity, wait for one to finish, record it.
+"""A real run: the one loop (`loop.Loop`) with every decision recorded as an event.
 
-Decisions come from `semantics.PlanState`, process control from a `launcher.Launcher` (local:
-`process.ProcessSet`), records go to `store.RunStore`; this module only wires them together
-(ninja's Builder).
+Decisions come from `semantics.PlanState`, attempts from a `launcher.Launcher` (local:
+`process.ProcessSet`), records go to `store.RunStore`; this module turns what the loop decides
+into events, launch specs, outputs and reuse decisions (ninja's Builder).
 """
 
 from __future__ import annotations
 
 import heapq
 import os
-import signal
 import time
-from collections import ChainMap
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from planrun import actions as act
 from planrun import semantics as sem
 from planrun.events import Event
 from planrun.failure import output_tail
 from planrun.fanout import FanOut
 from planrun.groups import FAIL_FAST, GroupControl
+from planrun.interrupts import Interrupts
 from planrun.ir import IR
 from planrun.launch import AttemptFiles, LaunchError, RunContext, launch_spec
 from planrun.launcher import Launcher
+from planrun.loop import Loop, StepRecord
 from planrun.outputs import OutputError, read_outputs
 from planrun.params import ParamValue
-from planrun.process import Finished, ProcessSet, SpawnError, kill_leftover
+from planrun.process import Finished, ProcessSet, SpawnError
+from planrun.resume import restore
 from planrun.reuse import Candidate, Decider, secret_outputs_of
+from planrun.run_secrets import run_masker, secret_names
 from planrun.safefs import create_private
-from planrun.scheduler import ReadyQueue
-from planrun.store import AttemptInfo, RunStore
+from planrun.store import RunStore
 
-if TYPE_CHECKING:  # imported where used: most runs have no conditions, selection or secrets
-    from planrun.conditions import StepFacts
-    from planrun.masking import Masker
+if TYPE_CHECKING:  # imported where used: most runs have no selection
     from planrun.selection import Selection
 
-EXIT_SUCCESS = 0
-EXIT_FAILED = 1
-EXIT_INTERRUPTED = 130
-
-_OUTCOME_EXIT = {"success": EXIT_SUCCESS, "failed": EXIT_FAILED, "cancelled": EXIT_INTERRUPTED}
+EXIT_INTERRUPTED = sem.EXIT_CODES["cancelled"]
 
 
 class Observer(Protocol):
@@ -65,66 +60,9 @@ class RunOptions:
     launcher: Launcher | None = None  # where attempts run [default: here, a ProcessSet]
 
 
-@dataclass
-class StepRecord:
-    """What conditions may read about a step (semantics.md §2)."""
+class Executor(Loop):
+    """A run of `ir` recorded in `store` as `run_id`, its attempts on `options.launcher`."""
 
-    status: str = sem.PENDING  # only read on resume; PlanState owns the live status
-    attempts: int = 0  # numbered across resumes, like the store's attempt rows
-    tries: int = 0  # attempts in this session: what the retry budget counts
-    exit_code: int | None = None
-    duration_sec: float | None = None
-    outputs: dict[str, str] = field(default_factory=dict)
-    reason: str | None = None  # only read on resume: `reused`/`not_selected` keep a selection
-    # Names of outputs holding a secret. Their raw values live in `outputs` only in the process
-    # that read them; restored from the store they are masked, so no consumer may get them.
-    secret_outputs: set[str] = field(default_factory=set)
-    fingerprint: str | None = None  # only read on resume: what a kept success was started with
-    fingerprint_parts: dict[str, Any] = field(default_factory=dict)
-
-
-# What interrupts a run: Ctrl-C, `kill`, and the terminal or SSH session going away (SIGHUP, as
-# in make; `nohup planrun …` has it ignored and runs on).
-INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-class Interrupts:
-    """SIGINT/SIGTERM/SIGHUP handlers that only count; the executor's loop acts on the count.
-
-    The runner installs them before it records the run, so an interrupt from then on cancels
-    the run cleanly instead of leaving it `interrupted`. A signal planrun was started with
-    ignored stays ignored (docs/cli.md)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.wake: Callable[[], None] = _no_wake  # the executor's, once it exists
-        self.installed = False
-        self._previous: dict[int, Any] = {}
-
-    def install(self) -> None:
-        if self.installed:
-            return
-        self.installed = True
-        for signum in INTERRUPTS:
-            if signal.getsignal(signum) is not signal.SIG_IGN:
-                self._previous[signum] = signal.signal(signum, self._handle)
-
-    def restore(self) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        self._previous.clear()
-        self.installed = False
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.count += 1
-        self.wake()
-
-
-def _no_wake() -> None:
-    """Before the executor's loop exists there is nothing to wake: it reads the count first."""
-
-
-class Executor:
     def __init__(
         self,
         ir: IR,
@@ -139,28 +77,27 @@ class Executor:
         self.run_id = run_id
         self.options = options
         self.observer = observer
-        self.steps = dict(ir.steps_by_id)  # a fan-out adds its instances (fanout.py)
-        rules = sem.rules_from_ir(ir.steps)
-        self.plan = sem.PlanState.create(rules, self._condition_holds)
-        self.ready = ReadyQueue(rules)
-        self.procs: Launcher = options.launcher or ProcessSet()
-        self.groups = GroupControl(ir.raw.get("groups", {}))
+        # planrun's environment as the run starts: steps, `${{ env.X }}` and conditions read
+        # this copy (os.environ decodes every name and value at each access).
+        self.environ: dict[str, str] = dict(os.environ)
+        super().__init__(
+            dict(ir.steps_by_id),
+            sem.rules_from_ir(ir.steps),
+            options.launcher or ProcessSet(),
+            options.max_concurrency or int(ir.globals.max_concurrency),
+            self.environ,
+            options.params,
+            _invariants_by_step(ir.model.invariants),
+        )
+        self.groups = GroupControl(ir.model.groups or {})
         self.fanout = FanOut(self)
         self.interrupts = interrupts or Interrupts()
         self.interrupts.wake = self.procs.wakeup
-        self.records = {sid: StepRecord() for sid in self.steps}
-        self.invariants = _invariants_by_step(ir.raw)
-        self._facts = _Facts(self.plan.status, self.records)
-        self.retry_timers: list[tuple[float, int, str]] = []
-        self.capacity = options.max_concurrency or int(ir.globals["max_concurrency"])
         grace = options.kill_grace_sec
-        self.kill_grace = float(ir.globals["kill_grace_sec"] if grace is None else grace)
+        self.kill_grace = float(ir.globals.kill_grace_sec if grace is None else grace)
         self.handled_interrupts = 0
         self._unobserved: list[Event] = []  # recorded, not committed yet: the observer waits
         self.started_at = time.monotonic()
-        # planrun's environment as the run starts: steps, `${{ env.X }}` and conditions read
-        # this copy (os.environ decodes every name and value at each access).
-        self.environ = dict(os.environ)
         self._log_dir = str(store.log_dir(run_id))
         self._log_fd = store.log_dir_fd(run_id)
         all_secrets = secret_names(ir)
@@ -179,7 +116,7 @@ class Executor:
             kill_grace_sec=self.kill_grace,
             echo_fds=options.echo_fds,
         )
-        secret_params = frozenset(n for n, p in ir.raw["params"].items() if p.get("secret"))
+        secret_params = ir.model.secret_params
         self.reuse = Decider(store.state_dir, self.steps, self.context, secret_params)
 
     # --- entry points ----------------------------------------------------------------------
@@ -200,7 +137,7 @@ class Executor:
             # happened since the last wait, e.g. A succeeded, B and C started, in one transaction.
             with self.store.batch():
                 if previous:
-                    self._restore(previous, ir_changed)
+                    restore(self, previous, ir_changed)
                 if selection:
                     self._select(selection)
                 self._offer_up_to_date()
@@ -213,75 +150,22 @@ class Executor:
             self.procs.close()
             self.reuse.close()
 
-    # --- the loop ---------------------------------------------------------------------------
+    # --- the loop's hooks ------------------------------------------------------------------
 
-    def _loop(self) -> None:
-        while True:
-            self._react_to_interrupts()
-            self._fire_due_retries()
-            self._start_ready()
-            if not self.procs.running and not self.retry_timers and not len(self.ready):
-                settled = self.plan.settle()
-                if not settled:
-                    return
-                self._apply(settled)
-                continue
-            self._commit()  # before blocking: every step_started is on disk while its step runs
-            ended = self.procs.wait(self._next_timer_delay())
-            self._record_placements()  # where an attempt ran is recorded before how it ended
-            for finished in ended:
-                self._attempt_finished(finished)
+    def _held(self, step_id: str) -> bool:
+        return self.groups.held(step_id, self.procs.__contains__)
 
-    def _start_ready(self) -> None:
-        held: list[str] = []  # a group's max_parallel reached: they wait for a sibling to end
-        while self.procs.running < self.capacity:
-            step_id = self.ready.pop()
-            if step_id is None:
-                break
-            if self.plan.status[step_id] not in (sem.PENDING, sem.RUNNING):
-                continue
-            if self.plan.status[step_id] == sem.PENDING and step_id in self.invariants:
-                refused = self._refusal(step_id)
-                if refused:
-                    self._apply(refused)
-                    continue
-            if self.groups.held(step_id, self.procs.__contains__):
-                held.append(step_id)
-            elif self.fanout.owns(step_id):
-                self.fanout.start(step_id)
-            elif self.records[step_id].tries:  # a retry: decided at its first attempt
-                self._start_attempt(step_id)
+    def _start_step(self, step_id: str) -> None:
+        if self.fanout.owns(step_id):
+            self.fanout.start(step_id)
+        elif self.records[step_id].tries:  # a retry: decided at its first attempt
+            self._start_attempt(step_id)
+        else:
+            decision = self.reuse.decide(step_id)
+            if decision.reuse is not None:
+                self._stand_in(step_id, decision.reuse)
             else:
-                decision = self.reuse.decide(step_id)
-                if decision.reuse is not None:
-                    self._stand_in(step_id, decision.reuse)
-                else:
-                    self._start_attempt(step_id, decision.payload())
-        for step_id in held:
-            self.ready.push(step_id)
-
-    def _refusal(self, step_id: str) -> list[sem.Action]:
-        """The one runtime check of the plan's invariants (docs/invariants.md): before a step's
-        first attempt, against the statuses recorded so far: this run's, a resume's restored
-        successes and an --only/--from selection's reused ones (both recorded as success)."""
-        from planrun.invariants import refusal, why
-
-        invariant = refusal(self.invariants[step_id], self.plan.status)
-        if invariant is None:
-            return []
-        return self.plan.refuse(step_id, why(invariant, self.plan.status))
-
-    def _next_timer_delay(self) -> float | None:
-        if not self.retry_timers:
-            return None
-        return max(0.0, self.retry_timers[0][0] - time.monotonic())
-
-    def _fire_due_retries(self) -> None:
-        now = time.monotonic()
-        while self.retry_timers and self.retry_timers[0][0] <= now:
-            _, _, step_id = heapq.heappop(self.retry_timers)
-            if self.plan.status[step_id] == sem.RUNNING:
-                self.ready.push(step_id, urgent=True)
+                self._start_attempt(step_id, decision.payload())
 
     # --- attempts ---------------------------------------------------------------------------
 
@@ -300,7 +184,7 @@ class Executor:
         output_file = files.outputs
         try:
             spec = launch_spec(step, attempt, self.fanout.context(step_id, self.context), files)
-            if step["provides"]:  # fresh and empty for every attempt of a step with outputs
+            if step.provides:  # fresh and empty for every attempt of a step with outputs
                 os.close(create_private(os.path.basename(output_file), dir_fd=self._log_fd))
         except (LaunchError, OSError) as exc:
             extra = {"argv": exc.argv} if isinstance(exc, LaunchError) and exc.argv else {}
@@ -355,7 +239,8 @@ class Executor:
             )  # fmt: skip
         self._apply(self.plan.finished(step_id, sem.SUCCESS))
 
-    def _record_placements(self) -> None:
+    def _after_wait(self) -> None:
+        """Where an attempt ran is recorded before how it ended."""
         for placed in self.procs.placements():
             attempt = self.records[placed.key].attempts
             self._emit(
@@ -407,7 +292,7 @@ class Executor:
 
     def _collect_outputs(self, step_id: str, record: StepRecord) -> str | None:
         """Read the attempt's $PLAN_OUTPUT into `record.outputs`; the error text, if any."""
-        provides = frozenset(self.steps[step_id]["provides"])
+        provides = frozenset(self.steps[step_id].provides)
         output_file = self._attempt_base(step_id, record.attempts) + ".outputs"
         try:
             values = read_outputs(os.path.basename(output_file), provides, self._log_fd)
@@ -425,28 +310,20 @@ class Executor:
         self.unavailable.pop(step_id, None)  # raw values of this process from now on
         return None
 
-    def _attempt_ended(
-        self, step_id: str, status: str, reason: str, details: dict[str, Any]
+    def _retrying(
+        self, step_id: str, delay: float, status: str, reason: str, details: dict[str, Any]
     ) -> None:
-        """A failed or timed-out attempt: retry it, or make the failure final."""
-        step = self.steps[step_id]
-        tries = self.records[step_id].tries
-        rules = self.plan.steps[step_id]
-        if sem.should_retry(status, tries, step["retries"], self.plan.mode, rules.is_cleanup):
-            delay = sem.retry_delay(
-                step["retry_delay_sec"], step["retry_backoff"], step["max_retry_delay_sec"],
-                tries + 1,
-            )  # fmt: skip
-            self._emit(
-                "step_retrying", step_id, delay_sec=delay, previous_status=status, reason=reason,
-                **details,
-            )  # fmt: skip
-            heapq.heappush(self.retry_timers, (time.monotonic() + delay, tries, step_id))
-            return
+        self._emit(
+            "step_retrying", step_id, delay_sec=delay, previous_status=status, reason=reason,
+            **details,
+        )  # fmt: skip
+
+    def _failed(self, step_id: str, status: str, reason: str, details: dict[str, Any]) -> None:
         event = "step_timed_out" if status == sem.TIMED_OUT else "step_failed"
         self._emit(event, step_id, reason=reason, **details)
-        self._apply(self.plan.finished(step_id, status))
-        self._fail_fast(self.groups.to_cancel(step_id, step["on_failure"]))
+
+    def _after_failure(self, step_id: str) -> None:
+        self._fail_fast(self.groups.to_cancel(step_id, self.steps[step_id].on_failure))
 
     def _fail_fast(self, siblings: list[str]) -> None:
         """Cancel the other instances of a group whose member failed (docs/composition.md)."""
@@ -480,8 +357,8 @@ class Executor:
         return f"{self._log_dir}/{step_id}.{attempt}"
 
     def _limit(self, step_id: str, outcome: str) -> float | None:
-        key = "timeout_sec" if outcome == "timeout" else "heartbeat_timeout_sec"
-        value = self.steps[step_id][key]
+        step = self.steps[step_id]
+        value = step.timeout_sec if outcome == "timeout" else step.heartbeat_timeout_sec
         return None if value is None else float(value)
 
     def _cancel_reason(self) -> str:
@@ -489,29 +366,24 @@ class Executor:
 
     # --- decisions --------------------------------------------------------------------------
 
-    def _apply(self, actions: list[sem.Action]) -> None:
-        for action in actions:
-            if isinstance(action, sem.Start):
-                self.ready.push(action.step_id, action.urgent)
-            elif isinstance(action, sem.Skip):
-                detail = action.detail
-                condition = self.steps[action.step_id]["condition"]
-                if action.reason == "condition" and condition is not None:
-                    detail = f"`{condition['source']}` is false"  # as `planc simulate` says it
-                self._emit(
-                    "step_skipped", action.step_id, None, reason=action.reason, detail=detail
-                )
-            elif isinstance(action, sem.UpstreamFailed):
-                self._emit(
-                    "step_upstream_failed", action.step_id, None, reason=action.reason,
-                    detail=action.detail,
-                )  # fmt: skip
-            elif isinstance(action, sem.Cancel):
-                self._cancel_unstarted_or_waiting(action)
-            elif isinstance(action, sem.Recovered):
-                self._emit("step_recovered", action.step_id, fallback=action.fallback)
+    def _record(self, action: act.Action) -> None:
+        if isinstance(action, act.Skip):
+            detail = action.detail
+            condition = self.steps[action.step_id].condition
+            if action.reason == "condition" and condition is not None:
+                detail = f"`{condition['source']}` is false"  # as `planc simulate` says it
+            self._emit("step_skipped", action.step_id, None, reason=action.reason, detail=detail)
+        elif isinstance(action, act.UpstreamFailed):
+            self._emit(
+                "step_upstream_failed", action.step_id, None, reason=action.reason,
+                detail=action.detail,
+            )  # fmt: skip
+        elif isinstance(action, act.Cancel):
+            self._cancel_unstarted_or_waiting(action)
+        elif isinstance(action, act.Recovered):
+            self._emit("step_recovered", action.step_id, fallback=action.fallback)
 
-    def _cancel_unstarted_or_waiting(self, action: sem.Cancel) -> None:
+    def _cancel_unstarted_or_waiting(self, action: act.Cancel) -> None:
         """A Cancel for a step that never started, or that is waiting for its retry delay."""
         step_id = action.step_id
         attempt = self.records[step_id].attempts or None
@@ -564,53 +436,13 @@ class Executor:
         self._emit("step_cancelled", step_id, reason="interrupted", duration_sec=None)
         self._apply(self.plan.finished(step_id, sem.CANCELLED))
 
-    # --- conditions, resume, end ------------------------------------------------------------
-
-    def _condition_holds(self, step_id: str) -> bool:
-        condition = self.steps[step_id]["condition"]
-        if condition is None:
-            return True
-        from planrun.conditions import evaluate
-
-        env = ChainMap(self.steps[step_id]["env"], self.environ)
-        return evaluate(condition["ast"], self._facts, env, self.options.params)
-
-    def _restore(self, previous: dict[str, StepRecord], ir_changed: bool) -> None:
-        known = {sid: r for sid, r in previous.items() if sid in self.records}
-        kept = kept_on_resume(known, self.ir.steps)
-        legacy: set[str] = set()  # successes recorded before fingerprints: kept as before
-        for step_id, record in previous.items():
-            if step_id not in self.records:  # a fan-out's instance: made again if needed
-                self.fanout.previous[step_id] = record
-                continue
-            # In place: the run context reads each record's outputs dict.
-            current = self.records[step_id]
-            current.attempts, current.exit_code = record.attempts, record.exit_code
-            current.duration_sec, current.status = record.duration_sec, record.status
-            current.outputs.update(record.outputs)
-            self.unavailable[step_id] = set(record.secret_outputs)
-            if record.fingerprint is not None:
-                # What its dependents saw of it, until it is decided again: a step an interrupt
-                # cancels before it starts must not look changed to them.
-                self.reuse.fingerprints[step_id] = record.fingerprint
-            if step_id not in kept:
-                self.reuse.why_no_candidate[step_id] = (
-                    f"no success in this run yet ({record.status})"
-                )
-                continue
-            if record.fingerprint is not None:
-                parts = record.fingerprint_parts
-                self.reuse.offer(step_id, Candidate("kept", record.fingerprint, parts, self.run_id))
-            elif not ir_changed:
-                legacy.add(step_id)
-        self.plan.restore(legacy)
-        self.plan.exclude(left_out_on_resume(known))
+    # --- resume, selection, end ------------------------------------------------------------
 
     def _select(self, selection: Selection) -> None:
         if selection.needed:
             records = self.store.fingerprints(self.ir.plan_id)
             self.reuse.offer_latest(records, set(selection.needed), "reused")
-        for step_id in sorted(selection.excluded, key=lambda s: self.steps[s]["index"]):
+        for step_id in sorted(selection.excluded, key=lambda s: self.steps[s].index):
             self._emit("step_skipped", step_id, reason="not_selected", detail="not selected")
         self.plan.exclude(set(selection.excluded))
 
@@ -625,7 +457,7 @@ class Executor:
     def _finish(self) -> int:
         self.reuse.save()
         outcome = self.plan.outcome()
-        exit_code = _OUTCOME_EXIT[outcome]
+        exit_code = sem.EXIT_CODES[outcome]
         duration = round(time.monotonic() - self.started_at, 6)
         self._emit(
             "run_finished", None, None, status=outcome, exit_code=exit_code, duration_sec=duration
@@ -652,101 +484,12 @@ class Executor:
                 self.observer(event)
 
 
-def _invariants_by_step(raw: Mapping[str, Any]) -> dict[str, list[Mapping[str, Any]]]:
+def _invariants_by_step(
+    invariants: Sequence[Mapping[str, Any]] | None,
+) -> dict[str, list[Mapping[str, Any]]]:
     """step -> its invariants; empty (and nothing imported) for a plan without any."""
-    if not raw.get("invariants"):
+    if not invariants:
         return {}
     from planrun.invariants import by_step
 
-    return by_step(raw["invariants"])
-
-
-def secret_names(ir: IR) -> frozenset[str]:
-    """Every secret of the plan, declared at plan level or on any step."""
-    return frozenset(ir.raw["secrets"]).union(*(s["secrets"] for s in ir.steps))
-
-
-def run_masker(
-    ir: IR, secrets: frozenset[str], environ: Mapping[str, str], params: Mapping[str, ParamValue]
-) -> Masker | None:
-    """The run's masker (planrun.secrecy), None when there is nothing to mask: a plan without
-    secrets or secret params does not even import the masking code."""
-    if not secrets and not any(spec.get("secret") for spec in ir.raw["params"].values()):
-        return None
-    from planrun.secrecy import run_masker as build
-
-    return build(sorted(secrets), ir.raw["params"], environ, params)
-
-
-class _Facts(Mapping[str, "StepFacts"]):
-    """What conditions read about the steps, made on access: a condition reads a few steps, and
-    building facts for every step at each evaluation was quadratic in the plan size."""
-
-    def __init__(self, status: Mapping[str, str], records: Mapping[str, StepRecord]) -> None:
-        self._status = status
-        self._records = records
-
-    def __getitem__(self, step_id: str) -> StepFacts:
-        from planrun.conditions import StepFacts
-
-        status = self._status[step_id]
-        record = self._records[step_id]
-        return StepFacts(
-            status=status,
-            exit_code=record.exit_code,
-            attempts=record.attempts,
-            duration_sec=record.duration_sec,
-            outputs=record.outputs,
-        )
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._status)
-
-    def __len__(self) -> int:
-        return len(self._status)
-
-
-def kept_on_resume(
-    previous: Mapping[str, StepRecord], steps: Iterable[Mapping[str, Any]]
-) -> set[str]:
-    """The steps a resumed run does not run again: those that succeeded, except fallbacks (a
-    fallback answers a failure of its own session, so it runs again if that failure recurs),
-    and those an --only/--from run reused from an earlier run (its selection holds)."""
-    steps = list(steps)
-    fallbacks = {step["id"] for step in steps if step["is_fallback"]}
-    reused = _skipped_as(previous, "reused")
-    succeeded = {sid for sid, record in previous.items() if record.status == sem.SUCCESS}
-    kept = (succeeded | reused) - fallbacks
-    # Work between a setup and its teardown runs again only inside the scope: setup first,
-    # teardown after, once each (semantics.md §5b).
-    for teardown, (setup, between) in sem.setup_scopes(steps).items():
-        if not between <= kept or setup not in kept:
-            kept -= {setup, teardown}
-    return kept
-
-
-def left_out_on_resume(previous: Mapping[str, StepRecord]) -> set[str]:
-    """The steps an --only/--from run left out of its selection: its resume leaves them out."""
-    return _skipped_as(previous, "not_selected")
-
-
-def _skipped_as(previous: Mapping[str, StepRecord], reason: str) -> set[str]:
-    return {
-        sid
-        for sid, record in previous.items()
-        if record.status == sem.SKIPPED and record.reason == reason
-    }
-
-
-def kill_leftovers(
-    attempts: list[AttemptInfo], grace: float, tags: dict[tuple[str, int], str]
-) -> int:
-    """Kill what a dead planrun left running: the recorded process group and pid (if it is still
-    the same process: same start time), and daemons carrying the attempt's tag."""
-    killed = 0
-    for attempt in attempts:
-        if attempt.pgid is not None and attempt.pid is not None:
-            start = attempt.proc_start_time or 0.0
-            tag = tags.get((attempt.step_id, attempt.attempt))
-            killed += kill_leftover(attempt.pgid, attempt.pid, start, grace, tag)
-    return killed
+    return by_step(invariants)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from planrun.status import REUSE_REASONS
 from planrun.store import StoreError, open_reader
 
 
@@ -34,7 +35,7 @@ def explain_step(state_dir: str, step_id: str, run_ref: str | None, out: TextIO)
         why = started.payload.get("why")
         verdict = f"ran (why: {why})" if why else "ran (no recorded success could stand in)"
         fingerprint = started.payload.get("fingerprint")
-    elif skipped is not None and skipped.payload.get("reason") in ("reused", "up_to_date"):
+    elif skipped is not None and skipped.payload.get("reason") in REUSE_REASONS:
         word = "up to date" if skipped.payload["reason"] == "up_to_date" else "reused"
         verdict = f"{word} (fingerprint matches run {skipped.payload.get('from_run')})"
         fingerprint = skipped.payload.get("fingerprint")

@@ -15,7 +15,9 @@ from planrun import semantics as sem
 from planrun.launch import RunContext
 
 if TYPE_CHECKING:
-    from planrun.executor import Executor, StepRecord
+    from planrun.executor import Executor
+    from planrun.ir_types import IRStep
+    from planrun.loop import StepRecord
 
 
 class FanOutError(Exception):
@@ -58,7 +60,7 @@ class FanOut:
 
     def __init__(self, executor: Executor) -> None:
         self.ex = executor
-        groups = executor.ir.raw.get("groups", {})
+        groups = executor.ir.model.groups or {}
         self.groups = {name: g for name, g in groups.items() if g["kind"] == "for_each"}
         self.instances: dict[str, list[str]] = {}
         self.items: dict[str, str] = {}  # instance (or its fallback instance) -> its item
@@ -143,7 +145,7 @@ class FanOut:
     def _add(
         self,
         sid: str,
-        template: dict[str, Any],
+        template: IRStep,
         like: str,
         item: str,
         index: int,
@@ -151,17 +153,17 @@ class FanOut:
         fallback: str | None,
         dependents: list[str],
     ) -> None:
-        from planrun.executor import StepRecord
+        from planrun.loop import StepRecord
 
         ex = self.ex
-        ex.steps[sid] = {
-            **template,
-            "id": sid,
-            "name": f"{template['name']} [{index}]",
-            "fallback": fallback,
-            "depends_on": [],
-            "dependents": dependents,
-        }
+        ex.steps[sid] = replace(
+            template,
+            id=sid,
+            name=f"{template.name} [{index}]",
+            fallback=fallback,
+            depends_on=(),
+            dependents=tuple(dependents),
+        )
         record = StepRecord()
         earlier = self.previous.get(sid)
         if earlier is not None:  # resume: attempts are numbered across sessions
@@ -179,7 +181,7 @@ class FanOut:
         failed = [i for i in ids if plan.status[i] != sem.SUCCESS and not plan.is_tolerated(i)]
         outputs = {
             name: json.dumps([ex.records[i].outputs.get(name) for i in ids], ensure_ascii=False)
-            for name in ex.steps[step_id]["provides"]
+            for name in ex.steps[step_id].provides
         }
         record = ex.records[step_id]
         record.outputs.update(outputs)

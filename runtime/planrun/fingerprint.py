@@ -23,6 +23,7 @@ from planrun.interpolate import Reference, find
 from planrun.ir import canonical_json
 
 if TYPE_CHECKING:
+    from planrun.ir_types import IRStep
     from planrun.launch import RunContext
     from planrun.statcache import StatCache
 
@@ -96,7 +97,7 @@ def content_hash(value: object) -> str:
 
 
 def compute(
-    step: Mapping[str, Any],
+    step: IRStep,
     ctx: RunContext,
     upstream: Mapping[str, str],
     secret_key: SecretKey,
@@ -104,11 +105,11 @@ def compute(
     stats: StatCache | None,
 ) -> Fingerprint:
     """The fingerprint of `step` now; `upstream`: the fingerprints of the steps decided so far."""
-    texts = [step["command"], *step["args"], step["cwd"], *step["env"].values()]
+    texts = [step.command, *step.args, step.cwd, *step.env.values()]
     refs = [r for text in texts if "${{" in text for r in find(text) if isinstance(r, Reference)]
     params = {r.name for r in refs if r.kind == "param"}
     outputs = {(str(r.step), r.name) for r in refs if r.kind == "output"}
-    condition = step["condition"]
+    condition = step.condition
     if condition is not None:
         for match in _CONDITION_REFS.finditer(condition["source"]):
             if match.group(1):
@@ -121,18 +122,18 @@ def compute(
         "v": SEMANTICS_VERSION,
         # The templates as the IR has them (the IR is recorded anyway); the values they read
         # are parts of their own, so that a changed param is told apart from a changed command.
-        "command": [step["command"], *step["args"]],
-        "shell": step["shell"],
-        "cwd": step["cwd"],
-        "env": step["env"],
-        "trigger_rule": step["trigger_rule"],
+        "command": [step.command, *step.args],
+        "shell": step.shell,
+        "cwd": step.cwd,
+        "env": dict(step.env),
+        "trigger_rule": step.trigger_rule.value,
         "condition": None if condition is None else condition["source"],
     }
-    env_refs = sorted({r.name for r in refs if r.kind == "env"} - set(step["secrets"]))
+    env_refs = sorted({r.name for r in refs if r.kind == "env"} - set(step.secrets))
     if env_refs:
         parts["env_vars"] = {n: content_hash(ctx.environ.get(n, "")) for n in env_refs}
-    if step["secrets"]:
-        parts["secrets"] = {n: secret_key.hash(ctx.environ.get(n, "")) for n in step["secrets"]}
+    if step.secrets:
+        parts["secrets"] = {n: secret_key.hash(ctx.environ.get(n, "")) for n in step.secrets}
     if params:
         parts["params"] = {
             n: secret_key.hash(str(ctx.params.get(n))) if n in secret_params else ctx.params.get(n)
@@ -146,17 +147,17 @@ def compute(
     # Upstream steps whose outputs it reads, and, unless it declares its input files (then
     # their content stands for what upstream steps wrote), every dependency.
     read_from = {s for s, _ in outputs}
-    deps = read_from if step.get("sources") else read_from | set(step["depends_on"])
+    deps = read_from if step.sources else read_from | set(step.depends_on)
     parts["upstream"] = {d: upstream.get(d) for d in sorted(deps)}
-    if step.get("sources"):
-        cwd = os.path.abspath(os.path.join(ctx.workdir, _resolved(step["cwd"], ctx)))
+    if step.sources:
+        cwd = os.path.abspath(os.path.join(ctx.workdir, _resolved(step.cwd, ctx)))
         assert stats is not None
         parts["sources"] = {
-            "patterns": step["sources"],
-            "files": stats.digests(cwd, step["sources"]),
+            "patterns": list(step.sources),
+            "files": stats.digests(cwd, step.sources),
         }
-    if step.get("generates"):
-        parts["generates"] = step["generates"]
+    if step.generates:
+        parts["generates"] = list(step.generates)
     return Fingerprint(content_hash(parts), parts)
 
 
@@ -187,15 +188,15 @@ def _resolved(cwd: str, ctx: RunContext) -> str:
     return substitute(cwd, resolve)
 
 
-def generated_missing(step: Mapping[str, Any], cwd: str) -> list[str]:
+def generated_missing(step: IRStep, cwd: str) -> list[str]:
     """The `generates` patterns that match nothing under `cwd` now."""
     from planrun.statcache import expand
 
-    return [p for p in step.get("generates") or [] if not expand(cwd, [p])]
+    return [p for p in step.generates or () if not expand(cwd, [p])]
 
 
-def step_cwd(step: Mapping[str, Any], ctx: RunContext) -> str:
-    return os.path.abspath(os.path.join(ctx.workdir, _resolved(step["cwd"], ctx)))
+def step_cwd(step: IRStep, ctx: RunContext) -> str:
+    return os.path.abspath(os.path.join(ctx.workdir, _resolved(step.cwd, ctx)))
 
 
 def explain(old: Mapping[str, Any], new: Mapping[str, Any], reran: Callable[[str], bool]) -> str:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Any
 
-from planrun.ir_shape import conforms
+from planrun.ir_types import IR_VERSION, IRGlobals, IRPlan, IRStep
 from planrun.reads import MAX_IR_BYTES, InputTooLarge, read_bounded
+from planrun.schema_check import Check, compile_check
 
-IR_VERSION = 1
+__all__ = ["IR", "IR_VERSION", "IRError", "load_ir", "parse_if_ir", "parse_ir"]
 
 
 class IRError(Exception):
@@ -21,8 +23,11 @@ class IRError(Exception):
 
 @dataclass(frozen=True)
 class IR:
+    """A checked IR file: its bytes, the parsed document and the typed IR (`model`)."""
+
     raw: dict[str, Any]
     data: bytes
+    model: IRPlan
 
     @property
     def digest(self) -> str:
@@ -30,21 +35,19 @@ class IR:
 
     @property
     def plan_id(self) -> str:
-        return str(self.raw["plan"]["id"])
+        return self.model.id
 
     @property
-    def steps(self) -> list[dict[str, Any]]:
-        steps: list[dict[str, Any]] = self.raw["steps"]
-        return steps
+    def steps(self) -> tuple[IRStep, ...]:
+        return self.model.steps
 
     @cached_property
-    def steps_by_id(self) -> dict[str, dict[str, Any]]:
-        return {step["id"]: step for step in self.steps}
+    def steps_by_id(self) -> dict[str, IRStep]:
+        return {step.id: step for step in self.model.steps}
 
     @property
-    def globals(self) -> dict[str, Any]:
-        value: dict[str, Any] = self.raw["globals"]
-        return value
+    def globals(self) -> IRGlobals:
+        return self.model.globals
 
 
 def canonical_text(value: object) -> str:
@@ -62,11 +65,25 @@ def compute_digest(ir_without_digest: dict[str, Any]) -> str:
 
 @cache
 def ir_schema() -> dict[str, Any]:
-    from importlib.resources import files  # deferred: only needed to explain an invalid IR
-
-    text = files("planrun").joinpath("ir.schema.json").read_text(encoding="utf-8")
-    schema: dict[str, Any] = json.loads(text)
+    """ir.schema.json, the one statement of the IR's shape (docs/ir.md)."""
+    # Next to this module, as the package ships it; not through importlib.resources, whose
+    # import costs more than reading the file.
+    with open(os.path.join(os.path.dirname(__file__), "ir.schema.json"), encoding="utf-8") as f:
+        schema: dict[str, Any] = json.load(f)
     return schema
+
+
+@cache
+def _ir_check() -> Check:
+    return compile_check(ir_schema(), float_integers=True)
+
+
+def conforms(raw: Any) -> bool:
+    """Whether `raw` (parsed JSON) is valid against ir.schema.json, as jsonschema would say."""
+    try:
+        return _ir_check()(raw)
+    except RecursionError:  # nested deeper than any IR planc writes: not one
+        return False
 
 
 def _refuse_constant(name: str) -> float:
@@ -139,18 +156,21 @@ def _checked(raw: Any, data: bytes, path: str) -> IR:
     _validate_schema(raw, path)
     _verify_digest(raw, data, path)
     _verify_graph(raw, path)
-    return IR(raw, data)
+    return IR(raw, data, IRPlan.from_json(raw))
 
 
 def _validate_schema(raw: dict[str, Any], path: str) -> None:
-    if conforms(raw):  # the fast check (ir_shape.py); jsonschema decides and words a refusal
+    if conforms(raw):  # the fast check (schema_check.py); jsonschema decides and words a refusal
         return
     import jsonschema  # deferred: costly to import, and only needed for an invalid IR
 
     from planrun.schema_pattern import ecma_draft7
 
-    error = jsonschema.exceptions.best_match(ecma_draft7()(ir_schema()).iter_errors(raw))
-    if error is None:  # the two checks agree (tests/runtime/test_ir_shape.py): never trust one
+    try:
+        error = jsonschema.exceptions.best_match(ecma_draft7()(ir_schema()).iter_errors(raw))
+    except RecursionError:  # a guard nested hundreds deep: no planc writes one
+        raise IRError(f"{path}: invalid IR: nested too deeply") from None
+    if error is None:  # the two checks agree (tests/runtime/test_ir_check.py): never trust one
         raise IRError(f"{path}: invalid IR (it does not match ir.schema.json)")
     where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
     raise IRError(f"{path}: invalid IR at {where}: {error.message}")

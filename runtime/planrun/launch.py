@@ -7,13 +7,14 @@ import os
 import shlex
 from collections.abc import Mapping, Set
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from planrun.interpolate import Reference, substitute
 from planrun.params import ParamValue
 from planrun.process import LaunchSpec
 
 if TYPE_CHECKING:  # only plans with secrets have a masker
+    from planrun.ir_types import IRStep
     from planrun.masking import Masker
 
 
@@ -51,20 +52,18 @@ class AttemptFiles:
     dir_fd: int | None = None  # their directory (RunStore.log_dir_fd)
 
 
-def launch_spec(
-    step: dict[str, Any], attempt: int, ctx: RunContext, files: AttemptFiles
-) -> LaunchSpec:
+def launch_spec(step: IRStep, attempt: int, ctx: RunContext, files: AttemptFiles) -> LaunchSpec:
     def resolve(ref: Reference) -> str:
         return _resolve(ref, step, ctx)
 
     try:
-        command = substitute(step["command"], resolve)
-        args = [substitute(arg, resolve) for arg in step["args"]]
-        cwd = substitute(step["cwd"], resolve)
-        step_env = {name: substitute(value, resolve) for name, value in step["env"].items()}
+        command = substitute(step.command, resolve)
+        args = [substitute(arg, resolve) for arg in step.args]
+        cwd = substitute(step.cwd, resolve)
+        step_env = {name: substitute(value, resolve) for name, value in step.env.items()}
     except ValueError as exc:
         raise LaunchError(str(exc)) from None
-    argv = _argv(command, args, step["shell"])
+    argv = _argv(command, args, step.shell)
     cwd = os.path.abspath(os.path.join(ctx.workdir, cwd))
     if ctx.masker is not None:
         _refuse_secret_in_argv(argv, cwd, ctx.masker)
@@ -74,8 +73,8 @@ def launch_spec(
         env=_environment(step, attempt, ctx, step_env, files.outputs),
         stdout_path=files.stdout,
         stderr_path=files.stderr,
-        timeout_sec=step["timeout_sec"],
-        heartbeat_timeout_sec=step["heartbeat_timeout_sec"],
+        timeout_sec=step.timeout_sec,
+        heartbeat_timeout_sec=step.heartbeat_timeout_sec,
         kill_grace_sec=ctx.kill_grace_sec,
         mask_patterns=ctx.masker.patterns if ctx.masker is not None else (),
         echo_fds=ctx.echo_fds,
@@ -89,13 +88,13 @@ def format_param(value: ParamValue) -> str:
     return "" if value is None else str(value)
 
 
-def _resolve(ref: Reference, step: dict[str, Any], ctx: RunContext) -> str:
+def _resolve(ref: Reference, step: IRStep, ctx: RunContext) -> str:
     if ref.kind == "param":
         return format_param(ctx.params.get(ref.name))
     if ref.kind == "env":
-        if ref.name in ctx.all_secrets and ref.name not in step["secrets"]:
+        if ref.name in ctx.all_secrets and ref.name not in step.secrets:
             # planc refuses this (secret-out-of-scope); an IR made by hand gets no further.
-            raise LaunchError(f"secret {ref.name} is not given to step {step['id']}")
+            raise LaunchError(f"secret {ref.name} is not given to step {step.id}")
         return ctx.environ.get(ref.name, "")
     if ref.kind == "item":
         if ctx.item is None:
@@ -135,16 +134,16 @@ def _argv(command: str, args: list[str], shell: bool) -> list[str]:
 
 
 def _environment(
-    step: dict[str, Any], attempt: int, ctx: RunContext, step_env: dict[str, str], output: str
+    step: IRStep, attempt: int, ctx: RunContext, step_env: dict[str, str], output: str
 ) -> dict[str, str]:
-    withheld = ctx.all_secrets.difference(step["secrets"])
+    withheld = ctx.all_secrets.difference(step.secrets)
     if withheld:
         env = {name: value for name, value in ctx.environ.items() if name not in withheld}
     else:
         env = dict(ctx.environ)
     env.update(step_env)
     env["PLAN_RUN_ID"] = ctx.run_id
-    env["PLAN_STEP_ID"] = step["id"]
+    env["PLAN_STEP_ID"] = step.id
     env["PLAN_ATTEMPT"] = str(attempt)
     # Absolute: the step may run in another directory than planrun (a relative state dir).
     env["PLAN_OUTPUT"] = os.path.abspath(output)

@@ -1,7 +1,9 @@
 """The launcher seam: what the executor asks of whatever runs its attempts (docs/distributed.md).
 
 `process.ProcessSet` is the local launcher; `planrun.dask_launcher` runs attempts on a Dask
-cluster. The executor talks only to this protocol, so it does not know where a step runs.
+cluster; `replay.ReplayLauncher` ends each attempt as it starts (`planc simulate`, `--dry-run`).
+The executor's loop (`loop.Loop`) talks only to this protocol, so it does not know where a step
+runs, or whether it runs at all.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from planrun.process import Finished, LaunchSpec, Started
 
 if TYPE_CHECKING:
     from planrun.ir import IR
+    from planrun.store import AttemptInfo
 
 # `planrun PLAN --executor URL`: where the run's attempts go [default: this machine].
 EXECUTOR_ENV = "PLANRUN_EXECUTOR"
@@ -83,9 +86,22 @@ def open_launcher(url: str | None, ir: IR) -> Launcher | None:
             f"--executor {url}: needs the dask extra (pip install 'plan[dask]'): {exc}"
         ) from None
     from planrun.dask_launcher import DaskLauncher
-    from planrun.executor import secret_names
+    from planrun.run_secrets import secret_names
 
-    has_secrets = bool(secret_names(ir)) or any(
-        spec.get("secret") for spec in ir.raw["params"].values()
-    )
+    has_secrets = bool(secret_names(ir) or ir.model.secret_params)
     return DaskLauncher(url, ir, has_secrets)
+
+
+def kill_remote_leftovers(
+    launcher: Launcher | None, attempts: list[AttemptInfo], tags: dict[tuple[str, int], str]
+) -> int:
+    """`--resume`: the attempts a dead planrun ran elsewhere (no pid recorded here) are killed
+    by their tag on every worker of `launcher` before anything runs again; how many ran.
+    LauncherError when the launcher cannot make sure of it: the resume is refused (exit 2)."""
+    sweep = getattr(launcher, "kill_leftovers", None)
+    remote = [
+        tags[(a.step_id, a.attempt)]
+        for a in attempts
+        if a.pid is None and (a.step_id, a.attempt) in tags
+    ]
+    return int(sweep(remote)) if sweep is not None and remote else 0

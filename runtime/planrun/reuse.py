@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from planrun import fingerprint as fp
 
 if TYPE_CHECKING:
+    from planrun.ir_types import IRStep
     from planrun.launch import RunContext
     from planrun.statcache import StatCache
     from planrun.store import FingerprintRecord
@@ -56,7 +57,7 @@ class Decider:
     def __init__(
         self,
         state_dir: str | Path,
-        steps: Mapping[str, dict[str, Any]],
+        steps: Mapping[str, IRStep],
         context: RunContext,
         secret_params: frozenset[str],
         readonly: bool = False,
@@ -76,7 +77,7 @@ class Decider:
     # --- candidates ------------------------------------------------------------------------
 
     def offer(self, step_id: str, candidate: Candidate) -> None:
-        if not self.steps[step_id]["is_fallback"]:
+        if not self.steps[step_id].is_fallback:
             self.candidates[step_id] = candidate
 
     def offer_latest(
@@ -100,7 +101,7 @@ class Decider:
         return {
             sid
             for sid, step in self.steps.items()
-            if step.get("sources") and step.get("generates") and sid not in forced
+            if step.sources and step.generates and sid not in forced
         }
 
     # --- deciding --------------------------------------------------------------------------
@@ -113,7 +114,7 @@ class Decider:
 
     def _decide(self, step_id: str) -> Decision:
         step = self.steps[step_id]
-        stats = self.stats() if step.get("sources") else None
+        stats = self.stats() if step.sources else None
         try:
             current: fp.Fingerprint | None = fp.compute(
                 step, self.context, self.fingerprints, self.key, self.secret_params, stats
@@ -157,7 +158,7 @@ class Decider:
 
 
 def dry_decider(
-    state_dir: str, steps: Mapping[str, dict[str, Any]], plan_id: str, context: RunContext,
+    state_dir: str, steps: Mapping[str, IRStep], plan_id: str, context: RunContext,
     secret_params: frozenset[str], needed: frozenset[str], forced: frozenset[str] | None,
 ) -> Decider | None:  # fmt: skip
     """The decider of a dry run: what the state dir has recorded, read only; None when there is
@@ -181,7 +182,7 @@ def dry_verdict(decider: Decider, step_id: str) -> str:
     """What a run would do with the step, in words: `reuse (…)` or `run (why: …)`."""
     decision = decider.decide(step_id)
     step = decider.steps[step_id]
-    rerun = [d for d in step["depends_on"] if d in decider.ran]
+    rerun = [d for d in step.depends_on if d in decider.ran]
     if rerun and step_id in decider.candidates and (decision.reuse or not decision.fingerprint):
         # The upstream step has not run yet: its files and outputs are not known.
         decider.ran.add(step_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -13,30 +12,29 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
-from planrun import semantics as sem
-from planrun.console import Observer, plural, reporter, summary_rows, summary_table, tee
+from planrun.console import Observer, plural, reporter, summary_table, tee
 from planrun.events import Event
-from planrun.executor import (
-    Executor,
-    Interrupts,
-    RunOptions,
-    StepRecord,
-    kept_on_resume,
-    kill_leftovers,
-    left_out_on_resume,
-    run_masker,
-    secret_names,
-)
+from planrun.executor import Executor, RunOptions
+from planrun.interrupts import Interrupts
 from planrun.ir import IR, IRError, load_ir, parse_if_ir, parse_ir
+from planrun.launcher import LauncherError, kill_remote_leftovers
+from planrun.loop import StepRecord
 from planrun.params import ParamError, bind, parse_assignments, read_params_file
 from planrun.printable import printable
 from planrun.reads import MAX_IR_BYTES, InputTooLarge, not_utf8, read_bounded
+from planrun.resume import (
+    kept_on_resume,
+    kill_leftovers,
+    left_out_on_resume,
+    recorded_params_and_tags,
+)
+from planrun.run_secrets import run_masker, secret_names
+from planrun.run_summary import print_summary
 from planrun.store import RunStore, StoreError, StoreWriteError, open_reader
 from planrun.streams import surviving
 from planrun.views.style import ColorMode
 
 if TYPE_CHECKING:  # --only/--from and --dry-run import them when used
-    from planrun.reuse import Decider
     from planrun.selection import Selection
 
 EXIT_USAGE = 2
@@ -63,8 +61,11 @@ class Output:
     observer: Observer | None = None
 
 
+STATE_DIR_ENV, STATE_DIR_DEFAULT = "PLANRUN_STATE_DIR", ".planrun"  # the CLI's --state-dir too
+
+
 def state_dir_default() -> str:
-    return os.environ.get("PLANRUN_STATE_DIR") or ".planrun"
+    return os.environ.get(STATE_DIR_ENV) or STATE_DIR_DEFAULT
 
 
 def text_option(option: str, value: str) -> str:
@@ -91,8 +92,8 @@ def check_environment(ir: IR, environ: Mapping[str, str] = os.environ) -> None:
 def _environment_names(ir: IR) -> set[str]:
     from planrun.interpolate import Reference, find
 
-    names = set(ir.raw["secrets"]).union(*(step["secrets"] for step in ir.steps))
-    pending: list[Any] = list(ir.steps)
+    names = set(ir.model.secrets).union(*(step.secrets for step in ir.steps))
+    pending: list[Any] = list(ir.raw["steps"])
     while pending:
         value = pending.pop()
         if isinstance(value, str):
@@ -176,8 +177,8 @@ def run(
     output = _surviving(output)
     run_id = run_id or new_run_id()
     with _recording(state_dir, sync, interrupts) as (store, interrupts):
-        capacity = options.max_concurrency or int(ir.globals["max_concurrency"])
-        step_ids = [s["id"] for s in ir.steps]
+        capacity = options.max_concurrency or int(ir.globals.max_concurrency)
+        step_ids = [s.id for s in ir.steps]
         argv, params = _recordable(ir, options)
         started = store.create_run(
             run_id, ir.plan_id, ir.digest, ir.data, step_ids, argv, capacity, params, watch=watch
@@ -226,16 +227,16 @@ def _drive(
     except StoreWriteError as exc:
         raise _stopped(exc, executor.run_id) from exc
     if output.observer is None:
-        _print_summary(state_dir, executor.run_id, output, executor.ir.steps, resumes)
+        print_summary(state_dir, executor.run_id, output.err, executor.ir.raw["steps"], resumes)
     return code
 
 
 def _recordable(ir: IR, options: RunOptions) -> tuple[list[str], dict[str, Any]]:
     """planrun's argv and the bound params as run_started records them: secret params' values
     `***`, and every secret masked in the command line (`-p TOKEN=…`)."""
-    ir_params = ir.raw["params"]
+    ir_params = ir.model.params
     masker = run_masker(ir, secret_names(ir), os.environ, options.params)
-    if masker is None and not any(spec.get("secret") for spec in ir_params.values()):
+    if masker is None and not ir.model.secret_params:
         return options.argv, options.params
     from planrun.secrecy import masked_argv, masked_params
 
@@ -246,8 +247,8 @@ def _recordable(ir: IR, options: RunOptions) -> tuple[list[str], dict[str, Any]]
 
 
 def _warn_unmasked(executor: Executor, output: Output) -> None:
-    ir_params = executor.ir.raw["params"]
-    if not executor.context.all_secrets and not any(s.get("secret") for s in ir_params.values()):
+    ir_params = executor.ir.model.params
+    if not executor.context.all_secrets and not executor.ir.model.secret_params:
         return
     from planrun.masking import MIN_SECRET_LENGTH
     from planrun.secrecy import too_short
@@ -273,7 +274,7 @@ def _selection(ir: IR, only: tuple[str, ...], from_: tuple[str, ...]) -> Selecti
     from planrun.selection import SelectionError, select
 
     try:
-        return select(ir.steps, only, from_)
+        return select(ir.steps, only, from_, ir.model.groups or {})
     except SelectionError as exc:
         raise UsageError(str(exc)) from None
 
@@ -291,16 +292,18 @@ def resume(
     secret params, which were recorded as `***`."""
     output = _surviving(output)
     with _recording(state_dir, sync) as (store, interrupts):
-        step_ids = [s["id"] for s in ir.steps]
+        step_ids = [s.id for s in ir.steps]
         info = store.begin_resume(run_ref, ir.digest, ir.data, step_ids)
         run_id = info.run.run_id
         ir_changed = info.run.ir_digest != ir.digest
-        grace = float(ir.globals["kill_grace_sec"])
-        recorded, tags, secret_outputs, resumed, parts = _recorded_params_and_tags(
-            state_dir, run_id
-        )
+        grace = float(ir.globals.kill_grace_sec)
+        recorded, tags, secret_outputs, resumed, parts = recorded_params_and_tags(state_dir, run_id)
         params = _resumed_params(ir, run_id, recorded, secret_assignments)
         killed = kill_leftovers(info.running_attempts, grace, tags)
+        try:
+            killed += kill_remote_leftovers(options.launcher, info.running_attempts, tags)
+        except LauncherError as exc:
+            raise UsageError(str(exc)) from None
         changed: dict[str, Any] = {"ir_digest": ir.digest} if ir_changed else {}
         store.emit(
             run_id, "run_resumed", pid=os.getpid(), previous_status=info.previous_status, **changed
@@ -371,42 +374,9 @@ def bind_params(ir: IR, assignments: tuple[str, ...], params_file: str | None) -
     try:
         given: dict[str, Any] = read_params_file(params_file) if params_file else {}
         given.update(parse_assignments(assignments))
-        return dict(bind(ir.raw["params"], given))
+        return dict(bind(ir.model.params, given))
     except ParamError as exc:
         raise UsageError(str(exc)) from None
-
-
-def _recorded_params_and_tags(
-    state_dir: str, run_id: str
-) -> tuple[
-    dict[str, Any],
-    dict[tuple[str, int], str],
-    dict[str, set[str]],
-    int,
-    dict[str, dict[str, Any]],
-]:
-    """From the run's events, in one read: the params it started with (a resumed run keeps
-    them), the PLANRUN_ATTEMPT_TAG of each attempt (to find daemons a dead planrun left), each
-    step's secret outputs (whose values were not recorded), how many times it was resumed
-    before, and the fingerprint parts each step was last started with (to say why a step runs
-    again)."""
-    with open_reader(state_dir) as reader:
-        events = reader.events(run_id)
-        parts = reader.fingerprint_parts(run_id)
-    params = events[0].payload.get("params") if events else None
-    tags = {
-        (str(e.step_id), int(e.attempt or 0)): str(e.payload["tag"])
-        for e in events
-        if e.type == "step_started" and e.payload.get("tag")
-    }
-    secret_outputs: dict[str, set[str]] = {}
-    if any("secret_outputs" in e.payload for e in events):
-        from planrun.secrecy import secret_outputs_in
-
-        secret_outputs = secret_outputs_in(events)
-    resumed = sum(1 for e in events if e.type == "run_resumed")  # before this session
-    params = dict(params) if isinstance(params, dict) else {}
-    return params, tags, secret_outputs, resumed, parts
 
 
 def _resumed_params(
@@ -414,8 +384,8 @@ def _resumed_params(
 ) -> dict[str, Any]:
     """The recorded params, with each secret param's value given again on the command line
     (the run recorded `***`); -p for any other param is refused."""
-    declared = ir.raw["params"]
-    secret = {name for name, spec in declared.items() if spec.get("secret")}
+    declared = ir.model.params
+    secret = ir.model.secret_params
     try:
         given = parse_assignments(assignments)
     except ParamError as exc:
@@ -444,57 +414,17 @@ def dry_run(
     ir: IR, out: TextIO, params: dict[str, Any] | None = None, state_dir: str | None = None,
     only: tuple[str, ...] = (), from_: tuple[str, ...] = (), force: frozenset[str] | None = None,
 ) -> int:  # fmt: skip
-    """The order steps would start in if every step succeeded and every condition held; the
-    commands with the bound params filled in (outputs are not known before a run). With the
-    state dir of earlier runs, each step's reuse decision (docs/fingerprints.md); `force` None:
-    --force."""
-    rules = sem.rules_from_ir(ir.steps)
-    plan = sem.PlanState.create(rules, lambda _step: True)
+    """The order steps would start in if every step succeeded and every condition held
+    (planrun.dry_run); with the state dir of earlier runs, each step's reuse decision
+    (docs/fingerprints.md); `force` None: --force."""
+    from planrun.dry_run import DryRun, dry_decider
+
     selection = _selection(ir, only, from_) if only or from_ else None
-    if selection is not None:
-        plan.exclude(set(selection.excluded))
     decider = None
     if state_dir is not None:
-        decider = _dry_decider(ir, state_dir, params or {}, selection, force)
-    from planrun.reuse import dry_verdict
-    from planrun.scheduler import ReadyQueue
-
-    queue = ReadyQueue(rules)
-    pending = plan.begin()
-    order = 0
-    while True:
-        for action in pending:
-            if isinstance(action, sem.Start):
-                queue.push(action.step_id, action.urgent)
-        step_id = queue.pop()
-        if step_id is None:
-            break
-        order += 1
-        command = _command_line(ir.steps_by_id[step_id], _shown_params(ir, params or {}))
-        verdict = "" if decider is None else "  " + dry_verdict(decider, step_id)
-        out.write(f"{order:4}. {printable(step_id)}  ({printable(command)}){printable(verdict)}\n")
-        plan.started(step_id)
-        pending = plan.finished(step_id, sem.SUCCESS)
+        decider = dry_decider(ir, state_dir, params or {}, selection, force)
+    DryRun(ir, out, params or {}, selection, decider).replay()
     return 0
-
-
-def _dry_decider(
-    ir: IR, state_dir: str, params: dict[str, Any], selection: Selection | None,
-    force: frozenset[str] | None,
-) -> Decider | None:  # fmt: skip
-    from planrun.launch import RunContext
-    from planrun.reuse import dry_decider
-
-    environ = dict(os.environ)
-    secrets = secret_names(ir)
-    context = RunContext(
-        run_id="dry-run", workdir=os.getcwd(), params=params,
-        outputs={s["id"]: {} for s in ir.steps}, environ=environ, all_secrets=secrets,
-        masker=run_masker(ir, secrets, environ, params), unavailable={}, kill_grace_sec=0.0,
-    )  # fmt: skip
-    secret_params = frozenset(n for n, p in ir.raw["params"].items() if p.get("secret"))
-    needed = selection.needed if selection is not None else frozenset()
-    return dry_decider(state_dir, ir.steps_by_id, ir.plan_id, context, secret_params, needed, force)
 
 
 def status(state_dir: str, run_ref: str | None, as_json: bool, out: TextIO) -> int:
@@ -523,30 +453,6 @@ def status(state_dir: str, run_ref: str | None, as_json: bool, out: TextIO) -> i
     return 0
 
 
-def _shown_params(ir: IR, params: dict[str, Any]) -> dict[str, Any]:
-    """The params a dry run fills in: not the secret ones (their placeholders stay)."""
-    declared = ir.raw["params"]
-    return {n: v for n, v in params.items() if not declared.get(n, {}).get("secret")}
-
-
-def _command_line(step: dict[str, Any], params: dict[str, Any]) -> str:
-    """One line: params substituted, words shell-quoted, newlines shown as `\\n`, clipped."""
-    from planrun.interpolate import Reference, substitute
-    from planrun.launch import format_param
-
-    def resolve(ref: Reference) -> str:
-        if ref.kind == "param" and ref.name in params:
-            return format_param(params[ref.name])
-        scope = (
-            f"steps.{ref.step}.outputs" if ref.step else {"param": "params"}.get(ref.kind, "env")
-        )
-        return f"${{{{ {scope}.{ref.name} }}}}"
-
-    words = [substitute(word, resolve) for word in [step["command"], *step["args"]]]
-    text = shlex.join(words).replace("\n", "\\n")
-    return text if len(text) <= 72 else text[:69] + "..."
-
-
 def _observer(output: Output, total: int, ir: IR) -> Observer:
     """Human text on `err` (live view on a terminal, else plain lines); with --json the JSONL
     event stream on `out` as well, and then never the live view, so headless runs stay rich-free."""
@@ -557,7 +463,8 @@ def _observer(output: Output, total: int, ir: IR) -> Observer:
         verbose=output.verbose,
         color=output.color,
         live=False if output.json_events else output.live,
-        plan_steps=ir.steps,
+        plan_steps=ir.raw["steps"],
+        groups=ir.model.groups,
     )
     if output.json_events:
         return tee(_JsonStream(output.out), human)
@@ -571,42 +478,6 @@ class _JsonStream:
     def __call__(self, event: Event) -> None:
         self.out.write(event.to_json() + "\n")
         self.out.flush()
-
-
-def _print_summary(
-    state_dir: str, run_id: str, output: Output, ir_steps: list[dict[str, Any]], resumes: int
-) -> None:
-    from planrun.ci import append_step_summary, summary_markdown, tolerated
-
-    with open_reader(state_dir) as reader:
-        run_info = reader.run(run_id)
-        steps = reader.steps(run_id)
-    why = tolerated(ir_steps, steps)
-    stream = output.err
-    stream.write(summary_table(steps, tolerated=why))
-    line = f"run {run_id} {run_info.status} in {run_info.duration_sec or 0:.2f}s"
-    if resumes:
-        line += _timeline(run_info.started_at, run_info.finished_at, resumes)
-    stream.write(f"planrun: {line} (exit {run_info.exit_code})\n")
-    rows, footer = summary_rows(steps, tolerated=why)
-    title = f"planrun: {run_info.plan_id}: {line}"
-    error = append_step_summary(summary_markdown(title, rows, footer))
-    if error is not None:
-        stream.write(f"planrun: warning: {error}\n")
-
-
-def _timeline(started_at: str, finished_at: str | None, resumes: int) -> str:
-    """After a resume the duration counts the last session only; say what the whole took."""
-    from planrun.views.style import format_duration, local_time, parse_ts
-
-    if finished_at is None:
-        return ""
-    whole = (parse_ts(finished_at) - parse_ts(started_at)).total_seconds()
-    times = "once" if resumes == 1 else f"{resumes} times"
-    return (
-        f" since its last resume (resumed {times}; {format_duration(whole)} from its start at"
-        f" {local_time(started_at)})"
-    )
 
 
 def _surviving(output: Output) -> Output:

@@ -11,24 +11,40 @@ import math
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Literal
 
 from planrun import trigger_rules as tr
+from planrun.actions import (
+    Abort,
+    Action,
+    Cancel,
+    NotStarted,
+    Recovered,
+    Retry,
+    Skip,
+    Start,
+    UpstreamFailed,
+)
+from planrun.ir_types import IRStep
+from planrun.status import FAILURES as FAILURES
+from planrun.status import TERMINAL as TERMINAL
+from planrun.status import Status
 
-PENDING = "pending"
-RUNNING = "running"
-SUCCESS = "success"
-FAILED = "failed"
-TIMED_OUT = "timed_out"
-SKIPPED = "skipped"
-CANCELLED = "cancelled"
-UPSTREAM_FAILED = "upstream_failed"  # never started: an upstream failure blocked it (§1)
-
-TERMINAL = frozenset({SUCCESS, FAILED, TIMED_OUT, SKIPPED, CANCELLED, UPSTREAM_FAILED})
-FAILURES = frozenset({FAILED, TIMED_OUT})
+# The status names, as the plain strings events and state.db hold (planrun/status.py).
+PENDING = Status.PENDING.value
+RUNNING = Status.RUNNING.value
+SUCCESS = Status.SUCCESS.value
+FAILED = Status.FAILED.value
+TIMED_OUT = Status.TIMED_OUT.value
+SKIPPED = Status.SKIPPED.value
+CANCELLED = Status.CANCELLED.value
+UPSTREAM_FAILED = Status.UPSTREAM_FAILED.value
 CLEANUP_RULES = tr.CLEANUP_RULES
 
 Mode = Literal["normal", "aborting", "interrupted"]
+
+# planrun's exit code for each plan outcome (semantics.md §7).
+EXIT_CODES = {"success": 0, "failed": 1, "cancelled": 130}
 
 
 @dataclass(frozen=True)
@@ -46,57 +62,16 @@ class StepRules:
     is_fallback: bool = False
     has_condition: bool = False
     teardown_for: str | None = None  # the setup step whose work this one undoes (§5b)
+    retries: int = 0  # attempts after the first (semantics.md §3), with their delays
+    retry_delay_sec: float = 0
+    retry_backoff: float = 1
+    max_retry_delay_sec: float | None = None
 
     @property
     def is_cleanup(self) -> bool:
         return (
             self.is_fallback or self.teardown_for is not None or self.trigger_rule in CLEANUP_RULES
         )
-
-
-@dataclass(frozen=True)
-class Start:
-    step_id: str
-    urgent: bool = False  # fallbacks jump the queue (semantics.md §6)
-
-
-@dataclass(frozen=True)
-class Skip:
-    step_id: str
-    reason: Literal["upstream", "condition", "not_needed"]
-    detail: str
-
-
-@dataclass(frozen=True)
-class UpstreamFailed:
-    step_id: str
-    detail: str
-    # `invariant`: about to start, refused by one of the plan's invariants (docs/invariants.md).
-    reason: Literal["upstream", "invariant"] = "upstream"
-
-
-@dataclass(frozen=True)
-class Cancel:
-    step_id: str
-    reason: Literal["aborted", "interrupted"]
-
-
-@dataclass(frozen=True)
-class Recovered:
-    step_id: str
-    fallback: str
-
-
-@dataclass(frozen=True)
-class Abort:
-    """The plan starts aborting because of this step (semantics.md §4)."""
-
-    step_id: str
-
-
-Action = Start | Skip | UpstreamFailed | Cancel | Recovered | Abort
-# Decisions that settle a step without starting it: its dependents are decided next.
-NotStarted = (Skip, UpstreamFailed, Cancel)
 
 
 # Why a `one_*` rule is not met once every dependency is settled: none of them had the kind.
@@ -262,6 +237,15 @@ class PlanState:
 
     def started(self, step_id: str) -> None:
         self.status[step_id] = RUNNING
+
+    def attempt_ended(self, step_id: str, status: str, tries: int) -> Retry | list[Action]:
+        """The `tries`-th attempt of this session failed or timed out: retry it after a delay,
+        or the failure is final and this is what follows from it (`finished`)."""
+        step = self.steps[step_id]
+        if should_retry(status, tries, step.retries, self.mode, step.is_cleanup):
+            delay, cap = step.retry_delay_sec, step.max_retry_delay_sec
+            return Retry(step_id, retry_delay(delay, step.retry_backoff, cap, tries + 1))
+        return self.finished(step_id, status)
 
     def finished(self, step_id: str, status: str) -> list[Action]:
         """A started step is terminal (after its retries); returns what follows from it."""
@@ -456,53 +440,53 @@ class PlanState:
         return [action, *self._release(step_id)]
 
 
-def rules_from_ir(ir_steps: Iterable[dict[str, object]]) -> list[StepRules]:
-    rules = []
-    for raw in ir_steps:
-        fallback = raw.get("fallback")
-        rules.append(
-            StepRules(
-                id=str(raw["id"]),
-                index=int(str(raw["index"])),
-                depends_on=tuple(str(d) for d in _strings(raw.get("depends_on"))),
-                dependents=tuple(str(d) for d in _strings(raw.get("dependents"))),
-                trigger_rule=str(raw.get("trigger_rule", "all_success")),
-                on_failure=str(raw.get("on_failure", "abort")),
-                critical=bool(raw.get("critical", True)),
-                fallback=None if fallback is None else str(fallback),
-                is_fallback=bool(raw.get("is_fallback", False)),
-                has_condition=raw.get("condition") is not None,
-                teardown_for=None if raw.get("teardown_for") is None else str(raw["teardown_for"]),
-            )
+def rules_from_ir(ir_steps: Iterable[IRStep]) -> list[StepRules]:
+    return [
+        StepRules(
+            id=step.id,
+            index=step.index,
+            depends_on=step.depends_on,
+            dependents=step.dependents,
+            trigger_rule=step.trigger_rule,
+            on_failure=step.on_failure,
+            critical=step.critical,
+            fallback=step.fallback,
+            is_fallback=step.is_fallback,
+            has_condition=step.condition is not None,
+            teardown_for=step.teardown_for,
+            # An IR number as it is (an int stays an int: delays are recorded in events as given).
+            retries=step.retries,
+            retry_delay_sec=step.retry_delay_sec,
+            retry_backoff=step.retry_backoff,
+            max_retry_delay_sec=step.max_retry_delay_sec,
         )
-    return rules
+        for step in ir_steps
+    ]
 
 
-def setup_scopes(ir_steps: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, frozenset[str]]]:
+def setup_scopes(ir_steps: Iterable[IRStep]) -> dict[str, tuple[str, frozenset[str]]]:
     """teardown -> (its setup, the steps between them: descendants of the setup that are
     ancestors of the teardown). What re-runs the setup and teardown on resume/--only/--from."""
-    by_id = {str(s["id"]): s for s in ir_steps}
+    by_id = {s.id: s for s in ir_steps}
     scopes: dict[str, tuple[str, frozenset[str]]] = {}
     for sid, step in by_id.items():
-        setup = step.get("teardown_for")
+        setup = step.teardown_for
         if setup is None or setup not in by_id:
             continue
-        after = _reach(by_id, str(setup), "dependents")
-        before = _reach(by_id, sid, "depends_on")
-        scopes[sid] = (str(setup), frozenset(after & before))
+        after = _reach(by_id, setup, lambda s: s.dependents)
+        before = _reach(by_id, sid, lambda s: s.depends_on)
+        scopes[sid] = (setup, frozenset(after & before))
     return scopes
 
 
-def _reach(by_id: Mapping[str, Mapping[str, Any]], start: str, edges: str) -> set[str]:
+def _reach(
+    by_id: Mapping[str, IRStep], start: str, edges: Callable[[IRStep], tuple[str, ...]]
+) -> set[str]:
     seen: set[str] = set()
-    stack = _strings(by_id[start][edges])
+    stack = list(edges(by_id[start]))
     while stack:
         current = stack.pop()
         if current not in seen:
             seen.add(current)
-            stack.extend(_strings(by_id[current][edges]))
+            stack.extend(edges(by_id[current]))
     return seen
-
-
-def _strings(value: object) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list) else []

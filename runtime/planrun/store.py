@@ -20,7 +20,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, NamedTuple, Self
 
-from planrun import ir_shape
 from planrun.events import (
     RUN_FINISHED,
     RUN_RESUMED,
@@ -43,6 +42,7 @@ from planrun.events import (
     render_line,
     utc_now,
 )
+from planrun.ir import conforms as conforms_to_ir_schema
 from planrun.procinfo import create_time, proc_stat
 from planrun.procinfo import start_time as process_start_time
 from planrun.safefs import (
@@ -1604,7 +1604,7 @@ class Reader:
         data = self.ir(run_id)
         with _reading(self._db):
             document = json.loads(data)
-            if not ir_shape.conforms(document):
+            if not conforms_to_ir_schema(document):
                 raise ValueError(f"the IR of run {self.resolve(run_id)} is not a valid IR")
         return dict(document)
 

@@ -25,6 +25,7 @@ from planrun.events import Event
 from planrun.executor import EXIT_INTERRUPTED, RunOptions
 from planrun.interpolate import Malformed, find
 from planrun.ir import IR, IR_VERSION, canonical_json, compute_digest, parse_ir
+from planrun.launcher import LauncherError, open_launcher
 from planrun.runner import Output, UsageError, new_run_id, run
 from planrun.store import AttemptInfo, StepInfo, open_reader
 from planrun.streams import surviving
@@ -146,11 +147,17 @@ def supervise(
     echo: bool = False,
     observer: Observer | None = None,
     err: TextIO = sys.stderr,
+    executor: str | None = None,
 ) -> Supervised:
     """Run `spec` as a new one-step run; with `echo`, its output also goes to our stdout and
-    stderr as it comes (masked like the logs). `err` gets only planrun's warnings."""
+    stderr as it comes (masked like the logs). `err` gets only planrun's warnings. `executor`:
+    where the command runs, as `planrun PLAN --executor` (docs/distributed.md)."""
     ir = build_ir(spec)
     options = RunOptions(argv=list(sys.argv), echo_fds=(1, 2) if echo else None)
+    try:
+        options.launcher = open_launcher(executor, ir)
+    except LauncherError as exc:
+        raise UsageError(str(exc)) from None
     run_id = run_id or new_run_id()
     run(ir, state_dir, options, sync, Output(err=err, observer=observer or _ignore), run_id=run_id)
     with open_reader(state_dir) as reader:
@@ -162,7 +169,12 @@ def supervise(
 
 
 def exec_command(
-    spec: CommandSpec, state_dir: str, run_id: str | None, sync: str, quiet: bool
+    spec: CommandSpec,
+    state_dir: str,
+    run_id: str | None,
+    sync: str,
+    quiet: bool,
+    executor: str | None = None,
 ) -> int:
     """`planrun exec`: the command's output live on our stdout/stderr, planrun's own lines on
     stderr (only failures with `quiet`); returns the exit status."""
@@ -175,6 +187,7 @@ def exec_command(
         echo=True,
         observer=exec_reporter(err, quiet),
         err=err,
+        executor=executor,
     )
     if not quiet:
         step = done.step

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Literal
 
 # The kinds of a settled dependency, as the rules read them (docs/semantics.md §1):
@@ -24,7 +25,7 @@ Verdict = Literal["run", "skipped", "upstream_failed"]
 
 
 @dataclass(frozen=True)
-class TriggerRule:
+class RuleSpec:
     name: str
     met: Callable[[frozenset[str]], bool]  # over the kinds present among settled dependencies
     meaning: str  # docs/semantics.md's table
@@ -47,31 +48,31 @@ def _some(wanted: Collection[str]) -> Callable[[frozenset[str]], bool]:
 
 _FAILURE = (FAILED, TOLERATED)  # what the rules that react to failures count
 
-RULES: dict[str, TriggerRule] = {
+RULES: dict[str, RuleSpec] = {
     rule.name: rule
     for rule in (
-        TriggerRule(
+        RuleSpec(
             "all_success",
             _no_other((OK, TOLERATED)),
             "every dependency ended `success` or tolerated",
         ),
-        TriggerRule(
+        RuleSpec(
             "all_done",
             lambda kinds: True,
             "always (every dependency is terminal, whatever its status)",
             cleanup=True,
         ),
-        TriggerRule(
+        RuleSpec(
             "none_failed",
             _no_other((OK, TOLERATED, SKIPPED)),
             "no dependency failed: each ended `success`, tolerated or `skipped`",
         ),
-        TriggerRule(
+        RuleSpec(
             "none_failed_min_one_success",
             lambda kinds: kinds <= {OK, TOLERATED, SKIPPED} and OK in kinds,
             "as `none_failed`, and at least one dependency ended `success`",
         ),
-        TriggerRule(
+        RuleSpec(
             "one_failed",
             _some(_FAILURE),
             "at least one dependency failed (tolerated or not, or `upstream_failed`, or"
@@ -79,37 +80,37 @@ RULES: dict[str, TriggerRule] = {
             early=frozenset(_FAILURE),
             cleanup=True,
         ),
-        TriggerRule(
+        RuleSpec(
             "one_success",
             _some((OK,)),
             "at least one dependency ended `success`; does not wait for the others",
             early=frozenset({OK}),
         ),
-        TriggerRule(
+        RuleSpec(
             "one_done",
             _some((OK, *_FAILURE)),
             "at least one dependency succeeded or failed; does not wait for the others",
             early=frozenset({OK, *_FAILURE}),
             cleanup=True,
         ),
-        TriggerRule(
+        RuleSpec(
             "all_failed",
             _no_other(_FAILURE),
             "every dependency failed (as counted by `one_failed`)",
             cleanup=True,
         ),
-        TriggerRule(
+        RuleSpec(
             "all_skipped",
             _no_other((SKIPPED,)),
             "every dependency ended `skipped`",
         ),
-        TriggerRule(
+        RuleSpec(
             "none_skipped",
             lambda kinds: SKIPPED not in kinds,
             "no dependency ended `skipped` (each is terminal)",
             cleanup=True,
         ),
-        TriggerRule(
+        RuleSpec(
             "all_done_min_one_success",
             _some((OK,)),
             "every dependency is terminal and at least one ended `success`",
@@ -118,13 +119,48 @@ RULES: dict[str, TriggerRule] = {
     )
 }
 
-NAMES: tuple[str, ...] = tuple(RULES)
-DEFAULT = "all_success"
 
-# Rules that mean nothing on a step without dependencies (`trigger-without-dependencies`).
-NEEDS_DEPENDENCIES = frozenset(NAMES) - {"all_success", "all_done", "none_failed"}
-CLEANUP_RULES = frozenset(name for name, rule in RULES.items() if rule.cleanup)
-EARLY_RULES = frozenset(name for name, rule in RULES.items() if rule.early)
+class TriggerRule(StrEnum):
+    """A step's `trigger_rule` (its value in the plan and the IR), with what it means."""
+
+    ALL_SUCCESS = "all_success"
+    ALL_DONE = "all_done"
+    NONE_FAILED = "none_failed"
+    NONE_FAILED_MIN_ONE_SUCCESS = "none_failed_min_one_success"
+    ONE_FAILED = "one_failed"
+    ONE_SUCCESS = "one_success"
+    ONE_DONE = "one_done"
+    ALL_FAILED = "all_failed"
+    ALL_SKIPPED = "all_skipped"
+    NONE_SKIPPED = "none_skipped"
+    ALL_DONE_MIN_ONE_SUCCESS = "all_done_min_one_success"
+
+    @property
+    def spec(self) -> RuleSpec:
+        return RULES[self.value]
+
+    @property
+    def is_cleanup(self) -> bool:
+        return self.spec.cleanup
+
+    @property
+    def fires_early(self) -> bool:
+        return bool(self.spec.early)
+
+    @property
+    def needs_dependencies(self) -> bool:
+        """Means nothing on a step without dependencies (`trigger-without-dependencies`)."""
+        return self not in _WITHOUT_DEPENDENCIES
+
+
+_WITHOUT_DEPENDENCIES = (TriggerRule.ALL_SUCCESS, TriggerRule.ALL_DONE, TriggerRule.NONE_FAILED)
+
+NAMES: tuple[str, ...] = tuple(RULES)
+DEFAULT = TriggerRule.ALL_SUCCESS.value
+
+NEEDS_DEPENDENCIES = frozenset(rule.value for rule in TriggerRule if rule.needs_dependencies)
+CLEANUP_RULES = frozenset(rule.value for rule in TriggerRule if rule.is_cleanup)
+EARLY_RULES = frozenset(rule.value for rule in TriggerRule if rule.fires_early)
 
 
 def verdict(rule: str, kinds: frozenset[str]) -> Verdict:

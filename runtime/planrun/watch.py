@@ -21,8 +21,9 @@ from typing import Any, Literal, TextIO
 
 from planrun import runner, watch_state
 from planrun.events import utc_now
-from planrun.executor import EXIT_INTERRUPTED, Interrupts, RunOptions
+from planrun.executor import EXIT_INTERRUPTED, RunOptions
 from planrun.interpolate import Reference, substitute
+from planrun.interrupts import Interrupts
 from planrun.ir import IR
 from planrun.launch import format_param
 from planrun.watch_paths import (
@@ -58,8 +59,8 @@ class WatchSettings:
 
     @classmethod
     def from_ir(cls, ir: IR) -> WatchSettings:
-        section = ir.raw.get("watch")
-        if not isinstance(section, dict):
+        section = ir.model.watch
+        if section is None:
             return cls()
         return cls(
             paths=list(section["paths"]),

@@ -5,20 +5,18 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from planrun import runner
+from planrun.cli_group import CompletingCommand
+from planrun.cli_options import COUNT, RunArgs, run_args
 from planrun.executor import RunOptions
-from planrun.views.style import ColorMode
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _NUMBER = re.compile(r"\d+(?:\.\d+)?|\.\d+")
 _PART = re.compile(rf"({_NUMBER.pattern})(ms|s|m|h|d)")
-
-
-Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 if TYPE_CHECKING:  # generic in click's stubs since 8.2; the runtime class may not be
@@ -49,26 +47,13 @@ class Duration(_ParamType):
 DURATION = Duration()
 
 
-def watch_command(
-    state_dir_option: Decorator,
-    color_option: Decorator,
-    count: click.IntRange,
-    exit_with: Callable[[Callable[[], int]], None],
-) -> click.Command:
-    """The command, made with the options `planrun run` uses (planrun.cli passes them in)."""
+def watch_command(exit_with: Callable[[Callable[[], int]], None]) -> click.Command:
+    """The command, with the options it shares with `planrun run` (planrun.cli passes in how
+    its commands exit)."""
 
-    @click.command()
+    @click.command(cls=CompletingCommand)
     @click.argument("plan", type=click.Path(dir_okay=False))
-    @state_dir_option
-    @click.option(
-        "-p",
-        "--param",
-        "param_values",
-        multiple=True,
-        metavar="NAME=VALUE",
-        help="Bind a plan param (repeatable).",
-    )
-    @click.option("--params-file", type=click.Path(dir_okay=False), help="Params as a JSON object.")
+    @run_args
     @click.option(
         "--path",
         "paths",
@@ -83,23 +68,11 @@ def watch_command(
     @click.option("--backoff", type=DURATION, help="First wait after a failed run [plan, or 5s].")
     @click.option("--backoff-max", type=DURATION, help="Longest failure backoff [plan, or 5m].")
     @click.option("--exit-on-failure", is_flag=True, help="Stop at the first failed run.")
-    @click.option("--max-runs", type=count, help="Stop after this many runs.")
+    @click.option("--max-runs", type=COUNT, help="Stop after this many runs.")
     @click.option("--poll", is_flag=True, help="Poll the files instead of inotify.")
-    @click.option("-j", "--max-concurrency", type=count, help="Override the plan.")
-    @click.option("--workdir", default=None, help="Base for step cwd and watch paths [here].")
-    @click.option("--kill-grace", type=click.FloatRange(min=0), help="SIGTERM→SIGKILL grace (s).")
-    @click.option(
-        "--sync", type=click.Choice(["normal", "full"]), default="normal", show_default=True
-    )
-    @click.option("-q", "--quiet", is_flag=True, help="Only failures and the summaries.")
-    @click.option("-v", "--verbose", is_flag=True, help="Also each step's command and its output.")
-    @click.option("--json", "json_events", is_flag=True, help="Stream events as JSONL on stdout.")
-    @color_option
     def watch(
         plan: str,
-        state_dir: str | None,
-        param_values: tuple[str, ...],
-        params_file: str | None,
+        args: RunArgs,
         paths: tuple[str, ...],
         no_files: bool,
         ignore: tuple[str, ...],
@@ -110,14 +83,6 @@ def watch_command(
         exit_on_failure: bool,
         max_runs: int | None,
         poll: bool,
-        max_concurrency: int | None,
-        workdir: str | None,
-        kill_grace: float | None,
-        sync: str,
-        quiet: bool,
-        verbose: bool,
-        json_events: bool,
-        color: ColorMode,
     ) -> None:
         """Run PLAN, then again when watched files change (or every --interval). Exit 130 on
         Ctrl-C/SIGTERM, or the last run's code with --max-runs / --exit-on-failure."""
@@ -129,7 +94,7 @@ def watch_command(
             if interval is not None and interval <= 0:
                 raise runner.UsageError("--interval must be more than 0")
             ir = runner.load_runnable(plan, sys.stderr)
-            params = runner.bind_params(ir, param_values, params_file)
+            params = runner.bind_params(ir, args.param_values, args.params_file)
             settings = watching.WatchSettings.from_ir(ir)
             plan_paths = watching.bind_paths(settings.paths, params)
             settings.paths = [] if no_files else list(paths) or plan_paths
@@ -151,20 +116,16 @@ def watch_command(
                 raise runner.UsageError("nothing to watch: no paths and no --interval")
 
             def make_options() -> RunOptions:
-                options = RunOptions(max_concurrency=max_concurrency, kill_grace_sec=kill_grace)
+                options = args.run_options()
                 options.argv, options.params = sys.argv, dict(params)
-                if workdir is not None:
-                    options.workdir = workdir
+                if args.workdir is not None:
+                    options.workdir = args.workdir
                 return options
 
             request = watching.RunRequest(
-                ir,
-                state_dir or runner.state_dir_default(),
-                sync,
-                runner.Output(quiet=quiet, json_events=json_events, verbose=verbose, color=color),
-                make_options,
+                ir, args.state_dir, args.sync, args.output(), make_options
             )
-            return watching.watch(request, settings, workdir or ".")
+            return watching.watch(request, settings, args.workdir or ".")
 
         exit_with(action)
 

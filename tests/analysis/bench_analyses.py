@@ -24,6 +24,7 @@ from planc.analysis.bound import bound_for_ir
 from planc.analysis.context import AnalysisContext
 from planc.analysis.simulate import all_single_failures, simulate
 from planc.pipeline import compile_bytes
+from planrun.ir_types import IRStep
 from planrun.semantics import rules_from_ir
 
 
@@ -48,7 +49,7 @@ def measure(steps: int, rows: int, full_limit: int) -> dict[str, float]:
         return AnalysisContext(ir, plan_, graph)
 
     edges = sum(len(s["depends_on"]) for s in ir["steps"])
-    rules = rules_from_ir(ir["steps"])
+    rules = rules_from_ir(map(IRStep.from_json, ir["steps"]))
     first = [s["id"] for s in ir["steps"][:rows]]
     per_row = timed(lambda: [simulate(ir, fail=[sid], rules=rules) for sid in first], 1)
     per_row /= len(first)

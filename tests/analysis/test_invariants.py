@@ -161,11 +161,33 @@ def test_planc_check_points_at_the_invariant_and_the_step_that_lets_it_through(
     assert (
         "  help: validate fails -> tolerated by `on_failure: continue` -> push's rule all_success"
         " is met -> push runs without validate.success\n"
-        "  lets it through: `validate` (line 6)\n"
+        f"{path}:6:47: note: `validate` lets it through\n"
+        " 6 |   - {id: validate, command: make, on_failure: continue}\n"
+        "   |                                               ^~~~~~~~\n"
     ) in done.stdout
     as_json = json.loads(planc_cli("check", "--format", "json", str(path)).stdout)
     found = [d for d in as_json if d["code"] == "invariant-violable"]
     assert len(found) == 1 and found[0]["line"] == 4
+    assert found[0]["related"] == [
+        {
+            "message": "`validate` lets it through",
+            "line": 6,
+            "column": 47,
+            "end_line": 6,
+            "end_column": 55,
+        }
+    ]
+    sarif = json.loads(planc_cli("check", "--format", "sarif", str(path)).stdout)
+    (result,) = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "invariant-violable"]
+    (related,) = result["relatedLocations"]
+    assert related["message"] == {"text": "`validate` lets it through"}
+    assert related["physicalLocation"]["region"]["startLine"] == 6
+    github = planc_cli("check", "--format", "github", str(path)).stdout.splitlines()
+    assert github[1].startswith("::notice file=")
+    assert github[1].endswith(
+        ",line=6,col=47,endLine=6,endColumn=55,title=planc invariant-violable::"
+        "`validate` lets it through"
+    )
 
 
 def test_simulate_shows_which_invariants_stop_which_steps(tmp_path: Path) -> None:
@@ -222,7 +244,9 @@ def test_a_thousand_steps_and_ten_invariants_check_quickly() -> None:
     elapsed = time.perf_counter() - started
     assert all(v is None or isinstance(v, Counterexample) for v in verdicts)
     assert sum(v is not None for v in verdicts) >= 1  # g332: `b` continues (332 % 7 == 3)
-    assert elapsed < 3.0, elapsed  # ~0.5 s on one core of the CI machine; shared cores vary
+    # Not a speed test (the figure is in docs/invariants.md): a guard against the exponential
+    # slip the world cap prevents, which would take hours; 3 s failed under a load of 13.
+    assert elapsed < 60.0, elapsed
 
 
 DOC = REPO / "docs" / "invariants.md"

@@ -12,16 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planc import condition_syntax, conditions_fast, conditions_lark
+from planc import condition_syntax, condition_tokens, conditions_fast, conditions_lark
 from planc import conditions as conditions_module
 from planc.codes_conditions import CODES
-from planc.condition_syntax import Compare, ConditionError, Invalid, TreeBuilder
+from planc.condition_syntax import ConditionError, TreeBuilder
 from planc.conditions import (
     MAX_CONDITION_LENGTH,
     MAX_NESTING_DEPTH,
     MAX_PAREN_DEPTH,
     parse_condition,
-    to_ir,
 )
 from planc.diagnostics import Diagnostic, Severity, Span
 from planc.graph import build_graph
@@ -29,6 +28,7 @@ from planc.model import build_model
 from planc.nodes import Document, MapNode, Node, ScalarNode, SeqNode
 from planc.rules import conditions as rule
 from planc.rules.base import RuleContext
+from planrun.conditions import Compare, Invalid, to_json
 
 SEED = "prev.run_tests.status == 'success'"
 
@@ -37,7 +37,7 @@ def ir(text: str) -> dict[str, Any]:
     parsed = parse_condition(text)
     assert parsed.errors == []
     assert parsed.ast is not None
-    return to_ir(parsed.ast)
+    return to_json(parsed.ast)
 
 
 def errors(text: str) -> list[tuple[str, int, int, str]]:
@@ -147,7 +147,7 @@ def test_positions_cover_parentheses() -> None:
 
 def test_to_ir_refuses_an_ast_with_errors() -> None:
     with pytest.raises(ValueError, match="errors"):
-        to_ir(Invalid(0, 1))
+        to_json(Invalid(offset=0, length=1))
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -631,7 +631,7 @@ def test_token_soup_never_raises(text: str) -> None:
         assert e.code in CODES
         assert 0 <= e.offset <= len(text)
     if parsed.ast is not None:
-        to_ir(parsed.ast)
+        to_json(parsed.ast)
 
 
 @settings(max_examples=200, deadline=None)
@@ -769,6 +769,13 @@ _CONDITION = st.recursive(
 @given(_CONDITION)
 def test_the_fast_parser_agrees_with_lark_on_generated_conditions(text: str) -> None:
     _assert_parsers_agree(text)
+
+
+def test_the_fast_parsers_token_table_is_generated_from_the_grammar() -> None:
+    """planc.condition_tokens is what `python -m planc.conditions_lark` writes: Lark's own
+    lexer order and keywords for grammar/condition.lark, never a hand copy."""
+    generated = Path(condition_tokens.__file__ or "").read_text(encoding="utf-8")
+    assert generated == conditions_lark.token_table(), "run `python -m planc.conditions_lark`"
 
 
 def test_the_fast_parser_leaves_deep_parentheses_to_lark() -> None:

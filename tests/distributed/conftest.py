@@ -20,7 +20,9 @@ TWO_WORKERS = {"cpu": [], "gpu": ["--resources", "gpu=1"]}
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """Shared by a module's tests: two workers, one offering gpu=1."""
+    """Shared by a module's tests: two workers, one offering gpu=1. Not by the session's: an
+    in-process run of a later test (its ProcessSet, a subreaper) would take the cluster's
+    processes, this process's children in sessions of their own, for orphans of its steps."""
     started = start_cluster(tmp_path_factory.mktemp("cluster"), TWO_WORKERS)
     yield started
     started.stop()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -15,10 +16,9 @@ from typing import Any
 
 import psutil
 from cluster import Cluster
+from compare import logs as _logs
+from compare import normalized
 from support import REPO, collect, planc_cli, planrun_cli, wait_for, write_plan
-
-# Where an attempt ran and how long it took differ between runs; the rest must not.
-_VOLATILE = {"pid", "pgid", "proc_start_time", "tag", "duration_sec", "host"}
 
 
 def _plan(steps: list[dict[str, Any]]) -> dict[str, Any]:
@@ -77,26 +77,6 @@ def _run(tmp: Path, plan: dict[str, Any], *extra: str) -> tuple[Any, Path]:
     return collect(state, done.returncode, done.stderr), work
 
 
-def _normalized(result: Any, work: Path) -> dict[str | None, list[tuple[Any, ...]]]:
-    """Each step's events in order, without what differs between machines and runs."""
-    per_step: dict[str | None, list[tuple[Any, ...]]] = {}
-    text_root = str(result.state_dir)
-    for event in result.events:
-        if event.type in ("run_started", "step_placed"):
-            continue
-        payload = {k: v for k, v in event.payload.items() if k not in _VOLATILE}
-        rendered = json.dumps(payload, sort_keys=True)
-        rendered = rendered.replace(text_root, "STATE").replace(str(work), "WORK")
-        rendered = rendered.replace(result.run_id, "RUN")
-        per_step.setdefault(event.step_id, []).append((event.type, event.attempt, rendered))
-    return per_step
-
-
-def _logs(result: Any) -> dict[str, bytes]:
-    logs = result.state_dir / "runs" / result.run_id / "logs"
-    return {p.name: p.read_bytes() for p in sorted(logs.iterdir())}
-
-
 def test_a_plan_gives_the_same_events_logs_and_outputs_locally_and_on_dask(
     tmp_path: Path, cluster: Cluster
 ) -> None:
@@ -108,7 +88,7 @@ def test_a_plan_gives_the_same_events_logs_and_outputs_locally_and_on_dask(
         "after": "success", "slow": "timed_out", "skipped": "skipped", "nowhere": "failed",
     }  # fmt: skip
     assert remote.reasons["nowhere"] == "cwd does not exist: /nonexistent-planrun-dir"
-    assert _normalized(remote, remote_work) == _normalized(local, local_work)
+    assert normalized(remote, remote_work) == normalized(local, local_work)
     assert _logs(remote) == _logs(local)
     assert _logs(remote)["consume.1.stdout"] == b"got 42\n"
     # Every remote attempt that ran is placed, after its step_started, on a worker.
@@ -544,3 +524,197 @@ def test_kill_9_of_planrun_then_resume_runs_the_step_again_and_once(
     result = collect(state, 0)
     assert result.statuses == {"job": "success"}
     assert _placed(state, "job", 2) is not None
+
+
+# A step that records its pid in `starts` and, first, any earlier start still alive in
+# `overlaps`: the work of two attempts of the step must never run at the same time.
+_ONCE = (
+    "for p in $(cat starts 2>/dev/null); do kill -0 $p 2>/dev/null && echo $p >> overlaps; done;"
+    " echo $$ >> starts; if [ ! -e go ]; then sleep 60; fi; echo x >> done"
+)
+
+
+def _scheduler_workers(cluster: Cluster) -> int:
+    from distributed import Client
+
+    with Client(cluster.url.replace("dask://", "tcp://"), set_as_default=False) as client:
+        return len(client.scheduler_info(n_workers=-1)["workers"])
+
+
+def test_the_retry_of_a_lost_worker_waits_until_its_tree_is_dead(
+    tmp_path: Path, own_cluster: Cluster
+) -> None:
+    """The lost worker's agent is stopped when its worker is SIGKILLed, so the lost attempt's
+    tree outlives the worker until the agent runs again: the retry waits for the agent to
+    confirm the tree's end instead of running the step beside it."""
+    work = tmp_path / "work"
+    work.mkdir()
+    plan = _plan(
+        [{"id": "job", "command": "sh", "retries": 1, "retry_delay_sec": 0, "timeout_sec": 120,
+          "args": ["-c", _ONCE]}]
+    )  # fmt: skip
+    state = tmp_path / "state"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "planrun", str(write_plan(tmp_path, plan)), "--state-dir",
+         str(state), "--workdir", str(work), "--executor", own_cluster.url],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    agent = None
+    try:
+        placed = wait_for(lambda: _placed(state, "job", 1), 60, "the first attempt to be placed")
+        agent = psutil.Process(placed["pid"]).parent()
+        worker_pid = agent.ppid()
+        agent.suspend()
+        (work / "go").touch()  # the retry does not sleep
+        os.killpg(worker_pid, signal.SIGKILL)
+        wait_for(lambda: _scheduler_workers(own_cluster) == 1, 30, "the worker to be lost")
+        assert psutil.pid_exists(placed["pid"])  # the lost tree still runs
+        agent.resume()  # its parent is gone: it kills the tree, then says so
+        _out, err = proc.communicate(timeout=90)
+    finally:
+        if agent is not None and agent.is_running():
+            agent.resume()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert not (work / "overlaps").exists()
+    assert (work / "done").read_text() == "x\n"  # the work completed exactly once
+    assert len((work / "starts").read_text().split()) == 2
+    result = collect(state, 0)
+    (retrying,) = [e for e in result.events if e.type == "step_retrying"]
+    assert retrying.payload["reason"] == f"worker lost: {placed['worker']}"
+    assert result.statuses == {"job": "success"}
+
+
+def test_resume_kills_by_tag_on_every_worker_what_a_killed_planrun_left_running(
+    tmp_path: Path, cluster: Cluster
+) -> None:
+    """The first run's step ignores SIGTERM and has a long kill grace, so its tree outlives the
+    kill -9 of planrun (its worker stops it gracefully when the client goes): the resume kills
+    it by its tag on the workers before it runs the step again."""
+    work = tmp_path / "work"
+    work.mkdir()
+    plan = _plan(
+        [{"id": "job", "command": "sh", "timeout_sec": 120,
+          "args": ["-c", f"trap '' TERM; {_ONCE}"]}]
+    )  # fmt: skip
+    plan_path = str(write_plan(tmp_path, plan))
+    state = tmp_path / "state"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "planrun", plan_path, "--state-dir", str(state), "--workdir",
+         str(work), "--kill-grace", "120", "--executor", cluster.url],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        placed = wait_for(lambda: _placed(state, "job", 1), 60, "the attempt to be placed")
+        proc.kill()
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    first = psutil.Process(placed["pid"])
+    (work / "go").touch()
+    run_id = collect(state, 0).run_id
+    assert first.is_running()  # it survived its coordinator
+    done = planrun_cli(
+        "--resume", run_id, "--state-dir", str(state), "--workdir", str(work), "--executor",
+        cluster.url, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "1 leftover process group(s) killed" in done.stderr
+    assert not first.is_running() or first.status() == "zombie"
+    assert not (work / "overlaps").exists()
+    assert (work / "done").read_text() == "x\n"
+    assert len((work / "starts").read_text().split()) == 2
+    assert collect(state, 0).statuses == {"job": "success"}
+
+
+def test_planrun_exec_runs_the_command_on_a_worker_with_its_output_live_and_masked(
+    tmp_path: Path, cluster: Cluster
+) -> None:
+    script = 'echo out; echo err >&2; echo "token $TOKEN"; exit 3'
+    done = planrun_cli(
+        "exec", "--state-dir", "state", "--secret", "TOKEN", "--executor", cluster.url, "--",
+        "sh", "-c", script, cwd=tmp_path, env={"TOKEN": "s3cr3t-exec-value"},
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr  # the command's own status, as locally
+    assert done.stdout == "out\ntoken ***\n"
+    assert "\nerr\n" in done.stderr
+    assert "s3cr3t-exec-value" not in done.stderr
+    result = collect(tmp_path / "state", 3)
+    assert [e.type for e in result.events if e.step_id == "sh"] == [
+        "step_started", "step_placed", "step_failed"
+    ]  # fmt: skip
+
+
+def test_planrun_exec_shows_a_remote_commands_output_as_it_comes(
+    tmp_path: Path, cluster: Cluster
+) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "planrun", "exec", "--state-dir", "state", "--executor",
+         cluster.url, "--", "sh", "-c", "echo first; while [ ! -e go ]; do sleep 0.05; done;"
+         " echo last"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        assert ready, "no output while the command runs"
+        assert os.read(proc.stdout.fileno(), 100) == b"first\n"
+        (tmp_path / "go").touch()
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    assert rest == b"last\n"  # each byte once
+
+
+def test_planrun_exec_with_an_unusable_executor_is_its_own_error(tmp_path: Path) -> None:
+    done = planrun_cli(
+        "exec", "--state-dir", "state", "--executor", "ray://x:1", "--", "touch", "ran",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 125
+    assert done.stderr == (
+        "planrun: --executor 'ray://x:1': expected dask://HOST:PORT or dask+tls://HOST:PORT\n"
+    )
+    assert not (tmp_path / "ran").exists() and not (tmp_path / "state").exists()
+
+
+_API = """\
+import json, sys
+from planrun.api import PlanrunError, run_command, run_plan
+url = sys.argv[1]
+plan = {"plan_id": "API", "version": "1.0", "steps": [
+    {"id": "hello", "command": "sh", "args": ["-c", "echo x=1 >> $PLAN_OUTPUT"],
+     "provides": ["x"], "timeout_sec": 30}]}
+import pathlib; pathlib.Path("plan.json").write_text(json.dumps(plan))
+ran = run_plan("plan.json", state_dir="state", executor=url)
+cmd = run_command(["sh", "-c", "exit 4"], state_dir="state", executor=url)
+try:
+    run_plan("plan.json", state_dir="state", executor="ray://x:1")
+except PlanrunError as exc:
+    refused = str(exc)
+print(json.dumps([ran.run_id, ran.outputs, cmd.run_id, cmd.exit_code, refused]))
+"""
+
+
+def test_the_api_runs_plans_and_commands_on_dask(tmp_path: Path, cluster: Cluster) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _API, cluster.url], cwd=tmp_path, capture_output=True,
+        text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    plan_run, outputs, command_run, code, refused = json.loads(done.stdout)
+    assert outputs == {"hello": {"x": "1"}}
+    assert code == 4
+    assert refused == "--executor 'ray://x:1': expected dask://HOST:PORT or dask+tls://HOST:PORT"
+    for run_id in (plan_run, command_run):
+        events = collect(tmp_path / "state", 0, run_id=run_id).events
+        assert [e.type for e in events if e.type == "step_placed"] == ["step_placed"]

@@ -191,6 +191,8 @@ def why_not_run_here(doc: str, command: str) -> str | None:
         )
     if doc == "docs/fingerprints.md":
         return "the reader's own plans: tests/runtime/test_fingerprints.py runs these scenarios"
+    if doc == "docs/composition.md" and command.startswith("planrun "):
+        return "the doc's own plans: tests/pipelines/test_composition_docs.py writes and runs them"
     if command.startswith("planrun watch "):
         return "a watcher runs until stopped: tests/pipelines/test_watch_docs.py runs each one"
     if doc == "docs/analysis.md" and _WORKED.match(command):

@@ -218,6 +218,13 @@ def test_the_job_summary_shows_names_and_reasons_literally() -> None:
     )
 
 
+def test_the_job_summary_writes_controls_as_escapes_not_as_line_breaks_or_colours() -> None:
+    """A step's reason may hold anything its output held: no escape sequence, no bidirectional
+    override, no line break reaches the summary raw (the row stays one row)."""
+    text = summary_markdown("p", [("STEP", "REASON"), ("s", "\x1b[31mred\n| forged |\u202e")])
+    assert text.splitlines()[4] == "| s | \\\\x1b\\[31mred\\\\n\\| forged \\|\\\\u202e |"
+
+
 def test_tolerated_failures_are_marked_in_status(tmp_path: Path) -> None:
     plan = """\
 plan_id: tolerant

@@ -1,7 +1,7 @@
 """docs/semantics.md, row by row, against the pure PlanState (no processes).
 
-`drive` plays the executor: it starts every Start action (in order) and finishes it with the
-outcome the test scripted, until nothing is left; the end-to-end versions of these rows, with
+`drive` runs the executor's loop over the instant replay launcher (planrun.replay): every
+attempt of a step ends with the outcome the test scripted, until nothing is left; the end-to-end versions of these rows, with
 real processes, are in test_semantics_e2e.py.
 """
 
@@ -14,7 +14,10 @@ from dataclasses import replace
 
 import pytest
 
+from planrun import actions as act
 from planrun import semantics as sem
+from planrun.ir_types import IRStep
+from planrun.replay import Replay
 
 
 def step(
@@ -61,39 +64,52 @@ def build(specs: list[dict[str, object]]) -> list[sem.StepRules]:
     ]
 
 
+def ir_step(fields: dict[str, object]) -> IRStep:
+    """An IR step with the given fields; what the loop and resume do not read left None."""
+    base: dict[str, object] = {key: None for key in IRStep.__slots__}
+    base.update(is_fallback=False, trigger_rule="all_success", on_failure="abort", env={})
+    return IRStep(**{**base, **fields})  # type: ignore[arg-type]
+
+
+# The scripted status of every attempt of a step, as the replay launcher's exit code.
+EXIT_CODE_OF = {sem.SUCCESS: 0, sem.FAILED: 1, sem.TIMED_OUT: None}
+
+
+class Driver(Replay):
+    """The executor's loop over instant attempts (planrun.replay), conditions as scripted."""
+
+    def __init__(
+        self,
+        specs: list[dict[str, object]],
+        outcomes: Mapping[str, str],
+        conditions: Mapping[str, bool],
+    ) -> None:
+        self.conditions = conditions
+        self.reasons: dict[str, str] = {}
+        rules = build(specs)
+        steps = {r.id: ir_step({"id": r.id}) for r in rules}
+        code = {sid: EXIT_CODE_OF[outcome] for sid, outcome in outcomes.items()}
+        super().__init__(steps, rules, lambda sid: code.get(sid, 0), {}, {}, {})
+
+    def _condition_holds(self, step_id: str) -> bool:
+        return self.conditions.get(step_id, True)
+
+    def _record(self, action: act.Action) -> None:
+        if isinstance(action, act.Skip | act.Cancel):
+            self.reasons[action.step_id] = action.reason
+        elif isinstance(action, act.UpstreamFailed):
+            self.reasons[action.step_id] = sem.UPSTREAM_FAILED
+
+
 def drive(
     specs: list[dict[str, object]],
     outcomes: Mapping[str, str],
     conditions: Mapping[str, bool] | None = None,
 ) -> tuple[dict[str, str], str, dict[str, str]]:
     """Run to completion; returns final statuses, the plan outcome and skip/cancel reasons."""
-    conditions = conditions or {}
-    plan = sem.PlanState.create(build(specs), lambda sid: conditions.get(sid, True))
-    reasons: dict[str, str] = {}
-    queue: list[str] = []
-
-    def take(actions: list[sem.Action]) -> None:
-        for action in actions:
-            if isinstance(action, sem.Start):
-                queue.append(action.step_id)
-            elif isinstance(action, sem.Skip | sem.Cancel):
-                reasons[action.step_id] = action.reason
-            elif isinstance(action, sem.UpstreamFailed):
-                reasons[action.step_id] = sem.UPSTREAM_FAILED
-
-    take(plan.begin())
-    while True:
-        while queue:
-            step_id = queue.pop(0)
-            if plan.status[step_id] != sem.PENDING:
-                continue
-            plan.started(step_id)
-            take(plan.finished(step_id, outcomes.get(step_id, sem.SUCCESS)))
-        settled = plan.settle()
-        if not settled:
-            break
-        take(settled)
-    return dict(plan.status), plan.outcome(), reasons
+    driver = Driver(specs, outcomes, conditions or {})
+    outcome = driver.replay()
+    return dict(driver.plan.status), outcome, driver.reasons
 
 
 def test_abort_critical_cancels_dependents_and_pending_steps() -> None:
@@ -322,6 +338,41 @@ def test_no_retry_after_interrupt_for_ordinary_steps() -> None:
     assert not sem.should_retry("cancelled", 1, 2, "normal", False)
 
 
+def test_attempt_ended_retries_within_the_budget_then_finishes() -> None:
+    (rules,) = build([step("a")])
+    rules = replace(rules, retries=2, retry_delay_sec=1.5, retry_backoff=2, max_retry_delay_sec=2)
+    plan = sem.PlanState.create([rules], lambda _sid: True)
+    plan.begin()
+    plan.started("a")
+    assert plan.attempt_ended("a", sem.FAILED, 1) == act.Retry("a", 1.5)
+    assert plan.attempt_ended("a", sem.TIMED_OUT, 2) == act.Retry("a", 2)  # 3.0, capped
+    assert plan.status["a"] == sem.RUNNING  # waiting for its retry
+    assert plan.attempt_ended("a", sem.FAILED, 3) == [act.Abort("a")]
+    assert plan.status["a"] == sem.FAILED and plan.outcome() == "failed"
+
+
+def test_an_interrupt_leaves_only_cleanup_with_its_retries() -> None:
+    specs = [step("a"), step("z", rule="all_done")]
+    plan = sem.PlanState.create([replace(r, retries=1) for r in build(specs)], lambda _sid: True)
+    plan.begin()
+    plan.started("a")
+    plan.started("z")
+    plan.stop_ordinary("interrupted")
+    assert plan.attempt_ended("z", sem.FAILED, 1) == act.Retry("z", 0)
+    assert plan.attempt_ended("a", sem.FAILED, 1) == []
+
+
+def test_the_replay_retries_a_step_back_to_back_and_counts_its_attempts() -> None:
+    specs = [step("a", on_failure="continue"), step("b"), step("c", ("a",))]
+    rules = [replace(r, retries=2) if r.id == "a" else r for r in build(specs)]
+    steps = {r.id: ir_step({"id": r.id}) for r in rules}
+    replay = Replay(steps, rules, lambda sid: 1 if sid == "a" else 0, {}, {}, {})
+    assert replay.replay() == "success"
+    assert replay.order == ["a", "b", "c"]  # a's retries start before b, as -j1 with no delay
+    assert {sid: r.attempts for sid, r in replay.records.items()} == {"a": 3, "b": 1, "c": 1}
+    assert replay.records["a"].exit_code == 1
+
+
 def test_fallback_condition_false_skips_it_and_leaves_the_failure() -> None:
     specs = [
         step("a", on_failure="fallback_step", fallback="r"),
@@ -395,14 +446,15 @@ def test_a_teardown_runs_when_its_setup_succeeded_whatever_else_failed() -> None
 
 
 def test_resume_reruns_the_setup_and_teardown_around_work_to_redo() -> None:
-    from planrun.executor import StepRecord, kept_on_resume
+    from planrun.loop import StepRecord
+    from planrun.resume import kept_on_resume
 
     ir = [
-        {"id": "take", "is_fallback": False, "depends_on": [], "dependents": ["work", "rel"]},
-        {"id": "work", "is_fallback": False, "depends_on": ["take"], "dependents": ["rel"]},
-        {"id": "rel", "is_fallback": False, "depends_on": ["take", "work"], "dependents": [],
-         "teardown_for": "take"},
-        {"id": "other", "is_fallback": False, "depends_on": [], "dependents": []},
+        ir_step({"id": "take", "depends_on": (), "dependents": ("work", "rel")}),
+        ir_step({"id": "work", "depends_on": ("take",), "dependents": ("rel",)}),
+        ir_step({"id": "rel", "depends_on": ("take", "work"), "dependents": (),
+                 "teardown_for": "take"}),
+        ir_step({"id": "other", "depends_on": (), "dependents": ()}),
     ]  # fmt: skip
     done = {"take": "success", "work": "failed", "rel": "success", "other": "success"}
     previous = {sid: StepRecord(status=status) for sid, status in done.items()}

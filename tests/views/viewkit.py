@@ -84,6 +84,43 @@ def sample_plan() -> dict[str, Any]:
     }
 
 
+def grouped_plan() -> dict[str, Any]:
+    """A matrix of 5 instances (3 × 2, one excluded) of which `test-3.12-2` fails, and a fan-out
+    over 3 items of which `each[1]` fails; both tolerated (`continue`), so the run succeeds."""
+    write = (
+        "import os; open(os.environ['PLAN_OUTPUT'], 'a').write('tasks=[\"x\", \"bad\", \"z\"]\\n')"
+    )
+    return {
+        "plan_id": "GROUPED",
+        "globals": {"default_timeout_sec": 30, "max_concurrency": 4},
+        "steps": [
+            {"id": "list", "command": sys.executable, "args": ["-c", write], "provides": ["tasks"]},
+            {
+                "id": "each",
+                "for_each": "${{ steps.list.outputs.tasks }}",
+                "max_items": 5,
+                "depends_on": ["list"],
+                "command": "sh",
+                "args": ["-c", 'test "$1" != bad', "sh", "${{ item }}"],
+                "on_failure": "continue",
+            },
+            {
+                "id": "test",
+                "matrix": {
+                    "python": ["3.10", "3.11", "3.12"],
+                    "shard": [1, 2],
+                    "exclude": [{"python": "3.10", "shard": 2}],
+                },
+                "fail_fast": False,
+                "command": "sh",
+                "args": ["-c", "test ${{ matrix.python }}-${{ matrix.shard }} != 3.12-2"],
+                "on_failure": "continue",
+            },
+            {"id": "done", "command": "true", "depends_on": ["each", "test"]},
+        ],
+    }
+
+
 def gated_plan(gate: Path) -> dict[str, Any]:
     """`wait` runs until the test creates `gate` (no sleep-based timing), printing as it goes;
     `boom` fails at once with a recognisable stderr."""

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from planc.analysis.context import AnalysisContext
-from planc.analysis.reachability import from_ir
 from planc.analysis.worlds import (
     KIND_MARK,
     Choice,
@@ -45,6 +44,7 @@ from planc.analysis.worlds import (
 from planc.condition_verdict import constant_value
 from planc.diagnostics import Diagnostic, Span, error, warning
 from planrun import trigger_rules as tr
+from planrun.conditions import from_json
 from planrun.invariants import allows
 
 # Past this many worlds at one step the relevant steps are too intertwined to decide exactly in
@@ -91,12 +91,10 @@ def check(ctx: AnalysisContext) -> Iterator[Diagnostic]:
                 " guarded step and the steps its guard reads make it decidable",
             )
             continue
-        trace = " -> ".join(found.trace)
-        hint = trace
+        hint = " -> ".join(found.trace)
         related: tuple[tuple[str, Span], ...] = ()
         if found.through is not None:
             where = ctx.step_span(found.through, found.through_key)
-            hint += f"\n  lets it through: `{found.through}` (line {where.line})"
             related = ((f"`{found.through}` lets it through", where),)
         diagnostic = error(
             ctx.path,
@@ -131,7 +129,7 @@ class Prover:
         self.index = {s["id"]: i for i, s in enumerate(steps)}
         self.can_abort = any(aborts_plan(s) for s in steps)
         self.conditions = {
-            s["id"]: from_ir(s["condition"]["ast"]) for s in steps if s["condition"] is not None
+            s["id"]: from_json(s["condition"]["ast"]) for s in steps if s["condition"] is not None
         }
         self.reads = {sid: condition_reads(ast) for sid, ast in self.conditions.items()}
         self.detailed: set[str] = set()

@@ -9,10 +9,10 @@ over-approximation (dependencies are treated as independent), so every "never" r
 certainty.
 
 The condition verdict reuses `planc.condition_verdict`, as the rule in `planc.rules.conditions`
-does (here over the IR condition AST). The rule already reports what it can prove from direct
-dependencies alone; this analysis only adds what needs the finer sets (a dependency that can
-never time out, a step that never runs, a step read further upstream), so nothing is reported
-twice.
+does (here over the IR condition AST, read back with `planrun.conditions.from_json`). The rule
+already reports what it can prove from direct dependencies alone; this analysis only adds what
+needs the finer sets (a dependency that can never time out, a step that never runs, a step read
+further upstream), so nothing is reported twice.
 """
 
 from __future__ import annotations
@@ -24,25 +24,11 @@ from itertools import combinations
 from typing import Any
 
 from planc.analysis.context import AnalysisContext
-from planc.condition_syntax import (
-    STATUSES,
-    And,
-    Compare,
-    EnvRef,
-    Expr,
-    ListLit,
-    Literal,
-    Not,
-    Or,
-    OutputRef,
-    ParamRef,
-    StepRef,
-    walk,
-)
 from planc.condition_verdict import KIND_SETS, constant_value, possible_statuses
 from planc.conditions import parse_condition
 from planc.diagnostics import Diagnostic, Span, error, warning
 from planrun import trigger_rules as tr
+from planrun.conditions import STATUSES, Expr, StepRef, from_json, walk
 
 # An outcome: a final status, and for failures whether they are tolerated (semantics.md §4).
 Outcome = tuple[str, bool]
@@ -270,36 +256,10 @@ def _fallbacks(steps: list[dict[str, Any]], by_id: dict[str, dict[str, Any]], fl
 # --- conditions ----------------------------------------------------------------------------------
 
 
-def from_ir(node: dict[str, Any]) -> Expr:
-    """The compiler's AST for an IR condition AST (the inverse of `planc.conditions.to_ir`), so
-    `constant_value` can read it without parsing the text again. Positions are left at 0:
-    a diagnostic re-parses its source for them. planc caps nesting at ~100 levels, so the
-    recursion is bounded."""
-    kind = node["kind"]
-    if kind in ("or", "and"):
-        operands = tuple(from_ir(operand) for operand in node["operands"])
-        return Or(0, 0, operands) if kind == "or" else And(0, 0, operands)
-    if kind == "not":
-        return Not(0, 0, from_ir(node["operand"]))
-    if kind == "compare":
-        return Compare(0, 0, node["op"], from_ir(node["left"]), from_ir(node["right"]))
-    if kind == "step":
-        return StepRef(0, 0, node["step"], node["attr"])
-    if kind == "env":
-        return EnvRef(0, 0, node["name"])
-    if kind == "param":
-        return ParamRef(0, 0, node["name"])
-    if kind == "output":
-        return OutputRef(0, 0, node["step"], node["name"])
-    if kind == "list":
-        return ListLit(0, 0, tuple(Literal(0, 0, item["value"]) for item in node["items"]))
-    return Literal(0, 0, node["value"])
-
-
 def condition_verdict(step: dict[str, Any], flow: Flow) -> bool | None:
     """True/False when the condition has that value for every outcome the steps it reads can
     have when this step gets to decide; None when it depends on what happens."""
-    ast = from_ir(step["condition"]["ast"])
+    ast = from_json(step["condition"]["ast"])
     return constant_value(ast, _visible(step, ast, flow))
 
 
@@ -377,7 +337,7 @@ def check(ctx: AnalysisContext) -> Iterator[Diagnostic]:
 def _condition(
     ctx: AnalysisContext, step: dict[str, Any], state: StepFlow, flow: Flow
 ) -> Iterator[Diagnostic]:
-    ast = from_ir(step["condition"]["ast"])
+    ast = from_json(step["condition"]["ast"])
     if _rule_verdict(step, ast, ctx) is not None:
         return  # planc.rules.conditions has reported this one already
     sid = step["id"]

@@ -105,6 +105,6 @@ def steps_of_guard(guard: dict[str, Any]) -> list[str]:
 
 
 def condition_reads(ast: Any) -> tuple[str, ...]:
-    from planc.condition_syntax import StepRef, walk
+    from planrun.conditions import StepRef, walk
 
     return tuple(dict.fromkeys(n.step for n in walk(ast) if isinstance(n, StepRef)))

@@ -7,15 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from planc.condition_syntax import (
-    STATUSES,
-    EnvRef,
-    Expr,
-    OutputRef,
-    ParamRef,
-    StepRef,
-    walk,
-)
 from planc.condition_verdict import (
     ALL_STATUSES,
     Outcomes,
@@ -23,13 +14,23 @@ from planc.condition_verdict import (
     is_status_of,
     possible_statuses,
 )
-from planc.conditions import parse_condition, to_ir
+from planc.conditions import parse_condition
 from planc.diagnostics import Diagnostic, error, warning
 from planc.model import SourceStep
 from planc.nodes import ScalarNode
 from planc.references import Problem, output_problem, param_problem
 from planc.rules.base import RuleContext
 from planc.suggest import did_you_mean
+from planrun.conditions import (
+    STATUSES,
+    EnvRef,
+    Expr,
+    OutputRef,
+    ParamRef,
+    StepRef,
+    to_json,
+    walk,
+)
 
 _ADVICE = {
     "all_success": "; use trigger_rule: all_done or one_failed to react to failures",
@@ -44,7 +45,7 @@ _ADVICE = {
 def condition_ir(text: str) -> dict[str, Any] | None:
     """The IR's `condition` object for a valid condition text; None when it has errors."""
     parsed = parse_condition(text)
-    return None if parsed.ast is None else {"source": text, "ast": to_ir(parsed.ast)}
+    return None if parsed.ast is None else {"source": text, "ast": to_json(parsed.ast)}
 
 
 def check(ctx: RuleContext) -> Iterator[Diagnostic]:

@@ -105,7 +105,7 @@ class Startable:
             "plan_id": self.ir.plan_id,
             "description": plan.get("description") or "",
             "params": self.ir.raw["params"],
-            "steps": [step["id"] for step in self.ir.steps],
+            "steps": [step.id for step in self.ir.steps],
         }
 
 
@@ -185,7 +185,7 @@ class Actions:
         if not isinstance(given, dict):
             raise bad_request("params must be a JSON object of name: value")
         try:
-            bind(ir.raw["params"], given)
+            bind(ir.model.params, given)
         except ParamError as exc:
             raise bad_request(str(exc)) from None
         _no_secret_params(ir.raw)

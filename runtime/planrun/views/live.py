@@ -2,8 +2,9 @@
 
 Only the bottom region is redrawn, and it has a fixed maximum height (the progress line, at most
 `max_running` running steps, the last `recent` results), so a 1,000-step plan never repaints a
-screenful. Failures (and, with -v, commands and output) are printed above the region and scroll
-away like ordinary output.
+screenful. The running instances of a matrix or a fan-out share one row (`test[*]`) that counts
+its instances by status. Failures (and, with -v, commands and output) are printed above the
+region and scroll away like ordinary output.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from __future__ import annotations
 import atexit
 import threading
 import time
-from collections import Counter, deque
-from collections.abc import Callable
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -22,14 +23,15 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from planrun.console import EVENT_STATUS, FAILURES, FINAL, SYMBOLS, command_text
-from planrun.events import Event
+from planrun.events import EVENT_STATUS, FAILURE_EVENTS, FINAL_EVENTS, Event
 from planrun.failure import tail_block
+from planrun.groups import instance_of, matrix_of
 from planrun.printable import printable
 from planrun.views.style import (
     FINAL_STATUSES,
     RICH_STYLES,
     ColorMode,
+    command_text,
     format_duration,
     symbol,
     use_color,
@@ -58,6 +60,7 @@ class LiveView:
         clock: Callable[[], float] = time.monotonic,
         max_running: int = 8,
         recent: int = 5,
+        groups: Mapping[str, Mapping[str, Any]] | None = None,  # the IR's
     ) -> None:
         self.console = console
         self.total = total
@@ -69,6 +72,10 @@ class LiveView:
         self.counts: Counter[str] = Counter()
         self.running: dict[str, _Running] = {}
         self.recent: deque[tuple[str, str, str]] = deque(maxlen=recent)  # status, step, detail
+        # A matrix's members are known now, a fan-out's once it expands (`build[0]`, …).
+        self.matrix_of = matrix_of(groups or {})
+        self.group_size: Counter[str] = Counter(self.matrix_of.values())
+        self.group_done: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._live = Live(
@@ -89,10 +96,16 @@ class LiveView:
 
     @classmethod
     def on_stream(
-        cls, stream: TextIO, total: int, *, verbose: bool = False, color: ColorMode = "auto"
+        cls,
+        stream: TextIO,
+        total: int,
+        *,
+        verbose: bool = False,
+        color: ColorMode = "auto",
+        groups: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> LiveView:
         console = Console(file=stream, color_system="auto" if use_color(stream, color) else None)
-        return cls(console, total, verbose=verbose)
+        return cls(console, total, verbose=verbose, groups=groups)
 
     # --- observer ---------------------------------------------------------------------------
 
@@ -120,9 +133,12 @@ class LiveView:
     def _handle(self, event: Event) -> None:
         step_id = event.step_id
         if event.type == "step_expanded":  # a fan-out's instances are steps of the run too
-            self.total += len(event.payload.get("instances", ()))
-        if step_id is None or event.type not in SYMBOLS:
+            instances = [str(i) for i in event.payload.get("instances", ())]
+            self.total += len(instances)
+            self.group_size.update(filter(None, map(self._group, instances)))
+        if step_id is None or event.type not in EVENT_STATUS:
             return
+        group = self._group(step_id)
         step_id = printable(step_id)  # every text from the plan or a step is made printable
         if event.type == "step_started":
             self._started(step_id, event)
@@ -135,12 +151,14 @@ class LiveView:
                 running.waiting = True
             self._print_failure(event, retrying=True)
             return
-        if event.type not in FINAL:
+        if event.type not in FINAL_EVENTS:
             return  # step_recovered: the result line already went by
         self.running.pop(step_id, None)
         status = EVENT_STATUS[event.type]
         self.done += 1
         self.counts[status] += 1
+        if group is not None:
+            self.group_done[group][status] += 1
         duration = event.payload.get("duration_sec")
         detail = format_duration(duration) if duration is not None else ""
         if event.type in ("step_skipped", "step_upstream_failed"):
@@ -148,8 +166,13 @@ class LiveView:
                 str(event.payload.get("reason") or event.payload.get("detail") or "")
             )
         self.recent.appendleft((status, step_id, detail))
-        if event.type in FAILURES or event.type == "step_cancelled":
+        if event.type in FAILURE_EVENTS or event.type == "step_cancelled":
             self._print_failure(event, retrying=False)
+
+    def _group(self, step_id: str) -> str | None:
+        """The matrix or fan-out whose instance `step_id` is."""
+        instance = instance_of(step_id)
+        return instance[0] if instance is not None else self.matrix_of.get(step_id)
 
     def _started(self, step_id: str, event: Event) -> None:
         running = _Running(event.attempt or 1, self.clock())
@@ -159,7 +182,8 @@ class LiveView:
                 if path:
                     running.tails.append((marker, LogTail(str(path))))
             command = f" $ {printable(command_text(event.payload))}"
-            line = Text.assemble((f"▶ {step_id}", "cyan"), (command, "dim"))
+            head = (f"{symbol('running')} {step_id}", RICH_STYLES["running"])
+            line = Text.assemble(head, (command, "dim"))
             self.console.print(line, highlight=False)
         self.running[step_id] = running
 
@@ -168,7 +192,7 @@ class LiveView:
     def _print_failure(self, event: Event, *, retrying: bool) -> None:
         payload = event.payload
         status = "retrying" if retrying else EVENT_STATUS[event.type]
-        mark = SYMBOLS[event.type]
+        mark = symbol(EVENT_STATUS[event.type])
         line = Text.assemble((f"{mark} {printable(event.step_id or '')}", RICH_STYLES[status]))
         line.append(f" {printable(str(payload.get('reason') or ''))}")
         if retrying:
@@ -217,26 +241,51 @@ class LiveView:
                 line.append(f"  {symbol(status)} {self.counts[status]}", RICH_STYLES[status])
         active = sum(1 for r in self.running.values() if not r.waiting)
         if active:
-            line.append(f"  ▶ {active} running", RICH_STYLES["running"])
+            line.append(f"  {symbol('running')} {active} running", RICH_STYLES["running"])
         line.append(f"  {format_duration(self.clock() - self.started)}", "dim")
         return line
 
     def _running_table(self) -> RenderableType:
         table = Table.grid(padding=(0, 2))
         now = self.clock()
-        shown = sorted(self.running.items(), key=lambda item: item[1].started)
-        for step_id, running in shown[: self.max_running]:
-            status = "retrying" if running.waiting else "running"
-            what = "waiting to retry" if running.waiting else f"attempt {running.attempt}"
+        rows: dict[str, list[tuple[str, _Running]]] = {}  # a step, or a group's running members
+        for step_id, running in sorted(self.running.items(), key=lambda item: item[1].started):
+            group = self._group(step_id)
+            rows.setdefault(step_id if group is None else f"{group}[*]", []).append(
+                (step_id, running)
+            )
+        shown = list(rows.items())
+        for key, members in shown[: self.max_running]:
+            step_id, running = members[0]
+            if key == step_id:
+                status = "retrying" if running.waiting else "running"
+                text = "waiting to retry" if running.waiting else f"attempt {running.attempt}"
+                what = Text(text, "dim")
+            else:
+                status, what = self._group_cells(key[:-3], [r for _, r in members])
             table.add_row(
-                Text(f"{symbol(status)} {step_id}", RICH_STYLES[status]),
-                Text(what, "dim"),
+                Text(f"{symbol(status)} {key}", RICH_STYLES[status]),
+                what,
                 Text(format_duration(now - running.started)),
             )
         hidden = len(shown) - self.max_running
         if hidden > 0:
             table.add_row(Text(f"  … and {hidden} more running", "dim"), "", "")
         return table
+
+    def _group_cells(self, group: str, running: list[_Running]) -> tuple[str, Text]:
+        """`3 running, 1 waiting to retry of 6  ✓ 2`: a group's running members and its counts."""
+        active = sum(1 for r in running if not r.waiting)
+        waiting = len(running) - active
+        text = Text(f"{active} running" if active else "", "dim")
+        if waiting:
+            text.append(f"{', ' if active else ''}{waiting} waiting to retry", "dim")
+        text.append(f" of {self.group_size[group]}", "dim")
+        done = self.group_done[group]
+        for status in FINAL_STATUSES:
+            if done[status]:
+                text.append(f"  {symbol(status)} {done[status]}", RICH_STYLES[status])
+        return ("running" if active else "retrying"), text
 
     def _recent_lines(self) -> list[Text]:
         return [

@@ -16,13 +16,14 @@ from typing import Any, Literal
 from planrun.bound import bound_for_ir
 from planrun.ci import tolerated
 from planrun.events import utc_now
+from planrun.groups import instance_of, view_groups
+from planrun.status import FAILURES
 from planrun.store import AttemptInfo, Reader, RunInfo, StepInfo, StoreError, run_dir
 from planrun.views.dag import layered_layout
 from planrun.views.style import parse_ts
 from planrun.views.tail import read_tail
 
 Stream = Literal["stdout", "stderr"]
-FAILED_STATUSES = frozenset({"failed", "timed_out"})
 LOG_TAIL_LINES = 40
 LOG_TAIL_BYTES = 8192
 LOG_BUDGET_BYTES = 2_000_000  # all failed steps' log tails together, so a report stays loadable
@@ -132,9 +133,10 @@ _OPEN = frozenset({"pending", "running"})
 def snapshot(reader: Reader, run_ref: str, *, with_logs: bool = True) -> dict[str, Any]:
     """Everything the report and the web UI draw for one run, as JSON-ready data.
 
-    `steps` carry their IR fields (name, command, depends_on) next to their state, `attempts`
-    are every attempt (the Gantt bars), `dag` is the layered layout, `logs` the tails of each
-    failed step's latest attempt.
+    `steps` carry their IR fields (name, command, depends_on) next to their state, `groups` the
+    matrices' and fan-outs' instances (folded into one row), `attempts` are every attempt (the
+    Gantt bars), `dag` is the layered layout, `logs` the tails of each failed step's latest
+    attempt.
     """
     run = reader.run(run_ref)
     run_id = run.run_id
@@ -148,6 +150,7 @@ def snapshot(reader: Reader, run_ref: str, *, with_logs: bool = True) -> dict[st
         "run": run_dict(run),
         "plan": {k: ir["plan"].get(k) or "" for k in ("id", "version", "description")},
         "steps": [_step_dict(step, _ir_step(ir_steps, step.step_id), why) for step in steps],
+        "groups": view_groups(ir.get("groups", {}), [step.step_id for step in steps]),
         "attempts": [_attempt_dict(a) for a in attempts],
         "dag": _dag(ir["steps"]),
         "bound": bound_for_ir(ir).to_json(),
@@ -163,11 +166,11 @@ def _ir_step(ir_steps: dict[str, dict[str, Any]], step_id: str) -> dict[str, Any
     found = ir_steps.get(step_id)
     if found is not None:
         return found
-    base, _, index = step_id.partition("[")
-    template = ir_steps.get(base)
-    if template is None or not index.endswith("]"):
+    instance = instance_of(step_id)
+    template = None if instance is None else ir_steps.get(instance[0])
+    if instance is None or template is None:
         return {}
-    return {**template, "name": f"{template['name']} [{index[:-1]}]", "depends_on": []}
+    return {**template, "name": f"{template['name']} [{instance[1]}]", "depends_on": []}
 
 
 def _step_dict(step: StepInfo, ir_step: dict[str, Any], why: dict[str, str]) -> dict[str, Any]:
@@ -210,7 +213,7 @@ def failed_logs(
     budget = LOG_BUDGET_BYTES
     for step in steps:
         attempt = latest.get(step.step_id)
-        if step.status not in FAILED_STATUSES or attempt is None:
+        if step.status not in FAILURES or attempt is None:
             continue
         entry: dict[str, Any] = {"attempt": attempt.attempt, "omitted": budget <= 0}
         for stream in ("stderr", "stdout"):

@@ -1,7 +1,8 @@
 """`planrun report RUN -o report.html`: one self-contained HTML file for a run.
 
-The page is the template `assets/report.html` with the CSS, the renderer (`assets/render.js`)
-and the run's snapshot (`model.snapshot`, embedded as JSON) inlined: it opens from disk, mails
+The page is the template `assets/report.html` with the CSS, the renderer (`assets/render.js`),
+the status symbols (`style.SYMBOLS`) and the run's snapshot (`model.snapshot`), both embedded as
+JSON, inlined: it opens from disk, mails
 and archives as one file, and its Content-Security-Policy forbids any network request.
 """
 
@@ -21,7 +22,7 @@ from planrun.console import plural
 from planrun.store import Reader
 from planrun.views.inspect import open_state
 from planrun.views.model import ViewError, pick_run, snapshot
-from planrun.views.style import status_css
+from planrun.views.style import SYMBOLS, status_css
 
 
 @cache
@@ -42,6 +43,7 @@ def render_page(
         "TITLE": html.escape(title),
         "CSS": status_css() + asset("views.css"),
         "DATA": embed_json(data),
+        "SYMBOLS": embed_json(SYMBOLS),  # render.js draws statuses with these
         "JS": "\n".join(asset(name) for name in scripts),
     }
     # One substitution over the template: text inside the inserted values (a step's stderr,
@@ -49,7 +51,7 @@ def render_page(
     return _MARKER.sub(lambda match: parts[match.group(1)], template)
 
 
-_MARKER = re.compile(r"@@(TITLE|CSS|DATA|JS)@@")
+_MARKER = re.compile(r"@@(TITLE|CSS|DATA|SYMBOLS|JS)@@")
 
 
 def render_report(reader: Reader, run_ref: str) -> str:

@@ -6,6 +6,7 @@ Plain standard library only: the line reporter imports this on every run, with o
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Literal, TextIO
@@ -118,6 +119,17 @@ def dim(text: str, enabled: bool) -> str:
 
 def symbol(status: str) -> str:
     return SYMBOLS.get(status, "?")
+
+
+def command_text(payload: Mapping[str, object]) -> str:
+    """A `step_started` event's command as the user wrote it, for `-v` views."""
+    argv = payload.get("argv")
+    if not isinstance(argv, list):
+        return str(payload.get("shell_command", ""))
+    words = [str(a) for a in argv]
+    if words[:2] == ["/bin/sh", "-c"] and len(words) == 3:
+        return words[2]  # a `shell: true` step: show the line the user wrote
+    return shlex.join(words)
 
 
 def format_duration(seconds: float | None) -> str:

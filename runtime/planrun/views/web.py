@@ -51,7 +51,6 @@ from planrun.views.model import (
     snapshot,
 )
 from planrun.views.report import asset, render_page
-from planrun.views.style import SYMBOLS
 from planrun.views.webauth import TOKEN_QUERY, Access, chosen_token
 from planrun.views.webserver import DEFAULT_LIMITS, BoundedHandler, BoundedServer, Limits
 from planrun.watch_state import read_watchers
@@ -329,7 +328,7 @@ _LOGIN_PAGE = (
 def _page(csrf: str) -> bytes:
     # The CSRF token is in the page (which only a token holder can load) for its requests
     # that change something to send back in the X-Planrun-CSRF header (webauth.py).
-    data = {"csrf": csrf, "symbols": SYMBOLS}
+    data = {"csrf": csrf}
     scripts = ("render.js", "front.js", "ui.js")
     return render_page(asset("ui.html"), "planrun ui", data, scripts).encode()
 

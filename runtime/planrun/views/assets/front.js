@@ -2,13 +2,13 @@
    The page is the start form and then a list of panels built by the factories in
    PlanFront.PANELS, each `(ctx) => {id, node, load(filters, grid, runs)}`; another panel is
    one more factory in that list (docs/views.md). Statuses are drawn from the server's tables
-   (ui-data: symbols; the colours are CSS generated from views/style.py). */
+   (the symbols PlanViews read from the page; the colours are CSS generated from views/style.py). */
 "use strict";
 
 const PlanFront = (() => {
-  const { el, parseTs, fmtDuration, fmtTime } = PlanViews;
+  const { el, parseTs, fmtDuration, fmtTime, SYMBOLS } = PlanViews;
   const UI = JSON.parse(document.getElementById("ui-data").textContent);
-  const symbol = (status) => UI.symbols[status] || "?";
+  const symbol = (status) => SYMBOLS[status] || "?";
   const RUN_STATUSES = ["running", "success", "failed", "cancelled", "interrupted"];
 
   /* A button acting on click only (el's click handler also answers Enter, which on a button

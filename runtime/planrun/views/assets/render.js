@@ -5,10 +5,8 @@
 
 const PlanViews = (() => {
   const SVG_NS = "http://www.w3.org/2000/svg";
-  const SYMBOLS = {
-    pending: "·", running: "▶", success: "✓", failed: "✗", timed_out: "⏱", skipped: "⊘",
-    upstream_failed: "↯", cancelled: "⊗", interrupted: "‖", retrying: "↻",
-  };
+  // The status symbols are planrun.views.style.SYMBOLS, embedded in the page by render_page.
+  const SYMBOLS = JSON.parse(document.getElementById("status-symbols").textContent);
   const STATUS_ORDER = [
     "failed", "timed_out", "upstream_failed", "running", "retrying", "success", "skipped",
     "cancelled", "pending"];
@@ -85,6 +83,7 @@ const PlanViews = (() => {
       this.opts = opts || {};
       this.filter = new Set();
       this.search = "";
+      this.expanded = new Set(); // the groups shown open (kept across live updates)
       this.selected = null;
       this.data = null;
       this.now = Date.now();
@@ -109,6 +108,8 @@ const PlanViews = (() => {
       this.data = data;
       this.now = nowMs;
       this.steps = new Map(data.steps.map((s) => [s.step_id, s]));
+      this.groupOf = new Map();
+      for (const group of data.groups || []) for (const id of group.members) this.groupOf.set(id, group);
       this.renderHeader();
       this.renderGrid();
       this.renderTimeline();
@@ -130,6 +131,8 @@ const PlanViews = (() => {
       for (const node of document.querySelectorAll(".selected-row")) node.classList.remove("selected-row");
       for (const node of document.querySelectorAll("svg .edge.hl")) node.classList.remove("hl");
       if (stepId === null) return;
+      const group = this.groupOf && this.groupOf.get(stepId);
+      if (group && !this.expanded.has(group.name)) this.toggleGroup(group.name);  // it was folded
       const key = CSS.escape(stepId);
       for (const node of document.querySelectorAll(`.tile[data-step="${key}"], .node[data-step="${key}"]`)) {
         node.classList.add("selected");
@@ -198,44 +201,98 @@ const PlanViews = (() => {
       this.renderTiles();
     }
 
+    /* A matrix's or a fan-out's instances are one group row (counts per status) that opens to
+       their tiles; the row stands where its first instance would. */
     renderTiles() {
       const fragment = document.createDocumentFragment();
       const needle = this.search.toLowerCase();
+      const drawn = new Set();
       for (const step of this.data.steps) {
-        const status = statusOf(step);
-        if (this.filter.size && !this.filter.has(status)) continue;
-        if (needle && !step.step_id.toLowerCase().includes(needle)) continue;
-        const duration = stepDuration(step, this.now);
-        const label = [`${step.step_id}: ${status}`];
-        if (step.attempts > 1) label.push(`${step.attempts} attempts`);
-        if (step.exit_code !== null) label.push(`exit ${step.exit_code}`);
-        if (step.reason) label.push(step.reason);
-        if (step.tolerated) label.push(`tolerated (${step.tolerated})`);
-        else if (step.recovered_by) label.push(`recovered by ${step.recovered_by}`);
-        fragment.append(el("div", {
-          class: `tile s-${status}${step.step_id === this.selected ? " selected" : ""}`,
-          role: "listitem", tabindex: 0, "data-step": step.step_id, "data-status": status,
-          title: `${label.join(" · ")}\n${step.command}`, "aria-label": label.join(", "),
-          onclick: () => this.select(step.step_id),
-        }, el("span", { class: "sym" }, SYMBOLS[status] || "?"), el("span", { class: "id" }, step.step_id),
-        el("span", { class: "dur" }, (step.attempts > 1 ? `×${step.attempts} ` : "") + fmtDuration(duration))));
+        const group = this.groupOf.get(step.step_id);
+        if (!group) {
+          if (this.shows(step, needle)) fragment.append(this.tile(step));
+        } else if (!drawn.has(group.name)) {
+          drawn.add(group.name);
+          const row = this.groupRow(group, needle);
+          if (row) fragment.append(row);
+        }
       }
       this.tiles.replaceChildren(fragment);
       if (!this.tiles.childElementCount) this.tiles.append(el("div", { class: "empty" }, "no step matches"));
+    }
+
+    /* Open or fold a group in the grid and on the timeline alike. */
+    toggleGroup(name) {
+      if (this.expanded.has(name)) this.expanded.delete(name); else this.expanded.add(name);
+      this.renderTiles();
+      this.renderTimeline();
+    }
+
+    shows(step, needle) {
+      if (this.filter.size && !this.filter.has(statusOf(step))) return false;
+      return !needle || step.step_id.toLowerCase().includes(needle);
+    }
+
+    groupRow(group, needle) {
+      const members = group.members.map((id) => this.steps.get(id)).filter(Boolean);
+      // A search for the group's name shows all of it.
+      const query = group.name.toLowerCase().includes(needle) ? "" : needle;
+      const shown = members.filter((step) => this.shows(step, query));
+      if (!shown.length) return null;
+      const counts = {};
+      for (const step of members) counts[statusOf(step)] = (counts[statusOf(step)] || 0) + 1;
+      const present = STATUS_ORDER.filter((s) => counts[s]);
+      const open = this.expanded.has(group.name);
+      const toggle = () => this.toggleGroup(group.name);
+      const what = `${members.length} ${group.kind === "matrix" ? "matrix instances" : "instances"}`;
+      const summary = present.map((s) => `${counts[s]} ${s}`).join(", ");
+      const head = el("div", {
+        class: `group-head s-${present[0] || "pending"}`, role: "button", tabindex: 0,
+        "aria-expanded": open ? "true" : "false", "aria-label": `${group.name}: ${what}, ${summary}`,
+        onclick: toggle,
+      }, el("span", { class: "fold" }, open ? "▾" : "▸"), el("span", { class: "id" }, group.name),
+      el("span", { class: "muted" }, what),
+      ...present.map((s) => el("span", { class: `count s-${s}`, "data-status": s, title: s },
+        `${SYMBOLS[s] || "?"} ${counts[s]}`)));
+      const body = open ? el("div", { class: "grid members", role: "list" }, ...shown.map((s) => this.tile(s))) : null;
+      return el("div", { class: "group", role: "listitem", "data-group": group.name, "data-kind": group.kind },
+        head, body);
+    }
+
+    tile(step) {
+      const status = statusOf(step);
+      const duration = stepDuration(step, this.now);
+      const label = [`${step.step_id}: ${status}`];
+      if (step.attempts > 1) label.push(`${step.attempts} attempts`);
+      if (step.exit_code !== null) label.push(`exit ${step.exit_code}`);
+      if (step.reason) label.push(step.reason);
+      if (step.tolerated) label.push(`tolerated (${step.tolerated})`);
+      else if (step.recovered_by) label.push(`recovered by ${step.recovered_by}`);
+      return el("div", {
+        class: `tile s-${status}${step.step_id === this.selected ? " selected" : ""}`,
+        role: "listitem", tabindex: 0, "data-step": step.step_id, "data-status": status,
+        title: `${label.join(" · ")}\n${step.command}`, "aria-label": label.join(", "),
+        onclick: () => this.select(step.step_id),
+      }, el("span", { class: "sym" }, SYMBOLS[status] || "?"), el("span", { class: "id" }, step.step_id),
+      el("span", { class: "dur" }, (step.attempts > 1 ? `×${step.attempts} ` : "") + fmtDuration(duration)));
     }
 
     /* --- timeline (Gantt) ---------------------------------------------------------------- */
 
     renderTimeline() {
       const { run } = this.data;
-      const byStep = new Map();
+      // One row per step; a folded group's instances share one row (`each[*]`), bars and all.
+      const byRow = new Map();
       for (const a of this.data.attempts) {
-        if (!byStep.has(a.step_id)) byStep.set(a.step_id, []);
-        byStep.get(a.step_id).push(a);
+        const group = this.groupOf.get(a.step_id);
+        const folded = group && !this.expanded.has(group.name) ? group : null;
+        const key = folded ? `[*]${folded.name}` : a.step_id;
+        if (!byRow.has(key)) byRow.set(key, { stepId: folded ? null : a.step_id, group: folded, attempts: [] });
+        byRow.get(key).attempts.push(a);
       }
-      const rows = [...byStep.entries()].sort((x, y) =>
-        parseTs(x[1][0].started_at) - parseTs(y[1][0].started_at) ||
-        this.steps.get(x[0]).ordinal - this.steps.get(y[0]).ordinal);
+      const first = (row) => Math.min(...row.attempts.map((a) => parseTs(a.started_at)));
+      const rows = [...byRow.values()].sort((x, y) => first(x) - first(y) ||
+        this.steps.get(x.attempts[0].step_id).ordinal - this.steps.get(y.attempts[0].step_id).ordinal);
       const t0 = parseTs(run.started_at);
       let t1 = run.finished_at ? parseTs(run.finished_at) : this.now;
       for (const a of this.data.attempts) t1 = Math.max(t1, a.finished_at ? parseTs(a.finished_at) : this.now);
@@ -260,23 +317,24 @@ const PlanViews = (() => {
       chart.append(axis);
       const bars = svg("g", { class: "bars" });
       this.criticalSteps = new Set(this.data.bound ? this.data.bound.critical_path : []);
-      rows.forEach(([stepId, attempts], i) => {
+      rows.forEach(({ stepId, group, attempts }, i) => {
         const y = top + i * rowH;
-        const rowClass = `row-bg${i % 2 ? " odd" : ""}${stepId === this.selected ? " selected-row" : ""}`;
-        bars.append(svg("rect", { class: rowClass,
-          x: 0, y, width, height: rowH, "data-step": stepId }));
-        bars.append(svg("text", { class: "row-label", x: 4, y: y + rowH - 5, "data-step": stepId,
-          onclick: () => this.select(stepId) }, clip(stepId, 30)));
+        const rowClass = `row-bg${i % 2 ? " odd" : ""}${stepId !== null && stepId === this.selected ? " selected-row" : ""}`;
+        const key = group ? { "data-group": group.name } : { "data-step": stepId };
+        bars.append(svg("rect", { class: rowClass, x: 0, y, width, height: rowH, ...key }));
+        bars.append(svg("text", { class: "row-label", x: 4, y: y + rowH - 5, ...key,
+          onclick: () => group ? this.toggleGroup(group.name) : this.select(stepId) },
+        group ? `▸ ${clip(group.name, 26)}[*]` : clip(stepId, 30)));
         for (const a of attempts) {
           const start = parseTs(a.started_at);
           const end = a.finished_at ? parseTs(a.finished_at) : this.now;
           const status = a.status;
-          const critical = this.criticalSteps.has(stepId) ? " critical" : "";
+          const critical = this.criticalSteps.has(a.step_id) ? " critical" : "";
           const bar = svg("rect", {
             class: `bar s-${status}${critical}`, x: x(start), y: y + 2, height: rowH - 4, rx: 2,
-            width: Math.max(2, x(end) - x(start)), "data-step": stepId, "data-attempt": a.attempt,
-            "data-status": status, onclick: () => this.select(stepId),
-          }, svg("title", {}, `${stepId} · attempt ${a.attempt} · ${status}` +
+            width: Math.max(2, x(end) - x(start)), "data-step": a.step_id, "data-attempt": a.attempt,
+            "data-status": status, onclick: () => this.select(a.step_id),
+          }, svg("title", {}, `${a.step_id} · attempt ${a.attempt} · ${status}` +
             ` · ${fmtDuration(a.duration_sec !== null ? a.duration_sec : (end - start) / 1000)}` +
             (a.reason ? ` · ${a.reason}` : "")));
           bars.append(bar);
@@ -302,8 +360,10 @@ const PlanViews = (() => {
       const height = PAD * 2 + dag.rows * (H + GY) - GY;
       const chart = svg("svg", { width, height, id: "dag", role: "img",
         "aria-label": `dependency graph of ${this.data.steps.length} steps` });
+      // A fan-out's instances, made at run time, have no node: their fan-out step stands for them.
+      const drawn = this.data.steps.filter((step) => dag.nodes[step.step_id]);
       const edges = svg("g", {});
-      for (const step of this.data.steps) {
+      for (const step of drawn) {
         const [x2, y2] = pos(step.step_id);
         for (const dep of step.depends_on) {
           const [x1, y1] = pos(dep);
@@ -314,7 +374,7 @@ const PlanViews = (() => {
         }
       }
       const nodes = svg("g", {});
-      for (const step of this.data.steps) {
+      for (const step of drawn) {
         const [px, py] = pos(step.step_id);
         const status = statusOf(step);
         nodes.append(svg("g", {

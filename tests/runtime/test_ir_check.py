@@ -1,4 +1,4 @@
-"""The hand-written IR check (planrun/ir_shape.py) agrees with jsonschema on ir.schema.json."""
+"""The compiled IR check (planrun.ir.conforms) agrees with jsonschema on ir.schema.json."""
 
 from __future__ import annotations
 
@@ -13,8 +13,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planrun.ir import IRError, canonical_json, compute_digest, ir_schema, parse_if_ir, parse_ir
-from planrun.ir_shape import conforms
+from planrun.ir import (
+    IRError,
+    canonical_json,
+    compute_digest,
+    conforms,
+    ir_schema,
+    parse_if_ir,
+    parse_ir,
+)
 from planrun.schema_pattern import ecma_draft7
 
 GOLDEN = sorted((Path(__file__).parents[1] / "golden" / "valid").glob("*.ir.json"))
@@ -265,3 +272,15 @@ def test_a_final_newline_does_not_pass_a_pattern(where: tuple[str | int, ...], v
     assert not validator().is_valid(ir)
     with pytest.raises(IRError, match="invalid IR at "):
         parse_ir(canonical_json(ir), "bad.ir.json")
+
+
+def test_a_guard_nested_too_deeply_is_refused_in_one_line() -> None:
+    ir = next(golden(i) for i in range(len(GOLDEN)) if "invariants" in golden(i))
+    guard: dict[str, Any] = {"kind": "status", "step": "a", "status": "success"}
+    for _ in range(900):
+        guard = {"kind": "not", "operand": guard}
+    ir["invariants"] = [{**ir["invariants"][0], "guard": guard}]
+    body = {k: v for k, v in ir.items() if k != "digest"}
+    with pytest.raises(IRError) as refused:
+        parse_ir(canonical_file(body), "deep.ir.json")
+    assert str(refused.value) == "deep.ir.json: invalid IR: nested too deeply"

@@ -1,0 +1,189 @@
+"""The import graph of planc and planrun, read from the source with `ast` (so imports inside
+functions, the lazy ones, count as much as those at the top), has no cycle (issue 12).
+
+Imports under `if TYPE_CHECKING:` are left out: they never run, and naming a type from a module
+that imports this one is what they are for. This module is meant to grow into the kernel's import
+contract: `import_graph` answers which module imports which; a rule is a test over its edges.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = {
+    "planrun": ROOT / "runtime" / "planrun",
+    "planc": ROOT / "compiler" / "planc",
+    "grammar": ROOT / "grammar",
+}
+
+Graph = dict[str, set[str]]
+
+# Imports that close a cycle today, in modules that other work of issue 12 is rewriting (the
+# executor loop and its launchers). Each is ignored by the cycle check until its owner removes
+# it; the list may only shrink (an entry that no longer exists fails the test, so it goes too).
+KNOWN_CYCLE_EDGES: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("planrun.launcher", "planrun.dask_launcher"),
+    }
+)
+
+
+def modules(packages: dict[str, Path] = PACKAGES) -> dict[str, Path]:
+    """Every module of `packages` by dotted name (a package by its own name)."""
+    found: dict[str, Path] = {}
+    for name, directory in packages.items():
+        for path in sorted(directory.rglob("*.py")):
+            parts = [name, *path.relative_to(directory).with_suffix("").parts]
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+def import_graph(packages: dict[str, Path] = PACKAGES) -> Graph:
+    """Module -> the modules of `packages` it imports, anywhere in its code except under
+    `if TYPE_CHECKING:`. `from a import b` names `a.b` when that is a module, else `a`."""
+    known = modules(packages)
+    graph: Graph = {}
+    for name, path in known.items():
+        is_package = path.name == "__init__.py"
+        edges: set[str] = set()
+        for target in _imported_names(
+            ast.parse(path.read_text(encoding="utf-8")), name, is_package
+        ):
+            while target and target not in known:  # `planrun.views.style.X` -> its module
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                edges.add(target)
+        graph[name] = edges
+    return graph
+
+
+def _imported_names(tree: ast.Module, module: str, is_package: bool) -> Iterator[str]:
+    package = module if is_package else module.rpartition(".")[0]
+    for node in _runtime_nodes(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, *([node.module] if node.module else [])])
+            yield base
+            yield from (f"{base}.{alias.name}" for alias in node.names)
+
+
+def _runtime_nodes(node: ast.AST) -> Iterator[ast.AST]:
+    """Every node below `node`, skipping the bodies of `if TYPE_CHECKING:` (their `else` runs)."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.If) and _is_type_checking(child.test):
+            for other in child.orelse:
+                yield other
+                yield from _runtime_nodes(other)
+            continue
+        yield child
+        yield from _runtime_nodes(child)
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def cycles(graph: Graph) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(start: str) -> None:
+        # Iterative, so that a long import chain cannot hit the recursion limit.
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, successors = work[-1]
+            for succ in successors:
+                if succ not in index:
+                    index[succ] = low[succ] = len(index)
+                    stack.append(succ)
+                    on_stack.add(succ)
+                    work.append((succ, iter(sorted(graph[succ]))))
+                    break
+                if succ in on_stack:
+                    low[node] = min(low[node], index[succ])
+            else:
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    if len(component) > 1:
+                        found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(found)
+
+
+def without(graph: Graph, edges: frozenset[tuple[str, str]]) -> Graph:
+    return {node: {t for t in targets if (node, t) not in edges} for node, targets in graph.items()}
+
+
+def test_the_import_graph_has_no_cycle() -> None:
+    graph = import_graph()
+
+    assert cycles(without(graph, KNOWN_CYCLE_EDGES)) == []
+    gone = sorted(edge for edge in KNOWN_CYCLE_EDGES if edge[1] not in graph[edge[0]])
+    assert gone == [], f"no longer imported: remove {gone} from KNOWN_CYCLE_EDGES"
+
+
+def test_the_console_and_the_live_view_import_one_way() -> None:
+    """The cycle of issue 12: console picks the live view, so the live view must not import
+    console (the event->status table is planrun.events', the symbols planrun.views.style's)."""
+    graph = import_graph()
+
+    assert "planrun.views.live" in graph["planrun.console"]
+    assert "planrun.console" not in graph["planrun.views.live"]
+
+
+def test_the_graph_sees_lazy_imports_and_skips_type_checking_ones(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("def f():\n    from pkg import b\n")
+    (package / "b.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.c import C\n"
+        "else:\n    from . import c\n"
+    )
+    (package / "c.py").write_text("import pkg.a as a\nfrom .sub.d import x\n")
+    (package / "sub").mkdir()
+    (package / "sub" / "__init__.py").write_text("from ..a import f\n")
+    (package / "sub" / "d.py").write_text("")
+
+    graph = import_graph({"pkg": package})
+
+    assert graph == {
+        "pkg": set(),
+        "pkg.a": {"pkg", "pkg.b"},
+        "pkg.b": {"pkg", "pkg.c"},
+        "pkg.c": {"pkg.a", "pkg.sub.d"},
+        "pkg.sub": {"pkg.a"},
+        "pkg.sub.d": set(),
+    }
+    assert cycles(graph) == [["pkg.a", "pkg.b", "pkg.c"]]
