@@ -1,17 +1,48 @@
 """Make tests/support.py importable from every test directory; let SIGINT reach planrun; kill
-what a test leaves running."""
+what a test leaves running; choose the Hypothesis profile."""
 
 import contextlib
+import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+# Hypothesis: the example counts written in the tests are CI's (HYPOTHESIS_PROFILE=ci, set by
+# .ci/run); a local run (the default profile, "dev") runs a tenth of each, at least
+# DEV_MIN_EXAMPLES. Hypothesis's home (the example database, its caches) lives under the system
+# temp dir, so no .hypothesis/ appears in the working tree.
+HYPOTHESIS_HOME = Path(tempfile.gettempdir()) / "plan-hypothesis"
+DEV_DIVISOR = 10
+DEV_MIN_EXAMPLES = 10
+set_hypothesis_home_dir(HYPOTHESIS_HOME)
+# As Hypothesis's own profile for CI: the same examples on every run, nothing stored.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "dev",
+    max_examples=DEV_MIN_EXAMPLES,
+    database=DirectoryBasedExampleDatabase(HYPOTHESIS_HOME / "examples"),
+)
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "dev")
+settings.load_profile(HYPOTHESIS_PROFILE)
 
 # planrun keeps SIGINT and SIGTERM ignored when it starts with them ignored (docs/cli.md), and an
 # ignored signal is inherited through exec. Should the suite itself run with them ignored (a
@@ -20,6 +51,24 @@ sys.path.insert(0, str(Path(__file__).parent))
 for _signum in (signal.SIGINT, signal.SIGTERM):
     if signal.getsignal(_signum) is signal.SIG_IGN:
         signal.signal(_signum, signal.default_int_handler)
+# Under `nohup` SIGHUP is ignored the same way: a handler that does nothing lets the suite
+# survive the hangup nohup was asked for, while exec resets it to the default in planrun.
+if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+    signal.signal(signal.SIGHUP, lambda signum, frame: None)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under the dev profile, a test's own `@settings(max_examples=N)` runs N / DEV_DIVISOR."""
+    if HYPOTHESIS_PROFILE != "dev":
+        return
+    functions = {item.obj for item in items if isinstance(item, pytest.Function)}
+    tests: set[Any] = {getattr(function, "__func__", function) for function in functions}
+    for test in tests:
+        if getattr(test, "is_hypothesis_test", False):
+            # The attribute @settings itself sets; @given reads it each time the test runs.
+            own: settings = test._hypothesis_internal_use_settings
+            fewer = min(own.max_examples, max(DEV_MIN_EXAMPLES, own.max_examples // DEV_DIVISOR))
+            test._hypothesis_internal_use_settings = settings(own, max_examples=fewer)
 
 
 @pytest.fixture

@@ -103,5 +103,6 @@ def test_linear_analyses_on_ten_thousand_steps() -> None:
         start = time.perf_counter()
         run()
         timings[name] = time.perf_counter() - start
-    # About 0.1–0.3 s each on a loaded 2-CPU machine; a quadratic slip would take minutes.
-    assert all(seconds < 5 for seconds in timings.values()), timings
+    # Not a speed test (docs/benchmarks.md has the figures): a guard against a quadratic slip,
+    # which would take minutes; 5 s failed at a load of 13 under pytest-xdist.
+    assert all(seconds < 60 for seconds in timings.values()), timings

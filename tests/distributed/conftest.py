@@ -1,6 +1,8 @@
 """A real Dask cluster on 127.0.0.1 (cluster.py) for the tests of this directory, stopped (every
 process group) when the test or module is done. Skipped when the dask extra (distributed) is
-not installed."""
+not installed. Under pytest-xdist, `--dist loadfile` keeps each file on one worker, so a
+module's tests share its one cluster (`--dist loadgroup` with an xdist_group mark would be the
+finer tool, but pytest-xdist 3.8 on pytest 9.2 ignores the mark: pytest-xdist#1386)."""
 
 from __future__ import annotations
 
