@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from planrun import runner
+from planrun import plan_loader, runner
 from planrun.events import Event
 from planrun.executor import RunOptions
 from planrun.store import open_reader
@@ -55,7 +55,7 @@ def run_plan(
     plan_path = write_plan(tmp_path, plan)
     state_dir = tmp_path / "state"
     err = io.StringIO()
-    ir = runner.load_runnable(str(plan_path), err)
+    ir = plan_loader.load_runnable(str(plan_path), err)
     options = RunOptions(
         workdir=str(tmp_path), max_concurrency=max_concurrency, kill_grace_sec=kill_grace
     )

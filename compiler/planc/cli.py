@@ -10,13 +10,14 @@ from click.shell_completion import CompletionItem
 
 from planc import __version__, analysis, commands
 from planc.render import FORMATS
-from planrun.cli_group import Program
-from planrun.entry import EXIT_INTERRUPTED
-from planrun.writes import abandon
+from planrun.core.cli_group import Program
+from planrun.core.entry import EXIT_INTERRUPTED
+from planrun.core.writes import abandon
 
 
 def _run(action: Callable[[], int]) -> None:
-    """Run `action` and exit with its code; an interrupt goes on to planrun.entry (exit 130)."""
+    """Run `action` and exit with its code; an interrupt goes on to planrun.core.entry
+    (exit 130)."""
     try:
         code = action()
     except BrokenPipeError:

@@ -14,9 +14,9 @@ from planc.draw import draw
 from planc.pipeline import Compilation, compile_file
 from planc.render import render
 from planc.suggest import did_you_mean
-from planrun.params import ParamError, parse_assignments
-from planrun.params import bind as bind_params
-from planrun.writes import write_whole
+from planrun.core.params import ParamError, parse_assignments
+from planrun.core.params import bind as bind_params
+from planrun.core.writes import write_whole
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -74,7 +74,7 @@ def graph(path: str, fmt: str, out: TextIO, err: TextIO) -> int:
 
 def describe(path: str, out: TextIO, err: TextIO) -> int:
     """The plan's params and steps, for someone about to run it (warnings are not repeated)."""
-    from planrun.describe import describe as describe_ir
+    from planrun.core.describe import describe as describe_ir
 
     result = compile_file(path, keep_model=False)
     if result.ir is None:

@@ -1,6 +1,6 @@
 """The builder both parsers of the condition language share, and its positioned errors.
 
-The tree is `planrun.conditions`' (the runtime's): every node the builder makes knows where it
+The tree is `planrun.core.conditions`' (the runtime's): every node the builder makes knows where it
 was written (offset and length into the condition text). The two parsers,
 `planc.conditions_fast` (hand-written, for speed) and `planc.conditions_lark` (the reference,
 Lark's parser of grammar/condition.lark), build the tree through one `TreeBuilder`, which also
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from planc import condition_tokens
-from planrun.conditions import (
+from planrun.core.conditions import (
     ATTRIBUTES,
     And,
     Compare,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import TypeGuard
 
 from planc.model import SourceStep
-from planrun import trigger_rules as tr
-from planrun.conditions import (
+from planrun.core import trigger_rules as tr
+from planrun.core.conditions import (
     MEMBERSHIP_OPS,
     STATUSES,
     And,
@@ -33,7 +33,7 @@ Outcomes = dict[str, frozenset[str]]
 
 def possible_statuses(rule: str, dep: SourceStep, dep_count: int) -> frozenset[str]:
     """The statuses a direct dependency can have when a step with `rule` gets to run: those
-    whose kind (planrun.trigger_rules) meets the rule alongside some kinds of the other
+    whose kind (planrun.core.trigger_rules) meets the rule alongside some kinds of the other
     dependencies (none when it is the only one)."""
     others = KIND_SETS if dep_count > 1 else (frozenset(),)
     tolerance = _tolerance(dep.get("on_failure"))

@@ -1,7 +1,7 @@
-"""The condition language: text → positioned AST (`planrun.conditions`' nodes) → local checks.
+"""The condition language: text → positioned AST (`planrun.core.conditions`' nodes) → local checks.
 
 The builder is in `planc.condition_syntax`, the parsers in `planc.conditions_fast` and
-`planc.conditions_lark`; this module drives them. `planrun.conditions.to_json` lowers the tree.
+`planc.conditions_lark`; this module drives them. `planrun.core.conditions.to_json` lowers the tree.
 
 Pure: nothing here knows about plans or graphs (`planc.rules.conditions` adds those checks).
 Never raises on any input text: every problem becomes a `ConditionError` with an offset into
@@ -22,7 +22,7 @@ from planc.condition_syntax import (
     did_you_mean,
     end_of,
 )
-from planrun.conditions import (
+from planrun.core.conditions import (
     MEMBERSHIP_OPS,
     ORDERING_OPS,
     STATUSES,

@@ -21,7 +21,7 @@ from planc.condition_syntax import (
     negate,
     parenthesised,
 )
-from planrun.conditions import And, Expr, Literal, Or, Value
+from planrun.core.conditions import And, Expr, Literal, Or, Value
 
 # Lark's basic lexer tries one union of the terminals' patterns, in the order of
 # planc.condition_tokens (generated from the grammar), and takes the first alternative that

@@ -27,7 +27,7 @@ from planc.condition_syntax import (
     negate,
     parenthesised,
 )
-from planrun.conditions import And, Expr, Literal, Or
+from planrun.core.conditions import And, Expr, Literal, Or
 
 
 def parse(text: str, actions: TreeBuilder) -> Expr | ConditionError:

@@ -6,13 +6,13 @@ import hashlib
 from collections.abc import Iterator
 from typing import Any
 
-from planrun.ir import canonical_text as _dumps
+from planrun.core.ir import canonical_text as _dumps
 
 
 def emit(ir_without_digest: dict[str, Any]) -> bytes:
     """Byte-identical for identical input: sorted keys, fixed separators, one final newline.
 
-    Equal to `planrun.ir.canonical_json` of the IR with its digest (a test checks it), but each
+    Equal to `planrun.core.ir.canonical_json` of the IR with its digest (a test checks it), but each
     top-level value is serialised once: the digest covers the members without `digest`, and the
     file is the same members with `digest` spliced in at its sorted place. The digest is taken
     piece by piece and the file joined once, so no other copy of the text is made: for a

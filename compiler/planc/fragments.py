@@ -14,7 +14,7 @@ from planc.load import MAX_PLAN_BYTES, load_document, too_large
 from planc.nodes import Document, MapNode, Node, ScalarNode, SeqNode, map_strings, with_entries
 from planc.sourcemap import LINE_BLOCK, SourceFile, SourceMap, shift
 from planc.suggest import did_you_mean
-from planrun.reads import InputTooLarge, read_bounded
+from planrun.core.reads import InputTooLarge, read_bounded
 
 CODES = {
     "include-invalid": (

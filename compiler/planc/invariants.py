@@ -17,7 +17,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedInput
 
 from planc.condition_syntax import ConditionError
-from planrun.invariants import MATCHES
+from planrun.core.invariants import MATCHES
 
 MAX_INVARIANT_LENGTH = 4096
 MAX_NESTING_DEPTH = 100

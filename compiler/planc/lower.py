@@ -13,9 +13,9 @@ from planc.model import SourcePlan, SourceStep
 from planc.rules.conditions import condition_ir
 from planc.rules.invariants import invariants_ir
 from planc.sourcemap import SourceMap
-from planrun.ir_types import IRGlobals, IRPlan, IRStep, OnFailure
-from planrun.reads import as_text
-from planrun.trigger_rules import TriggerRule
+from planrun.core.ir_types import IRGlobals, IRPlan, IRStep, OnFailure
+from planrun.core.reads import as_text
+from planrun.core.trigger_rules import TriggerRule
 
 GLOBAL_DEFAULTS: dict[str, Any] = {
     "max_concurrency": 4,

@@ -18,7 +18,7 @@ from planc.rules import RULES
 from planc.rules.base import RuleContext
 from planc.schema import validate_document
 from planc.sourcemap import SourceMap
-from planrun.reads import InputTooLarge, read_bounded
+from planrun.core.reads import InputTooLarge, read_bounded
 
 
 @dataclass

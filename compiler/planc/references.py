@@ -10,8 +10,8 @@ from planc.conditions import parse_condition
 from planc.model import SourceStep
 from planc.rules.base import RuleContext
 from planc.suggest import did_you_mean
-from planrun.conditions import OutputRef, walk
-from planrun.interpolate import Reference, find
+from planrun.core.conditions import OutputRef, walk
+from planrun.core.interpolate import Reference, find
 
 
 @dataclass(frozen=True)

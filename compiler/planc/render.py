@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from urllib.parse import quote
 
 from planc.diagnostics import Diagnostic, Severity, Span
-from planrun.printable import github_data, github_property, printable
+from planrun.core.printable import github_data, github_property, printable
 
 FORMATS = ("text", "json", "github", "sarif")
 

@@ -23,9 +23,9 @@ if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 from planc.nodes import Document, MapNode, Node, ScalarNode, SeqNode, node_at, to_plain
 from planc.suggest import did_you_mean
-from planrun.ir_types import OnFailure
-from planrun.schema_check import Check, compile_check
-from planrun.schema_pattern import ecma_draft7
+from planrun.core.ir_types import OnFailure
+from planrun.core.schema_check import Check, compile_check
+from planrun.core.schema_pattern import ecma_draft7
 
 _TYPE_NAMES = {
     "string": "a string",

@@ -1,6 +1,6 @@
 """The `planrun` program: `python -m planrun` and the installed script alike."""
 
-from planrun.entry import run_program
+from planrun.core.entry import run_program
 
 
 def main() -> None:

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from typing import Any
 
-from planrun.process import Finished, LaunchSpec, ProcessSet, SpawnError, Started
+from planrun.core.launcher import Finished, LaunchSpec, SpawnError, Started
+from planrun.process import ProcessSet
 
 _PR_SET_PDEATHSIG = 1
 # How often a task thread looks for the end of its attempt, a cancellation and new output.

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from planrun.console import Observer
+    from planrun.core.ir import IR
+    from planrun.core.params import ParamValue
     from planrun.events import Event
-    from planrun.ir import IR
-    from planrun.params import ParamValue
     from planrun.store import Reader, RunInfo
 
 API_VERSION = "1.0.0"
@@ -118,9 +118,10 @@ def run_plan(
     (`dask://HOST:PORT`…; None or "local": here; `$PLANRUN_EXECUTOR` is not read). Call from
     the main thread (signals, child reaping)."""
     from planrun import runner
+    from planrun.core.launcher import LauncherError
+    from planrun.core.params import ParamError, bind
     from planrun.executor import RunOptions
-    from planrun.launcher import LauncherError, open_launcher
-    from planrun.params import ParamError, bind
+    from planrun.launchers import open_launcher
 
     directory = _directory(state_dir)
     with _errors():
@@ -318,7 +319,7 @@ def _directory(state_dir: str | os.PathLike[str] | None) -> str:
 
 
 def _load(plan: str | os.PathLike[str] | bytes | Mapping[str, object]) -> IR:
-    from planrun import ir as ir_module
+    from planrun.core import ir as ir_module
 
     if isinstance(plan, bytes):
         return ir_module.parse_ir(plan)
@@ -326,7 +327,8 @@ def _load(plan: str | os.PathLike[str] | bytes | Mapping[str, object]) -> IR:
         return ir_module.parse_ir(ir_module.canonical_json(dict(plan)) + b"\n")
     import io
 
-    from planrun.runner import UsageError, load_runnable
+    from planrun.plan_loader import load_runnable
+    from planrun.runner import UsageError
 
     diagnostics = io.StringIO()
     try:
@@ -345,7 +347,7 @@ class _errors:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
     ) -> Literal[False]:
-        from planrun.ir import IRError
+        from planrun.core.ir import IRError
         from planrun.runner import UsageError
         from planrun.store import StoreError
 

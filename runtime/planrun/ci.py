@@ -14,8 +14,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from planrun.printable import github_data, github_property, printable
-from planrun.status import FAILURES
+from planrun.core.printable import github_data, github_property, printable
+from planrun.core.status import FAILURES
 from planrun.store import DamagedStateError, Reader, StepInfo
 
 CiKind = Literal["github", "plain", "none"]
@@ -45,7 +45,7 @@ def annotation(
     level: Literal["error", "warning"] = "error",
 ) -> str:
     """`::error file=PLAN,line=L,title=...::message`, the message ending with the output's last
-    lines (each a `| `/`! ` line of planrun.failure.tail_block). A tolerated failure
+    lines (each a `| `/`! ` line of planrun.core.failure.tail_block). A tolerated failure
     (`on_failure: continue`) is a `::warning`."""
     props = []
     if location:

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 
 import click
 
-from planrun import __version__, completion, runner
-from planrun.cli_group import DefaultCommandProgram
+from planrun import __version__, completion, plan_loader, runner
 from planrun.cli_options import (
     COUNT,
     Count,
@@ -22,11 +21,13 @@ from planrun.cli_options import (
     run_args,
     state_dir_option,
 )
-from planrun.entry import EXIT_OWN_ERROR
-from planrun.ir import IRError
-from planrun.launcher import EXECUTOR_ENV, LauncherError, open_launcher
-from planrun.printable import printable
-from planrun.reads import as_text
+from planrun.core.cli_group import DefaultCommandProgram
+from planrun.core.entry import EXIT_OWN_ERROR
+from planrun.core.ir import IRError
+from planrun.core.launcher import LauncherError
+from planrun.core.printable import printable
+from planrun.core.reads import as_text
+from planrun.launchers import EXECUTOR_ENV, open_launcher
 from planrun.store import StoreError, StoreWriteError
 from planrun.views.style import ColorMode
 from planrun.watch_cli import watch_command
@@ -34,7 +35,7 @@ from planrun.watch_cli import watch_command
 
 def _exit_with(action: Callable[[], int], own_error: int | None = None) -> None:
     """Run `action`; `own_error` replaces the exit codes of planrun's own errors (exec: 125).
-    An interrupt goes on to planrun.entry, which says so and exits 130."""
+    An interrupt goes on to planrun.core.entry, which says so and exits 130."""
     try:
         code = action()
     except StoreWriteError as exc:
@@ -126,13 +127,13 @@ def run(
     def action() -> int:
         directory = checked_state_dir(args.state_dir)
         if plan is not None:
-            ir = runner.load_runnable(plan, sys.stderr)
+            ir = plan_loader.load_runnable(plan, sys.stderr)
         elif resume_id is not None:
             ir = runner.recorded_ir(directory, resume_id)
         else:
             raise runner.UsageError("missing PLAN (an IR file or a plan file) to run")
         if help_params:
-            from planrun.describe import params_help
+            from planrun.core.describe import params_help
 
             sys.stdout.write(params_help(ir.plan_id, ir.raw["params"]))
             return 0

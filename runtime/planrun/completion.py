@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 import click
 from click.shell_completion import CompletionItem
 
-from planrun.printable import printable
+from planrun.core.printable import printable
 
 # A candidate is offered only as one plain word: ids are made of these, and a value from a
 # damaged or foreign state.db must not reach the shell's completion line otherwise.
@@ -87,9 +87,9 @@ def _runs(ctx: click.Context) -> list[tuple[str, str | None]]:
 def _steps(ctx: click.Context, run_ref: str | None = None) -> list[tuple[str, str | None]]:
     plan = ctx.params.get("plan")
     if isinstance(plan, str) and run_ref is None:
-        from planrun import runner
+        from planrun import plan_loader
 
-        ir = runner.load_runnable(plan, io.StringIO())  # its diagnostics are not for the shell
+        ir = plan_loader.load_runnable(plan, io.StringIO())  # its diagnostics are not for the shell
         return [(step_id, None) for step_id in ir.steps_by_id]
     from planrun.store import open_reader
 

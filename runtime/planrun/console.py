@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any, Literal, Protocol, TextIO
 
+from planrun.core.failure import tail_block
+from planrun.core.printable import printable
+from planrun.core.status import REUSE_REASONS
 from planrun.events import EVENT_STATUS, FAILURE_EVENTS, FINAL_EVENTS, Event
-from planrun.failure import tail_block
-from planrun.printable import printable
-from planrun.status import REUSE_REASONS
 from planrun.store import StepInfo
 from planrun.views.style import (
     ColorMode,

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from planrun.launcher import LauncherError, Placement
-from planrun.process import Finished, LaunchSpec, ProcessSet, Started
+from planrun.core.launcher import Finished, LauncherError, LaunchSpec, Placement, Started
+from planrun.core.writes import write_all
+from planrun.process import ProcessSet
 from planrun.safefs import create_private
-from planrun.writes import write_all
 
 if TYPE_CHECKING:
-    from planrun.ir import IR
+    from planrun.core.ir import IR
 
 # distributed is untyped: its Client and Future are Any here.
 Client = Any

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from planrun.agent import POLL_SEC, AgentHandle
-from planrun.process import LaunchSpec
+from planrun.core.launcher import LaunchSpec
 
 # The worker process's agent (set by `serve`); tasks reach it through this module.
 _AGENT: AgentHandle | None = None

@@ -1,6 +1,7 @@
-"""`planrun --dry-run`: the executor's loop replayed (planrun.replay) with every step succeeding
-and every condition true, one line per step as it would start: its command with the bound params
-filled in (outputs are not known before a run) and, with a state dir, its reuse decision."""
+"""`planrun --dry-run`: the executor's loop replayed (planrun.core.replay) with every step
+succeeding and every condition true, one line per step as it would start: its command with the
+bound params filled in (outputs are not known before a run) and, with a state dir, its reuse
+decision."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ import os
 import shlex
 from typing import TYPE_CHECKING, Any, TextIO
 
-from planrun import semantics as sem
-from planrun.ir import IR
-from planrun.ir_types import IRStep
-from planrun.printable import printable
-from planrun.replay import Replay
+from planrun.core import semantics as sem
+from planrun.core.ir import IR
+from planrun.core.ir_types import IRStep
+from planrun.core.printable import printable
+from planrun.core.replay import Replay
 from planrun.run_secrets import run_masker, secret_names
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def _shown_params(ir: IR, params: dict[str, Any]) -> dict[str, Any]:
 
 def _command_line(step: IRStep, params: dict[str, Any]) -> str:
     """One line: params substituted, words shell-quoted, newlines shown as `\\n`, clipped."""
-    from planrun.interpolate import Reference, substitute
+    from planrun.core.interpolate import Reference, substitute
     from planrun.launch import format_param
 
     def resolve(ref: Reference) -> str:

@@ -15,20 +15,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from planrun import actions as act
-from planrun import semantics as sem
+from planrun.core import actions as act
+from planrun.core import semantics as sem
+from planrun.core.failure import output_tail
+from planrun.core.ir import IR
+from planrun.core.launcher import Finished, Launcher, SpawnError
+from planrun.core.loop import Loop, StepRecord
+from planrun.core.params import ParamValue
 from planrun.events import Event
-from planrun.failure import output_tail
 from planrun.fanout import FanOut
 from planrun.groups import FAIL_FAST, GroupControl
 from planrun.interrupts import Interrupts
-from planrun.ir import IR
 from planrun.launch import AttemptFiles, LaunchError, RunContext, launch_spec
-from planrun.launcher import Launcher
-from planrun.loop import Loop, StepRecord
 from planrun.outputs import OutputError, read_outputs
-from planrun.params import ParamValue
-from planrun.process import Finished, ProcessSet, SpawnError
+from planrun.process import ProcessSet
 from planrun.resume import restore
 from planrun.reuse import Candidate, Decider, secret_outputs_of
 from planrun.run_secrets import run_masker, secret_names
@@ -490,6 +490,6 @@ def _invariants_by_step(
     """step -> its invariants; empty (and nothing imported) for a plan without any."""
     if not invariants:
         return {}
-    from planrun.invariants import by_step
+    from planrun.core.invariants import by_step
 
     return by_step(invariants)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from planrun.status import REUSE_REASONS
+from planrun.core.status import REUSE_REASONS
 from planrun.store import StoreError, open_reader
 
 

@@ -11,13 +11,13 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from planrun import semantics as sem
+from planrun.core import semantics as sem
 from planrun.launch import RunContext
 
 if TYPE_CHECKING:
+    from planrun.core.ir_types import IRStep
+    from planrun.core.loop import StepRecord
     from planrun.executor import Executor
-    from planrun.ir_types import IRStep
-    from planrun.loop import StepRecord
 
 
 class FanOutError(Exception):
@@ -153,7 +153,7 @@ class FanOut:
         fallback: str | None,
         dependents: list[str],
     ) -> None:
-        from planrun.loop import StepRecord
+        from planrun.core.loop import StepRecord
 
         ex = self.ex
         ex.steps[sid] = replace(

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from planrun.interpolate import Reference, find
-from planrun.ir import canonical_json
+from planrun.core.interpolate import Reference, find
+from planrun.core.ir import canonical_json
 
 if TYPE_CHECKING:
-    from planrun.ir_types import IRStep
+    from planrun.core.ir_types import IRStep
     from planrun.launch import RunContext
     from planrun.statcache import StatCache
 
@@ -172,7 +172,7 @@ def _output_hash(
 def _resolved(cwd: str, ctx: RunContext) -> str:
     if "${{" not in cwd:
         return cwd
-    from planrun.interpolate import substitute
+    from planrun.core.interpolate import substitute
     from planrun.launch import format_param
 
     def resolve(ref: Reference) -> str:

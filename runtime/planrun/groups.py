@@ -8,8 +8,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from planrun.ir_types import OnFailure
-from planrun.status import Reason
+from planrun.core.ir_types import OnFailure
+from planrun.core.status import Reason
 
 FAIL_FAST = Reason.FAIL_FAST.value  # the reason of a step cancelled because a sibling failed
 

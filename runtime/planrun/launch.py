@@ -9,12 +9,12 @@ from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from planrun.interpolate import Reference, substitute
-from planrun.params import ParamValue
-from planrun.process import LaunchSpec
+from planrun.core.interpolate import Reference, substitute
+from planrun.core.launcher import LaunchSpec
+from planrun.core.params import ParamValue
 
 if TYPE_CHECKING:  # only plans with secrets have a masker
-    from planrun.ir_types import IRStep
+    from planrun.core.ir_types import IRStep
     from planrun.masking import Masker
 
 

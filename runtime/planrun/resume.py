@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from planrun import semantics as sem
-from planrun.ir_types import IRStep
-from planrun.loop import StepRecord
+from planrun.core import semantics as sem
+from planrun.core.ir_types import IRStep
+from planrun.core.loop import StepRecord
 from planrun.process import kill_leftover
 from planrun.reuse import Candidate
 from planrun.store import AttemptInfo, open_reader

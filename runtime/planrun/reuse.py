@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from planrun import fingerprint as fp
 
 if TYPE_CHECKING:
-    from planrun.ir_types import IRStep
+    from planrun.core.ir_types import IRStep
     from planrun.launch import RunContext
     from planrun.statcache import StatCache
     from planrun.store import FingerprintRecord

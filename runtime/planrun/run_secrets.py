@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from planrun.ir import IR
-from planrun.params import ParamValue
+from planrun.core.ir import IR
+from planrun.core.params import ParamValue
 
 if TYPE_CHECKING:
     from planrun.masking import Masker

@@ -13,15 +13,16 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from planrun.console import Observer, plural, reporter, summary_table, tee
+from planrun.core.ir import IR, IRError, load_ir, parse_ir
+from planrun.core.launcher import LauncherError
+from planrun.core.loop import StepRecord
+from planrun.core.params import ParamError, bind, parse_assignments, read_params_file
+from planrun.core.printable import printable
+from planrun.core.reads import not_utf8
 from planrun.events import Event
 from planrun.executor import Executor, RunOptions
 from planrun.interrupts import Interrupts
-from planrun.ir import IR, IRError, load_ir, parse_if_ir, parse_ir
-from planrun.launcher import LauncherError, kill_remote_leftovers
-from planrun.loop import StepRecord
-from planrun.params import ParamError, bind, parse_assignments, read_params_file
-from planrun.printable import printable
-from planrun.reads import MAX_IR_BYTES, InputTooLarge, not_utf8, read_bounded
+from planrun.launchers import kill_remote_leftovers
 from planrun.resume import (
     kept_on_resume,
     kill_leftovers,
@@ -90,7 +91,7 @@ def check_environment(ir: IR, environ: Mapping[str, str] = os.environ) -> None:
 
 
 def _environment_names(ir: IR) -> set[str]:
-    from planrun.interpolate import Reference, find
+    from planrun.core.interpolate import Reference, find
 
     names = set(ir.model.secrets).union(*(step.secrets for step in ir.steps))
     pending: list[Any] = list(ir.raw["steps"])
@@ -112,32 +113,6 @@ def _environment_names(ir: IR) -> set[str]:
 def new_run_id() -> str:
     # os.urandom(3).hex() is secrets.token_hex(3), without importing secrets (hmac, random…)
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + os.urandom(3).hex()
-
-
-def load_runnable(path: str, err: TextIO) -> IR:
-    """An IR file as is; a plan file (YAML/JSON) compiled in memory when planc is installed."""
-    try:
-        data = read_bounded(path, MAX_IR_BYTES)  # a plan file past its own limit: planc says so
-    except InputTooLarge as exc:
-        raise UsageError(str(exc)) from None
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    ir = parse_if_ir(data, path)
-    if ir is not None:
-        return ir
-    try:
-        from planc.pipeline import compile_bytes
-        from planc.render import render_text
-    except ModuleNotFoundError as exc:
-        if exc.name != "planc":
-            raise  # a broken planc install is a bug to see, not "planc is missing"
-        raise UsageError(f"{path} is not an IR file and planc is not installed") from None
-    result = compile_bytes(path, data)
-    if result.diagnostics:
-        err.write(render_text(result.diagnostics, {path: result.text or ""}))
-    if result.ir is None:
-        raise UsageError(f"{path} has errors; nothing was run")
-    return parse_ir(result.ir, path)
 
 
 def recorded_ir(state_dir: str, run_ref: str) -> IR:

@@ -14,10 +14,10 @@ import stat
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from planrun.core.params import ParamValue
 from planrun.events import Event
 from planrun.masking import MIN_SECRET_LENGTH, Masker, patterns_of
 from planrun.outputs import MAX_OUTPUT_BYTES
-from planrun.params import ParamValue
 
 MASKED_PARAM = "***"
 _SCRUB_FLAGS = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC

@@ -10,9 +10,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from planrun.core.ir_types import IRStep
+from planrun.core.semantics import setup_scopes
 from planrun.groups import instance_of
-from planrun.ir_types import IRStep
-from planrun.semantics import setup_scopes
 
 
 class SelectionError(Exception):

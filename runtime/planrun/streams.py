@@ -15,7 +15,7 @@ import contextlib
 import io
 from typing import TextIO, cast
 
-from planrun.writes import abandon
+from planrun.core.writes import abandon
 
 
 class SurvivingStream(io.TextIOBase):

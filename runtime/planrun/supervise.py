@@ -21,11 +21,12 @@ from typing import Any, Literal, TextIO
 
 from planrun import __version__
 from planrun.console import LineReporter, Observer
+from planrun.core.interpolate import Malformed, find
+from planrun.core.ir import IR, IR_VERSION, canonical_json, compute_digest, parse_ir
+from planrun.core.launcher import LauncherError
 from planrun.events import Event
 from planrun.executor import EXIT_INTERRUPTED, RunOptions
-from planrun.interpolate import Malformed, find
-from planrun.ir import IR, IR_VERSION, canonical_json, compute_digest, parse_ir
-from planrun.launcher import LauncherError, open_launcher
+from planrun.launchers import open_launcher
 from planrun.runner import Output, UsageError, new_run_id, run
 from planrun.store import AttemptInfo, StepInfo, open_reader
 from planrun.streams import surviving

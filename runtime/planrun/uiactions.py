@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from planrun.core.writes import replace_whole
 from planrun.safefs import PRIVATE_DIR, PRIVATE_FILE, read_regular
-from planrun.writes import replace_whole
 
 ACTION_ENV = "PLANRUN_UI_ACTION"
 REQUESTS_DIR = "ui-actions"

@@ -20,11 +20,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TextIO
 
 from planrun import runner, watch_state
+from planrun.core.interpolate import Reference, substitute
+from planrun.core.ir import IR
 from planrun.events import utc_now
 from planrun.executor import EXIT_INTERRUPTED, RunOptions
-from planrun.interpolate import Reference, substitute
 from planrun.interrupts import Interrupts
-from planrun.ir import IR
 from planrun.launch import format_param
 from planrun.watch_paths import (
     ChangeSource,

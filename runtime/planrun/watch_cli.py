@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from planrun import runner
-from planrun.cli_group import CompletingCommand
+from planrun import plan_loader, runner
 from planrun.cli_options import COUNT, RunArgs, run_args
+from planrun.core.cli_group import CompletingCommand
 from planrun.executor import RunOptions
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -93,7 +93,7 @@ def watch_command(exit_with: Callable[[Callable[[], int]], None]) -> click.Comma
                 raise runner.UsageError("--no-files and --path cannot be combined")
             if interval is not None and interval <= 0:
                 raise runner.UsageError("--interval must be more than 0")
-            ir = runner.load_runnable(plan, sys.stderr)
+            ir = plan_loader.load_runnable(plan, sys.stderr)
             params = runner.bind_params(ir, args.param_values, args.params_file)
             settings = watching.WatchSettings.from_ir(ir)
             plan_paths = watching.bind_paths(settings.paths, params)

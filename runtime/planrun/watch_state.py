@@ -15,10 +15,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from planrun.core.writes import replace_whole
 from planrun.procinfo import create_time
 from planrun.safefs import PRIVATE_DIR, PRIVATE_FILE, read_regular
 from planrun.store import process_alive
-from planrun.writes import replace_whole
 
 WATCHERS_DIR = "watchers"
 STATES = ("starting", "running", "idle", "backing_off", "stopped")

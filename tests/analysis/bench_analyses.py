@@ -24,8 +24,8 @@ from planc.analysis.bound import bound_for_ir
 from planc.analysis.context import AnalysisContext
 from planc.analysis.simulate import all_single_failures, simulate
 from planc.pipeline import compile_bytes
-from planrun.ir_types import IRStep
-from planrun.semantics import rules_from_ir
+from planrun.core.ir_types import IRStep
+from planrun.core.semantics import rules_from_ir
 
 
 def timed(action: Callable[[], Any], repeat: int = 3) -> float:

@@ -103,7 +103,7 @@ def test_a_step_without_timeout_makes_the_bound_infinite() -> None:
 
 
 def test_overflowing_backoff_is_the_cap() -> None:
-    # planrun.semantics.retry_delay raises OverflowError for 1e10 ** 98; the bound uses the cap.
+    # planrun.core.semantics.retry_delay raises OverflowError for 1e10 ** 98; the bound uses the cap.
     ir = compile_ir(
         plan(
             step("a", 1, retries=100, retry_delay_sec=1, retry_backoff=1e10, max_retry_delay_sec=60)

@@ -121,7 +121,7 @@ def test_graph_formats(tmp_path: Path) -> None:
 
 def test_emit_matches_the_runtime_canonical_form() -> None:
     from planc.pipeline import compile_file
-    from planrun.ir import canonical_json, parse_ir
+    from planrun.core.ir import canonical_json, parse_ir
 
     for name in ("checkin.json", "safe-merge.json"):
         ir = compile_file(str(REPO / "plans" / "seed" / name)).ir

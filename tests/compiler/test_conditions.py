@@ -28,7 +28,7 @@ from planc.model import build_model
 from planc.nodes import Document, MapNode, Node, ScalarNode, SeqNode
 from planc.rules import conditions as rule
 from planc.rules.base import RuleContext
-from planrun.conditions import Compare, Invalid, to_json
+from planrun.core.conditions import Compare, Invalid, to_json
 
 SEED = "prev.run_tests.status == 'success'"
 

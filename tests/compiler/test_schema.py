@@ -14,8 +14,8 @@ from jsonschema import Draft7Validator, validators
 from planc.diagnostics import Diagnostic
 from planc.load import load_document, load_file
 from planc.schema import plan_schema, validate_document
-from planrun.schema_check import compile_check
-from planrun.schema_pattern import ecma_draft7, ecma_regex
+from planrun.core.schema_check import compile_check
+from planrun.core.schema_pattern import ecma_draft7, ecma_regex
 
 REPO = Path(__file__).resolve().parents[2]
 STEP = "plan_id: p\nsteps:\n  - id: build\n    command: make\n"

@@ -18,7 +18,7 @@ from support import write_plan
 from test_store import DIGEST, IR, RUN, STEPS, assert_jsonl_matches_sqlite, kill_and_reap, start
 
 import planrun.store.projections
-from planrun import runner
+from planrun import plan_loader
 from planrun.events import Event
 from planrun.executor import Executor, RunOptions
 from planrun.store import RunStore, open_reader
@@ -138,7 +138,7 @@ def test_the_observer_only_sees_committed_events_and_steps_find_their_start(
         for i in range(6)
     ]  # fmt: skip
     plan = {"plan_id": "BATCH", "globals": {"default_timeout_sec": 60}, "steps": steps}
-    ir = runner.load_runnable(str(write_plan(tmp_path, plan)), io.StringIO())
+    ir = plan_loader.load_runnable(str(write_plan(tmp_path, plan)), io.StringIO())
     seen: list[Event] = []
 
     def observer(event: Event) -> None:
@@ -165,7 +165,7 @@ def test_a_condition_builds_facts_only_for_the_steps_it_reads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Conditions used to get a StepFacts for every step of the plan at each evaluation."""
-    import planrun.conditions
+    import planrun.core.conditions
 
     steps: list[dict[str, Any]] = [{"id": "s0", "command": "true"}]
     for i in range(1, 400):
@@ -174,15 +174,15 @@ def test_a_condition_builds_facts_only_for_the_steps_it_reads(
              "condition": f"steps.s{i - 1}.status == 'success'"}
         )  # fmt: skip
     plan = {"plan_id": "FACTS", "globals": {"default_timeout_sec": 60}, "steps": steps}
-    ir = runner.load_runnable(str(write_plan(tmp_path, plan)), io.StringIO())
+    ir = plan_loader.load_runnable(str(write_plan(tmp_path, plan)), io.StringIO())
     made: list[str] = []
-    real = planrun.conditions.StepFacts
+    real = planrun.core.conditions.StepFacts
 
     def counting(**fields: Any) -> Any:
         made.append(fields["status"])
         return real(**fields)
 
-    monkeypatch.setattr(planrun.conditions, "StepFacts", counting)
+    monkeypatch.setattr(planrun.core.conditions, "StepFacts", counting)
     with RunStore.open(tmp_path / "state") as store:
         run_id = "20261130T101500Z-000002"
         store.create_run(run_id, ir.plan_id, ir.digest, ir.data, [s.id for s in ir.steps], [], 1)

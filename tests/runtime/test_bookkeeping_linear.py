@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from planrun import semantics as sem
+from planrun.core import semantics as sem
 
 
 class CountingState(sem.PlanState):

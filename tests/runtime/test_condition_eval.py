@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planrun.conditions import MAX_DEPTH, ConditionError, StepFacts, evaluate, validate
+from planrun.core.conditions import MAX_DEPTH, ConditionError, StepFacts, evaluate, validate
 
 
 def step(sid: str, attr: str = "status") -> dict[str, Any]:
@@ -320,9 +320,9 @@ def test_arbitrary_json_gives_a_bool_or_condition_error(ast: Any) -> None:
 def test_the_evaluator_needs_nothing_of_the_compiler() -> None:
     import ast as python_ast
 
-    import planrun.conditions
+    import planrun.core.conditions
 
-    tree = python_ast.parse(Path(planrun.conditions.__file__).read_text(encoding="utf-8"))
+    tree = python_ast.parse(Path(planrun.core.conditions.__file__).read_text(encoding="utf-8"))
     imported = {
         alias.name.split(".")[0]
         for node in python_ast.walk(tree)

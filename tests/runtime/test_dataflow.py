@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from support import collect, planrun_cli, run_plan, write_plan
 
+from planrun.core.params import ParamError, bind
 from planrun.masking import StreamMasker, patterns_for
 from planrun.outputs import OutputError, read_outputs
-from planrun.params import ParamError, bind
 
 SECRET = "s3cr3t/value+with spaces&more"
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from planrun.ci import summary_markdown
-from planrun.failure import WriteOrder, output_tail, tail_block
-from planrun.process import Finished, LaunchSpec, ProcessSet
+from planrun.core.failure import WriteOrder, output_tail, tail_block
+from planrun.core.launcher import Finished, LaunchSpec
+from planrun.process import ProcessSet
 from planrun.store import open_reader
 from planrun.views.model import snapshot
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from support import planc_cli, planrun_cli
 
-from planrun.reads import MAX_INPUT_BYTES, MAX_IR_BYTES
+from planrun.core.reads import MAX_INPUT_BYTES, MAX_IR_BYTES
 
 PLAN = {
     "plan_id": "P",

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from support import REPO, collect, planc_cli, start_planrun, wait_for, write_plan
 
-from planrun import runner
+from planrun import plan_loader, runner
 from planrun.executor import RunOptions
 
 # Imports the program the way its installed script does, with a meta-path hook that interrupts
@@ -109,7 +109,7 @@ def test_an_interrupt_before_the_loop_cancels_the_recorded_run(tmp_path: Path) -
             {"id": "b", "command": "true", "depends_on": ["a"], "timeout_sec": 10},
         ],
     }
-    ir = runner.load_runnable(str(write_plan(tmp_path, plan)), io.StringIO())
+    ir = plan_loader.load_runnable(str(write_plan(tmp_path, plan)), io.StringIO())
     state = tmp_path / "state"
     err = _InterruptWhenRecorded()
     output = runner.Output(out=io.StringIO(), err=err, quiet=True)

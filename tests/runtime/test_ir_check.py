@@ -1,4 +1,4 @@
-"""The compiled IR check (planrun.ir.conforms) agrees with jsonschema on ir.schema.json."""
+"""The compiled IR check (planrun.core.ir.conforms) agrees with jsonschema on ir.schema.json."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planrun.ir import (
+from planrun.core.ir import (
     IRError,
     canonical_json,
     compute_digest,
@@ -22,7 +22,7 @@ from planrun.ir import (
     parse_if_ir,
     parse_ir,
 )
-from planrun.schema_pattern import ecma_draft7
+from planrun.core.schema_pattern import ecma_draft7
 
 GOLDEN = sorted((Path(__file__).parents[1] / "golden" / "valid").glob("*.ir.json"))
 HEX = "0123456789abcdef" * 4
@@ -241,14 +241,14 @@ def test_parse_if_ir_tells_plans_from_irs() -> None:
 
 
 def test_a_canonical_file_is_not_serialised_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    import planrun.ir
+    import planrun.core.ir
 
     data = canonical_file(rich_ir())
 
     def refuse(body: object) -> str:
         raise AssertionError("the canonical file should be hashed as it is")
 
-    monkeypatch.setattr(planrun.ir, "compute_digest", refuse)
+    monkeypatch.setattr(planrun.core.ir, "compute_digest", refuse)
     assert parse_ir(data).digest == json.loads(data)["digest"]
 
 

@@ -1,4 +1,4 @@
-"""The typed IR (planrun/ir_types.py): read from and written back to the very document."""
+"""The typed IR (planrun/core/ir_types.py): read from and written back to the very document."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from planrun.ir import canonical_json, parse_ir
-from planrun.ir_types import IRPlan, OnFailure
-from planrun.trigger_rules import RULES, TriggerRule
+from planrun.core.ir import canonical_json, parse_ir
+from planrun.core.ir_types import IRPlan, OnFailure
+from planrun.core.trigger_rules import RULES, TriggerRule
 
 ROOT = Path(__file__).parents[2]
 GOLDEN = sorted((ROOT / "tests" / "golden" / "valid").glob("*.ir.json"))
@@ -29,7 +29,7 @@ def test_to_json_gives_back_the_document_byte_for_byte(path: Path) -> None:
 
 
 def test_the_enums_are_the_rule_table_and_the_schema() -> None:
-    from planrun.ir import ir_schema
+    from planrun.core.ir import ir_schema
 
     step = ir_schema()["definitions"]["step"]["properties"]
     assert [rule.value for rule in TriggerRule] == list(RULES) == step["trigger_rule"]["enum"]

@@ -17,16 +17,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from planrun.process import (
-    LEFTOVER_GRACE_SEC,
-    TAG_VAR,
-    Finished,
-    LaunchSpec,
-    ProcessSet,
-    SpawnError,
-    Started,
-    kill_leftover,
-)
+from planrun.core.launcher import Finished, LaunchSpec, SpawnError, Started
+from planrun.process import LEFTOVER_GRACE_SEC, TAG_VAR, ProcessSet, kill_leftover
 
 HELPERS = Path(__file__).parent / "helpers"
 WAIT_LIMIT = 20.0  # a test waiting longer than this for an attempt has failed

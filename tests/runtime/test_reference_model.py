@@ -1,5 +1,5 @@
 """Random plans through the real planrun, checked against a small reference model of
-docs/semantics.md written here, independently of runtime/planrun/semantics.py.
+docs/semantics.md written here, independently of runtime/planrun/core/semantics.py.
 
 Runs use -j1, so the documented start order (fallbacks and retries first, then the longest
 remaining path, then source order) makes abort cancellations deterministic.

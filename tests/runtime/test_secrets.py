@@ -24,7 +24,7 @@ import pytest
 from support import collect, planrun_cli, start_planrun, wait_for, write_plan
 
 from planc.pipeline import compile_bytes
-from planrun.ir import compute_digest
+from planrun.core.ir import compute_digest
 from planrun.masking import Masker, StreamMasker, patterns_of, secret_forms
 from planrun.views.web import UiServer, make_server
 

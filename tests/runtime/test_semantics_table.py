@@ -1,6 +1,6 @@
 """docs/semantics.md, row by row, against the pure PlanState (no processes).
 
-`drive` runs the executor's loop over the instant replay launcher (planrun.replay): every
+`drive` runs the executor's loop over the instant replay launcher (planrun.core.replay): every
 attempt of a step ends with the outcome the test scripted, until nothing is left; the end-to-end versions of these rows, with
 real processes, are in test_semantics_e2e.py.
 """
@@ -14,10 +14,10 @@ from dataclasses import replace
 
 import pytest
 
-from planrun import actions as act
-from planrun import semantics as sem
-from planrun.ir_types import IRStep
-from planrun.replay import Replay
+from planrun.core import actions as act
+from planrun.core import semantics as sem
+from planrun.core.ir_types import IRStep
+from planrun.core.replay import Replay
 
 
 def step(
@@ -76,7 +76,7 @@ EXIT_CODE_OF = {sem.SUCCESS: 0, sem.FAILED: 1, sem.TIMED_OUT: None}
 
 
 class Driver(Replay):
-    """The executor's loop over instant attempts (planrun.replay), conditions as scripted."""
+    """The executor's loop over instant attempts (planrun.core.replay), conditions as scripted."""
 
     def __init__(
         self,
@@ -446,7 +446,7 @@ def test_a_teardown_runs_when_its_setup_succeeded_whatever_else_failed() -> None
 
 
 def test_resume_reruns_the_setup_and_teardown_around_work_to_redo() -> None:
-    from planrun.loop import StepRecord
+    from planrun.core.loop import StepRecord
     from planrun.resume import kept_on_resume
 
     ir = [

@@ -1,5 +1,5 @@
 """docs/semantics.md's decision table is what planrun decides, cell by cell (its source is the
-one table in runtime/planrun/trigger_rules.py), and the rules keep Airflow's meaning."""
+one table in runtime/planrun/core/trigger_rules.py), and the rules keep Airflow's meaning."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from support import REPO, planc_cli
 
-from planrun import trigger_rules as tr
+from planrun.core import trigger_rules as tr
 
 # The columns: one dependency's outcome, and the kind the rules read it as (None: the plan is
 # stopping, so an ordinary step is cancelled whatever its rule).
@@ -52,7 +52,7 @@ def test_the_docs_list_every_rule_with_its_meaning() -> None:
 
 def test_every_place_that_names_the_rules_agrees_with_the_table() -> None:
     plan_schema = json.loads((REPO / "compiler/planc/plan.schema.json").read_text("utf-8"))
-    ir_schema = json.loads((REPO / "runtime/planrun/ir.schema.json").read_text("utf-8"))
+    ir_schema = json.loads((REPO / "runtime/planrun/core/ir.schema.json").read_text("utf-8"))
     step = plan_schema["definitions"]["step"]["properties"]["trigger_rule"]
     assert step["enum"] == list(tr.NAMES)
     found = [

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from support import REPO, planc_cli, planrun_cli, run_plan, write_plan
 
-from planrun.trigger_rules import CLEANUP_RULES, NAMES
+from planrun.core.trigger_rules import CLEANUP_RULES, NAMES
 
 ORDINARY_RULES = [rule for rule in NAMES if rule not in CLEANUP_RULES]
 

@@ -20,9 +20,9 @@ PROBE = textwrap.dedent(
     result_path, mode, plan, state = sys.argv[1:5]
     if mode == "library":
         import io
-        from planrun import runner
+        from planrun import plan_loader, runner
         from planrun.executor import RunOptions
-        ir = runner.load_runnable(plan, io.StringIO())
+        ir = plan_loader.load_runnable(plan, io.StringIO())
         output = runner.Output(out=io.StringIO(), err=io.StringIO())
         code = runner.run(ir, state, RunOptions(), "normal", output)
     else:

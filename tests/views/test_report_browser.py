@@ -122,7 +122,7 @@ def test_report_shows_the_worst_case_bound_and_its_critical_path(
 ) -> None:
     import json
 
-    from planrun.bound import bound_for_ir
+    from planrun.core.bound import bound_for_ir
 
     with open_reader(sample_run.state_dir) as reader:
         bound = bound_for_ir(json.loads(reader.ir(sample_run.run_id)))

@@ -1,7 +1,8 @@
 """Analyses over the compiled IR, run by `planc check --analyses=…` after the rules.
 
 One analysis per module; each `check(ctx)` yields ordinary positioned diagnostics. `planc bound`
-and `planc simulate` print the tables behind them. See docs/analysis.md.
+and `planc simulate` print the tables behind them. See docs/analysis.md. May import planc's
+stages and planrun.core (the kernel's semantics, replay and bound are what they reason with).
 """
 
 from __future__ import annotations

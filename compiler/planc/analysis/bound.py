@@ -1,4 +1,4 @@
-"""`planc bound` and the deadline check over planrun.bound's worst-case computation.
+"""`planc bound` and the deadline check over planrun.core.bound's worst-case computation.
 
 Derivation and exact formulas: docs/analysis.md ("Worst-case duration").
 """
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from planc.analysis.context import AnalysisContext
 from planc.diagnostics import Diagnostic, error
-from planrun.bound import (
+from planrun.core.bound import (
     BoundResult,
     StepBound,
     bound_for_ir,

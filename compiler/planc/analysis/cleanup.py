@@ -22,7 +22,7 @@ from typing import Any
 from planc.analysis.context import AnalysisContext
 from planc.analysis.reachability import Flow, flow_of
 from planc.diagnostics import Diagnostic, error, warning
-from planrun.trigger_rules import CLEANUP_RULES
+from planrun.core.trigger_rules import CLEANUP_RULES
 
 
 def check(ctx: AnalysisContext) -> Iterator[Diagnostic]:

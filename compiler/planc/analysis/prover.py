@@ -42,9 +42,9 @@ from planc.analysis.worlds import (
     steps_of_guard,
 )
 from planc.condition_verdict import constant_value
-from planrun import trigger_rules as tr
-from planrun.conditions import from_json
-from planrun.invariants import allows
+from planrun.core import trigger_rules as tr
+from planrun.core.conditions import from_json
+from planrun.core.invariants import allows
 
 # Past this many worlds at one step the relevant steps are too intertwined to decide exactly in
 # the time `planc check` has: the invariant is reported undecided (a warning) and left to

@@ -9,7 +9,7 @@ over-approximation (dependencies are treated as independent), so every "never" r
 certainty.
 
 The condition verdict reuses `planc.condition_verdict`, as the rule in `planc.rules.conditions`
-does (here over the IR condition AST, read back with `planrun.conditions.from_json`). The rule
+does (here over the IR condition AST, read back with `planrun.core.conditions.from_json`). The rule
 already reports what it can prove from direct dependencies alone; this analysis only adds what
 needs the finer sets (a dependency that can never time out, a step that never runs, a step read
 further upstream), so nothing is reported twice.
@@ -27,8 +27,8 @@ from planc.analysis.context import AnalysisContext
 from planc.condition_verdict import KIND_SETS, constant_value, possible_statuses
 from planc.conditions import parse_condition
 from planc.diagnostics import Diagnostic, Span, error, warning
-from planrun import trigger_rules as tr
-from planrun.conditions import STATUSES, Expr, StepRef, from_json, walk
+from planrun.core import trigger_rules as tr
+from planrun.core.conditions import STATUSES, Expr, StepRef, from_json, walk
 
 # An outcome: a final status, and for failures whether they are tolerated (semantics.md §4).
 Outcome = tuple[str, bool]

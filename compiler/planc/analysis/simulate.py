@@ -1,9 +1,9 @@
 """Failure simulation: replay planrun's own decisions over the IR, with chosen steps failing.
 
-Nothing here decides anything: the replay is the executor's own loop (`planrun.loop.Loop`, over
-`planrun.semantics.PlanState`, `planrun.scheduler.ReadyQueue` and the conditions) driven by
-`planrun.replay` with one worker and instant attempts, so it is deterministic. This module only
-says which attempts fail and keeps a report per step. What that leaves out is in
+Nothing here decides anything: the replay is the executor's own loop (`planrun.core.loop.Loop`,
+over `planrun.core.semantics.PlanState`, `planrun.core.scheduler.ReadyQueue` and the conditions)
+driven by `planrun.core.replay` with one worker and instant attempts, so it is deterministic. This
+module only says which attempts fail and keeps a report per step. What that leaves out is in
 docs/analysis.md ("Failure simulation").
 """
 
@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from planc.analysis.fixed import fixed_exit_code
-from planrun import actions as act
-from planrun import semantics as sem
-from planrun.conditions import Value
-from planrun.invariants import by_step
-from planrun.ir_types import IRStep, OnFailure
-from planrun.replay import Replay
+from planrun.core import actions as act
+from planrun.core import semantics as sem
+from planrun.core.conditions import Value
+from planrun.core.invariants import by_step
+from planrun.core.ir_types import IRStep, OnFailure
+from planrun.core.replay import Replay
 
 
 @dataclass
@@ -85,7 +85,7 @@ class Simulation:
 
 
 class _Replay(Replay):
-    """The executor's loop over instant attempts (`planrun.replay`), with a report per step."""
+    """The executor's loop over instant attempts (`planrun.core.replay`), with a report per step."""
 
     def __init__(
         self,
@@ -190,9 +190,9 @@ def simulate(
     """What `planrun -j1` would decide if every attempt of `fail` exited 1 and every attempt of
     `timeout` timed out (every other attempt exits 0). O((steps + edges) · log steps).
 
-    `params` are the bound params (`planrun.params.bind`; each declared param's default when
-    None). `rules` (`planrun.semantics.rules_from_ir` of its steps) may be passed in by a caller
-    that replays the same IR many times; they are immutable."""
+    `params` are the bound params (`planrun.core.params.bind`; each declared param's default
+    when None). `rules` (`planrun.core.semantics.rules_from_ir` of its steps) may be passed in by a
+    caller that replays the same IR many times; they are immutable."""
     if rules is None:
         rules = sem.rules_from_ir(map(IRStep.from_json, ir["steps"]))
     if params is None:

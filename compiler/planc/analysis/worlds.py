@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from planrun import trigger_rules as tr
+from planrun.core import trigger_rules as tr
 
 # An outcome: (status, tolerated, cancel reason or "", the mode its dependents are decided in
 # at the earliest, the mode it started in or -1 when it never started).
@@ -56,7 +56,7 @@ KIND_MARK = "kind:"  # an outcome kept only as its kind
 
 
 def kind_of(outcome: Outcome) -> str:
-    """How the trigger rules read an outcome (planrun.semantics.PlanState.kind)."""
+    """How the trigger rules read an outcome (planrun.core.semantics.PlanState.kind)."""
     status, tolerated, reason, _, _ = outcome
     if status.startswith(KIND_MARK):
         return status[len(KIND_MARK) :]
@@ -105,6 +105,6 @@ def steps_of_guard(guard: dict[str, Any]) -> list[str]:
 
 
 def condition_reads(ast: Any) -> tuple[str, ...]:
-    from planrun.conditions import StepRef, walk
+    from planrun.core.conditions import StepRef, walk
 
     return tuple(dict.fromkeys(n.step for n in walk(ast) if isinstance(n, StepRef)))

@@ -4,7 +4,7 @@ Every problem becomes a positioned Diagnostic raised in a DiagnosticError; no ot
 escapes. Here: document (the entry, load_file / load_document), base (the limits and what both
 loaders share), json_loader (a token loop), yaml_events (ruamel's parser events, never composed
 or constructed) and yaml_lines (block YAML read line by line first, into the same nodes, left to
-the events on anything unusual). May import planc.diagnostics, planc.nodes and planrun.reads
+the events on anything unusual). May import planc.diagnostics, planc.nodes and planrun.core.reads
 (the bounded reader); nothing of the later stages. Import from here.
 """
 

@@ -9,7 +9,7 @@ from typing import NoReturn
 
 from planc.diagnostics import Diagnostic, DiagnosticError, Span, error
 from planc.nodes import MapNode, Node, ScalarNode, SeqNode
-from planrun.reads import MAX_INPUT_BYTES, SURROGATE
+from planrun.core.reads import MAX_INPUT_BYTES, SURROGATE
 
 # The one input limit of planc and planrun (32 MiB), plans included.
 MAX_PLAN_BYTES = MAX_INPUT_BYTES

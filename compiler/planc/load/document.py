@@ -13,7 +13,7 @@ from planc.load.base import MAX_ITEMS, MAX_PLAN_BYTES, MAX_STEPS, Loader, kind
 from planc.load.json_loader import JsonLoader
 from planc.load.yaml_events import FastPathFailed, YamlLoader
 from planc.nodes import Document, MapNode, SeqNode
-from planrun.reads import InputTooLarge, read_bounded
+from planrun.core.reads import InputTooLarge, read_bounded
 
 _BOM = "\ufeff"
 

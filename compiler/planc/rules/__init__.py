@@ -1,4 +1,5 @@
-"""Semantic rules, one per module, run in the order listed here."""
+"""Semantic rules, one per module, run in the order listed here. Each sees the checked plan
+(base.RuleContext) and yields positioned diagnostics; may import planc's stages and planrun.core."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from planc.nodes import ScalarNode
 from planc.references import Problem, output_problem, param_problem
 from planc.rules.base import RuleContext
 from planc.suggest import did_you_mean
-from planrun.conditions import (
+from planrun.core.conditions import (
     STATUSES,
     EnvRef,
     Expr,

@@ -17,7 +17,7 @@ from planc.references import (
     secret_scope,
 )
 from planc.rules.base import RuleContext
-from planrun.interpolate import Malformed, Reference, find
+from planrun.core.interpolate import Malformed, Reference, find
 
 CODES = {
     "interpolation-syntax": (

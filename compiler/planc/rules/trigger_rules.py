@@ -8,7 +8,7 @@ from planc.diagnostics import Diagnostic, error
 from planc.model import SourceStep
 from planc.rules.base import RuleContext
 from planc.suggest import did_you_mean
-from planrun.trigger_rules import NEEDS_DEPENDENCIES, verdict
+from planrun.core.trigger_rules import NEEDS_DEPENDENCIES, verdict
 
 CODES = {
     "trigger-without-dependencies": (

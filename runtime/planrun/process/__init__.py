@@ -6,7 +6,8 @@ exit of that main process; the attempt is only reported once everything it left 
 too. See docs/process.md for the design (subreaper, reaping rules, kill sequence, heartbeat) and
 its limits.
 
-Here: spec (LaunchSpec, Started, Finished, the limits), spawn (starting the main process), output
+Here: spec (the limits; an attempt's LaunchSpec, Started and Finished are the launcher
+vocabulary of planrun.core.launcher), spawn (starting the main process), output
 (log files, masked pumps, stderr's tail), attempt (one tracked attempt), reaping (the wait loop's
 work: deadlines, kills, orphans), orphans (subreaper, attempt tags), process_set (ProcessSet),
 leftovers (kill_leftover, for resume). May import: the runtime's leaf modules (procinfo, safefs,
@@ -26,11 +27,6 @@ from planrun.process.spec import (
     TAG_VAR,
     TAIL_BYTES,
     TAIL_LINES,
-    Finished,
-    LaunchSpec,
-    Outcome,
-    SpawnError,
-    Started,
 )
 
 __all__ = [
@@ -42,12 +38,7 @@ __all__ = [
     "TAG_VAR",
     "TAIL_BYTES",
     "TAIL_LINES",
-    "Finished",
-    "LaunchSpec",
-    "Outcome",
     "ProcessSet",
-    "SpawnError",
-    "Started",
     "kill_leftover",
     "stderr_tail",
 ]

@@ -7,8 +7,8 @@ import signal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from planrun.core.launcher import LaunchSpec, Outcome
 from planrun.process.output import Pump
-from planrun.process.spec import LaunchSpec, Outcome
 
 if TYPE_CHECKING:
     import subprocess

@@ -7,10 +7,11 @@ import os
 import stat
 from typing import TYPE_CHECKING
 
-from planrun.failure import WriteOrder
-from planrun.process.spec import PUMP_CHUNK, TAIL_BYTES, TAIL_LINES, LaunchSpec, SpawnError
+from planrun.core.failure import WriteOrder
+from planrun.core.launcher import LaunchSpec, SpawnError
+from planrun.core.writes import write_all
+from planrun.process.spec import PUMP_CHUNK, TAIL_BYTES, TAIL_LINES
 from planrun.safefs import create_private, read_slice
-from planrun.writes import write_all
 
 if TYPE_CHECKING:
     from planrun.masking import StreamMasker

@@ -13,24 +13,17 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING
 
+from planrun.core.launcher import Finished, LaunchSpec, SpawnError, Started
 from planrun.process.attempt import Attempt
 from planrun.process.orphans import set_subreaper
 from planrun.process.output import Pump
 from planrun.process.reaping import Reaper
 from planrun.process.spawn import spawn
-from planrun.process.spec import (
-    CLOSE_TIMEOUT_SEC,
-    MAX_SELECT_SEC,
-    TAG_VAR,
-    Finished,
-    LaunchSpec,
-    SpawnError,
-    Started,
-)
+from planrun.process.spec import CLOSE_TIMEOUT_SEC, MAX_SELECT_SEC, TAG_VAR
 from planrun.procinfo import CLOCK_TICKS, boot_time, proc_stat, start_time
 
 if TYPE_CHECKING:
-    from planrun.launcher import Placement
+    from planrun.core.launcher import Placement
 
 # Nanoseconds per clock tick of /proc's starttime, if a tick is a whole number of them.
 _TICK_NS = 1_000_000_000 // CLOCK_TICKS if 1_000_000_000 % CLOCK_TICKS == 0 else 0

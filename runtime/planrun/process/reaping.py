@@ -11,10 +11,11 @@ import signal
 import time
 from collections.abc import Iterable
 
+from planrun.core.launcher import Finished, Outcome
 from planrun.process.attempt import UNOWNED, Attempt, Nobody, classify, secs
 from planrun.process.orphans import child_pids, environ_tag
 from planrun.process.output import Pump, log_state, stderr_tail
-from planrun.process.spec import DRAIN_GRACE_SEC, LEFTOVER_GRACE_SEC, Finished, Outcome
+from planrun.process.spec import DRAIN_GRACE_SEC, LEFTOVER_GRACE_SEC
 from planrun.procinfo import ProcStat, proc_stat
 
 

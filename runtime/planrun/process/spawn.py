@@ -9,8 +9,8 @@ import signal
 import stat
 from typing import TYPE_CHECKING
 
+from planrun.core.launcher import LaunchSpec, SpawnError
 from planrun.process.output import Pump, masked_streams, open_logs
-from planrun.process.spec import LaunchSpec, SpawnError
 
 if TYPE_CHECKING:  # subprocess is imported only for steps that need Popen (another cwd)
     import subprocess

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from planrun.core.writes import replace_whole, write_all
 from planrun.safefs import (
     PRIVATE_DIR,
     PRIVATE_FILE,
@@ -25,7 +26,6 @@ from planrun.safefs import (
 )
 from planrun.store.errors import StateLostError, StoreError, no_state, shown, unusable
 from planrun.store.schema import BUSY_TIMEOUT
-from planrun.writes import replace_whole, write_all
 
 _CREATE_DB = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _JSONL_FLAGS = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC

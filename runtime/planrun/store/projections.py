@@ -7,6 +7,16 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from planrun.core.semantics import (
+    CANCELLED,
+    FAILED,
+    PENDING,
+    RUNNING,
+    SKIPPED,
+    SUCCESS,
+    TIMED_OUT,
+    UPSTREAM_FAILED,
+)
 from planrun.events import (
     RUN_FINISHED,
     RUN_RESUMED,
@@ -23,16 +33,6 @@ from planrun.events import (
     STEP_TIMED_OUT,
     STEP_UPSTREAM_FAILED,
     UI_ACTION,
-)
-from planrun.semantics import (
-    CANCELLED,
-    FAILED,
-    PENDING,
-    RUNNING,
-    SKIPPED,
-    SUCCESS,
-    TIMED_OUT,
-    UPSTREAM_FAILED,
 )
 
 Projection = Callable[[sqlite3.Cursor, str, str | None, int | None, str, dict[str, Any]], None]

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from planrun.semantics import RUNNING
+from planrun.core.semantics import RUNNING
 from planrun.store.errors import AmbiguousRunError, UnknownRunError
 from planrun.store.records import (
     INTERRUPTED,

@@ -10,8 +10,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from planrun.core.ir import conforms as conforms_to_ir_schema
 from planrun.events import Event
-from planrun.ir import conforms as conforms_to_ir_schema
 from planrun.store.errors import DAMAGE, NoStateError, damaged, reading, shown
 from planrun.store.files import Closing, StateFiles, connect
 from planrun.store.queries import (

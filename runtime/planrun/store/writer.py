@@ -14,6 +14,8 @@ from typing import Any, Literal, NamedTuple
 
 import planrun.store.queries as queries
 import planrun.store.schema as schema
+from planrun.core.semantics import PENDING, RUNNING
+from planrun.core.writes import replace_whole, write_all
 from planrun.events import (
     RUN_STARTED,
     STEP_EXPANDED,
@@ -25,7 +27,6 @@ from planrun.events import (
 )
 from planrun.procinfo import create_time
 from planrun.safefs import PRIVATE_FILE, open_dirs
-from planrun.semantics import PENDING, RUNNING
 from planrun.store.errors import (
     DigestMismatchError,
     RunExistsError,
@@ -53,7 +54,6 @@ from planrun.store.records import (
     run_dir,
 )
 from planrun.store.schema import transaction
-from planrun.writes import replace_whole, write_all
 
 
 @dataclass

@@ -35,14 +35,14 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+from planrun.core.ir import IR, IRError, parse_ir
+from planrun.core.params import ParamError, bind
+from planrun.core.writes import replace_whole
 from planrun.events import utc_now
-from planrun.ir import IR, IRError, parse_ir
-from planrun.params import ParamError, bind
 from planrun.safefs import PRIVATE_DIR, PRIVATE_FILE, create_private, read_slice
 from planrun.store import NoStateError, Reader, open_reader, run_dir
 from planrun.uiactions import ACTION_ENV, encode, write_request
 from planrun.views.model import ViewError, find_step
-from planrun.writes import replace_whole
 
 MAX_BODY = 64 * 1024
 LAUNCH_WAIT_SEC = 20.0  # how long a POST waits for its planrun to record the run
@@ -329,7 +329,8 @@ class Actions:
 
 
 def _compile(path: str) -> IR:
-    from planrun.runner import UsageError, load_runnable
+    from planrun.plan_loader import load_runnable
+    from planrun.runner import UsageError
 
     err = io.StringIO()
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from planrun.ci import recorded_tolerance
-from planrun.printable import printable
+from planrun.core.printable import printable
 from planrun.store import Reader, RunInfo, StepInfo, open_reader
 from planrun.views.model import elapsed, pick_run, record_dict, run_dict, run_duration
 from planrun.views.style import (

@@ -23,10 +23,10 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from planrun.core.failure import tail_block
+from planrun.core.printable import printable
 from planrun.events import EVENT_STATUS, FAILURE_EVENTS, FINAL_EVENTS, Event
-from planrun.failure import tail_block
 from planrun.groups import instance_of, matrix_of
-from planrun.printable import printable
 from planrun.views.style import (
     FINAL_STATUSES,
     RICH_STYLES,

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TextIO
 
-from planrun.printable import printable
+from planrun.core.printable import printable
 from planrun.safefs import UnsafeFileError
 from planrun.store import AttemptInfo, Reader
 from planrun.views.inspect import open_state

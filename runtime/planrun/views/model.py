@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from planrun.bound import bound_for_ir
 from planrun.ci import tolerated
+from planrun.core.bound import bound_for_ir
+from planrun.core.status import FAILURES
 from planrun.events import utc_now
 from planrun.groups import instance_of, view_groups
-from planrun.status import FAILURES
 from planrun.store import AttemptInfo, Reader, RunInfo, StepInfo, StoreError, run_dir
 from planrun.views.dag import layered_layout
 from planrun.views.style import parse_ts

@@ -19,7 +19,8 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from planrun.process import LaunchSpec, ProcessSet
+from planrun.core.launcher import LaunchSpec
+from planrun.process import ProcessSet
 
 
 def cpu_time() -> float:

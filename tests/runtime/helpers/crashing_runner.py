@@ -14,7 +14,8 @@ import os
 import sys
 import time
 
-from planrun.process import LaunchSpec, ProcessSet
+from planrun.core.launcher import LaunchSpec
+from planrun.process import ProcessSet
 
 SCRIPT = (
     "sleep 300 & echo $! > bg.pid; "

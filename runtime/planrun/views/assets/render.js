@@ -169,7 +169,7 @@ const PlanViews = (() => {
       this.header.replaceChildren(...[title, description, stats, this.boundLine()].filter(Boolean));
     }
 
-    /* The compile-time worst case (planrun.bound) next to what happened; its critical path is
+    /* The compile-time worst case (planrun.core.bound) next to what happened; its critical path is
        outlined on the timeline. */
     boundLine() {
       const bound = this.data.bound;

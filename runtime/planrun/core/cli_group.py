@@ -1,8 +1,8 @@
-"""The click groups of both programs: an interrupt inside a command reaches planrun.entry (the
+"""The click groups of both programs: an interrupt inside a command reaches planrun.core.entry (the
 one place that turns it into a line and exit 130); planrun's default command, shown in its help;
 completion of an option's value that sees the words before it.
 
-Light on purpose (click and planrun.entry only): planc's CLI uses it too, and planc must not
+Light on purpose (click and planrun.core.entry only): planc's CLI uses it too, and planc must not
 load the runtime to start.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 import click
 from click.shell_completion import CompletionItem
 
-from planrun.entry import Interrupted
+from planrun.core.entry import Interrupted
 
 
 class Program(click.Group):

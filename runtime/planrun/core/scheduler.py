@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Sequence
 
-from planrun.semantics import StepRules
+from planrun.core.semantics import StepRules
 
 
 def critical_path_lengths(steps: Sequence[StepRules]) -> dict[str, int]:

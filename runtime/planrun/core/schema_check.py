@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
-from planrun.schema_pattern import matcher
+from planrun.core.schema_pattern import matcher
 
 Check = Callable[[Any], bool]
 

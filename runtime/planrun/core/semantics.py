@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from planrun import trigger_rules as tr
-from planrun.actions import (
+from planrun.core import trigger_rules as tr
+from planrun.core.actions import (
     Abort,
     Action,
     Cancel,
@@ -25,12 +25,12 @@ from planrun.actions import (
     Start,
     UpstreamFailed,
 )
-from planrun.ir_types import IRStep
-from planrun.status import FAILURES as FAILURES
-from planrun.status import TERMINAL as TERMINAL
-from planrun.status import Status
+from planrun.core.ir_types import IRStep
+from planrun.core.status import FAILURES as FAILURES
+from planrun.core.status import TERMINAL as TERMINAL
+from planrun.core.status import Status
 
-# The status names, as the plain strings events and state.db hold (planrun/status.py).
+# The status names, as the plain strings events and state.db hold (planrun/core/status.py).
 PENDING = Status.PENDING.value
 RUNNING = Status.RUNNING.value
 SUCCESS = Status.SUCCESS.value

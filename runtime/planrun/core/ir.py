@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Any
 
-from planrun.ir_types import IR_VERSION, IRGlobals, IRPlan, IRStep
-from planrun.reads import MAX_IR_BYTES, InputTooLarge, read_bounded
-from planrun.schema_check import Check, compile_check
+from planrun.core.ir_types import IR_VERSION, IRGlobals, IRPlan, IRStep
+from planrun.core.reads import MAX_IR_BYTES, InputTooLarge, read_bounded
+from planrun.core.schema_check import Check, compile_check
 
 __all__ = ["IR", "IR_VERSION", "IRError", "load_ir", "parse_if_ir", "parse_ir"]
 
@@ -164,7 +164,7 @@ def _validate_schema(raw: dict[str, Any], path: str) -> None:
         return
     import jsonschema  # deferred: costly to import, and only needed for an invalid IR
 
-    from planrun.schema_pattern import ecma_draft7
+    from planrun.core.schema_pattern import ecma_draft7
 
     try:
         error = jsonschema.exceptions.best_match(ecma_draft7()(ir_schema()).iter_errors(raw))

@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from planrun import actions as act
-from planrun import semantics as sem
-from planrun.ir_types import IRStep
-from planrun.launcher import Placement
-from planrun.loop import Loop, instant
-from planrun.process import Finished, Started
+from planrun.core import actions as act
+from planrun.core import semantics as sem
+from planrun.core.ir_types import IRStep
+from planrun.core.launcher import Finished, Placement, Started
+from planrun.core.loop import Loop, instant
 
 # A step's replayed attempts: their exit code, or None when they time out.
 Outcomes = Callable[[str], int | None]

@@ -5,9 +5,9 @@ Here, in the runtime, so `planc bound`/`planc check` and the run report share on
 Derivation and exact formulas: docs/analysis.md ("Worst-case duration"). In short, a step that is
 started runs at most `retries + 1` attempts; each attempt ends at its timeout at the latest, plus
 the kill grace when the timeout fires (SIGTERM, grace, SIGKILL); between attempts it waits the
-retry delays of `planrun.semantics.retry_delay`. A fallback runs on the path of the step naming it
-(dependents wait for the recovery). With m workers, any greedy list schedule (planrun starts a
-ready step whenever a worker is free) ends within W/m + (1 − 1/m)·L (Graham, 1966).
+retry delays of `planrun.core.semantics.retry_delay`. A fallback runs on the path of the step
+naming it (dependents wait for the recovery). With m workers, any greedy list schedule (planrun
+starts a ready step whenever a worker is free) ends within W/m + (1 − 1/m)·L (Graham, 1966).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from planrun import semantics
+from planrun.core import semantics
 
 
 @dataclass(frozen=True)

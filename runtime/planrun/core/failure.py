@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from planrun.printable import printable
+from planrun.core.printable import printable
 
 FAILURE_LINES = 20  # the line budget of a failed attempt's tail, both streams together
 _TAIL_BYTES = 8192  # read at most this much of each log

@@ -18,15 +18,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from planrun import actions as act
-from planrun import semantics as sem
-from planrun.ir_types import IRStep
-from planrun.scheduler import ReadyQueue
+from planrun.core import actions as act
+from planrun.core import semantics as sem
+from planrun.core.ir_types import IRStep
+from planrun.core.scheduler import ReadyQueue
 
 if TYPE_CHECKING:  # conditions are imported where a plan has one
-    from planrun.conditions import StepFacts
-    from planrun.launcher import Launcher
-    from planrun.process import Finished
+    from planrun.core.conditions import StepFacts
+    from planrun.core.launcher import Finished, Launcher
 
 Clock = Callable[[], float]
 
@@ -127,7 +126,7 @@ class Loop:
         """The one runtime check of the plan's invariants (docs/invariants.md): before a step's
         first attempt, against the statuses recorded so far: this run's, a resume's restored
         successes and an --only/--from selection's reused ones (both recorded as success)."""
-        from planrun.invariants import refusal, why
+        from planrun.core.invariants import refusal, why
 
         invariant = refusal(self.invariants[step_id], self.plan.status)
         if invariant is None:
@@ -171,7 +170,7 @@ class Loop:
         condition = self.steps[step_id].condition
         if condition is None:
             return True
-        from planrun.conditions import evaluate
+        from planrun.core.conditions import evaluate
 
         env = ChainMap(dict(self.steps[step_id].env), self.environ)
         return evaluate(condition["ast"], self._facts, env, self.params)
@@ -222,7 +221,7 @@ class _Facts(Mapping[str, "StepFacts"]):
         self._records = records
 
     def __getitem__(self, step_id: str) -> StepFacts:
-        from planrun.conditions import StepFacts
+        from planrun.core.conditions import StepFacts
 
         status = self._status[step_id]
         record = self._records[step_id]

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from planrun.reads import InputTooLarge, not_utf8, read_bounded
+from planrun.core.reads import InputTooLarge, not_utf8, read_bounded
 
 ParamValue = str | int | bool | None
 

@@ -22,8 +22,8 @@ EXIT_OWN_ERROR = 125
 
 
 class Interrupted(BaseException):
-    """A KeyboardInterrupt raised inside a command, carried past click's main (planrun.cli_group),
-    which would print an empty line and turn it into Abort."""
+    """A KeyboardInterrupt raised inside a command, carried past click's main
+    (planrun.core.cli_group), which would print an empty line and turn it into Abort."""
 
 
 def run_program(program: str, cli_module: str) -> NoReturn:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from planrun.trigger_rules import TriggerRule
+from planrun.core.trigger_rules import TriggerRule
 
 IR_VERSION = 1
 
