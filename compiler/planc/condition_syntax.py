@@ -32,8 +32,8 @@ from planrun.core.conditions import (
     ParamRef,
     StepRef,
 )
+from planrun.core.ir_types import STEP_ID
 
-STEP_ID_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,127}")
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 OUTPUT_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 KEYWORDS = tuple(condition_tokens.KEYWORDS)
@@ -116,7 +116,7 @@ class TreeBuilder:
         head, dot, rest = path.partition(".")
         if dot and head in ("steps", "prev") and ".outputs." in rest:
             step, _, name = rest.partition(".outputs.")
-            if STEP_ID_RE.fullmatch(step) and OUTPUT_NAME_RE.fullmatch(name):
+            if STEP_ID.fullmatch(step) and OUTPUT_NAME_RE.fullmatch(name):
                 return OutputRef(step, name, offset=start, length=len(path))
         if dot and head in ("steps", "prev"):
             return self._step_ref(path, start, rest)
@@ -137,7 +137,7 @@ class TreeBuilder:
                 f"`{path}` is missing an attribute",
                 f"write `{path.rstrip('.')}.status` (attributes: {', '.join(ATTRIBUTES)})",
             )
-        elif not STEP_ID_RE.fullmatch(step):
+        elif not STEP_ID.fullmatch(step):
             problem = (
                 f"`{step}` is not a valid step id",
                 "a step id starts with a letter or `_`; then letters, digits, `_`, `.`, `-`",

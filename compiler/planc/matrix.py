@@ -21,6 +21,7 @@ from planc.nodes import (
     with_entries,
 )
 from planc.suggest import did_you_mean
+from planrun.core.ir_types import STEP_ID
 
 CODES = {
     "matrix-invalid": (
@@ -46,7 +47,6 @@ CODES = {
 MAX_MATRIX = 256
 _MATRIX_REF = re.compile(r"\$\{\{\s*matrix\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
-_STEP_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,127}")
 _GROUP_ONLY = ("max_parallel", "fail_fast")
 _MATRIX_KEYS = ("matrix", *_GROUP_ONLY)
 
@@ -204,7 +204,7 @@ def _expand(path: str, node: MapNode, result: Expanded) -> list[Node]:
             else list(combo.values())
         )
         sid = "-".join([base, *(_UNSAFE.sub("_", _text(v)) for v in parts)])
-        if sid in seen or not _STEP_ID.fullmatch(sid):
+        if sid in seen or not STEP_ID.fullmatch(sid):
             why = (
                 f"is also the id of combination {seen[sid] + 1}"
                 if sid in seen

@@ -23,6 +23,7 @@ from planrun import __version__
 from planrun.console import LineReporter, Observer
 from planrun.core.interpolate import Malformed, find
 from planrun.core.ir import IR, IR_VERSION, canonical_json, compute_digest, parse_ir
+from planrun.core.ir_types import STEP_ID
 from planrun.core.launcher import LauncherError
 from planrun.events import Event
 from planrun.executor import EXIT_INTERRUPTED, RunOptions
@@ -38,7 +39,6 @@ EXIT_SIGNAL_BASE = 128  # killed by signal N: 128 + N (as the shells)
 
 SOURCE = "<planrun exec>"
 DEFAULT_KILL_GRACE_SEC = 5.0  # the IR's default (docs/ir.md, globals)
-_STEP_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,127}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NOT_FOUND = "command not found"  # process.SpawnError's wording for a missing program
 
@@ -252,7 +252,7 @@ def _ignore(event: Event) -> None:
 
 def _step_id(program: str, name: str | None) -> str:
     if name is not None:
-        if not _STEP_ID.fullmatch(name):
+        if not STEP_ID.fullmatch(name):
             raise UsageError(
                 f"--name {name!r} is not a step id (a letter or _, then letters, digits, _ . -;"
                 " at most 128)"

@@ -10,6 +10,7 @@ serialised canonically.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -18,6 +19,8 @@ from typing import Any
 from planrun.core.trigger_rules import TriggerRule
 
 IR_VERSION = 1
+# A step's id, as ir.schema.json's step `id` pattern says (planc, `planrun exec --name`).
+STEP_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,127}")
 
 
 class OnFailure(StrEnum):

@@ -25,6 +25,7 @@ from planrun.core.actions import (
     Start,
     UpstreamFailed,
 )
+from planrun.core.entry import EXIT_INTERRUPTED
 from planrun.core.ir_types import IRStep
 from planrun.core.status import FAILURES as FAILURES
 from planrun.core.status import TERMINAL as TERMINAL
@@ -44,7 +45,7 @@ CLEANUP_RULES = tr.CLEANUP_RULES
 Mode = Literal["normal", "aborting", "interrupted"]
 
 # planrun's exit code for each plan outcome (semantics.md §7).
-EXIT_CODES = {"success": 0, "failed": 1, "cancelled": 130}
+EXIT_CODES = {"success": 0, "failed": 1, "cancelled": EXIT_INTERRUPTED}
 
 
 @dataclass(frozen=True)
