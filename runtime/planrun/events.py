@@ -1,12 +1,21 @@
-"""Event types and the one JSON rendering shared by events.jsonl and its repair (docs/state.md)."""
+"""Event types and the one JSON rendering shared by events.jsonl and its repair (docs/state.md).
+
+Emitters build an event's payload as one of the dataclasses below (`StepStarted(pid=…, …)`), so
+mypy checks every field name and type at the emit site; `payload()` is the one way to the
+stored dict (the store renders it as text). The run, step and attempt are the event's envelope,
+given to the store beside the payload (the store numbers attempts). Readers keep reading the
+stored dicts.
+"""
 
 from __future__ import annotations
 
+import enum
 import functools
 import json
 import time
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Final
 
 RUN_STARTED = "run_started"
 RUN_RESUMED = "run_resumed"
@@ -135,3 +144,229 @@ class Event:
             self.attempt,
             dump_payload(self.payload),
         )[:-1]
+
+
+# --- typed payloads ----------------------------------------------------------------------------
+
+
+class Absent(enum.Enum):
+    """An optional payload field left out of the stored payload (not the same as null)."""
+
+    ABSENT = "absent"
+
+
+ABSENT: Final = Absent.ABSENT
+
+
+class EventPayload:
+    """The payload of one event type; `TYPE` is its name. Fields are keyword-only, declared in
+    the order their keys are stored; a field at ABSENT is left out."""
+
+    __slots__ = ()
+    TYPE: ClassVar[str]
+
+    def payload(self) -> dict[str, Any]:
+        """The stored payload: the fields in declaration order, absent ones left out."""
+        out: dict[str, Any] = {}
+        cls = type(self)
+        names = _FIELD_NAMES.get(cls)
+        if names is None:
+            names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(self))  # type: ignore[arg-type]
+        for name in names:
+            value = getattr(self, name)
+            if value is not ABSENT:
+                out[name] = value
+        return out
+
+
+_FIELD_NAMES: dict[type[EventPayload], tuple[str, ...]] = {}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunStarted(EventPayload):
+    TYPE: ClassVar[str] = RUN_STARTED
+    plan_id: str
+    ir_digest: str
+    max_concurrency: int
+    pid: int
+    host: str
+    argv: Sequence[str]
+    params: dict[str, Any]
+    watch: dict[str, Any] | Absent = ABSENT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunResumed(EventPayload):
+    TYPE: ClassVar[str] = RUN_RESUMED
+    pid: int
+    previous_status: str
+    ir_digest: str | Absent = ABSENT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunFinished(EventPayload):
+    TYPE: ClassVar[str] = RUN_FINISHED
+    status: str
+    exit_code: int
+    duration_sec: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UiAction(EventPayload):
+    """Built from planrun.uiactions' cleaned dicts, whose keys are these fields."""
+
+    TYPE: ClassVar[str] = UI_ACTION
+    action: str
+    by: str | Absent = ABSENT
+    remote: str | Absent = ABSENT
+    requested_at: str | Absent = ABSENT
+    step: str | Absent = ABSENT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepStarted(EventPayload):
+    TYPE: ClassVar[str] = STEP_STARTED
+    pid: int | None
+    pgid: int | None
+    proc_start_time: float | Absent | None = ABSENT
+    tag: str | Absent = ABSENT
+    argv: Sequence[str] | Absent = ABSENT
+    cwd: str | Absent = ABSENT
+    stdout_log: str | Absent = ABSENT
+    stderr_log: str | Absent = ABSENT
+    fingerprint: str | Absent = ABSENT
+    fingerprint_parts: dict[str, Any] | Absent = ABSENT
+    why: str | Absent = ABSENT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepPlaced(EventPayload):
+    TYPE: ClassVar[str] = STEP_PLACED
+    worker: str
+    host: str
+    pid: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepRetrying(EventPayload):
+    """The fields after `reason` are those of the attempt that just ended (StepFailed's, and
+    StepTimedOut's `limit_sec`, `detail`)."""
+
+    TYPE: ClassVar[str] = STEP_RETRYING
+    delay_sec: float
+    previous_status: str
+    reason: str
+    exit_code: int | Absent | None = ABSENT
+    signal: int | Absent | None = ABSENT
+    stderr_tail: str | Absent = ABSENT
+    duration_sec: float | Absent = ABSENT
+    outputs: dict[str, str] | Absent = ABSENT
+    secret_outputs: list[str] | Absent = ABSENT
+    output_tail: dict[str, Any] | Absent = ABSENT
+    limit_sec: float | Absent | None = ABSENT
+    detail: str | Absent = ABSENT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepSucceeded(EventPayload):
+    TYPE: ClassVar[str] = STEP_SUCCEEDED
+    exit_code: int
+    duration_sec: float
+    outputs: dict[str, str] | Absent = ABSENT
+    secret_outputs: list[str] | Absent = ABSENT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepFailed(EventPayload):
+    TYPE: ClassVar[str] = STEP_FAILED
+    reason: str
+    exit_code: int | None
+    signal: int | Absent | None = ABSENT
+    stderr_tail: str | Absent = ABSENT
+    duration_sec: float | Absent = ABSENT
+    outputs: dict[str, str] | Absent = ABSENT
+    secret_outputs: list[str] | Absent = ABSENT
+    output_tail: dict[str, Any] | Absent = ABSENT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepTimedOut(EventPayload):
+    TYPE: ClassVar[str] = STEP_TIMED_OUT
+    reason: str
+    exit_code: int | Absent | None = ABSENT
+    signal: int | Absent | None = ABSENT
+    stderr_tail: str | Absent = ABSENT
+    duration_sec: float | Absent = ABSENT
+    outputs: dict[str, str] | Absent = ABSENT
+    secret_outputs: list[str] | Absent = ABSENT
+    output_tail: dict[str, Any] | Absent = ABSENT
+    limit_sec: float | Absent | None = ABSENT
+    detail: str | Absent = ABSENT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepSkipped(EventPayload):
+    TYPE: ClassVar[str] = STEP_SKIPPED
+    reason: str
+    detail: str
+    fingerprint: str | Absent | None = ABSENT
+    from_run: str | Absent = ABSENT
+    outputs: dict[str, str] | Absent = ABSENT
+    secret_outputs: list[str] | Absent = ABSENT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepUpstreamFailed(EventPayload):
+    TYPE: ClassVar[str] = STEP_UPSTREAM_FAILED
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepCancelled(EventPayload):
+    """An attempt cancelled while it ran also has its ending's fields (StepFailed's)."""
+
+    TYPE: ClassVar[str] = STEP_CANCELLED
+    reason: str
+    exit_code: int | Absent | None = ABSENT
+    signal: int | Absent | None = ABSENT
+    stderr_tail: str | Absent = ABSENT
+    duration_sec: float | None
+    outputs: dict[str, str] | Absent = ABSENT
+    secret_outputs: list[str] | Absent = ABSENT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepRecovered(EventPayload):
+    TYPE: ClassVar[str] = STEP_RECOVERED
+    fallback: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepExpanded(EventPayload):
+    TYPE: ClassVar[str] = STEP_EXPANDED
+    instances: list[str]
+    items: int
+
+
+# Every event type and its payload class (docs/state.md's event table; a test keeps them equal).
+PAYLOADS: dict[str, type[EventPayload]] = {
+    cls.TYPE: cls
+    for cls in (
+        RunStarted,
+        RunResumed,
+        RunFinished,
+        UiAction,
+        StepStarted,
+        StepPlaced,
+        StepRetrying,
+        StepSucceeded,
+        StepFailed,
+        StepTimedOut,
+        StepSkipped,
+        StepUpstreamFailed,
+        StepCancelled,
+        StepRecovered,
+        StepExpanded,
+    )
+}

@@ -22,7 +22,23 @@ from planrun.core.ir import IR
 from planrun.core.launcher import Finished, Launcher, SpawnError
 from planrun.core.loop import Loop, StepRecord
 from planrun.core.params import ParamValue
-from planrun.events import Event
+from planrun.events import (
+    ABSENT,
+    Event,
+    EventPayload,
+    RunFinished,
+    StepCancelled,
+    StepFailed,
+    StepPlaced,
+    StepRecovered,
+    StepRetrying,
+    StepSkipped,
+    StepStarted,
+    StepSucceeded,
+    StepTimedOut,
+    StepUpstreamFailed,
+    UiAction,
+)
 from planrun.fanout import FanOut
 from planrun.groups import FAIL_FAST, GroupControl
 from planrun.interrupts import Interrupts
@@ -187,8 +203,8 @@ class Executor(Loop):
             if step.provides:  # fresh and empty for every attempt of a step with outputs
                 os.close(create_private(os.path.basename(output_file), dir_fd=self._log_fd))
         except (LaunchError, OSError) as exc:
-            extra = {"argv": exc.argv} if isinstance(exc, LaunchError) and exc.argv else {}
-            self._emit("step_started", step_id, attempt, pid=None, pgid=None, **extra, **decided)
+            argv = exc.argv if isinstance(exc, LaunchError) and exc.argv else ABSENT
+            self._emit(StepStarted(pid=None, pgid=None, argv=argv, **decided), step_id, attempt)
             reason = str(exc) if isinstance(exc, LaunchError) else f"cannot create {output_file}"
             self._attempt_ended(step_id, sem.FAILED, reason, {"exit_code": None})
             return
@@ -202,18 +218,19 @@ class Executor(Loop):
         try:
             started = self.procs.start(step_id, spec)
         except SpawnError as exc:
-            self._emit("step_started", step_id, attempt, pid=None, pgid=None, **common)
+            self._emit(StepStarted(pid=None, pgid=None, **common), step_id, attempt)
             self._attempt_ended(step_id, sem.FAILED, exc.reason, {"exit_code": None})
             return
         self._emit(
-            "step_started",
+            StepStarted(
+                pid=started.pid,
+                pgid=started.pgid,
+                proc_start_time=started.proc_start_time,
+                tag=started.tag,
+                **common,
+            ),
             step_id,
             attempt,
-            pid=started.pid,
-            pgid=started.pgid,
-            proc_start_time=started.proc_start_time,
-            tag=started.tag,
-            **common,
         )
 
     def _stand_in(self, step_id: str, candidate: Candidate) -> None:
@@ -232,21 +249,22 @@ class Executor(Loop):
             self.unavailable[step_id] = secret
             if secret:
                 extra["secret_outputs"] = sorted(secret)
-            self._emit(
-                "step_skipped", step_id, None, reason=candidate.kind,
+            skipped = StepSkipped(
+                reason=candidate.kind,
                 detail=f"fingerprint matches run {candidate.run_id}",
-                fingerprint=candidate.fingerprint, from_run=candidate.run_id, **extra,
-            )  # fmt: skip
+                fingerprint=candidate.fingerprint,
+                from_run=candidate.run_id,
+                **extra,
+            )
+            self._emit(skipped, step_id, None)
         self._apply(self.plan.finished(step_id, sem.SUCCESS))
 
     def _after_wait(self) -> None:
         """Where an attempt ran is recorded before how it ended."""
         for placed in self.procs.placements():
             attempt = self.records[placed.key].attempts
-            self._emit(
-                "step_placed", placed.key, attempt, worker=placed.worker, host=placed.host,
-                pid=placed.pid,
-            )  # fmt: skip
+            placement = StepPlaced(worker=placed.worker, host=placed.host, pid=placed.pid)
+            self._emit(placement, placed.key, attempt)
 
     def _attempt_finished(self, finished: Finished) -> None:
         step_id = finished.key
@@ -276,12 +294,12 @@ class Executor(Loop):
         elif succeeded:
             extra = {k: details[k] for k in ("outputs", "secret_outputs") if k in details}
             self._emit(
-                "step_succeeded", step_id, exit_code=0, duration_sec=record.duration_sec, **extra
+                StepSucceeded(exit_code=0, duration_sec=record.duration_sec, **extra), step_id
             )
             self._apply(self.plan.finished(step_id, sem.SUCCESS))
         elif finished.outcome == "cancelled":
             reason = FAIL_FAST if step_id in self.groups.cancelled else self._cancel_reason()
-            self._emit("step_cancelled", step_id, reason=reason, **details)
+            self._emit(StepCancelled(reason=reason, **details), step_id)
             self._apply(self.plan.finished(step_id, sem.CANCELLED))
         elif finished.outcome in ("timeout", "stalled"):
             details["limit_sec"] = self._limit(step_id, finished.outcome)
@@ -313,14 +331,12 @@ class Executor(Loop):
     def _retrying(
         self, step_id: str, delay: float, status: str, reason: str, details: dict[str, Any]
     ) -> None:
-        self._emit(
-            "step_retrying", step_id, delay_sec=delay, previous_status=status, reason=reason,
-            **details,
-        )  # fmt: skip
+        retrying = StepRetrying(delay_sec=delay, previous_status=status, reason=reason, **details)
+        self._emit(retrying, step_id)
 
     def _failed(self, step_id: str, status: str, reason: str, details: dict[str, Any]) -> None:
-        event = "step_timed_out" if status == sem.TIMED_OUT else "step_failed"
-        self._emit(event, step_id, reason=reason, **details)
+        event = StepTimedOut if status == sem.TIMED_OUT else StepFailed
+        self._emit(event(reason=reason, **details), step_id)
 
     def _after_failure(self, step_id: str) -> None:
         self._fail_fast(self.groups.to_cancel(step_id, self.steps[step_id].on_failure))
@@ -337,10 +353,10 @@ class Executor(Loop):
             elif status == sem.RUNNING:  # waiting for its retry delay, or queued for one
                 self.retry_timers = [t for t in self.retry_timers if t[2] != step_id]
                 heapq.heapify(self.retry_timers)
-                self._emit("step_cancelled", step_id, reason=FAIL_FAST, duration_sec=None)
+                self._emit(StepCancelled(reason=FAIL_FAST, duration_sec=None), step_id)
                 self._apply(self.plan.finished(step_id, sem.CANCELLED))
             else:
-                self._emit("step_cancelled", step_id, None, reason=FAIL_FAST, duration_sec=None)
+                self._emit(StepCancelled(reason=FAIL_FAST, duration_sec=None), step_id, None)
                 self._apply(self.plan.finished(step_id, sem.CANCELLED))
 
     def scrub_outputs(self, attempts: Iterable[tuple[str, int]]) -> None:
@@ -372,22 +388,20 @@ class Executor(Loop):
             condition = self.steps[action.step_id].condition
             if action.reason == "condition" and condition is not None:
                 detail = f"`{condition['source']}` is false"  # as `planc simulate` says it
-            self._emit("step_skipped", action.step_id, None, reason=action.reason, detail=detail)
+            self._emit(StepSkipped(reason=action.reason, detail=detail), action.step_id, None)
         elif isinstance(action, act.UpstreamFailed):
-            self._emit(
-                "step_upstream_failed", action.step_id, None, reason=action.reason,
-                detail=action.detail,
-            )  # fmt: skip
+            upstream = StepUpstreamFailed(reason=action.reason, detail=action.detail)
+            self._emit(upstream, action.step_id, None)
         elif isinstance(action, act.Cancel):
             self._cancel_unstarted_or_waiting(action)
         elif isinstance(action, act.Recovered):
-            self._emit("step_recovered", action.step_id, fallback=action.fallback)
+            self._emit(StepRecovered(fallback=action.fallback), action.step_id)
 
     def _cancel_unstarted_or_waiting(self, action: act.Cancel) -> None:
         """A Cancel for a step that never started, or that is waiting for its retry delay."""
         step_id = action.step_id
         attempt = self.records[step_id].attempts or None
-        self._emit("step_cancelled", step_id, attempt, reason=action.reason, duration_sec=None)
+        self._emit(StepCancelled(reason=action.reason, duration_sec=None), step_id, attempt)
 
     def _react_to_interrupts(self) -> None:
         count = self.interrupts.count
@@ -419,7 +433,7 @@ class Executor(Loop):
         from planrun.uiactions import take_requests
 
         for action in take_requests(Path(self._log_dir).parent):
-            self._emit("ui_action", None, None, **action)
+            self._emit(UiAction(**action), None, None)
 
     def _cancel_waiting_retries(self, cleanup_too: bool) -> None:
         keep: list[tuple[float, int, str]] = []
@@ -433,7 +447,7 @@ class Executor(Loop):
         self.retry_timers = keep
 
     def _cancel_unstarted_retry(self, step_id: str) -> None:
-        self._emit("step_cancelled", step_id, reason="interrupted", duration_sec=None)
+        self._emit(StepCancelled(reason="interrupted", duration_sec=None), step_id)
         self._apply(self.plan.finished(step_id, sem.CANCELLED))
 
     # --- resume, selection, end ------------------------------------------------------------
@@ -443,7 +457,7 @@ class Executor(Loop):
             records = self.store.fingerprints(self.ir.plan_id)
             self.reuse.offer_latest(records, set(selection.needed), "reused")
         for step_id in sorted(selection.excluded, key=lambda s: self.steps[s].index):
-            self._emit("step_skipped", step_id, reason="not_selected", detail="not selected")
+            self._emit(StepSkipped(reason="not_selected", detail="not selected"), step_id)
         self.plan.exclude(set(selection.excluded))
 
     def _offer_up_to_date(self) -> None:
@@ -459,19 +473,16 @@ class Executor(Loop):
         outcome = self.plan.outcome()
         exit_code = sem.EXIT_CODES[outcome]
         duration = round(time.monotonic() - self.started_at, 6)
-        self._emit(
-            "run_finished", None, None, status=outcome, exit_code=exit_code, duration_sec=duration
-        )
+        self._emit(RunFinished(status=outcome, exit_code=exit_code, duration_sec=duration), None)
         self._commit()
         self.store.write_summary(self.run_id)
         return exit_code
 
-    def _emit(
-        self, type_: str, step_id: str | None, attempt: int | None = None, **payload: Any
-    ) -> None:
+    def _emit(self, typed: EventPayload, step_id: str | None, attempt: int | None = None) -> None:
+        payload = typed.payload()
         if self.masker is not None:  # the one place every reason, message and value passes
             payload = self.masker.payload(payload)
-        event = self.store.emit(self.run_id, type_, step_id, attempt, **payload)
+        event = self.store.emit(self.run_id, typed.TYPE, step_id, attempt, **payload)
         self._unobserved.append(event)
 
     def _commit(self) -> None:

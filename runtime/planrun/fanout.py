@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from planrun.core import semantics as sem
+from planrun.events import StepCancelled, StepExpanded, StepFailed, StepStarted, StepSucceeded
 from planrun.launch import RunContext
 
 if TYPE_CHECKING:
@@ -91,13 +92,13 @@ class FanOut:
         ex.plan.steps[step_id] = replace(
             rules, on_failure="abort" if rules.fallback else rules.on_failure, fallback=None
         )
-        ex._emit("step_started", step_id, pid=None, pgid=None)
+        ex._emit(StepStarted(pid=None, pgid=None), step_id)
         self.started_at[step_id] = time.monotonic()
         try:
             items = parse_items(raw, int(group["max_items"]), source)
         except FanOutError as exc:
             ex.plan.started(step_id)
-            ex._emit("step_failed", step_id, reason=str(exc), exit_code=None)
+            ex._emit(StepFailed(reason=str(exc), exit_code=None), step_id)
             ex._apply(ex.plan.finished(step_id, sem.FAILED))
             return
         template = ex.steps[step_id]
@@ -114,7 +115,7 @@ class FanOut:
                 self._add(fb, ex.steps[fallback], fallback, item, i, fallback=None, dependents=[])
                 made.append(fb)
         ex.groups.add_members(step_id, ids)
-        ex._emit("step_expanded", step_id, instances=made, items=len(items))
+        ex._emit(StepExpanded(instances=made, items=len(items)), step_id)
         kept = self._kept(over["step"], ids)
         fallback_of: list[str | None] = list(fallback_ids) or [None] * len(ids)
         instance_rules = [
@@ -190,17 +191,18 @@ class FanOut:
         plan.started(step_id)
         if not failed:
             extra: dict[str, Any] = {"outputs": outputs} if outputs else {}
-            ex._emit("step_succeeded", step_id, exit_code=0, duration_sec=duration, **extra)
+            ex._emit(StepSucceeded(exit_code=0, duration_sec=duration, **extra), step_id)
             ex._apply(plan.finished(step_id, sem.SUCCESS))
             return
         if not any(plan.status[i] in sem.FAILURES for i in failed):
             # Only cancelled instances: the plan is aborting or interrupted, not this step failing.
             reason = ex._cancel_reason()
-            ex._emit("step_cancelled", step_id, reason=reason, duration_sec=duration)
+            ex._emit(StepCancelled(reason=reason, duration_sec=duration), step_id)
             ex._apply(plan.finished(step_id, sem.CANCELLED))
             return
         shown = ", ".join(f"{i} {plan.status[i]}" for i in failed[:5])
         more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
         reason = f"{len(failed)} of {len(ids)} instances did not succeed: {shown}{more}"
-        ex._emit("step_failed", step_id, reason=reason, exit_code=None, duration_sec=duration)
+        failed_event = StepFailed(reason=reason, exit_code=None, duration_sec=duration)
+        ex._emit(failed_event, step_id)
         ex._apply(plan.finished(step_id, sem.FAILED))

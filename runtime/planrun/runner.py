@@ -19,7 +19,7 @@ from planrun.core.loop import StepRecord
 from planrun.core.params import ParamError, bind, parse_assignments, read_params_file
 from planrun.core.printable import printable
 from planrun.core.reads import not_utf8
-from planrun.events import Event
+from planrun.events import Event, RunResumed, UiAction
 from planrun.executor import Executor, RunOptions
 from planrun.interrupts import Interrupts
 from planrun.launchers import kill_remote_leftovers
@@ -280,9 +280,8 @@ def resume(
         except LauncherError as exc:
             raise UsageError(str(exc)) from None
         changed: dict[str, Any] = {"ir_digest": ir.digest} if ir_changed else {}
-        store.emit(
-            run_id, "run_resumed", pid=os.getpid(), previous_status=info.previous_status, **changed
-        )
+        resumed_event = RunResumed(pid=os.getpid(), previous_status=info.previous_status, **changed)
+        store.emit(run_id, resumed_event.TYPE, **resumed_event.payload())
         output.err.write(
             f"planrun: resuming run {run_id} (was {info.previous_status};"
             f" {killed} leftover process group(s) killed"
@@ -330,7 +329,8 @@ def _record_ui_action(store: RunStore, run_id: str, observer: Observer) -> None:
 
     action = take_from_environment()
     if action is not None:
-        observer(store.emit(run_id, "ui_action", None, None, **action))
+        typed = UiAction(**action)
+        observer(store.emit(run_id, typed.TYPE, None, None, **typed.payload()))
 
 
 def forced_steps(ir: IR, names: tuple[str, ...]) -> frozenset[str]:

@@ -17,10 +17,12 @@ import planrun.store.schema as schema
 from planrun.core.semantics import PENDING, RUNNING
 from planrun.core.writes import replace_whole, write_all
 from planrun.events import (
+    ABSENT,
     RUN_STARTED,
     STEP_EXPANDED,
     STEP_STARTED,
     Event,
+    RunStarted,
     dump_payload,
     render_line,
     utc_now,
@@ -146,17 +148,16 @@ class RunStore(Closing):
         # Any int >= 1 is a valid limit; SQLite's INTEGER stops at 2**63 - 1, which is no limit
         # either (docs/state.md).
         max_concurrency = min(max_concurrency, SQLITE_MAX_INT)
-        payload = {
-            "plan_id": plan_id,
-            "ir_digest": ir_digest,
-            "max_concurrency": max_concurrency,
-            "pid": self._pid,
-            "host": host,
-            "argv": argv,
-            "params": params or {},
-        }
-        if watch is not None:
-            payload["watch"] = watch
+        payload = RunStarted(
+            plan_id=plan_id,
+            ir_digest=ir_digest,
+            max_concurrency=max_concurrency,
+            pid=self._pid,
+            host=host,
+            argv=argv,
+            params=params or {},
+            watch=ABSENT if watch is None else watch,
+        ).payload()
         ts = utc_now()
         with self._lock, self._writing():
             with transaction(self._conn):
