@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from planrun import events as ev
 from planrun.core import actions as act
 from planrun.core import semantics as sem
 from planrun.core.failure import output_tail
@@ -22,23 +23,7 @@ from planrun.core.ir import IR
 from planrun.core.launcher import Finished, Launcher, SpawnError
 from planrun.core.loop import Loop, StepRecord
 from planrun.core.params import ParamValue
-from planrun.events import (
-    ABSENT,
-    Event,
-    EventPayload,
-    RunFinished,
-    StepCancelled,
-    StepFailed,
-    StepPlaced,
-    StepRecovered,
-    StepRetrying,
-    StepSkipped,
-    StepStarted,
-    StepSucceeded,
-    StepTimedOut,
-    StepUpstreamFailed,
-    UiAction,
-)
+from planrun.events import Event
 from planrun.fanout import FanOut
 from planrun.groups import FAIL_FAST, GroupControl
 from planrun.interrupts import Interrupts
@@ -203,8 +188,8 @@ class Executor(Loop):
             if step.provides:  # fresh and empty for every attempt of a step with outputs
                 os.close(create_private(os.path.basename(output_file), dir_fd=self._log_fd))
         except (LaunchError, OSError) as exc:
-            argv = exc.argv if isinstance(exc, LaunchError) and exc.argv else ABSENT
-            self._emit(StepStarted(pid=None, pgid=None, argv=argv, **decided), step_id, attempt)
+            argv = exc.argv if isinstance(exc, LaunchError) and exc.argv else ev.ABSENT
+            self._emit(ev.StepStarted(pid=None, pgid=None, argv=argv, **decided), step_id, attempt)
             reason = str(exc) if isinstance(exc, LaunchError) else f"cannot create {output_file}"
             self._attempt_ended(step_id, sem.FAILED, reason, {"exit_code": None})
             return
@@ -218,11 +203,11 @@ class Executor(Loop):
         try:
             started = self.procs.start(step_id, spec)
         except SpawnError as exc:
-            self._emit(StepStarted(pid=None, pgid=None, **common), step_id, attempt)
+            self._emit(ev.StepStarted(pid=None, pgid=None, **common), step_id, attempt)
             self._attempt_ended(step_id, sem.FAILED, exc.reason, {"exit_code": None})
             return
         self._emit(
-            StepStarted(
+            ev.StepStarted(
                 pid=started.pid,
                 pgid=started.pgid,
                 proc_start_time=started.proc_start_time,
@@ -249,7 +234,7 @@ class Executor(Loop):
             self.unavailable[step_id] = secret
             if secret:
                 extra["secret_outputs"] = sorted(secret)
-            skipped = StepSkipped(
+            skipped = ev.StepSkipped(
                 reason=candidate.kind,
                 detail=f"fingerprint matches run {candidate.run_id}",
                 fingerprint=candidate.fingerprint,
@@ -263,7 +248,7 @@ class Executor(Loop):
         """Where an attempt ran is recorded before how it ended."""
         for placed in self.procs.placements():
             attempt = self.records[placed.key].attempts
-            placement = StepPlaced(worker=placed.worker, host=placed.host, pid=placed.pid)
+            placement = ev.StepPlaced(worker=placed.worker, host=placed.host, pid=placed.pid)
             self._emit(placement, placed.key, attempt)
 
     def _attempt_finished(self, finished: Finished) -> None:
@@ -294,12 +279,12 @@ class Executor(Loop):
         elif succeeded:
             extra = {k: details[k] for k in ("outputs", "secret_outputs") if k in details}
             self._emit(
-                StepSucceeded(exit_code=0, duration_sec=record.duration_sec, **extra), step_id
+                ev.StepSucceeded(exit_code=0, duration_sec=record.duration_sec, **extra), step_id
             )
             self._apply(self.plan.finished(step_id, sem.SUCCESS))
         elif finished.outcome == "cancelled":
             reason = FAIL_FAST if step_id in self.groups.cancelled else self._cancel_reason()
-            self._emit(StepCancelled(reason=reason, **details), step_id)
+            self._emit(ev.StepCancelled(reason=reason, **details), step_id)
             self._apply(self.plan.finished(step_id, sem.CANCELLED))
         elif finished.outcome in ("timeout", "stalled"):
             details["limit_sec"] = self._limit(step_id, finished.outcome)
@@ -331,11 +316,13 @@ class Executor(Loop):
     def _retrying(
         self, step_id: str, delay: float, status: str, reason: str, details: dict[str, Any]
     ) -> None:
-        retrying = StepRetrying(delay_sec=delay, previous_status=status, reason=reason, **details)
+        retrying = ev.StepRetrying(
+            delay_sec=delay, previous_status=status, reason=reason, **details
+        )
         self._emit(retrying, step_id)
 
     def _failed(self, step_id: str, status: str, reason: str, details: dict[str, Any]) -> None:
-        event = StepTimedOut if status == sem.TIMED_OUT else StepFailed
+        event = ev.StepTimedOut if status == sem.TIMED_OUT else ev.StepFailed
         self._emit(event(reason=reason, **details), step_id)
 
     def _after_failure(self, step_id: str) -> None:
@@ -353,10 +340,10 @@ class Executor(Loop):
             elif status == sem.RUNNING:  # waiting for its retry delay, or queued for one
                 self.retry_timers = [t for t in self.retry_timers if t[2] != step_id]
                 heapq.heapify(self.retry_timers)
-                self._emit(StepCancelled(reason=FAIL_FAST, duration_sec=None), step_id)
+                self._emit(ev.StepCancelled(reason=FAIL_FAST, duration_sec=None), step_id)
                 self._apply(self.plan.finished(step_id, sem.CANCELLED))
             else:
-                self._emit(StepCancelled(reason=FAIL_FAST, duration_sec=None), step_id, None)
+                self._emit(ev.StepCancelled(reason=FAIL_FAST, duration_sec=None), step_id, None)
                 self._apply(self.plan.finished(step_id, sem.CANCELLED))
 
     def scrub_outputs(self, attempts: Iterable[tuple[str, int]]) -> None:
@@ -388,20 +375,20 @@ class Executor(Loop):
             condition = self.steps[action.step_id].condition
             if action.reason == "condition" and condition is not None:
                 detail = f"`{condition['source']}` is false"  # as `planc simulate` says it
-            self._emit(StepSkipped(reason=action.reason, detail=detail), action.step_id, None)
+            self._emit(ev.StepSkipped(reason=action.reason, detail=detail), action.step_id, None)
         elif isinstance(action, act.UpstreamFailed):
-            upstream = StepUpstreamFailed(reason=action.reason, detail=action.detail)
+            upstream = ev.StepUpstreamFailed(reason=action.reason, detail=action.detail)
             self._emit(upstream, action.step_id, None)
         elif isinstance(action, act.Cancel):
             self._cancel_unstarted_or_waiting(action)
         elif isinstance(action, act.Recovered):
-            self._emit(StepRecovered(fallback=action.fallback), action.step_id)
+            self._emit(ev.StepRecovered(fallback=action.fallback), action.step_id)
 
     def _cancel_unstarted_or_waiting(self, action: act.Cancel) -> None:
         """A Cancel for a step that never started, or that is waiting for its retry delay."""
         step_id = action.step_id
         attempt = self.records[step_id].attempts or None
-        self._emit(StepCancelled(reason=action.reason, duration_sec=None), step_id, attempt)
+        self._emit(ev.StepCancelled(reason=action.reason, duration_sec=None), step_id, attempt)
 
     def _react_to_interrupts(self) -> None:
         count = self.interrupts.count
@@ -433,7 +420,7 @@ class Executor(Loop):
         from planrun.uiactions import take_requests
 
         for action in take_requests(Path(self._log_dir).parent):
-            self._emit(UiAction(**action), None, None)
+            self._emit(ev.UiAction(**action), None, None)
 
     def _cancel_waiting_retries(self, cleanup_too: bool) -> None:
         keep: list[tuple[float, int, str]] = []
@@ -447,7 +434,7 @@ class Executor(Loop):
         self.retry_timers = keep
 
     def _cancel_unstarted_retry(self, step_id: str) -> None:
-        self._emit(StepCancelled(reason="interrupted", duration_sec=None), step_id)
+        self._emit(ev.StepCancelled(reason="interrupted", duration_sec=None), step_id)
         self._apply(self.plan.finished(step_id, sem.CANCELLED))
 
     # --- resume, selection, end ------------------------------------------------------------
@@ -457,7 +444,7 @@ class Executor(Loop):
             records = self.store.fingerprints(self.ir.plan_id)
             self.reuse.offer_latest(records, set(selection.needed), "reused")
         for step_id in sorted(selection.excluded, key=lambda s: self.steps[s].index):
-            self._emit(StepSkipped(reason="not_selected", detail="not selected"), step_id)
+            self._emit(ev.StepSkipped(reason="not_selected", detail="not selected"), step_id)
         self.plan.exclude(set(selection.excluded))
 
     def _offer_up_to_date(self) -> None:
@@ -473,12 +460,14 @@ class Executor(Loop):
         outcome = self.plan.outcome()
         exit_code = sem.EXIT_CODES[outcome]
         duration = round(time.monotonic() - self.started_at, 6)
-        self._emit(RunFinished(status=outcome, exit_code=exit_code, duration_sec=duration), None)
+        self._emit(ev.RunFinished(status=outcome, exit_code=exit_code, duration_sec=duration), None)
         self._commit()
         self.store.write_summary(self.run_id)
         return exit_code
 
-    def _emit(self, typed: EventPayload, step_id: str | None, attempt: int | None = None) -> None:
+    def _emit(
+        self, typed: ev.EventPayload, step_id: str | None, attempt: int | None = None
+    ) -> None:
         payload = typed.payload()
         if self.masker is not None:  # the one place every reason, message and value passes
             payload = self.masker.payload(payload)
