@@ -46,6 +46,7 @@ from planrun.core import trigger_rules as tr
 from planrun.core.conditions import from_json
 from planrun.core.invariants import allows
 from planrun.core.ir_types import IRStep, OnFailure
+from planrun.core.status import FAILURES
 from planrun.core.trigger_rules import TriggerRule
 
 # Past this many worlds at one step the relevant steps are too intertwined to decide exactly in
@@ -321,7 +322,7 @@ class Prover:
         results = [shared] if shared is not None else self._fallback_results(fb_step)
         for result in results:
             recovered = result == "success"
-            aborts = result in ("failed", "timed_out") and aborts_plan(fb_step)
+            aborts = result in FAILURES and aborts_plan(fb_step)
             after = max(mode, ABORTING) if aborts else mode
             if recovered:
                 event = f"{sid} {verb} -> recovered by fallback `{fb}`"

@@ -30,6 +30,7 @@ from planc.diagnostics import Diagnostic, Span, error, warning
 from planrun.core import trigger_rules as tr
 from planrun.core.conditions import STATUSES, Expr, StepRef, from_json, walk
 from planrun.core.ir_types import IRPlan, IRStep, OnFailure
+from planrun.core.status import FAILURES
 from planrun.core.trigger_rules import TriggerRule
 
 # An outcome: a final status, and for failures whether they are tolerated (semantics.md §4).
@@ -39,7 +40,6 @@ SUCCESS: Outcome = ("success", False)
 SKIPPED: Outcome = ("skipped", False)
 UPSTREAM_FAILED: Outcome = ("upstream_failed", False)
 CANCELLED: Outcome = ("cancelled", False)
-FAILURE_STATUSES = ("failed", "timed_out")
 
 
 @dataclass
@@ -100,7 +100,7 @@ def _ran(step: IRStep) -> set[Outcome]:
     """Outcomes of a step that starts: any command can succeed and fail (time out only with a
     limit); whether a failure is tolerated follows its policy (a fallback can succeed or fail)."""
     limited = step.timeout_sec is not None or step.heartbeat_timeout_sec is not None
-    failures = [s for s in FAILURE_STATUSES if s == "failed" or limited]
+    failures = [s for s in FAILURES if s == "failed" or limited]
     policy = step.on_failure
     tolerance = {OnFailure.CONTINUE: (True,), OnFailure.FALLBACK_STEP: (True, False)}.get(
         policy, (False,)
@@ -155,7 +155,7 @@ def _kinds(outcome: Outcome, aborts: bool, cleanup: bool, can_abort: bool = True
     status, tolerated = outcome
     if status == "success":
         return frozenset({tr.OK})
-    if status in FAILURE_STATUSES:
+    if status in FAILURES:
         if tolerated:
             return frozenset({tr.TOLERATED})
         return frozenset() if aborts and not cleanup else frozenset({tr.FAILED})
