@@ -41,7 +41,8 @@ class Shown:
     def __init__(self, args: list[str], cwd: Path) -> None:
         self.state = cwd / "state"
         env = {**environment(), "PLANRUN_STATE_DIR": str(self.state)}
-        self.log = (cwd / "shown.err").open("w")
+        self.log_path = cwd / "shown.err"
+        self.log = self.log_path.open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "planrun", *args],
             cwd=cwd,
@@ -50,6 +51,10 @@ class Shown:
             stderr=self.log,
             stdin=subprocess.DEVNULL,
         )
+
+    def said(self) -> str:
+        """What the command wrote to stderr so far: planrun's lines, a failed step's output."""
+        return self.log_path.read_text(errors="replace")
 
     def statuses(self) -> list[str]:
         try:
@@ -124,7 +129,7 @@ def test_the_git_autosync_examples(tmp_path: Path) -> None:
     (notes / "more.txt").write_text("more\n")
     shown = Shown(once, tmp_path)
     try:
-        assert shown.proc.wait(timeout=120) == 0
+        assert shown.proc.wait(timeout=120) == 0, shown.said()
         assert "more.txt" in git(remote.bare, "ls-tree", "--name-only", "main")
     finally:
         shown.close()
@@ -132,7 +137,7 @@ def test_the_git_autosync_examples(tmp_path: Path) -> None:
     (notes / "wip.txt").write_text("wip\n")
     shown = Shown(timed, tmp_path)
     try:
-        assert shown.proc.wait(timeout=120) == 0
+        assert shown.proc.wait(timeout=120) == 0, shown.said()
         assert shown.statuses()[-2:] == ["success", "success"]
         assert git(remote.bare, "log", "-1", "--format=%s").startswith("wip: 1 file(s) changed")
     finally:

@@ -16,20 +16,19 @@ is held (also on another branch: concurrency decides the order). Linear per reso
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
 
 from planc.analysis.context import AnalysisContext
 from planc.analysis.reachability import Flow, flow_of
 from planc.diagnostics import Diagnostic, error, warning
-from planrun.core.trigger_rules import CLEANUP_RULES
+from planrun.core.ir_types import IRStep, OnFailure
 
 
 def check(ctx: AnalysisContext) -> Iterator[Diagnostic]:
     required = ctx.plan_global("cleanup_required")
     if not required:
         return
-    providers = {name: step["id"] for step in ctx.steps for name in step["provides"]}
+    providers = {name: step.id for step in ctx.steps for name in step.provides}
     flow = flow_of(ctx)
     for name in dict.fromkeys(str(n) for n in required):
         acquirer = providers.get(name)
@@ -47,12 +46,8 @@ def check(ctx: AnalysisContext) -> Iterator[Diagnostic]:
 
 def _coverage(ctx: AnalysisContext, flow: Flow, name: str, acquirer: str) -> Iterator[Diagnostic]:
     by_id = ctx.by_id
-    consumers = [s for s in ctx.steps if name in s["consumes"] and flow.steps[s["id"]].can_run]
-    teardowns = [
-        s["id"]
-        for s in ctx.steps
-        if s.get("teardown_for") == acquirer and flow.steps[s["id"]].can_run
-    ]
+    consumers = [s for s in ctx.steps if name in s.consumes and flow.steps[s.id].can_run]
+    teardowns = [s.id for s in ctx.steps if s.teardown_for == acquirer and flow.steps[s.id].can_run]
     if teardowns:
         yield from _without_timeout(ctx, teardowns, name)
         yield from _outside_scope(ctx, name, acquirer, teardowns, consumers)
@@ -60,12 +55,12 @@ def _coverage(ctx: AnalysisContext, flow: Flow, name: str, acquirer: str) -> Ite
     # A release by a cleanup rule runs whatever the acquirer ended with: it would release a
     # resource someone else holds, and a resume re-running work would not re-run it.
     unguarded = [
-        s["id"]
+        s.id
         for s in consumers
-        if s["trigger_rule"] in CLEANUP_RULES and s["id"] != acquirer and not s["is_fallback"]
+        if s.trigger_rule.is_cleanup and s.id != acquirer and not s.is_fallback
     ]
     for releaser in unguarded:
-        rule = by_id[releaser]["trigger_rule"]
+        rule = by_id[releaser].trigger_rule
         yield error(
             ctx.path,
             ctx.step_span(releaser, "trigger_rule"),
@@ -80,20 +75,20 @@ def _coverage(ctx: AnalysisContext, flow: Flow, name: str, acquirer: str) -> Ite
     on_failure_of: set[str] = set()
     releasers: list[str] = []
     for step in consumers:
-        if step["on_failure"] == "fallback_step" and step["fallback"] is not None:
-            on_failure_of.add(step["id"])
-            releasers.append(step["fallback"])
+        if step.on_failure is OnFailure.FALLBACK_STEP and step.fallback is not None:
+            on_failure_of.add(step.id)
+            releasers.append(step.fallback)
     yield from _without_timeout(ctx, list(dict.fromkeys(releasers)), name)
     ancestors = _ancestors(by_id, acquirer)
     uncovered = [
-        s["id"]
+        s.id
         for s in ctx.steps
-        if s["id"] != acquirer
-        and s["id"] not in ancestors
-        and s["id"] not in releasers
-        and flow.steps[s["id"]].can_run
-        and s["on_failure"] != "continue"
-        and s["id"] not in on_failure_of
+        if s.id != acquirer
+        and s.id not in ancestors
+        and s.id not in releasers
+        and flow.steps[s.id].can_run
+        and s.on_failure is not OnFailure.CONTINUE
+        and s.id not in on_failure_of
     ]
     span = ctx.ref_span(acquirer, "provides", name)
     hint = f"add a step with `teardown_for: {acquirer}` that releases `{name}`"
@@ -131,7 +126,7 @@ def _coverage(ctx: AnalysisContext, flow: Flow, name: str, acquirer: str) -> Ite
 
 def _without_timeout(ctx: AnalysisContext, releasers: list[str], name: str) -> Iterator[Diagnostic]:
     for releaser in releasers:
-        if ctx.by_id[releaser]["timeout_sec"] is None:
+        if ctx.by_id[releaser].timeout_sec is None:
             yield error(
                 ctx.path,
                 ctx.step_span(releaser),
@@ -147,14 +142,14 @@ def _outside_scope(
     name: str,
     acquirer: str,
     teardowns: list[str],
-    consumers: list[dict[str, Any]],
+    consumers: Sequence[IRStep],
 ) -> Iterator[Diagnostic]:
     """A consumer that is not upstream of a teardown can run after the release, and a resume
     re-running it would not re-run the setup (semantics.md §5b: the scope is between the two)."""
     inside = set().union(*(_ancestors(ctx.by_id, t) for t in teardowns)) | set(teardowns)
     for step in consumers:
-        sid = step["id"]
-        if sid != acquirer and sid not in inside and not step["is_fallback"]:
+        sid = step.id
+        if sid != acquirer and sid not in inside and not step.is_fallback:
             yield error(
                 ctx.path,
                 ctx.ref_span(sid, "consumes", name),
@@ -166,38 +161,38 @@ def _outside_scope(
             )
 
 
-def _ancestors(by_id: dict[str, dict[str, Any]], step_id: str) -> set[str]:
+def _ancestors(by_id: dict[str, IRStep], step_id: str) -> set[str]:
     return _reachable(by_id, step_id, "depends_on")
 
 
-def _descendants(by_id: dict[str, dict[str, Any]], step_id: str) -> set[str]:
+def _descendants(by_id: dict[str, IRStep], step_id: str) -> set[str]:
     return _reachable(by_id, step_id, "dependents")
 
 
-def _reachable(by_id: dict[str, dict[str, Any]], step_id: str, edges: str) -> set[str]:
+def _reachable(by_id: dict[str, IRStep], step_id: str, edges: str) -> set[str]:
     """Every step reached from `step_id` along the IR's `depends_on` or `dependents` lists."""
     seen: set[str] = set()
-    stack = list(by_id[step_id][edges])
+    stack: list[str] = list(getattr(by_id[step_id], edges))
     while stack:
         current = stack.pop()
         if current not in seen:
             seen.add(current)
-            stack.extend(by_id[current][edges])
+            stack.extend(getattr(by_id[current], edges))
     return seen
 
 
-def _describe_path(by_id: dict[str, dict[str, Any]], start: str, end: str) -> str:
+def _describe_path(by_id: dict[str, IRStep], start: str, end: str) -> str:
     """`a -> b -> c` when `end` runs after `start` (BFS, shortest), else where `end` sits."""
     parent: dict[str, str | None] = {start: None}
     queue = deque([start])
     while queue and end not in parent:
         current = queue.popleft()
-        for child in by_id[current]["dependents"]:
+        for child in by_id[current].dependents:
             if child not in parent:
                 parent[child] = current
                 queue.append(child)
     if end not in parent:
-        policy = by_id[end]["on_failure"]
+        policy = by_id[end].on_failure
         return (
             f"`{end}` (on_failure: {policy}) runs on another branch, alongside or after `{start}`"
         )
@@ -206,4 +201,4 @@ def _describe_path(by_id: dict[str, dict[str, Any]], start: str, end: str) -> st
     while node is not None:
         chain.append(node)
         node = parent[node]
-    return " -> ".join(reversed(chain)) + f" (on_failure: {by_id[end]['on_failure']})"
+    return " -> ".join(reversed(chain)) + f" (on_failure: {by_id[end].on_failure})"

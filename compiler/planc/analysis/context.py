@@ -1,8 +1,9 @@
-"""What every analysis sees: the IR dict, and the checked plan when there is one (for spans)."""
+"""What every analysis sees: the IR (typed), and the checked plan when there is one (for spans)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -11,19 +12,27 @@ from planc.diagnostics import Span
 from planc.graph import PlanGraph
 from planc.model import SourcePlan
 from planc.nodes import MapNode, ScalarNode, SeqNode
+from planrun.core.ir_types import IRPlan, IRStep
 
 _LOCATION = re.compile(r":(\d+):(\d+)$")
+
+
+def typed(ir: IRPlan | Mapping[str, Any]) -> IRPlan:
+    """The IR as `IRPlan`: callers with the JSON document (an IR file, `planc bound`) pass it."""
+    return ir if isinstance(ir, IRPlan) else IRPlan.from_json(ir)
 
 
 @dataclass
 class AnalysisContext:
     """An analysis reads `ir` (resolved values, topological order) and reports at plan spans.
 
+    `ir` is the IR document or lowering's `IRPlan`; `typed_ir` is the `IRPlan`, built once.
+
     `plan` and `graph` are absent when an analysis runs over an IR file alone; spans then come
     from each step's `location` (`path:line:col`), which is where the step starts.
     """
 
-    ir: dict[str, Any]
+    ir: IRPlan | Mapping[str, Any]
     plan: SourcePlan | None = None
     graph: PlanGraph | None = None
     _path: str | None = field(default=None, repr=False)
@@ -34,21 +43,24 @@ class AnalysisContext:
     def path(self) -> str:
         if self.plan is not None:
             return self.plan.path
-        return self._path or str(self.ir.get("source", {}).get("path", "<ir>"))
-
-    @property
-    def steps(self) -> list[dict[str, Any]]:
-        steps: list[dict[str, Any]] = self.ir["steps"]
-        return steps
+        return self._path or str(self.typed_ir.source.get("path", "<ir>"))
 
     @cached_property
-    def by_id(self) -> dict[str, dict[str, Any]]:
-        return {step["id"]: step for step in self.steps}
+    def typed_ir(self) -> IRPlan:
+        return typed(self.ir)
+
+    @property
+    def steps(self) -> tuple[IRStep, ...]:
+        return self.typed_ir.steps
+
+    @cached_property
+    def by_id(self) -> dict[str, IRStep]:
+        return {step.id: step for step in self.steps}
 
     def plan_global(self, key: str) -> Any:
         """A `globals` value as written in the plan. The IR (version 1) only carries the keys the
         runtime needs, so plan-only settings such as `deadline_sec` are read from the plan."""
-        value = self.ir["globals"].get(key)
+        value = getattr(self.typed_ir.globals, key, None)
         if value is None and self.plan is not None:
             value = self.plan.globals.get(key)
         return value
@@ -76,7 +88,7 @@ class AnalysisContext:
             if key is not None and source.has(key):
                 return source.span_of(key)
             return source.id_span
-        match = _LOCATION.search(str(self.by_id[step_id].get("location", "")))
+        match = _LOCATION.search(self.by_id[step_id].location)
         return Span(int(match.group(1)), int(match.group(2))) if match else Span(1, 1)
 
     def ref_span(self, step_id: str, key: str, name: str) -> Span:

@@ -13,6 +13,8 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
+from planrun.core.ir_types import IRStep
+
 _SHELLS = frozenset({"sh", "bash", "dash", "zsh", "/bin/sh", "/bin/bash", "/usr/bin/bash"})
 _TRUE = frozenset({"true", "/bin/true", "/usr/bin/true", ":"})
 _FALSE = frozenset({"false", "/bin/false", "/usr/bin/false"})
@@ -21,10 +23,14 @@ _HARMLESS = frozenset({"echo", "printf", "true", ":"})
 _UNSAFE = ("$", "`", "&&", "||", "|", "&", "(", ")", "<", "{", "}", "*", "?", "[", "\\")
 
 
-def fixed_exit_code(step: Mapping[str, Any]) -> int | None:
-    """The exit code every attempt of the IR step has, when its command fixes it; else None."""
-    command, args = str(step["command"]), [str(a) for a in step["args"]]
-    if step["shell"]:
+def fixed_exit_code(step: IRStep | Mapping[str, Any]) -> int | None:
+    """The exit code every attempt of the IR step has, when its command fixes it; else None.
+    The step may also be given as its JSON's `command`, `args` and `shell`."""
+    if isinstance(step, IRStep):
+        command, args, shell = step.command, [str(a) for a in step.args], step.shell
+    else:
+        command, args, shell = str(step["command"]), [str(a) for a in step["args"]], step["shell"]
+    if shell:
         return _script_exit(" ".join([command, *(shlex.quote(a) for a in args)]))
     if not args and command in _TRUE:
         return 0

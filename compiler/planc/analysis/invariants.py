@@ -5,7 +5,6 @@ one it cannot decide in time is a warning (planrun still checks it at run time).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from planc.analysis.context import AnalysisContext
 from planc.analysis.prover import MAX_WORLDS, Counterexample, Prover, Undecided
@@ -15,7 +14,7 @@ __all__ = ["Counterexample", "Prover", "Undecided", "check"]
 
 
 def check(ctx: AnalysisContext) -> Iterator[Diagnostic]:
-    invariants: list[dict[str, Any]] = ctx.ir.get("invariants") or []
+    invariants = ctx.typed_ir.invariants or ()
     if not invariants:
         return
     prover = Prover(ctx.steps)

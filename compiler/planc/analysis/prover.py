@@ -19,7 +19,7 @@ alive together (the DAG's cut width over the relevant steps), not by 2^steps.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,9 @@ from planc.condition_verdict import constant_value
 from planrun.core import trigger_rules as tr
 from planrun.core.conditions import from_json
 from planrun.core.invariants import allows
+from planrun.core.ir_types import IRStep, OnFailure
+from planrun.core.status import FAILURES
+from planrun.core.trigger_rules import TriggerRule
 
 # Past this many worlds at one step the relevant steps are too intertwined to decide exactly in
 # the time `planc check` has: the invariant is reported undecided (a warning) and left to
@@ -62,7 +65,7 @@ class Undecided:
 
 @dataclass(frozen=True)
 class Counterexample:
-    invariant: dict[str, Any]
+    invariant: Mapping[str, Any]
     trace: tuple[str, ...]  # the choices, in the order the steps are decided
     through: str | None  # the step whose policy or rule lets the failure through
     through_key: str | None  # its plan key to point at
@@ -71,16 +74,20 @@ class Counterexample:
 class Prover:
     """The steps of one IR, prepared once for every invariant of the plan."""
 
-    def __init__(self, steps: list[dict[str, Any]], interrupts: bool = True) -> None:
+    def __init__(
+        self, steps: Sequence[IRStep | Mapping[str, Any]], interrupts: bool = True
+    ) -> None:
         """`interrupts=False` leaves first interrupts out (the agreement test's model, whose
-        reference has none); `planc check` always considers them."""
-        self.steps = steps
+        reference has none); `planc check` always considers them. Steps given as IR JSON are
+        read with `IRStep.from_json`."""
+        self.steps = [s if isinstance(s, IRStep) else IRStep.from_json(s) for s in steps]
+        steps = self.steps
         self.interrupts = interrupts
-        self.by_id = {s["id"]: s for s in steps}
-        self.index = {s["id"]: i for i, s in enumerate(steps)}
+        self.by_id = {s.id: s for s in steps}
+        self.index = {s.id: i for i, s in enumerate(steps)}
         self.can_abort = any(aborts_plan(s) for s in steps)
         self.conditions = {
-            s["id"]: from_json(s["condition"]["ast"]) for s in steps if s["condition"] is not None
+            s.id: from_json(s.condition["ast"]) for s in steps if s.condition is not None
         }
         self.reads = {sid: condition_reads(ast) for sid, ast in self.conditions.items()}
         self.detailed: set[str] = set()
@@ -88,23 +95,23 @@ class Prover:
 
     # --- the search ------------------------------------------------------------------------
 
-    def counterexample(self, invariant: dict[str, Any]) -> Counterexample | Undecided | None:
+    def counterexample(self, invariant: Mapping[str, Any]) -> Counterexample | Undecided | None:
         subject = str(invariant["step"])
-        if subject not in self.by_id or self.by_id[subject]["is_fallback"]:
+        if subject not in self.by_id or self.by_id[subject].is_fallback:
             return None  # a fallback starts as a recovery: planrun's check still applies
         guard_steps = sorted(set(steps_of_guard(invariant["guard"])) & set(self.by_id))
         relevant = self._relevant([subject, *guard_steps])
-        order = [s["id"] for s in self.steps if s["id"] in relevant and not s["is_fallback"]]
+        order = [s.id for s in self.steps if s.id in relevant and not s.is_fallback]
         keep = {subject, *guard_steps}
         # Steps read only by trigger rules are kept as their kind: fewer distinct worlds.
         self.detailed = keep | {r for sid in order for r in self.reads.get(sid, ())}
-        self.detailed |= {str(s["teardown_for"]) for s in self.steps if s.get("teardown_for")}
+        self.detailed |= {str(s.teardown_for) for s in self.steps if s.teardown_for}
         if fires_early(self.by_id[subject]):  # which dependency fired it matters (_violation)
-            self.detailed |= set(self.by_id[subject]["depends_on"])
-            keep |= set(self.by_id[subject]["depends_on"])
+            self.detailed |= set(self.by_id[subject].depends_on)
+            keep |= set(self.by_id[subject].depends_on)
         last = self._last_readers(order, keep)
         outside_abort = any(
-            aborts_plan(s) for s in self.steps if s["id"] not in relevant and not s["is_fallback"]
+            aborts_plan(s) for s in self.steps if s.id not in relevant and not s.is_fallback
         )
         worlds: dict[World, Path] = {((), (), False, False): (0, ())}
         for position, sid in enumerate(order):
@@ -135,7 +142,7 @@ class Prover:
 
     def _violation(
         self,
-        invariant: dict[str, Any],
+        invariant: Mapping[str, Any],
         guard_steps: list[str],
         outcomes: dict[str, Outcome],
         fallbacks: dict[str, str],
@@ -160,9 +167,9 @@ class Prover:
         subject = self.by_id[invariant["step"]]
         firing: list[str] = []
         if fires_early(subject):  # it started when one dependency of a kind that meets it settled
-            early = tr.RULES[subject["trigger_rule"]].early
+            early = subject.trigger_rule.spec.early
             firing = [
-                d for d in subject["depends_on"]
+                d for d in subject.depends_on
                 if kind_of(outcomes[d]) in early and outcomes[d][3] <= started_in
             ]  # fmt: skip
         best: tuple[str, ...] | None = None
@@ -178,14 +185,14 @@ class Prover:
         return best
 
     def _final_status(self, sid: str, outcomes: dict[str, Outcome], fb: dict[str, str]) -> str:
-        if self.by_id[sid]["is_fallback"]:
+        if self.by_id[sid].is_fallback:
             return fb.get(sid, "skipped")
         return outcomes[sid][0]
 
     def _visit(self, sid: str, worlds: dict[World, Path]) -> dict[World, Path]:
         step = self.by_id[sid]
         reads = self._inputs(step)
-        fb_name = step["fallback"] if step["on_failure"] == "fallback_step" else None
+        fb_name = step.fallback if step.on_failure is OnFailure.FALLBACK_STEP else None
         detailed = sid in self.detailed
         out: dict[World, Path] = {}
         for (live, fallbacks, need_abort, have_abort), (cost, trace) in worlds.items():
@@ -214,19 +221,19 @@ class Prover:
                     out[world] = (new_cost, trace + events)
         return out
 
-    def _inputs(self, step: dict[str, Any]) -> tuple[str, ...]:
+    def _inputs(self, step: IRStep) -> tuple[str, ...]:
         """What `_choices` reads of the world for this step."""
-        sid = step["id"]
-        reads = [*step["depends_on"], *self.reads.get(sid, ())]
-        if step.get("teardown_for"):
-            reads.append(str(step["teardown_for"]))
+        sid = step.id
+        reads = [*step.depends_on, *self.reads.get(sid, ())]
+        if step.teardown_for:
+            reads.append(str(step.teardown_for))
         return tuple(dict.fromkeys(reads))
 
     def _choices_of(
-        self, step: dict[str, Any], outcomes: dict[str, Outcome], fb_name: str | None,
+        self, step: IRStep, outcomes: dict[str, Outcome], fb_name: str | None,
         fb_now: str | None,
     ) -> list[Choice]:  # fmt: skip
-        sid = step["id"]
+        sid = step.id
         given = {} if fb_name is None or fb_now is None else {fb_name: fb_now}
         found: list[Choice] = []
         for outcome, fb, events, needs, aborts in self._choices(step, outcomes, given):
@@ -237,15 +244,15 @@ class Prover:
         return found
 
     def _choices(
-        self, step: dict[str, Any], outcomes: dict[str, Outcome], fallbacks: dict[str, str]
+        self, step: IRStep, outcomes: dict[str, Outcome], fallbacks: dict[str, str]
     ) -> Iterator[tuple[Outcome, dict[str, str], tuple[str, ...], bool, bool]]:
         """Every outcome `step` can have given its dependencies' outcomes in one world: the
         outcome, the fallback results after it, the choices made (for the trace), whether it
         assumes an abort caused elsewhere, whether it causes one."""
-        sid = step["id"]
-        rule = step["trigger_rule"]
-        cleanup = step["is_fallback"] or step.get("teardown_for") is not None
-        cleanup = cleanup or rule in tr.CLEANUP_RULES
+        sid = step.id
+        rule = step.trigger_rule
+        cleanup = step.is_fallback or step.teardown_for is not None
+        cleanup = cleanup or rule.is_cleanup
         floor = self._floor(step, outcomes)
         modes = [floor] if cleanup else [m for m in (NORMAL, ABORTING, INTERRUPTED) if m >= floor]
         if not self.interrupts:
@@ -272,9 +279,9 @@ class Prover:
             yield from self._ran(step, mode, cleanup, fallbacks, needs)
 
     def _ran(
-        self, step: dict[str, Any], mode: int, cleanup: bool, fallbacks: dict[str, str], needs: bool
+        self, step: IRStep, mode: int, cleanup: bool, fallbacks: dict[str, str], needs: bool
     ) -> Iterator[tuple[Outcome, dict[str, str], tuple[str, ...], bool, bool]]:
-        sid = step["id"]
+        sid = step.id
         yield ("success", False, "", mode, mode), fallbacks, (), needs, False
         if not cleanup and self.interrupts:  # a first interrupt terminates a running step
             event = (f"an interrupt stops {sid} while it runs",)
@@ -285,14 +292,14 @@ class Prover:
                 needs,
                 False,
             )
-        limited = step["timeout_sec"] is not None or step["heartbeat_timeout_sec"] is not None
+        limited = step.timeout_sec is not None or step.heartbeat_timeout_sec is not None
         for status in ("failed", "timed_out") if limited else ("failed",):
             verb = "fails" if status == "failed" else "times out"
-            policy = step["on_failure"]
-            if policy == "fallback_step" and step["fallback"] is not None:
+            policy = step.on_failure
+            if policy is OnFailure.FALLBACK_STEP and step.fallback is not None:
                 yield from self._recovery(step, status, verb, mode, fallbacks, needs)
                 continue
-            tolerated = policy == "continue"
+            tolerated = policy is OnFailure.CONTINUE
             aborts = aborts_plan(step)
             after = max(mode, ABORTING) if aborts else mode
             told = f"{sid} {verb}"
@@ -304,18 +311,18 @@ class Prover:
             yield outcome, fallbacks, (told,), needs, aborts and mode == NORMAL
 
     def _recovery(
-        self, step: dict[str, Any], status: str, verb: str, mode: int, fallbacks: dict[str, str],
+        self, step: IRStep, status: str, verb: str, mode: int, fallbacks: dict[str, str],
         needs: bool,
     ) -> Iterator[tuple[Outcome, dict[str, str], tuple[str, ...], bool, bool]]:  # fmt: skip
         """A failure with `fallback_step`: the fallback runs once per run and every step that
         names it shares its result."""
-        sid, fb = step["id"], str(step["fallback"])
+        sid, fb = step.id, str(step.fallback)
         fb_step = self.by_id[fb]
         shared = fallbacks.get(fb)
         results = [shared] if shared is not None else self._fallback_results(fb_step)
         for result in results:
             recovered = result == "success"
-            aborts = result in ("failed", "timed_out") and aborts_plan(fb_step)
+            aborts = result in FAILURES and aborts_plan(fb_step)
             after = max(mode, ABORTING) if aborts else mode
             if recovered:
                 event = f"{sid} {verb} -> recovered by fallback `{fb}`"
@@ -325,33 +332,33 @@ class Prover:
             outcome = (status, recovered, "", after, mode)
             yield outcome, {**fallbacks, fb: result}, (event,), needs, aborts and mode == NORMAL
 
-    def _fallback_results(self, fb: dict[str, Any]) -> list[str]:
-        limited = fb["timeout_sec"] is not None or fb["heartbeat_timeout_sec"] is not None
+    def _fallback_results(self, fb: IRStep) -> list[str]:
+        limited = fb.timeout_sec is not None or fb.heartbeat_timeout_sec is not None
         results = ["success", "failed", *(["timed_out"] if limited else [])]
-        return results + (["skipped"] if fb["condition"] is not None else [])
+        return results + (["skipped"] if fb.condition is not None else [])
 
-    def _floor(self, step: dict[str, Any], outcomes: dict[str, Outcome]) -> int:
+    def _floor(self, step: IRStep, outcomes: dict[str, Outcome]) -> int:
         """The earliest mode the step can be decided in: after every dependency settled, or for
         a rule that fires early, after the first one that meets it."""
-        deps: list[str] = step["depends_on"]
+        deps = step.depends_on
         if not deps:
             return NORMAL
         floors = [outcomes[d][3] for d in deps]
         if fires_early(step):
-            early = tr.RULES[step["trigger_rule"]].early
+            early = step.trigger_rule.spec.early
             firing = [outcomes[d][3] for d in deps if kind_of(outcomes[d]) in early]
             if firing:
                 return min(firing)
         return max(floors)
 
-    def _verdict(self, step: dict[str, Any], outcomes: dict[str, Outcome]) -> str:
-        setup = step.get("teardown_for")
+    def _verdict(self, step: IRStep, outcomes: dict[str, Outcome]) -> str:
+        setup = step.teardown_for
         if setup is not None:
             if outcomes[setup][0] == "success":
                 return "run"
             return "upstream_failed" if kind_of(outcomes[setup]) == tr.FAILED else "skipped"
-        kinds = frozenset(kind_of(outcomes[d]) for d in step["depends_on"])
-        return tr.verdict(step["trigger_rule"], kinds)
+        kinds = frozenset(kind_of(outcomes[d]) for d in step.depends_on)
+        return tr.verdict(step.trigger_rule, kinds)
 
     def _condition(self, sid: str, outcomes: dict[str, Outcome]) -> bool | None:
         ast = self.conditions.get(sid)
@@ -373,9 +380,9 @@ class Prover:
                 continue
             seen.add(sid)
             step = self.by_id[sid]
-            stack.extend(step["depends_on"])
-            if step["on_failure"] == "fallback_step" and step["fallback"] is not None:
-                stack.append(step["fallback"])
+            stack.extend(step.depends_on)
+            if step.on_failure is OnFailure.FALLBACK_STEP and step.fallback is not None:
+                stack.append(step.fallback)
         return seen
 
     def _last_readers(self, order: list[str], keep: set[str]) -> dict[int, list[str]]:
@@ -384,7 +391,7 @@ class Prover:
         last: dict[str, int] = {sid: position[sid] for sid in order}
         for sid in order:
             step = self.by_id[sid]
-            for read in [*step["depends_on"], *self.reads.get(sid, ())]:
+            for read in [*step.depends_on, *self.reads.get(sid, ())]:
                 if read in last:
                     last[read] = max(last[read], position[sid])
         dead: dict[int, list[str]] = {}
@@ -410,7 +417,7 @@ class Prover:
             if fires_early(step):
                 continue
             cleanup = is_cleanup(step)
-            for dep in step["depends_on"]:
+            for dep in step.depends_on:
                 found.add(dep)
                 if not cleanup or is_cleanup(self.by_id[dep]) or not stoppable:
                     stack.append(dep)
@@ -418,29 +425,33 @@ class Prover:
 
     def _descendants(self, sid: str) -> frozenset[str]:
         seen: set[str] = set()
-        stack = list(self.by_id[sid]["dependents"])
+        stack = list(self.by_id[sid].dependents)
         while stack:
             current = stack.pop()
             if current not in seen:
                 seen.add(current)
-                stack.extend(self.by_id[current]["dependents"])
+                stack.extend(self.by_id[current].dependents)
         return frozenset(seen)
 
     # --- the counterexample ----------------------------------------------------------------
 
     def _explain(
-        self, invariant: dict[str, Any], subject: str, trace: tuple[str, ...], late: tuple[str, ...]
+        self,
+        invariant: Mapping[str, Any],
+        subject: str,
+        trace: tuple[str, ...],
+        late: tuple[str, ...],
     ) -> Counterexample:
         step = self.by_id[subject]
-        rule = step["trigger_rule"]
-        setup = step.get("teardown_for")
+        rule = step.trigger_rule
+        setup = step.teardown_for
         steps = list(trace)
         for sid in late:
             steps.append(f"{sid} has not finished when {subject} starts ({subject} does not wait"
                          f" for it)")  # fmt: skip
         if setup is not None:
             steps.append(f"{subject} is the teardown of {setup}, which succeeded")
-        elif step["depends_on"]:
+        elif step.depends_on:
             steps.append(f"{subject}'s rule {rule} is met")
         what = guard_text(invariant)
         steps.append(f"{subject} runs {what}")
@@ -459,4 +470,7 @@ class Prover:
         step = self.by_id[subject]
         if late:
             return subject, "depends_on"
-        return subject, "trigger_rule" if step["trigger_rule"] != "all_success" else "depends_on"
+        return (
+            subject,
+            "trigger_rule" if step.trigger_rule is not TriggerRule.ALL_SUCCESS else "depends_on",
+        )

@@ -17,18 +17,21 @@ further upstream), so nothing is reported twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import combinations
 from typing import Any
 
-from planc.analysis.context import AnalysisContext
+from planc.analysis.context import AnalysisContext, typed
 from planc.condition_verdict import KIND_SETS, constant_value, possible_statuses
 from planc.conditions import parse_condition
 from planc.diagnostics import Diagnostic, Span, error, warning
 from planrun.core import trigger_rules as tr
 from planrun.core.conditions import STATUSES, Expr, StepRef, from_json, walk
+from planrun.core.ir_types import IRPlan, IRStep, OnFailure
+from planrun.core.status import FAILURES
+from planrun.core.trigger_rules import TriggerRule
 
 # An outcome: a final status, and for failures whether they are tolerated (semantics.md §4).
 Outcome = tuple[str, bool]
@@ -37,7 +40,6 @@ SUCCESS: Outcome = ("success", False)
 SKIPPED: Outcome = ("skipped", False)
 UPSTREAM_FAILED: Outcome = ("upstream_failed", False)
 CANCELLED: Outcome = ("cancelled", False)
-FAILURE_STATUSES = ("failed", "timed_out")
 
 
 @dataclass
@@ -65,28 +67,28 @@ def flow_of(ctx: AnalysisContext) -> Flow:
     """The flow of `ctx.ir`, computed once for every analysis that needs it."""
     flow = ctx.memo.get("reachability")
     if not isinstance(flow, Flow):
-        flow = ctx.memo["reachability"] = analyse(ctx.ir)
+        flow = ctx.memo["reachability"] = analyse(ctx.typed_ir)
     return flow
 
 
-def analyse(ir: dict[str, Any]) -> Flow:
+def analyse(ir: IRPlan | Mapping[str, Any]) -> Flow:
     """Outcome sets of every step: one pass in topological order, one over fallback chains."""
-    steps: list[dict[str, Any]] = ir["steps"]
-    by_id = {step["id"]: step for step in steps}
+    steps = typed(ir).steps
+    by_id = {step.id: step for step in steps}
     # A cancelled dependency reads as a failure only when an abort cancelled it. First assume
     # nothing aborts: the first abort of any run comes from a step that started before it, so
     # if no step that can run in that world aborts, none ever does. Otherwise assume aborts.
     flow = _pass(steps, by_id, can_abort=False)
-    if any(_aborts(s) and flow.steps[s["id"]].can_run for s in steps):
+    if any(_aborts(s) and flow.steps[s.id].can_run for s in steps):
         flow = _pass(steps, by_id, can_abort=True)
     return flow
 
 
-def _pass(steps: list[dict[str, Any]], by_id: dict[str, dict[str, Any]], can_abort: bool) -> Flow:
+def _pass(steps: Sequence[IRStep], by_id: dict[str, IRStep], can_abort: bool) -> Flow:
     flow = Flow(can_abort=can_abort)
     for step in steps:
-        if not step["is_fallback"]:
-            flow.steps[step["id"]] = _ordinary(step, by_id, flow)
+        if not step.is_fallback:
+            flow.steps[step.id] = _ordinary(step, by_id, flow)
     _fallbacks(steps, by_id, flow)
     return flow
 
@@ -94,18 +96,20 @@ def _pass(steps: list[dict[str, Any]], by_id: dict[str, dict[str, Any]], can_abo
 # --- the transfer function -----------------------------------------------------------------------
 
 
-def _ran(step: dict[str, Any]) -> set[Outcome]:
+def _ran(step: IRStep) -> set[Outcome]:
     """Outcomes of a step that starts: any command can succeed and fail (time out only with a
     limit); whether a failure is tolerated follows its policy (a fallback can succeed or fail)."""
-    limited = step["timeout_sec"] is not None or step["heartbeat_timeout_sec"] is not None
-    failures = [s for s in FAILURE_STATUSES if s == "failed" or limited]
-    policy = step["on_failure"]
-    tolerance = {"continue": (True,), "fallback_step": (True, False)}.get(policy, (False,))
+    limited = step.timeout_sec is not None or step.heartbeat_timeout_sec is not None
+    failures = [s for s in FAILURES if s == "failed" or limited]
+    policy = step.on_failure
+    tolerance = {OnFailure.CONTINUE: (True,), OnFailure.FALLBACK_STEP: (True, False)}.get(
+        policy, (False,)
+    )
     return {SUCCESS} | {(status, t) for status in failures for t in tolerance}
 
 
-def _aborts(step: dict[str, Any]) -> bool:
-    return bool(step["on_failure"] == "abort" and step["critical"])
+def _aborts(step: IRStep) -> bool:
+    return bool(step.on_failure is OnFailure.ABORT and step.critical)
 
 
 def _satisfies(rule: str, outcome: Outcome) -> bool:
@@ -114,13 +118,13 @@ def _satisfies(rule: str, outcome: Outcome) -> bool:
     return status == "success" or tolerated or (rule == "none_failed" and status == "skipped")
 
 
-def _ordinary(step: dict[str, Any], by_id: dict[str, dict[str, Any]], flow: Flow) -> StepFlow:
-    rule = step["trigger_rule"]
-    deps: list[str] = step["depends_on"]
+def _ordinary(step: IRStep, by_id: dict[str, IRStep], flow: Flow) -> StepFlow:
+    rule = step.trigger_rule
+    deps = step.depends_on
     verdicts = _verdicts(rule, deps, by_id, flow)
     met = "run" in verdicts
     outcomes: set[Outcome] = set()
-    if not tr.RULES[rule].cleanup:
+    if not rule.is_cleanup:
         # A first SIGINT cancels every pending ordinary step, wherever it is in the plan.
         outcomes.add(CANCELLED)
     if "skipped" in verdicts:
@@ -128,10 +132,10 @@ def _ordinary(step: dict[str, Any], by_id: dict[str, dict[str, Any]], flow: Flow
     if "upstream_failed" in verdicts:
         outcomes.add(UPSTREAM_FAILED)
     verdict: bool | None = None
-    if met and step["condition"] is not None:
+    if met and step.condition is not None:
         verdict = condition_verdict(step, flow)
     can_run = met and verdict is not False
-    if met and verdict is not True and step["condition"] is not None:
+    if met and verdict is not True and step.condition is not None:
         outcomes.add(SKIPPED)
     if can_run:
         outcomes |= _ran(step)
@@ -151,7 +155,7 @@ def _kinds(outcome: Outcome, aborts: bool, cleanup: bool, can_abort: bool = True
     status, tolerated = outcome
     if status == "success":
         return frozenset({tr.OK})
-    if status in FAILURE_STATUSES:
+    if status in FAILURES:
         if tolerated:
             return frozenset({tr.TOLERATED})
         return frozenset() if aborts and not cleanup else frozenset({tr.FAILED})
@@ -164,12 +168,14 @@ def _kinds(outcome: Outcome, aborts: bool, cleanup: bool, can_abort: bool = True
     return frozenset({tr.FAILED})  # upstream_failed
 
 
-def _verdicts(rule: str, deps: list[str], by_id: dict[str, dict[str, Any]], flow: Flow) -> set[str]:
+def _verdicts(
+    rule: TriggerRule, deps: Sequence[str], by_id: dict[str, IRStep], flow: Flow
+) -> set[str]:
     """Every decision the rule can reach: the kinds present among the dependencies are all a
     rule reads (trigger_rules), so the sets of kinds reachable one dependency at a time (at
     most 32) are all the cases. Dependencies are treated as independent: an over-approximation.
     """
-    cleanup = tr.RULES[rule].cleanup
+    cleanup = rule.is_cleanup
     # Dependencies with the same options contribute any non-empty subset of them, up to their
     # number: grouping keeps this linear in the dependencies (at most 32 distinct options).
     groups: dict[frozenset[str], int] = {}
@@ -202,7 +208,7 @@ def _decisions(rule: str, shape: frozenset[tuple[frozenset[str], int]]) -> froze
     return frozenset(tr.verdict(rule, kinds) for kinds in present)
 
 
-def _blame(rule: str, deps: list[str], by_id: dict[str, dict[str, Any]], flow: Flow) -> str:
+def _blame(rule: TriggerRule, deps: Sequence[str], by_id: dict[str, IRStep], flow: Flow) -> str:
     """Why a rule can never be met, naming the dependency to blame where there is one."""
     if rule in ("all_success", "none_failed"):
         wanted = "succeed" if rule == "all_success" else "succeed or be skipped"
@@ -219,33 +225,35 @@ def _blame(rule: str, deps: list[str], by_id: dict[str, dict[str, Any]], flow: F
         return f"under trigger_rule: {rule} one of {names} must {verb}, and none of them ever runs"
     if not deps:
         return f"under trigger_rule: {rule} it needs dependencies, and it has none"
-    return f"under trigger_rule: {rule} ({tr.RULES[rule].meaning}) no outcome of {names} meets it"
+    return f"under trigger_rule: {rule} ({rule.spec.meaning}) no outcome of {names} meets it"
 
 
-def _fallbacks(steps: list[dict[str, Any]], by_id: dict[str, dict[str, Any]], flow: Flow) -> None:
+def _fallbacks(steps: Sequence[IRStep], by_id: dict[str, IRStep], flow: Flow) -> None:
     """A fallback runs when a step naming it runs and fails; a run step can always fail. Chains
     (a fallback with its own fallback) are followed from each step that can run."""
     named_by: dict[str, list[str]] = {}
     for step in steps:
-        if step["on_failure"] == "fallback_step" and step["fallback"] is not None:
-            named_by.setdefault(step["fallback"], []).append(step["id"])
+        if step.on_failure is OnFailure.FALLBACK_STEP and step.fallback is not None:
+            named_by.setdefault(step.fallback, []).append(step.id)
     runnable: set[str] = set()
     for step in steps:
-        current = step["id"]
-        if step["is_fallback"] or not flow.steps[current].can_run:
+        current = step.id
+        if step.is_fallback or not flow.steps[current].can_run:
             continue
         # Walk the chain until it reaches a fallback already known to run: linear overall.
         nxt = (
-            by_id[current]["fallback"] if by_id[current]["on_failure"] == "fallback_step" else None
+            by_id[current].fallback
+            if by_id[current].on_failure is OnFailure.FALLBACK_STEP
+            else None
         )
         while nxt is not None and nxt not in runnable:
             runnable.add(nxt)
             fb = by_id[nxt]
-            nxt = fb["fallback"] if fb["on_failure"] == "fallback_step" else None
+            nxt = fb.fallback if fb.on_failure is OnFailure.FALLBACK_STEP else None
     for step in steps:
-        if not step["is_fallback"]:
+        if not step.is_fallback:
             continue
-        sid = step["id"]
+        sid = step.id
         # Skipped `not_needed` is always possible: the step naming it may succeed.
         outcomes = {SKIPPED} | (_ran(step) if sid in runnable else set())
         names = ", ".join(f"`{n}`" for n in named_by.get(sid, []))
@@ -256,19 +264,20 @@ def _fallbacks(steps: list[dict[str, Any]], by_id: dict[str, dict[str, Any]], fl
 # --- conditions ----------------------------------------------------------------------------------
 
 
-def condition_verdict(step: dict[str, Any], flow: Flow) -> bool | None:
+def condition_verdict(step: IRStep, flow: Flow) -> bool | None:
     """True/False when the condition has that value for every outcome the steps it reads can
     have when this step gets to decide; None when it depends on what happens."""
-    ast = from_json(step["condition"]["ast"])
+    assert step.condition is not None  # asked only of a step with a condition
+    ast = from_json(step.condition["ast"])
     return constant_value(ast, _visible(step, ast, flow))
 
 
-def _visible(step: dict[str, Any], ast: Expr, flow: Flow) -> dict[str, frozenset[str]]:
+def _visible(step: IRStep, ast: Expr, flow: Flow) -> dict[str, frozenset[str]]:
     """Statuses the condition can read: for direct dependencies those the trigger rule lets
     through (`possible_statuses`, as the rule does), intersected with what each can really end
     with."""
-    rule = step["trigger_rule"]
-    deps = step["depends_on"]
+    rule = step.trigger_rule
+    deps = step.depends_on
     read = {node.step for node in walk(ast) if isinstance(node, StepRef)}
     visible: dict[str, frozenset[str]] = {}
     for sid in read:
@@ -283,21 +292,21 @@ def _visible(step: dict[str, Any], ast: Expr, flow: Flow) -> dict[str, frozenset
 
 
 @cache
-def _lets_run(rule: str, outcome: Outcome, dep_count: int) -> bool:
+def _lets_run(rule: TriggerRule, outcome: Outcome, dep_count: int) -> bool:
     """Whether a direct dependency ending with `outcome` can be seen by a step with `rule`
     that runs (with one dependency, alone; with more, alongside any kinds of the others)."""
-    cleanup = tr.RULES[rule].cleanup
+    cleanup = rule.is_cleanup
     others = KIND_SETS if dep_count > 1 else (frozenset(),)
     kinds = _kinds(outcome, False, cleanup)
-    return any(tr.RULES[rule].met(other | {kind}) for kind in kinds for other in others)
+    return any(rule.spec.met(other | {kind}) for kind in kinds for other in others)
 
 
-def _rule_verdict(step: dict[str, Any], ast: Expr, ctx: AnalysisContext) -> bool | None:
+def _rule_verdict(step: IRStep, ast: Expr, ctx: AnalysisContext) -> bool | None:
     """What `planc.rules.conditions` concludes on its own (it reports that itself)."""
     if ctx.graph is None:
         return None
-    deps = step["depends_on"]
-    rule = step["trigger_rule"]
+    deps = step.depends_on
+    rule = step.trigger_rule
     known = {d: possible_statuses(rule, ctx.graph.steps[d], len(deps)) for d in deps}
     return constant_value(ast, known)
 
@@ -308,9 +317,9 @@ def _rule_verdict(step: dict[str, Any], ast: Expr, ctx: AnalysisContext) -> bool
 def check(ctx: AnalysisContext) -> Iterator[Diagnostic]:
     flow = flow_of(ctx)
     for step in ctx.steps:
-        sid = step["id"]
+        sid = step.id
         state = flow.steps[sid]
-        if step["is_fallback"]:
+        if step.is_fallback:
             if not state.can_run:
                 yield warning(
                     ctx.path,
@@ -324,7 +333,8 @@ def check(ctx: AnalysisContext) -> Iterator[Diagnostic]:
             yield warning(
                 ctx.path,
                 ctx.step_span(
-                    sid, "trigger_rule" if step["trigger_rule"] != "all_success" else None
+                    sid,
+                    "trigger_rule" if step.trigger_rule is not TriggerRule.ALL_SUCCESS else None,
                 ),
                 "never-runs",
                 f"step `{sid}` can never run: {state.blocked_by}",
@@ -335,16 +345,17 @@ def check(ctx: AnalysisContext) -> Iterator[Diagnostic]:
 
 
 def _condition(
-    ctx: AnalysisContext, step: dict[str, Any], state: StepFlow, flow: Flow
+    ctx: AnalysisContext, step: IRStep, state: StepFlow, flow: Flow
 ) -> Iterator[Diagnostic]:
-    ast = from_json(step["condition"]["ast"])
+    assert step.condition is not None  # asked only of a step with a condition
+    ast = from_json(step.condition["ast"])
     if _rule_verdict(step, ast, ctx) is not None:
         return  # planc.rules.conditions has reported this one already
-    sid = step["id"]
+    sid = step.id
     visible = _visible(step, ast, flow)
     read = [r for r in dict.fromkeys(n.step for n in walk(ast) if isinstance(n, StepRef))]
     why = "; ".join(_can_only(r, visible[r], flow) for r in read if r in visible)
-    span = _condition_span(ctx, sid, step["condition"]["source"])
+    span = _condition_span(ctx, sid, step.condition["source"])
     if state.condition_verdict:
         yield warning(
             ctx.path,

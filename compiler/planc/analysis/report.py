@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from planc.analysis.bound import BoundResult, format_seconds, plain_number
+from planc.analysis.context import typed
 from planc.analysis.simulate import Simulation, SingleFailure, StepReport
+from planrun.core.ir_types import IRPlan, IRStep, OnFailure
+from planrun.core.status import FAILURES
 
 MAX_NAMES = 6  # longer lists are cut in text; --format json has them all
 
@@ -117,8 +120,8 @@ def bound_json(plan_id: str, result: BoundResult, deadline: float | None) -> dic
 # --- simulate -----------------------------------------------------------------------------------
 
 
-def simulation_text(sim: Simulation, ir: dict[str, Any]) -> str:
-    steps = {s["id"]: s for s in ir["steps"]}
+def simulation_text(sim: Simulation, ir: IRPlan | Mapping[str, Any]) -> str:
+    steps = {s.id: s for s in typed(ir).steps}
     what = [f"{s} fails" for s in sim.fail] + [f"{s} times out" for s in sim.timeout]
     head = ", ".join(what) if what else "no failure"
     ordered = [sim.steps[s] for s in sim.order]
@@ -161,10 +164,10 @@ def _assumed(sim: Simulation) -> str:
     return f"assumed to succeed (not known before they run): {names(sim.assumed)}\n"
 
 
-def _why(r: StepReport, step: dict[str, Any], sim: Simulation) -> str:
+def _why(r: StepReport, step: IRStep, sim: Simulation) -> str:
     if r.status == "success":
         return f"fallback of {', '.join(r.fallback_for)}" if r.fallback_for else ""
-    if r.status in ("failed", "timed_out"):
+    if r.status in FAILURES:
         how = f"exit {r.exit_code}" if r.status == "failed" else "timed out"
         if r.fixed:
             how += " (fixed by its command)"
@@ -172,8 +175,8 @@ def _why(r: StepReport, step: dict[str, Any], sim: Simulation) -> str:
         return f"{how}{tries}; {_policy(r, step, sim)}"
     if r.status == "skipped":
         detail = r.detail
-        if r.reason == "condition" and step["condition"] is not None:
-            detail = f"`{step['condition']['source']}` is false"
+        if r.reason == "condition" and step.condition is not None:
+            detail = f"`{step.condition['source']}` is false"
         return f"{r.reason}: {detail}"
     if r.status == "upstream_failed" and r.reason == "invariant":
         return f"stopped by an invariant: {r.detail}"
@@ -184,15 +187,15 @@ def _why(r: StepReport, step: dict[str, Any], sim: Simulation) -> str:
     return r.status
 
 
-def _policy(r: StepReport, step: dict[str, Any], sim: Simulation) -> str:
-    policy = step["on_failure"]
-    if policy == "fallback_step":
-        fallback = step["fallback"]
+def _policy(r: StepReport, step: IRStep, sim: Simulation) -> str:
+    policy = step.on_failure
+    if policy is OnFailure.FALLBACK_STEP:
+        fallback = step.fallback
         state = "recovered" if r.recovered_by else "not recovered"
         return f"falls back to {fallback}: {state}"
-    if policy == "continue":
+    if policy is OnFailure.CONTINUE:
         return "continue: tolerated"
-    if policy == "abort" and step["critical"]:
+    if policy is OnFailure.ABORT and step.critical:
         return "abort: the plan aborts" if sim.aborted_by == r.step_id else "abort"
     return f"{policy}: its dependents are blocked (upstream_failed)"
 

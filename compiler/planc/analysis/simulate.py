@@ -13,12 +13,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from planc.analysis.context import typed
 from planc.analysis.fixed import fixed_exit_code
 from planrun.core import actions as act
 from planrun.core import semantics as sem
 from planrun.core.conditions import Value
 from planrun.core.invariants import by_step
-from planrun.core.ir_types import IRStep, OnFailure
+from planrun.core.ir_types import IRPlan, OnFailure
 from planrun.core.replay import Replay
 
 
@@ -89,7 +90,7 @@ class _Replay(Replay):
 
     def __init__(
         self,
-        ir: dict[str, Any],
+        ir: IRPlan,
         fail: Iterable[str],
         timeout: Iterable[str],
         env: Mapping[str, str],
@@ -99,9 +100,8 @@ class _Replay(Replay):
         self.ir = ir
         self.fail = tuple(dict.fromkeys(fail))
         self.timeout = tuple(dict.fromkeys(timeout))
-        self.raw_steps: dict[str, dict[str, Any]] = {s["id"]: s for s in ir["steps"]}
-        steps = {sid: IRStep.from_json(s) for sid, s in self.raw_steps.items()}
-        invariants = by_step(ir.get("invariants") or [])
+        steps = {s.id: s for s in ir.steps}
+        invariants = by_step(ir.invariants or [])
         # planrun reads its own environment under the step's env; a replay reads --env instead.
         super().__init__(steps, rules, self._exit_code, dict(env), dict(params), invariants)
         # Created on first use: --all-single-failures replays big plans once per step.
@@ -125,7 +125,7 @@ class _Replay(Replay):
                 record = self.records[step_id]
                 report.status, report.attempts = status, record.attempts
                 report.exit_code = record.exit_code
-        plan_id = str(self.ir.get("plan", {}).get("id", ""))
+        plan_id = str(self.ir.plan.get("id", ""))
         return Simulation(
             plan_id,
             self.fail,
@@ -145,7 +145,7 @@ class _Replay(Replay):
         if step_id in self.fail:
             return 1
         if step_id not in self.fixed:
-            self.fixed[step_id] = fixed_exit_code(self.raw_steps[step_id])
+            self.fixed[step_id] = fixed_exit_code(self.steps[step_id])
         code = self.fixed[step_id]
         return 0 if code is None else code
 
@@ -180,7 +180,7 @@ class _Replay(Replay):
 
 
 def simulate(
-    ir: dict[str, Any],
+    ir: IRPlan | Mapping[str, Any],
     fail: Iterable[str] = (),
     timeout: Iterable[str] = (),
     env: Mapping[str, str] | None = None,
@@ -193,16 +193,17 @@ def simulate(
     `params` are the bound params (`planrun.core.params.bind`; each declared param's default
     when None). `rules` (`planrun.core.semantics.rules_from_ir` of its steps) may be passed in by a
     caller that replays the same IR many times; they are immutable."""
+    plan = typed(ir)
     if rules is None:
-        rules = sem.rules_from_ir(map(IRStep.from_json, ir["steps"]))
+        rules = sem.rules_from_ir(plan.steps)
     if params is None:
-        params = default_params(ir)
-    return _Replay(ir, fail, timeout, env or {}, rules, params).run()
+        params = default_params(plan)
+    return _Replay(plan, fail, timeout, env or {}, rules, params).run()
 
 
-def default_params(ir: dict[str, Any]) -> dict[str, Value]:
+def default_params(plan: IRPlan) -> dict[str, Value]:
     """What planrun binds without -p: every param's default (required ones read as null)."""
-    return {name: spec.get("default") for name, spec in ir.get("params", {}).items()}
+    return {name: spec.get("default") for name, spec in plan.params.items()}
 
 
 @dataclass(frozen=True)
@@ -226,22 +227,23 @@ class SingleFailure:
 
 
 def all_single_failures(
-    ir: dict[str, Any],
+    ir: IRPlan | Mapping[str, Any],
     env: Mapping[str, str] | None = None,
     params: Mapping[str, Value] | None = None,
 ) -> tuple[Simulation, list[SingleFailure]]:
     """The run without failures, and one row per step failing alone: steps × (steps + edges)."""
-    rules = sem.rules_from_ir(map(IRStep.from_json, ir["steps"]))
-    params = default_params(ir) if params is None else params
-    baseline = simulate(ir, env=env, rules=rules, params=params)
+    plan = typed(ir)
+    rules = sem.rules_from_ir(plan.steps)
+    params = default_params(plan) if params is None else params
+    baseline = simulate(plan, env=env, rules=rules, params=params)
     ran = set(baseline.order)
-    ids = [step["id"] for step in ir["steps"]]
+    ids = [step.id for step in plan.steps]
     rows: list[SingleFailure] = []
     for sid in ids:
         # A step that never starts cannot fail: its replay would be the baseline itself.
         sim = baseline
         if sid in ran:
-            sim = _Replay(ir, [sid], (), env or {}, rules, params).run(details=False)
+            sim = _Replay(plan, [sid], (), env or {}, rules, params).run(details=False)
         now = set(sim.order)
         rows.append(
             SingleFailure(

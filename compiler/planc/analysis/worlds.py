@@ -4,10 +4,12 @@ counterexamples use."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from planrun.core import trigger_rules as tr
+from planrun.core.ir_types import IRStep, OnFailure
+from planrun.core.status import FAILURES
 
 # An outcome: (status, tolerated, cancel reason or "", the mode its dependents are decided in
 # at the earliest, the mode it started in or -1 when it never started).
@@ -21,7 +23,7 @@ Path = tuple[int, tuple[str, ...]]  # the cost of the choices that reach a world
 Choice = tuple[Outcome, tuple[str, str] | None, tuple[str, ...], int, bool, bool]
 
 
-def guard_text(invariant: dict[str, Any]) -> str:
+def guard_text(invariant: Mapping[str, Any]) -> str:
     source = str(invariant["source"])
     if invariant["kind"] == "never":
         return "when " + source.split(" when ", 1)[1].strip()
@@ -35,20 +37,20 @@ def event_cancel(sid: str, reason: str) -> str:
     return f"an interrupt cancels {sid} before it starts"
 
 
-def is_cleanup(step: dict[str, Any]) -> bool:
-    return step.get("teardown_for") is not None or step["trigger_rule"] in tr.CLEANUP_RULES
+def is_cleanup(step: IRStep) -> bool:
+    return step.teardown_for is not None or step.trigger_rule.is_cleanup
 
 
-def aborts_plan(step: dict[str, Any]) -> bool:
-    return bool(step["on_failure"] == "abort" and step["critical"])
+def aborts_plan(step: IRStep) -> bool:
+    return bool(step.on_failure is OnFailure.ABORT and step.critical)
 
 
-def fires_early(step: dict[str, Any]) -> bool:
+def fires_early(step: IRStep) -> bool:
     return bool(
-        step["trigger_rule"] in tr.EARLY_RULES
-        and step["condition"] is None
-        and step.get("teardown_for") is None
-        and step["depends_on"]
+        step.trigger_rule.fires_early
+        and step.condition is None
+        and step.teardown_for is None
+        and step.depends_on
     )
 
 
@@ -62,7 +64,7 @@ def kind_of(outcome: Outcome) -> str:
         return status[len(KIND_MARK) :]
     if status == "success":
         return tr.OK
-    if status in ("failed", "timed_out"):
+    if status in FAILURES:
         return tr.TOLERATED if tolerated else tr.FAILED
     if status == "skipped":
         return tr.SKIPPED

@@ -13,10 +13,12 @@ starts a ready step whenever a worker is free) ends within W/m + (1 − 1/m)·L 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from planrun.core import semantics
+from planrun.core.ir_types import IRPlan, IRStep, OnFailure
 
 
 @dataclass(frozen=True)
@@ -90,40 +92,42 @@ class BoundResult:
         }
 
 
-def capped_retry_delay(step: dict[str, Any], attempt: int) -> float:
+def capped_retry_delay(step: IRStep, attempt: int) -> float:
     """The runtime's own delay before attempt n ≥ 2 (an overflowing backoff is the cap)."""
-    cap = step["max_retry_delay_sec"]
-    return semantics.retry_delay(step["retry_delay_sec"], step["retry_backoff"], cap, attempt)
+    cap = step.max_retry_delay_sec
+    return semantics.retry_delay(step.retry_delay_sec, step.retry_backoff, cap, attempt)
 
 
-def step_bound(step: dict[str, Any], kill_grace_sec: float) -> StepBound:
-    attempts = int(step["retries"]) + 1
-    timeout = step["timeout_sec"]
+def step_bound(step: IRStep, kill_grace_sec: float) -> StepBound:
+    attempts = step.retries + 1
+    timeout = step.timeout_sec
     # A heartbeat timeout does not bound an attempt: a step that keeps printing never stalls.
     attempt_sec = math.inf if timeout is None else float(timeout) + kill_grace_sec
     delays = sum(capped_retry_delay(step, n) for n in range(2, attempts + 1))
-    fallback = step["fallback"] if step["on_failure"] == "fallback_step" else None
-    return StepBound(step["id"], attempts, attempt_sec, float(delays), fallback)
+    fallback = step.fallback if step.on_failure is OnFailure.FALLBACK_STEP else None
+    return StepBound(step.id, attempts, attempt_sec, float(delays), fallback)
 
 
 def bound_for_ir(
-    ir: dict[str, Any], max_concurrency: int | None = None, kill_grace_sec: float | None = None
+    ir: IRPlan | Mapping[str, Any],
+    max_concurrency: int | None = None,
+    kill_grace_sec: float | None = None,
 ) -> BoundResult:
     """The worst-case bounds of an IR (as `planc compile` writes it, digest or not).
 
     `max_concurrency` and `kill_grace_sec` default to the IR's globals, like `planrun -j` and
     `planrun --kill-grace` do. Linear in steps + edges.
     """
-    globals_ = ir["globals"]
-    grace = float(globals_["kill_grace_sec"] if kill_grace_sec is None else kill_grace_sec)
-    workers = int(max_concurrency or globals_["max_concurrency"])
-    steps: list[dict[str, Any]] = ir["steps"]
-    bounds = {step["id"]: step_bound(step, grace) for step in steps}
+    plan = ir if isinstance(ir, IRPlan) else IRPlan.from_json(ir)
+    grace = float(plan.globals.kill_grace_sec if kill_grace_sec is None else kill_grace_sec)
+    workers = int(max_concurrency or plan.globals.max_concurrency)
+    steps = plan.steps
+    bounds = {step.id: step_bound(step, grace) for step in steps}
 
     with_fallbacks = _with_fallbacks(bounds)
     work = sum(b.total_sec for b in bounds.values())
     count = len(steps)
-    for sid, group in ir.get("groups", {}).items():
+    for sid, group in (plan.groups or {}).items():
         if group["kind"] != "for_each":
             continue
         # A fan-out (docs/composition.md) runs up to max_items instances, each with its own
@@ -134,18 +138,18 @@ def bound_for_ir(
         with_fallbacks[sid] = math.ceil(items / parallel) * one
         work += (items - 1) * one
         count += items - 1
-    rounds = _matrix_rounds(ir, with_fallbacks)
+    rounds = _matrix_rounds(plan, with_fallbacks)
     # Longest path in a DAG, steps in topological order: finish(s) = E(s) + max finish(dep).
     finish: dict[str, float] = {}
     via: dict[str, str | None] = {}
     for step in steps:
         best: str | None = None
-        for dep in step["depends_on"]:
+        for dep in step.depends_on:
             if best is None or finish[dep] > finish[best]:
                 best = dep
         start = 0.0 if best is None else finish[best]
-        finish[step["id"]] = start + rounds.get(step["id"], with_fallbacks[step["id"]])
-        via[step["id"]] = best
+        finish[step.id] = start + rounds.get(step.id, with_fallbacks[step.id])
+        via[step.id] = best
     last = max(finish, key=finish.__getitem__, default=None)
     path = _expand(_walk_back(last, via), bounds)
     length = 0.0 if last is None else finish[last]
@@ -161,18 +165,18 @@ def bound_for_ir(
     )
 
 
-def _matrix_rounds(ir: dict[str, Any], own: dict[str, float]) -> dict[str, float]:
+def _matrix_rounds(plan: IRPlan, own: dict[str, float]) -> dict[str, float]:
     """A matrix instance under `max_parallel` p < n instances may wait for slots: with the same
     dependencies all n are ready together and finish within ceil(n/p) rounds of the longest
     instance; otherwise an instance waits at most ceil((n-1)/p) rounds, then runs one."""
     out: dict[str, float] = {}
-    steps = {step["id"]: step for step in ir["steps"]}
-    for group in ir.get("groups", {}).values():
+    steps = {step.id: step for step in plan.steps}
+    for group in (plan.groups or {}).values():
         members, limit = group["members"], group["max_parallel"]
         if group["kind"] != "matrix" or limit is None or limit >= len(members):
             continue
         longest = max(own[m] for m in members)
-        same = len({tuple(steps[m]["depends_on"]) for m in members}) == 1
+        same = len({steps[m].depends_on for m in members}) == 1
         n = len(members)
         count = math.ceil(n / limit) if same else math.ceil((n - 1) / limit) + 1
         out.update(dict.fromkeys(members, count * longest))
