@@ -12,6 +12,8 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
+from planc.graph import strongly_connected
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = {
     "planrun": ROOT / "runtime" / "planrun",
@@ -86,50 +88,9 @@ def _is_type_checking(test: ast.expr) -> bool:
 
 
 def cycles(graph: Graph) -> list[list[str]]:
-    """The strongly connected components with more than one module (Tarjan), each sorted."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-
-    def visit(start: str) -> None:
-        # Iterative, so that a long import chain cannot hit the recursion limit.
-        work = [(start, iter(sorted(graph[start])))]
-        index[start] = low[start] = len(index)
-        stack.append(start)
-        on_stack.add(start)
-        while work:
-            node, successors = work[-1]
-            for succ in successors:
-                if succ not in index:
-                    index[succ] = low[succ] = len(index)
-                    stack.append(succ)
-                    on_stack.add(succ)
-                    work.append((succ, iter(sorted(graph[succ]))))
-                    break
-                if succ in on_stack:
-                    low[node] = min(low[node], index[succ])
-            else:
-                work.pop()
-                if work:
-                    parent = work[-1][0]
-                    low[parent] = min(low[parent], low[node])
-                if low[node] == index[node]:
-                    component = []
-                    while True:
-                        member = stack.pop()
-                        on_stack.discard(member)
-                        component.append(member)
-                        if member == node:
-                            break
-                    if len(component) > 1:
-                        found.append(sorted(component))
-
-    for node in sorted(graph):
-        if node not in index:
-            visit(node)
-    return sorted(found)
+    """The strongly connected components with more than one module, each sorted (planc's
+    cycle finder, the one the dependency-cycle rule uses)."""
+    return sorted(sorted(c) for c in strongly_connected(sorted(graph), lambda m: sorted(graph[m])))
 
 
 def test_the_import_graph_has_no_cycle() -> None:

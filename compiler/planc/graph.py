@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -86,3 +87,51 @@ def build_graph(plan: SourcePlan) -> PlanGraph:
         str(step.get("fallback")) for step in steps.values() if step.get("fallback") in steps
     }
     return PlanGraph(steps, deps, dependents, provider_of, fallback_steps)
+
+
+def strongly_connected(
+    nodes: Iterable[str], successors: Callable[[str], Sequence[str]]
+) -> list[list[str]]:
+    """The strongly connected components with more than one node, in the order Tarjan's
+    algorithm closes them (iterative: a long chain cannot hit the recursion limit). Roots are
+    tried in the order of `nodes`; each component lists its members as they leave the stack."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    found: list[list[str]] = []
+    counter = 0
+    for root in nodes:
+        if root in index:
+            continue
+        work: list[tuple[str, int]] = [(root, 0)]
+        while work:
+            node, child_i = work.pop()
+            if child_i == 0:
+                index[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack.add(node)
+            children = successors(node)
+            if child_i < len(children):
+                work.append((node, child_i + 1))
+                child = children[child_i]
+                if child not in index:
+                    work.append((child, 0))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(component)
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return found

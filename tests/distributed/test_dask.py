@@ -215,6 +215,24 @@ def _placed(state: Path, step: str, attempt: int) -> dict[str, Any] | None:
     return None
 
 
+def _kill_planrun_once_placed(args: list[str], cwd: Path, state: Path, step: str) -> int:
+    """Run `planrun ARGS` (its state in `state`), kill -9 it once `step`'s first attempt is
+    placed on a worker, and return that remote attempt's pid."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "planrun", *args, "--state-dir", str(state)],
+        cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        placed = wait_for(lambda: _placed(state, step, 1), 60, f"{step} to be placed")
+        proc.kill()
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return int(placed["pid"])
+
+
 def test_a_worker_killed_mid_step_fails_the_attempt_and_the_retry_does_the_work_once(
     tmp_path: Path, own_cluster: Cluster
 ) -> None:
@@ -315,21 +333,8 @@ def test_an_executor_local_step_runs_on_the_coordinator(tmp_path: Path, cluster:
 def test_a_killed_coordinator_takes_its_remote_steps_down(tmp_path: Path, cluster: Cluster) -> None:
     plan = _plan([{"id": "long", "command": "sleep", "args": ["60"], "timeout_sec": 120}])
     state = tmp_path / "state"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "planrun", str(write_plan(tmp_path, plan)), "--state-dir",
-         str(state), "--executor", cluster.url],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        wait_for(lambda: _placed(state, "long", 1) is not None, 60, "the step to be placed")
-        step_pid = (_placed(state, "long", 1) or {})["pid"]
-        proc.kill()
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    args = [str(write_plan(tmp_path, plan)), "--executor", cluster.url]
+    step_pid = _kill_planrun_once_placed(args, tmp_path, state, "long")
     wait_for(lambda: not psutil.pid_exists(step_pid), 30, "the remote step to be gone")
 
 
@@ -495,21 +500,8 @@ def test_kill_9_of_planrun_then_resume_runs_the_step_again_and_once(
     )  # fmt: skip
     plan_path = str(write_plan(tmp_path, plan))
     state = tmp_path / "state"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "planrun", plan_path, "--state-dir", str(state), "--workdir",
-         str(work), "--executor", cluster.url],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        wait_for(lambda: _placed(state, "job", 1) is not None, 60, "the attempt to be placed")
-        first_pid = (_placed(state, "job", 1) or {})["pid"]
-        proc.kill()
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    args = [plan_path, "--workdir", str(work), "--executor", cluster.url]
+    first_pid = _kill_planrun_once_placed(args, tmp_path, state, "job")
     # The dropped client connection stops the remote tree; then the resume runs it again.
     wait_for(lambda: not psutil.pid_exists(first_pid), 30, "the orphaned attempt's end")
     (work / "go").touch()
@@ -601,21 +593,8 @@ def test_resume_kills_by_tag_on_every_worker_what_a_killed_planrun_left_running(
     )  # fmt: skip
     plan_path = str(write_plan(tmp_path, plan))
     state = tmp_path / "state"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "planrun", plan_path, "--state-dir", str(state), "--workdir",
-         str(work), "--kill-grace", "120", "--executor", cluster.url],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        placed = wait_for(lambda: _placed(state, "job", 1), 60, "the attempt to be placed")
-        proc.kill()
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    first = psutil.Process(placed["pid"])
+    args = [plan_path, "--workdir", str(work), "--kill-grace", "120", "--executor", cluster.url]
+    first = psutil.Process(_kill_planrun_once_placed(args, tmp_path, state, "job"))
     (work / "go").touch()
     run_id = collect(state, 0).run_id
     assert first.is_running()  # it survived its coordinator

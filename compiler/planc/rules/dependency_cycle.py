@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from planc.diagnostics import Diagnostic, error
-from planc.graph import PlanGraph
+from planc.graph import PlanGraph, strongly_connected
 from planc.rules.base import RuleContext
 
 CODES = {
@@ -40,47 +40,10 @@ def check(ctx: RuleContext) -> Iterator[Diagnostic]:
 
 
 def _cycles(graph: PlanGraph) -> list[list[str]]:
-    """One cycle per strongly connected component with more than one step (iterative Tarjan)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on_stack: set[str] = set()
-    stack: list[str] = []
-    found: list[list[str]] = []
-    counter = 0
-    for root in sorted(graph.steps, key=lambda s: graph.steps[s].index):
-        if root in index:
-            continue
-        work: list[tuple[str, int]] = [(root, 0)]
-        while work:
-            node, child_i = work.pop()
-            if child_i == 0:
-                index[node] = low[node] = counter
-                counter += 1
-                stack.append(node)
-                on_stack.add(node)
-            deps = graph.deps[node]
-            if child_i < len(deps):
-                work.append((node, child_i + 1))
-                child = deps[child_i]
-                if child not in index:
-                    work.append((child, 0))
-                elif child in on_stack:
-                    low[node] = min(low[node], index[child])
-                continue
-            if low[node] == index[node]:
-                component = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
-                if len(component) > 1:
-                    found.append(_cycle_within(graph, set(component)))
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[node])
-    return found
+    """One cycle per strongly connected component with more than one step."""
+    order = sorted(graph.steps, key=lambda s: graph.steps[s].index)
+    components = strongly_connected(order, lambda step: graph.deps[step])
+    return [_cycle_within(graph, set(component)) for component in components]
 
 
 def _cycle_within(graph: PlanGraph, component: set[str]) -> list[str]:
