@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from planc.diagnostics import Diagnostic, DiagnosticError, Severity, Span, error
-from planc.emit import emit
 from planc.fragments import expand_includes
 from planc.graph import PlanGraph, build_graph
 from planc.load import gc_paused, load_document, too_large
@@ -89,18 +88,23 @@ def _compile(
     _done(result, found, sources)
     if not result.has_errors and (want_ir or analyses):
         composition = Composition(sources, expanded.groups)
-        ir = lower(plan, graph, sha256, composition).to_json()
+        typed = lower(plan, graph, sha256, composition)
         if analyses:
             # Imported here: `planc compile` runs no analysis and need not load them.
             from planc.analysis import run_analyses
             from planc.analysis.context import AnalysisContext
 
-            found += run_analyses(AnalysisContext(ir, plan, graph), analyses)
+            found += run_analyses(AnalysisContext(typed, plan, graph), analyses)
             _done(result, found, sources)
         if want_ir and not result.has_errors:
+            # Imported here: `planc check` writes no IR (planrun.core.ir's verifier comes with it).
+            from planc.emit import emit
+
             if not keep_model:
                 result.plan = result.graph = None
                 del document, plan, graph, context
+            ir = typed.to_json()
+            del typed  # the IR document alone while it is serialised
             result.ir = emit(ir)
     return result
 

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 Analysis = Callable[["AnalysisContext"], Iterable[Diagnostic]]
 
 # Simulation has no verdict of its own to report in `check`: it answers "what if" questions.
-# Only the names live here: the modules (the condition machinery, planrun's bound) are imported
-# by the first run, so that `planc compile`, which runs none, does not pay ~0.1 s for them.
+# Only the names live here: each module is imported by the first run that needs it (see
+# `AnalysisContext.applies`), so that `planc compile`, which runs none, does not pay for them.
 ANALYSES: tuple[str, ...] = ("bound", "reachability", "cleanup", "invariants")
 # The first three are linear in steps + edges, the proof of invariants in steps × worlds
 # (docs/invariants.md), so `planc check` runs them all unless told otherwise.
@@ -45,16 +45,22 @@ def parse_selection(text: str) -> tuple[str, ...]:
 
 
 def run_analyses(ctx: AnalysisContext, names: Sequence[str]) -> list[Diagnostic]:
-    checks = _checks()
-    return [diagnostic for name in names for diagnostic in checks[name](ctx)]
+    return [d for name in names if ctx.applies(name) for d in _check(name)(ctx)]
 
 
-def _checks() -> dict[str, Analysis]:
-    from planc.analysis import bound, cleanup, invariants, reachability
+def _check(name: str) -> Analysis:
+    if name == "bound":
+        from planc.analysis import bound
 
-    return {
-        "bound": bound.check,
-        "reachability": reachability.check,
-        "cleanup": cleanup.check,
-        "invariants": invariants.check,
-    }
+        return bound.check
+    if name == "cleanup":
+        from planc.analysis import cleanup
+
+        return cleanup.check
+    if name == "invariants":
+        from planc.analysis import invariants
+
+        return invariants.check
+    from planc.analysis import reachability
+
+    return reachability.check

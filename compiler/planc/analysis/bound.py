@@ -37,9 +37,9 @@ __all__ = [
 
 def check(ctx: AnalysisContext) -> Iterator[Diagnostic]:
     """`deadline-exceeded` / `unbounded-step`, only when the plan declares `deadline_sec`."""
-    deadline = ctx.plan_global("deadline_sec")
-    if deadline is None:
+    if not ctx.applies("bound"):
         return  # without a deadline there is nothing to break; `no-timeout` warns already
+    deadline = ctx.plan_global("deadline_sec")
     result = bound_for_ir(ctx.ir)
     span = ctx.globals_span("deadline_sec")
     if result.unbounded:

@@ -25,9 +25,9 @@ from planrun.core.ir_types import IRStep, OnFailure
 
 
 def check(ctx: AnalysisContext) -> Iterator[Diagnostic]:
-    required = ctx.plan_global("cleanup_required")
-    if not required:
+    if not ctx.applies("cleanup"):
         return
+    required = ctx.plan_global("cleanup_required")
     providers = {name: step.id for step in ctx.steps for name in step.provides}
     flow = flow_of(ctx)
     for name in dict.fromkeys(str(n) for n in required):

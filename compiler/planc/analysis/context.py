@@ -57,6 +57,19 @@ class AnalysisContext:
     def by_id(self) -> dict[str, IRStep]:
         return {step.id: step for step in self.steps}
 
+    def applies(self, analysis: str) -> bool:
+        """Whether the plan has what `analysis` reads: a deadline, cleanup resources, invariants
+        (reachability reads every plan). Each analysis's `check` starts with this question;
+        `run_analyses` asks it before importing the analysis, so that a plan without those does
+        not load their machinery (planrun's bound and semantics, the prover)."""
+        if analysis == "bound":
+            return self.plan_global("deadline_sec") is not None
+        if analysis == "cleanup":
+            return bool(self.plan_global("cleanup_required"))
+        if analysis == "invariants":
+            return bool(self.typed_ir.invariants)
+        return True
+
     def plan_global(self, key: str) -> Any:
         """A `globals` value as written in the plan. The IR (version 1) only carries the keys the
         runtime needs, so plan-only settings such as `deadline_sec` are read from the plan."""

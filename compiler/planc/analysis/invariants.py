@@ -14,9 +14,9 @@ __all__ = ["Counterexample", "Prover", "Undecided", "check"]
 
 
 def check(ctx: AnalysisContext) -> Iterator[Diagnostic]:
-    invariants = ctx.typed_ir.invariants or ()
-    if not invariants:
+    if not ctx.applies("invariants"):
         return
+    invariants = ctx.typed_ir.invariants or ()
     prover = Prover(ctx.steps)
     spans = _invariant_spans(ctx)
     for index, invariant in enumerate(invariants):

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from planc.diagnostics import Diagnostic, error
-from planc.invariants import parse_invariant, terms, to_ir
 from planc.model import SourcePlan
 from planc.nodes import ScalarNode, SeqNode
 from planc.rules.base import RuleContext
@@ -57,12 +56,21 @@ def invariants_ir(plan: SourcePlan) -> list[dict[str, Any]] | None:
     nodes = invariant_nodes(plan)
     if "invariants" not in plan.raw:
         return None
+    from planc.invariants import parse_invariant, to_ir
+
     found = [parse_invariant(str(node.value)).invariant for node in nodes]
     return [to_ir(invariant) for invariant in found if invariant is not None]
 
 
 def check(ctx: RuleContext) -> Iterator[Diagnostic]:
-    for node in invariant_nodes(ctx.plan):
+    nodes = invariant_nodes(ctx.plan)
+    if not nodes:
+        return
+    # The language (and lark, its parser: ~25 ms of `planc check`'s start-up) only for a plan
+    # that has invariants.
+    from planc.invariants import parse_invariant, terms
+
+    for node in nodes:
         text = str(node.value)
         parsed = parse_invariant(text)
         for e in parsed.errors:
