@@ -598,11 +598,11 @@ def test_problems_are_sorted_by_position(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("frame", "text"),
     [
-        # The line-by-line fast path reads the plain plan; a block scalar is left to the events.
+        # The line-by-line fast path reads the plain plan; a folded scalar is left to the events.
         ("planc.load.yaml_lines._Frame", b"plan_id: p\nsteps:\n  - id: a\n"),
         (
             "planc.load.yaml_events._YamlFrame",
-            b"plan_id: p\nsteps:\n  - id: a\n    command: |\n      x\n",
+            b"plan_id: p\nsteps:\n  - id: a\n    command: >\n      x\n",
         ),
     ],
 )

@@ -68,6 +68,23 @@ def test_the_repository_plans_and_golden_files_load_the_same() -> None:
     assert read >= len(paths) // 2  # most of them are in the subset
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: |\n  x\n  y\nb: c\n",
+        "a: |-\n  x\n\n    y\n\n\nb: c\n",  # deeper lines keep their spaces; blank lines
+        "a: |\n\n  x\n\n# c\n",  # a leading blank line; a comment after the block ends it
+        "a: | # c\n  x\n  # kept\n",
+        "a: |\n  x",  # no final line break
+        "a: |\n x\n",
+        "s:\n  - id: a\n    command: |\n      set -e\n      echo hi\n    args: [x]\n  - b\n",
+        "s:\n  - c: |\n     x\n",
+    ],
+)
+def test_literal_block_scalars_load_the_same_on_both_paths(text: str) -> None:
+    assert assert_same_as_events(text)
+
+
 def test_the_benchmark_plans_are_read_by_the_fast_path() -> None:
     text = """\
 plan_id: BENCH
@@ -100,8 +117,13 @@ steps:
 @pytest.mark.parametrize(
     "text",
     [
-        "a: |\n  x\n",  # block scalar
-        "a: >-\n  x\n",
+        "a: >-\n  x\n",  # folded block scalar
+        "a: |+\n  x\n",  # a literal one keeping its final line breaks
+        "a: |2\n  x\n",  # an indentation indicator
+        "a: |\n  x\n  \n",  # a line of spaces in it
+        "a: |\nb: c\n",  # an empty one
+        "a: |x\n  y\n",
+        "a:\n  - |\n    x\n",  # a list entry
         "a: b\n  c\n",  # multi-line plain scalar
         "a: 'b\n  c'\n",
         'a: "b\\n"\n',  # escape
@@ -192,6 +214,26 @@ def value(draw: st.DrawFn, odd: bool) -> str:
     return draw(st.one_of(scalar(odd), flow(odd))) + draw(COMMENTS)
 
 
+def literal_header(odd: bool) -> st.SearchStrategy[str]:
+    return st.sampled_from(["|", "|-", *(["|+", "|2", ">", ">-", "|x"] if odd else [])])
+
+
+@st.composite
+def literal_lines(draw: st.DrawFn, indent: int, odd: bool) -> list[str]:
+    """The content of a literal block scalar, its lines at `indent` or deeper, some blank."""
+    words = ["x", "a: b", "- c", "# d", "e  ", "'f'", "[g]", "h #i", "---", "|"]
+    lines = []
+    for _ in range(draw(st.integers(1 if not odd else 0, 4))):
+        if draw(st.integers(0, 3)) == 0:
+            lines.append(draw(st.sampled_from(["", *([" " * indent, " "] if odd else [])])))
+        else:
+            deeper = draw(st.sampled_from([0, 0, 1, 3, *([-1] if odd else [])]))
+            lines.append(" " * (indent + deeper) + draw(st.sampled_from(words)))
+    if not odd and all(not line for line in lines):
+        lines.append(" " * indent + "x")
+    return lines
+
+
 @st.composite
 def block(draw: st.DrawFn, indent: int, depth: int, odd: bool) -> list[str]:
     """The lines of a block mapping or sequence whose items are in column `indent`."""
@@ -214,6 +256,9 @@ def block(draw: st.DrawFn, indent: int, depth: int, odd: bool) -> list[str]:
             lines += draw(block(len(head) + shift, depth + 1, odd))
         elif draw(st.integers(0, 4)) == 0:
             lines.append(written + draw(st.sampled_from(["", " ", " # c"])))  # null
+        elif draw(st.integers(0, 5)) == 0:
+            lines.append(written + " " + draw(literal_header(odd)) + draw(COMMENTS))
+            lines += draw(literal_lines(len(head) + draw(st.sampled_from([1, 2, 4])), odd))
         else:
             lines.append(written + draw(st.sampled_from([" ", "  "])) + draw(value(odd)))
         if sequence:

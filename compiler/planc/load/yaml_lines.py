@@ -3,11 +3,13 @@
 Loading from parser events costs ~10 µs per plan line, most of it in libyaml building a Python
 object for every event and in turning those into nodes: ~9 s for a 100k-step plan. Plans are
 nearly always block mappings and sequences holding one key, list entry, or one-line flow list or
-mapping of scalars per line; this module reads that subset with a regex match or two per line
-into the very nodes the event path builds (values, spans, text columns).
+mapping of scalars per line, and literal block scalars (`command: |`); this module reads that
+subset with a regex match or two per line into the very nodes the event path builds (values,
+spans, text columns).
 
 It accepts only what it fully understands. On anything else (nested flow collections, anchors,
-aliases, tags, block or multi-line scalars, escapes, tabs, CR, directives, several documents,
+aliases, tags, folded or multi-line plain scalars, a literal block's `+` or indentation
+indicator or a line of spaces in it, escapes, tabs, CR, directives, several documents,
 quoted keys, a duplicate key, a value the loader would report on ...) it raises `Unsupported`
 and the event path loads the text as before, so every diagnostic still comes from there. Tests
 compare the two paths on the repository's plans and on generated documents.
@@ -65,6 +67,8 @@ _SINGLE_QUOTED = re.compile(r"'([^']*(?:''[^']*)*)'")
 _DOUBLE_QUOTED = re.compile(r'"([^"\\]*)"')  # an escape is left to the event path
 # What may follow a quoted scalar or a flow list on its line: spaces, then perhaps a comment.
 _LINE_END = re.compile(r"(?: +#.*| *)$")
+# A literal block scalar's header: `|` (clip: one final line break) or `|-` (strip: none).
+_LITERAL_HEADER = re.compile(r"\|(-?)(?: +#.*| *)$")
 # Plans nest about five levels; deeper documents are left to the event path and its depth limit.
 _MAX_DEPTH = 32
 _MAX_KEY_LENGTH = 128  # libyaml refuses implicit keys over 1024 characters
@@ -74,11 +78,15 @@ def read(text: str, resolve: Resolve) -> MapNode:
     """The root mapping of `text`; raises Unsupported when the event path must load it."""
     if (_UNUSUAL_ASCII if text.isascii() else _unusual_character()).search(text):
         raise Unsupported
-    reader = _Reader(resolve)
-    for number, line in enumerate(text.split("\n"), start=1):
+    lines = text.split("\n")
+    reader = _Reader(resolve, lines)
+    read_to = 0  # the lines up to this one were read with the key whose block scalar they hold
+    for number, line in enumerate(lines, start=1):
+        if number <= read_to:
+            continue
         match = _KEY_LINE.match(line)
         if match is not None:
-            reader.key_line(number, line, match)
+            read_to = reader.key_line(number, line, match)
             continue
         body = line.lstrip(" ")
         if body and body[0] != "#":  # not blank, not only a comment
@@ -104,8 +112,9 @@ class _Frame:
 
 
 class _Reader:
-    def __init__(self, resolve: Resolve) -> None:
+    def __init__(self, resolve: Resolve, lines: list[str]) -> None:
         self.resolve = resolve
+        self.lines = lines
         self.stack: list[_Frame] = []
         self.root: MapNode | None = None
         self.plain_keys: set[str] = set()  # keys repeat on every step: each is resolved once
@@ -113,8 +122,9 @@ class _Reader:
         # each slice of a line is a new object (a 100k-step plan has ~1M repeats, ~50 MB).
         self.strings: dict[str, str] = {}
 
-    def key_line(self, number: int, line: str, match: re.Match[str]) -> None:
-        """A line holding a key (matched by _KEY_LINE), perhaps after a list entry's dash."""
+    def key_line(self, number: int, line: str, match: re.Match[str]) -> int:
+        """A line holding a key (matched by _KEY_LINE), perhaps after a list entry's dash; the
+        number of the last line its value takes."""
         indent, col = match.end(1), match.start(2)
         if col != indent:
             # `- key: value` starts a mapping whose keys are in the column of this first one.
@@ -133,8 +143,13 @@ class _Reader:
         start = match.end()
         if start == len(line) or line[start] == "#":
             frame.pending = key
+        elif line[start] == "|":
+            literal, last = self._literal(number, line, start, frame.indent)
+            frame.items.append((key, literal))
+            return last
         else:
             frame.items.append((key, self._value(number, line, start)))
+        return number
 
     def entry_line(self, number: int, line: str, indent: int) -> None:
         """Any other line with content: it must be a list entry holding a value."""
@@ -241,6 +256,42 @@ class _Reader:
         if _LINE_END.match(line, end) is None:
             raise Unsupported
         return node
+
+    def _literal(self, number: int, line: str, start: int, parent: int) -> tuple[ScalarNode, int]:
+        """The literal block scalar whose header is at `start` of line `number`, and the number
+        of its last line. Its content starts at the first line with content, which must be
+        indented deeper than `parent` (the column of its key); it goes on while lines are empty
+        or indented at least as deep. libyaml ends its span where the next token starts: the
+        start of the line that ends it, or the end of the text."""
+        header = _LITERAL_HEADER.match(line, start)
+        if header is None:
+            raise Unsupported  # folded, `|+`, an indentation indicator, text after the `|`
+        lines = self.lines
+        indent = 0  # of the content, set by its first line
+        last = 0  # the index of the last line with content
+        index = number  # lines[number] is the line after the header
+        while index < len(lines):
+            text = lines[index]
+            if text:
+                body = text.lstrip(" ")
+                if not body:
+                    raise Unsupported  # a line of spaces: content or not, by its length
+                depth = len(text) - len(body)
+                if depth < (indent or parent + 1):
+                    break
+                indent = indent or depth
+                last = index
+            index += 1
+        if not indent:
+            raise Unsupported  # an empty block scalar
+        value = "\n".join([text[indent:] for text in lines[number : last + 1]])
+        if not header.group(1) and last + 1 < len(lines):
+            value += "\n"  # clip: the line break after the last line with content
+        if index < len(lines):
+            end_line, end_col = index + 1, 1
+        else:
+            end_line, end_col = len(lines), len(lines[-1]) + 1
+        return ScalarNode(value, number, start + 1, end_line, end_col), index
 
     def _plain(self, number: int, line: str, start: int) -> ScalarNode:
         if _PLAIN_START.match(line, start) is None:
