@@ -10,7 +10,6 @@ reports bad references and literals: the text parses, but a name or a number in 
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Sequence
@@ -209,6 +208,8 @@ def did_you_mean(word: str, choices: tuple[str, ...], quote: str) -> str:
     lowered = {choice.lower(): choice for choice in choices}
     if word.lower() in lowered:
         return f"did you mean {quote}{lowered[word.lower()]}{quote}? "
+    import difflib  # here: only a condition with a mistake needs it
+
     matches = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f"did you mean {quote}{matches[0]}{quote}? " if matches else ""
 
@@ -221,6 +222,8 @@ def _unknown_name(path: str) -> tuple[str, str]:
     if path.lower() in KEYWORDS:
         return message, f"keywords are lowercase: write `{path.lower()}`"
     head, dot, rest = path.partition(".")
+    import difflib
+
     suggestion = difflib.get_close_matches(
         head, ("steps", "prev", "env", "params"), n=1, cutoff=0.6
     )

@@ -47,7 +47,7 @@ _INPUT = re.compile(r"\$\{\{\s*inputs\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _TYPES = {"string": (str,), "int": (int,), "bool": (bool,)}
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Included:
     """What expansion made: the document, where each line came from, and each include id with
     the ids of its steps (a step naming the include in `depends_on` depends on all of them)."""

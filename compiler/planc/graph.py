@@ -10,7 +10,7 @@ from functools import cached_property
 from planc.model import SourcePlan, SourceStep
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class PlanGraph:
     """Built from any schema-valid plan: unknown ids are left out, cycles are tolerated.
 

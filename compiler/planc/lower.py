@@ -36,7 +36,7 @@ WATCH_DEFAULTS: dict[str, Any] = {
 }
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Composition:
     """What includes and matrices left for the IR: the files read and the groups of steps."""
 

@@ -62,7 +62,7 @@ class Group:
     span: Span
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Expanded:
     document: Document
     groups: dict[str, Group] = field(default_factory=dict)

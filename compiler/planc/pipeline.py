@@ -20,7 +20,7 @@ from planc.sourcemap import SourceMap
 from planrun.core.reads import InputTooLarge, read_bounded
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Compilation:
     path: str
     text: str | None = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Collection
 
 # difflib compares the word with every candidate (~50 µs each for ids alike): 20,000 misspelt
@@ -19,5 +18,7 @@ def did_you_mean(word: str, candidates: Collection[str]) -> str | None:
     if _spent + len(candidates) > SUGGESTION_BUDGET:
         return None
     _spent += len(candidates)
+    import difflib  # here: only a plan with a mistake needs it
+
     matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f"did you mean `{matches[0]}`?" if matches else None

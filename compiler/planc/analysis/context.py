@@ -22,7 +22,7 @@ def typed(ir: IRPlan | Mapping[str, Any]) -> IRPlan:
     return ir if isinstance(ir, IRPlan) else IRPlan.from_json(ir)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class AnalysisContext:
     """An analysis reads `ir` (resolved values, topological order) and reports at plan spans.
 

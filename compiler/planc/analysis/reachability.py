@@ -42,7 +42,7 @@ UPSTREAM_FAILED: Outcome = ("upstream_failed", False)
 CANCELLED: Outcome = ("cancelled", False)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class StepFlow:
     """What the analysis knows about one step."""
 
@@ -57,7 +57,7 @@ class StepFlow:
         return frozenset(status for status, _ in self.outcomes)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Flow:
     steps: dict[str, StepFlow] = field(default_factory=dict)
     can_abort: bool = True  # some step can abort the plan, so `cancelled` can mean an abort

@@ -37,7 +37,7 @@ def kind(node: Node) -> str:
     return f"the scalar {node.value!r}"
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Report:
     path: str
     diagnostics: list[Diagnostic] = field(default_factory=list)

@@ -10,7 +10,6 @@ from contextlib import contextmanager
 
 from planc.diagnostics import Diagnostic, DiagnosticError, Span, error
 from planc.load.base import MAX_ITEMS, MAX_PLAN_BYTES, MAX_STEPS, Loader, kind
-from planc.load.json_loader import JsonLoader
 from planc.load.yaml_events import FastPathFailed, YamlLoader
 from planc.nodes import Document, MapNode, SeqNode
 from planrun.core.reads import InputTooLarge, read_bounded
@@ -40,7 +39,13 @@ def load_document(path: str, data: bytes) -> Document:
     text = _decode(path, data)
     if not text.strip():
         raise DiagnosticError([error(path, Span(1, 1), "empty-plan", "the plan file is empty")])
-    loader: Loader = JsonLoader(path, text) if _is_json(path, text) else YamlLoader(path, text)
+    loader: Loader
+    if _is_json(path, text):
+        from planc.load.json_loader import JsonLoader  # YAML plans, the usual ones, need none of it
+
+        loader = JsonLoader(path, text)
+    else:
+        loader = YamlLoader(path, text)
     try:
         with gc_paused():
             try:

@@ -43,7 +43,7 @@ _NUMBER_START = frozenset("0123456789+-.")
 _PROPERTY = re.compile(r"([&!])(?:<[^>\s]*>|[^\s,\[\]{}]*)")
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class _YamlFrame:
     line: int
     col: int

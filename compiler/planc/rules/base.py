@@ -10,7 +10,7 @@ from planc.graph import PlanGraph
 from planc.model import SourcePlan
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class RuleContext:
     plan: SourcePlan
     graph: PlanGraph
