@@ -24,7 +24,7 @@ class Ref(NamedTuple):
         return self.node.span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class SourceStep:
     index: int
     node: MapNode
@@ -74,7 +74,7 @@ class SourceStep:
         return self.span_of("id")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class SourcePlan:
     document: Document
     node: MapNode

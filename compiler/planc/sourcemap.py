@@ -24,7 +24,7 @@ class SourceFile:
     included_from: tuple[int, int] | None  # (block, line) of the `include:` that brought it in
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class SourceMap:
     """Block 0 is the plan itself; block k (k ≥ 1) the k-th included file."""
 
