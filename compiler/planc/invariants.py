@@ -5,19 +5,26 @@ An invariant is `<step> requires <guard>`, `<step> after <guard>` or `never <ste
 `<step>.<status>`. The grammar is grammar/invariant.lark, which imports the condition grammar's
 expression rules, so the two languages cannot drift apart. Pure: plans and graphs are the
 business of `planc.rules.invariants`. Never raises on any input text.
+
+Lark is imported and its parser built (~80 ms of a `planc check`) only for the invariants that
+the fast path, a recursive descent over the same grammar, leaves to it: those with an error to
+word, a literal or a comparison, or deep nesting. The fast path accepts only texts that Lark
+accepts, into the same Invariant (tests compare the two).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
-
-from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedInput
+from typing import TYPE_CHECKING, Any
 
 from planc.condition_syntax import ConditionError
 from planrun.core.invariants import MATCHES
+
+if TYPE_CHECKING:
+    from lark import Lark, Token, Tree
+    from lark.exceptions import UnexpectedInput
 
 MAX_INVARIANT_LENGTH = 4096
 MAX_NESTING_DEPTH = 100
@@ -64,6 +71,8 @@ class Parsed:
 
 @cache
 def _parser() -> Lark:
+    from lark import Lark
+
     return Lark.open_from_package(
         "plan_grammar", "invariant.lark", parser="lalr", lexer="basic", propagate_positions=True
     )
@@ -80,6 +89,14 @@ def parse_invariant(text: str) -> Parsed:
         max_depth = max(max_depth, depth)
     if max_depth > MAX_NESTING_DEPTH:
         return _fail(0, 1, "invariant is nested too deeply", "split it into several invariants")
+    fast = _Fast.parse(text)
+    return Parsed(fast) if fast is not None else _parse_with_lark(text)
+
+
+def _parse_with_lark(text: str) -> Parsed:
+    from lark import Token, Tree
+    from lark.exceptions import UnexpectedInput
+
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
@@ -96,6 +113,8 @@ def parse_invariant(text: str) -> Parsed:
 
 
 def _guard(node: Tree[Token] | Token, errors: list[ConditionError]) -> Guard | None:
+    from lark import Token, Tree
+
     if isinstance(node, Token):  # never: every term is a tree; kept total for any grammar
         errors.append(_bad(node.start_pos or 0, len(node)))
         return None
@@ -107,15 +126,10 @@ def _guard(node: Tree[Token] | Token, errors: list[ConditionError]) -> Guard | N
         operand = _guard(trees[0], errors)
         return None if operand is None else Not(operand)
     if name in ("and_", "or_"):
-        op = name.rstrip("_")
-        parts: list[Guard] = []
-        for child in trees:
-            part = _guard(child, errors)
-            if isinstance(part, Junction) and part.op == op:
-                parts.extend(part.operands)  # `a and b and c` is one node, as in conditions
-            elif part is not None:
-                parts.append(part)
-        return Junction(op, tuple(parts)) if len(parts) == len(trees) else None
+        operands = [_guard(child, errors) for child in trees]
+        if any(operand is None for operand in operands):
+            return None  # a term that is not one: its error is in `errors`
+        return _junction(name.rstrip("_"), [o for o in operands if o is not None])
     start = node.meta.start_pos if not node.meta.empty else 0
     end = node.meta.end_pos if not node.meta.empty else start + 1
     if name == "reference":
@@ -137,6 +151,121 @@ def _guard(node: Tree[Token] | Token, errors: list[ConditionError]) -> Guard | N
     return None
 
 
+def _junction(op: str, operands: list[Guard]) -> Guard:
+    """`a and b and c` is one node, as in conditions, however the parts are grouped."""
+    parts: list[Guard] = []
+    for operand in operands:
+        if isinstance(operand, Junction) and operand.op == op:
+            parts.extend(operand.operands)
+        else:
+            parts.append(operand)
+    return Junction(op, tuple(parts))
+
+
+# The fast path's tokens: a name (the grammar's PATH), a parenthesis, spaces; any other
+# character (a quote, a digit, an operator) is for Lark to read or to word as an error.
+_FAST_TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_.\-]*)|([()])|[ \t\r\n]+|(.)", re.DOTALL)
+# Every keyword of the invariant grammar and of the condition grammar it imports: Lark lexes a
+# keyword as a name and re-types it when the whole name is one.
+_KEYWORDS = frozenset(("requires", "after", "never", "when", "and", "or", "not", "in", "true",
+                       "false", "null"))  # fmt: skip
+_FAST_MAX_PARENS = 32  # parentheses are the recursion: deeper nesting goes to Lark's iterative parser
+_END = ""
+
+
+class _GiveUp(Exception):
+    """The fast path does not accept the text: Lark decides."""
+
+
+class _Fast:
+    """Recursive descent over `start`, `or_expr` … `atom` of the grammars, for guards of terms."""
+
+    def __init__(self, tokens: list[tuple[str, int]]) -> None:
+        self.tokens = tokens
+        self.next = 0
+
+    @classmethod
+    def parse(cls, text: str) -> Invariant | None:
+        if text.count("(") > _FAST_MAX_PARENS:
+            return None
+        tokens: list[tuple[str, int]] = []
+        for match in _FAST_TOKEN.finditer(text):
+            if match.lastindex == 3:
+                return None
+            if match.lastindex is not None:
+                tokens.append((match.group(), match.start()))
+        tokens.append((_END, len(text)))
+        try:
+            return cls(tokens)._invariant(text)
+        except _GiveUp:
+            return None
+
+    def _take(self) -> tuple[str, int]:
+        token = self.tokens[self.next]
+        self.next += 1
+        return token
+
+    def _name(self) -> tuple[str, int]:
+        word, offset = self._take()
+        if word in _KEYWORDS or word in (_END, "(", ")"):
+            raise _GiveUp
+        return word, offset
+
+    def _invariant(self, text: str) -> Invariant:
+        if self.tokens[0][0] == "never":
+            self.next = 1
+            step, offset = self._name()
+            kind = "never" if self._take()[0] == "when" else ""
+        else:
+            step, offset = self._name()
+            kind = self._take()[0]
+            if kind == "never":
+                raise _GiveUp
+        if kind not in ("requires", "after", "never"):
+            raise _GiveUp
+        guard = self._or()
+        if self._take()[0] != _END:
+            raise _GiveUp
+        return Invariant(text, kind, step, offset, guard)
+
+    def _or(self) -> Guard:
+        operands = [self._and()]
+        while self.tokens[self.next][0] == "or":
+            self.next += 1
+            operands.append(self._and())
+        return operands[0] if len(operands) == 1 else _junction("or", operands)
+
+    def _and(self) -> Guard:
+        operands = [self._not()]
+        while self.tokens[self.next][0] == "and":
+            self.next += 1
+            operands.append(self._not())
+        return operands[0] if len(operands) == 1 else _junction("and", operands)
+
+    def _not(self) -> Guard:
+        negations = 0
+        while self.tokens[self.next][0] == "not":
+            self.next += 1
+            negations += 1
+        guard = self._atom()
+        for _ in range(negations):
+            guard = Not(guard)
+        return guard
+
+    def _atom(self) -> Guard:
+        if self.tokens[self.next][0] == "(":
+            self.next += 1
+            inner = self._or()
+            if self._take()[0] != ")":
+                raise _GiveUp
+            return inner
+        word, offset = self._name()
+        step, _, status = word.rpartition(".")
+        if not step or status not in MATCHES:
+            raise _GiveUp  # not a term: Lark places the error
+        return Term(step, status, offset, len(word))
+
+
 def _bad(offset: int, length: int) -> ConditionError:
     return ConditionError(
         offset, max(length, 1), "invariant-bad-term",
@@ -147,6 +276,8 @@ def _bad(offset: int, length: int) -> ConditionError:
 
 
 def _syntax_error(text: str, exc: UnexpectedInput) -> Parsed:
+    from lark import Token
+
     offset = min(exc.pos_in_stream if exc.pos_in_stream is not None else len(text), len(text))
     token = getattr(exc, "token", None)
     if isinstance(token, Token) and token.type == "$END":
