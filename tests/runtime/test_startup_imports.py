@@ -40,6 +40,44 @@ CHECK_NEVER = (
     "rich", "pygments", "http.server", "socketserver", "planrun.store", "planrun.executor",
     "planrun.process", "planrun.runner", "planrun.views",
 )  # fmt: skip
+# Not on `planc check` of a usual YAML plan (block YAML, a literal block scalar, a condition the
+# fast parser reads): ruamel, jsonschema (for an invalid plan), the Lark grammars, the JSON loader,
+# the IR writer and verifier, difflib (suggestions for mistakes), and the analyses of what the plan
+# does not have (a deadline, cleanup resources, invariants) with what they need of planrun.
+USUAL_CHECK_NEVER = (
+    "ruamel", "jsonschema", "lark", "planc.conditions_lark", "planc.load.json_loader",
+    "planc.emit", "planrun.core.ir", "difflib", "planc.invariants", "planc.analysis.bound",
+    "planc.analysis.cleanup", "planc.analysis.invariants", "planc.analysis.prover",
+    "planrun.core.bound", "planrun.core.semantics",
+)  # fmt: skip
+USUAL_PLAN = """\
+plan_id: USUAL
+globals:
+  max_concurrency: 2
+  default_timeout_sec: 600
+steps:
+  - id: fetch
+    command: git
+    args: [fetch, --quiet]
+    timeout_sec: 120
+  - id: lint
+    command: ruff
+    args: [check, .]
+    depends_on: [fetch]
+  - id: tests
+    shell: true
+    command: |
+      set -eu
+      pytest -q
+    depends_on: [lint]
+    timeout_sec: 900
+  - id: publish
+    command: twine
+    args: [upload, dist]
+    depends_on: [tests]
+    trigger_rule: all_done
+    condition: "steps.tests.status == 'success' and steps.lint.status != 'failed'"
+"""
 
 
 def _probe(tmp_path: Path, program: str, *argv: str) -> dict[str, object]:
@@ -92,3 +130,27 @@ def test_planc_check_loads_no_runtime_store_process_control_or_views(tmp_path: P
     result = _probe(tmp_path, "planc", "check", str(plan))
     assert result["code"] == 0
     assert _loaded(result["modules"], CHECK_NEVER) == []
+
+
+def test_planc_check_of_a_usual_yaml_plan_loads_only_what_it_needs(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(USUAL_PLAN, encoding="utf-8")
+    result = _probe(tmp_path, "planc", "check", str(plan))
+    assert result["code"] == 0
+    assert _loaded(result["modules"], CHECK_NEVER + USUAL_CHECK_NEVER) == []
+    # The control: the same plan with what the analyses read loads them, and still no Lark for
+    # an invariant the fast path reads.
+    plan.write_text(
+        USUAL_PLAN.replace("  default_timeout_sec: 600\n", "  default_timeout_sec: 600\n"
+                           "  deadline_sec: 7200\n  cleanup_required: [lock]\n")
+        .replace("    args: [fetch, --quiet]\n", "    args: [fetch, --quiet]\n"
+                 "    provides: [lock]\n")
+        + "invariants:\n  - publish requires tests.success and lint.success and fetch.success\n",
+        encoding="utf-8",
+    )  # fmt: skip
+    result = _probe(tmp_path, "planc", "check", str(plan))
+    loaded = _loaded(result["modules"], USUAL_CHECK_NEVER)
+    assert {"planc.analysis.bound", "planc.analysis.cleanup", "planc.analysis.invariants"} <= set(
+        loaded
+    )
+    assert "lark" not in loaded
