@@ -7,6 +7,7 @@ and by the reachability analysis of `planc check` (`planc.analysis.reachability`
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TypeGuard
 
 from planc.model import SourceStep
@@ -35,8 +36,12 @@ def possible_statuses(rule: str, dep: SourceStep, dep_count: int) -> frozenset[s
     """The statuses a direct dependency can have when a step with `rule` gets to run: those
     whose kind (planrun.core.trigger_rules) meets the rule alongside some kinds of the other
     dependencies (none when it is the only one)."""
-    others = KIND_SETS if dep_count > 1 else (frozenset(),)
-    tolerance = _tolerance(dep.get("on_failure"))
+    return _possible_statuses(rule, _tolerance(dep.get("on_failure")), dep_count > 1)
+
+
+@cache  # a few dozen combinations, asked for every dependency of every condition
+def _possible_statuses(rule: str, tolerance: tuple[str, ...], several: bool) -> frozenset[str]:
+    others = KIND_SETS if several else (frozenset(),)
     # A cancelled dependency means an abort or an interrupt, which cancels ordinary steps too.
     cleanup = tr.RULES[rule].cleanup
     return frozenset(

@@ -169,7 +169,8 @@ _FAST_TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_.\-]*)|([()])|[ \t\r\n]+|(.)", r
 # keyword as a name and re-types it when the whole name is one.
 _KEYWORDS = frozenset(("requires", "after", "never", "when", "and", "or", "not", "in", "true",
                        "false", "null"))  # fmt: skip
-_FAST_MAX_PARENS = 32  # parentheses are the recursion: deeper nesting goes to Lark's iterative parser
+# Parentheses are the recursion: deeper nesting goes to Lark, whose parser is iterative.
+_FAST_MAX_PARENS = 32
 _END = ""
 
 

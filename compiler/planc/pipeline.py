@@ -84,7 +84,8 @@ def _compile(
     graph = build_graph(plan)
     context = RuleContext(plan, graph)
     found = [diagnostic for rule in RULES for diagnostic in rule(context)]
-    result.plan, result.graph = plan, graph
+    if keep_model:
+        result.plan, result.graph = plan, graph
     _done(result, found, sources)
     if not result.has_errors and (want_ir or analyses):
         composition = Composition(sources, expanded.groups)
@@ -101,7 +102,6 @@ def _compile(
             from planc.emit import emit
 
             if not keep_model:
-                result.plan = result.graph = None
                 del document, plan, graph, context
             ir = typed.to_json()
             del typed  # the IR document alone while it is serialised

@@ -61,6 +61,7 @@ class StepFlow:
 class Flow:
     steps: dict[str, StepFlow] = field(default_factory=dict)
     can_abort: bool = True  # some step can abort the plan, so `cancelled` can mean an abort
+    conditions: dict[str, Expr] = field(default_factory=dict)  # each step's, read from the IR once
 
 
 def flow_of(ctx: AnalysisContext) -> Flow:
@@ -75,17 +76,17 @@ def analyse(ir: IRPlan | Mapping[str, Any]) -> Flow:
     """Outcome sets of every step: one pass in topological order, one over fallback chains."""
     steps = typed(ir).steps
     by_id = {step.id: step for step in steps}
+    conditions = {s.id: from_json(s.condition["ast"]) for s in steps if s.condition is not None}
     # A cancelled dependency reads as a failure only when an abort cancelled it. First assume
     # nothing aborts: the first abort of any run comes from a step that started before it, so
     # if no step that can run in that world aborts, none ever does. Otherwise assume aborts.
-    flow = _pass(steps, by_id, can_abort=False)
+    flow = _pass(steps, by_id, Flow(can_abort=False, conditions=conditions))
     if any(_aborts(s) and flow.steps[s.id].can_run for s in steps):
-        flow = _pass(steps, by_id, can_abort=True)
+        flow = _pass(steps, by_id, Flow(can_abort=True, conditions=conditions))
     return flow
 
 
-def _pass(steps: Sequence[IRStep], by_id: dict[str, IRStep], can_abort: bool) -> Flow:
-    flow = Flow(can_abort=can_abort)
+def _pass(steps: Sequence[IRStep], by_id: dict[str, IRStep], flow: Flow) -> Flow:
     for step in steps:
         if not step.is_fallback:
             flow.steps[step.id] = _ordinary(step, by_id, flow)
@@ -267,8 +268,7 @@ def _fallbacks(steps: Sequence[IRStep], by_id: dict[str, IRStep], flow: Flow) ->
 def condition_verdict(step: IRStep, flow: Flow) -> bool | None:
     """True/False when the condition has that value for every outcome the steps it reads can
     have when this step gets to decide; None when it depends on what happens."""
-    assert step.condition is not None  # asked only of a step with a condition
-    ast = from_json(step.condition["ast"])
+    ast = flow.conditions[step.id]  # asked only of a step with a condition
     return constant_value(ast, _visible(step, ast, flow))
 
 
@@ -348,7 +348,7 @@ def _condition(
     ctx: AnalysisContext, step: IRStep, state: StepFlow, flow: Flow
 ) -> Iterator[Diagnostic]:
     assert step.condition is not None  # asked only of a step with a condition
-    ast = from_json(step.condition["ast"])
+    ast = flow.conditions[step.id]
     if _rule_verdict(step, ast, ctx) is not None:
         return  # planc.rules.conditions has reported this one already
     sid = step.id
