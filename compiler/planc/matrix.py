@@ -51,7 +51,7 @@ _GROUP_ONLY = ("max_parallel", "fail_fast")
 _MATRIX_KEYS = ("matrix", *_GROUP_ONLY)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Group:
     """A matrix (members known now) or a fan-out (members made at run time)."""
 
