@@ -23,12 +23,6 @@ from planrun.events import Event, RunResumed, UiAction
 from planrun.executor import Executor, RunOptions
 from planrun.interrupts import Interrupts
 from planrun.launchers import kill_remote_leftovers
-from planrun.resume import (
-    kept_on_resume,
-    kill_leftovers,
-    left_out_on_resume,
-    recorded_params_and_tags,
-)
 from planrun.run_secrets import run_masker, secret_names
 from planrun.run_summary import print_summary
 from planrun.store import RunStore, StoreError, StoreWriteError, open_reader
@@ -267,6 +261,13 @@ def resume(
 ) -> int:
     """Continue a run; `secret_assignments` (`-p NAME=VALUE`) give again the values of its
     secret params, which were recorded as `***`."""
+    from planrun.resume import (
+        kept_on_resume,
+        kill_leftovers,
+        left_out_on_resume,
+        recorded_params_and_tags,
+    )
+
     output = _surviving(output)
     with _recording(state_dir, sync) as (store, interrupts):
         step_ids = [s.id for s in ir.steps]
@@ -337,6 +338,8 @@ def _record_ui_action(store: RunStore, run_id: str, observer: Observer) -> None:
 
 def forced_steps(ir: IR, names: tuple[str, ...]) -> frozenset[str]:
     """The steps of `--force-step`, each checked to be a step of the plan."""
+    if not names:
+        return frozenset()
     from planrun.selection import SelectionError, select
 
     try:
