@@ -109,18 +109,14 @@ def test_fail_or_timeout_of_a_step_that_stands_in_changes_nothing(tmp_path: Path
         "",
         "plan outcome: success; planrun would exit 0",
     ]
-    data = json.loads(
-        simulate(tmp_path, "--state-dir", "s", "--fail", "build", "--format", "json")
-    )
+    data = json.loads(simulate(tmp_path, "--state-dir", "s", "--fail", "build", "--format", "json"))
     assert (data["outcome"], data["exit_code"]) == ("success", 0)
     assert data["steps"]["build"]["detail"] == (
         f"fingerprint matches run {run_id}; not run, so --fail has no effect"
     )
     # Once its input changed, build runs, so --fail fails it and package never starts.
     (tmp_path / "src" / "a.txt").write_text("a, edited\n")
-    data = json.loads(
-        simulate(tmp_path, "--state-dir", "s", "--fail", "build", "--format", "json")
-    )
+    data = json.loads(simulate(tmp_path, "--state-dir", "s", "--fail", "build", "--format", "json"))
     assert data["steps"]["build"]["status"] == "failed"
     assert data["steps"]["build"]["reuse"] == {
         "verdict": "run",
