@@ -98,6 +98,8 @@ def _environment_names(ir: IR) -> set[str]:
     while pending:
         value = pending.pop()
         if isinstance(value, str):
+            if "${{" not in value:  # most strings: step ids in depends_on, plain arguments
+                continue
             names.update(
                 r.name for r in find(value) if isinstance(r, Reference) and r.kind == "env"
             )
