@@ -337,7 +337,7 @@ def _record_ui_action(store: RunStore, run_id: str, observer: Observer) -> None:
 
 
 def forced_steps(ir: IR, names: tuple[str, ...]) -> frozenset[str]:
-    """The steps of `--force-step`, each checked to be a step of the plan."""
+    """The steps of `--force STEP`, each checked to be a step of the plan."""
     if not names:
         return frozenset()
     from planrun.selection import SelectionError, select

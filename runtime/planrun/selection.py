@@ -33,7 +33,7 @@ def select(
     groups: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Selection:
     """With the IR's `groups`, a name may also be a matrix or a fan-out instance; without, only
-    a plan step (what `--force-step` checks)."""
+    a plan step (what `--force STEP` checks)."""
     by_id = {s.id: s for s in steps}
     matrices = {n: list(g["members"]) for n, g in (groups or {}).items() if g["kind"] == "matrix"}
     grouped = groups is not None

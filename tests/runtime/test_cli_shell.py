@@ -224,7 +224,7 @@ def test_step_ids_complete_from_the_plan_the_run_or_the_latest_run(
     env = {"PLANRUN_STATE_DIR": "state"}
     assert complete("planrun plan.json --only ", work, env) == plain("build", "test")
     assert complete("planrun -j 2 plan.json --from t", work, env) == plain("test")
-    assert complete("planrun run plan.json --force-step ", work, env) == plain("build", "test")
+    assert complete("planrun run plan.json --force ", work, env) == plain("build", "test")
     assert complete(f"planrun --resume {shell_run} --only ", work, env) == plain("build", "test")
     assert complete("planrun explain ", work, env) == plain("lint")  # the latest run: OTHER
     assert complete("planrun logs ", work, env) == plain(other_run, shell_run, "lint")

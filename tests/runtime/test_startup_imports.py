@@ -39,7 +39,7 @@ RUN_NEVER = (
 # Never on `planc check`: the runtime's store and process control, rich, the web UI.
 CHECK_NEVER = (
     "rich", "pygments", "http.server", "socketserver", "planrun.store", "planrun.executor",
-    "planrun.process", "planrun.runner", "planrun.views",
+    "planrun.process", "planrun.runner", "planrun.views", "planrun.dry_run",
 )  # fmt: skip
 
 
