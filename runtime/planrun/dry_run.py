@@ -59,7 +59,7 @@ class DryRun(Replay):
 def dry_decider(
     ir: IR, state_dir: str, params: dict[str, Any], selection: Selection | None,
     force: frozenset[str] | None, environ: Mapping[str, str] | None = None,
-    refuse_unusable: bool = False,
+    empty_state_decides: bool = False,
 ) -> Decider | None:  # fmt: skip
     """The read-only reuse decider of a dry run (planrun.reuse.dry_decider); `environ`: what
     planrun's environment would be [default: this process's]."""
@@ -77,7 +77,7 @@ def dry_decider(
     needed = selection.needed if selection is not None else frozenset()
     return decider(
         state_dir, ir.steps_by_id, ir.plan_id, context, secret_params, needed, force,
-        refuse_unusable,
+        empty_state_decides,
     )  # fmt: skip
 
 
@@ -93,7 +93,7 @@ def replay_verdicts(
 
     ir = parse_ir(ir_data)
     decider = dry_decider(ir, state_dir, params, None, frozenset(), environ, True)
-    assert decider is not None  # refuse_unusable: never None
+    assert decider is not None  # empty_state_decides: never None
     return functools.partial(dry_verdict, decider)
 
 

@@ -160,24 +160,21 @@ class Decider:
 def dry_decider(
     state_dir: str, steps: Mapping[str, IRStep], plan_id: str, context: RunContext,
     secret_params: frozenset[str], needed: frozenset[str], forced: frozenset[str] | None,
-    refuse_unusable: bool = False,
+    empty_state_decides: bool = False,
 ) -> Decider | None:  # fmt: skip
-    """The decider of a dry run: what the state dir has recorded, read only; None when there is
-    no state yet. `forced` None: --force (every step). `refuse_unusable` (`planc simulate
-    --state-dir`): a state dir planrun cannot read raises its StoreError, and one with no state
-    yet decides every step with nothing recorded."""
-    from planrun.store import NoStateError, StoreError, open_reader
+    """The decider of a dry run: what the state dir has recorded, read only. A state dir planrun
+    cannot read (damaged, untrusted) raises its StoreError, as for every command that reads
+    one; with no state yet there is no decider (None), or with `empty_state_decides` (`planc
+    simulate --state-dir`) one that decides every step with nothing recorded. `forced` None:
+    --force (every step)."""
+    from planrun.store import NoStateError, open_reader
 
     records: Mapping[str, FingerprintRecord] = {}
     try:
         reader = open_reader(state_dir)
     except NoStateError:
-        if not refuse_unusable:
+        if not empty_state_decides:
             return None
-    except StoreError:
-        if refuse_unusable:
-            raise
-        return None
     else:
         with reader:
             records = reader.fingerprints(plan_id)
