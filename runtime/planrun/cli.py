@@ -117,8 +117,8 @@ selection_options = grouped(
     "resume_id",
     metavar="RUN_ID",
     shell_complete=completion.run_ids,
-    help="Continue an earlier run (with PLAN, which must compile to the same IR, or without: the"
-    " IR the run started with).",
+    help="Continue an earlier run: with PLAN, as it is now (the same steps; a step whose"
+    " fingerprint changed runs again), or without, the IR the run has.",
 )
 @click.option("--dry-run", is_flag=True, help="Print the order steps would start in; run nothing.")
 @selection_options
