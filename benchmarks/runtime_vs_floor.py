@@ -17,14 +17,17 @@ Each workload is one DAG of trivial steps, run by six tools at -j2:
   (no SQLite, no process-tree control, no timeouts, no policies);
 - pyrun-db: pyrun plus what the issue demands of the recording, and nothing else: stdout and
   stderr in two files per step, every event in SQLite (WAL, synchronous=NORMAL) committed
-  before each wait, then its JSONL line (no projections, no process-tree control, no policies).
+  before each wait, then its JSONL line (no projections, no process-tree control, no policies);
+- click (W0 only): `python -c "import click"`, the start-up floor of any runner whose command
+  line is click, as planrun's is.
 
 Workloads: W0 a single step (each tool's fixed start-up cost); W1 1,000 independent steps;
 W2 a 300-step chain; W3 20 layers × 50 steps with full fan-in between consecutive layers
 (47,500 edges); W4 20 independent steps each printing 20 MB (`head -c 20000000 /dev/zero`),
 to a file for every tool (planrun's per-attempt log; `> file` for the others). The tools
 alternate run by run (A B C D A B C D …) so background noise hits them alike; medians are
-printed with ms/step and the ratios planrun/make and planrun/ninja.
+printed with ms/step and the ratios planrun/make and planrun/ninja, then issue 17's goals: W0 at
+most 50 ms, W1–W3 at most 1.15× pyrun-db, W4's peak RSS under 100 MiB.
 
     python benchmarks/runtime_vs_floor.py                   # 5 runs of each tool per workload
     python benchmarks/runtime_vs_floor.py --repeat 9 --workloads W1,W3
@@ -64,11 +67,15 @@ from _harness import (
 )
 
 OUTPUT_BYTES = 20_000_000
-TOOLS = ("planrun", "make", "ninja", "python", "pyrun", "pyrun-db")
+TOOLS = ("planrun", "make", "ninja", "python", "pyrun", "pyrun-db", "click")
 # The minimal Python runners, reference points between the floor and planrun.
 PY_RUNNERS = ("pyrun", "pyrun-db")
-# Goals from the issue: planrun ≤ ratio × make; W4 also caps planrun's peak RSS.
-GOALS = {"W1": 1.3, "W2": 1.4, "W3": 1.3, "W4": 1.1}
+# `python -c "import click"`: the start-up floor of any runner whose CLI is click (W0 only).
+CLICK_FLOOR = "click"
+# Issue 17's goals: W0 (start-up) at most 50 ms; W1–W3 at most 1.15× pyrun-db; W4's peak RSS.
+STARTUP_GOAL_SEC = 0.050
+FLOOR_GOAL = "pyrun-db"
+FLOOR_RATIO_GOALS = {"W1": 1.15, "W2": 1.15, "W3": 1.15}
 W4_RSS_GOAL_MIB = 100.0
 
 # The bare reference loop: a JSON list of [argv, log path or null], run in order.
@@ -321,6 +328,8 @@ class Bench:
             return ["make", "-r", "-j", j, "-f", "Makefile"], self.root / "make", self._out("make")
         if tool == "ninja":
             return ["ninja", "-j", j, "-f", "build.ninja"], self.root / "ninja", self._out("ninja")
+        if tool == CLICK_FLOOR:
+            return [sys.executable, "-c", "import click"], self.root, None
         loop = [sys.executable, "-c", _PYTHON_LOOP, "jobs.json"]
         return loop, self.root / "python", self._out("python")
 
@@ -376,6 +385,9 @@ def report(benches: list[Bench], tools: list[str]) -> str:
         w = b.workload
         row = [w.name, f"{w.steps:,}", f"{w.edges:,}"]
         for tool in tools:
+            if tool not in b.runs:
+                row += ["–", "–"]
+                continue
             seconds = _seconds(b, tool, median)
             row += [f"{seconds:.3f}", f"{1000 * seconds / w.steps:.2f}"]
         rows.append(row)
@@ -386,7 +398,7 @@ def report(benches: list[Bench], tools: list[str]) -> str:
         headers = ["workload"]
         for floor in floors:
             headers += [f"planrun/{floor}", "(best runs)", "+ms/step"]
-        headers += ["goal vs make", "planrun peak MiB"]
+        headers += ["goal", "planrun peak MiB"]
         rows = []
         for b in benches:
             row = [b.workload.name]
@@ -397,8 +409,7 @@ def report(benches: list[Bench], tools: list[str]) -> str:
                     f"{_ratio(b, 'planrun', floor, min):.2f}",
                     f"{1000 * extra / b.workload.steps:.2f}",
                 ]
-            goal = GOALS.get(b.workload.name)
-            row += [f"≤ {goal:g}" if goal else "–", _peak_text(b, "planrun")]
+            row += [_goal_text(b.workload), _peak_text(b, "planrun")]
             rows.append(row)
         lines += [
             "planrun against the floor (ratios of medians; of the fastest runs in parentheses,"
@@ -432,27 +443,50 @@ def report(benches: list[Bench], tools: list[str]) -> str:
         ]
 
     rss_headers = ["workload", *(f"{t} peak MiB" for t in tools)]
-    rss_rows = [[b.workload.name, *(_peak_text(b, t) for t in tools)] for b in benches]
+    rss_rows = [
+        [b.workload.name, *(_peak_text(b, t) if t in b.runs else "–" for t in tools)]
+        for b in benches
+    ]
     lines += [
         "peak RSS (largest single process of the run; ≤N: at most the fork floor N):",
         table(rss_headers, rss_rows),
         "",
     ]
 
-    if "planrun" in tools and "make" in tools:
-        for b in benches:
-            goal = GOALS.get(b.workload.name)
-            if goal is None:
-                continue
-            ratio = _ratio(b, "planrun", "make")
-            text = f"goal {b.workload.name}: planrun ≤ {goal:g}× make: {ratio:.2f}×"
-            ok = ratio <= goal
-            if b.workload.output_bytes:
-                peak = _peak(b, "planrun")
-                text += f"; peak RSS < {W4_RSS_GOAL_MIB:g} MiB: {peak:.0f} MiB"
-                ok = ok and peak < W4_RSS_GOAL_MIB
-            lines.append(f"{text}  [{verdict(ok)}]")
+    if "planrun" in tools:
+        lines += [line for b in benches if (line := _goal_line(b)) is not None]
     return "\n".join(lines)
+
+
+def _goal_text(w: Workload) -> str:
+    if w.steps == 1:
+        return f"≤ {1000 * STARTUP_GOAL_SEC:g} ms"
+    if w.output_bytes:
+        return f"< {W4_RSS_GOAL_MIB:g} MiB"
+    goal = FLOOR_RATIO_GOALS.get(w.name)
+    return f"≤ {goal:g}× {FLOOR_GOAL}" if goal else "–"
+
+
+def _goal_line(b: Bench) -> str | None:
+    """Issue 17's goal for the workload, and whether planrun met it in this run."""
+    w = b.workload
+    if w.steps == 1:
+        seconds = _seconds(b, "planrun", median)
+        text = f"goal {w.name}: planrun ≤ {1000 * STARTUP_GOAL_SEC:g} ms: {1000 * seconds:.0f} ms"
+        if CLICK_FLOOR in b.runs:
+            floor = _seconds(b, CLICK_FLOOR, median)
+            text += f" (python -c 'import click' alone: {1000 * floor:.0f} ms)"
+        return f"{text}  [{verdict(seconds <= STARTUP_GOAL_SEC)}]"
+    if w.output_bytes:
+        peak = _peak(b, "planrun")
+        text = f"goal {w.name}: planrun's peak RSS < {W4_RSS_GOAL_MIB:g} MiB: {peak:.0f} MiB"
+        return f"{text}  [{verdict(peak < W4_RSS_GOAL_MIB)}]"
+    goal = FLOOR_RATIO_GOALS.get(w.name)
+    if goal is None or FLOOR_GOAL not in b.runs:
+        return None
+    ratio = _ratio(b, "planrun", FLOOR_GOAL)
+    text = f"goal {w.name}: planrun ≤ {goal:g}× {FLOOR_GOAL}: {ratio:.2f}×"
+    return f"{text}  [{verdict(ratio <= goal)}]"
 
 
 def _seconds(b: Bench, tool: str, pick: Callable[[list[float]], float]) -> float:
@@ -483,7 +517,9 @@ def details(benches: list[Bench], tools: list[str]) -> str:
     lines = ["all runs (s):"]
     for b in benches:
         for tool in tools:
-            times = " ".join(f"{m.seconds:.3f}" for m in b.runs.get(tool, []))
+            if tool not in b.runs:
+                continue
+            times = " ".join(f"{m.seconds:.3f}" for m in b.runs[tool])
             lines.append(f"  {b.workload.name} {tool:8} {times}")
     return "\n".join(lines)
 
@@ -543,8 +579,9 @@ def main(argv: list[str] | None = None) -> int:
                 bench = Bench(w, Path(tmp) / w.name, args.jobs, env)
                 bench.prepare()
                 print(f"  running {w.name}…", file=sys.stderr, flush=True)
+                tools = [t for t in args.tools if t != CLICK_FLOOR or w.steps == 1]
                 for round_ in range(args.warmup + args.repeat):
-                    for tool in args.tools:
+                    for tool in tools:
                         bench.run(tool, record=round_ >= args.warmup)
                 benches.append(bench)
             print(report(benches, args.tools))

@@ -46,14 +46,25 @@ def test_compile_scale_findings_shape_times_every_format() -> None:
 
 @pytest.mark.skipif(not BENCHMARKS.is_dir(), reason="benchmarks/ is not part of this checkout")
 def test_runtime_vs_floor_quick_runs_every_reference() -> None:
-    out = run_quick("runtime_vs_floor.py", "--tools", "planrun,python,pyrun,pyrun-db")
+    out = run_quick("runtime_vs_floor.py", "--tools", "planrun,python,pyrun,pyrun-db,click")
     header = next(line for line in out.splitlines() if line.startswith("| workload | steps"))
-    assert header.split("|")[4:12:2] == [" planrun s ", " python s ", " pyrun s ", " pyrun-db s "]
+    assert header.split("|")[4:14:2] == [
+        " planrun s ",
+        " python s ",
+        " pyrun s ",
+        " pyrun-db s ",
+        " click s ",
+    ]
+    runs = {(words[0], words[1]) for line in out.splitlines() if len(words := line.split()) > 1}
     for workload in ("W0", "W1", "W2", "W3", "W4"):
         for tool in ("planrun", "python", "pyrun", "pyrun-db"):
-            assert any(line.split()[:2] == [workload, tool] for line in out.splitlines()), (
-                f"no {workload} {tool} run in the report"
-            )
+            assert (workload, tool) in runs, f"no {workload} {tool} run in the report"
+    # `import click` is the start-up floor: timed in W0 only.
+    assert [w for w, tool in runs if tool == "click"] == ["W0"]
+    goals = [line.split(":")[0] for line in out.splitlines() if line.startswith("goal ")]
+    assert goals == ["goal W0", "goal W1", "goal W2", "goal W3", "goal W4"]
+    assert "python -c 'import click' alone:" in out
+    assert "goal W1: planrun ≤ 1.15× pyrun-db: " in out
 
 
 @pytest.mark.skipif(not BENCHMARKS.is_dir(), reason="benchmarks/ is not part of this checkout")

@@ -97,10 +97,18 @@ def test_the_import_graph_has_no_cycle() -> None:
     assert cycles(import_graph()) == []
 
 
+# The one edge from planc past the kernel: `planc simulate --state-dir` asks planrun's reuse
+# decider, read-only, what it would reuse (docs/fingerprints.md). The decision is planrun's and
+# reads its state dir, so it is not copied into the kernel; the import is lazy, inside the
+# command, so `planc check` and `compile` never load it (tests/runtime/test_startup_imports.py).
+PLANC_PAST_THE_KERNEL = [("planc.commands", "planrun.dry_run")]
+
+
 def test_planc_imports_only_the_kernel_and_the_kernel_only_itself() -> None:
     """The kernel contract (runtime/planrun/core/__init__.py): planc imports planrun only from
-    planrun.core; the kernel imports nothing of planrun outside itself and nothing of planc; the
-    rest of planrun reaches planc only in plan_loader (compiling a plan file in memory)."""
+    planrun.core, except PLANC_PAST_THE_KERNEL; the kernel imports nothing of planrun outside
+    itself and nothing of planc; the rest of planrun reaches planc only in plan_loader
+    (compiling a plan file in memory)."""
     graph = import_graph()
     kernel = "planrun.core"
 
@@ -128,9 +136,22 @@ def test_planc_imports_only_the_kernel_and_the_kernel_only_itself() -> None:
         for t in targets
         if inside(t, "planc")
     )
-    assert planc_out == []
+    assert planc_out == PLANC_PAST_THE_KERNEL
     assert kernel_out == []
     assert {m for m, _ in runtime_to_compiler} == {"planrun.plan_loader"}
+
+
+def test_the_edges_past_the_kernel_are_lazy() -> None:
+    """Each import of PLANC_PAST_THE_KERNEL is inside a function, never at a module's top."""
+    for module, target in PLANC_PAST_THE_KERNEL:
+        path = modules()[module]
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        functions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+        # What runs on import: the module's code outside function bodies.
+        eager = ast.Module(body=[n for n in tree.body if not isinstance(n, functions)])
+        eager.type_ignores = []
+        assert target not in set(_imported_names(eager, module, False)), f"{module}: {target}"
+        assert target in set(_imported_names(tree, module, False))  # still imported, lazily
 
 
 def test_the_console_and_the_live_view_import_one_way() -> None:

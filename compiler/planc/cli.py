@@ -105,6 +105,11 @@ def bound(plan: str, fmt: str, max_concurrency: int | None) -> None:
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="A param.")
 @click.option("--all-single-failures", is_flag=True, help="Table every single-step failure.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option(
+    "--state-dir",
+    metavar="DIR",
+    help="planrun's state dir: show each step's reuse decision; reused steps do not run.",
+)
 def simulate(
     plan: str,
     fail: tuple[str, ...],
@@ -113,14 +118,12 @@ def simulate(
     params: tuple[str, ...],
     all_single_failures: bool,
     fmt: str,
+    state_dir: str | None,
 ) -> None:
     """Replay planrun's decisions with STEPs failing, running nothing; exit 0 (the plan's exit
     code is printed)."""
-    _run(
-        lambda: commands.simulate(
-            plan, fail, timeout, env, params, all_single_failures, fmt, sys.stdout, sys.stderr
-        )
-    )
+    chosen = (fail, timeout, env, params, all_single_failures, fmt)
+    _run(lambda: commands.simulate(plan, *chosen, sys.stdout, sys.stderr, state_dir))
 
 
 @main.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -16,6 +17,7 @@ from planc.render import render
 from planc.suggest import did_you_mean
 from planrun.core.params import ParamError, parse_assignments
 from planrun.core.params import bind as bind_params
+from planrun.core.printable import printable
 from planrun.core.writes import write_whole
 
 EXIT_OK = 0
@@ -121,8 +123,11 @@ def simulate(
     fmt: str,
     out: TextIO,
     err: TextIO,
+    state_dir: str | None = None,
 ) -> int:
-    """Print what planrun would do with these failures; exit 0 (the plan's exit is printed)."""
+    """Print what planrun would do with these failures; exit 0 (the plan's exit is printed).
+    With `state_dir`, each step's reuse verdict as `planrun --dry-run` gives it, and the steps
+    a recorded success stands in for do not run (docs/fingerprints.md)."""
     from planc.analysis import report
     from planc.analysis.simulate import all_single_failures
     from planc.analysis.simulate import simulate as run_simulation
@@ -132,10 +137,13 @@ def simulate(
     if bad_env is not None:
         err.write(f"planc: --env expects NAME=VALUE, got `{bad_env}`\n")
         return EXIT_USAGE
+    if all_single and state_dir is not None:
+        err.write("planc: --all-single-failures replays without a state dir; drop --state-dir\n")
+        return EXIT_USAGE
     compiled = _compile_for_analysis(path, err)
     if compiled is None:
         return EXIT_FINDINGS
-    _, ir = compiled
+    result, ir = compiled
     known = [step["id"] for step in ir["steps"]]
     failing = _selected(_step_list(fail), ir)
     timing_out = _selected(_step_list(timeout), ir)
@@ -158,7 +166,20 @@ def simulate(
         else:
             out.write(report.single_failures_text(plan_id, baseline, rows))
         return EXIT_OK
-    sim = run_simulation(ir, failing, timing_out, variables, params=param_values)
+    verdicts = None
+    if state_dir is not None:
+        # The one import of planrun past its kernel (tests/test_import_graph.py): the reuse
+        # decisions are planrun's, read from its state dir.
+        from planrun import dry_run
+
+        assert result.ir is not None  # _compile_for_analysis returned it
+        environ = {**os.environ, **variables}
+        try:
+            verdicts = dry_run.replay_verdicts(result.ir, state_dir, param_values, environ)
+        except dry_run.StoreError as exc:
+            err.write(f"planc: --state-dir: {printable(str(exc))}\n")
+            return EXIT_USAGE
+    sim = run_simulation(ir, failing, timing_out, variables, params=param_values, verdicts=verdicts)
     if fmt == "json":
         out.write(json.dumps(sim.to_json(), indent=2) + "\n")
     else:

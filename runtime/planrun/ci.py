@@ -8,10 +8,9 @@ planrun.console, with no workflow commands and no colour escapes. (docs/views.md
 
 from __future__ import annotations
 
-import html
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from planrun.core.printable import github_data, github_property, printable
@@ -88,6 +87,8 @@ def _cell(text: str) -> str:
     line breaks written as escapes (`printable`, as on the terminal), HTML escaped (no tag, no
     entity), the inline markdown specials (code, emphasis, links, strike-through) and the cell
     separator backslashed."""
+    import html  # here: html.entities is a large table, and most runs write no summary
+
     text = html.escape(printable(text), quote=False)
     return re.sub(r"([\\`*_\[\]|~])", r"\\\1", text)
 
@@ -103,15 +104,18 @@ def summary_markdown(title: str, rows: Sequence[Sequence[str]], footer: str = ""
     return "\n".join(lines) + "\n\n"
 
 
-def append_step_summary(text: str, env: Mapping[str, str] | None = None) -> str | None:
-    """Append to $GITHUB_STEP_SUMMARY; the error text when it cannot be written."""
+def append_step_summary(
+    render: Callable[[], str], env: Mapping[str, str] | None = None
+) -> str | None:
+    """Append `render()` to $GITHUB_STEP_SUMMARY (rendered only under GitHub Actions); the error
+    text when it cannot be written."""
     environ = os.environ if env is None else env
     path = environ.get("GITHUB_STEP_SUMMARY")
     if not path or ci_kind(environ) != "github":
         return None
     try:
         with open(path, "a", encoding="utf-8") as handle:
-            handle.write(text)
+            handle.write(render())
     except OSError as exc:
         return f"cannot append to $GITHUB_STEP_SUMMARY ({path}): {exc.strerror or exc}"
     return None

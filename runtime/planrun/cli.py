@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import click
 
@@ -60,20 +61,35 @@ def main() -> None:
     --help`)."""
 
 
+# What a `--force` without a value gives: no argument can hold a NUL byte, so no step id is it.
+FORCE_ALL = "\0all"
+
+
 @dataclass(frozen=True)
 class Selection:
-    """Which steps a new run runs, and which are not up to date."""
+    """Which steps a new run runs, and which are not up to date (`--force` values as given)."""
 
     only: tuple[str, ...]
     from_: tuple[str, ...]
-    force_all: bool
     force: tuple[str, ...]
 
+    def resolve(self, plan: str | None) -> tuple[str | None, bool, tuple[str, ...]]:
+        """(PLAN, --force of every step, the steps forced). click gives `--force plan.yaml`
+        the file as --force's value: when PLAN is missing, the last value naming an existing
+        file is PLAN, and that --force forces every step (docs/cli.md)."""
+        values = list(self.force)
+        if plan is None:
+            named = [i for i, value in enumerate(values) if os.path.isfile(value)]
+            if named:
+                plan = values[named[-1]]
+                values[named[-1]] = FORCE_ALL
+        steps = tuple(dict.fromkeys(v for v in values if v != FORCE_ALL))
+        return plan, FORCE_ALL in values, steps
 
-def _steps_option(*names: str, help: str) -> Decorator:
-    return click.option(
-        *names, metavar="STEP", multiple=True, shell_complete=completion.step_ids, help=help
-    )
+
+def _steps_option(*names: str, help: str, **extra: Any) -> Decorator:
+    settings: dict[str, Any] = {"metavar": "STEP", "multiple": True, **extra}
+    return click.option(*names, shell_complete=completion.step_ids, help=help, **settings)
 
 
 selection_options = grouped(
@@ -82,10 +98,13 @@ selection_options = grouped(
     [
         _steps_option("--only", help="Run only STEP (repeatable)."),
         _steps_option("--from", "from_", help="Run STEP and its dependents."),
-        click.option(
-            "--force", "force_all", is_flag=True, help="No step is up to date: run them all."
+        _steps_option(
+            "--force",
+            help="STEP is not up to date (repeatable); without STEP, no step is.",
+            is_flag=False,
+            flag_value=FORCE_ALL,
+            metavar="[STEP]",
         ),
-        _steps_option("--force-step", "force", help="STEP is not up to date (repeatable)."),
     ],
 )
 
@@ -98,8 +117,8 @@ selection_options = grouped(
     "resume_id",
     metavar="RUN_ID",
     shell_complete=completion.run_ids,
-    help="Continue an earlier run (with PLAN, which must compile to the same IR, or without: the"
-    " IR the run started with).",
+    help="Continue an earlier run: with PLAN, as it is now (the same steps; a step whose"
+    " fingerprint changed runs again), or without, the IR the run has.",
 )
 @click.option("--dry-run", is_flag=True, help="Print the order steps would start in; run nothing.")
 @selection_options
@@ -123,6 +142,7 @@ def run(
 ) -> None:
     """Run PLAN (an IR file, or a plan compiled in memory). Exit 0/1/2/130."""
     only, from_ = selection.only, selection.from_
+    plan, force_all, force = selection.resolve(plan)
 
     def action() -> int:
         directory = checked_state_dir(args.state_dir)
@@ -139,11 +159,11 @@ def run(
             return 0
         if dry_run:
             params = runner.bind_params(ir, args.param_values, args.params_file)
-            forced = None if selection.force_all else runner.forced_steps(ir, selection.force)
+            forced = None if force_all else runner.forced_steps(ir, force)
             return runner.dry_run(ir, sys.stdout, params, directory, only, from_, forced)
         options = args.run_options()
-        options.force = runner.forced_steps(ir, selection.force)
-        options.force_all = selection.force_all
+        options.force = runner.forced_steps(ir, force)
+        options.force_all = force_all
         options.argv = [as_text(word) for word in sys.argv]  # a file name may not be UTF-8
         if resume_id is not None and args.params_file:
             raise runner.UsageError("a resumed run keeps its params; --params-file starts new runs")

@@ -106,6 +106,14 @@ class RunArgs:
     def run_options(self) -> RunOptions:
         return RunOptions(max_concurrency=self.max_concurrency, kill_grace_sec=self.kill_grace)
 
+    def checked_state_dir(self) -> str:
+        """The state dir, refused (UsageError) when it is not UTF-8: call inside the action."""
+        return checked_state_dir(self.state_dir)
+
+    def checked_workdir(self) -> str | None:
+        """--workdir, refused (UsageError) when it is not UTF-8: call inside the action."""
+        return None if self.workdir is None else runner.text_option("--workdir", self.workdir)
+
     def output(self) -> runner.Output:
         return runner.Output(
             quiet=self.quiet, json_events=self.json_events, verbose=self.verbose, color=self.color

@@ -5,8 +5,10 @@ decision."""
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 from planrun.core import semantics as sem
@@ -15,9 +17,10 @@ from planrun.core.ir_types import IRStep
 from planrun.core.printable import printable
 from planrun.core.replay import Replay
 from planrun.run_secrets import run_masker, secret_names
+from planrun.store.errors import StoreError as StoreError  # what replay_verdicts raises
 
 if TYPE_CHECKING:
-    from planrun.reuse import Decider
+    from planrun.reuse import Decider, Verdict
     from planrun.selection import Selection
 
 
@@ -48,19 +51,22 @@ class DryRun(Replay):
         from planrun.reuse import dry_verdict
 
         command = _command_line(self.steps[step_id], self.shown)
-        verdict = "" if self.decider is None else "  " + dry_verdict(self.decider, step_id)
+        verdict = "" if self.decider is None else "  " + dry_verdict(self.decider, step_id).text
         line = f"{printable(step_id)}  ({printable(command)}){printable(verdict)}"
         self.out.write(f"{len(self.order):4}. {line}\n")
 
 
 def dry_decider(
     ir: IR, state_dir: str, params: dict[str, Any], selection: Selection | None,
-    force: frozenset[str] | None,
+    force: frozenset[str] | None, environ: Mapping[str, str] | None = None,
+    empty_state_decides: bool = False,
 ) -> Decider | None:  # fmt: skip
+    """The read-only reuse decider of a dry run (planrun.reuse.dry_decider); `environ`: what
+    planrun's environment would be [default: this process's]."""
     from planrun.launch import RunContext
     from planrun.reuse import dry_decider as decider
 
-    environ = dict(os.environ)
+    environ = dict(os.environ if environ is None else environ)
     secrets = secret_names(ir)
     context = RunContext(
         run_id="dry-run", workdir=os.getcwd(), params=params,
@@ -69,7 +75,26 @@ def dry_decider(
     )  # fmt: skip
     secret_params = ir.model.secret_params
     needed = selection.needed if selection is not None else frozenset()
-    return decider(state_dir, ir.steps_by_id, ir.plan_id, context, secret_params, needed, force)
+    return decider(
+        state_dir, ir.steps_by_id, ir.plan_id, context, secret_params, needed, force,
+        empty_state_decides,
+    )  # fmt: skip
+
+
+def replay_verdicts(
+    ir_data: bytes, state_dir: str, params: dict[str, Any], environ: Mapping[str, str]
+) -> Callable[[str], Verdict]:
+    """Each step's verdict as `planrun --dry-run --state-dir DIR` with the same params would
+    give it (no --only, --from or --force), asked when the step would first start: what `planc
+    simulate --state-dir` replays with. The one way planc reaches past planrun.core
+    (tests/test_import_graph.py). Raises StoreError for a state dir planrun cannot read."""
+    from planrun.core.ir import parse_ir
+    from planrun.reuse import dry_verdict
+
+    ir = parse_ir(ir_data)
+    decider = dry_decider(ir, state_dir, params, None, frozenset(), environ, True)
+    assert decider is not None  # empty_state_decides: never None
+    return functools.partial(dry_verdict, decider)
 
 
 def _shown_params(ir: IR, params: dict[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,6 @@ from planrun.interrupts import Interrupts
 from planrun.launch import AttemptFiles, LaunchError, RunContext, launch_spec
 from planrun.outputs import OutputError, read_outputs
 from planrun.process import ProcessSet
-from planrun.resume import restore
 from planrun.reuse import Candidate, Decider, secret_outputs_of
 from planrun.run_secrets import run_masker, secret_names
 from planrun.safefs import create_private
@@ -138,6 +137,8 @@ class Executor(Loop):
             # happened since the last wait, e.g. A succeeded, B and C started, in one transaction.
             with self.store.batch():
                 if previous:
+                    from planrun.resume import restore  # only a resumed run
+
                     restore(self, previous, ir_changed)
                 if selection:
                     self._select(selection)

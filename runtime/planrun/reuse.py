@@ -160,17 +160,24 @@ class Decider:
 def dry_decider(
     state_dir: str, steps: Mapping[str, IRStep], plan_id: str, context: RunContext,
     secret_params: frozenset[str], needed: frozenset[str], forced: frozenset[str] | None,
+    empty_state_decides: bool = False,
 ) -> Decider | None:  # fmt: skip
-    """The decider of a dry run: what the state dir has recorded, read only; None when there is
-    no state yet. `forced` None: --force (every step)."""
-    from planrun.store import StoreError, open_reader
+    """The decider of a dry run: what the state dir has recorded, read only. A state dir planrun
+    cannot read (damaged, untrusted) raises its StoreError, as for every command that reads
+    one; with no state yet there is no decider (None), or with `empty_state_decides` (`planc
+    simulate --state-dir`) one that decides every step with nothing recorded. `forced` None:
+    --force (every step)."""
+    from planrun.store import NoStateError, open_reader
 
+    records: Mapping[str, FingerprintRecord] = {}
     try:
         reader = open_reader(state_dir)
-    except StoreError:
-        return None
-    with reader:
-        records = reader.fingerprints(plan_id)
+    except NoStateError:
+        if not empty_state_decides:
+            return None
+    else:
+        with reader:
+            records = reader.fingerprints(plan_id)
     decider = Decider(state_dir, steps, context, secret_params, readonly=True)
     decider.offer_latest(records, set(needed), "reused")
     if forced is not None:
@@ -178,24 +185,45 @@ def dry_decider(
     return decider
 
 
-def dry_verdict(decider: Decider, step_id: str) -> str:
-    """What a run would do with the step, in words: `reuse (…)` or `run (why: …)`."""
+@dataclass(frozen=True)
+class Verdict:
+    """What a run would do with a step, decided read-only (`planrun --dry-run`, `planc
+    simulate --state-dir`): `reused` and `up_to_date` stand in for it (the reasons its
+    step_skipped would record), `run` runs it. `text` is the one wording of it."""
+
+    kind: Literal["reused", "up_to_date", "run"]
+    text: str
+    from_run: str | None = None  # the run whose success stands in
+
+    @property
+    def stands_in(self) -> bool:
+        return self.kind != "run"
+
+    def to_json(self) -> dict[str, str]:
+        return {"verdict": self.kind, "text": self.text}
+
+
+def dry_verdict(decider: Decider, step_id: str) -> Verdict:
+    """What a run would do with the step: `reuse (…)`, `up to date (…)` or `run (why: …)`."""
     decision = decider.decide(step_id)
     step = decider.steps[step_id]
     rerun = [d for d in step.depends_on if d in decider.ran]
     if rerun and step_id in decider.candidates and (decision.reuse or not decision.fingerprint):
         # The upstream step has not run yet: its files and outputs are not known.
         decider.ran.add(step_id)
-        return f"run (why: upstream {rerun[0]} re-runs)"
+        return Verdict("run", f"run (why: upstream {rerun[0]} re-runs)")
     if decision.reuse is not None:
         context = decider.context
         outputs = context.outputs.get(step_id)
         if isinstance(outputs, dict):
             outputs.update(decision.reuse.outputs)
-        word = "up to date" if decision.reuse.kind == "up_to_date" else "reuse"
-        return f"{word} (fingerprint matches run {decision.reuse.run_id})"
+        run_id = decision.reuse.run_id
+        matches = f"(fingerprint matches run {run_id})"
+        if decision.reuse.kind == "up_to_date":
+            return Verdict("up_to_date", f"up to date {matches}", run_id)
+        return Verdict("reused", f"reuse {matches}", run_id)
     why = (decision.why or "").replace(" re-ran", " re-runs")
-    return f"run (why: {why})" if why else "run"
+    return Verdict("run", f"run (why: {why})" if why else "run")
 
 
 def secret_outputs_of(state_dir: str | Path, run_id: str, step_id: str) -> set[str]:

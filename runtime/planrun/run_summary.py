@@ -25,7 +25,7 @@ def print_summary(
     stream.write(f"planrun: {line} (exit {run_info.exit_code})\n")
     rows, footer = summary_rows(steps, tolerated=why)
     title = f"planrun: {run_info.plan_id}: {line}"
-    error = append_step_summary(summary_markdown(title, rows, footer))
+    error = append_step_summary(lambda: summary_markdown(title, rows, footer))
     if error is not None:
         stream.write(f"planrun: warning: {error}\n")
 

@@ -23,12 +23,6 @@ from planrun.events import Event, RunResumed, UiAction
 from planrun.executor import Executor, RunOptions
 from planrun.interrupts import Interrupts
 from planrun.launchers import kill_remote_leftovers
-from planrun.resume import (
-    kept_on_resume,
-    kill_leftovers,
-    left_out_on_resume,
-    recorded_params_and_tags,
-)
 from planrun.run_secrets import run_masker, secret_names
 from planrun.run_summary import print_summary
 from planrun.store import RunStore, StoreError, StoreWriteError, open_reader
@@ -98,6 +92,8 @@ def _environment_names(ir: IR) -> set[str]:
     while pending:
         value = pending.pop()
         if isinstance(value, str):
+            if "${{" not in value:  # most strings: step ids in depends_on, plain arguments
+                continue
             names.update(
                 r.name for r in find(value) if isinstance(r, Reference) and r.kind == "env"
             )
@@ -265,6 +261,13 @@ def resume(
 ) -> int:
     """Continue a run; `secret_assignments` (`-p NAME=VALUE`) give again the values of its
     secret params, which were recorded as `***`."""
+    from planrun.resume import (
+        kept_on_resume,
+        kill_leftovers,
+        left_out_on_resume,
+        recorded_params_and_tags,
+    )
+
     output = _surviving(output)
     with _recording(state_dir, sync) as (store, interrupts):
         step_ids = [s.id for s in ir.steps]
@@ -334,7 +337,9 @@ def _record_ui_action(store: RunStore, run_id: str, observer: Observer) -> None:
 
 
 def forced_steps(ir: IR, names: tuple[str, ...]) -> frozenset[str]:
-    """The steps of `--force-step`, each checked to be a step of the plan."""
+    """The steps of `--force STEP`, each checked to be a step of the plan."""
+    if not names:
+        return frozenset()
     from planrun.selection import SelectionError, select
 
     try:

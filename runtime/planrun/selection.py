@@ -5,7 +5,6 @@ the list is read; docs/composition.md)."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +33,7 @@ def select(
     groups: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Selection:
     """With the IR's `groups`, a name may also be a matrix or a fan-out instance; without, only
-    a plan step (what `--force-step` checks)."""
+    a plan step (what `--force STEP` checks)."""
     by_id = {s.id: s for s in steps}
     matrices = {n: list(g["members"]) for n, g in (groups or {}).items() if g["kind"] == "matrix"}
     grouped = groups is not None
@@ -62,6 +61,8 @@ def _steps_named(
     instance = instance_of(name) if grouped else None
     if instance is not None and instance[0] in by_id:
         return [instance[0]]
+    import difflib  # only for a misspelt name
+
     close = difflib.get_close_matches(name, [*by_id, *matrices], n=1)
     hint = f"; did you mean `{close[0]}`?" if close else ""
     raise SelectionError(f"no step `{name}` in this plan{hint}")

@@ -89,6 +89,7 @@ def watch_command(exit_with: Callable[[Callable[[], int]], None]) -> click.Comma
         from planrun import watch as watching
 
         def action() -> int:
+            state_dir, workdir = args.checked_state_dir(), args.checked_workdir()
             if no_files and paths:
                 raise runner.UsageError("--no-files and --path cannot be combined")
             if interval is not None and interval <= 0:
@@ -118,14 +119,12 @@ def watch_command(exit_with: Callable[[Callable[[], int]], None]) -> click.Comma
             def make_options() -> RunOptions:
                 options = args.run_options()
                 options.argv, options.params = sys.argv, dict(params)
-                if args.workdir is not None:
-                    options.workdir = args.workdir
+                if workdir is not None:
+                    options.workdir = workdir
                 return options
 
-            request = watching.RunRequest(
-                ir, args.state_dir, args.sync, args.output(), make_options
-            )
-            return watching.watch(request, settings, args.workdir or ".")
+            request = watching.RunRequest(ir, state_dir, args.sync, args.output(), make_options)
+            return watching.watch(request, settings, workdir or ".")
 
         exit_with(action)
 

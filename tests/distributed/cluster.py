@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from planrun.agent import set_parent_death_signal
+
 START_TIMEOUT_SEC = 60.0
 
 
@@ -41,11 +43,21 @@ def _free_port() -> int:
 
 
 def _planrun(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    parent = os.getpid()
+
+    def die_with_parent() -> None:
+        # In a session of its own, a scheduler or worker would outlive a pytest that is killed
+        # (or a benchmark stopped with kill -9); the kernel stops it instead. The parent may
+        # already be gone by the time this runs.
+        set_parent_death_signal(signal.SIGTERM)
+        if os.getppid() != parent:
+            os._exit(1)
+
     with open(log, "wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "planrun", *args],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, env={**os.environ, **env},
+            start_new_session=True, env={**os.environ, **env}, preexec_fn=die_with_parent,
         )  # fmt: skip
 
 

@@ -190,7 +190,10 @@ def why_not_run_here(doc: str, command: str) -> str | None:
             "the reader's release.yaml: tests/analysis/test_invariants.py runs the doc's examples"
         )
     if doc == "docs/fingerprints.md":
-        return "the reader's own plans: tests/runtime/test_fingerprints.py runs these scenarios"
+        return (
+            "the reader's own plans: tests/runtime/test_fingerprints.py and"
+            " test_simulate_reuse.py run these scenarios"
+        )
     if doc == "docs/composition.md" and command.startswith("planrun "):
         return "the doc's own plans: tests/pipelines/test_composition_docs.py writes and runs them"
     if command.startswith("planrun watch "):

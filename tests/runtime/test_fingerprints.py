@@ -235,11 +235,63 @@ def test_up_to_date_steps_are_skipped_across_runs(tmp_path: Path) -> None:
     assert effects_of(tmp_path) == ["package", "notify"]
     assert started(tmp_path / "s")["package"] == "output out/pkg.txt is missing"
 
-    assert effects_of(tmp_path, "--force-step", "package") == ["package", "notify"]
+    assert effects_of(tmp_path, "--force", "package") == ["package", "notify"]
     assert effects_of(tmp_path, "--force") == ["build", "package", "notify"]
-    unknown = planrun_cli("plan.yaml", "--state-dir", "s", "--force-step", "pkg", cwd=tmp_path)
-    assert unknown.returncode == 2
-    assert "no step `pkg` in this plan" in unknown.stderr
+    unknown = planrun_cli("plan.yaml", "--state-dir", "s", "--force", "pkg", cwd=tmp_path)
+    assert (unknown.returncode, unknown.stderr) == (
+        2,
+        "planrun: no step `pkg` in this plan; did you mean `package`?\n",
+    )
+
+
+def test_force_with_or_without_a_step_wherever_plan_is(tmp_path: Path) -> None:
+    """`--force [STEP]`: click takes the word after `--force` as its value unless it starts with
+    `-`, so `planrun --force plan.yaml` gives the plan as --force's value: a value naming an
+    existing file, when PLAN is missing, is PLAN (and --force forces every step)."""
+    (tmp_path / "plan.yaml").write_text(COPY.format())
+    (tmp_path / "src").mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "src" / "a.txt").write_text("a\n")
+    assert effects_of(tmp_path) == ["build", "package", "notify"]
+    build_ran_in = collect(tmp_path / "s", 0).run_id
+    everything = ["build", "package", "notify"]
+    # build writes the same out/all.txt: package stays up to date (the dry run cannot know)
+    only_build = ["build", "notify"]
+    build_verdicts = ["run", "run (why: upstream build re-runs)", "run"]
+    cases: list[tuple[tuple[str, ...], list[str], list[str]]] = [
+        (("--force", "plan.yaml"), everything, ["run"] * 3),
+        (("plan.yaml", "--force"), everything, ["run"] * 3),
+        (("plan.yaml", "--force", "build"), only_build, build_verdicts),
+        (("--force", "build", "plan.yaml"), only_build, build_verdicts),
+        (("plan.yaml", "--force=package", "--force=notify"), ["package", "notify"], [
+            "up to date (fingerprint matches run BUILD_RUN)", "run", "run"
+        ]),
+        (("--force", "-j", "2", "plan.yaml"), everything, ["run"] * 3),
+    ]  # fmt: skip
+    for args, effects, verdicts in cases:
+        dry = planrun_cli("--dry-run", "--state-dir", "s", *args, cwd=tmp_path)
+        assert dry.returncode == 0, (args, dry.stderr)
+        expected = [v.replace("BUILD_RUN", build_ran_in) for v in verdicts]
+        assert [line.rsplit(")  ", 1)[1] for line in dry.stdout.splitlines()] == expected, args
+        effects_file = tmp_path / "effects"
+        effects_file.unlink(missing_ok=True)
+        done = planrun_cli("--state-dir", "s", "-q", *args, cwd=tmp_path)
+        assert done.returncode == 0, (args, done.stderr)
+        assert effects_file.read_text().split() == effects, args
+        if "build" in effects:
+            build_ran_in = collect(tmp_path / "s", 0).run_id
+        # The forced steps ran, and the next plain run finds everything up to date again.
+        assert effects_of(tmp_path) == ["notify"], args
+    for args in [("plan.yaml", "--force", "pkg"), ("--force", "pkg", "plan.yaml")]:
+        for dry_run in [(), ("--dry-run",)]:
+            unknown = planrun_cli(*dry_run, "--state-dir", "s", *args, cwd=tmp_path)
+            assert (unknown.returncode, unknown.stdout, unknown.stderr) == (
+                2,
+                "",
+                "planrun: no step `pkg` in this plan; did you mean `package`?\n",
+            ), args
+    removed = planrun_cli("plan.yaml", "--force-step", "build", cwd=tmp_path)
+    assert removed.returncode == 2 and "No such option '--force-step'" in removed.stderr
 
 
 def test_an_edit_of_the_command_is_not_up_to_date(tmp_path: Path) -> None:

@@ -167,12 +167,17 @@ def runs_in(state_dir: Path) -> list[dict[str, object]]:
         (["--workdir", f"w{BYTE}"], {}, "planrun: --workdir is not UTF-8 text (byte 0xFF at"),
     ],
 )
+@pytest.mark.parametrize(
+    "command", [[], ["watch", "--interval", "0.1", "--max-runs", "1"]], ids=["run", "watch"]
+)
 def test_an_option_that_is_not_utf8_is_refused_before_the_run(
-    tmp_path: Path, args: list[str], env: dict[str, str], message: str
+    tmp_path: Path, command: list[str], args: list[str], env: dict[str, str], message: str
 ) -> None:
     plan = write(tmp_path)
     where = [] if env else ["--state-dir", "s"]  # a later --state-dir wins
-    result = planrun_cli(str(plan), *where, *args, cwd=tmp_path, env=env)
+    result = planrun_cli(
+        *command[:1], str(plan), *command[1:], *where, *args, cwd=tmp_path, env=env
+    )
     assert_refused(result, message)
     assert runs_in(tmp_path / "s") == []
     assert not (tmp_path / "x.out").exists()

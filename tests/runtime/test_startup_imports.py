@@ -29,16 +29,17 @@ PROBE = textwrap.dedent(
 )
 
 # Never on `planrun IR.json`: the compiler, schema validation (only for an invalid IR), YAML,
-# the condition grammar, rich and the views, the web UI, `planrun exec` and `planrun watch`.
+# the condition grammar, rich and the views, the web UI, `planrun exec` and `planrun watch`,
+# what only --resume, --only/--from/--force or a GitHub job summary need.
 RUN_NEVER = (
     "planc", "jsonschema", "ruamel", "lark", "rich", "pygments", "markdown_it", "http.server",
     "socketserver", "planrun.supervise", "planrun.watch", "planrun.watch_paths", "planrun.api",
-    "planrun.secrecy",
+    "planrun.secrecy", "planrun.resume", "planrun.selection", "html",
 )  # fmt: skip
 # Never on `planc check`: the runtime's store and process control, rich, the web UI.
 CHECK_NEVER = (
     "rich", "pygments", "http.server", "socketserver", "planrun.store", "planrun.executor",
-    "planrun.process", "planrun.runner", "planrun.views",
+    "planrun.process", "planrun.runner", "planrun.views", "planrun.dry_run",
 )  # fmt: skip
 # Not on `planc check` of a usual YAML plan (block YAML, a literal block scalar, a condition the
 # fast parser reads): ruamel, jsonschema (for an invalid plan), the Lark grammars, the JSON loader,

@@ -375,13 +375,14 @@ def _damage(db: Path, how: str) -> None:
 
 
 # Which reader commands have nothing to read in what each damage broke, so still answer.
+# --dry-run reads only the recorded fingerprints.
 UNHARMED = {
     "tables": set(),
     "version": set(),
-    "ir": {"status", "runs", "show", "logs"},  # the IR is read by report and --resume
-    "ir-json": {"status", "runs", "show", "logs"},
-    "utf8": {"logs"},  # plan_id and payloads are not part of an attempt
-    "json": set(),
+    "ir": {"status", "runs", "show", "logs", "--dry-run"},  # read by report and --resume
+    "ir-json": {"status", "runs", "show", "logs", "--dry-run"},
+    "utf8": {"logs", "--dry-run"},  # plan_id and payloads are not part of an attempt
+    "json": {"--dry-run"},
 }
 
 
@@ -391,6 +392,7 @@ def test_a_damaged_state_db_is_one_line_for_every_reader(tmp_path: Path, how: st
     result = run_plan(tmp_path, plan(sh("a", "echo hi")))
     _damage(result.state_dir / "state.db", how)
     state = str(result.state_dir)
+    dry_plan = write_plan(tmp_path, plan(sh("a", "echo hi")), "dry.json")
     for args in (
         ("status",),
         ("status", "--json"),
@@ -401,6 +403,7 @@ def test_a_damaged_state_db_is_one_line_for_every_reader(tmp_path: Path, how: st
         ("logs", result.run_id, "a"),
         ("report", "-o", "r.html"),
         ("--resume", result.run_id),
+        ("--dry-run", str(dry_plan)),
     ):
         outcome = planrun_cli(*args, "--state-dir", state, cwd=tmp_path)
         if args[0] in UNHARMED[how]:

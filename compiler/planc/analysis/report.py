@@ -8,7 +8,7 @@ from typing import Any
 
 from planc.analysis.bound import BoundResult, format_seconds, plain_number
 from planc.analysis.context import typed
-from planc.analysis.simulate import Simulation, SingleFailure, StepReport
+from planc.analysis.simulate import Simulation, SingleFailure, StepReport, ignored_choice
 from planrun.core.ir_types import IRPlan, IRStep, OnFailure
 from planrun.core.status import FAILURES
 
@@ -133,12 +133,14 @@ def simulation_text(sim: Simulation, ir: IRPlan | Mapping[str, Any]) -> str:
             r.status,
             str(r.attempts) if r.attempts else "-",
             _why(r, steps[r.step_id], sim),
+            *([r.reuse.text if r.reuse is not None else "-"] if sim.predicts_reuse else []),
         ]
         for r in ordered
     ]
+    headers = ["#", "step", "status", "attempts", "why", *(["reuse"] if sim.predicts_reuse else [])]
     out = [
         f"Simulation of {sim.plan_id}: {head} (planrun -j1 order, nothing is run)\n\n",
-        table(["#", "step", "status", "attempts", "why"], rows, right=(0, 3)),
+        table(headers, rows, right=(0, 3)),
         "\n",
         f"plan outcome: {sim.outcome}; planrun would exit {sim.exit_code}\n",
         _stopped(sim),
@@ -165,6 +167,8 @@ def _assumed(sim: Simulation) -> str:
 
 
 def _why(r: StepReport, step: IRStep, sim: Simulation) -> str:
+    if r.stood_in:  # the reuse column says why
+        return ignored_choice(r.step_id, sim.fail, sim.timeout)
     if r.status == "success":
         return f"fallback of {', '.join(r.fallback_for)}" if r.fallback_for else ""
     if r.status in FAILURES:

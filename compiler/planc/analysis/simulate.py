@@ -9,9 +9,9 @@ docs/analysis.md ("Failure simulation").
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from planc.analysis.context import typed
 from planc.analysis.fixed import fixed_exit_code
@@ -21,6 +21,12 @@ from planrun.core.conditions import Value
 from planrun.core.invariants import by_step
 from planrun.core.ir_types import IRPlan, OnFailure
 from planrun.core.replay import Replay
+
+if TYPE_CHECKING:
+    from planrun.reuse import Verdict
+
+# A step's reuse verdict, asked when it would first start (planrun.dry_run.replay_verdicts).
+Verdicts = Callable[[str], "Verdict"]
 
 
 @dataclass
@@ -37,6 +43,12 @@ class StepReport:
     recovered_by: str | None = None
     fallback_for: list[str] = field(default_factory=list)
     fixed: bool = False  # its command fixes its outcome (analysis/fixed.py): not assumed
+    reuse: Verdict | None = None  # with a state dir: what planrun would decide at its start
+
+    @property
+    def stood_in(self) -> bool:
+        """A recorded success stands in for it: it does not run."""
+        return self.reuse is not None and self.reuse.stands_in
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,13 +74,16 @@ class Simulation:
     aborted_by: str | None
     outcome: str
     exit_code: int
+    predicts_reuse: bool = False  # replayed with a state dir's reuse verdicts
 
     @property
     def assumed(self) -> list[str]:
-        """Steps that start and whose success is an assumption (not --fail, not fixed)."""
+        """Steps that start and whose success is an assumption (not --fail, not fixed, not
+        stood in for by a recorded success)."""
         chosen = {*self.fail, *self.timeout}
         return [
-            s for s in self.order if s not in chosen and not self.steps[s].fixed
+            s for s in self.order
+            if s not in chosen and not self.steps[s].fixed and not self.steps[s].stood_in
         ] if self.steps else []  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
@@ -81,8 +96,14 @@ class Simulation:
             "outcome": self.outcome,
             "exit_code": self.exit_code,
             "assumed_to_succeed": self.assumed,
-            "steps": {sid: report.to_json() for sid, report in self.steps.items()},
+            "steps": {sid: self._step_json(report) for sid, report in self.steps.items()},
         }
+
+    def _step_json(self, report: StepReport) -> dict[str, Any]:
+        data = report.to_json()
+        if self.predicts_reuse:  # else the key is absent: the JSON of a plain simulation
+            data["reuse"] = None if report.reuse is None else report.reuse.to_json()
+        return data
 
 
 class _Replay(Replay):
@@ -96,8 +117,10 @@ class _Replay(Replay):
         env: Mapping[str, str],
         rules: Sequence[sem.StepRules],
         params: Mapping[str, Value],
+        verdicts: Verdicts | None = None,
     ) -> None:
         self.ir = ir
+        self.verdicts = verdicts
         self.fail = tuple(dict.fromkeys(fail))
         self.timeout = tuple(dict.fromkeys(timeout))
         steps = {s.id: s for s in ir.steps}
@@ -125,6 +148,8 @@ class _Replay(Replay):
                 record = self.records[step_id]
                 report.status, report.attempts = status, record.attempts
                 report.exit_code = record.exit_code
+                if report.stood_in:  # as planrun records it: skipped, reason reused/up_to_date
+                    report.status = sem.SKIPPED
         plan_id = str(self.ir.plan.get("id", ""))
         return Simulation(
             plan_id,
@@ -135,6 +160,7 @@ class _Replay(Replay):
             self.aborted_by,
             outcome,
             sem.EXIT_CODES[outcome],
+            self.verdicts is not None,
         )
 
     def _exit_code(self, step_id: str) -> int | None:
@@ -151,12 +177,29 @@ class _Replay(Replay):
 
     def _start_step(self, step_id: str) -> None:
         first = not self.records[step_id].tries
+        verdict = self.verdicts(step_id) if first and self.verdicts is not None else None
+        if verdict is not None and verdict.stands_in:
+            self._stand_in(step_id, verdict)
+            return
         super()._start_step(step_id)
         if first:
             report = self.report(step_id)
             report.started = len(self.order)
+            report.reuse = verdict
             chosen = step_id in self.fail or step_id in self.timeout
             report.fixed = not chosen and self.fixed[step_id] is not None
+
+    def _stand_in(self, step_id: str, verdict: Verdict) -> None:
+        """As the executor's: a recorded success counts as the step's, for its dependents; no
+        attempt starts, so --fail and --timeout naming it change nothing."""
+        self.order.append(step_id)
+        report = self.report(step_id)
+        report.started, report.reuse, report.reason = len(self.order), verdict, verdict.kind
+        report.detail = f"fingerprint matches run {verdict.from_run}"  # the executor's words
+        ignored = ignored_choice(step_id, self.fail, self.timeout)
+        if ignored:
+            report.detail += f"; {ignored}"
+        self._apply(self.plan.finished(step_id, sem.SUCCESS))
 
     def _failed(self, step_id: str, status: str, reason: str, details: dict[str, Any]) -> None:
         self.report(step_id).reason = reason
@@ -179,6 +222,12 @@ class _Replay(Replay):
             self.aborted_by = action.step_id
 
 
+def ignored_choice(step_id: str, fail: Sequence[str], timeout: Sequence[str]) -> str:
+    """What a step stood in for says of the --fail or --timeout naming it ("" if none does)."""
+    option = "--fail" if step_id in fail else "--timeout" if step_id in timeout else None
+    return "" if option is None else f"not run, so {option} has no effect"
+
+
 def simulate(
     ir: IRPlan | Mapping[str, Any],
     fail: Iterable[str] = (),
@@ -186,19 +235,22 @@ def simulate(
     env: Mapping[str, str] | None = None,
     rules: Sequence[sem.StepRules] | None = None,
     params: Mapping[str, Value] | None = None,
+    verdicts: Verdicts | None = None,
 ) -> Simulation:
     """What `planrun -j1` would decide if every attempt of `fail` exited 1 and every attempt of
     `timeout` timed out (every other attempt exits 0). O((steps + edges) · log steps).
 
     `params` are the bound params (`planrun.core.params.bind`; each declared param's default
     when None). `rules` (`planrun.core.semantics.rules_from_ir` of its steps) may be passed in by a
-    caller that replays the same IR many times; they are immutable."""
+    caller that replays the same IR many times; they are immutable. `verdicts` (a state dir's,
+    planrun.dry_run.replay_verdicts): a step they say a recorded success stands in for does not
+    run."""
     plan = typed(ir)
     if rules is None:
         rules = sem.rules_from_ir(plan.steps)
     if params is None:
         params = default_params(plan)
-    return _Replay(plan, fail, timeout, env or {}, rules, params).run()
+    return _Replay(plan, fail, timeout, env or {}, rules, params, verdicts).run()
 
 
 def default_params(plan: IRPlan) -> dict[str, Value]:

@@ -10,5 +10,6 @@ attempt's output), and the start-up shell both programs use (entry, cli_group) w
 helpers (reads, writes, printable).
 
 May import: the standard library, click (cli_group) and itself; never planrun outside core, never
-planc. planc imports planrun only from here (tests/test_import_graph.py holds both rules).
+planc. planc imports planrun only from here, but for `planc simulate --state-dir`'s lazy import
+of planrun.dry_run (tests/test_import_graph.py holds these rules; docs/architecture.md).
 """

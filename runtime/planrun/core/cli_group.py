@@ -45,8 +45,9 @@ class CompletingCommand(click.Command):
 
 
 class DefaultCommandProgram(Program):
-    """`planrun IR.json …` means `planrun run IR.json …`: the first word that is not an option
-    and names no command starts the default command. `--help` says so."""
+    """`planrun IR.json …` means `planrun run IR.json …`: the first word decides. A word that
+    names no command, or an option of the default command (`planrun --only report PLAN`, where
+    `report` is a step, not the command), starts the default command. `--help` says so."""
 
     command_class = CompletingCommand
 
@@ -60,13 +61,17 @@ class DefaultCommandProgram(Program):
         return super().parse_args(ctx, args)
 
     def _starts_default(self, ctx: click.Context, args: list[str]) -> bool:
-        first = next((a for a in args if not a.startswith("-")), None)
-        if first is not None:
-            return first not in self.commands and args[:1] != ["--help"]
-        # Only options so far: when completing one of the default command's
-        # (`planrun --state-dir <TAB>`), it is the default command's.
-        own = {name for param in self.get_params(ctx) for name in param.opts}
-        return ctx.resilient_parsing and bool(args) and args[0] not in own
+        if not args:
+            return False
+        first = args[0]
+        if not first.startswith("-"):
+            return first not in self.commands
+        # `--only=x`, and a short option with its value attached (`-j2`)
+        name = first.partition("=")[0] if first.startswith("--") else first[:2]
+        if name in _option_names(self.get_params(ctx)):  # --help, --version: the program's
+            return False
+        default = self.commands[self.default_command]
+        return name in _option_names(default.get_params(ctx))
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """click's help, with the default command's usage under the group's (only in the help:
@@ -96,3 +101,7 @@ class DefaultCommandProgram(Program):
         default = self.commands[self.default_command].shell_complete(ctx, incomplete)
         offered = {item.value for item in items}
         return [*items, *(item for item in default if item.value not in offered)]
+
+
+def _option_names(params: list[click.Parameter]) -> set[str]:
+    return {name for param in params for name in [*param.opts, *param.secondary_opts]}
