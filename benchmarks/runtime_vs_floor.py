@@ -72,6 +72,8 @@ TOOLS = ("planrun", "make", "ninja", "python", "pyrun", "pyrun-db", "click")
 PY_RUNNERS = ("pyrun", "pyrun-db")
 # `python -c "import click"`: the start-up floor of any runner whose CLI is click (W0 only).
 CLICK_FLOOR = "click"
+# `--baseline REV` adds the tool `planrun@REV`: before and after, alternating in one run.
+BASELINE_PREFIX = "planrun@"
 # Issue 17's goals: W0 (start-up) at most 50 ms; W1–W3 at most 1.15× pyrun-db; W4's peak RSS.
 STARTUP_GOAL_SEC = 0.050
 FLOOR_GOAL = "pyrun-db"
@@ -289,6 +291,7 @@ class Bench:
     root: Path
     jobs: int
     env: dict[str, str]
+    baseline_env: dict[str, str] | None = None  # `planrun@REV`: planrun from a snapshot of REV
     runs: dict[str, list[Measurement]] = field(default_factory=dict)
     _counter: int = 0
 
@@ -316,7 +319,7 @@ class Bench:
         """argv, cwd, and the directory the step outputs land in (checked after the run)."""
         j = str(self.jobs)
         self._counter += 1
-        if tool == "planrun":
+        if tool == "planrun" or tool.startswith(BASELINE_PREFIX):
             state = self.root / f"state-{self._counter}"
             argv = [sys.executable, "-m", "planrun", "plan.ir.json", "-j", j, "-q"]
             return [*argv, "--state-dir", state.name], self.root, state
@@ -343,7 +346,8 @@ class Bench:
     def run(self, tool: str, record: bool) -> Measurement:
         argv, cwd, outputs = self.command(tool)
         stderr = self.root / f"{tool}.stderr"
-        result = run_measured(argv, cwd=cwd, stderr_path=stderr, env=self.env)
+        env = self.baseline_env if tool.startswith(BASELINE_PREFIX) else self.env
+        result = run_measured(argv, cwd=cwd, stderr_path=stderr, env=env)
         try:
             if result.exit_code != 0:
                 detail = stderr.read_text(encoding="utf-8", errors="replace")[-3000:]
@@ -366,7 +370,8 @@ class Bench:
     def _check_outputs(self, tool: str, outputs: Path) -> None:
         """Every step ran and wrote all of its output (for planrun: its stdout logs)."""
         w = self.workload
-        pattern = "runs/*/logs/*.stdout" if tool == "planrun" else "*.log"
+        planrun = tool == "planrun" or tool.startswith(BASELINE_PREFIX)
+        pattern = "runs/*/logs/*.stdout" if planrun else "*.log"
         total = sum(p.stat().st_size for p in outputs.glob(pattern))
         expected = w.steps * w.output_bytes
         if total != expected:
@@ -452,6 +457,33 @@ def report(benches: list[Bench], tools: list[str]) -> str:
         table(rss_headers, rss_rows),
         "",
     ]
+
+    baselines = [t for t in tools if t.startswith(BASELINE_PREFIX)]
+    if baselines and "planrun" in tools:
+        headers = ["workload"]
+        for base in baselines:
+            headers += [f"planrun/{base}", "(best runs)"]
+            if FLOOR_GOAL in tools:
+                headers += [f"{base}/{FLOOR_GOAL}", f"planrun/{FLOOR_GOAL}"]
+        rows = []
+        for b in benches:
+            row = [b.workload.name]
+            for base in baselines:
+                row += [
+                    f"{_ratio(b, 'planrun', base):.2f}",
+                    f"{_ratio(b, 'planrun', base, min):.2f}",
+                ]
+                if FLOOR_GOAL in tools:
+                    row += [
+                        f"{_ratio(b, base, FLOOR_GOAL):.2f}",
+                        f"{_ratio(b, 'planrun', FLOOR_GOAL):.2f}",
+                    ]
+            rows.append(row)
+        lines += [
+            "planrun against its baseline revision, alternating in this run (< 1: faster):",
+            table(headers, rows),
+            "",
+        ]
 
     if "planrun" in tools:
         lines += [line for b in benches if (line := _goal_line(b)) is not None]
@@ -541,6 +573,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--rev", help="measure this git revision (a snapshot) instead of the working tree"
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also run planrun from git revision REV (tool planrun@REV), alternating with the"
+        " others: a before/after comparison in one run",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.repeat, args.warmup = 1, 0
@@ -551,6 +589,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.tools = [
         t for t in TOOLS if t in wanted and (t not in ("make", "ninja") or shutil.which(t))
     ]
+    if args.baseline:
+        args.tools.insert(1, BASELINE_PREFIX + args.baseline)
     for missing in sorted(set(wanted) - set(args.tools)):
         print(f"note: {missing} is not installed; skipped", file=sys.stderr)
     if args.repeat < 1 or args.warmup < 0 or args.jobs < 1:
@@ -569,6 +609,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             code_dir, code = code_under_test(args.rev, Path(tmp))
             env = child_env(Path(tmp) / "pycache", code_dir)
+            baseline_env = None
+            if args.baseline:
+                baseline_dir, baseline = code_under_test(args.baseline, Path(tmp) / "baseline")
+                baseline_env = child_env(Path(tmp) / "pycache-baseline", baseline_dir)
+                print(f"baseline: planrun@{args.baseline} is {baseline}")
             print(machine_header([__file__, *argv], code))
             print(f"tools:   {_versions(args.tools)}")
             print(f"repeat: {args.repeat}  warm-up rounds: {args.warmup}  -j{args.jobs}")
@@ -576,7 +621,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {w.name}: {w.title}")
             print(flush=True)
             for w in selected:
-                bench = Bench(w, Path(tmp) / w.name, args.jobs, env)
+                bench = Bench(w, Path(tmp) / w.name, args.jobs, env, baseline_env)
                 bench.prepare()
                 print(f"  running {w.name}…", file=sys.stderr, flush=True)
                 tools = [t for t in args.tools if t != CLICK_FLOOR or w.steps == 1]

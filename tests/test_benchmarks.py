@@ -68,6 +68,21 @@ def test_runtime_vs_floor_quick_runs_every_reference() -> None:
 
 
 @pytest.mark.skipif(not BENCHMARKS.is_dir(), reason="benchmarks/ is not part of this checkout")
+def test_runtime_vs_floor_compares_with_a_baseline_revision_in_one_run() -> None:
+    out = run_quick(
+        "runtime_vs_floor.py", "--workloads", "W0,W1", "--tools", "planrun", "--baseline", "HEAD"
+    )
+    assert "planrun against its baseline revision, alternating in this run" in out
+    runs = [line.split()[:2] for line in out.split("all runs (s):")[1].splitlines()[1:5]]
+    assert runs == [
+        ["W0", "planrun"],
+        ["W0", "planrun@HEAD"],
+        ["W1", "planrun"],
+        ["W1", "planrun@HEAD"],
+    ]
+
+
+@pytest.mark.skipif(not BENCHMARKS.is_dir(), reason="benchmarks/ is not part of this checkout")
 def test_fingerprints_quick_checks_what_reruns() -> None:
     """The script asserts itself that a no-op runs nothing and one change runs exactly the
     changed step and its descendants, for every tool."""
