@@ -319,7 +319,7 @@ class Bench:
         """argv, cwd, and the directory the step outputs land in (checked after the run)."""
         j = str(self.jobs)
         self._counter += 1
-        if tool == "planrun" or tool.startswith(BASELINE_PREFIX):
+        if _is_planrun(tool):
             state = self.root / f"state-{self._counter}"
             argv = [sys.executable, "-m", "planrun", "plan.ir.json", "-j", j, "-q"]
             return [*argv, "--state-dir", state.name], self.root, state
@@ -370,12 +370,16 @@ class Bench:
     def _check_outputs(self, tool: str, outputs: Path) -> None:
         """Every step ran and wrote all of its output (for planrun: its stdout logs)."""
         w = self.workload
-        planrun = tool == "planrun" or tool.startswith(BASELINE_PREFIX)
-        pattern = "runs/*/logs/*.stdout" if planrun else "*.log"
+        pattern = "runs/*/logs/*.stdout" if _is_planrun(tool) else "*.log"
         total = sum(p.stat().st_size for p in outputs.glob(pattern))
         expected = w.steps * w.output_bytes
         if total != expected:
             raise BenchError(f"{w.name}: {tool} wrote {total} bytes of output, not {expected}")
+
+
+def _is_planrun(tool: str) -> bool:
+    """planrun, or planrun at the --baseline revision."""
+    return tool == "planrun" or tool.startswith(BASELINE_PREFIX)
 
 
 # --- the report ----------------------------------------------------------------------------------

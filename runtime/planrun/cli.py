@@ -145,7 +145,7 @@ def run(
     plan, force_all, force = selection.resolve(plan)
 
     def action() -> int:
-        directory = checked_state_dir(args.state_dir)
+        directory = args.checked_state_dir()
         if plan is not None:
             ir = plan_loader.load_runnable(plan, sys.stderr)
         elif resume_id is not None:
@@ -169,8 +169,9 @@ def run(
             raise runner.UsageError("a resumed run keeps its params; --params-file starts new runs")
         if resume_id is None:
             options.params = runner.bind_params(ir, args.param_values, args.params_file)
-        if args.workdir is not None:
-            options.workdir = runner.text_option("--workdir", args.workdir)
+        workdir = args.checked_workdir()
+        if workdir is not None:
+            options.workdir = workdir
         runner.check_environment(ir)
         output = args.output()
         if resume_id is not None and (only or from_):

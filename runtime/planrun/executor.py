@@ -30,7 +30,7 @@ from planrun.interrupts import Interrupts
 from planrun.launch import AttemptFiles, LaunchError, RunContext, launch_spec
 from planrun.outputs import OutputError, read_outputs
 from planrun.process import ProcessSet
-from planrun.reuse import Candidate, Decider, secret_outputs_of
+from planrun.reuse import Candidate, Decider, secret_outputs_of, stood_in_detail
 from planrun.run_secrets import run_masker, secret_names
 from planrun.safefs import create_private
 from planrun.store import RunStore
@@ -237,7 +237,7 @@ class Executor(Loop):
                 extra["secret_outputs"] = sorted(secret)
             skipped = ev.StepSkipped(
                 reason=candidate.kind,
-                detail=f"fingerprint matches run {candidate.run_id}",
+                detail=stood_in_detail(candidate.run_id),
                 fingerprint=candidate.fingerprint,
                 from_run=candidate.run_id,
                 **extra,

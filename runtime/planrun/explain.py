@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from planrun.core.status import REUSE_REASONS
+from planrun.reuse import stood_in_detail
 from planrun.store import StoreError, open_reader
 
 
@@ -37,7 +38,7 @@ def explain_step(state_dir: str, step_id: str, run_ref: str | None, out: TextIO)
         fingerprint = started.payload.get("fingerprint")
     elif skipped is not None and skipped.payload.get("reason") in REUSE_REASONS:
         word = "up to date" if skipped.payload["reason"] == "up_to_date" else "reused"
-        verdict = f"{word} (fingerprint matches run {skipped.payload.get('from_run')})"
+        verdict = f"{word} ({stood_in_detail(skipped.payload.get('from_run'))})"
         fingerprint = skipped.payload.get("fingerprint")
     elif skipped is not None:
         verdict = f"skipped ({skipped.payload.get('reason')}: {skipped.payload.get('detail')})"

@@ -185,6 +185,12 @@ def dry_decider(
     return decider
 
 
+def stood_in_detail(run_id: object) -> str:
+    """The words for a recorded success standing in for a step: step_skipped's detail, the
+    dry-run verdicts and `planrun explain` say it alike."""
+    return f"fingerprint matches run {run_id}"
+
+
 @dataclass(frozen=True)
 class Verdict:
     """What a run would do with a step, decided read-only (`planrun --dry-run`, `planc
@@ -198,6 +204,11 @@ class Verdict:
     @property
     def stands_in(self) -> bool:
         return self.kind != "run"
+
+    @property
+    def detail(self) -> str:
+        """What planrun's step_skipped would say of a step stood in for."""
+        return stood_in_detail(self.from_run)
 
     def to_json(self) -> dict[str, str]:
         return {"verdict": self.kind, "text": self.text}
@@ -218,7 +229,7 @@ def dry_verdict(decider: Decider, step_id: str) -> Verdict:
         if isinstance(outputs, dict):
             outputs.update(decision.reuse.outputs)
         run_id = decision.reuse.run_id
-        matches = f"(fingerprint matches run {run_id})"
+        matches = f"({stood_in_detail(run_id)})"
         if decision.reuse.kind == "up_to_date":
             return Verdict("up_to_date", f"up to date {matches}", run_id)
         return Verdict("reused", f"reuse {matches}", run_id)

@@ -18,7 +18,7 @@ import psutil
 from cluster import Cluster
 from compare import logs as _logs
 from compare import normalized
-from support import REPO, collect, planc_cli, planrun_cli, wait_for, write_plan
+from support import REPO, RunResult, collect, planc_cli, planrun_cli, wait_for, write_plan
 
 
 def _plan(steps: list[dict[str, Any]]) -> dict[str, Any]:
@@ -268,11 +268,7 @@ def test_a_worker_killed_mid_step_fails_the_attempt_and_the_retry_does_the_work_
     own_cluster.workers[lost].wait(timeout=10)
     assert not psutil.pid_exists(step_pid) or psutil.Process(step_pid).status() == "zombie"
     assert not agent.is_running() or agent.status() == "zombie"
-    assert (work / "done").read_text() == "x\n"  # the work completed exactly once
-    assert len((work / "starts").read_text().split()) == 2
-    result = collect(state, 0)
-    (retrying,) = [e for e in result.events if e.type == "step_retrying"]
-    assert retrying.payload["reason"] == f"worker lost: {placed['worker']}"
+    result = _retried_after_losing(placed["worker"], work, state)
     assert result.statuses == {"job": "success"}
 
 
@@ -446,11 +442,7 @@ def test_a_frozen_worker_is_lost_after_its_ttl_and_its_tree_killed(tmp_path: Pat
             proc.wait()
         frozen_cluster.stop()
     assert proc.returncode == 0, err
-    assert (work / "done").read_text() == "x\n"
-    assert len((work / "starts").read_text().split()) == 2
-    result = collect(state, 0)
-    (retrying,) = [e for e in result.events if e.type == "step_retrying"]
-    assert retrying.payload["reason"] == f"worker lost: {placed['worker']}"
+    _retried_after_losing(placed["worker"], work, state)
 
 
 def test_a_remote_steps_output_reaches_its_log_while_it_runs(
@@ -571,11 +563,7 @@ def test_the_retry_of_a_lost_worker_waits_until_its_tree_is_dead(
             proc.wait()
     assert proc.returncode == 0, err
     assert not (work / "overlaps").exists()
-    assert (work / "done").read_text() == "x\n"  # the work completed exactly once
-    assert len((work / "starts").read_text().split()) == 2
-    result = collect(state, 0)
-    (retrying,) = [e for e in result.events if e.type == "step_retrying"]
-    assert retrying.payload["reason"] == f"worker lost: {placed['worker']}"
+    result = _retried_after_losing(placed["worker"], work, state)
     assert result.statuses == {"job": "success"}
 
 
@@ -697,3 +685,14 @@ def test_the_api_runs_plans_and_commands_on_dask(tmp_path: Path, cluster: Cluste
     for run_id in (plan_run, command_run):
         events = collect(tmp_path / "state", 0, run_id=run_id).events
         assert [e.type for e in events if e.type == "step_placed"] == ["step_placed"]
+
+
+def _retried_after_losing(worker: str, work: Path, state: Path) -> RunResult:
+    """The step started twice, its work completed exactly once, and its one retry says the
+    worker was lost; the run's result."""
+    assert (work / "done").read_text() == "x\n"
+    assert len((work / "starts").read_text().split()) == 2
+    result = collect(state, 0)
+    (retrying,) = [e for e in result.events if e.type == "step_retrying"]
+    assert retrying.payload["reason"] == f"worker lost: {worker}"
+    return result

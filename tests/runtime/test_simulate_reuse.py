@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from pathlib import Path
 
 from tests.runtime.test_fingerprints import COPY
@@ -195,3 +196,16 @@ def test_the_example_of_the_docs_prints_as_shown(tmp_path: Path) -> None:
     run_id = copy_project(tmp_path, ".planrun")
     shown = re.sub(r"\b20\d{6}T\d{6}Z-[0-9a-f]{6}\b", run_id, shown)
     assert simulate(tmp_path, *args) == shown
+
+
+def test_text_read_from_a_forged_state_dir_is_printed_escaped(tmp_path: Path) -> None:
+    """The state dir is untrusted: a run id forged into its fingerprints reaches the reuse
+    column as text, never as terminal control sequences (as in planrun --dry-run)."""
+    copy_project(tmp_path)
+    with sqlite3.connect(tmp_path / "s" / "state.db") as db:
+        db.execute("UPDATE fingerprints SET run_id = 'X\x1b[2J\x1b]0;title\x07Y'")
+    out = simulate(tmp_path, "--state-dir", "s")
+    assert "\x1b" not in out and "\x07" not in out
+    assert "up to date (fingerprint matches run X\\x1b[2J\\x1b]0;title\\x07Y)" in out
+    shown = json.loads(simulate(tmp_path, "--state-dir", "s", "--format", "json"))
+    assert shown["steps"]["build"]["detail"] == "fingerprint matches run X\x1b[2J\x1b]0;title\x07Y"

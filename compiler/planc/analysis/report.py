@@ -10,6 +10,7 @@ from planc.analysis.bound import BoundResult, format_seconds, plain_number
 from planc.analysis.context import typed
 from planc.analysis.simulate import Simulation, SingleFailure, StepReport, ignored_choice
 from planrun.core.ir_types import IRPlan, IRStep, OnFailure
+from planrun.core.printable import printable
 from planrun.core.status import FAILURES
 
 MAX_NAMES = 6  # longer lists are cut in text; --format json has them all
@@ -133,7 +134,8 @@ def simulation_text(sim: Simulation, ir: IRPlan | Mapping[str, Any]) -> str:
             r.status,
             str(r.attempts) if r.attempts else "-",
             _why(r, steps[r.step_id], sim),
-            *([r.reuse.text if r.reuse is not None else "-"] if sim.predicts_reuse else []),
+            # read from the state dir, which is untrusted: made printable like planrun's views
+            *([printable(r.reuse.text) if r.reuse else "-"] if sim.predicts_reuse else []),
         ]
         for r in ordered
     ]

@@ -195,7 +195,7 @@ class _Replay(Replay):
         self.order.append(step_id)
         report = self.report(step_id)
         report.started, report.reuse, report.reason = len(self.order), verdict, verdict.kind
-        report.detail = f"fingerprint matches run {verdict.from_run}"  # the executor's words
+        report.detail = verdict.detail
         ignored = ignored_choice(step_id, self.fail, self.timeout)
         if ignored:
             report.detail += f"; {ignored}"

@@ -94,11 +94,7 @@ class _Compiler:
             for key in required:
                 if key not in x:
                     return False
-            for key, item in x.items():
-                sub = properties.get(key)
-                if sub is not None and not sub(item):
-                    return False
-            return True
+            return _properties_hold(properties, x)
 
         return check
 
@@ -141,16 +137,7 @@ class _Compiler:
         if name == "properties":
             properties = {key: self.compile(sub) for key, sub in value.items()}
 
-            def check(x: Any) -> bool:
-                if not isinstance(x, dict):
-                    return True
-                for key, item in x.items():
-                    sub = properties.get(key)
-                    if sub is not None and not sub(item):
-                        return False
-                return True
-
-            return check
+            return lambda x: not isinstance(x, dict) or _properties_hold(properties, x)
         if name == "additionalProperties":
             return self._additional(value, frozenset(schema.get("properties", {})))
         if name == "required":
@@ -250,3 +237,12 @@ def _scalar_keyword(name: str, value: Any) -> Check:
     if name == "maximum":
         return lambda x: not _is_number(x) or x <= value
     return lambda x: not _is_number(x) or x > value
+
+
+def _properties_hold(properties: Mapping[str, Check], x: dict[str, Any]) -> bool:
+    """Each key of `x` that `properties` names has a valid value."""
+    for key, item in x.items():
+        sub = properties.get(key)
+        if sub is not None and not sub(item):
+            return False
+    return True
