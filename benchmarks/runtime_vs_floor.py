@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """planrun's per-step overhead against the floor: GNU make and ninja running the same DAGs.
 
-Each workload is one DAG of trivial steps, run by six tools at -j2:
+Each workload is one DAG of trivial steps, run by these tools at -j2:
 
 - planrun: `python -m planrun IR.json -j2 --state-dir FRESH -q` (the plan is compiled to IR
   before any timing; planrun's start-up is timed, it is part of the real cost);
@@ -18,6 +18,9 @@ Each workload is one DAG of trivial steps, run by six tools at -j2:
 - pyrun-db: pyrun plus what the issue demands of the recording, and nothing else: stdout and
   stderr in two files per step, every event in SQLite (WAL, synchronous=NORMAL) committed
   before each wait, then its JSONL line (no projections, no process-tree control, no policies);
+- pyrun-full: pyrun-db plus, written as plainly as possible, the rest of what planrun keeps
+  for every step (projections readable live, a fingerprint, process-tree control, the start
+  time of each pid, the stderr tail): what those guarantees cost any Python runner;
 - click (W0 only): `python -c "import click"`, the start-up floor of any runner whose command
   line is click, as planrun's is.
 
@@ -33,6 +36,7 @@ most 50 ms, W1–W3 at most 1.15× pyrun-db, W4's peak RSS under 100 MiB.
     python benchmarks/runtime_vs_floor.py --repeat 9 --workloads W1,W3
     python benchmarks/runtime_vs_floor.py --quick           # smoke run, small workloads
     python benchmarks/runtime_vs_floor.py --profile W1      # + cProfile of one planrun run
+    python benchmarks/runtime_vs_floor.py --dir /dev/shm    # on a tmpfs: without the disk's noise
 
 See docs/benchmarks.md.
 """
@@ -67,9 +71,9 @@ from _harness import (
 )
 
 OUTPUT_BYTES = 20_000_000
-TOOLS = ("planrun", "make", "ninja", "python", "pyrun", "pyrun-db", "click")
+TOOLS = ("planrun", "make", "ninja", "python", "pyrun", "pyrun-db", "pyrun-full", "click")
 # The minimal Python runners, reference points between the floor and planrun.
-PY_RUNNERS = ("pyrun", "pyrun-db")
+PY_RUNNERS = ("pyrun", "pyrun-db", "pyrun-full")
 # `python -c "import click"`: the start-up floor of any runner whose CLI is click (W0 only).
 CLICK_FLOOR = "click"
 # `--baseline REV` adds the tool `planrun@REV`: before and after, alternating in one run.
@@ -77,6 +81,8 @@ BASELINE_PREFIX = "planrun@"
 # Issue 17's goals: W0 (start-up) at most 50 ms; W1–W3 at most 1.15× pyrun-db; W4's peak RSS.
 STARTUP_GOAL_SEC = 0.050
 FLOOR_GOAL = "pyrun-db"
+# pyrun-db plus the rest of what planrun keeps per step: what the guarantees alone cost.
+GUARANTEES_REFERENCE = "pyrun-full"
 FLOOR_RATIO_GOALS = {"W1": 1.15, "W2": 1.15, "W3": 1.15}
 W4_RSS_GOAL_MIB = 100.0
 
@@ -92,17 +98,29 @@ for argv, log in json.load(open(sys.argv[1])):
 """
 
 # The minimal parallel runner: a JSON list of [argv, dependency indexes], -j in argv[2], logs
-# and events.jsonl in the directory argv[3] (created). With argv[4] == "sqlite" (pyrun-db) it
-# also does what the issue demands of the recording and nothing more: stdout and stderr in two
-# files per step, and every event in SQLite (WAL, synchronous=NORMAL), committed before each
-# wait, then its JSONL line.
+# and events.jsonl in the directory argv[3] (created). Its mode, argv[4]:
+# - none (pyrun): one log file per step, a flushed JSONL line per event;
+# - "sqlite" (pyrun-db): what the issue demands of the recording and nothing more: stdout and
+#   stderr in two files per step, and every event in SQLite (WAL, synchronous=NORMAL), committed
+#   before each wait, then its JSONL line;
+# - "full" (pyrun-full): pyrun-db plus, written as plainly as possible, the rest of what planrun
+#   keeps for every step: projections a reader can query live (a steps row and an attempts row
+#   updated in each event's transaction), a fingerprint (a hash of the command and of the
+#   upstream fingerprints, its parts in step_started and, on success, in a fingerprints table),
+#   process-tree control (each step in its own session with a tag in its environment, the
+#   runner a subreaper, exits seen through pidfds in epoll rather than a blocking wait, so
+#   that deadlines could fire; at each exit the step's process group and the adopted orphans
+#   are checked), the step's start time recorded for its pid, and its stderr tail read.
+# The environment is built once: spawning with os.environ itself re-encodes it every time.
 _PYTHON_RUNNER = """\
 import json, os, sys
 jobs = json.load(open(sys.argv[1])); limit = int(sys.argv[2]); out = sys.argv[3]
-record = sys.argv[4:] == ["sqlite"]
+mode = sys.argv[4] if len(sys.argv) > 4 else ""
+record, full = mode in ("sqlite", "full"), mode == "full"
 os.mkdir(out)
 events = open(os.path.join(out, "events.jsonl"), "w")
 pending, seq = [], 0
+environ = dict(os.environ)
 if record:
     import sqlite3
     db = sqlite3.connect(os.path.join(out, "state.db"), isolation_level=None)
@@ -114,18 +132,75 @@ def emit(kind, step, **payload):
     seq += 1
     line = json.dumps({"seq": seq, "type": kind, "step": step, **payload})
     if record:
-        pending.append((seq, kind, step, line))
+        pending.append((seq, kind, step, line, payload))
     else:
         events.write(line + "\\n")
         events.flush()
 def commit():
     if pending:
         db.execute("BEGIN IMMEDIATE")
-        db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", pending)
+        db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", [p[:4] for p in pending])
+        if full:
+            for p in pending:
+                project(p[1], p[2], p[4])
         db.execute("COMMIT")
         events.write("".join(p[3] + "\\n" for p in pending))
         events.flush()
         pending.clear()
+if full:
+    import ctypes, hashlib, select, signal, time
+    ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    db.executescript(
+        "CREATE TABLE steps (step INTEGER PRIMARY KEY, status TEXT, attempts INTEGER,"
+        " exit_code INTEGER, started_at REAL, finished_at REAL, fingerprint TEXT);"
+        "CREATE TABLE attempts (step INTEGER, attempt INTEGER, pid INTEGER, pgid INTEGER,"
+        " start_tick INTEGER, status TEXT, exit_code INTEGER, started_at REAL, finished_at REAL,"
+        " PRIMARY KEY (step, attempt));"
+        "CREATE TABLE fingerprints (step INTEGER PRIMARY KEY, fingerprint TEXT, parts TEXT);")
+    db.executemany("INSERT INTO steps (step, status, attempts) VALUES (?, 'pending', 0)",
+                   [(i,) for i in range(len(jobs))])
+    poller, pidfds, fingerprint = select.epoll(), {}, {}
+    tick_ns = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+    children = f"/proc/{os.getpid()}/task/{os.getpid()}/children"
+    def project(kind, step, p):
+        now = time.time()
+        if kind == "started":
+            db.execute("UPDATE steps SET status = 'running', attempts = 1, started_at = ?,"
+                       " fingerprint = ? WHERE step = ?", (now, p["fingerprint"], step))
+            db.execute("DELETE FROM fingerprints WHERE step = ?", (step,))
+            db.execute("INSERT INTO attempts VALUES (?, 1, ?, ?, ?, 'running', NULL, ?, NULL)",
+                       (step, p["pid"], p["pid"], p["start_tick"], now))
+        else:
+            status = "success" if p["exit_code"] == 0 else "failed"
+            db.execute("UPDATE attempts SET status = ?, exit_code = ?, finished_at = ?"
+                       " WHERE step = ? AND attempt = 1", (status, p["exit_code"], now, step))
+            db.execute("UPDATE steps SET status = ?, exit_code = ?, finished_at = ?"
+                       " WHERE step = ?", (status, p["exit_code"], now, step))
+            if status == "success":
+                db.execute("INSERT OR REPLACE INTO fingerprints VALUES (?, ?, ?)",
+                           (step, fingerprint[step][0], fingerprint[step][1]))
+def wait_one():
+    if not full:
+        return os.wait()
+    while True:
+        for fd, _ in poller.poll(None):  # a step's deadline would be the timeout here
+            pid = pidfds[fd]
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if not done:
+                continue
+            poller.unregister(fd)
+            os.close(fd)
+            del pidfds[fd]
+            try:
+                os.killpg(pid, 0)  # a member left: planrun would stop it and wait
+            except ProcessLookupError:
+                pass
+            with open(children, "rb") as f:  # adopted orphans: planrun attributes them
+                f.read()
+            with open(os.path.join(out, f"{running[pid]}.err"), "rb") as f:  # a failure's
+                f.seek(max(0, os.fstat(f.fileno()).st_size - 4096))  # event would carry it
+                f.read()
+            return pid, status
 waiting = [len(deps) for _, deps in jobs]
 dependents = [[] for _ in jobs]
 for index, (_, deps) in enumerate(jobs):
@@ -144,15 +219,34 @@ while done < len(jobs):
         actions = [(os.POSIX_SPAWN_DUP2, stdin, 0), (os.POSIX_SPAWN_DUP2, log, 1),
                    (os.POSIX_SPAWN_DUP2, err, 2)]
         argv = jobs[index][0]
-        pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions)
+        if full:
+            upstream = {str(d): fingerprint[d][0] for d in jobs[index][1]}
+            parts = {"command": argv, "upstream": upstream}
+            text = json.dumps(parts, sort_keys=True)
+            fingerprint[index] = (hashlib.sha256(text.encode()).hexdigest(), text)
+            before = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+            pid = os.posix_spawnp(argv[0], argv, {**environ, "PLAN_TAG": f"t-{index}"},
+                                  file_actions=actions, setsid=True,
+                                  setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
+            fd = os.pidfd_open(pid)
+            pidfds[fd] = pid
+            poller.register(fd, select.EPOLLIN)
+            tick = before // tick_ns
+            emit("started", index, pid=pid, start_tick=tick, tag=f"t-{index}", argv=argv,
+                 cwd=os.getcwd(), stdout_log=os.path.join(out, f"{index}.log"),
+                 stderr_log=os.path.join(out, f"{index}.err"),
+                 fingerprint=fingerprint[index][0], fingerprint_parts=parts)
+        else:
+            pid = os.posix_spawnp(argv[0], argv, environ, file_actions=actions)
         os.close(log)
         if err != log:
             os.close(err)
         running[pid] = index
-        emit("started", index, pid=pid)
+        if not full:
+            emit("started", index, pid=pid)
     if record:
         commit()
-    pid, status = os.wait()
+    pid, status = wait_one()
     index = running.pop(pid)
     code = os.waitstatus_to_exitcode(status)
     emit("finished", index, exit_code=code)
@@ -326,7 +420,8 @@ class Bench:
         if tool in PY_RUNNERS:
             out = self.root / "pyrun" / f"{tool}-{self._counter}"
             argv = [sys.executable, "-c", _PYTHON_RUNNER, "jobs.json", j, out.name]
-            return [*argv, "sqlite"] if tool == "pyrun-db" else argv, self.root / "pyrun", out
+            mode = {FLOOR_GOAL: ["sqlite"], GUARANTEES_REFERENCE: ["full"]}.get(tool, [])
+            return [*argv, *mode], self.root / "pyrun", out
         if tool == "make":
             return ["make", "-r", "-j", j, "-f", "Makefile"], self.root / "make", self._out("make")
         if tool == "ninja":
@@ -446,7 +541,8 @@ def report(benches: list[Bench], tools: list[str]) -> str:
         lines += [
             "the minimal Python runners against make, and planrun against them (pyrun: the issue's"
             " minimal runner; pyrun-db: the same plus the issue's recording, two logs per step and"
-            " every event in SQLite before each wait):",
+            " every event in SQLite before each wait; pyrun-full: pyrun-db plus, plainly written,"
+            " the rest of what planrun keeps per step):",
             table(headers, rows),
             "",
         ]
@@ -522,6 +618,12 @@ def _goal_line(b: Bench) -> str | None:
         return None
     ratio = _ratio(b, "planrun", FLOOR_GOAL)
     text = f"goal {w.name}: planrun ≤ {goal:g}× {FLOOR_GOAL}: {ratio:.2f}×"
+    if GUARANTEES_REFERENCE in b.runs:
+        text += (
+            f" ({GUARANTEES_REFERENCE}, the guarantees alone, plainly written:"
+            f" {_ratio(b, GUARANTEES_REFERENCE, FLOOR_GOAL):.2f}×;"
+            f" planrun/{GUARANTEES_REFERENCE} {_ratio(b, 'planrun', GUARANTEES_REFERENCE):.2f}×)"
+        )
     return f"{text}  [{verdict(ratio <= goal)}]"
 
 
@@ -575,6 +677,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--profile", metavar="WORKLOAD", help="also cProfile one planrun run of WORKLOAD"
     )
     parser.add_argument(
+        "--dir",
+        help="where the workloads run [the system's temporary directory]; on a tmpfs"
+        " (/dev/shm) the disk's noise is out of the measurement, and what is left is CPU",
+    )
+    parser.add_argument(
         "--rev", help="measure this git revision (a snapshot) instead of the working tree"
     )
     parser.add_argument(
@@ -609,7 +716,7 @@ def main(argv: list[str] | None = None) -> int:
     names = args.workloads.split(",") if args.workloads else None
     selected = [w for w in workloads(args.quick) if names is None or w.name in names]
     benches: list[Bench] = []
-    with tempfile.TemporaryDirectory(prefix="plan-bench-runtime-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="plan-bench-runtime-", dir=args.dir) as tmp:
         try:
             code_dir, code = code_under_test(args.rev, Path(tmp))
             env = child_env(Path(tmp) / "pycache", code_dir)
@@ -621,6 +728,7 @@ def main(argv: list[str] | None = None) -> int:
             print(machine_header([__file__, *argv], code))
             print(f"tools:   {_versions(args.tools)}")
             print(f"repeat: {args.repeat}  warm-up rounds: {args.warmup}  -j{args.jobs}")
+            print(f"workloads under {tmp} ({_filesystem(Path(tmp))})")
             for w in selected:
                 print(f"  {w.name}: {w.title}")
             print(flush=True)
@@ -655,6 +763,23 @@ def _profile(tmp: Path, name: str, jobs: int, quick: bool, env: dict[str, str]) 
     args = ["-m", "planrun", "plan.ir.json", "-j", str(jobs), "-q", "--state-dir", "state-prof"]
     title = f"cProfile: planrun {name} ({bench.workload.title}), -j{jobs}"
     return profile_child(args, cwd=bench.root, title=title, env=env)
+
+
+def _filesystem(path: Path) -> str:
+    """The type of the filesystem `path` is on (/proc/mounts' longest matching mount point)."""
+    best, kind = "", "unknown filesystem"
+    try:
+        mounts = Path("/proc/mounts").read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return kind
+    resolved = str(path.resolve())
+    for line in mounts:
+        fields = line.split()
+        if len(fields) > 2 and len(fields[1]) > len(best):
+            point = fields[1]
+            if resolved == point or resolved.startswith(point.rstrip("/") + "/"):
+                best, kind = point, fields[2]
+    return kind
 
 
 def _versions(tools: list[str]) -> str:

@@ -46,18 +46,21 @@ def test_compile_scale_findings_shape_times_every_format() -> None:
 
 @pytest.mark.skipif(not BENCHMARKS.is_dir(), reason="benchmarks/ is not part of this checkout")
 def test_runtime_vs_floor_quick_runs_every_reference() -> None:
-    out = run_quick("runtime_vs_floor.py", "--tools", "planrun,python,pyrun,pyrun-db,click")
+    out = run_quick(
+        "runtime_vs_floor.py", "--tools", "planrun,python,pyrun,pyrun-db,pyrun-full,click"
+    )
     header = next(line for line in out.splitlines() if line.startswith("| workload | steps"))
-    assert header.split("|")[4:14:2] == [
+    assert header.split("|")[4:16:2] == [
         " planrun s ",
         " python s ",
         " pyrun s ",
         " pyrun-db s ",
+        " pyrun-full s ",
         " click s ",
     ]
     runs = {(words[0], words[1]) for line in out.splitlines() if len(words := line.split()) > 1}
     for workload in ("W0", "W1", "W2", "W3", "W4"):
-        for tool in ("planrun", "python", "pyrun", "pyrun-db"):
+        for tool in ("planrun", "python", "pyrun", "pyrun-db", "pyrun-full"):
             assert (workload, tool) in runs, f"no {workload} {tool} run in the report"
     # `import click` is the start-up floor: timed in W0 only.
     assert [w for w, tool in runs if tool == "click"] == ["W0"]
@@ -65,13 +68,18 @@ def test_runtime_vs_floor_quick_runs_every_reference() -> None:
     assert goals == ["goal W0", "goal W1", "goal W2", "goal W3", "goal W4"]
     assert "python -c 'import click' alone:" in out
     assert "goal W1: planrun ≤ 1.15× pyrun-db: " in out
+    assert "(pyrun-full, the guarantees alone, plainly written: " in out
 
 
 @pytest.mark.skipif(not BENCHMARKS.is_dir(), reason="benchmarks/ is not part of this checkout")
-def test_runtime_vs_floor_compares_with_a_baseline_revision_in_one_run() -> None:
+def test_runtime_vs_floor_compares_with_a_baseline_revision_in_one_run(tmp_path: Path) -> None:
     out = run_quick(
-        "runtime_vs_floor.py", "--workloads", "W0,W1", "--tools", "planrun", "--baseline", "HEAD"
+        "runtime_vs_floor.py",
+        *("--workloads", "W0,W1", "--tools", "planrun", "--baseline", "HEAD"),
+        *("--dir", str(tmp_path)),
     )
+    assert f"workloads under {tmp_path}/plan-bench-runtime-" in out
+    assert list(tmp_path.iterdir()) == []  # removed at the end
     assert "planrun against its baseline revision, alternating in this run" in out
     runs = [line.split()[:2] for line in out.split("all runs (s):")[1].splitlines()[1:5]]
     assert runs == [
