@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from planc import condition_tokens
+from planrun.core.byvalue import ByValue
 from planrun.core.conditions import (
     ATTRIBUTES,
     And,
@@ -42,8 +43,8 @@ _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 _ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t", "r": "\r"}
 
 
-@dataclass(frozen=True)
-class ConditionError:
+@dataclass(frozen=True, eq=False, repr=False)
+class ConditionError(ByValue):
     offset: int
     length: int
     code: str

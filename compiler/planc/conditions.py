@@ -22,6 +22,7 @@ from planc.condition_syntax import (
     did_you_mean,
     end_of,
 )
+from planrun.core.byvalue import ByValue
 from planrun.core.conditions import (
     MEMBERSHIP_OPS,
     ORDERING_OPS,
@@ -49,8 +50,8 @@ MAX_PAREN_DEPTH = 100
 MAX_NESTING_DEPTH = 100
 
 
-@dataclass(frozen=True)
-class ParsedCondition:
+@dataclass(frozen=True, eq=False, repr=False)
+class ParsedCondition(ByValue):
     """Either `ast` (no errors) or `errors` (then `ast` is None)."""
 
     ast: Expr | None

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from planrun.core.byvalue import ByValue
+
 
 class Severity(StrEnum):
     ERROR = "error"
@@ -26,8 +28,8 @@ class Span:
             object.__setattr__(self, "end_col", self.col + 1)
 
 
-@dataclass(frozen=True)
-class Diagnostic:
+@dataclass(frozen=True, eq=False, repr=False)
+class Diagnostic(ByValue):
     path: str
     span: Span
     severity: Severity

@@ -20,6 +20,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from planc.condition_syntax import ConditionError
+from planrun.core.byvalue import ByValue
 from planrun.core.invariants import MATCHES
 
 if TYPE_CHECKING:
@@ -30,8 +31,8 @@ MAX_INVARIANT_LENGTH = 4096
 MAX_NESTING_DEPTH = 100
 
 
-@dataclass(frozen=True)
-class Term:
+@dataclass(frozen=True, eq=False, repr=False)
+class Term(ByValue):
     """`<step>.<status>`: the step ended with that status."""
 
     step: str
@@ -40,13 +41,13 @@ class Term:
     length: int
 
 
-@dataclass(frozen=True)
-class Not:
+@dataclass(frozen=True, eq=False, repr=False)
+class Not(ByValue):
     operand: Guard
 
 
-@dataclass(frozen=True)
-class Junction:
+@dataclass(frozen=True, eq=False, repr=False)
+class Junction(ByValue):
     op: str  # "and" | "or"
     operands: tuple[Guard, ...]
 
@@ -54,8 +55,8 @@ class Junction:
 Guard = Term | Not | Junction
 
 
-@dataclass(frozen=True)
-class Invariant:
+@dataclass(frozen=True, eq=False, repr=False)
+class Invariant(ByValue):
     source: str
     kind: str  # requires | after | never
     step: str
@@ -63,8 +64,8 @@ class Invariant:
     guard: Guard
 
 
-@dataclass(frozen=True)
-class Parsed:
+@dataclass(frozen=True, eq=False, repr=False)
+class Parsed(ByValue):
     invariant: Invariant | None
     errors: tuple[ConditionError, ...] = ()
 

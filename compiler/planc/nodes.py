@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import NamedTuple
 
 from planc.diagnostics import Span
+from planrun.core.byvalue import ByValue
 
 Scalar = str | int | float | bool | None
 
@@ -46,14 +47,14 @@ class ScalarNode(NamedTuple):
         return Span(self.line, col, self.line, col + max(length, 1))
 
 
-@dataclass(frozen=True, slots=True)
-class SeqNode:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class SeqNode(ByValue):
     items: tuple[Node, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class MapNode:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class MapNode(ByValue):
     # Keys keep their own node so a diagnostic about a key points at the key, not its value.
     entries: tuple[tuple[ScalarNode, Node], ...]
     span: Span
@@ -78,8 +79,8 @@ class MapNode:
 Node = ScalarNode | SeqNode | MapNode
 
 
-@dataclass(frozen=True)
-class Document:
+@dataclass(frozen=True, eq=False, repr=False)
+class Document(ByValue):
     path: str
     text: str
     root: Node

@@ -10,12 +10,13 @@ from planc.conditions import parse_condition
 from planc.model import SourceStep
 from planc.rules.base import RuleContext
 from planc.suggest import did_you_mean
+from planrun.core.byvalue import ByValue
 from planrun.core.conditions import OutputRef, walk
 from planrun.core.interpolate import Reference, find
 
 
-@dataclass(frozen=True)
-class Problem:
+@dataclass(frozen=True, eq=False, repr=False)
+class Problem(ByValue):
     code: str
     message: str
     hint: str | None = None

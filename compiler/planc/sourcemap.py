@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 
 from planc.diagnostics import Diagnostic, Span
 from planc.nodes import MapNode, Node, ScalarNode, SeqNode
+from planrun.core.byvalue import ByValue
 
 LINE_BLOCK = 1 << 26
 
 
-@dataclass(frozen=True)
-class SourceFile:
+@dataclass(frozen=True, eq=False, repr=False)
+class SourceFile(ByValue):
     path: str
     text: str
     sha256: str

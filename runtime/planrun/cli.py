@@ -22,6 +22,7 @@ from planrun.cli_options import (
     run_args,
     state_dir_option,
 )
+from planrun.core.byvalue import ByValue
 from planrun.core.cli_group import DefaultCommandProgram
 from planrun.core.entry import EXIT_OWN_ERROR
 from planrun.core.ir import IRError
@@ -65,8 +66,8 @@ def main() -> None:
 FORCE_ALL = "\0all"
 
 
-@dataclass(frozen=True)
-class Selection:
+@dataclass(frozen=True, eq=False, repr=False)
+class Selection(ByValue):
     """Which steps a new run runs, and which are not up to date (`--force` values as given)."""
 
     only: tuple[str, ...]

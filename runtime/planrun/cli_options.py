@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from planrun import completion, runner
+from planrun.core.byvalue import ByValue
 from planrun.executor import RunOptions
 from planrun.store import SQLITE_MAX_INT
 from planrun.views.style import COLOR_MODES, ColorMode
@@ -87,8 +88,8 @@ def grouped(cls: type[T], keyword: str, options: Sequence[Decorator]) -> Decorat
     return declare
 
 
-@dataclass(frozen=True)
-class RunArgs:
+@dataclass(frozen=True, eq=False, repr=False)
+class RunArgs(ByValue):
     """What `planrun run` and `planrun watch` both take: where runs go, params, limits, output."""
 
     state_dir: str

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Final
 
+from planrun.core.byvalue import ByValue
+
 RUN_STARTED = "run_started"
 RUN_RESUMED = "run_resumed"
 RUN_FINISHED = "run_finished"
@@ -123,8 +125,8 @@ def _json_text(value: str | None) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Event(ByValue):
     seq: int
     ts: str
     run_id: str
@@ -158,7 +160,7 @@ class Absent(enum.Enum):
 ABSENT: Final = Absent.ABSENT
 
 
-class EventPayload:
+class EventPayload(ByValue):
     """The payload of one event type; `TYPE` is its name. Fields are keyword-only, declared in
     the order their keys are stored; a field at ABSENT is left out."""
 
@@ -182,7 +184,7 @@ class EventPayload:
 _FIELD_NAMES: dict[type[EventPayload], tuple[str, ...]] = {}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class RunStarted(EventPayload):
     TYPE: ClassVar[str] = RUN_STARTED
     plan_id: str
@@ -195,7 +197,7 @@ class RunStarted(EventPayload):
     watch: dict[str, Any] | Absent = ABSENT
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class RunResumed(EventPayload):
     TYPE: ClassVar[str] = RUN_RESUMED
     pid: int
@@ -203,7 +205,7 @@ class RunResumed(EventPayload):
     ir_digest: str | Absent = ABSENT
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class RunFinished(EventPayload):
     TYPE: ClassVar[str] = RUN_FINISHED
     status: str
@@ -211,7 +213,7 @@ class RunFinished(EventPayload):
     duration_sec: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class UiAction(EventPayload):
     """Built from planrun.uiactions' cleaned dicts, whose keys are these fields."""
 
@@ -223,7 +225,7 @@ class UiAction(EventPayload):
     step: str | Absent = ABSENT
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class StepStarted(EventPayload):
     TYPE: ClassVar[str] = STEP_STARTED
     pid: int | None
@@ -239,7 +241,7 @@ class StepStarted(EventPayload):
     why: str | Absent = ABSENT
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class StepPlaced(EventPayload):
     TYPE: ClassVar[str] = STEP_PLACED
     worker: str
@@ -247,7 +249,7 @@ class StepPlaced(EventPayload):
     pid: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class StepRetrying(EventPayload):
     """The fields after `reason` are those of the attempt that just ended (StepFailed's, and
     StepTimedOut's `limit_sec`, `detail`)."""
@@ -267,7 +269,7 @@ class StepRetrying(EventPayload):
     detail: str | Absent = ABSENT
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class StepSucceeded(EventPayload):
     TYPE: ClassVar[str] = STEP_SUCCEEDED
     exit_code: int
@@ -276,7 +278,7 @@ class StepSucceeded(EventPayload):
     secret_outputs: list[str] | Absent = ABSENT
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class StepFailed(EventPayload):
     TYPE: ClassVar[str] = STEP_FAILED
     reason: str
@@ -289,7 +291,7 @@ class StepFailed(EventPayload):
     output_tail: dict[str, Any] | Absent = ABSENT
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class StepTimedOut(EventPayload):
     TYPE: ClassVar[str] = STEP_TIMED_OUT
     reason: str
@@ -304,7 +306,7 @@ class StepTimedOut(EventPayload):
     detail: str | Absent = ABSENT
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class StepSkipped(EventPayload):
     TYPE: ClassVar[str] = STEP_SKIPPED
     reason: str
@@ -315,14 +317,14 @@ class StepSkipped(EventPayload):
     secret_outputs: list[str] | Absent = ABSENT
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class StepUpstreamFailed(EventPayload):
     TYPE: ClassVar[str] = STEP_UPSTREAM_FAILED
     reason: str
     detail: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class StepCancelled(EventPayload):
     """An attempt cancelled while it ran also has its ending's fields (StepFailed's)."""
 
@@ -336,13 +338,13 @@ class StepCancelled(EventPayload):
     secret_outputs: list[str] | Absent = ABSENT
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class StepRecovered(EventPayload):
     TYPE: ClassVar[str] = STEP_RECOVERED
     fallback: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class StepExpanded(EventPayload):
     TYPE: ClassVar[str] = STEP_EXPANDED
     instances: list[str]

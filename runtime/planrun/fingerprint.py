@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from planrun.core.byvalue import ByValue
 from planrun.core.interpolate import Reference, find
 from planrun.core.ir import canonical_json
 
@@ -39,8 +40,8 @@ _CONDITION_REFS = re.compile(
 MAX_REASONS = 4
 
 
-@dataclass(frozen=True)
-class Fingerprint:
+@dataclass(frozen=True, eq=False, repr=False)
+class Fingerprint(ByValue):
     digest: str
     parts: dict[str, Any]
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from planrun.core.byvalue import ByValue
 from planrun.core.interpolate import Reference, substitute
 from planrun.core.launcher import LaunchSpec
 from planrun.core.params import ParamValue
@@ -27,8 +28,8 @@ class LaunchError(Exception):
         self.argv = argv
 
 
-@dataclass(frozen=True)
-class RunContext:
+@dataclass(frozen=True, eq=False, repr=False)
+class RunContext(ByValue):
     run_id: str
     workdir: str
     params: Mapping[str, ParamValue]
@@ -44,8 +45,8 @@ class RunContext:
     item: str | None = None  # `${{ item }}` of an instance of a for_each step (fanout.py)
 
 
-@dataclass(frozen=True)
-class AttemptFiles:
+@dataclass(frozen=True, eq=False, repr=False)
+class AttemptFiles(ByValue):
     stdout: str  # absolute paths (a step may run in any cwd)
     stderr: str
     outputs: str

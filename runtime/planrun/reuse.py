@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from planrun import fingerprint as fp
+from planrun.core.byvalue import ByValue
 
 if TYPE_CHECKING:
     from planrun.core.ir_types import IRStep
@@ -25,8 +26,8 @@ if TYPE_CHECKING:
 Kind = Literal["kept", "reused", "up_to_date"]
 
 
-@dataclass(frozen=True)
-class Candidate:
+@dataclass(frozen=True, eq=False, repr=False)
+class Candidate(ByValue):
     kind: Kind
     fingerprint: str | None  # None: recorded before fingerprints existed
     parts: dict[str, Any]
@@ -34,8 +35,8 @@ class Candidate:
     outputs: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Decision:
+@dataclass(frozen=True, eq=False, repr=False)
+class Decision(ByValue):
     fingerprint: fp.Fingerprint | None
     reuse: Candidate | None  # None: the step runs
     why: str | None  # why it runs when something could have stood in, or why nothing could
@@ -191,8 +192,8 @@ def stood_in_detail(run_id: object) -> str:
     return f"fingerprint matches run {run_id}"
 
 
-@dataclass(frozen=True)
-class Verdict:
+@dataclass(frozen=True, eq=False, repr=False)
+class Verdict(ByValue):
     """What a run would do with a step, decided read-only (`planrun --dry-run`, `planc
     simulate --state-dir`): `reused` and `up_to_date` stand in for it (the reasons its
     step_skipped would record), `run` runs it. `text` is the one wording of it."""

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from planrun.core.byvalue import ByValue
 from planrun.core.ir_types import IRStep
 from planrun.core.semantics import setup_scopes
 from planrun.groups import instance_of
@@ -18,8 +19,8 @@ class SelectionError(Exception):
     """The subset cannot run; the message says why."""
 
 
-@dataclass(frozen=True)
-class Selection:
+@dataclass(frozen=True, eq=False, repr=False)
+class Selection(ByValue):
     # upstream steps the selected ones need: a recorded success with the same fingerprint
     # stands in for each, else it runs
     needed: frozenset[str] = frozenset()

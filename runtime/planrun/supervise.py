@@ -21,6 +21,7 @@ from typing import Any, Literal, TextIO
 
 from planrun import __version__
 from planrun.console import LineReporter, Observer
+from planrun.core.byvalue import ByValue
 from planrun.core.interpolate import Malformed, find
 from planrun.core.ir import IR, IR_VERSION, canonical_json, compute_digest, parse_ir
 from planrun.core.ir_types import STEP_ID
@@ -43,8 +44,8 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NOT_FOUND = "command not found"  # process.SpawnError's wording for a missing program
 
 
-@dataclass(frozen=True)
-class CommandSpec:
+@dataclass(frozen=True, eq=False, repr=False)
+class CommandSpec(ByValue):
     """What `planrun exec` supervises: one command and the limits of a step (docs/ir.md)."""
 
     argv: Sequence[str]
@@ -60,8 +61,8 @@ class CommandSpec:
     kill_grace_sec: float | None = None
 
 
-@dataclass(frozen=True)
-class Supervised:
+@dataclass(frozen=True, eq=False, repr=False)
+class Supervised(ByValue):
     run_id: str
     step_id: str
     exit_status: int  # the mapping above

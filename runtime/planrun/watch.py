@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TextIO
 
 from planrun import runner, watch_state
+from planrun.core.byvalue import ByValue
 from planrun.core.interpolate import Reference, substitute
 from planrun.core.ir import IR
 from planrun.events import utc_now
@@ -100,8 +101,8 @@ def backoff_delay(failures: int, settings: WatchSettings) -> float:
     return float(min(doubled, settings.max_backoff_sec))
 
 
-@dataclass(frozen=True)
-class Trigger:
+@dataclass(frozen=True, eq=False, repr=False)
+class Trigger(ByValue):
     kind: TriggerKind
     paths: tuple[str, ...] = ()
     dropped: int = 0  # changed paths beyond those listed

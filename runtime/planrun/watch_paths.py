@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from planrun.core.byvalue import ByValue
+
 # Never a reason to run: version control, caches, editor swap and backup files. The directory
 # names are watchfiles' DefaultFilter's; `4913` is the file vim creates to test a directory.
 IGNORED_DIRS = frozenset(
@@ -73,8 +75,8 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z")
 
 
-@dataclass(frozen=True)
-class Matcher:
+@dataclass(frozen=True, eq=False, repr=False)
+class Matcher(ByValue):
     """Which changed paths (relative to `base`, POSIX separators) trigger a run."""
 
     base: Path

@@ -43,6 +43,7 @@ from planc.analysis.worlds import (
 )
 from planc.condition_verdict import constant_value
 from planrun.core import trigger_rules as tr
+from planrun.core.byvalue import ByValue
 from planrun.core.conditions import from_json
 from planrun.core.invariants import allows
 from planrun.core.ir_types import IRStep, OnFailure
@@ -57,14 +58,14 @@ NORMAL, ABORTING, INTERRUPTED = 0, 1, 2  # the plan's mode when a step is decide
 PENDING = "pending"  # not finished when the guarded step starts
 
 
-@dataclass(frozen=True)
-class Undecided:
+@dataclass(frozen=True, eq=False, repr=False)
+class Undecided(ByValue):
     at: str  # the step where the worlds outgrew MAX_WORLDS
     worlds: int
 
 
-@dataclass(frozen=True)
-class Counterexample:
+@dataclass(frozen=True, eq=False, repr=False)
+class Counterexample(ByValue):
     invariant: Mapping[str, Any]
     trace: tuple[str, ...]  # the choices, in the order the steps are decided
     through: str | None  # the step whose policy or rule lets the failure through

@@ -17,6 +17,7 @@ from planc.analysis.context import typed
 from planc.analysis.fixed import fixed_exit_code
 from planrun.core import actions as act
 from planrun.core import semantics as sem
+from planrun.core.byvalue import ByValue
 from planrun.core.conditions import Value
 from planrun.core.invariants import by_step
 from planrun.core.ir_types import IRPlan, OnFailure
@@ -64,8 +65,8 @@ class StepReport:
         }
 
 
-@dataclass(frozen=True)
-class Simulation:
+@dataclass(frozen=True, eq=False, repr=False)
+class Simulation(ByValue):
     plan_id: str
     fail: tuple[str, ...]
     timeout: tuple[str, ...]
@@ -258,8 +259,8 @@ def default_params(plan: IRPlan) -> dict[str, Value]:
     return {name: spec.get("default") for name, spec in plan.params.items()}
 
 
-@dataclass(frozen=True)
-class SingleFailure:
+@dataclass(frozen=True, eq=False, repr=False)
+class SingleFailure(ByValue):
     step_id: str
     started: bool  # False: the step does not start unless something else fails too
     outcome: str

@@ -5,49 +5,51 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from planrun.core.byvalue import ByValue
 
-@dataclass(frozen=True)
-class Start:
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Start(ByValue):
     step_id: str
     urgent: bool = False  # fallbacks jump the queue (semantics.md §6)
 
 
-@dataclass(frozen=True)
-class Skip:
+@dataclass(frozen=True, eq=False, repr=False)
+class Skip(ByValue):
     step_id: str
     reason: Literal["upstream", "condition", "not_needed"]
     detail: str
 
 
-@dataclass(frozen=True)
-class UpstreamFailed:
+@dataclass(frozen=True, eq=False, repr=False)
+class UpstreamFailed(ByValue):
     step_id: str
     detail: str
     # `invariant`: about to start, refused by one of the plan's invariants (docs/invariants.md).
     reason: Literal["upstream", "invariant"] = "upstream"
 
 
-@dataclass(frozen=True)
-class Cancel:
+@dataclass(frozen=True, eq=False, repr=False)
+class Cancel(ByValue):
     step_id: str
     reason: Literal["aborted", "interrupted"]
 
 
-@dataclass(frozen=True)
-class Recovered:
+@dataclass(frozen=True, eq=False, repr=False)
+class Recovered(ByValue):
     step_id: str
     fallback: str
 
 
-@dataclass(frozen=True)
-class Abort:
+@dataclass(frozen=True, eq=False, repr=False)
+class Abort(ByValue):
     """The plan starts aborting because of this step (semantics.md §4)."""
 
     step_id: str
 
 
-@dataclass(frozen=True)
-class Retry:
+@dataclass(frozen=True, eq=False, repr=False)
+class Retry(ByValue):
     """A failed or timed-out attempt is tried again after `delay` seconds (semantics.md §3)."""
 
     step_id: str

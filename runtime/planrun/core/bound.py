@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from planrun.core import semantics
+from planrun.core.byvalue import ByValue
 from planrun.core.ir_types import IRPlan, IRStep, OnFailure
 
 
-@dataclass(frozen=True)
-class StepBound:
+@dataclass(frozen=True, eq=False, repr=False)
+class StepBound(ByValue):
     """One step's worst case on its own, in seconds (`math.inf` without a timeout)."""
 
     step_id: str
@@ -42,8 +43,8 @@ class StepBound:
         return "has retry delays too large for a float (set max_retry_delay_sec)"
 
 
-@dataclass(frozen=True)
-class BoundResult:
+@dataclass(frozen=True, eq=False, repr=False)
+class BoundResult(ByValue):
     steps: dict[str, StepBound]
     work_sec: float  # W: every step once (a fallback runs at most once per run)
     critical_path: tuple[str, ...]  # fallbacks follow the step that names them

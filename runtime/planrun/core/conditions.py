@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from planrun.core.byvalue import ByValue
+
 # Deeper than anything planc writes (it caps nesting at 100 operator levels, about 102 nodes),
 # shallow enough that the recursive evaluation stays far from Python's recursion limit.
 MAX_DEPTH = 200
@@ -48,35 +50,35 @@ class ConditionError(ValueError):
 # The tree. Positions are keyword-only and 0 when the node was read from the IR.
 
 
-@dataclass(frozen=True, slots=True)
-class _Node:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class _Node(ByValue):
     offset: int = field(default=0, kw_only=True)
     length: int = field(default=0, kw_only=True)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Or(_Node):
     operands: tuple[Expr, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class And(_Node):
     operands: tuple[Expr, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Not(_Node):
     operand: Expr
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Compare(_Node):
     op: str
     left: Expr
     right: Expr
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class StepRef(_Node):
     """`steps.<id>.<attr>` or its alias `prev.<id>.<attr>`."""
 
@@ -84,19 +86,19 @@ class StepRef(_Node):
     attr: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class EnvRef(_Node):
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class ParamRef(_Node):
     """`params.NAME` (docs/dataflow.md)."""
 
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class OutputRef(_Node):
     """`steps.<id>.outputs.NAME`: a value the step wrote to $PLAN_OUTPUT, or null."""
 
@@ -104,17 +106,17 @@ class OutputRef(_Node):
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Literal(_Node):
     value: Value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class ListLit(_Node):
     items: tuple[Literal, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Invalid(_Node):
     """Where a parser reported a bad reference or literal, so checking can go on and report
     the other mistakes too. Never in a valid AST: `to_json` refuses it."""
@@ -209,8 +211,8 @@ def _build(node: Mapping[str, Any]) -> Expr:
 # Validation and evaluation
 
 
-@dataclass(frozen=True)
-class StepFacts:
+@dataclass(frozen=True, eq=False, repr=False)
+class StepFacts(ByValue):
     """What a condition may read about one step."""
 
     status: str

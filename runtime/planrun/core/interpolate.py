@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
+from planrun.core.byvalue import ByValue
+
 PLACEHOLDER = re.compile(r"\$\{\{(.*?)\}\}")
 _REFERENCE = re.compile(
     r"\s*(?:"
@@ -23,8 +25,8 @@ _REFERENCE = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Reference:
+@dataclass(frozen=True, eq=False, repr=False)
+class Reference(ByValue):
     kind: Literal["param", "output", "env", "item"]
     name: str
     step: str | None
@@ -32,8 +34,8 @@ class Reference:
     end: int
 
 
-@dataclass(frozen=True)
-class Malformed:
+@dataclass(frozen=True, eq=False, repr=False)
+class Malformed(ByValue):
     text: str
     start: int
     end: int

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Any
 
+from planrun.core.byvalue import ByValue
 from planrun.core.ir_types import IR_VERSION, IRGlobals, IRPlan, IRStep
 from planrun.core.reads import MAX_IR_BYTES, InputTooLarge, read_bounded
 from planrun.core.schema_check import Check, compile_check
@@ -21,8 +22,8 @@ class IRError(Exception):
     """The IR cannot be run; the message says why in one line."""
 
 
-@dataclass(frozen=True)
-class IR:
+@dataclass(frozen=True, eq=False, repr=False)
+class IR(ByValue):
     """A checked IR file: its bytes, the parsed document and the typed IR (`model`)."""
 
     raw: dict[str, Any]

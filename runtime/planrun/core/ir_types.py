@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from planrun.core.byvalue import ByValue
 from planrun.core.trigger_rules import TriggerRule
 
 IR_VERSION = 1
@@ -42,8 +43,8 @@ class OnFailure(StrEnum):
         return self in (OnFailure.CONTINUE, OnFailure.FALLBACK_STEP)
 
 
-@dataclass(frozen=True, slots=True)
-class IRGlobals:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class IRGlobals(ByValue):
     max_concurrency: int
     default_timeout_sec: float | None
     default_retries: int
@@ -68,8 +69,8 @@ class IRGlobals:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class IRStep:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class IRStep(ByValue):
     id: str
     index: int
     name: str
@@ -201,8 +202,8 @@ def _optional_tuple(value: Any) -> tuple[str, ...] | None:
     return None if value is None else tuple(value)
 
 
-@dataclass(frozen=True, slots=True)
-class IRPlan:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class IRPlan(ByValue):
     """An IR without its digest (which `planc.emit` computes and `ir.IR` checks)."""
 
     compiler: Mapping[str, str]  # {"name", "version"}

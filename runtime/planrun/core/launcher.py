@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from planrun.core.byvalue import ByValue
 from planrun.core.failure import WriteOrder
 
 # "lost": a remote attempt whose worker died (planrun.dask_launcher)
@@ -24,8 +25,8 @@ class LauncherError(Exception):
     one human line; the run is refused before anything is recorded (exit 2)."""
 
 
-@dataclass(frozen=True)
-class Placement:
+@dataclass(frozen=True, eq=False, repr=False)
+class Placement(ByValue):
     """Where a remote attempt landed, once its worker reports it (the `step_placed` event)."""
 
     key: str
@@ -71,8 +72,8 @@ class Launcher(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class LaunchSpec:
+@dataclass(frozen=True, eq=False, repr=False)
+class LaunchSpec(ByValue):
     argv: list[str]  # final: for shell steps the caller passes ["/bin/sh", "-c", "..."]
     cwd: str  # absolute
     env: dict[str, str]  # the complete environment
@@ -93,16 +94,16 @@ class LaunchSpec:
     log_dir_fd: int | None = None
 
 
-@dataclass(frozen=True)
-class Started:
+@dataclass(frozen=True, eq=False, repr=False)
+class Started(ByValue):
     pid: int | None  # None: a remote attempt (launcher.Placement tells where it runs)
     pgid: int | None
     proc_start_time: float | None  # psutil.Process(pid).create_time()
     tag: str  # the PLANRUN_ATTEMPT_TAG value; lets kill_leftover() find escaped daemons
 
 
-@dataclass(frozen=True)
-class Finished:
+@dataclass(frozen=True, eq=False, repr=False)
+class Finished(ByValue):
     key: str
     outcome: Outcome
     exit_code: int | None  # only for "exited"

@@ -25,6 +25,7 @@ from planrun.core.actions import (
     Start,
     UpstreamFailed,
 )
+from planrun.core.byvalue import ByValue
 from planrun.core.entry import EXIT_INTERRUPTED
 from planrun.core.ir_types import IRStep
 from planrun.core.status import FAILURES as FAILURES
@@ -48,8 +49,8 @@ Mode = Literal["normal", "aborting", "interrupted"]
 EXIT_CODES = {"success": 0, "failed": 1, "cancelled": EXIT_INTERRUPTED}
 
 
-@dataclass(frozen=True)
-class StepRules:
+@dataclass(frozen=True, eq=False, repr=False)
+class StepRules(ByValue):
     """The fields of an IR step that the semantics read."""
 
     id: str

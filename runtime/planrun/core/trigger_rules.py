@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
+from planrun.core.byvalue import ByValue
+
 # The kinds of a settled dependency, as the rules read them (docs/semantics.md §1):
 OK = "ok"  # success
 TOLERATED = "tolerated"  # failed/timed_out, but `continue` or recovered by its fallback
@@ -24,8 +26,8 @@ KINDS = (OK, TOLERATED, FAILED, SKIPPED, INTERRUPTED)
 Verdict = Literal["run", "skipped", "upstream_failed"]
 
 
-@dataclass(frozen=True)
-class RuleSpec:
+@dataclass(frozen=True, eq=False, repr=False)
+class RuleSpec(ByValue):
     name: str
     met: Callable[[frozenset[str]], bool]  # over the kinds present among settled dependencies
     meaning: str  # docs/semantics.md's table

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from planrun.core.byvalue import ByValue
 from planrun.procinfo import proc_stat
 from planrun.procinfo import start_time as process_start_time
 
@@ -19,8 +20,8 @@ START_TIME_TOLERANCE_SEC = 1.5
 SQLITE_MAX_INT = 2**63 - 1
 
 
-@dataclass(frozen=True)
-class RunInfo:
+@dataclass(frozen=True, eq=False, repr=False)
+class RunInfo(ByValue):
     run_id: str
     plan_id: str
     ir_digest: str
@@ -36,8 +37,8 @@ class RunInfo:
     step_counts: dict[str, int]  # step status -> number of steps
 
 
-@dataclass(frozen=True)
-class StepInfo:
+@dataclass(frozen=True, eq=False, repr=False)
+class StepInfo(ByValue):
     step_id: str
     ordinal: int
     status: str
@@ -53,8 +54,8 @@ class StepInfo:
     fingerprint: str | None = None  # schema 3: docs/fingerprints.md
 
 
-@dataclass(frozen=True)
-class FingerprintRecord:
+@dataclass(frozen=True, eq=False, repr=False)
+class FingerprintRecord(ByValue):
     """A step's latest success in the state dir (table `fingerprints`)."""
 
     fingerprint: str
@@ -63,8 +64,8 @@ class FingerprintRecord:
     outputs: dict[str, str]
 
 
-@dataclass(frozen=True)
-class AttemptInfo:
+@dataclass(frozen=True, eq=False, repr=False)
+class AttemptInfo(ByValue):
     step_id: str
     attempt: int
     pid: int | None
@@ -81,8 +82,8 @@ class AttemptInfo:
     stderr_log: str | None
 
 
-@dataclass(frozen=True)
-class ResumeInfo:
+@dataclass(frozen=True, eq=False, repr=False)
+class ResumeInfo(ByValue):
     run: RunInfo  # as recorded before the resume (status `interrupted` if it was left running)
     previous_status: str
     steps: list[StepInfo]

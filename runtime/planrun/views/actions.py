@@ -35,6 +35,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+from planrun.core.byvalue import ByValue
 from planrun.core.ir import IR, IRError, parse_ir
 from planrun.core.params import ParamError, bind
 from planrun.core.writes import replace_whole
@@ -87,8 +88,8 @@ def read_body(headers: Any, rfile: io.BufferedIOBase) -> dict[str, Any]:
     return body
 
 
-@dataclass(frozen=True)
-class Startable:
+@dataclass(frozen=True, eq=False, repr=False)
+class Startable(ByValue):
     key: str
     ir: IR | None
     source: str  # "file" or "recorded"

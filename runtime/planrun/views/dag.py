@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from planrun.core.byvalue import ByValue
+
 SWEEPS = 4
 
 
-@dataclass(frozen=True)
-class Layout:
+@dataclass(frozen=True, eq=False, repr=False)
+class Layout(ByValue):
     positions: dict[str, tuple[int, int]]  # step id -> (column, row within the column)
     layer_sizes: list[int]
 

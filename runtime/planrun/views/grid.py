@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from planrun.core.byvalue import ByValue
 from planrun.store import Reader, RunInfo
 from planrun.views.model import run_dict, run_duration
 
@@ -25,8 +26,8 @@ class FilterError(ValueError):
     """A filter the grid cannot apply (the route answers 400 with this message)."""
 
 
-@dataclass(frozen=True)
-class Filters:
+@dataclass(frozen=True, eq=False, repr=False)
+class Filters(ByValue):
     plan: str | None = None
     status: str | None = None
     since: str | None = None  # YYYY-MM-DD, UTC, inclusive

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from planrun.console import plural
+from planrun.core.byvalue import ByValue
 from planrun.store import Reader
 from planrun.views.inspect import open_state
 from planrun.views.model import ViewError, pick_run, snapshot
@@ -61,8 +62,8 @@ def render_report(reader: Reader, run_ref: str) -> str:
     return render_page(asset("report.html"), title, data)
 
 
-@dataclass(frozen=True)
-class Written:
+@dataclass(frozen=True, eq=False, repr=False)
+class Written(ByValue):
     path: Path
     size: int
     steps: int

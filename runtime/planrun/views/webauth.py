@@ -24,6 +24,7 @@ from email.message import Message
 from http import HTTPStatus
 from urllib.parse import urlencode
 
+from planrun.core.byvalue import ByValue
 from planrun.views.model import ViewError
 
 TOKEN_ENV = "PLANRUN_UI_TOKEN"
@@ -56,8 +57,8 @@ def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
 
 
-@dataclass(frozen=True)
-class Verdict:
+@dataclass(frozen=True, eq=False, repr=False)
+class Verdict(ByValue):
     """What the gate decided: serve, refuse (`status`, `error`), or log in: the token came in
     the URL, so set the cookie and go on to `log_in_to`, the same URL without it."""
 
@@ -77,8 +78,8 @@ def _refuse(error: str) -> Verdict:
     return Verdict(HTTPStatus.FORBIDDEN, error)
 
 
-@dataclass(frozen=True)
-class Access:
+@dataclass(frozen=True, eq=False, repr=False)
+class Access(ByValue):
     token: str
     port: int
     csrf: str = field(default_factory=new_token)

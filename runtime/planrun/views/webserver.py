@@ -25,6 +25,8 @@ from http.client import HTTPException
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from planrun.core.byvalue import ByValue
+
 MAX_REQUEST_LINE = 8 * 1024
 MAX_HEAD_BYTES = 64 * 1024  # request line and headers together
 WRITE_TIMEOUT_SEC = 30.0
@@ -41,8 +43,8 @@ SECURITY_HEADERS = (
 )
 
 
-@dataclass(frozen=True)
-class Limits:
+@dataclass(frozen=True, eq=False, repr=False)
+class Limits(ByValue):
     max_connections: int = 32
     head_timeout_sec: float = 10.0
 
