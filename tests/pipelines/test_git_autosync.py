@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from pipelines_support import (
@@ -178,6 +179,29 @@ def test_a_live_lock_holder_is_waited_for_and_a_dead_ones_lock_taken_over(
     assert f"took over the lock of run OTHER-RUN (its process {holder.pid} is gone)" in _logs(
         result
     )
+    assert git(remote.bare, "show", "main:notes.txt") == "mine"
+    assert not lock.exists()
+
+
+def test_a_lock_left_without_an_owner_is_taken_over_once_it_is_a_minute_old(
+    tmp_path: Path,
+) -> None:
+    """A sync killed between `mkdir` and writing the owner leaves a lock nobody can release."""
+    remote = make_remote(tmp_path, FILES)
+    plan = variant(tmp_path, PLAN, **FAST)
+    (remote.work / "notes.txt").write_text("mine\n")
+    lock = _lock_dir(remote.work)
+    lock.mkdir()  # just made: its taker is about to write the owner
+    result = _sync(tmp_path, remote, plan=plan)
+    assert result.exit_code == 1
+    assert len(events_of(result, "step_retrying", "lock")) == 5
+    assert "another sync holds .git/planrun-autosync.lock (process ?, run ?)" in _logs(result)
+    assert git(remote.work, "status", "--porcelain") == "M notes.txt"  # untouched
+    two_minutes_ago = time.time() - 120
+    os.utime(lock, (two_minutes_ago, two_minutes_ago))
+    result = _sync(tmp_path, remote, plan=plan)
+    assert result.exit_code == 0, _logs(result)
+    assert "took over the lock of run ? (it has had no owner for over a minute)" in _logs(result)
     assert git(remote.bare, "show", "main:notes.txt") == "mine"
     assert not lock.exists()
 
