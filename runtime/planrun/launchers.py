@@ -41,10 +41,9 @@ def kill_remote_leftovers(
     """`--resume`: the attempts a dead planrun ran elsewhere (no pid recorded here) are killed
     by their tag on every worker of `launcher` before anything runs again; how many ran.
     LauncherError when the launcher cannot make sure of it: the resume is refused (exit 2)."""
-    sweep = getattr(launcher, "kill_leftovers", None)
     remote = [
         tags[(a.step_id, a.attempt)]
         for a in attempts
         if a.pid is None and (a.step_id, a.attempt) in tags
     ]
-    return int(sweep(remote)) if sweep is not None and remote else 0
+    return launcher.kill_leftovers(remote) if launcher is not None and remote else 0

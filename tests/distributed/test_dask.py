@@ -202,6 +202,17 @@ def test_secrets_reach_the_step_but_no_worker_disk_in_clear(
     assert logs["deploy.1.stderr"] == b"***\n"
 
 
+def _sleeping(step_pid: int) -> None:
+    """Wait until the step's shell runs its `sleep`: past its `[ ! -e go ]` test, so that
+    creating `go` now lets only the retry through (placed is not enough: the shell may not have
+    read the test yet, and the first attempt would then finish the work itself)."""
+    wait_for(
+        lambda: any(c.name() == "sleep" for c in psutil.Process(step_pid).children()),
+        30,
+        "the first attempt to sleep",
+    )
+
+
 def _placed(state: Path, step: str, attempt: int) -> dict[str, Any] | None:
     for path in (state / "runs").glob("*/events.jsonl"):
         for line in path.read_text().splitlines():
@@ -257,6 +268,7 @@ def test_a_worker_killed_mid_step_fails_the_attempt_and_the_retry_does_the_work_
         agent = psutil.Process(step_pid).parent()
         worker_pid = agent.ppid()
         lost = next(n for n, p in own_cluster.workers.items() if p.pid == worker_pid)
+        _sleeping(step_pid)
         (work / "go").touch()  # the retry does not sleep; the killed attempt never gets here
         os.killpg(worker_pid, signal.SIGKILL)
         _out, err = proc.communicate(timeout=90)
@@ -267,7 +279,8 @@ def test_a_worker_killed_mid_step_fails_the_attempt_and_the_retry_does_the_work_
     assert proc.returncode == 0, err
     own_cluster.workers[lost].wait(timeout=10)
     assert not psutil.pid_exists(step_pid) or psutil.Process(step_pid).status() == "zombie"
-    assert not agent.is_running() or agent.status() == "zombie"
+    # The agent said the tree was dead before the retry ran; it may take a moment to exit.
+    wait_for(lambda: not agent.is_running() or agent.status() == "zombie", 30, "the agent to exit")
     result = _retried_after_losing(placed["worker"], work, state)
     assert result.statuses == {"job": "success"}
 
@@ -428,6 +441,7 @@ def test_a_frozen_worker_is_lost_after_its_ttl_and_its_tree_killed(tmp_path: Pat
         wait_for(lambda: _placed(state, "job", 1) is not None, 60, "the attempt to be placed")
         placed = _placed(state, "job", 1) or {}
         worker_pid = psutil.Process(placed["pid"]).parent().ppid()
+        _sleeping(placed["pid"])
         (work / "go").touch()  # the retry does not sleep
         os.kill(worker_pid, signal.SIGSTOP)
         stopped = worker_pid
@@ -548,6 +562,7 @@ def test_the_retry_of_a_lost_worker_waits_until_its_tree_is_dead(
         placed = wait_for(lambda: _placed(state, "job", 1), 60, "the first attempt to be placed")
         agent = psutil.Process(placed["pid"]).parent()
         worker_pid = agent.ppid()
+        _sleeping(placed["pid"])
         agent.suspend()
         (work / "go").touch()  # the retry does not sleep
         os.killpg(worker_pid, signal.SIGKILL)

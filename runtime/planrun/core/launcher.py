@@ -62,6 +62,13 @@ class Launcher(Protocol):
         """Placements reported since the last call (none for local attempts)."""
         ...
 
+    def kill_leftovers(self, tags: list[str]) -> int:
+        """`--resume`: kill the trees that attempts of a dead planrun, recorded with these tags
+        and no pid (they ran elsewhere), left wherever this launcher runs attempts; return once
+        they are dead, with how many there were. LauncherError when that cannot be made sure
+        of. Attempts that ran here have a pid, and resume kills those itself."""
+        ...
+
     @property
     def running(self) -> int: ...
 

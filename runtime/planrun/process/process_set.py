@@ -145,6 +145,11 @@ class ProcessSet(Reaper):
         """The launcher protocol's: local attempts run here, where step_started says."""
         return []
 
+    def kill_leftovers(self, tags: list[str]) -> int:
+        """The launcher protocol's: attempts that ran here recorded their pid (resume kills
+        them by it), so none is known by its tag alone."""
+        return 0
+
     @property
     def running(self) -> int:
         return len(self._attempts)
