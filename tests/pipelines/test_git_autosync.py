@@ -150,60 +150,59 @@ def test_a_repository_in_the_middle_of_a_merge_is_left_alone(tmp_path: Path) -> 
     assert (remote.work / ".git" / "MERGE_HEAD").exists()
 
 
-def test_a_live_lock_holder_is_waited_for_and_a_dead_ones_lock_taken_over(
-    tmp_path: Path,
-) -> None:
+def _taken_lock(tmp_path: Path) -> tuple[Remote, Path, Path]:
+    """A repository with a change to sync, whose sync lock someone has just taken (no owner
+    written yet), and the plan with quick retries."""
     remote = make_remote(tmp_path, FILES)
     plan = variant(tmp_path, PLAN, **FAST)
     (remote.work / "notes.txt").write_text("mine\n")
     lock = _lock_dir(remote.work)
     lock.mkdir()
+    return remote, plan, lock
+
+
+def _waited_for_then_refused(result: RunResult, remote: Remote, holder: str) -> None:
+    assert result.exit_code == 1
+    assert len(events_of(result, "step_retrying", "lock")) == 5
+    assert f"another sync holds .git/planrun-autosync.lock ({holder})" in _logs(result)
+    assert git(remote.work, "status", "--porcelain") == "M notes.txt"  # untouched
+
+
+def _taken_over(result: RunResult, remote: Remote, lock: Path, words: str) -> None:
+    assert result.exit_code == 0, _logs(result)
+    assert f"took over the lock of run {words}" in _logs(result)
+    assert git(remote.bare, "show", "main:notes.txt") == "mine"
+    assert not lock.exists()
+
+
+def test_a_live_lock_holder_is_waited_for_and_a_dead_ones_lock_taken_over(
+    tmp_path: Path,
+) -> None:
+    remote, plan, lock = _taken_lock(tmp_path)
     holder = subprocess.Popen(["sleep", "60"])
     try:
         (lock / "owner").write_text(f"{holder.pid} OTHER-RUN {os.uname().nodename}\n")
         result = _sync(tmp_path, remote, plan=plan)
-        assert result.exit_code == 1
-        assert len(events_of(result, "step_retrying", "lock")) == 5
-        assert (
-            f"another sync holds .git/planrun-autosync.lock (process {holder.pid}, run OTHER-RUN)"
-            in _logs(result)
-        )
+        _waited_for_then_refused(result, remote, f"process {holder.pid}, run OTHER-RUN")
         assert result.statuses["stage"] == "cancelled"
-        assert git(remote.work, "status", "--porcelain") == "M notes.txt"  # untouched
         assert (lock / "owner").read_text().startswith(str(holder.pid))  # not released by us
     finally:
         holder.kill()
         holder.wait()
     result = _sync(tmp_path, remote, plan=plan)  # the holder is gone now
-    assert result.exit_code == 0, _logs(result)
-    assert f"took over the lock of run OTHER-RUN (its process {holder.pid} is gone)" in _logs(
-        result
-    )
-    assert git(remote.bare, "show", "main:notes.txt") == "mine"
-    assert not lock.exists()
+    _taken_over(result, remote, lock, f"OTHER-RUN (its process {holder.pid} is gone)")
 
 
 def test_a_lock_left_without_an_owner_is_taken_over_once_it_is_a_minute_old(
     tmp_path: Path,
 ) -> None:
     """A sync killed between `mkdir` and writing the owner leaves a lock nobody can release."""
-    remote = make_remote(tmp_path, FILES)
-    plan = variant(tmp_path, PLAN, **FAST)
-    (remote.work / "notes.txt").write_text("mine\n")
-    lock = _lock_dir(remote.work)
-    lock.mkdir()  # just made: its taker is about to write the owner
-    result = _sync(tmp_path, remote, plan=plan)
-    assert result.exit_code == 1
-    assert len(events_of(result, "step_retrying", "lock")) == 5
-    assert "another sync holds .git/planrun-autosync.lock (process ?, run ?)" in _logs(result)
-    assert git(remote.work, "status", "--porcelain") == "M notes.txt"  # untouched
+    remote, plan, lock = _taken_lock(tmp_path)  # just taken: its owner is about to be written
+    _waited_for_then_refused(_sync(tmp_path, remote, plan=plan), remote, "process ?, run ?")
     two_minutes_ago = time.time() - 120
     os.utime(lock, (two_minutes_ago, two_minutes_ago))
     result = _sync(tmp_path, remote, plan=plan)
-    assert result.exit_code == 0, _logs(result)
-    assert "took over the lock of run ? (it has had no owner for over a minute)" in _logs(result)
-    assert git(remote.bare, "show", "main:notes.txt") == "mine"
-    assert not lock.exists()
+    _taken_over(result, remote, lock, "? (it has had no owner for over a minute)")
 
 
 def test_two_syncs_of_one_repository_take_turns(tmp_path: Path) -> None:
