@@ -67,14 +67,21 @@ def _project_run_finished(
 def _project_step_started(
     cur: sqlite3.Cursor, run_id: str, step_id: str | None, n: int | None, ts: str, p: dict[str, Any]
 ) -> None:
-    cur.execute(
+    started = (
         "UPDATE steps SET status = ?, attempts = ?, exit_code = NULL, started_at = ?,"
         " finished_at = NULL, duration_sec = NULL, reason = NULL, detail = NULL"
-        " WHERE run_id = ? AND step_id = ?",
-        (RUNNING, n, ts, run_id, step_id),
     )
-    if "fingerprint" in p:
-        _record_fingerprint(cur, run_id, step_id, p)
+    if "fingerprint" in p:  # a first attempt: the step's row and its latest success, in one go
+        parts = json.dumps(p.get("fingerprint_parts"), sort_keys=True)
+        cur.execute(
+            started + ", fingerprint = ?, fingerprint_parts = ? WHERE run_id = ? AND step_id = ?",
+            (RUNNING, n, ts, p["fingerprint"], parts, run_id, step_id),
+        )
+        _forget_success(cur, run_id, step_id)
+    else:
+        cur.execute(
+            started + " WHERE run_id = ? AND step_id = ?", (RUNNING, n, ts, run_id, step_id)
+        )
     cur.execute(
         "INSERT INTO attempts (run_id, step_id, attempt, pid, pgid, proc_start_time, started_at,"
         " status, stdout_log, stderr_log) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -144,15 +151,9 @@ def _record_outputs(
         )
 
 
-def _record_fingerprint(
-    cur: sqlite3.Cursor, run_id: str, step_id: str | None, p: dict[str, Any]
-) -> None:
+def _forget_success(cur: sqlite3.Cursor, run_id: str, step_id: str | None) -> None:
     """A step starts with a fingerprint: its latest success no longer describes what is on disk
     (the step may change its files), so it is forgotten until the step succeeds again."""
-    cur.execute(
-        "UPDATE steps SET fingerprint = ?, fingerprint_parts = ? WHERE run_id = ? AND step_id = ?",
-        (p["fingerprint"], json.dumps(p.get("fingerprint_parts"), sort_keys=True), run_id, step_id),
-    )
     cur.execute(
         "DELETE FROM fingerprints WHERE step_id = ?"
         " AND plan_id = (SELECT plan_id FROM runs WHERE run_id = ?)",
