@@ -13,38 +13,37 @@ import reprlib
 from collections.abc import Callable
 from dataclasses import fields
 from operator import attrgetter
-from typing import Any
+from typing import Any, ClassVar
 
-# Per class: the values that equality and the hash read (the fields with compare=True), and the
-# names its repr shows (repr=True), in declaration order.
-_COMPARED: dict[type, Callable[[Any], Any]] = {}
+# Per class: the names its repr shows (repr=True), in declaration order.
 _SHOWN: dict[type, tuple[str, ...]] = {}
-
-
-def _compared(cls: type) -> Callable[[Any], Any]:
-    getter = _COMPARED.get(cls)
-    if getter is None:
-        names = [f.name for f in fields(cls) if f.compare]
-        # attrgetter of one name returns the value, of several a tuple: both compare and hash
-        # as the generated methods' tuples do.
-        getter = attrgetter(*names) if names else (lambda _: ())
-        _COMPARED[cls] = getter
-    return getter
 
 
 class ByValue:
     """Mixin of frozen dataclasses: equality and hash by field values, dataclass-style repr."""
 
     __slots__ = ()
+    # Per class, filled on first use: the values equality and the hash read (compare=True).
+    # attrgetter of one name returns the value, of several a tuple: both compare and hash as the
+    # generated methods' tuples do.
+    _compared: ClassVar[Callable[[Any], Any] | None] = None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._compared = None  # its own: a subclass has other fields than its base
+
+    # Both are on hot paths (condition trees are cache keys): no lookup or call beyond these.
     def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
+        cls = self.__class__
+        if other.__class__ is not cls:
             return NotImplemented
-        compared = _compared(self.__class__)
-        return bool(compared(self) == compared(other))
+        compared = cls._compared or _compared_of(cls)
+        equal: bool = compared(self) == compared(other)
+        return equal
 
     def __hash__(self) -> int:
-        return hash(_compared(self.__class__)(self))
+        cls = self.__class__
+        return hash((cls._compared or _compared_of(cls))(self))
 
     @reprlib.recursive_repr()
     def __repr__(self) -> str:
@@ -54,3 +53,10 @@ class ByValue:
             names = _SHOWN[cls] = tuple(f.name for f in fields(self) if f.repr)  # type: ignore[arg-type]
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
         return f"{cls.__qualname__}({shown})"
+
+
+def _compared_of(cls: type[ByValue]) -> Callable[[Any], Any]:
+    names = [f.name for f in fields(cls) if f.compare]  # type: ignore[arg-type]
+    getter = attrgetter(*names) if names else (lambda _: ())
+    cls._compared = getter
+    return getter
