@@ -69,6 +69,22 @@ def test_one_field_and_no_field() -> None:
     assert Empty() == Empty() and hash(Empty()) == hash(Empty()) and repr(Empty()) == "Empty()"
 
 
+@dataclass(frozen=True, eq=False, repr=False)
+class Base(ByValue):
+    a: int
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Derived(Base):
+    b: int
+
+
+def test_a_subclass_compares_its_own_fields_whoever_was_compared_first() -> None:
+    assert Base(1) == Base(1) and hash(Base(1)) == hash(Base(1))  # Base's fields, first
+    assert Derived(1, 2) != Derived(1, 3)
+    assert repr(Derived(1, 2)) == "Derived(a=1, b=2)"
+
+
 def test_still_frozen() -> None:
     shared = Shared("a")
     with pytest.raises(dataclasses.FrozenInstanceError):
