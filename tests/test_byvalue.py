@@ -64,6 +64,9 @@ def test_equality_hash_and_text_are_the_generated_ones() -> None:
 def test_one_field_and_no_field() -> None:
     assert One(1) == One(1) and One(1) != One(2) and hash(One((1, 2))) == hash(One((1, 2)))
     assert One([1]) == One([1])
+    nan = float("nan")
+    assert One(nan) == One(nan) and Shared("a", nan) == Shared("a", nan)  # type: ignore[arg-type]
+    assert One(nan) != One(float("nan"))  # as generated: the same object only
     with pytest.raises(TypeError, match="unhashable"):  # as generated: a list is not hashable
         hash(One([1]))
     assert Empty() == Empty() and hash(Empty()) == hash(Empty()) and repr(Empty()) == "Empty()"

@@ -23,9 +23,8 @@ class ByValue:
     """Mixin of frozen dataclasses: equality and hash by field values, dataclass-style repr."""
 
     __slots__ = ()
-    # Per class, filled on first use: the values equality and the hash read (compare=True).
-    # attrgetter of one name returns the value, of several a tuple: both compare and hash as the
-    # generated methods' tuples do.
+    # Per class, filled on first use: the tuple of the values equality and the hash read
+    # (compare=True), compared and hashed as the generated methods' tuples are.
     _compared: ClassVar[Callable[[Any], Any] | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -57,6 +56,10 @@ class ByValue:
 
 def _compared_of(cls: type[ByValue]) -> Callable[[Any], Any]:
     names = [f.name for f in fields(cls) if f.compare]  # type: ignore[arg-type]
-    getter = attrgetter(*names) if names else (lambda _: ())
+    if len(names) == 1:  # a tuple still: its comparison takes an object as equal to itself
+        name = names[0]
+        getter: Callable[[Any], Any] = lambda value: (getattr(value, name),)  # noqa: E731
+    else:
+        getter = attrgetter(*names) if names else (lambda _: ())
     cls._compared = getter
     return getter
