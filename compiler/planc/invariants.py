@@ -24,6 +24,8 @@ from planrun.core.byvalue import ByValue
 from planrun.core.invariants import MATCHES
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from lark import Lark, Token, Tree
     from lark.exceptions import UnexpectedInput
 
@@ -231,18 +233,18 @@ class _Fast:
         return Invariant(text, kind, step, offset, guard)
 
     def _or(self) -> Guard:
-        operands = [self._and()]
-        while self.tokens[self.next][0] == "or":
-            self.next += 1
-            operands.append(self._and())
-        return operands[0] if len(operands) == 1 else _junction("or", operands)
+        return self._joined("or", self._and)
 
     def _and(self) -> Guard:
-        operands = [self._not()]
-        while self.tokens[self.next][0] == "and":
+        return self._joined("and", self._not)
+
+    def _joined(self, word: str, operand: Callable[[], Guard]) -> Guard:
+        """`operand (word operand)*`: one operand as it is, several joined by `word`."""
+        operands = [operand()]
+        while self.tokens[self.next][0] == word:
             self.next += 1
-            operands.append(self._not())
-        return operands[0] if len(operands) == 1 else _junction("and", operands)
+            operands.append(operand())
+        return operands[0] if len(operands) == 1 else _junction(word, operands)
 
     def _not(self) -> Guard:
         negations = 0

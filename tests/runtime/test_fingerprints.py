@@ -202,6 +202,14 @@ steps:
 """
 
 
+def copy_project(tmp_path: Path) -> None:
+    """COPY's plan, its src/a.txt and an empty out/ in `tmp_path`."""
+    (tmp_path / "plan.yaml").write_text(COPY.format())
+    (tmp_path / "src").mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "src" / "a.txt").write_text("a\n")
+
+
 def effects_of(tmp_path: Path, *args: str) -> list[str]:
     effects = tmp_path / "effects"
     effects.unlink(missing_ok=True)
@@ -211,10 +219,7 @@ def effects_of(tmp_path: Path, *args: str) -> list[str]:
 
 
 def test_up_to_date_steps_are_skipped_across_runs(tmp_path: Path) -> None:
-    (tmp_path / "plan.yaml").write_text(COPY.format())
-    (tmp_path / "src").mkdir()
-    (tmp_path / "out").mkdir()
-    (tmp_path / "src" / "a.txt").write_text("a\n")
+    copy_project(tmp_path)
     (tmp_path / "src" / "b.txt").write_text("b\n")
     assert effects_of(tmp_path) == ["build", "package", "notify"]
 
@@ -249,10 +254,7 @@ def test_force_with_or_without_a_step_wherever_plan_is(tmp_path: Path) -> None:
     """`--force [STEP]`: click takes the word after `--force` as its value unless it starts with
     `-`, so `planrun --force plan.yaml` gives the plan as --force's value: a value naming an
     existing file, when PLAN is missing, is PLAN (and --force forces every step)."""
-    (tmp_path / "plan.yaml").write_text(COPY.format())
-    (tmp_path / "src").mkdir()
-    (tmp_path / "out").mkdir()
-    (tmp_path / "src" / "a.txt").write_text("a\n")
+    copy_project(tmp_path)
     assert effects_of(tmp_path) == ["build", "package", "notify"]
     build_ran_in = collect(tmp_path / "s", 0).run_id
     everything = ["build", "package", "notify"]
@@ -296,10 +298,7 @@ def test_force_with_or_without_a_step_wherever_plan_is(tmp_path: Path) -> None:
 
 
 def test_an_edit_of_the_command_is_not_up_to_date(tmp_path: Path) -> None:
-    (tmp_path / "plan.yaml").write_text(COPY.format())
-    (tmp_path / "src").mkdir()
-    (tmp_path / "out").mkdir()
-    (tmp_path / "src" / "a.txt").write_text("a\n")
+    copy_project(tmp_path)
     assert effects_of(tmp_path) == ["build", "package", "notify"]
     edited = COPY.format().replace("cat src/*.txt", "cat src/*.txt src/*.txt")
     (tmp_path / "plan.yaml").write_text(edited)
@@ -356,10 +355,7 @@ def test_dry_run_says_what_each_step_would_do_and_why(tmp_path: Path) -> None:
 
 
 def test_dry_run_of_up_to_date_steps(tmp_path: Path) -> None:
-    (tmp_path / "plan.yaml").write_text(COPY.format())
-    (tmp_path / "src").mkdir()
-    (tmp_path / "out").mkdir()
-    (tmp_path / "src" / "a.txt").write_text("a\n")
+    copy_project(tmp_path)
     assert effects_of(tmp_path) == ["build", "package", "notify"]
     run_id = collect(tmp_path / "s", 0).run_id
     (tmp_path / "src" / "a.txt").write_text("a, edited\n")

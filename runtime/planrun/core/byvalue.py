@@ -15,9 +15,6 @@ from dataclasses import fields
 from operator import attrgetter
 from typing import Any, ClassVar
 
-# Per class: the names its repr shows (repr=True), in declaration order.
-_SHOWN: dict[type, tuple[str, ...]] = {}
-
 
 class ByValue:
     """Mixin of frozen dataclasses: equality and hash by field values, dataclass-style repr."""
@@ -46,12 +43,8 @@ class ByValue:
 
     @reprlib.recursive_repr()
     def __repr__(self) -> str:
-        cls = self.__class__
-        names = _SHOWN.get(cls)
-        if names is None:
-            names = _SHOWN[cls] = tuple(f.name for f in fields(self) if f.repr)  # type: ignore[arg-type]
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
-        return f"{cls.__qualname__}({shown})"
+        shown = (f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)  # type: ignore[arg-type]
+        return f"{self.__class__.__qualname__}({', '.join(shown)})"
 
 
 def _compared_of(cls: type[ByValue]) -> Callable[[Any], Any]:
